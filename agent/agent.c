@@ -1,0 +1,637 @@
+/*
+ * agent.c - keywardd's lifecycle: checks, store, key, socket, signals, the
+ * accept path and the run loop (see agent.h).
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "dispatch.h"
+#include "keyward.h"
+#include "log.h"
+#include "secmem.h"
+#include "wire.h"
+
+#define SWEEP_MS        250
+#define SWEEP_FAST_MS   50
+#define STOP_GRACE_MS   5000
+#define ACCEPT_PAUSE_MS 200
+
+const char *agent_mode_name(const agent *a)
+{
+	return a->wrap.mode == CRYPTO_WRAP_PASSPHRASE ? "passphrase" :
+	                                                "keyfile";
+}
+
+/* A directory we own that nobody else may enter. */
+static int agent_check_dir(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0) {
+		log_error("%s: %s", path, strerror(errno));
+		return errno == ENOENT ? KW_ENOTFOUND : KW_EIO;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("%s: not a directory", path);
+		return KW_EPERM;
+	}
+	if (st.st_uid != geteuid()) {
+		log_error("%s: owned by uid %u, not by uid %u; refusing to "
+		          "use it",
+		          path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return KW_EPERM;
+	}
+	if (st.st_mode & 077) {
+		log_error("%s: mode %03o lets other users in; run: chmod 700 "
+		          "%s",
+		          path, (unsigned)(st.st_mode & 0777), path);
+		return KW_EPERM;
+	}
+	return 0;
+}
+
+/* keyward.ini must not be writable by anyone else (it sets limits). */
+static int agent_check_config_file(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : KW_EIO;
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022)) {
+		log_error("%s: must be a regular file owned by uid %u and not "
+		          "writable by group or others (chmod 600 %s)",
+		          path, (unsigned)geteuid(), path);
+		return KW_EPERM;
+	}
+	return 0;
+}
+
+static int agent_load_config(agent *a, kw_config *ret)
+{
+	char err[512];
+	int r = agent_check_config_file(a->config_path);
+	if (r < 0)
+		return r;
+	r = config_load(a->config_path, ret, err, sizeof(err));
+	if (r < 0)
+		log_error("%s", err);
+	return r;
+}
+
+static int agent_paths(agent *a, const char *home, const char *config)
+{
+	int r = 0;
+	if (home) {
+		if (home[0] != '/' || strlen(home) >= sizeof(a->home)) {
+			log_error("--home must be an absolute path");
+			return KW_EINVAL;
+		}
+		memcpy(a->home, home, strlen(home) + 1);
+	} else if ((r = kw_path_home(a->home, sizeof(a->home))) < 0) {
+		log_error("cannot work out the home directory (set "
+		          "KEYWARD_HOME to an absolute path)");
+		return r;
+	}
+	int n1 = snprintf(a->db_path, sizeof(a->db_path), "%s/secrets.db",
+	                  a->home);
+	int n2 = snprintf(a->key_path, sizeof(a->key_path), "%s/master.key",
+	                  a->home);
+	int n3 = snprintf(a->lock_path, sizeof(a->lock_path),
+	                  "%s/keywardd.lock", a->home);
+	int n4 = config ? snprintf(a->config_path, sizeof(a->config_path), "%s",
+	                           config) :
+	                  snprintf(a->config_path, sizeof(a->config_path),
+	                           "%s/keyward.ini", a->home);
+	if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 ||
+	    (size_t)n1 >= sizeof(a->db_path) ||
+	    (size_t)n2 >= sizeof(a->key_path) ||
+	    (size_t)n3 >= sizeof(a->lock_path) ||
+	    (size_t)n4 >= sizeof(a->config_path)) {
+		log_error("%s: path too long", a->home);
+		return KW_EINVAL;
+	}
+	return 0;
+}
+
+/* One agent per home: an exclusive lock held for the agent's lifetime. */
+static int agent_lock_home(agent *a)
+{
+	a->lock_fd = open(a->lock_path,
+	                  O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (a->lock_fd < 0) {
+		log_error("%s: %s", a->lock_path, strerror(errno));
+		return KW_EIO;
+	}
+	if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("another keywardd is already running for %s",
+		          a->home);
+		return KW_EBUSY;
+	}
+	return 0;
+}
+
+static int agent_open_store(agent *a)
+{
+	int r = store_open(a->db_path, STORE_OPEN_EXISTING, &a->st);
+	if (r == KW_ENOTFOUND) {
+		log_error("%s does not exist; run `keyward init` first",
+		          a->db_path);
+		return r;
+	}
+	if (r == KW_EPERM) {
+		log_error("%s: must be owned by uid %u with mode 600 (chmod "
+		          "600 %s)",
+		          a->db_path, (unsigned)geteuid(), a->db_path);
+		return r;
+	}
+	if (r < 0) {
+		log_error("%s: cannot open the store: %s", a->db_path,
+		          kw_strerror(r));
+		return r;
+	}
+	r = store_wrap_get(a->st, &a->wrap);
+	if (r < 0) {
+		log_error("%s: no data key in the store (%s); was `keyward "
+		          "init` interrupted?",
+		          a->db_path, kw_strerror(r));
+		return r;
+	}
+	if (a->wrap.mode == CRYPTO_WRAP_PASSPHRASE) {
+		if (access(a->key_path, F_OK) == 0)
+			log_warn("%s is no longer used (the store is in "
+			         "passphrase mode); delete it",
+			         a->key_path);
+		log_info("passphrase mode: locked until `keyward unlock`");
+		return 0;
+	}
+	kw_key *kek = NULL;
+	r = crypto_keyfile_read(a->key_path, &kek);
+	if (r < 0) {
+		log_error("%s: cannot use the keyfile: %s%s", a->key_path,
+		          kw_strerror(r),
+		          r == KW_EPERM ? " (it must be ours, mode 600)" : "");
+		return r;
+	}
+	r = crypto_unwrap_key(kek, &a->wrap, &a->dk);
+	crypto_key_free(kek);
+	if (r < 0) {
+		log_error("%s does not open %s", a->key_path, a->db_path);
+		return r;
+	}
+	log_info("keyfile mode: unlocked");
+	return 0;
+}
+
+/* Is something accepting connections on path? */
+static bool agent_socket_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	close(fd);
+	return live;
+}
+
+static int agent_socket_dir(const char *sock)
+{
+	char dir[KW_PATH_MAX];
+	size_t n = strlen(sock);
+	memcpy(dir, sock, n + 1);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir) {
+		log_error("%s: the socket needs a directory of its own", sock);
+		return KW_EINVAL;
+	}
+	*slash = '\0';
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_error("%s: cannot create: %s", dir, strerror(errno));
+		return KW_EIO;
+	}
+	return agent_check_dir(dir);
+}
+
+/* --socket, else [agent] socket, else the environment (paths.h). */
+static int agent_socket_resolve(agent *a, const char *override)
+{
+	int r = 0;
+	if (override)
+		r = snprintf(a->socket_path, sizeof(a->socket_path), "%s",
+		             override) < 0;
+	else if (a->cfg.socket[0])
+		snprintf(a->socket_path, sizeof(a->socket_path), "%s",
+		         a->cfg.socket);
+	else
+		r = kw_path_socket(a->socket_path, sizeof(a->socket_path));
+	if (r != 0 || a->socket_path[0] != '/' ||
+	    strlen(a->socket_path) >=
+	            sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		log_error("the socket path must be absolute and shorter than "
+		          "108 bytes");
+		return KW_EINVAL;
+	}
+	return 0;
+}
+
+int agent_print_socket(const char *home_override, const char *config_path,
+                       const char *socket_override)
+{
+	agent a = { .listen_fd = -1 };
+	int r = agent_paths(&a, home_override, config_path);
+	if (r == 0)
+		r = agent_load_config(&a, &a.cfg);
+	if (r == 0)
+		r = agent_socket_resolve(&a, socket_override);
+	if (r == 0)
+		printf("%s\n", a.socket_path);
+	return r;
+}
+
+static int agent_listen(agent *a, const char *override)
+{
+	const char *lfds = getenv("LISTEN_FDS");
+	const char *lpid = getenv("LISTEN_PID");
+	if (lfds && lpid && strtol(lpid, NULL, 10) == (long)getpid() &&
+	    strcmp(lfds, "1") == 0) {
+		a->listen_fd = 3;
+		a->socket_inherited = true;
+		fcntl(3, F_SETFD, FD_CLOEXEC);
+		fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK);
+		struct sockaddr_un sa;
+		socklen_t sl = sizeof(sa);
+		if (getsockname(3, (struct sockaddr *)&sa, &sl) == 0 &&
+		    sa.sun_family == AF_UNIX)
+			snprintf(a->socket_path, sizeof(a->socket_path), "%s",
+			         sa.sun_path);
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		log_info("using the socket passed by systemd (%s)",
+		         a->socket_path);
+		return 0;
+	}
+
+	int r = agent_socket_resolve(a, override);
+	if (r < 0)
+		return r;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, a->socket_path, strlen(a->socket_path) + 1);
+	if ((r = agent_socket_dir(a->socket_path)) < 0)
+		return r;
+
+	struct stat st;
+	if (lstat(a->socket_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error("%s exists and is not a socket; refusing to "
+			          "replace it",
+			          a->socket_path);
+			return KW_EEXIST;
+		}
+		if (agent_socket_live(&sa)) {
+			log_error("%s: another agent is listening there",
+			          a->socket_path);
+			return KW_EBUSY;
+		}
+		log_info("%s: replacing a stale socket", a->socket_path);
+		unlink(a->socket_path);
+	}
+
+	a->listen_fd =
+		socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (a->listen_fd < 0)
+		return KW_EIO;
+	if (bind(a->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    chmod(a->socket_path, 0600) != 0 ||
+	    listen(a->listen_fd, SOMAXCONN) != 0) {
+		log_error("%s: cannot listen: %s", a->socket_path,
+		          strerror(errno));
+		return KW_EIO;
+	}
+	return 0;
+}
+
+bool agent_uid_admit(agent *a, uid_t uid)
+{
+	uint32_t i;
+	for (i = 0; i < a->nuids; i++) {
+		if (a->uids[i].uid == uid)
+			break;
+	}
+	if (i < a->nuids && a->uids[i].count >= a->cfg.max_connections_per_uid)
+		return false;
+	if (i == a->nuids) {
+		/* nconns < max_connections was checked, so a slot is free. */
+		a->uids[i] = (struct agent_uid_count){ .uid = uid };
+		a->nuids++;
+	}
+	a->uids[i].count++;
+	return true;
+}
+
+void agent_uid_release(agent *a, uid_t uid)
+{
+	for (uint32_t i = 0; i < a->nuids; i++) {
+		if (a->uids[i].uid != uid)
+			continue;
+		if (--a->uids[i].count == 0)
+			a->uids[i] = a->uids[--a->nuids];
+		return;
+	}
+}
+
+/* Tell a refused peer why, without blocking, then close. */
+static void agent_refuse(int fd, int err, const char *why)
+{
+	char *line = NULL;
+	size_t len = 0;
+	if (kw_wire_error(NULL, err, why, NULL, &line, &len) == 0) {
+		ssize_t n = send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)n;
+		kw_wipefree(line);
+	}
+	close(fd);
+}
+
+static void agent_accept_one(agent *a, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+	    len != sizeof(cred)) {
+		log_warn("refused a peer: no credentials (%s)",
+		         strerror(errno));
+		close(fd);
+		return;
+	}
+	if (cred.uid != geteuid()) {
+		log_warn("refused peer uid %u gid %u pid %d: only uid %u is "
+		         "served",
+		         (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid,
+		         (unsigned)geteuid());
+		agent_refuse(fd, KW_EDENIED,
+		             "this agent serves only its own user");
+		return;
+	}
+	if (a->nconns >= a->cfg.max_connections) {
+		log_warn("refused uid %u pid %d: max_connections (%u) reached",
+		         (unsigned)cred.uid, (int)cred.pid,
+		         a->cfg.max_connections);
+		agent_refuse(fd, KW_ELIMIT, "too many connections");
+		return;
+	}
+	if (!agent_uid_admit(a, cred.uid)) {
+		log_warn("refused uid %u pid %d: max_connections_per_uid (%u) "
+		         "reached",
+		         (unsigned)cred.uid, (int)cred.pid,
+		         a->cfg.max_connections_per_uid);
+		agent_refuse(fd, KW_ELIMIT,
+		             "too many connections for this uid");
+		return;
+	}
+	if (conn_open(a, fd, cred.uid, cred.gid, cred.pid) < 0) {
+		agent_uid_release(a, cred.uid);
+		close(fd);
+	}
+}
+
+static void agent_on_listen(loop_watch *w, uint32_t events)
+{
+	agent *a = w->owner;
+	(void)events;
+	for (int i = 0; i < 64 && !a->stopping; i++) {
+		int fd = accept4(a->listen_fd, NULL, NULL,
+		                 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			agent_accept_one(a, fd);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Level-triggered: stop polling the listener for a
+			 * moment instead of spinning on the same error. */
+			log_warn("accept: %s; pausing new connections",
+			         strerror(errno));
+			loop_mod(a->loop, &a->listen_w, 0);
+			a->listen_paused = true;
+			a->listen_resume_ms = loop_now_ms() + ACCEPT_PAUSE_MS;
+		}
+		return;
+	}
+}
+
+static void agent_reload(agent *a)
+{
+	kw_config fresh;
+	if (agent_load_config(a, &fresh) < 0) {
+		log_error("reload failed; keeping the configuration in force");
+		return;
+	}
+	if (strcmp(fresh.socket, a->cfg.socket) != 0)
+		log_warn("socket changed in %s; that takes a restart",
+		         a->config_path);
+	memcpy(fresh.socket, a->cfg.socket, sizeof(fresh.socket));
+	if (fresh.max_connections > a->uids_cap) {
+		/* One accounting slot per possible connection. */
+		struct agent_uid_count *u =
+			realloc(a->uids, fresh.max_connections * sizeof(*u));
+		if (!u) {
+			log_error("reload failed: out of memory; keeping the "
+			          "configuration in force");
+			return;
+		}
+		a->uids = u;
+		a->uids_cap = fresh.max_connections;
+	}
+	/* Existing connections keep the frame buffer they were given. */
+	a->cfg = fresh;
+	log_set_level(a->cfg.log_level);
+	log_info("configuration reloaded from %s", a->config_path);
+}
+
+static void agent_stop(agent *a)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	a->stop_deadline_ms = loop_now_ms() + STOP_GRACE_MS;
+	loop_del(a->loop, &a->listen_w);
+	close(a->listen_fd);
+	a->listen_fd = -1;
+	if (!a->socket_inherited)
+		unlink(a->socket_path);
+	log_info("stopping: finishing requests in flight");
+	for (conn *c = a->conns, *next; c; c = next) {
+		next = c->next;
+		conn_drain(c);
+	}
+}
+
+static void agent_on_signal(loop_watch *w, uint32_t events)
+{
+	agent *a = w->owner;
+	struct signalfd_siginfo si;
+	(void)events;
+	while (read(a->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			agent_reload(a);
+		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			agent_stop(a);
+	}
+}
+
+static void agent_on_worker(loop_watch *w, uint32_t events)
+{
+	(void)events;
+	methods_worker_done(w->owner);
+}
+
+static int agent_signals(agent *a)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before the worker thread starts, so it inherits the mask
+	 * and every signal arrives through the signalfd. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return KW_EINTERNAL;
+	signal(SIGPIPE, SIG_IGN);
+	a->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return a->signal_fd < 0 ? KW_EIO : 0;
+}
+
+int agent_init(agent *a, const char *home_override, const char *config_path,
+               const char *socket_override)
+{
+	int r;
+	*a = (agent){
+		.listen_fd = -1, .signal_fd = -1, .lock_fd = -1, .worker_fd = -1
+	};
+	a->started_ms = loop_now_ms();
+
+	if ((r = agent_paths(a, home_override, config_path)) < 0 ||
+	    (r = agent_check_dir(a->home)) < 0)
+		return r;
+	if ((r = agent_load_config(a, &a->cfg)) < 0)
+		return r;
+	log_set_level(a->cfg.log_level);
+	a->uids = calloc(a->cfg.max_connections, sizeof(*a->uids));
+	if (!a->uids)
+		return KW_ENOMEM;
+	a->uids_cap = a->cfg.max_connections;
+	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_store(a)) < 0 ||
+	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0)
+		return r;
+	if ((r = unlock_worker_start(&a->worker, &a->worker_fd)) < 0) {
+		log_error("cannot start the key-derivation thread");
+		return r;
+	}
+	if ((r = agent_listen(a, socket_override)) < 0)
+		return r;
+	if ((r = loop_add(a->loop, &a->listen_w, a->listen_fd, EPOLLIN,
+	                  agent_on_listen, a)) < 0 ||
+	    (r = loop_add(a->loop, &a->signal_w, a->signal_fd, EPOLLIN,
+	                  agent_on_signal, a)) < 0 ||
+	    (r = loop_add(a->loop, &a->worker_w, a->worker_fd, EPOLLIN,
+	                  agent_on_worker, a)) < 0)
+		return r;
+	log_info("listening on %s (%s mode, %s)", a->socket_path,
+	         agent_mode_name(a), a->dk ? "unlocked" : "locked");
+	return 0;
+}
+
+static void agent_sweep(agent *a, int64_t now)
+{
+	if (a->listen_paused && now >= a->listen_resume_ms && !a->stopping) {
+		a->listen_paused = false;
+		loop_mod(a->loop, &a->listen_w, EPOLLIN);
+	}
+	for (conn *c = a->conns, *next; c; c = next) {
+		next = c->next;
+		conn_sweep(c, now);
+	}
+}
+
+/* Sweep often while something waits on a short clock. */
+static int64_t agent_sweep_interval(const agent *a)
+{
+	if (a->async_conn || a->listen_paused || a->stopping)
+		return SWEEP_FAST_MS;
+	for (const conn *c = a->conns; c; c = c->next) {
+		if (c->hold_until_ms || c->closing)
+			return SWEEP_FAST_MS;
+	}
+	return SWEEP_MS;
+}
+
+static bool agent_drained(const agent *a)
+{
+	if (a->async_conn)
+		return false;
+	for (const conn *c = a->conns; c; c = c->next) {
+		if (!conn_idle(c))
+			return false;
+	}
+	return true;
+}
+
+int agent_run(agent *a)
+{
+	a->next_sweep_ms = loop_now_ms() + SWEEP_MS;
+	for (;;) {
+		int64_t now = loop_now_ms();
+		if (a->stopping &&
+		    (agent_drained(a) || now >= a->stop_deadline_ms))
+			break;
+		int64_t wait = a->next_sweep_ms - now;
+		if (wait < 0)
+			wait = 0;
+		if (loop_turn(a->loop, (int)wait) < 0) {
+			log_error("event loop failed: %s", strerror(errno));
+			return KW_EIO;
+		}
+		now = loop_now_ms();
+		if (now >= a->next_sweep_ms) {
+			agent_sweep(a, now);
+			a->next_sweep_ms = now + agent_sweep_interval(a);
+		}
+	}
+	log_info("stopped");
+	return 0;
+}
+
+void agent_fini(agent *a)
+{
+	while (a->conns)
+		conn_free(a->conns);
+	unlock_worker_stop(a->worker);
+	if (a->loop)
+		loop_free(a->loop);
+	if (a->listen_fd >= 0) {
+		close(a->listen_fd);
+		if (!a->socket_inherited && a->socket_path[0])
+			unlink(a->socket_path);
+	}
+	if (a->signal_fd >= 0)
+		close(a->signal_fd);
+	crypto_key_free(a->dk);
+	store_close(a->st);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+	free(a->uids);
+	*a = (agent){ .listen_fd = -1 };
+}

@@ -1,0 +1,87 @@
+/*
+ * agent.h - the daemon's state, shared by the modules of keywardd (agent.c
+ * owns it; conn.c, dispatch.c and the method files act on it from the event
+ * loop thread only).
+ */
+#ifndef KW_AGENT_H
+#define KW_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "loop.h"
+#include "paths.h"
+#include "store.h"
+#include "unlock.h"
+
+typedef struct conn conn;
+
+struct agent_uid_count {
+	uid_t uid;
+	uint32_t count;
+};
+
+typedef struct agent {
+	kw_config cfg;
+	char home[KW_PATH_MAX];
+	char config_path[KW_PATH_MAX];
+	char db_path[KW_PATH_MAX];
+	char key_path[KW_PATH_MAX];
+	char lock_path[KW_PATH_MAX];
+	char socket_path[KW_PATH_MAX];
+	bool socket_inherited; /* from systemd (LISTEN_FDS): not ours to unlink
+	                        */
+
+	store *st;
+	crypto_wrap wrap; /* the wrap in force; its mode is the agent's mode */
+	kw_key *dk;       /* the data key; NULL while locked */
+
+	loop *loop;
+	int listen_fd;
+	loop_watch listen_w;
+	bool listen_paused; /* after EMFILE, until listen_resume_ms */
+	int64_t listen_resume_ms;
+	int signal_fd;
+	loop_watch signal_w;
+	int lock_fd;
+
+	conn *conns;
+	uint32_t nconns;
+	struct agent_uid_count *uids; /* uids_cap >= max_connections */
+	uint32_t nuids, uids_cap;
+
+	unlock_worker *worker;
+	int worker_fd;
+	loop_watch worker_w;
+	conn *async_conn; /* waiting for the worker; NULL if it went away */
+	unsigned unlock_failures;
+	int64_t unlock_not_before_ms;
+
+	int64_t started_ms;
+	int64_t next_sweep_ms;
+	bool stopping;
+	int64_t stop_deadline_ms;
+} agent;
+
+/* Start: paths, permission checks, store, key, socket, signals. Logs and
+ * returns a negative KW_E* on failure (nothing left running). */
+int agent_init(agent *a, const char *home_override, const char *config_path,
+               const char *socket_override);
+/* Print the socket path agent_init would listen on (for scripts). */
+int agent_print_socket(const char *home_override, const char *config_path,
+                       const char *socket_override);
+/* Run until SIGTERM/SIGINT and the drain that follows. 0 or KW_E*. */
+int agent_run(agent *a);
+void agent_fini(agent *a);
+
+/* Connection accounting, for conn.c. */
+bool agent_uid_admit(agent *a, uid_t uid);
+void agent_uid_release(agent *a, uid_t uid);
+
+/* "keyfile" or "passphrase". */
+const char *agent_mode_name(const agent *a);
+
+#endif

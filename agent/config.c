@@ -1,0 +1,246 @@
+/*
+ * config.c - keyward.ini (see config.h and docs/config.md).
+ *
+ * Parsing fills a scratch copy; the caller's config is replaced only when
+ * the whole file is valid, so a reload with a typo changes nothing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "keyward.h"
+
+void config_defaults(kw_config *ret)
+{
+	*ret = (kw_config){
+		.socket = "",
+		.max_frame_bytes = 1024 * 1024,
+		.max_connections = 256,
+		.max_connections_per_uid = 128,
+		.idle_timeout_ms = 300000,
+		.frame_timeout_ms = 10000,
+		.max_output_bytes = 4 * 1024 * 1024,
+		.log_level = KW_LOG_INFO,
+		.max_value_bytes = KW_VALUE_MAX_DEFAULT,
+		.max_versions = 10,
+		.kdf_opslimit = 3,
+		.kdf_memlimit = (size_t)256 * 1024 * 1024,
+	};
+}
+
+struct config_parse {
+	kw_config cfg;
+	char *err;
+	size_t errsz;
+	const char *path;
+	FILE *f;
+	int lines_read; /* inih calls the handler right after reading a line */
+	int fail_line;
+	bool failed;
+};
+
+/* A whole-string unsigned decimal in [lo, hi]. */
+static bool config_number(const char *v, uint64_t lo, uint64_t hi,
+                          uint64_t *ret)
+{
+	if (!v || *v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	char *end = NULL;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+		return false;
+	*ret = n;
+	return true;
+}
+
+static int config_fail(struct config_parse *p, const char *key, const char *why)
+{
+	if (!p->failed) {
+		snprintf(p->err, p->errsz, "%s: %s", key[0] ? key : "(none)",
+		         why);
+		p->fail_line = p->lines_read;
+	}
+	p->failed = true;
+	return 0;
+}
+
+struct config_num_key {
+	const char *section;
+	const char *name;
+	uint64_t lo, hi;
+	size_t offset; /* into kw_config */
+	size_t width;  /* sizeof the field */
+	uint64_t scale;
+	const char *range; /* for the error sentence */
+};
+
+#define NUM_KEY(sec, key, field, lo, hi, scale)                   \
+	{                                                         \
+		sec, #key, lo, hi, offsetof(kw_config, field),    \
+			sizeof(((kw_config *)0)->field), scale,   \
+			"must be an integer from " #lo " to " #hi \
+	}
+
+static const struct config_num_key config_num_keys[] = {
+	NUM_KEY("agent", max_frame_bytes, max_frame_bytes, 4096, 67108864, 1),
+	NUM_KEY("agent", max_connections, max_connections, 1, 65536, 1),
+	NUM_KEY("agent", max_connections_per_uid, max_connections_per_uid, 1,
+	        65536, 1),
+	NUM_KEY("agent", idle_timeout_ms, idle_timeout_ms, 100, 86400000, 1),
+	NUM_KEY("agent", frame_timeout_ms, frame_timeout_ms, 100, 3600000, 1),
+	NUM_KEY("agent", max_output_bytes, max_output_bytes, 65536, 1073741824,
+	        1),
+	NUM_KEY("store", max_value_bytes, max_value_bytes, 1, 16777216, 1),
+	NUM_KEY("store", max_versions, max_versions, 1, 10000, 1),
+	NUM_KEY("kdf", opslimit, kdf_opslimit, 1, 100, 1),
+	NUM_KEY("kdf", memlimit_kib, kdf_memlimit, 8, 4194304, 1024),
+};
+
+static void config_store(kw_config *c, const struct config_num_key *k,
+                         uint64_t v)
+{
+	char *field = (char *)c + k->offset;
+	v *= k->scale;
+	if (k->width == sizeof(uint32_t)) {
+		uint32_t x = (uint32_t)v;
+		memcpy(field, &x, sizeof(x));
+	} else {
+		uint64_t x = v;
+		memcpy(field, &x, sizeof(x));
+	}
+}
+
+static int config_log_level(const char *v, int *ret)
+{
+	static const char *const levels[] = { "error", "warn", "info",
+		                              "debug" };
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(v, levels[i]) == 0) {
+			*ret = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int config_handler(void *user, const char *section, const char *name,
+                          const char *value)
+{
+	struct config_parse *p = user;
+
+	if (p->failed)
+		return 0;
+	if (strcmp(section, "agent") != 0 && strcmp(section, "store") != 0 &&
+	    strcmp(section, "kdf") != 0)
+		return config_fail(p, section,
+		                   "unknown section (expected agent, store or "
+		                   "kdf)");
+	if (!name)
+		return 1; /* a bare [section] line */
+	for (size_t i = 0;
+	     i < sizeof(config_num_keys) / sizeof(config_num_keys[0]); i++) {
+		const struct config_num_key *k = &config_num_keys[i];
+		if (strcmp(section, k->section) != 0 ||
+		    strcmp(name, k->name) != 0)
+			continue;
+		uint64_t v;
+		if (!config_number(value, k->lo, k->hi, &v))
+			return config_fail(p, name, k->range);
+		config_store(&p->cfg, k, v);
+		return 1;
+	}
+	if (strcmp(section, "agent") == 0 && strcmp(name, "socket") == 0) {
+		size_t n = strlen(value);
+		if (n == 0 || value[0] != '/')
+			return config_fail(p, name, "must be an absolute path");
+		if (n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return config_fail(p, name,
+			                   "must be shorter than 108 bytes");
+		memcpy(p->cfg.socket, value, n + 1);
+		return 1;
+	}
+	if (strcmp(section, "agent") == 0 && strcmp(name, "log_level") == 0) {
+		if (config_log_level(value, &p->cfg.log_level) < 0)
+			return config_fail(
+				p, name, "must be error, warn, info or debug");
+		return 1;
+	}
+	return config_fail(p, name, "unknown key in this section");
+}
+
+/* Rules that involve more than one key. */
+static int config_check(struct config_parse *p)
+{
+	uint64_t b64 = ((uint64_t)p->cfg.max_value_bytes + 2) / 3 * 4;
+	if (p->cfg.max_frame_bytes < b64 + 4096) {
+		snprintf(p->err, p->errsz,
+		         "max_frame_bytes: must be at least %" PRIu64
+		         " so that a value of max_value_bytes fits",
+		         b64 + 4096);
+		return KW_ECONFIG;
+	}
+	return 0;
+}
+
+/* fgets for inih that counts lines, so handler errors know their line. */
+static char *config_reader(char *buf, int size, void *arg)
+{
+	struct config_parse *p = arg;
+	char *r = fgets(buf, size, p->f);
+	if (r)
+		p->lines_read++;
+	return r;
+}
+
+int config_load(const char *path, kw_config *ret, char *err, size_t errsz)
+{
+	struct config_parse p = { .err = err, .errsz = errsz, .path = path };
+	config_defaults(&p.cfg);
+	if (errsz)
+		err[0] = '\0';
+
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT) {
+			*ret = p.cfg;
+			return 0;
+		}
+		snprintf(err, errsz, "%s: cannot open: %s", path,
+		         strerror(errno));
+		return KW_EIO;
+	}
+	p.f = f;
+	int line = ini_parse_stream(config_reader, &p, config_handler, &p);
+	fclose(f);
+	if (line != 0) {
+		char why[256];
+		if (p.failed && p.fail_line == line)
+			snprintf(why, sizeof(why), "%s", err);
+		else if (line < 0)
+			snprintf(why, sizeof(why), "cannot read the file");
+		else
+			snprintf(why, sizeof(why), "syntax error");
+		if (line > 0)
+			snprintf(err, errsz, "%s:%d: %s", path, line, why);
+		else
+			snprintf(err, errsz, "%s: %s", path, why);
+		return line < 0 ? KW_EIO : KW_ECONFIG;
+	}
+	if (config_check(&p) < 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errsz, "%s: %s", path, why);
+		return KW_ECONFIG;
+	}
+	*ret = p.cfg;
+	return 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * config.h - keyward.ini, parsed with inih.
+ *
+ * A missing file means all defaults. Any unknown section or key, or a value
+ * out of range, is an error naming file:line and the key; nothing of a bad
+ * file is applied (the caller keeps its old config). docs/config.md lists
+ * every key with its default and range.
+ */
+#ifndef KW_CONFIG_H
+#define KW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "paths.h"
+
+typedef struct kw_config {
+	/* [agent] */
+	char socket[KW_PATH_MAX]; /* "" = resolve from environment */
+	size_t max_frame_bytes;   /* largest request line */
+	uint32_t max_connections; /* total open client connections */
+	uint32_t max_connections_per_uid;
+	uint32_t idle_timeout_ms;  /* close a connection idle this long */
+	uint32_t frame_timeout_ms; /* close if a partial line sits this long */
+	uint32_t max_output_bytes; /* unread responses held per connection */
+	int log_level;             /* 0 error, 1 warn, 2 info, 3 debug */
+	/* [store] */
+	size_t max_value_bytes;
+	uint32_t max_versions;
+	/* [kdf] used when a passphrase wrap is made (init, passwd) */
+	uint64_t kdf_opslimit;
+	size_t kdf_memlimit; /* bytes */
+} kw_config;
+
+enum { KW_LOG_ERROR = 0, KW_LOG_WARN = 1, KW_LOG_INFO = 2, KW_LOG_DEBUG = 3 };
+
+void config_defaults(kw_config *ret);
+/*
+ * Load path over defaults into *ret (untouched on failure). Errors:
+ * KW_ECONFIG with a sentence in err ("keyward.ini:7: max_connections: must be
+ * 1..65536"), KW_EIO if the file exists but cannot be read.
+ */
+int config_load(const char *path, kw_config *ret, char *err, size_t errsz);
+
+#endif

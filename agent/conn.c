@@ -1,0 +1,336 @@
+/*
+ * conn.c - see conn.h.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "keyward.h"
+#include "log.h"
+#include "secmem.h"
+#include "wire.h"
+
+/* How long a connection being closed may take to accept its last error. */
+#define CONN_LINGER_MS 1000
+
+static uint64_t conn_serial;
+
+static void conn_event(loop_watch *w, uint32_t events);
+
+static size_t conn_backlog(const conn *c)
+{
+	return c->out_len - c->out_off;
+}
+
+static bool conn_held(const conn *c)
+{
+	return c->hold_until_ms != 0;
+}
+
+static void conn_kill(conn *c)
+{
+	c->dead = true;
+}
+
+/* Append bytes to the output buffer, growing it (wiping the old copy). */
+static void conn_queue(conn *c, const char *data, size_t len)
+{
+	if (c->dead)
+		return;
+	if (c->out_off > 0 && len > c->out_cap - c->out_len) {
+		/* Slide the unsent bytes to the front before growing: a peer
+		 * that reads steadily but never fully drains must not make
+		 * the buffer grow with everything ever sent. */
+		size_t unsent = c->out_len - c->out_off;
+		memmove(c->out, c->out + c->out_off, unsent);
+		sodium_memzero(c->out + unsent, c->out_len - unsent);
+		c->out_off = 0;
+		c->out_len = unsent;
+	}
+	if (len > c->out_cap - c->out_len) {
+		size_t need = c->out_len + len;
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		char *n = kw_wipealloc(cap);
+		if (!n) {
+			conn_kill(c);
+			return;
+		}
+		if (c->out)
+			memcpy(n, c->out, c->out_len);
+		kw_wipefree(c->out);
+		c->out = n;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+}
+
+static void conn_queue_line(conn *c, int r, char *line, size_t len)
+{
+	if (r < 0) {
+		log_error("conn %llu: cannot encode a response: %s",
+		          (unsigned long long)c->serial, kw_strerror(r));
+		conn_kill(c);
+		return;
+	}
+	conn_queue(c, line, len);
+	kw_wipefree(line);
+}
+
+void conn_reply_result(conn *c, const json_t *id, json_t *result)
+{
+	char *line = NULL;
+	size_t len = 0;
+	int r = kw_wire_result(id, result, &line, &len);
+	conn_queue_line(c, r, line, len);
+}
+
+void conn_reply_error(conn *c, const json_t *id, int err, const char *msg,
+                      json_t *extra)
+{
+	char *line = NULL;
+	size_t len = 0;
+	int r = kw_wire_error(id, err, msg, extra, &line, &len);
+	conn_queue_line(c, r, line, len);
+}
+
+static void conn_flush(conn *c)
+{
+	while (!c->dead && !conn_held(c) && conn_backlog(c) > 0) {
+		ssize_t n = send(c->w.fd, c->out + c->out_off, conn_backlog(c),
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_kill(c); /* the peer went away */
+	}
+	if (conn_backlog(c) == 0 && c->out_len > 0) {
+		sodium_memzero(c->out, c->out_len);
+		c->out_off = c->out_len = 0;
+	}
+}
+
+static bool conn_can_process(const conn *c)
+{
+	return !c->dead && !c->parked && !conn_held(c) && !c->closing &&
+	       conn_backlog(c) < c->a->cfg.max_output_bytes;
+}
+
+/* Hand complete lines to dispatch while the connection may take more. */
+static void conn_pump(conn *c)
+{
+	bool consumed = false;
+	while (conn_can_process(c)) {
+		char *line = NULL;
+		size_t len = 0;
+		int r = kw_framer_next(&c->in, &line, &len);
+		if (r == KW_ETOOBIG) {
+			log_warn("conn %llu: uid %u pid %d: request line over "
+			         "max_frame_bytes (%zu); closing",
+			         (unsigned long long)c->serial,
+			         (unsigned)c->uid, (int)c->pid,
+			         c->a->cfg.max_frame_bytes);
+			conn_reply_error(c, NULL, KW_ETOOBIG,
+			                 "request line longer than "
+			                 "max_frame_bytes",
+			                 NULL);
+			c->closing = true;
+			break;
+		}
+		if (r == 0)
+			break;
+		consumed = true;
+		c->last_active_ms = loop_now_ms();
+		dispatch_line(c->a, c, line, len);
+	}
+	if (consumed) {
+		kw_framer_wipe_consumed(&c->in);
+		c->partial_since_ms =
+			kw_framer_partial(&c->in) ? loop_now_ms() : 0;
+	}
+}
+
+static void conn_read(conn *c)
+{
+	char *space = NULL;
+	size_t room = 0;
+	kw_framer_space(&c->in, &space, &room);
+	if (room == 0)
+		return; /* full: conn_pump reports the oversized line */
+	ssize_t n = recv(c->w.fd, space, room, MSG_DONTWAIT);
+	if (n > 0) {
+		kw_framer_commit(&c->in, (size_t)n);
+		if (c->partial_since_ms == 0)
+			c->partial_since_ms = loop_now_ms();
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	/* EOF or error: answer what is already complete, then close. */
+	conn_pump(c);
+	c->closing = true;
+	if (n < 0)
+		conn_kill(c);
+}
+
+static void conn_update(conn *c)
+{
+	if (c->dead)
+		return;
+	if (c->closing && !c->parked && conn_backlog(c) == 0) {
+		conn_kill(c);
+		return;
+	}
+	uint32_t ev = 0;
+	if (conn_can_process(c))
+		ev |= EPOLLIN;
+	if (conn_backlog(c) > 0 && !conn_held(c))
+		ev |= EPOLLOUT;
+	if (loop_mod(c->a->loop, &c->w, ev) < 0)
+		conn_kill(c);
+}
+
+/* Common tail of every entry point: work, flush, re-arm, maybe free. */
+static void conn_settle(conn *c)
+{
+	conn_pump(c);
+	conn_flush(c);
+	conn_update(c);
+	if (c->dead)
+		conn_free(c);
+}
+
+static void conn_event(loop_watch *w, uint32_t events)
+{
+	conn *c = w->owner;
+
+	if (events & EPOLLERR) {
+		conn_kill(c);
+	} else {
+		if (events & EPOLLIN)
+			conn_read(c);
+		else if (events & EPOLLHUP)
+			conn_kill(c); /* hung up while we were not reading */
+	}
+	conn_settle(c);
+}
+
+void conn_resume(conn *c)
+{
+	conn_settle(c);
+}
+
+void conn_sweep(conn *c, int64_t now)
+{
+	const kw_config *cfg = &c->a->cfg;
+
+	if (conn_held(c) && now >= c->hold_until_ms)
+		c->hold_until_ms = 0;
+	if (c->closing && !c->parked) {
+		if (c->close_deadline_ms == 0)
+			c->close_deadline_ms = now + CONN_LINGER_MS;
+		else if (now >= c->close_deadline_ms)
+			conn_kill(c);
+	} else if (!c->parked && !conn_held(c)) {
+		if (c->partial_since_ms != 0 &&
+		    now - c->partial_since_ms >= cfg->frame_timeout_ms) {
+			log_info("conn %llu: uid %u pid %d: partial request "
+			         "older than frame_timeout_ms; closing",
+			         (unsigned long long)c->serial,
+			         (unsigned)c->uid, (int)c->pid);
+			conn_reply_error(c, NULL, KW_ELIMIT,
+			                 "request line not completed within "
+			                 "frame_timeout_ms",
+			                 NULL);
+			c->closing = true;
+		} else if (now - c->last_active_ms >= cfg->idle_timeout_ms &&
+		           conn_backlog(c) == 0) {
+			log_debug("conn %llu: idle; closing",
+			          (unsigned long long)c->serial);
+			c->closing = true;
+		}
+	}
+	conn_settle(c);
+}
+
+void conn_drain(conn *c)
+{
+	/* Requests already received are answered; nothing new is read. */
+	conn_pump(c);
+	c->closing = true;
+	conn_settle(c);
+}
+
+bool conn_idle(const conn *c)
+{
+	return !c->parked && conn_backlog(c) == 0;
+}
+
+int conn_open(agent *a, int fd, uid_t uid, gid_t gid, pid_t pid)
+{
+	conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return KW_ENOMEM;
+	int r = kw_framer_init(&c->in, a->cfg.max_frame_bytes);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	c->a = a;
+	c->uid = uid;
+	c->gid = gid;
+	c->pid = pid;
+	c->serial = ++conn_serial;
+	c->last_active_ms = loop_now_ms();
+	r = loop_add(a->loop, &c->w, fd, EPOLLIN, conn_event, c);
+	if (r < 0) {
+		kw_framer_free(&c->in);
+		free(c);
+		return r;
+	}
+	c->next = a->conns;
+	if (a->conns)
+		a->conns->prev = c;
+	a->conns = c;
+	a->nconns++;
+	log_debug("conn %llu: uid %u gid %u pid %d connected",
+	          (unsigned long long)c->serial, (unsigned)uid, (unsigned)gid,
+	          (int)pid);
+	return 0;
+}
+
+void conn_free(conn *c)
+{
+	if (!c)
+		return;
+	agent *a = c->a;
+	loop_del(a->loop, &c->w);
+	close(c->w.fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		a->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	a->nconns--;
+	agent_uid_release(a, c->uid);
+	if (a->async_conn == c)
+		a->async_conn =
+			NULL; /* the worker's answer has nobody to go to */
+	json_decref(c->park_id);
+	kw_framer_free(&c->in);
+	kw_wipefree(c->out);
+	free(c);
+}

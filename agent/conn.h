@@ -1,0 +1,70 @@
+/*
+ * conn.h - one client connection of keywardd.
+ *
+ * A connection reads newline-framed requests into a bounded framer, hands
+ * each complete line to dispatch, and queues responses in a bounded output
+ * buffer. It stops reading while its unread responses exceed
+ * max_output_bytes, while a request is parked on the worker, and while a
+ * response is held back (failed-unlock delay). Every buffer may carry
+ * secrets and is wiped.
+ *
+ * Errors never free a connection in the middle of a callback: they mark it
+ * dead, and the event handler frees it on the way out.
+ */
+#ifndef KW_CONN_H
+#define KW_CONN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent.h"
+#include "frame.h"
+#include "loop.h"
+
+struct conn {
+	loop_watch w;
+	agent *a;
+	conn *prev, *next;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	uint64_t serial; /* for log lines */
+
+	kw_framer in;
+	char *out; /* kw_wipealloc; out[out_off..out_len) unsent */
+	size_t out_len, out_off, out_cap;
+
+	int64_t last_active_ms;   /* connect or last complete request */
+	int64_t partial_since_ms; /* 0: no partial line buffered */
+	int64_t hold_until_ms;    /* 0: nothing held */
+	int64_t close_deadline_ms;
+
+	bool parked;     /* waiting for the worker */
+	json_t *park_id; /* the id to answer with (NULL: notification) */
+	bool closing;    /* close once the output is flushed */
+	bool dead;       /* free at the end of this callback */
+};
+
+/* Accept-time: a new connection for fd with its peer credentials. */
+int conn_open(agent *a, int fd, uid_t uid, gid_t gid, pid_t pid);
+/* Free (wipes buffers, closes fd, releases accounting). NULL ok. */
+void conn_free(conn *c);
+
+/* Queue a response. On failure the connection is marked dead. */
+void conn_reply_result(conn *c, const json_t *id, json_t *result);
+void conn_reply_error(conn *c, const json_t *id, int err, const char *msg,
+                      json_t *extra);
+
+/* Process buffered requests, flush, update interest, free if dead. Used
+ * after a parked request finished or a hold expired. */
+void conn_resume(conn *c);
+/* Periodic check of timeouts and holds; may free c. */
+void conn_sweep(conn *c, int64_t now);
+/* Agent is stopping: stop reading; close once drained. May free c. */
+void conn_drain(conn *c);
+/* True if c has nothing left to do (for the stop drain). */
+bool conn_idle(const conn *c);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * dispatch.h - JSON-RPC request handling: parse, validate the envelope,
+ * route to a method, answer. Method handlers live in methods_*.c and use the
+ * rpc_* parameter helpers below, which produce errors that name the field.
+ */
+#ifndef KW_DISPATCH_H
+#define KW_DISPATCH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+
+typedef struct rpc_ctx {
+	agent *a;
+	conn *c;
+	const json_t *id; /* NULL for a notification */
+	json_t *params;   /* always an object */
+	const char *method;
+	const char *name; /* the secret name, once validated (for the log) */
+	char msg[256];    /* error sentence, "" = default for the code */
+	const char *field;
+	json_t *extra; /* more error.data members (owned) */
+} rpc_ctx;
+
+/* Handler return for "answer comes later" (the connection is parked). */
+#define RPC_PARKED 1
+
+typedef int (*rpc_handler)(rpc_ctx *x, json_t **ret_result);
+
+/* Handle one request line (NUL-terminated, len bytes) from c. */
+void dispatch_line(agent *a, conn *c, const char *line, size_t len);
+
+/* Record an error: "field: why". Returns err. */
+int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Reject any params member not in keys (NULL-terminated). */
+int rpc_allow(rpc_ctx *x, const char *const *keys);
+/* Required valid secret name. */
+int rpc_name(rpc_ctx *x, const char *key, const char **ret_name);
+/* Optional string of at most max bytes with no NUL; *ret NULL if absent. */
+int rpc_opt_string(rpc_ctx *x, const char *key, size_t max,
+                   const char **ret_str, size_t *ret_len);
+/* Optional integer in [lo, hi]; *ret_present says whether it was given. */
+int rpc_opt_uint(rpc_ctx *x, const char *key, uint64_t lo, uint64_t hi,
+                 bool *ret_present, uint64_t *ret_value);
+/* RFC 3339 UTC string for a unix time. */
+json_t *rpc_time(int64_t t);
+
+/* Method handlers (methods_agent.c, methods_secret.c). */
+int method_agent_status(rpc_ctx *x, json_t **ret_result);
+int method_agent_unlock(rpc_ctx *x, json_t **ret_result);
+int method_agent_lock(rpc_ctx *x, json_t **ret_result);
+int method_agent_passwd(rpc_ctx *x, json_t **ret_result);
+int method_secret_put(rpc_ctx *x, json_t **ret_result);
+int method_secret_get(rpc_ctx *x, json_t **ret_result);
+int method_secret_list(rpc_ctx *x, json_t **ret_result);
+int method_secret_versions(rpc_ctx *x, json_t **ret_result);
+int method_secret_delete(rpc_ctx *x, json_t **ret_result);
+
+/* The worker finished a job: answer the parked connection (agent.c calls
+ * this from the worker fd's callback). */
+void methods_worker_done(agent *a);
+
+#endif

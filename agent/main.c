@@ -1,0 +1,101 @@
+/*
+ * main.c - keywardd: command line, hardening, run.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "agent.h"
+#include "harden.h"
+#include "keyward.h"
+#include "log.h"
+#include "secmem.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: keywardd [--home DIR] [--config FILE] [--socket PATH]\n"
+	        "\n"
+	        "The keyward agent. Runs in the foreground and logs to "
+	        "stderr.\n"
+	        "  --home DIR      store directory (default: $KEYWARD_HOME, "
+	        "else ~/.mcp)\n"
+	        "  --config FILE   configuration (default: "
+	        "DIR/keyward.ini)\n"
+	        "  --socket PATH   listen here (default: $KEYWARD_SOCKET, "
+	        "else\n"
+	        "                  $XDG_RUNTIME_DIR/keyward/agent.sock, else "
+	        "DIR/agent.sock)\n"
+	        "  --print-socket  print the socket path and exit\n"
+	        "  --version, --help\n"
+	        "Signals: TERM/INT finish requests in flight and exit 0; HUP "
+	        "reloads the config.\n"
+	        "See keywardd(8) and docs/config.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "home", required_argument, NULL, 'H' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "print-socket", no_argument, NULL, 'p' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *home = NULL, *config = NULL, *sock = NULL;
+	bool print_socket = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'H':
+			home = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'p':
+			print_socket = true;
+			break;
+		case 'V':
+			printf("keywardd %s\n", KW_VERSION_STRING);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	if (print_socket)
+		return agent_print_socket(home, config, sock) == 0 ? 0 : 1;
+
+	const char *what = NULL;
+	if (harden_process(&what) < 0) {
+		log_error("hardening failed at %s; refusing to run", what);
+		return 1;
+	}
+	if (kw_secmem_init() < 0) {
+		log_error("libsodium failed to initialise");
+		return 1;
+	}
+
+	agent a;
+	int r = agent_init(&a, home, config, sock);
+	if (r == 0)
+		r = agent_run(&a);
+	agent_fini(&a);
+	return r == 0 ? 0 : 1;
+}

@@ -1,0 +1,280 @@
+/*
+ * methods_agent.c - agent.* methods: status, lock, and the unlock/passwd
+ * requests that park their connection while the worker runs Argon2id.
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "dispatch.h"
+#include "keyward.h"
+#include "log.h"
+#include "secmem.h"
+#include "unlock.h"
+
+/* Delay before answering the n-th consecutive failed unlock. */
+#define UNLOCK_DELAY_BASE_MS 250
+#define UNLOCK_DELAY_MAX_MS  30000
+
+int method_agent_status(rpc_ctx *x, json_t **ret_result)
+{
+	static const char *const keys[] = { NULL };
+	agent *a = x->a;
+	int r = rpc_allow(x, keys);
+	if (r < 0)
+		return r;
+	json_t *res =
+		json_pack("{s:s, s:b, s:s, s:b, s:I, s:s}", "version",
+	                  KW_VERSION_STRING, "locked", a->dk == NULL, "mode",
+	                  agent_mode_name(a), "unlocking",
+	                  a->async_conn != NULL, "uptime_s",
+	                  (json_int_t)((loop_now_ms() - a->started_ms) / 1000),
+	                  "socket", a->socket_path);
+	if (!res)
+		return KW_ENOMEM;
+	uint64_t n = 0;
+	if (a->dk && store_count(a->st, &n) == 0)
+		json_object_set_new(res, "secrets",
+		                    json_integer((json_int_t)n));
+	*ret_result = res;
+	return 0;
+}
+
+int method_agent_lock(rpc_ctx *x, json_t **ret_result)
+{
+	static const char *const keys[] = { NULL };
+	int r = rpc_allow(x, keys);
+	if (r < 0)
+		return r;
+	if (x->a->dk) {
+		crypto_key_free(x->a->dk);
+		x->a->dk = NULL;
+		log_info("locked by uid %u pid %d", (unsigned)x->c->uid,
+		         (int)x->c->pid);
+	}
+	*ret_result = json_pack("{s:b}", "locked", 1);
+	return *ret_result ? 0 : KW_ENOMEM;
+}
+
+static int agent_unlock_keyfile(rpc_ctx *x)
+{
+	agent *a = x->a;
+	kw_key *kek = NULL;
+	int r = crypto_keyfile_read(a->key_path, &kek);
+	if (r < 0)
+		return rpc_fail(x, r, NULL, "cannot use the keyfile: %s",
+		                kw_strerror(r));
+	r = crypto_unwrap_key(kek, &a->wrap, &a->dk);
+	crypto_key_free(kek);
+	if (r < 0)
+		return rpc_fail(x, r, NULL,
+		                "the keyfile does not open this store");
+	log_info("unlocked with the keyfile by uid %u pid %d",
+	         (unsigned)x->c->uid, (int)x->c->pid);
+	return 0;
+}
+
+/* Copy a passphrase param into wiped memory; required, 1..1024 bytes. */
+static int agent_pass_param(rpc_ctx *x, const char *key, char **ret_pass,
+                            size_t *ret_len)
+{
+	const char *s;
+	size_t n;
+	int r = rpc_opt_string(x, key, CRYPTO_PASS_MAX, &s, &n);
+	if (r < 0)
+		return r;
+	if (!s || n == 0)
+		return rpc_fail(x, KW_EINVAL, key, "required, 1 to %u bytes",
+		                CRYPTO_PASS_MAX);
+	char *p = kw_wipealloc(n + 1);
+	if (!p)
+		return KW_ENOMEM;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	*ret_pass = p;
+	*ret_len = n;
+	return 0;
+}
+
+/* Refuse while a job runs or a failed attempt's delay has not passed. */
+static int agent_worker_ready(rpc_ctx *x)
+{
+	agent *a = x->a;
+	if (a->async_conn)
+		return rpc_fail(x, KW_EBUSY, NULL,
+		                "an unlock or passwd is already running");
+	int64_t now = loop_now_ms();
+	if (now < a->unlock_not_before_ms) {
+		int64_t wait = a->unlock_not_before_ms - now;
+		x->extra =
+			json_pack("{s:I}", "retry_after_ms", (json_int_t)wait);
+		return rpc_fail(x, KW_ERATE, NULL,
+		                "too soon after a failed attempt; retry in "
+		                "%lld ms",
+		                (long long)wait);
+	}
+	return 0;
+}
+
+static int agent_submit(rpc_ctx *x, unlock_job *job)
+{
+	int r = unlock_worker_submit(x->a->worker, job);
+	if (r < 0) {
+		unlock_job_free(job);
+		return rpc_fail(x, r, NULL,
+		                "an unlock or passwd is already running");
+	}
+	x->a->async_conn = x->c;
+	return RPC_PARKED;
+}
+
+int method_agent_unlock(rpc_ctx *x, json_t **ret_result)
+{
+	static const char *const keys[] = { "passphrase", NULL };
+	agent *a = x->a;
+	int r = rpc_allow(x, keys);
+	if (r < 0)
+		return r;
+	if (a->dk) {
+		*ret_result = json_pack("{s:b}", "locked", 0);
+		return *ret_result ? 0 : KW_ENOMEM;
+	}
+	if (a->wrap.mode == CRYPTO_WRAP_KEYFILE) {
+		if (json_object_get(x->params, "passphrase"))
+			return rpc_fail(x, KW_EINVAL, "passphrase",
+			                "not used in keyfile mode");
+		if ((r = agent_unlock_keyfile(x)) < 0)
+			return r;
+		*ret_result = json_pack("{s:b}", "locked", 0);
+		return *ret_result ? 0 : KW_ENOMEM;
+	}
+	if ((r = agent_worker_ready(x)) < 0)
+		return r;
+	unlock_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return KW_ENOMEM;
+	job->kind = UNLOCK_JOB_UNLOCK;
+	job->wrap = a->wrap;
+	if ((r = agent_pass_param(x, "passphrase", &job->pass, &job->passlen)) <
+	    0) {
+		unlock_job_free(job);
+		return r;
+	}
+	return agent_submit(x, job);
+}
+
+int method_agent_passwd(rpc_ctx *x, json_t **ret_result)
+{
+	static const char *const keys[] = { "current", "new", NULL };
+	agent *a = x->a;
+	int r = rpc_allow(x, keys);
+	if (r < 0 || (r = agent_worker_ready(x)) < 0)
+		return r;
+	unlock_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return KW_ENOMEM;
+	job->kind = UNLOCK_JOB_PASSWD;
+	job->wrap = a->wrap;
+	job->opslimit = a->cfg.kdf_opslimit;
+	job->memlimit = a->cfg.kdf_memlimit;
+	r = agent_pass_param(x, "new", &job->new_pass, &job->new_passlen);
+	if (r == 0 && a->wrap.mode == CRYPTO_WRAP_PASSPHRASE)
+		r = agent_pass_param(x, "current", &job->pass, &job->passlen);
+	else if (r == 0 && json_object_get(x->params, "current"))
+		r = rpc_fail(x, KW_EINVAL, "current",
+		             "not used in keyfile mode");
+	if (r == 0 && a->wrap.mode == CRYPTO_WRAP_KEYFILE) {
+		r = crypto_key_from(crypto_key_bytes(a->dk), &job->dk);
+		crypto_key_done(a->dk);
+	}
+	if (r < 0) {
+		unlock_job_free(job);
+		return r;
+	}
+	(void)ret_result;
+	return agent_submit(x, job);
+}
+
+static void agent_note_failure(agent *a, conn *c)
+{
+	if (a->unlock_failures < 16)
+		a->unlock_failures++;
+	int64_t delay = UNLOCK_DELAY_BASE_MS << (a->unlock_failures - 1);
+	if (delay > UNLOCK_DELAY_MAX_MS)
+		delay = UNLOCK_DELAY_MAX_MS;
+	int64_t until = loop_now_ms() + delay;
+	a->unlock_not_before_ms = until;
+	if (c)
+		c->hold_until_ms = until;
+	log_warn("failed unlock or passwd attempt %u (uid %u pid %d); next "
+	         "attempt allowed in %lld ms",
+	         a->unlock_failures, c ? (unsigned)c->uid : 0,
+	         c ? (int)c->pid : 0, (long long)delay);
+}
+
+/* Commit a new passphrase wrap; in keyfile mode, then retire the keyfile. */
+static int agent_apply_passwd(agent *a, const crypto_wrap *w)
+{
+	int r = store_wrap_set(a->st, w);
+	if (r < 0)
+		return r;
+	bool was_keyfile = a->wrap.mode == CRYPTO_WRAP_KEYFILE;
+	a->wrap = *w;
+	if (was_keyfile && unlink(a->key_path) != 0 && errno != ENOENT)
+		log_error("passphrase set, but %s could not be removed; "
+		          "delete it by hand",
+		          a->key_path);
+	return 0;
+}
+
+void methods_worker_done(agent *a)
+{
+	unlock_job *job = unlock_worker_take(a->worker);
+	if (!job)
+		return;
+	conn *c = a->async_conn;
+	a->async_conn = NULL;
+	int r = job->rc;
+
+	if (r == 0 && job->kind == UNLOCK_JOB_UNLOCK && !a->dk) {
+		a->dk = job->ret_dk;
+		job->ret_dk = NULL;
+		log_info("unlocked with the passphrase (uid %u pid %d)",
+		         c ? (unsigned)c->uid : 0, c ? (int)c->pid : 0);
+	} else if (r == 0 && job->kind == UNLOCK_JOB_PASSWD) {
+		r = agent_apply_passwd(a, &job->new_wrap);
+		if (r == 0)
+			log_info("passphrase changed (uid %u pid %d)",
+			         c ? (unsigned)c->uid : 0, c ? (int)c->pid : 0);
+	}
+	if (r == KW_EBADPASS)
+		agent_note_failure(a, c);
+	else if (r == 0)
+		a->unlock_failures = 0;
+	int kind = job->kind;
+	unlock_job_free(job);
+	if (!c)
+		return;
+
+	json_t *id = c->park_id;
+	c->park_id = NULL;
+	c->parked = false;
+	if (id && r == 0 && kind == UNLOCK_JOB_UNLOCK)
+		conn_reply_result(c, id, json_pack("{s:b}", "locked", 0));
+	else if (id && r == 0)
+		conn_reply_result(c, id,
+		                  json_pack("{s:s}", "mode", "passphrase"));
+	else if (id && r == KW_EBADPASS)
+		conn_reply_error(c, id, r,
+		                 kind == UNLOCK_JOB_UNLOCK ?
+		                         "wrong passphrase" :
+		                         "current: wrong passphrase",
+		                 NULL);
+	else if (id)
+		conn_reply_error(c, id, r, NULL, NULL);
+	json_decref(id);
+	conn_resume(c);
+}

@@ -1,0 +1,96 @@
+/*
+ * store.h - the encrypted secret store: one SQLite database (WAL mode).
+ *
+ * The store owns the sqlite3 handle and its prepared statements; it is used
+ * from one thread only (the agent's event loop, or the CLI's init). Every
+ * statement is prepared with bound parameters. Schema changes are numbered
+ * migrations recorded in table schema_migrations (docs/store.md).
+ *
+ * Values are sealed by crypto.h before they reach SQL; the store never sees a
+ * plaintext value except in the buffers it returns, which the caller wipes.
+ *
+ * Stages: each secret has at most one "current", one "pending" and one
+ * "previous" version; older ones are "retired". store_put makes the new
+ * version current, the old current previous, the old previous retired, and
+ * then deletes the oldest non-current/pending versions beyond max_versions.
+ */
+#ifndef KW_STORE_H
+#define KW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+
+typedef struct store store;
+
+enum { STORE_OPEN_EXISTING = 0, STORE_CREATE = 1 };
+
+/*
+ * Open (or, with STORE_CREATE, create with mode 0600) the database at path,
+ * set WAL mode, apply pending migrations. Refuses, with KW_EPERM, a file not
+ * owned by the caller or accessible by group/others. KW_ENOTFOUND if absent
+ * and not creating; KW_EEXIST if present and creating; KW_ESTORE otherwise.
+ */
+int store_open(const char *path, int flags, store **ret_store);
+void store_close(store *s);
+/* The schema version (highest applied migration). */
+int store_schema_version(store *s, int *ret_version);
+
+/* The single data-key wrap. KW_ENOTFOUND if none yet. */
+int store_wrap_get(store *s, crypto_wrap *ret_wrap);
+/* Insert or replace the wrap (passwd re-wraps atomically). */
+int store_wrap_set(store *s, const crypto_wrap *w);
+
+typedef struct store_value {
+	uint64_t version;
+	char stage[16];  /* "current", "pending", "previous", "retired" */
+	int64_t created; /* unix seconds, UTC */
+	uint8_t *value;  /* kw_wipealloc; wiped by store_value_free */
+	size_t len;
+} store_value;
+void store_value_free(store_value *v);
+
+/*
+ * New version of name with the given value, now current. ret_version may be
+ * NULL. The caller has validated name and size.
+ */
+int store_put(store *s, kw_key *dk, const char *name, const uint8_t *value,
+              size_t len, uint32_t max_versions, int64_t now,
+              uint64_t *ret_version);
+/*
+ * Read version (if > 0) or the version at stage (NULL means "current").
+ * KW_ENOTFOUND if no such secret, version or stage; KW_ECRYPTO if the row
+ * fails to open; KW_EINVAL for an unknown stage name.
+ */
+int store_get(store *s, kw_key *dk, const char *name, uint64_t version,
+              const char *stage, store_value **ret_value);
+
+typedef struct store_meta {
+	const char *name;
+	uint64_t current_version; /* 0 if no current version */
+	uint32_t versions;
+	int64_t created, updated; /* unix seconds */
+} store_meta;
+/* Call cb for each secret whose name starts with prefix (NULL/"" = all),
+ * in name order. A non-zero return from cb stops and is returned. */
+int store_list(store *s, const char *prefix,
+               int (*cb)(const store_meta *m, void *arg), void *arg);
+
+typedef struct store_version_info {
+	uint64_t version;
+	const char *stage;
+	int64_t created;
+} store_version_info;
+/* Versions of name, newest first. KW_ENOTFOUND if no such secret. */
+int store_versions(store *s, const char *name,
+                   int (*cb)(const store_version_info *v, void *arg),
+                   void *arg);
+
+/* Delete name and all versions; KW_ENOTFOUND if absent. */
+int store_delete(store *s, const char *name, uint32_t *ret_versions);
+/* Number of secrets. */
+int store_count(store *s, uint64_t *ret_count);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * cli.h - shared pieces of the keyward operator CLI: exit codes, error
+ * reporting, argument parsing and connecting.
+ *
+ * Every command is `int cmd_X(struct cli *cli, int argc, char **argv)` with
+ * argv[0] the command name; it returns the process exit code. Commands print
+ * results on stdout and errors on stderr as "keyward: CMD[ NAME]: reason".
+ * A secret value is printed only by `get`, only on stdout.
+ */
+#ifndef KW_CLI_H
+#define KW_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "keyward.h"
+
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_ERROR = 1,
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_NOTFOUND = 3,
+	CLI_EXIT_DENIED = 4,
+	CLI_EXIT_LOCKED = 5,
+};
+
+/* Commands that wait on Argon2id or the unlock back-off get this much time
+ * unless --timeout was given. */
+#define CLI_SLOW_TIMEOUT_MS 120000
+
+struct cli {
+	const char *socket;  /* --socket PATH, or NULL to resolve */
+	int timeout_ms;      /* --timeout MS, or 0 for the command default */
+	const char *command; /* the command being run, for messages */
+};
+
+/* Print the --help text on stdout; returns CLI_EXIT_OK. */
+int cli_help(void);
+
+/* The exit code for a KW_E* error. */
+int cli_exit_code(int err);
+
+/* Print "keyward: CMD[ NAME]: " + formatted text + "\n" to stderr. NAME is
+ * printed with non-printable bytes replaced. */
+void cli_msg(const struct cli *cli, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Report err from a call on c (c may be NULL): the agent's message if it
+ * sent one, else kw_strerror(err). Returns the exit code.
+ */
+int cli_fail(const struct cli *cli, kw_client *c, const char *name, int err);
+
+/* Print a usage error and return CLI_EXIT_USAGE. */
+int cli_usage(const struct cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Connect with --socket/--timeout applied (default_ms when no --timeout).
+ * Prints the failure; returns 0 or an exit code. */
+int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c);
+
+/* Parse a decimal number in [min, max] with full checking. */
+bool cli_parse_u64(const char *s, uint64_t min, uint64_t max,
+                   uint64_t *ret_value);
+
+/* Check a secret name; prints the rule broken and returns an exit code, or
+ * returns 0. */
+int cli_check_name(const struct cli *cli, const char *name);
+
+/*
+ * Read a passphrase of 1..CRYPTO_PASS_MAX bytes into sodium_malloc memory
+ * (free with sodium_free). From fd (one line) if fd >= 0, else from the
+ * terminal with prompt; with confirm set and a terminal, asks twice and
+ * insists on a match. Prints failures; returns 0 or an exit code.
+ */
+int cli_read_passphrase(const struct cli *cli, int fd, const char *prompt,
+                        const char *confirm, char **ret_pass);
+
+/* The value of --passphrase-fd: a non-negative int. */
+bool cli_parse_fd(const char *s, int *ret_fd);
+
+/*
+ * Call method with params (stolen; NULL for none) through kw_call and parse
+ * the result, which must be an object (json.c). 0 or a KW_E* code.
+ */
+int cli_call(kw_client *c, const char *method, json_t *params,
+             json_t **ret_result);
+/* Members of a result: false if absent or of the wrong type or range. */
+bool cli_json_uint(const json_t *obj, const char *key, uint64_t *ret_value);
+bool cli_json_bool(const json_t *obj, const char *key, bool *ret_value);
+/* A string of printable ASCII only (safe to put on a terminal). */
+bool cli_json_text(const json_t *obj, const char *key, const char **ret_s);
+
+/* Report the option getopt_long just rejected; returns CLI_EXIT_USAGE. */
+int cli_bad_option(const struct cli *cli, char **argv);
+
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_unlock(struct cli *cli, int argc, char **argv);
+int cmd_lock(struct cli *cli, int argc, char **argv);
+int cmd_passwd(struct cli *cli, int argc, char **argv);
+int cmd_put(struct cli *cli, int argc, char **argv);
+int cmd_get(struct cli *cli, int argc, char **argv);
+int cmd_ls(struct cli *cli, int argc, char **argv);
+int cmd_versions(struct cli *cli, int argc, char **argv);
+int cmd_rm(struct cli *cli, int argc, char **argv);
+
+#endif

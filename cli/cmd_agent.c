@@ -1,0 +1,289 @@
+/*
+ * cmd_agent.c - keyward status, unlock, lock, passwd: the agent's state.
+ */
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct agent_status {
+	bool locked, unlocking, has_secrets;
+	bool passphrase_mode;
+	uint64_t uptime_s, secrets;
+};
+
+/* agent.status, checked; *ret_json (if not NULL) keeps the result. */
+static int agent_status(kw_client *c, struct agent_status *ret_st,
+                        json_t **ret_json)
+{
+	struct agent_status st = { 0 };
+	const char *mode, *text;
+	json_t *res = NULL;
+	int r;
+
+	r = cli_call(c, "agent.status", NULL, &res);
+	if (r < 0)
+		return r;
+	r = KW_EPROTO;
+	if (!cli_json_bool(res, "locked", &st.locked) ||
+	    !cli_json_text(res, "mode", &mode) ||
+	    !cli_json_uint(res, "uptime_s", &st.uptime_s) ||
+	    !cli_json_text(res, "socket", &text) ||
+	    !cli_json_text(res, "version", &text))
+		goto out;
+	if (strcmp(mode, "passphrase") == 0)
+		st.passphrase_mode = true;
+	else if (strcmp(mode, "keyfile") != 0)
+		goto out;
+	if (json_object_get(res, "unlocking") &&
+	    !cli_json_bool(res, "unlocking", &st.unlocking))
+		goto out;
+	if (json_object_get(res, "secrets")) {
+		if (!cli_json_uint(res, "secrets", &st.secrets))
+			goto out;
+		st.has_secrets = true;
+	}
+	r = 0;
+	*ret_st = st;
+	if (ret_json) {
+		*ret_json = res;
+		return 0;
+	}
+out:
+	json_decref(res);
+	return r;
+}
+
+/* "5s", "3m12s", "2h05m", "3d04h". */
+static void format_uptime(uint64_t s, char *buf, size_t bufsz)
+{
+	if (s < 60)
+		snprintf(buf, bufsz, "%llus", (unsigned long long)s);
+	else if (s < 3600)
+		snprintf(buf, bufsz, "%llum%02llus",
+		         (unsigned long long)(s / 60),
+		         (unsigned long long)(s % 60));
+	else if (s < 86400)
+		snprintf(buf, bufsz, "%lluh%02llum",
+		         (unsigned long long)(s / 3600),
+		         (unsigned long long)(s % 3600 / 60));
+	else
+		snprintf(buf, bufsz, "%llud%02lluh",
+		         (unsigned long long)(s / 86400),
+		         (unsigned long long)(s % 86400 / 3600));
+}
+
+/* Commands below take no positional arguments. */
+static int no_args(const struct cli *cli, int argc)
+{
+	if (optind < argc)
+		return cli_usage(cli, "unexpected argument");
+	return 0;
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct agent_status st;
+	kw_client *c = NULL;
+	json_t *res = NULL;
+	const char *sock = "";
+	bool json = false;
+	char up[32];
+	int opt, ex, r;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'j')
+			json = true;
+		else if (opt == 'h')
+			return cli_help();
+		else
+			return cli_bad_option(cli, argv);
+	}
+	ex = no_args(cli, argc);
+	if (ex == 0)
+		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	if (ex != 0)
+		return ex;
+	r = agent_status(c, &st, &res);
+	if (r < 0) {
+		ex = cli_fail(cli, c, NULL, r);
+		goto out;
+	}
+	if (json) {
+		char *text = json_dumps(res, JSON_COMPACT);
+
+		if (!text) {
+			ex = cli_fail(cli, NULL, NULL, KW_ENOMEM);
+			goto out;
+		}
+		puts(text);
+		kw_json_free(text);
+		goto out;
+	}
+	cli_json_text(res, "socket", &sock);
+	format_uptime(st.uptime_s, up, sizeof(up));
+	printf("agent: %s%s (%s mode)", st.locked ? "locked" : "unlocked",
+	       st.unlocking ? ", unlocking" : "",
+	       st.passphrase_mode ? "passphrase" : "keyfile");
+	if (st.has_secrets)
+		printf(", %llu secret%s", (unsigned long long)st.secrets,
+		       st.secrets == 1 ? "" : "s");
+	printf(", up %s, socket %s\n", up, sock);
+out:
+	json_decref(res);
+	kw_close(c);
+	return ex;
+}
+
+int cmd_unlock(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "passphrase-fd", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct agent_status st;
+	kw_client *c = NULL;
+	char *pass = NULL;
+	int opt, ex, r, fd = -1;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'f' && !cli_parse_fd(optarg, &fd))
+			return cli_usage(cli, "--passphrase-fd: expected a "
+			                      "file descriptor number");
+		else if (opt == 'h')
+			return cli_help();
+		else if (opt != 'f')
+			return cli_bad_option(cli, argv);
+	}
+	ex = no_args(cli, argc);
+	if (ex == 0)
+		ex = cli_connect(cli, CLI_SLOW_TIMEOUT_MS, &c);
+	if (ex != 0)
+		return ex;
+	r = agent_status(c, &st, NULL);
+	if (r < 0) {
+		ex = cli_fail(cli, c, NULL, r);
+		goto out;
+	}
+	if (!st.locked) {
+		puts("agent: already unlocked");
+		goto out;
+	}
+	if (st.passphrase_mode) {
+		ex = cli_read_passphrase(cli, fd, "passphrase: ", NULL, &pass);
+		if (ex != 0)
+			goto out;
+	}
+	r = kw_agent_unlock(c, pass);
+	sodium_free(pass);
+	if (r < 0) {
+		ex = cli_fail(cli, c, NULL, r);
+		goto out;
+	}
+	puts("agent: unlocked");
+out:
+	kw_close(c);
+	return ex;
+}
+
+int cmd_lock(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	kw_client *c = NULL;
+	int opt, ex, r;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'h')
+			return cli_help();
+		return cli_bad_option(cli, argv);
+	}
+	ex = no_args(cli, argc);
+	if (ex == 0)
+		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	if (ex != 0)
+		return ex;
+	r = kw_agent_lock(c);
+	if (r < 0)
+		ex = cli_fail(cli, c, NULL, r);
+	else
+		puts("agent: locked");
+	kw_close(c);
+	return ex;
+}
+
+int cmd_passwd(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "passphrase-fd", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct agent_status st;
+	char *current = NULL, *fresh = NULL;
+	kw_client *c = NULL;
+	int opt, ex, r, fd = -1;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'f' && !cli_parse_fd(optarg, &fd))
+			return cli_usage(cli, "--passphrase-fd: expected a "
+			                      "file descriptor number");
+		else if (opt == 'h')
+			return cli_help();
+		else if (opt != 'f')
+			return cli_bad_option(cli, argv);
+	}
+	ex = no_args(cli, argc);
+	if (ex == 0)
+		ex = cli_connect(cli, CLI_SLOW_TIMEOUT_MS, &c);
+	if (ex != 0)
+		return ex;
+	r = agent_status(c, &st, NULL);
+	if (r < 0) {
+		ex = cli_fail(cli, c, NULL, r);
+		goto out;
+	}
+	if (st.locked) {
+		/* Asking for passphrases the agent cannot use yet helps nobody.
+		 */
+		cli_msg(cli, NULL,
+		        "the agent is locked; run 'keyward unlock' "
+		        "first");
+		ex = CLI_EXIT_LOCKED;
+		goto out;
+	}
+	if (st.passphrase_mode) {
+		ex = cli_read_passphrase(cli, fd, "current passphrase: ", NULL,
+		                         &current);
+		if (ex != 0)
+			goto out;
+	}
+	ex = cli_read_passphrase(cli, fd, "new passphrase: ",
+	                         "repeat the new passphrase: ", &fresh);
+	if (ex != 0)
+		goto out;
+	r = kw_agent_passwd(c, current, fresh);
+	if (r < 0) {
+		ex = cli_fail(cli, c, NULL, r);
+		goto out;
+	}
+	if (st.passphrase_mode)
+		puts("agent: passphrase changed");
+	else
+		puts("agent: switched to passphrase mode; master.key removed");
+out:
+	sodium_free(fresh);
+	sodium_free(current);
+	kw_close(c);
+	return ex;
+}

@@ -1,0 +1,271 @@
+/*
+ * cmd_init.c - keyward init: create the store. The only command that opens
+ * the store itself (every other one goes through the agent).
+ *
+ * Order matters: everything that can be refused (home permissions, config,
+ * an existing store, a passphrase typo) is checked before any file is
+ * written, and a failure after that removes what this run created, so init
+ * can simply be run again.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "crypto.h"
+#include "paths.h"
+#include "secmem.h"
+#include "store.h"
+
+struct init_paths {
+	char home[KW_PATH_MAX];
+	char ini[KW_PATH_MAX];
+	char db[KW_PATH_MAX];
+	char key[KW_PATH_MAX];
+};
+
+static bool join(char *out, const char *dir, const char *leaf)
+{
+	int n = snprintf(out, KW_PATH_MAX, "%s/%s", dir, leaf);
+
+	return n > 0 && n < KW_PATH_MAX;
+}
+
+/* Create home 0700, or accept an existing one only if private and ours. */
+static int home_prepare(const struct cli *cli, const char *home,
+                        bool *ret_created)
+{
+	struct stat st;
+	bool created = false;
+
+	if (mkdir(home, 0700) == 0) {
+		created = true;
+	} else if (errno != EEXIST) {
+		cli_msg(cli, NULL, "cannot create %s: %s", home,
+		        strerror(errno));
+		return CLI_EXIT_ERROR;
+	}
+	if (stat(home, &st) < 0) {
+		cli_msg(cli, NULL, "cannot inspect %s: %s", home,
+		        strerror(errno));
+		return CLI_EXIT_ERROR;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cli_msg(cli, NULL, "%s is not a directory", home);
+		return CLI_EXIT_ERROR;
+	}
+	if (st.st_uid != geteuid()) {
+		cli_msg(cli, NULL,
+		        "%s is owned by uid %lu, not by you (uid "
+		        "%lu); use a directory of your own "
+		        "(KEYWARD_HOME)",
+		        home, (unsigned long)st.st_uid,
+		        (unsigned long)geteuid());
+		return CLI_EXIT_ERROR;
+	}
+	if (st.st_mode & 077) {
+		cli_msg(cli, NULL,
+		        "%s is accessible by group or others; fix "
+		        "with: chmod 700 %s",
+		        home, home);
+		return CLI_EXIT_ERROR;
+	}
+	*ret_created = created;
+	return 0;
+}
+
+/* Remove a half-made store so that init can be run again. */
+static void remove_store(const char *db)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm",
+		                                "-journal" };
+	char path[KW_PATH_MAX + 16];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+		unlink(path);
+	}
+}
+
+/* The key-encryption key and the wrap header for the chosen mode. */
+static int make_kek(const struct cli *cli, const struct init_paths *p,
+                    const kw_config *cfg, const char *pass, crypto_wrap *w,
+                    kw_key **ret_kek)
+{
+	int r;
+
+	if (!pass) {
+		w->mode = CRYPTO_WRAP_KEYFILE;
+		r = crypto_keyfile_create(p->key, ret_kek);
+		if (r == KW_EEXIST)
+			cli_msg(cli, NULL,
+			        "%s already exists (left from an "
+			        "earlier store?); move it away first",
+			        p->key);
+		else if (r < 0)
+			cli_msg(cli, NULL, "cannot create %s: %s", p->key,
+			        kw_strerror(r));
+		return r;
+	}
+	w->mode = CRYPTO_WRAP_PASSPHRASE;
+	randombytes_buf(w->salt, sizeof(w->salt));
+	w->opslimit = cfg->kdf_opslimit;
+	w->memlimit = cfg->kdf_memlimit;
+	r = crypto_kek_from_passphrase(pass, strlen(pass), w->salt, w->opslimit,
+	                               w->memlimit, ret_kek);
+	if (r < 0)
+		cli_msg(cli, NULL,
+		        "cannot derive a key from the passphrase: "
+		        "%s (check [kdf] in %s)",
+		        kw_strerror(r), p->ini);
+	return r;
+}
+
+/* Create master.key (keyfile mode), the data key and the store. */
+static int create_store(const struct cli *cli, const struct init_paths *p,
+                        const kw_config *cfg, const char *pass)
+{
+	crypto_wrap w = { 0 };
+	kw_key *kek = NULL, *dk = NULL;
+	store *st = NULL;
+	int r;
+
+	r = make_kek(cli, p, cfg, pass, &w, &kek);
+	if (r < 0)
+		return CLI_EXIT_ERROR;
+	r = crypto_key_random(&dk);
+	if (r == 0)
+		r = crypto_wrap_key(kek, dk, &w);
+	if (r < 0) {
+		cli_msg(cli, NULL, "cannot make the data key: %s",
+		        kw_strerror(r));
+		goto fail;
+	}
+	r = store_open(p->db, STORE_CREATE, &st);
+	if (r == 0)
+		r = store_wrap_set(st, &w);
+	if (r < 0) {
+		cli_msg(cli, NULL, "cannot create %s: %s", p->db,
+		        kw_strerror(r));
+		goto fail_store;
+	}
+	store_close(st);
+	crypto_key_free(dk);
+	crypto_key_free(kek);
+	sodium_memzero(&w, sizeof(w));
+	return 0;
+
+fail_store:
+	store_close(st);
+	remove_store(p->db);
+fail:
+	if (!pass)
+		unlink(p->key);
+	crypto_key_free(dk);
+	crypto_key_free(kek);
+	sodium_memzero(&w, sizeof(w));
+	return CLI_EXIT_ERROR;
+}
+
+static void print_done(const struct init_paths *p, bool passphrase)
+{
+	printf("initialised %s (%s mode)\n", p->home,
+	       passphrase ? "passphrase" : "keyfile");
+	printf("  store:      %s\n", p->db);
+	if (passphrase) {
+		puts("  key:        derived from your passphrase (nothing kept "
+		     "on disk);\n"
+		     "              start keywardd, then: keyward unlock");
+		return;
+	}
+	printf("  master key: %s (mode 0600; whoever can read it can "
+	       "unlock the store)\n",
+	       p->key);
+	puts("To protect the store with a passphrase instead (no key on "
+	     "disk),\nstart keywardd and run: keyward passwd");
+}
+
+int cmd_init(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "passphrase", no_argument, NULL, 'p' },
+		{ "passphrase-fd", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct init_paths p;
+	char err[512] = "";
+	bool passphrase = false, created_home = false;
+	char *pass = NULL;
+	kw_config cfg;
+	struct stat st;
+	int opt, ex, r, fd = -1;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'p') {
+			passphrase = true;
+		} else if (opt == 'f') {
+			if (!cli_parse_fd(optarg, &fd))
+				return cli_usage(cli, "--passphrase-fd: "
+				                      "expected a file "
+				                      "descriptor number");
+			passphrase = true;
+		} else if (opt == 'h') {
+			return cli_help();
+		} else {
+			return cli_bad_option(cli, argv);
+		}
+	}
+	if (optind < argc)
+		return cli_usage(cli, "unexpected argument");
+	if (kw_secmem_init() < 0) {
+		cli_msg(cli, NULL, "cannot initialise libsodium");
+		return CLI_EXIT_ERROR;
+	}
+	if (kw_path_home(p.home, sizeof(p.home)) < 0 ||
+	    !join(p.ini, p.home, "keyward.ini") ||
+	    !join(p.db, p.home, "secrets.db") ||
+	    !join(p.key, p.home, "master.key")) {
+		cli_msg(cli, NULL,
+		        "cannot resolve the keyward home: "
+		        "KEYWARD_HOME (or HOME) must be a short "
+		        "absolute path");
+		return CLI_EXIT_ERROR;
+	}
+	ex = home_prepare(cli, p.home, &created_home);
+	if (ex != 0)
+		return ex;
+	r = config_load(p.ini, &cfg, err, sizeof(err));
+	if (r < 0) {
+		cli_msg(cli, NULL, "%s", err[0] ? err : kw_strerror(r));
+		ex = CLI_EXIT_ERROR;
+		goto fail_home;
+	}
+	if (lstat(p.db, &st) == 0 || errno != ENOENT) {
+		cli_msg(cli, NULL, "already initialised: %s exists", p.db);
+		ex = CLI_EXIT_ERROR;
+		goto fail_home;
+	}
+	if (passphrase) {
+		ex = cli_read_passphrase(cli, fd, "new passphrase: ",
+		                         "repeat the passphrase: ", &pass);
+		if (ex != 0)
+			goto fail_home;
+	}
+	ex = create_store(cli, &p, &cfg, pass);
+	sodium_free(pass);
+	if (ex != 0)
+		goto fail_home;
+	print_done(&p, passphrase);
+	return 0;
+
+fail_home:
+	if (created_home)
+		rmdir(p.home);
+	return ex;
+}

@@ -1,0 +1,511 @@
+/*
+ * cmd_secret.c - keyward put, get, ls, versions, rm.
+ *
+ * Values enter only through stdin (never argv, which other users can read
+ * in /proc) and leave only through `get` on stdout. Every buffer that held
+ * a value is wiped before it is freed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "name.h"
+#include "secmem.h"
+#include "tty.h"
+
+/* Read at most this much from stdin; the agent's max_value_bytes (64 KiB by
+ * default) is what really applies. */
+#define PUT_READ_MAX (64u * 1024u * 1024u)
+/* A value typed at a terminal: one line. */
+#define PUT_TTY_MAX 4096u
+
+static const struct option help_only[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ 0, 0, 0, 0 },
+};
+
+/* Parse options that only allow --help; 0 or an exit code. */
+static int parse_help_only(struct cli *cli, int argc, char **argv)
+{
+	int opt = getopt_long(argc, argv, "h", help_only, NULL);
+
+	if (opt == -1)
+		return 0;
+	if (opt == 'h')
+		return cli_help();
+	return cli_bad_option(cli, argv);
+}
+
+/* The one NAME operand; prints the problem otherwise. */
+static int one_name(struct cli *cli, int argc, char **argv,
+                    const char **ret_name)
+{
+	if (optind >= argc)
+		return cli_usage(cli, "missing NAME");
+	if (optind + 1 < argc)
+		return cli_usage(cli, "unexpected argument after NAME");
+	*ret_name = argv[optind];
+	return cli_check_name(cli, argv[optind]);
+}
+
+/* All of stdin (up to PUT_READ_MAX bytes) into kw_wipealloc memory. */
+static int read_stdin(struct cli *cli, const char *name, uint8_t **ret_buf,
+                      size_t *ret_len)
+{
+	size_t cap = 4096, len = 0;
+	uint8_t *buf = kw_wipealloc(cap);
+
+	if (!buf)
+		goto fail_nomem;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			size_t ncap = cap * 2 > PUT_READ_MAX + 1 ?
+			                      PUT_READ_MAX + 1 :
+			                      cap * 2;
+			uint8_t *nbuf = kw_wipealloc(ncap);
+
+			if (!nbuf)
+				goto fail_nomem;
+			memcpy(nbuf, buf, len);
+			kw_wipefree(buf);
+			buf = nbuf;
+			cap = ncap;
+		}
+		n = read(STDIN_FILENO, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cli_msg(cli, name,
+			        "cannot read the value from stdin: %s",
+			        strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > PUT_READ_MAX) {
+			cli_msg(cli, name, "value larger than %u bytes",
+			        PUT_READ_MAX);
+			goto fail;
+		}
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+
+fail_nomem:
+	cli_msg(cli, name, "out of memory");
+fail:
+	kw_wipefree(buf);
+	return CLI_EXIT_ERROR;
+}
+
+/* One line typed at the terminal without echo. */
+static int read_tty_value(struct cli *cli, const char *name, uint8_t **ret_buf,
+                          size_t *ret_len)
+{
+	char prompt[KW_NAME_MAX + 16];
+	uint8_t *buf = kw_wipealloc(PUT_TTY_MAX + 1);
+	size_t len;
+	int r;
+
+	if (!buf) {
+		cli_msg(cli, name, "out of memory");
+		return CLI_EXIT_ERROR;
+	}
+	snprintf(prompt, sizeof(prompt), "value for %s: ", name);
+	r = tty_read_secret(prompt, (char *)buf, PUT_TTY_MAX + 1, &len);
+	if (r == 0 && len == 0) {
+		cli_msg(cli, name, "empty value; nothing stored");
+		r = KW_EINVAL;
+	} else if (r == KW_ETOOBIG) {
+		cli_msg(cli, name,
+		        "a typed value must fit in %u bytes; pipe "
+		        "longer values to stdin",
+		        PUT_TTY_MAX);
+	} else if (r < 0) {
+		cli_msg(cli, name, "cannot read the value from the terminal");
+	}
+	if (r < 0) {
+		kw_wipefree(buf);
+		return CLI_EXIT_ERROR;
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+int cmd_put(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "generate", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *name = NULL;
+	uint64_t generate = 0, version = 0;
+	uint8_t *value = NULL;
+	size_t len = 0;
+	kw_client *c = NULL;
+	int opt, ex, r;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'g' &&
+		    !cli_parse_u64(optarg, 1, UINT32_MAX, &generate))
+			return cli_usage(cli,
+			                 "--generate: expected a number "
+			                 "of bytes, 1-%u",
+			                 UINT32_MAX);
+		else if (opt == 'h')
+			return cli_help();
+		else if (opt != 'g')
+			return cli_bad_option(cli, argv);
+	}
+	if (optind + 1 < argc)
+		return cli_usage(cli, "the value is read from stdin, never "
+		                      "from the command line");
+	ex = one_name(cli, argc, argv, &name);
+	if (ex != 0)
+		return ex;
+	if (!generate) {
+		ex = isatty(STDIN_FILENO) ?
+		             read_tty_value(cli, name, &value, &len) :
+		             read_stdin(cli, name, &value, &len);
+		if (ex != 0)
+			return ex;
+	}
+	ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	if (ex != 0)
+		goto out;
+	if (generate)
+		r = kw_secret_generate(c, name, (size_t)generate, &version);
+	else
+		r = kw_secret_put(c, name, value, len, &version);
+	if (r < 0) {
+		ex = cli_fail(cli, c, name, r);
+		goto out;
+	}
+	printf("%s: version %llu\n", name, (unsigned long long)version);
+out:
+	kw_wipefree(value);
+	kw_close(c);
+	return ex;
+}
+
+static bool stage_known(const char *s)
+{
+	return strcmp(s, "current") == 0 || strcmp(s, "pending") == 0 ||
+	       strcmp(s, "previous") == 0 || strcmp(s, "retired") == 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int cmd_get(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "version", required_argument, NULL, 'v' },
+		{ "stage", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *name = NULL, *stage = NULL;
+	uint64_t version = 0;
+	kw_secret *s = NULL;
+	kw_client *c = NULL;
+	int opt, ex, r;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'v':
+			if (!cli_parse_u64(optarg, 1, INT64_MAX, &version))
+				return cli_usage(cli, "--version: expected a "
+				                      "version number >= 1");
+			break;
+		case 's':
+			if (!stage_known(optarg))
+				return cli_usage(cli,
+				                 "--stage: expected current, "
+				                 "pending, previous or "
+				                 "retired");
+			stage = optarg;
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(cli, argv);
+		}
+	}
+	if (version && stage)
+		return cli_usage(cli, "--version and --stage exclude each "
+		                      "other");
+	ex = one_name(cli, argc, argv, &name);
+	if (ex == 0)
+		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	if (ex != 0)
+		return ex;
+	if (version)
+		r = kw_secret_get_version(c, name, version, &s);
+	else if (stage)
+		r = kw_secret_get_stage(c, name, stage, &s);
+	else
+		r = kw_secret_get(c, name, &s);
+	if (r < 0) {
+		ex = cli_fail(cli, c, name, r);
+		goto out;
+	}
+	r = write_all(STDOUT_FILENO, kw_secret_value(s), kw_secret_len(s));
+	if (r < 0) {
+		cli_msg(cli, name, "cannot write to stdout: %s", strerror(-r));
+		ex = CLI_EXIT_ERROR;
+	}
+out:
+	kw_secret_free(s);
+	kw_close(c);
+	return ex;
+}
+
+/* Print each element of arr as one compact JSON object per line. */
+static int print_json_lines(const json_t *arr)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(arr, i, e)
+	{
+		char *text = json_dumps(e, JSON_COMPACT);
+
+		if (!text)
+			return KW_ENOMEM;
+		puts(text);
+		kw_json_free(text);
+	}
+	return 0;
+}
+
+/* Check every element of secret.list's array before printing any. */
+static bool list_valid(const json_t *arr, size_t *ret_width)
+{
+	size_t i, width = strlen("NAME");
+	const char *name, *t;
+	uint64_t u;
+	json_t *e;
+
+	json_array_foreach(arr, i, e)
+	{
+		if (!cli_json_text(e, "name", &name) ||
+		    kw_name_check(name, strlen(name), NULL) < 0 ||
+		    !cli_json_uint(e, "version", &u) ||
+		    !cli_json_uint(e, "versions", &u) ||
+		    !cli_json_text(e, "created", &t) ||
+		    !cli_json_text(e, "updated", &t))
+			return false;
+		if (strlen(name) > width)
+			width = strlen(name);
+	}
+	*ret_width = width;
+	return true;
+}
+
+int cmd_ls(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *prefix = NULL, *rule = NULL, *name, *updated;
+	json_t *params = NULL, *res = NULL, *arr = NULL, *e;
+	uint64_t version, versions;
+	kw_client *c = NULL;
+	bool json = false;
+	size_t i, width = 0;
+	int opt, ex, r;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'j')
+			json = true;
+		else if (opt == 'h')
+			return cli_help();
+		else
+			return cli_bad_option(cli, argv);
+	}
+	if (optind + 1 < argc)
+		return cli_usage(cli, "at most one PREFIX");
+	if (optind < argc) {
+		prefix = argv[optind];
+		if (kw_prefix_check(prefix, strnlen(prefix, KW_NAME_MAX + 1),
+		                    &rule) < 0) {
+			cli_msg(cli, prefix, "invalid prefix: %s",
+			        rule ? rule : "bad prefix");
+			return CLI_EXIT_ERROR;
+		}
+		params = json_pack("{s:s}", "prefix", prefix);
+		if (!params)
+			return cli_fail(cli, NULL, NULL, KW_ENOMEM);
+	}
+	ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	if (ex != 0) {
+		json_decref(params);
+		return ex;
+	}
+	r = cli_call(c, "secret.list", params, &res);
+	if (r == 0) {
+		arr = json_object_get(res, "secrets");
+		if (!json_is_array(arr) || !list_valid(arr, &width))
+			r = KW_EPROTO;
+	}
+	if (r == 0 && json)
+		r = print_json_lines(arr);
+	if (r < 0) {
+		ex = cli_fail(cli, c, prefix, r);
+		goto out;
+	}
+	if (json)
+		goto out;
+	if (json_array_size(arr) == 0) {
+		cli_msg(cli, prefix, "no secrets");
+		goto out;
+	}
+	printf("%-*s  VERSION  VERSIONS  UPDATED\n", (int)width, "NAME");
+	json_array_foreach(arr, i, e)
+	{
+		cli_json_text(e, "name", &name);
+		cli_json_uint(e, "version", &version);
+		cli_json_uint(e, "versions", &versions);
+		cli_json_text(e, "updated", &updated);
+		printf("%-*s  %7llu  %8llu  %s\n", (int)width, name,
+		       (unsigned long long)version,
+		       (unsigned long long)versions, updated);
+	}
+out:
+	json_decref(res);
+	kw_close(c);
+	return ex;
+}
+
+static bool versions_valid(const json_t *res, const char *name)
+{
+	const json_t *arr = json_object_get(res, "versions");
+	const char *got, *stage, *created;
+	uint64_t version;
+	size_t i;
+	json_t *e;
+
+	if (!cli_json_text(res, "name", &got) || strcmp(got, name) != 0 ||
+	    !json_is_array(arr))
+		return false;
+	json_array_foreach(arr, i, e)
+	{
+		if (!cli_json_uint(e, "version", &version) || version == 0 ||
+		    !cli_json_text(e, "stage", &stage) || !stage_known(stage) ||
+		    !cli_json_text(e, "created", &created))
+			return false;
+	}
+	return true;
+}
+
+int cmd_versions(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *name = NULL, *stage, *created;
+	json_t *params, *res = NULL, *arr, *e;
+	kw_client *c = NULL;
+	uint64_t version;
+	bool json = false;
+	int opt, ex, r;
+	size_t i;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'j')
+			json = true;
+		else if (opt == 'h')
+			return cli_help();
+		else
+			return cli_bad_option(cli, argv);
+	}
+	ex = one_name(cli, argc, argv, &name);
+	if (ex == 0)
+		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	if (ex != 0)
+		return ex;
+	params = json_pack("{s:s}", "name", name);
+	r = params ? cli_call(c, "secret.versions", params, &res) : KW_ENOMEM;
+	if (r == 0 && !versions_valid(res, name))
+		r = KW_EPROTO;
+	arr = json_object_get(res, "versions");
+	if (r == 0 && json)
+		r = print_json_lines(arr);
+	if (r < 0) {
+		ex = cli_fail(cli, c, name, r);
+		goto out;
+	}
+	if (json)
+		goto out;
+	printf("VERSION  STAGE     CREATED\n");
+	json_array_foreach(arr, i, e)
+	{
+		cli_json_uint(e, "version", &version);
+		cli_json_text(e, "stage", &stage);
+		cli_json_text(e, "created", &created);
+		printf("%7llu  %-8s  %s\n", (unsigned long long)version, stage,
+		       created);
+	}
+out:
+	json_decref(res);
+	kw_close(c);
+	return ex;
+}
+
+int cmd_rm(struct cli *cli, int argc, char **argv)
+{
+	const char *name = NULL, *got;
+	json_t *params, *res = NULL;
+	kw_client *c = NULL;
+	uint64_t n = 0;
+	int ex, r;
+
+	ex = parse_help_only(cli, argc, argv);
+	if (ex == 0)
+		ex = one_name(cli, argc, argv, &name);
+	if (ex == 0)
+		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	if (ex != 0)
+		return ex;
+	params = json_pack("{s:s}", "name", name);
+	r = params ? cli_call(c, "secret.delete", params, &res) : KW_ENOMEM;
+	if (r == 0 &&
+	    (!cli_json_text(res, "name", &got) || strcmp(got, name) != 0 ||
+	     !cli_json_uint(res, "deleted_versions", &n)))
+		r = KW_EPROTO;
+	if (r < 0)
+		ex = cli_fail(cli, c, name, r);
+	else
+		printf("%s: deleted (%llu version%s)\n", name,
+		       (unsigned long long)n, n == 1 ? "" : "s");
+	json_decref(res);
+	kw_close(c);
+	return ex;
+}

@@ -1,0 +1,292 @@
+/*
+ * main.c - keyward, the operator CLI: global options, command dispatch and
+ * the helpers every command shares (cli.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "name.h"
+#include "paths.h"
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init },         { "status", cmd_status },
+	{ "unlock", cmd_unlock },     { "lock", cmd_lock },
+	{ "passwd", cmd_passwd },     { "put", cmd_put },
+	{ "get", cmd_get },           { "ls", cmd_ls },
+	{ "versions", cmd_versions }, { "rm", cmd_rm },
+};
+
+static const char usage_text[] =
+	"usage: keyward [--socket PATH] [--timeout MS] COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  init [--passphrase] [--passphrase-fd N]\n"
+	"                          create the store in $KEYWARD_HOME (~/.mcp)\n"
+	"  status [--json]         show whether the agent runs and is locked\n"
+	"  unlock [--passphrase-fd N]\n"
+	"                          load the data key into the agent\n"
+	"  lock                    make the agent forget the data key\n"
+	"  passwd [--passphrase-fd N]\n"
+	"                          set a new passphrase (also from keyfile)\n"
+	"  put NAME [--generate N] store stdin (or N random bytes) as NAME\n"
+	"  get NAME [--version N | --stage S]\n"
+	"                          write the value of NAME to stdout\n"
+	"  ls [PREFIX] [--json]    list secrets (names, never values)\n"
+	"  versions NAME [--json]  list the versions of NAME\n"
+	"  rm NAME                 delete NAME and all its versions\n"
+	"  help                    show this text\n"
+	"\n"
+	"Options:\n"
+	"  --socket PATH   agent socket (default: $KEYWARD_SOCKET, else\n"
+	"                  $XDG_RUNTIME_DIR/keyward/agent.sock, else\n"
+	"                  $KEYWARD_HOME/agent.sock)\n"
+	"  --timeout MS    per-request timeout in milliseconds (default 5000;\n"
+	"                  120000 for unlock and passwd)\n"
+	"  --version       print the version\n"
+	"\n"
+	"Values are read from stdin, never from the command line.\n"
+	"--passphrase-fd N reads one line per passphrase from file descriptor\n"
+	"N (passwd: the current one first, in passphrase mode, then the new).\n"
+	"\n"
+	"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 denied,\n"
+	"5 agent locked.\n";
+
+int cli_help(void)
+{
+	fputs(usage_text, stdout);
+	return CLI_EXIT_OK;
+}
+
+int cli_exit_code(int err)
+{
+	switch (err) {
+	case 0:
+		return CLI_EXIT_OK;
+	case KW_ENOTFOUND:
+		return CLI_EXIT_NOTFOUND;
+	case KW_EDENIED:
+		return CLI_EXIT_DENIED;
+	case KW_ELOCKED:
+		return CLI_EXIT_LOCKED;
+	default:
+		return CLI_EXIT_ERROR;
+	}
+}
+
+/* Print name with anything outside printable ASCII replaced by '?'. */
+static void print_clean(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		fputc(ch < 0x20 || ch >= 0x7f ? '?' : ch, f);
+	}
+}
+
+static void cli_vmsg(const struct cli *cli, const char *name, const char *fmt,
+                     va_list ap)
+{
+	fputs("keyward: ", stderr);
+	if (cli->command) {
+		print_clean(stderr, cli->command);
+		if (name) {
+			fputc(' ', stderr);
+			print_clean(stderr, name);
+		}
+		fputs(": ", stderr);
+	}
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_msg(const struct cli *cli, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmsg(cli, name, fmt, ap);
+	va_end(ap);
+}
+
+int cli_usage(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmsg(cli, NULL, fmt, ap);
+	va_end(ap);
+	fputs("Try 'keyward --help'.\n", stderr);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_fail(const struct cli *cli, kw_client *c, const char *name, int err)
+{
+	const char *msg = kw_last_error_message(c);
+
+	if (!c || !msg[0])
+		msg = kw_strerror(err);
+	cli_msg(cli, name, "%s", msg);
+	return cli_exit_code(err);
+}
+
+int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c)
+{
+	char path[KW_PATH_MAX];
+	kw_client *c = NULL;
+	int r;
+
+	if (cli->socket) {
+		if (strlen(cli->socket) >= sizeof(path)) {
+			cli_msg(cli, NULL, "socket path too long");
+			return CLI_EXIT_ERROR;
+		}
+		strcpy(path, cli->socket);
+	} else if (kw_path_socket(path, sizeof(path)) < 0) {
+		cli_msg(cli, NULL,
+		        "cannot resolve the agent socket (KEYWARD_SOCKET, "
+		        "XDG_RUNTIME_DIR, KEYWARD_HOME and HOME must be "
+		        "absolute paths that fit a socket address)");
+		return CLI_EXIT_ERROR;
+	}
+	r = kw_connect(&c, path);
+	if (r == KW_ECONNECT) {
+		cli_msg(cli, NULL,
+		        "cannot connect to the agent at %s (is keywardd "
+		        "running?)",
+		        path);
+		return CLI_EXIT_ERROR;
+	}
+	if (r < 0) {
+		cli_msg(cli, NULL, "cannot connect to the agent at %s: %s",
+		        path, kw_strerror(r));
+		return CLI_EXIT_ERROR;
+	}
+	r = kw_set_timeout(c,
+	                   cli->timeout_ms > 0 ? cli->timeout_ms : default_ms);
+	if (r < 0) {
+		kw_close(c);
+		return cli_fail(cli, NULL, NULL, r);
+	}
+	*ret_c = c;
+	return 0;
+}
+
+bool cli_parse_u64(const char *s, uint64_t min, uint64_t max,
+                   uint64_t *ret_value)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || s[0] < '0' || s[0] > '9')
+		return false; /* strtoull would accept " -1" */
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*ret_value = v;
+	return true;
+}
+
+bool cli_parse_fd(const char *s, int *ret_fd)
+{
+	uint64_t v;
+
+	if (!cli_parse_u64(s, 0, INT_MAX, &v))
+		return false;
+	*ret_fd = (int)v;
+	return true;
+}
+
+int cli_bad_option(const struct cli *cli, char **argv)
+{
+	return cli_usage(cli, "unknown option or missing argument: %s",
+	                 argv[optind - 1]);
+}
+
+int cli_check_name(const struct cli *cli, const char *name)
+{
+	const char *rule = NULL;
+
+	if (kw_name_check(name, strnlen(name, KW_NAME_MAX + 1), &rule) == 0)
+		return 0;
+	cli_msg(cli, name, "invalid name: %s", rule ? rule : "bad name");
+	return CLI_EXIT_ERROR;
+}
+
+/* A process holding secrets must not leave them in a core file. */
+static void harden(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0, 0, 0, 0 },
+	};
+	struct cli cli = { 0 };
+	uint64_t ms;
+	int opt;
+
+	harden();
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			if (optarg[0] == '\0')
+				return cli_usage(&cli, "--socket: empty path");
+			cli.socket = optarg;
+			break;
+		case 't':
+			if (!cli_parse_u64(optarg, 1, INT_MAX, &ms))
+				return cli_usage(&cli,
+				                 "--timeout: expected "
+				                 "milliseconds, 1-%d",
+				                 INT_MAX);
+			cli.timeout_ms = (int)ms;
+			break;
+		case 'h':
+			return cli_help();
+		case 'V':
+			printf("keyward %s\n", KW_VERSION_STRING);
+			return CLI_EXIT_OK;
+		default:
+			return cli_bad_option(&cli, argv);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage(&cli, "no command given");
+	cli.command = argv[optind];
+	if (strcmp(cli.command, "help") == 0)
+		return cli_help();
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cli.command, commands[i].name) != 0)
+			continue;
+		int first = optind;
+
+		optind = 0; /* GNU: reinitialise for the command's options */
+		return commands[i].run(&cli, argc - first, argv + first);
+	}
+	cli.command = NULL;
+	return cli_usage(&cli, "unknown command '%s'", argv[optind]);
+}

@@ -1,0 +1,537 @@
+/*
+ * api.c - libkeyward: one function per protocol method (docs/protocol.md).
+ *
+ * Each function checks its arguments locally (names never cost a round
+ * trip), builds params, makes the call through client_call() and then
+ * checks every member of the result it relies on: anything of the wrong
+ * type or range is KW_EPROTO, never a crash or a partly filled output.
+ */
+#include <limits.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "name.h"
+#include "secmem.h"
+#include "wire.h"
+
+struct kw_secret {
+	uint8_t *value; /* sodium_malloc, read-only once filled */
+	size_t len;
+	uint64_t version;
+};
+
+struct kw_secret_list_item {
+	char *name;
+	uint64_t version;
+};
+
+struct kw_secret_list {
+	size_t count;
+	struct kw_secret_list_item *items;
+};
+
+/* Largest integer the wire can carry (jansson integers are signed). */
+#define API_INT_MAX ((uint64_t)LLONG_MAX)
+
+static int check_name(const char *name)
+{
+	if (!name)
+		return KW_EINVAL;
+	return kw_name_check(name, strnlen(name, KW_NAME_MAX + 1), NULL);
+}
+
+/* {"name": name}, or NULL on allocation failure. */
+static json_t *name_params(const char *name)
+{
+	return json_pack("{s:s}", "name", name);
+}
+
+/* result.name must echo the name we asked about. */
+static bool result_name_is(const json_t *result, const char *name)
+{
+	const json_t *v = json_object_get(result, "name");
+
+	return json_is_string(v) && strcmp(json_string_value(v), name) == 0;
+}
+
+static int call_object(kw_client *c, const char *method, json_t *params,
+                       json_t **ret_result)
+{
+	json_t *result = NULL;
+	int r;
+
+	if (!c) {
+		json_decref(params);
+		return KW_EINVAL;
+	}
+	r = client_call(c, method, params, &result);
+	if (r < 0)
+		return r;
+	if (!json_is_object(result)) {
+		json_decref(result);
+		return KW_EPROTO;
+	}
+	*ret_result = result;
+	return 0;
+}
+
+/* Secrets: get -------------------------------------------------------- */
+
+/* Build a kw_secret from a secret.get result. */
+static int secret_from_result(const json_t *res, const char *name,
+                              uint64_t version, const char *stage,
+                              kw_secret **ret_secret)
+{
+	const char *got_stage, *created;
+	const json_t *value = json_object_get(res, "value");
+	uint8_t *bin = NULL;
+	uint64_t got_version;
+	kw_secret *s = NULL;
+	size_t len;
+	int r = KW_EPROTO;
+
+	if (!result_name_is(res, name) ||
+	    !client_get_uint(res, "version", 1, &got_version) ||
+	    (version && got_version != version) ||
+	    !client_get_text(res, "stage", &got_stage) ||
+	    !client_stage_valid(got_stage) ||
+	    (stage && strcmp(stage, got_stage) != 0) ||
+	    !client_get_text(res, "created", &created) ||
+	    !json_is_string(value))
+		return KW_EPROTO;
+	r = kw_b64_decode(json_string_value(value), json_string_length(value),
+	                  CLIENT_LINE_MAX, &bin, &len);
+	if (r < 0)
+		return r == KW_ENOMEM ? r : KW_EPROTO;
+	r = KW_ENOMEM;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto fail_bin;
+	s->value = sodium_malloc(len ? len : 1);
+	if (!s->value)
+		goto fail_secret;
+	memcpy(s->value, bin, len);
+	sodium_mprotect_readonly(s->value);
+	s->len = len;
+	s->version = got_version;
+	kw_wipefree(bin);
+	*ret_secret = s;
+	return 0;
+
+fail_secret:
+	free(s);
+fail_bin:
+	kw_wipefree(bin);
+	return r;
+}
+
+static int secret_fetch(kw_client *c, const char *name, uint64_t version,
+                        const char *stage, kw_secret **ret_secret)
+{
+	json_t *params, *res = NULL;
+	int r;
+
+	if (!c || !ret_secret || version > API_INT_MAX)
+		return KW_EINVAL;
+	if (stage && !client_stage_valid(stage))
+		return KW_EINVAL;
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	params = name_params(name);
+	if (params && version &&
+	    json_object_set_new(params, "version",
+	                        json_integer((json_int_t)version)) < 0)
+		goto fail_params;
+	if (params && stage &&
+	    json_object_set_new(params, "stage", json_string(stage)) < 0)
+		goto fail_params;
+	r = call_object(c, "secret.get", params, &res);
+	if (r < 0)
+		return r;
+	r = secret_from_result(res, name, version, stage, ret_secret);
+	json_decref(res);
+	return r;
+
+fail_params:
+	json_decref(params);
+	return KW_ENOMEM;
+}
+
+int kw_secret_get(kw_client *c, const char *name, kw_secret **ret_secret)
+{
+	return secret_fetch(c, name, 0, NULL, ret_secret);
+}
+
+int kw_secret_get_version(kw_client *c, const char *name, uint64_t version,
+                          kw_secret **ret_secret)
+{
+	if (version == 0)
+		return KW_EINVAL;
+	return secret_fetch(c, name, version, NULL, ret_secret);
+}
+
+int kw_secret_get_stage(kw_client *c, const char *name, const char *stage,
+                        kw_secret **ret_secret)
+{
+	if (!stage)
+		return KW_EINVAL;
+	return secret_fetch(c, name, 0, stage, ret_secret);
+}
+
+const uint8_t *kw_secret_value(const kw_secret *s)
+{
+	return s ? s->value : NULL;
+}
+
+size_t kw_secret_len(const kw_secret *s)
+{
+	return s ? s->len : 0;
+}
+
+uint64_t kw_secret_version(const kw_secret *s)
+{
+	return s ? s->version : 0;
+}
+
+void kw_secret_free(kw_secret *s)
+{
+	if (!s)
+		return;
+	sodium_free(s->value); /* wipes, also from read-only */
+	free(s);
+}
+
+/* Secrets: put, generate, delete ---------------------------------------- */
+
+/* secret.put with params (stolen); checks {"name", "version"}. */
+static int put_call(kw_client *c, const char *name, json_t *params,
+                    uint64_t *ret_version)
+{
+	json_t *res = NULL;
+	uint64_t version;
+	int r;
+
+	r = call_object(c, "secret.put", params, &res);
+	if (r < 0)
+		return r;
+	if (!result_name_is(res, name) ||
+	    !client_get_uint(res, "version", 1, &version)) {
+		json_decref(res);
+		return KW_EPROTO;
+	}
+	json_decref(res);
+	if (ret_version)
+		*ret_version = version;
+	return 0;
+}
+
+int kw_secret_put(kw_client *c, const char *name, const void *value, size_t len,
+                  uint64_t *ret_version)
+{
+	static const uint8_t empty[1];
+	json_t *params, *text_json;
+	char *text = NULL;
+	int r;
+
+	if (!c || (!value && len > 0))
+		return KW_EINVAL;
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	if (len > CLIENT_VALUE_MAX)
+		return KW_ETOOBIG;
+	r = kw_b64_encode(value ? value : empty, len, &text);
+	if (r < 0)
+		return r;
+	/* jansson copies the text into memory its (wiping) allocator owns. */
+	text_json = json_string(text);
+	kw_wipefree(text);
+	params = name_params(name);
+	if (!text_json || !params ||
+	    json_object_set_new(params, "value", text_json) < 0) {
+		if (!params)
+			json_decref(text_json);
+		json_decref(params);
+		return KW_ENOMEM;
+	}
+	return put_call(c, name, params, ret_version);
+}
+
+int kw_secret_generate(kw_client *c, const char *name, size_t nbytes,
+                       uint64_t *ret_version)
+{
+	json_t *params;
+	int r;
+
+	if (!c || nbytes == 0 || nbytes > API_INT_MAX)
+		return KW_EINVAL;
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	params = json_pack("{s:s, s:I}", "name", name, "generate",
+	                   (json_int_t)nbytes);
+	if (!params)
+		return KW_ENOMEM;
+	return put_call(c, name, params, ret_version);
+}
+
+int kw_secret_delete(kw_client *c, const char *name)
+{
+	json_t *params, *res = NULL;
+	uint64_t n;
+	int r;
+
+	if (!c)
+		return KW_EINVAL;
+	r = check_name(name);
+	if (r < 0)
+		return r;
+	params = name_params(name);
+	if (!params)
+		return KW_ENOMEM;
+	r = call_object(c, "secret.delete", params, &res);
+	if (r < 0)
+		return r;
+	if (!result_name_is(res, name) ||
+	    !client_get_uint(res, "deleted_versions", 0, &n))
+		r = KW_EPROTO;
+	json_decref(res);
+	return r;
+}
+
+/* Secrets: list ---------------------------------------------------------- */
+
+static void list_free_items(struct kw_secret_list_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i].name);
+	free(items);
+}
+
+/* Check one element of result.secrets and copy what the list keeps. */
+static int list_item(const json_t *e, struct kw_secret_list_item *ret_item)
+{
+	const json_t *name = json_object_get(e, "name");
+	const char *created, *updated;
+	uint64_t version, versions;
+	char *copy;
+
+	if (!json_is_object(e) || !json_is_string(name) ||
+	    kw_name_check(json_string_value(name), json_string_length(name),
+	                  NULL) < 0 ||
+	    !client_get_uint(e, "version", 0, &version) ||
+	    !client_get_uint(e, "versions", 0, &versions) ||
+	    !client_get_text(e, "created", &created) ||
+	    !client_get_text(e, "updated", &updated))
+		return KW_EPROTO;
+	copy = strdup(json_string_value(name));
+	if (!copy)
+		return KW_ENOMEM;
+	ret_item->name = copy;
+	ret_item->version = version;
+	return 0;
+}
+
+int kw_secret_list(kw_client *c, const char *prefix,
+                   struct kw_secret_list **ret_list)
+{
+	struct kw_secret_list_item *items = NULL;
+	json_t *params = NULL, *res = NULL;
+	const json_t *arr;
+	struct kw_secret_list *l;
+	size_t n = 0, count;
+	int r;
+
+	if (!c || !ret_list)
+		return KW_EINVAL;
+	if (prefix) {
+		r = kw_prefix_check(prefix, strnlen(prefix, KW_NAME_MAX + 1),
+		                    NULL);
+		if (r < 0)
+			return r;
+		params = json_pack("{s:s}", "prefix", prefix);
+		if (!params)
+			return KW_ENOMEM;
+	}
+	r = call_object(c, "secret.list", params, &res);
+	if (r < 0)
+		return r;
+	r = KW_EPROTO;
+	arr = json_object_get(res, "secrets");
+	if (!json_is_array(arr))
+		goto fail;
+	count = json_array_size(arr);
+	r = KW_ENOMEM;
+	items = calloc(count ? count : 1, sizeof(*items));
+	if (!items)
+		goto fail;
+	for (n = 0; n < count; n++) {
+		r = list_item(json_array_get(arr, n), &items[n]);
+		if (r < 0)
+			goto fail;
+	}
+	r = KW_ENOMEM;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		goto fail;
+	l->count = count;
+	l->items = items;
+	json_decref(res);
+	*ret_list = l;
+	return 0;
+
+fail:
+	list_free_items(items, n);
+	json_decref(res);
+	return r;
+}
+
+size_t kw_secret_list_count(const struct kw_secret_list *l)
+{
+	return l ? l->count : 0;
+}
+
+const char *kw_secret_list_name(const struct kw_secret_list *l, size_t i)
+{
+	return l && i < l->count ? l->items[i].name : NULL;
+}
+
+uint64_t kw_secret_list_version(const struct kw_secret_list *l, size_t i)
+{
+	return l && i < l->count ? l->items[i].version : 0;
+}
+
+void kw_secret_list_free(struct kw_secret_list *l)
+{
+	if (!l)
+		return;
+	list_free_items(l->items, l->count);
+	free(l);
+}
+
+/* Agent ------------------------------------------------------------------ */
+
+int kw_agent_locked(kw_client *c)
+{
+	json_t *res = NULL;
+	bool locked;
+	int r;
+
+	r = call_object(c, "agent.status", NULL, &res);
+	if (r < 0)
+		return r;
+	r = client_get_bool(res, "locked", &locked) ? (int)locked : KW_EPROTO;
+	json_decref(res);
+	return r;
+}
+
+/* Check a result of the form {"key": expected}. */
+static int expect_bool(json_t *res, const char *key, bool expected)
+{
+	bool v;
+	int r = 0;
+
+	if (!client_get_bool(res, key, &v) || v != expected)
+		r = KW_EPROTO;
+	json_decref(res);
+	return r;
+}
+
+static bool passphrase_ok(const char *p)
+{
+	return p && p[0] != '\0';
+}
+
+int kw_agent_unlock(kw_client *c, const char *passphrase)
+{
+	json_t *params = NULL, *res = NULL;
+	int r;
+
+	if (!c || (passphrase && !passphrase_ok(passphrase)))
+		return KW_EINVAL;
+	if (passphrase) {
+		params = json_pack("{s:s}", "passphrase", passphrase);
+		if (!params)
+			return KW_EINVAL; /* not UTF-8, or out of memory */
+	}
+	r = call_object(c, "agent.unlock", params, &res);
+	if (r < 0)
+		return r;
+	return expect_bool(res, "locked", false);
+}
+
+int kw_agent_lock(kw_client *c)
+{
+	json_t *res = NULL;
+	int r;
+
+	r = call_object(c, "agent.lock", NULL, &res);
+	if (r < 0)
+		return r;
+	return expect_bool(res, "locked", true);
+}
+
+int kw_agent_passwd(kw_client *c, const char *current,
+                    const char *new_passphrase)
+{
+	json_t *params, *res = NULL;
+	const char *mode;
+	int r;
+
+	if (!c || !passphrase_ok(new_passphrase) ||
+	    (current && !passphrase_ok(current)))
+		return KW_EINVAL;
+	params = json_pack("{s:s}", "new", new_passphrase);
+	if (!params)
+		return KW_EINVAL;
+	if (current &&
+	    json_object_set_new(params, "current", json_string(current)) < 0) {
+		json_decref(params);
+		return KW_EINVAL;
+	}
+	r = call_object(c, "agent.passwd", params, &res);
+	if (r < 0)
+		return r;
+	if (!client_get_text(res, "mode", &mode) ||
+	    strcmp(mode, "passphrase") != 0)
+		r = KW_EPROTO;
+	json_decref(res);
+	return r;
+}
+
+/* Generic call ----------------------------------------------------------- */
+
+int kw_call(kw_client *c, const char *method, const char *params_json,
+            char **ret_result_json)
+{
+	json_t *params = NULL, *res = NULL;
+	char *text;
+	int r;
+
+	if (!c || !method || method[0] == '\0' || !ret_result_json)
+		return KW_EINVAL;
+	if (params_json) {
+		params = json_loads(params_json, JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_object(params)) {
+			json_decref(params);
+			return KW_EINVAL;
+		}
+	}
+	r = client_call(c, method, params, &res);
+	if (r < 0)
+		return r;
+	text = json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(res);
+	if (!text)
+		return KW_ENOMEM;
+	*ret_result_json = text;
+	return 0;
+}
+
+void kw_json_free(char *json)
+{
+	kw_wipefree_str(json);
+}

@@ -1,0 +1,54 @@
+#!/bin/sh
+# Install the Debian packages keyward needs, but only those missing.
+# Usage: deps.sh run|test   (test adds the linters and test tools)
+set -eu
+
+mode=${1:-run}
+missing=""
+
+need_pc() { # pkg-config-name debian-package
+	pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"
+}
+need_cmd() { # command debian-package
+	command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
+}
+
+need_cmd pkg-config pkg-config
+need_cmd cc gcc
+need_cmd meson meson
+need_cmd ninja ninja-build
+need_cmd python3 python3
+if command -v pkg-config >/dev/null 2>&1; then
+	need_pc libsodium libsodium-dev
+	need_pc sqlite3 libsqlite3-dev
+	need_pc jansson libjansson-dev
+	need_pc inih libinih-dev
+	need_pc libcurl libcurl4-openssl-dev
+	need_pc cmocka libcmocka-dev
+else
+	missing="$missing libsodium-dev libsqlite3-dev libjansson-dev"
+	missing="$missing libinih-dev libcurl4-openssl-dev libcmocka-dev"
+fi
+if [ "$mode" = test ]; then
+	need_cmd clang-format clang-format
+	need_cmd cppcheck cppcheck
+	need_cmd setpriv util-linux
+fi
+
+[ -z "$missing" ] && exit 0
+
+echo "keyward: installing missing Debian packages:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	sudo="sudo"
+else
+	echo "keyward: these packages are missing:$missing" >&2
+	echo "keyward: run as root, or install them first:" >&2
+	echo "    sudo apt-get install$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086 # word splitting of the list is intended
+$sudo apt-get install -y -qq --no-install-recommends $missing

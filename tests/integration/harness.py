@@ -1,0 +1,675 @@
+"""Process-level test harness for keyward.
+
+Starts the real keywardd with a private KEYWARD_HOME and socket, and drives
+it through the keyward CLI, the kwclient helper (libkeyward) and raw
+JSON-RPC sockets. Binaries come from the environment:
+
+    KW_BIN_KEYWARDD   path of keywardd
+    KW_BIN_KEYWARD    path of the keyward CLI
+    KW_BIN_KWCLIENT   path of tests/integration/kwclient
+
+Nothing here depends on the machine's state: every test gets a fresh home
+under /tmp, HOME points into it, and XDG_RUNTIME_DIR is removed. Every child
+process is registered and killed at teardown (and gets PR_SET_PDEATHSIG so
+that it dies with the runner even if the runner is killed).
+
+Deadlines in this module only stop a broken build from hanging the run; no
+test asserts on how long something took.
+"""
+
+import atexit
+import base64
+import ctypes
+import errno
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN_KEYWARDD = os.environ.get("KW_BIN_KEYWARDD", "")
+BIN_KEYWARD = os.environ.get("KW_BIN_KEYWARD", "")
+BIN_KWCLIENT = os.environ.get("KW_BIN_KWCLIENT", "")
+
+# Generous: an AddressSanitizer build on a loaded machine is slow.
+START_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 30.0
+CLI_DEADLINE_S = 60.0
+RPC_DEADLINE_S = 20.0
+
+# Exit codes of the CLI (and of kwclient, which mirrors them).
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOTFOUND = 3
+EXIT_DENIED = 4
+EXIT_LOCKED = 5
+
+# Fast settings for tests; individual test classes may override keys.
+DEFAULT_CONFIG = {
+    "agent": {
+        "idle_timeout_ms": 3000,
+        "frame_timeout_ms": 1000,
+        "max_connections": 64,
+        "max_connections_per_uid": 64,
+        "max_frame_bytes": 262144,
+    },
+    "store": {
+        "max_value_bytes": 65536,
+        "max_versions": 10,
+    },
+    "kdf": {
+        "opslimit": 1,
+        "memlimit_kib": 8192,
+    },
+}
+
+
+def missing_binaries():
+    """Names of the required binaries that are not set or not executable."""
+    missing = []
+    for var, path in (("KW_BIN_KEYWARDD", BIN_KEYWARDD),
+                      ("KW_BIN_KEYWARD", BIN_KEYWARD),
+                      ("KW_BIN_KWCLIENT", BIN_KWCLIENT)):
+        if not path or not os.access(path, os.X_OK):
+            missing.append("%s=%r" % (var, path))
+    return missing
+
+
+# --- child processes ---------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _libc = None
+
+_children = []
+
+
+def _die_with_parent():
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def spawn(argv, env, **kw):
+    """Popen registered for cleanup; the child is killed if we die."""
+    proc = subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent, **kw)
+    _children.append(proc)
+    return proc
+
+
+def kill_all_children():
+    """Kill every child still running (last-resort cleanup)."""
+    for proc in _children:
+        if proc.poll() is None:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+    _children[:] = [p for p in _children if p.poll() is None]
+
+
+atexit.register(kill_all_children)
+
+
+def poll_until(predicate, deadline_s, interval_s=0.02):
+    """Call predicate until it returns a true value or the deadline passes.
+    Returns the last value (false on timeout)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= end:
+            return value
+        time.sleep(interval_s)
+        interval_s = min(interval_s * 1.5, 0.2)
+
+
+class Result:
+    """Outcome of a finished command: rc, out (bytes), err (str)."""
+
+    def __init__(self, argv, rc, out, err):
+        self.argv = argv
+        self.rc = rc
+        self.out = out
+        self.err = err
+
+    @property
+    def text(self):
+        return self.out.decode("utf-8", "replace")
+
+    def __repr__(self):
+        out = self.out if len(self.out) <= 400 else self.out[:400] + b"..."
+        return "<%s rc=%r stdout=%r stderr=%r>" % (
+            " ".join(os.path.basename(a) if i == 0 else a
+                     for i, a in enumerate(self.argv)), self.rc, out,
+            self.err[-2000:])
+
+
+def run(argv, env, input=b"", pass_fds=(), timeout=CLI_DEADLINE_S, cwd=None):
+    """Run argv to completion; stdin is input (bytes)."""
+    proc = spawn(argv, env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, pass_fds=pass_fds, cwd=cwd)
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError("%s did not finish within %ss; stderr: %s" % (
+            argv, timeout, err.decode("utf-8", "replace")[-2000:]))
+    return Result(argv, proc.returncode, out, err.decode("utf-8", "replace"))
+
+
+def fd_with(data):
+    """A pipe's read end with data already written and the writer closed.
+    The caller passes it in pass_fds and closes it afterwards."""
+    if isinstance(data, str):
+        data = data.encode()
+    rfd, wfd = os.pipe()
+    try:
+        os.write(wfd, data)
+    finally:
+        os.close(wfd)
+    return rfd
+
+
+# --- temporary home ----------------------------------------------------------
+
+def _tmp_base():
+    # /tmp keeps the socket path short (sockaddr_un) and lets another uid
+    # traverse to a home we deliberately open up (test_peer).
+    return "/tmp" if os.path.isdir("/tmp") else None
+
+
+def render_config(config):
+    lines = []
+    for section, values in config.items():
+        lines.append("[%s]" % section)
+        for key, value in values.items():
+            lines.append("%s = %s" % (key, value))
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Home:
+    """A private KEYWARD_HOME (0700) with the socket inside it, plus a work
+    directory outside it for files the test itself writes."""
+
+    def __init__(self, config_overrides=None):
+        self.root = tempfile.mkdtemp(prefix="kwit-", dir=_tmp_base())
+        self.home = os.path.join(self.root, "home")
+        self.work = os.path.join(self.root, "work")
+        os.mkdir(self.home, 0o700)
+        os.chmod(self.home, 0o700)
+        os.mkdir(self.work, 0o700)
+        self.socket = os.path.join(self.home, "agent.sock")
+        self.db = os.path.join(self.home, "secrets.db")
+        self.keyfile = os.path.join(self.home, "master.key")
+        self.ini = os.path.join(self.home, "keyward.ini")
+        self.log = os.path.join(self.home, "keywardd.log")
+        config = {s: dict(v) for s, v in DEFAULT_CONFIG.items()}
+        for section, values in (config_overrides or {}).items():
+            config.setdefault(section, {}).update(values)
+        self.config = config
+        with open(self.ini, "w") as f:
+            f.write(render_config(config))
+        os.chmod(self.ini, 0o600)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("KEYWARD_") and k != "XDG_RUNTIME_DIR"}
+        env["KEYWARD_HOME"] = self.home
+        env["KEYWARD_SOCKET"] = self.socket
+        env["HOME"] = self.work
+        self.env = env
+
+    def cleanup(self):
+        if os.environ.get("KW_KEEP_TMP"):
+            sys.stderr.write("keeping %s\n" % self.root)
+            return
+        # Restore modes a test may have changed so rmtree can proceed.
+        for path in (self.root, self.home, self.work):
+            try:
+                os.chmod(path, 0o700)
+            except OSError:
+                pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def files(self):
+        """Every regular file under the home (path list)."""
+        out = []
+        for dirpath, _dirs, names in os.walk(self.home):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    out.append(path)
+        return sorted(out)
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+# --- the daemon --------------------------------------------------------------
+
+def socket_accepts(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Daemon:
+    """keywardd in the foreground, stderr appended to a log file."""
+
+    def __init__(self, home, log=None):
+        self.home = home
+        self.log = log or home.log
+        self.proc = None
+
+    def start(self, wait=True):
+        assert self.proc is None or self.proc.poll() is not None, \
+            "daemon already running"
+        logfd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                        os.O_CLOEXEC, 0o600)
+        try:
+            self.proc = spawn([BIN_KEYWARDD], self.home.env,
+                              stdin=subprocess.DEVNULL, stdout=logfd,
+                              stderr=logfd, cwd=self.home.work)
+        finally:
+            os.close(logfd)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        """Poll until the socket accepts connections; fail (with the log)
+        if the daemon exits first or the deadline passes."""
+        def ready():
+            if self.proc.poll() is not None:
+                return "exited"
+            return socket_accepts(self.home.socket)
+        state = poll_until(ready, START_DEADLINE_S)
+        if state is True:
+            return
+        if state == "exited":
+            raise AssertionError(
+                "keywardd exited with %s before accepting connections; "
+                "log:\n%s" % (self.proc.returncode, self.log_tail()))
+        raise AssertionError("keywardd did not accept connections within "
+                             "%ss; log:\n%s" % (START_DEADLINE_S,
+                                                self.log_tail()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout=STOP_DEADLINE_S):
+        """Exit status, or an AssertionError (after killing it) if it does
+        not exit in time."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("keywardd did not exit within %ss; log:\n%s"
+                                 % (timeout, self.log_tail()))
+
+    def stop(self):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait_exit()
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self):
+        rc = self.stop()
+        self.start()
+        return rc
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+
+# --- raw JSON-RPC ------------------------------------------------------------
+
+class Closed(Exception):
+    """The agent closed the connection."""
+
+
+class Rpc:
+    """A raw connection speaking newline-delimited JSON."""
+
+    def __init__(self, path, connect=True):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.buf = b""
+        self.eof = False
+        self.next_id = 1
+        if connect:
+            self.sock.settimeout(RPC_DEADLINE_S)
+            self.sock.connect(path)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        """Send raw bytes. Returns False if the agent already closed."""
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.settimeout(RPC_DEADLINE_S)
+        try:
+            self.sock.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def send_obj(self, obj):
+        return self.send(json.dumps(obj, separators=(",", ":")) + "\n")
+
+    def recv_line(self, timeout=RPC_DEADLINE_S):
+        """The next line (bytes, without newline), or None at EOF."""
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            if self.eof:
+                return None
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no complete line within %ss (have %r)"
+                                   % (timeout, self.buf[:200]))
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            except socket.timeout:
+                continue
+            if not chunk:
+                self.eof = True
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def recv_json(self, timeout=RPC_DEADLINE_S):
+        """The next message, parsed; raises Closed at EOF."""
+        line = self.recv_line(timeout)
+        if line is None:
+            raise Closed("connection closed by the agent")
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise AssertionError("agent sent a line that is not JSON: %r"
+                                 % line[:300])
+
+    def request(self, method, params=None, id=None):
+        if id is None:
+            id = self.next_id
+            self.next_id += 1
+        msg = {"jsonrpc": "2.0", "id": id, "method": method}
+        if params is not None:
+            msg["params"] = params
+        return msg
+
+    def call(self, method, params=None, id=None, timeout=RPC_DEADLINE_S):
+        """Send one request and return the parsed response."""
+        msg = self.request(method, params, id)
+        if not self.send_obj(msg):
+            raise Closed("agent closed the connection before the request")
+        resp = self.recv_json(timeout)
+        if resp.get("id") != msg["id"]:
+            raise AssertionError("response id %r does not match request id "
+                                 "%r: %r" % (resp.get("id"), msg["id"], resp))
+        return resp
+
+    def read_until_closed(self, timeout=RPC_DEADLINE_S):
+        """Collect lines until EOF. Returns (lines, closed)."""
+        lines = []
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return lines, False
+            try:
+                line = self.recv_line(left)
+            except TimeoutError:
+                return lines, False
+            if line is None:
+                return lines, True
+            lines.append(line)
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+# --- test case base ----------------------------------------------------------
+
+class DaemonTestCase(unittest.TestCase):
+    """Each test gets a fresh home, `keyward init` (keyfile mode unless
+    PASSPHRASE is set) and a running daemon."""
+
+    CONFIG = None          # overrides of DEFAULT_CONFIG
+    PASSPHRASE = None      # init in passphrase mode with this passphrase
+    INIT = True            # run `keyward init` in setUp
+    START = True           # start the daemon in setUp (needs INIT)
+
+    def setUp(self):
+        missing = missing_binaries()
+        if missing:
+            self.fail("binaries not available: " + ", ".join(missing))
+        self.h = Home(self.CONFIG)
+        self.addCleanup(self.h.cleanup)
+        self.daemons = []
+        self.addCleanup(self._stop_daemons)
+        self.addCleanup(self._dump_log_on_failure)
+        if self.INIT:
+            self.init_store(self.PASSPHRASE)
+        self.d = self.new_daemon()
+        if self.INIT and self.START:
+            self.d.start()
+
+    # cleanups run in reverse: the log is dumped before daemons are stopped
+    def _stop_daemons(self):
+        for d in self.daemons:
+            d.kill()
+        kill_all_children()
+
+    def _failed(self):
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        if result is None:
+            return False
+        for test, _ in list(result.failures) + list(result.errors):
+            if test is self:
+                return True
+        return not getattr(outcome, "success", True)
+
+    def _dump_log_on_failure(self):
+        if self._failed():
+            sys.stderr.write("\n--- keywardd log of %s ---\n%s\n--- end ---\n"
+                             % (self.id(), self.h.log_tail(60)))
+
+    def new_daemon(self, log=None):
+        d = Daemon(self.h, log)
+        self.daemons.append(d)
+        return d
+
+    def init_store(self, passphrase=None):
+        if passphrase is None:
+            r = self.cli("init")
+        else:
+            rfd = fd_with(passphrase + "\n")
+            try:
+                r = self.cli("init", "--passphrase", "--passphrase-fd",
+                             str(rfd), pass_fds=(rfd,))
+            finally:
+                os.close(rfd)
+        self.assertEqual(r.rc, 0, "keyward init failed: %r" % r)
+        return r
+
+    # -- clients --
+
+    def cli(self, *args, input=b"", pass_fds=()):
+        return run([BIN_KEYWARD] + list(args), self.h.env, input=input,
+                   pass_fds=pass_fds, cwd=self.h.work)
+
+    def kw(self, *args, input=b""):
+        return run([BIN_KWCLIENT] + list(args), self.h.env, input=input,
+                   cwd=self.h.work)
+
+    def rpc(self):
+        r = Rpc(self.h.socket)
+        self.addCleanup(r.close)
+        return r
+
+    def unlock_cli(self, passphrase):
+        rfd = fd_with(passphrase + "\n")
+        try:
+            return self.cli("unlock", "--passphrase-fd", str(rfd),
+                            pass_fds=(rfd,))
+        finally:
+            os.close(rfd)
+
+    # -- assertions --
+
+    def assertRc(self, result, rc, msg=""):
+        self.assertEqual(result.rc, rc, "%s%s\nlog:\n%s" % (
+            msg + "\n" if msg else "", result, self.h.log_tail(15)))
+
+    def put_cli(self, name, value):
+        r = self.cli("put", name, input=value)
+        self.assertRc(r, 0)
+        return r
+
+    def get_cli(self, name, *extra):
+        r = self.cli("get", name, *extra)
+        self.assertRc(r, 0)
+        return r.out
+
+    def assertRpcResult(self, resp):
+        self.assertIn("result", resp, "expected a result: %r" % resp)
+        self.assertNotIn("error", resp, resp)
+        self.assertEqual(resp.get("jsonrpc"), "2.0", resp)
+        return resp["result"]
+
+    def assertRpcError(self, resp, code, kind=None, field=None):
+        """resp is an error with this code (and kind); if field is given the
+        message names it, and data.field, when present, equals it."""
+        self.assertNotIn("result", resp, "expected an error: %r" % resp)
+        self.assertIn("error", resp, resp)
+        self.assertEqual(resp.get("jsonrpc"), "2.0", resp)
+        err = resp["error"]
+        self.assertEqual(err.get("code"), code, resp)
+        self.assertIsInstance(err.get("message"), str, resp)
+        self.assertTrue(err["message"], "empty error message: %r" % resp)
+        data = err.get("data")
+        self.assertIsInstance(data, dict, "error.data missing: %r" % resp)
+        if kind is not None:
+            self.assertEqual(data.get("kind"), kind, resp)
+        if field is not None:
+            self.assertIn(field, err["message"],
+                          "message does not name %r: %r" % (field, resp))
+            if "field" in data:
+                self.assertEqual(data["field"], field, resp)
+        return err
+
+    def assertNotInBytes(self, needle, haystack, where):
+        if needle in haystack:
+            i = haystack.find(needle)
+            self.fail("secret bytes (%d long) found in %s at offset %d"
+                      % (len(needle), where, i))
+
+
+def parse_json_lines(out):
+    """A list of objects from output that is one JSON object per line."""
+    objs = []
+    for line in out.decode("utf-8").splitlines():
+        if line.strip():
+            objs.append(json.loads(line))
+    return objs
+
+
+def parse_json_list(out, key):
+    """Objects from output that is JSON lines, a JSON array, or an object
+    holding the list under key."""
+    text = out.decode("utf-8").strip()
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        return parse_json_lines(out)
+    if isinstance(whole, list):
+        return whole
+    if isinstance(whole, dict) and isinstance(whole.get(key), list):
+        return whole[key]
+    return [whole]
+
+
+def raise_nofile(want):
+    """Raise RLIMIT_NOFILE's soft limit to at least want (up to the hard
+    limit). Returns the resulting soft limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return soft
+
+
+def nonblocking_connect(path):
+    """(sock, None) when connected, (None, errno) when refused."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    rc = s.connect_ex(path)
+    if rc == 0:
+        return s, None
+    if rc == errno.EINPROGRESS:
+        # Unix sockets do not normally report this; wait for writability.
+        _, w, _ = select.select([], [s], [], RPC_DEADLINE_S)
+        if w:
+            rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if rc == 0:
+                return s, None
+    s.close()
+    return None, rc

@@ -1,0 +1,295 @@
+"""The keyward CLI against a real keywardd: put/get, versions and stages,
+listing, deletion, limits, names and exit codes."""
+
+import json
+import os
+import re
+import unittest
+
+from harness import (DaemonTestCase, EXIT_ERROR, EXIT_NOTFOUND, EXIT_USAGE,
+                     parse_json_lines, parse_json_list)
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+ALL_BYTES = bytes(range(256))
+
+
+def listed_names(result):
+    """Names from `keyward ls` text output (first column; a header line
+    starting with NAME is allowed)."""
+    names = [line.split()[0] for line in result.text.splitlines()
+             if line.strip()]
+    if names and names[0] == "NAME":
+        names = names[1:]
+    return names
+
+
+class CliRoundTrip(DaemonTestCase):
+
+    def roundtrip(self, name, value, version=1):
+        r = self.cli("put", name, input=value)
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.strip(), "%s: version %d" % (name, version),
+                         r)
+        self.assertEqual(self.get_cli(name), value)
+
+    def test_text(self):
+        self.roundtrip("app/text", b"hello, keyward")
+        self.roundtrip("app/multiline", b"line one\nline two\n\tand three")
+
+    def test_binary_all_byte_values(self):
+        # NUL, newline and every other byte, twice, in two orders.
+        value = ALL_BYTES + bytes(reversed(ALL_BYTES))
+        self.roundtrip("bin/all", value)
+
+    def test_empty_value(self):
+        self.roundtrip("app/empty", b"")
+
+    def test_max_value_size(self):
+        value = os.urandom(65536)
+        self.roundtrip("big/max", value)
+
+    def test_over_max_value_size_rejected(self):
+        keep = os.urandom(100)
+        self.put_cli("big/over", keep)
+        r = self.cli("put", "big/over", input=os.urandom(65537))
+        self.assertRc(r, EXIT_ERROR)
+        self.assertTrue(any(w in r.err.lower() for w in
+                            ("too_big", "too big", "larger", "max_value")),
+                        "stderr does not say the value is too big: %r" % r)
+        self.assertEqual(r.out, b"", r)
+        # Nothing half-written: still one version, the old value current.
+        self.assertEqual(self.get_cli("big/over"), keep)
+        r = self.cli("versions", "big/over", "--json")
+        self.assertRc(r, 0)
+        self.assertEqual(len(parse_json_list(r.out, "versions")), 1, r)
+        # The rejected name must not exist if it never had a version.
+        r = self.cli("put", "big/never", input=b"x" * 65537)
+        self.assertRc(r, EXIT_ERROR)
+        self.assertRc(self.cli("get", "big/never"), EXIT_NOTFOUND)
+
+    def test_generate(self):
+        r = self.cli("put", "gen/key", "--generate", "32")
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.strip(), "gen/key: version 1", r)
+        first = self.get_cli("gen/key")
+        self.assertEqual(len(first), 32)
+        r = self.cli("put", "gen/key", "--generate", "32")
+        self.assertRc(r, 0)
+        second = self.get_cli("gen/key")
+        self.assertEqual(len(second), 32)
+        self.assertNotEqual(first, second, "generated values repeat")
+        self.assertEqual(self.get_cli("gen/key", "--version", "1"), first)
+
+    def test_get_missing(self):
+        r = self.cli("get", "no/such")
+        self.assertRc(r, EXIT_NOTFOUND)
+        self.assertEqual(r.out, b"")
+
+
+class CliVersions(DaemonTestCase):
+
+    def test_stages_after_three_puts(self):
+        values = [b"v1-" + os.urandom(8), b"v2-" + os.urandom(8),
+                  b"v3-" + os.urandom(8)]
+        for i, v in enumerate(values, 1):
+            r = self.cli("put", "svc/db", input=v)
+            self.assertRc(r, 0)
+            self.assertEqual(r.text.strip(), "svc/db: version %d" % i)
+        self.assertEqual(self.get_cli("svc/db"), values[2])
+        self.assertEqual(self.get_cli("svc/db", "--stage", "current"),
+                         values[2])
+        self.assertEqual(self.get_cli("svc/db", "--stage", "previous"),
+                         values[1])
+        for i, v in enumerate(values, 1):
+            self.assertEqual(self.get_cli("svc/db", "--version", str(i)), v)
+
+        r = self.cli("versions", "svc/db", "--json")
+        self.assertRc(r, 0)
+        vers = parse_json_list(r.out, "versions")
+        self.assertEqual([v["version"] for v in vers], [3, 2, 1],
+                         "versions not newest first: %r" % vers)
+        self.assertEqual([v["stage"] for v in vers],
+                         ["current", "previous", "retired"], vers)
+        for v in vers:
+            self.assertRegex(v["created"], RFC3339)
+            self.assertNotIn("value", v)
+
+        r = self.cli("versions", "svc/db")
+        self.assertRc(r, 0)
+        for word in ("current", "previous", "retired"):
+            self.assertIn(word, r.text)
+
+    def test_missing_version_and_stage(self):
+        self.put_cli("svc/one", b"only")
+        self.assertRc(self.cli("get", "svc/one", "--version", "2"),
+                      EXIT_NOTFOUND)
+        self.assertRc(self.cli("get", "svc/one", "--stage", "previous"),
+                      EXIT_NOTFOUND)
+        self.assertRc(self.cli("versions", "no/such"), EXIT_NOTFOUND)
+
+    def test_max_versions_prunes_oldest(self):
+        # max_versions = 10 in the test config.
+        values = [b"value-%02d" % i for i in range(1, 13)]
+        for v in values:
+            self.put_cli("svc/many", v)
+        r = self.cli("versions", "svc/many", "--json")
+        self.assertRc(r, 0)
+        vers = [v["version"] for v in parse_json_list(r.out, "versions")]
+        self.assertLessEqual(len(vers), 10, vers)
+        self.assertEqual(vers[0], 12, vers)
+        self.assertNotIn(1, vers)
+        self.assertNotIn(2, vers)
+        self.assertEqual(self.get_cli("svc/many"), values[11])
+        self.assertEqual(self.get_cli("svc/many", "--stage", "previous"),
+                         values[10])
+        self.assertRc(self.cli("get", "svc/many", "--version", "1"),
+                      EXIT_NOTFOUND)
+        # Versions are never reused after pruning.
+        r = self.cli("put", "svc/many", input=b"thirteen")
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.strip(), "svc/many: version 13")
+
+
+class CliListAndDelete(DaemonTestCase):
+
+    def setUp(self):
+        super().setUp()
+        for name in ("a/x", "a/y", "ab", "b/z"):
+            self.put_cli(name, b"value of " + name.encode())
+        self.put_cli("a/x", b"second")
+
+    def test_ls_all(self):
+        r = self.cli("ls")
+        self.assertRc(r, 0)
+        listed = listed_names(r)
+        self.assertEqual(listed, ["a/x", "a/y", "ab", "b/z"], r)
+        self.assertNotIn(b"value of", r.out)
+        self.assertNotIn(b"second", r.out)
+
+    def test_ls_prefix(self):
+        r = self.cli("ls", "a/")
+        self.assertRc(r, 0)
+        listed = listed_names(r)
+        self.assertEqual(listed, ["a/x", "a/y"], r)
+        r = self.cli("ls", "a")
+        self.assertRc(r, 0)
+        listed = listed_names(r)
+        self.assertEqual(listed, ["a/x", "a/y", "ab"], r)
+        r = self.cli("ls", "zzz/")
+        self.assertRc(r, 0)
+        self.assertEqual(listed_names(r), [], r)
+
+    def test_ls_json(self):
+        r = self.cli("ls", "a/", "--json")
+        self.assertRc(r, 0)
+        objs = parse_json_lines(r.out)
+        self.assertEqual([o["name"] for o in objs], ["a/x", "a/y"], r)
+        self.assertEqual(objs[0]["version"], 2)
+        self.assertEqual(objs[0]["versions"], 2)
+        self.assertEqual(objs[1]["version"], 1)
+        self.assertEqual(objs[1]["versions"], 1)
+        for o in objs:
+            self.assertNotIn("value", o)
+        r = self.cli("ls", "--json")
+        self.assertRc(r, 0)
+        self.assertEqual(len(parse_json_lines(r.out)), 4, r)
+
+    def test_rm(self):
+        r = self.cli("rm", "a/x")
+        self.assertRc(r, 0)
+        r = self.cli("get", "a/x")
+        self.assertRc(r, EXIT_NOTFOUND)
+        self.assertEqual(r.out, b"")
+        self.assertRc(self.cli("get", "a/x", "--version", "1"), EXIT_NOTFOUND)
+        self.assertRc(self.cli("versions", "a/x"), EXIT_NOTFOUND)
+        r = self.cli("ls", "a/")
+        self.assertRc(r, 0)
+        listed = listed_names(r)
+        self.assertEqual(listed, ["a/y"])
+        self.assertRc(self.cli("rm", "a/x"), EXIT_NOTFOUND)
+        # Others untouched.
+        self.assertEqual(self.get_cli("a/y"), b"value of a/y")
+
+    def test_version_not_reused_after_rm(self):
+        # a/x had versions 1 and 2; a new a/x must not be version 1 again.
+        self.assertRc(self.cli("rm", "a/x"), 0)
+        r = self.cli("put", "a/x", input=b"reborn")
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.strip(), "a/x: version 3", r)
+        self.assertRc(self.cli("get", "a/x", "--version", "1"), EXIT_NOTFOUND)
+        self.assertEqual(self.get_cli("a/x"), b"reborn")
+
+
+class CliNamesAndUsage(DaemonTestCase):
+
+    BAD_NAMES = {
+        "../x": "..",
+        "a/../b": "..",
+        "./a": None,
+        "/a": None,
+        "a/": None,
+        "a//b": None,
+        "a b": None,
+        "a\tb": None,
+        "caf\u00e9": None,
+        "a" * 256: None,
+    }
+
+    def test_invalid_names_rejected(self):
+        for name, must_mention in self.BAD_NAMES.items():
+            with self.subTest(name=name[:20]):
+                for args in (("put", name), ("get", name), ("rm", name),
+                             ("versions", name)):
+                    r = self.cli(*args, input=b"canary-value-not-stored")
+                    self.assertRc(r, EXIT_ERROR)
+                    self.assertIn("name", r.err.lower(),
+                                  "stderr does not state the rule: %r" % r)
+                    if must_mention:
+                        self.assertIn(must_mention, r.err, r)
+                    self.assertNotIn("canary-value", r.err)
+        r = self.cli("ls", "--json")
+        self.assertRc(r, 0)
+        self.assertEqual(parse_json_lines(r.out), [],
+                         "a bad name was stored: %r" % r)
+
+    def test_longest_name_accepted(self):
+        name = "n" * 255
+        self.put_cli(name, b"long name")
+        self.assertEqual(self.get_cli(name), b"long name")
+        name = "A-z_0.9/" + "x" * 10 + "/.hidden-ok"
+        self.put_cli(name, b"charset")
+        self.assertEqual(self.get_cli(name), b"charset")
+
+    def test_usage_errors(self):
+        r = self.cli("frobnicate")
+        self.assertRc(r, EXIT_USAGE)
+        self.assertTrue(r.err.strip(), r)
+        self.assertRc(self.cli(), EXIT_USAGE)
+        self.assertRc(self.cli("get"), EXIT_USAGE)
+        self.assertRc(self.cli("get", "a", "b", "c"), EXIT_USAGE)
+        self.assertRc(self.cli("get", "a", "--version"), EXIT_USAGE)
+
+    def test_no_daemon(self):
+        self.assertEqual(self.d.stop(), 0)
+        for args in (("get", "x"), ("status",), ("ls",)):
+            with self.subTest(args=args):
+                r = self.cli(*args)
+                self.assertRc(r, EXIT_ERROR)
+                self.assertTrue(r.err.strip(), r)
+        r = self.kw("get", "x")
+        self.assertRc(r, EXIT_ERROR)
+        self.assertIn("connect", r.err, r)
+
+    def test_status(self):
+        r = self.cli("status")
+        self.assertRc(r, 0)
+        self.assertIn("unlocked", r.text.lower(), r)
+        r = self.cli("status", "--json")
+        self.assertRc(r, 0)
+        st = json.loads(r.out)
+        self.assertIs(st["locked"], False, st)
+        self.assertEqual(st["mode"], "keyfile", st)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,253 @@
+"""keywardd as a process: restarts keep data, file and socket modes, refusal
+of unsafe files, one daemon per socket, stale sockets, clean SIGTERM."""
+
+import os
+import signal
+import stat
+import unittest
+
+from harness import (DaemonTestCase, EXIT_OK, Rpc, mode_of, poll_until,
+                     socket_accepts)
+
+
+class Restart(DaemonTestCase):
+
+    def test_data_survives_sigterm_restart(self):
+        text = b"persist me"
+        binary = bytes(range(256)) + os.urandom(300)
+        self.put_cli("keep/text", text)
+        self.put_cli("keep/bin", binary)
+        self.put_cli("keep/bin", binary[::-1])
+        self.assertEqual(self.d.stop(), 0, "SIGTERM must exit 0; log:\n%s"
+                         % self.h.log_tail())
+        self.d.start()
+        self.assertEqual(self.get_cli("keep/text"), text)
+        self.assertEqual(self.get_cli("keep/bin"), binary[::-1])
+        self.assertEqual(self.get_cli("keep/bin", "--version", "1"), binary)
+        r = self.kw("get", "keep/bin", "--stage", "previous")
+        self.assertRc(r, EXIT_OK)
+        self.assertEqual(r.out, binary)
+        # Versions keep counting after a restart.
+        r = self.cli("put", "keep/bin", input=b"third")
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.strip(), "keep/bin: version 3")
+
+    def test_sigterm_with_idle_client_connected(self):
+        self.put_cli("keep/x", b"x")
+        with Rpc(self.h.socket) as idle, Rpc(self.h.socket) as used:
+            resp = used.call("agent.status")
+            self.assertRpcResult(resp)
+            idle.send(b'{"jsonrpc":"2.0",')  # a partial line, too
+            self.assertEqual(self.d.stop(), 0, self.h.log_tail())
+        self.d.start()
+        self.assertEqual(self.get_cli("keep/x"), b"x")
+
+    def test_stale_socket_replaced(self):
+        self.put_cli("keep/stale", b"still here")
+        self.d.kill()
+        self.assertTrue(os.path.exists(self.h.socket),
+                        "SIGKILL cannot remove the socket; test assumption")
+        self.assertFalse(socket_accepts(self.h.socket))
+        self.d.start()
+        self.assertEqual(self.get_cli("keep/stale"), b"still here")
+        self.assertEqual(mode_of(self.h.socket), 0o600)
+
+    def test_second_daemon_refused(self):
+        self.put_cli("keep/one", b"first daemon")
+        second = self.new_daemon(log=os.path.join(self.h.work, "second.log"))
+        second.start(wait=False)
+        rc = second.wait_exit()
+        self.assertNotEqual(rc, 0, "a second daemon started on a live "
+                            "socket; its log:\n%s" % second.log_tail())
+        self.assertTrue(second.log_text().strip(),
+                        "the second daemon said nothing on stderr")
+        self.assertTrue(self.d.alive(), "the first daemon died")
+        # The first still serves on the same path (its socket not unlinked).
+        self.assertTrue(os.path.exists(self.h.socket))
+        self.assertEqual(self.get_cli("keep/one"), b"first daemon")
+        self.assertEqual(self.d.stop(), 0)
+
+    def test_reinit_refused(self):
+        self.put_cli("keep/init", b"precious")
+        with open(self.h.keyfile, "rb") as f:
+            key = f.read()
+        r = self.cli("init")
+        self.assertNotEqual(r.rc, 0, "init over an existing store: %r" % r)
+        with open(self.h.keyfile, "rb") as f:
+            self.assertEqual(f.read(), key, "init replaced master.key")
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        self.assertEqual(self.get_cli("keep/init"), b"precious")
+
+
+class Modes(DaemonTestCase):
+
+    def test_file_and_socket_modes(self):
+        self.put_cli("modes/x", os.urandom(32))
+        self.assertEqual(mode_of(self.h.home), 0o700)
+        self.assertEqual(mode_of(self.h.db), 0o600)
+        self.assertEqual(mode_of(self.h.keyfile), 0o600)
+        self.assertEqual(os.path.getsize(self.h.keyfile), 32)
+        st = os.stat(self.h.socket)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode), "socket is not a socket")
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        self.assertEqual(mode_of(os.path.dirname(self.h.socket)), 0o700)
+        for suffix in ("-wal", "-shm"):
+            path = self.h.db + suffix
+            if os.path.exists(path):
+                self.assertEqual(mode_of(path), 0o600, path)
+        self.assertTrue(os.path.exists(self.h.db + "-wal"),
+                        "secrets.db is not in WAL mode (no -wal file while "
+                        "the daemon has it open)")
+        for path in self.h.files():
+            if path in (self.h.ini, self.h.log):
+                continue  # written by the test
+            self.assertEqual(mode_of(path) & 0o077, 0,
+                             "%s is accessible to others" % path)
+
+
+class SocketDirectory(DaemonTestCase):
+    START = False
+
+    def test_socket_directory_created_0700(self):
+        # docs/config.md: the directory holding the socket is created 0700.
+        self.h.socket = os.path.join(self.h.home, "run", "agent.sock")
+        self.h.env["KEYWARD_SOCKET"] = self.h.socket
+        self.d.start()
+        self.assertEqual(mode_of(os.path.dirname(self.h.socket)), 0o700)
+        self.assertEqual(mode_of(self.h.socket), 0o600)
+        self.put_cli("sock/x", b"via run/agent.sock")
+        self.assertEqual(self.get_cli("sock/x"), b"via run/agent.sock")
+
+
+class InitModes(DaemonTestCase):
+    INIT = False
+    START = False
+
+    def test_init_creates_home(self):
+        os.unlink(self.h.ini)
+        os.rmdir(self.h.home)
+        r = self.cli("init")
+        self.assertRc(r, 0)
+        self.assertEqual(mode_of(self.h.home), 0o700)
+        self.assertEqual(mode_of(self.h.db), 0o600)
+        self.assertEqual(mode_of(self.h.keyfile), 0o600)
+        self.assertEqual(os.path.getsize(self.h.keyfile), 32)
+        self.d.start()
+        self.put_cli("init/x", b"works")
+        self.assertEqual(self.get_cli("init/x"), b"works")
+
+
+class UnsafePermissions(DaemonTestCase):
+    START = False
+
+    def refused(self, path):
+        d = self.new_daemon(log=os.path.join(self.h.work, "refused.log"))
+        d.start(wait=False)
+        rc = d.wait_exit()
+        log = d.log_text()
+        self.assertNotEqual(rc, 0, "daemon started with unsafe %s; log:\n%s"
+                            % (path, log))
+        self.assertIn(path, log, "the refusal does not name %s:\n%s"
+                      % (path, log))
+        self.assertFalse(socket_accepts(self.h.socket))
+        return log
+
+    def test_home_group_world_accessible(self):
+        os.chmod(self.h.home, 0o755)
+        self.refused(self.h.home)
+        os.chmod(self.h.home, 0o700)
+        self.d.start()
+
+    def test_home_group_accessible(self):
+        os.chmod(self.h.home, 0o750)
+        self.refused(self.h.home)
+        os.chmod(self.h.home, 0o700)
+        self.d.start()
+
+    def test_db_world_readable(self):
+        os.chmod(self.h.db, 0o644)
+        self.refused(self.h.db)
+        self.assertEqual(mode_of(self.h.db), 0o644,
+                         "the daemon must refuse, not silently chmod")
+        os.chmod(self.h.db, 0o600)
+        self.d.start()
+
+    def test_keyfile_world_readable(self):
+        os.chmod(self.h.keyfile, 0o644)
+        self.refused(self.h.keyfile)
+        os.chmod(self.h.keyfile, 0o600)
+        self.d.start()
+
+
+class Config(DaemonTestCase):
+    """keyward.ini errors stop the start (naming file, line and key);
+    SIGHUP applies a good file and keeps the old one on a bad file."""
+
+    START = False
+
+    def write_ini(self, text, mode=0o600):
+        with open(self.h.ini, "w") as f:
+            f.write(text)
+        os.chmod(self.h.ini, mode)
+
+    def refused(self, *must_mention):
+        d = self.new_daemon(log=os.path.join(self.h.work, "refused.log"))
+        d.start(wait=False)
+        rc = d.wait_exit()
+        log = d.log_text()
+        self.assertNotEqual(rc, 0, "started with a bad config:\n%s" % log)
+        for text in must_mention:
+            self.assertIn(text, log)
+        return log
+
+    def test_unknown_key_refused(self):
+        self.write_ini("[agent]\nmax_conections = 5\n")
+        self.refused(self.h.ini, "max_conections", ":2")
+
+    def test_out_of_range_refused(self):
+        self.write_ini("[agent]\n\nmax_connections = 0\n")
+        self.refused(self.h.ini, "max_connections", ":3")
+
+    def test_not_a_number_refused(self):
+        self.write_ini("[store]\nmax_versions = 10k\n")
+        self.refused(self.h.ini, "max_versions")
+
+    def test_group_writable_ini_refused(self):
+        os.chmod(self.h.ini, 0o620)
+        self.refused(self.h.ini)
+
+    def test_sighup_reload(self):
+        self.d.start()
+        self.put_cli("hup/x", b"a" * 200)
+        text = open(self.h.ini).read().replace("max_value_bytes = 65536",
+                                               "max_value_bytes = 100")
+        self.assertIn("max_value_bytes = 100", text)
+        self.write_ini(text)
+        self.d.proc.send_signal(signal.SIGHUP)
+
+        def applied():
+            r = self.cli("put", "hup/x", input=b"b" * 101)
+            return r.rc == 1
+        self.assertTrue(poll_until(applied, 15),
+                        "max_value_bytes not lowered by SIGHUP; log:\n%s"
+                        % self.h.log_tail())
+        self.put_cli("hup/x", b"c" * 100)
+
+        # A bad file changes nothing and the daemon keeps running.
+        self.write_ini(text + "\n[agent]\nbogus_key = 1\n")
+        log_before = len(self.h.log_text())
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(poll_until(
+            lambda: "bogus_key" in self.h.log_text()[log_before:], 15),
+            "no log line explains the rejected reload:\n%s"
+            % self.h.log_tail())
+        self.assertTrue(self.d.alive())
+        self.assertRc(self.cli("put", "hup/x", input=b"d" * 101), 1)
+        self.put_cli("hup/x", b"e" * 100)
+        self.assertEqual(self.get_cli("hup/x"), b"e" * 100)
+        self.assertEqual(self.d.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

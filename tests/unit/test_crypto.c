@@ -1,0 +1,476 @@
+/*
+ * test_crypto.c - sealing, wrapping, keyfiles and derivation (crypto.h).
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "crypto.h"
+#include "keyward.h"
+#include "secmem.h"
+
+#define OPS crypto_pwhash_OPSLIMIT_MIN
+#define MEM crypto_pwhash_MEMLIMIT_MIN
+
+static char tmpdir[] = "/tmp/kw-test-crypto-XXXXXX";
+
+static void path_in_tmp(char *buf, size_t n, const char *leaf)
+{
+	int r = snprintf(buf, n, "%s/%s", tmpdir, leaf);
+
+	assert_true(r > 0 && (size_t)r < n);
+}
+
+/* Two keys are equal iff their bytes are. */
+static int key_equal(kw_key *a, kw_key *b)
+{
+	int eq = sodium_memcmp(crypto_key_bytes(a), crypto_key_bytes(b),
+	                       CRYPTO_KEY_BYTES) == 0;
+
+	crypto_key_done(a);
+	crypto_key_done(b);
+	return eq;
+}
+
+static void seal_ok(kw_key *dk, const char *name, uint64_t ver,
+                    const uint8_t *pt, size_t len, uint8_t **ct, size_t *ctlen)
+{
+	assert_int_equal(crypto_seal_value(dk, name, ver, pt, len, ct, ctlen),
+	                 0);
+	assert_int_equal(*ctlen, len + CRYPTO_SEAL_OVERHEAD);
+}
+
+static void expect_open_fails(kw_key *dk, const char *name, uint64_t ver,
+                              const uint8_t *ct, size_t ctlen)
+{
+	uint8_t *pt = NULL;
+	size_t ptlen = 12345;
+
+	assert_int_equal(crypto_open_value(dk, name, ver, ct, ctlen, &pt,
+	                                   &ptlen),
+	                 KW_ECRYPTO);
+	assert_null(pt);
+	assert_int_equal(ptlen, 12345);
+}
+
+static void test_seal_roundtrip(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 31, 64 * 1024 };
+	kw_key *dk;
+
+	(void)state;
+	assert_int_equal(crypto_key_random(&dk), 0);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t len = sizes[i], ctlen, ptlen;
+		uint8_t *in = malloc(len ? len : 1), *ct, *pt;
+
+		assert_non_null(in);
+		randombytes_buf(in, len);
+		seal_ok(dk, "github/token", 7, len ? in : NULL, len, &ct,
+		        &ctlen);
+		/* The plaintext must not show through. */
+		if (len >= 31)
+			assert_memory_not_equal(ct + CRYPTO_NONCE_BYTES, in,
+			                        len);
+		assert_int_equal(crypto_open_value(dk, "github/token", 7, ct,
+		                                   ctlen, &pt, &ptlen),
+		                 0);
+		assert_non_null(pt);
+		assert_int_equal(ptlen, len);
+		if (len)
+			assert_memory_equal(pt, in, len);
+		kw_wipefree(pt);
+		free(ct);
+		free(in);
+	}
+	crypto_key_free(dk);
+}
+
+static void test_seal_nonce_fresh(void **state)
+{
+	static const uint8_t v[] = "same value";
+	uint8_t *a, *b;
+	size_t alen, blen;
+	kw_key *dk;
+
+	(void)state;
+	assert_int_equal(crypto_key_random(&dk), 0);
+	seal_ok(dk, "n", 1, v, sizeof(v), &a, &alen);
+	seal_ok(dk, "n", 1, v, sizeof(v), &b, &blen);
+	assert_memory_not_equal(a, b, alen);
+	free(a);
+	free(b);
+	crypto_key_free(dk);
+}
+
+static void test_open_tampered(void **state)
+{
+	static const uint8_t v[] = "ghp_secretvalue";
+	const size_t len = sizeof(v) - 1;
+	uint8_t *ct, *pt;
+	size_t ctlen, ptlen;
+	kw_key *dk, *other;
+
+	(void)state;
+	assert_int_equal(crypto_key_random(&dk), 0);
+	assert_int_equal(crypto_key_random(&other), 0);
+	seal_ok(dk, "svc/key", 3, v, len, &ct, &ctlen);
+
+	ct[0] ^= 1; /* nonce */
+	expect_open_fails(dk, "svc/key", 3, ct, ctlen);
+	ct[0] ^= 1;
+	ct[CRYPTO_NONCE_BYTES + 2] ^= 0x80; /* ciphertext */
+	expect_open_fails(dk, "svc/key", 3, ct, ctlen);
+	ct[CRYPTO_NONCE_BYTES + 2] ^= 0x80;
+	ct[ctlen - 1] ^= 0x01; /* tag */
+	expect_open_fails(dk, "svc/key", 3, ct, ctlen);
+	ct[ctlen - 1] ^= 0x01;
+	expect_open_fails(dk, "svc/kez", 3, ct, ctlen);  /* name in ad */
+	expect_open_fails(dk, "svc/key/", 3, ct, ctlen); /* name length */
+	expect_open_fails(dk, "svc/key", 4, ct, ctlen);  /* version in ad */
+	expect_open_fails(dk, "svc/key", 3ull << 32, ct, ctlen);
+	expect_open_fails(other, "svc/key", 3, ct, ctlen);  /* wrong key */
+	expect_open_fails(dk, "svc/key", 3, ct, ctlen - 1); /* truncated */
+	expect_open_fails(dk, "svc/key", 3, ct, CRYPTO_SEAL_OVERHEAD - 1);
+
+	/* Everything restored: it opens again, so the failures were real. */
+	assert_int_equal(crypto_open_value(dk, "svc/key", 3, ct, ctlen, &pt,
+	                                   &ptlen),
+	                 0);
+	assert_int_equal(ptlen, len);
+	assert_memory_equal(pt, v, len);
+	kw_wipefree(pt);
+	free(ct);
+	crypto_key_free(other);
+	crypto_key_free(dk);
+}
+
+static void test_seal_bad_args(void **state)
+{
+	char longname[KW_NAME_MAX + 2];
+	uint8_t *ct = NULL;
+	size_t ctlen = 0;
+	const uint8_t *x = (const uint8_t *)"x";
+	kw_key *dk;
+
+	(void)state;
+	assert_int_equal(crypto_key_random(&dk), 0);
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(crypto_seal_value(dk, longname, 1, x, 1, &ct, &ctlen),
+	                 KW_EINVAL);
+	assert_int_equal(crypto_seal_value(dk, "", 1, (const uint8_t *)"x", 1,
+	                                   &ct, &ctlen),
+	                 KW_EINVAL);
+	assert_int_equal(crypto_seal_value(dk, "n", 1, NULL, 1, &ct, &ctlen),
+	                 KW_EINVAL);
+	assert_null(ct);
+	longname[KW_NAME_MAX] = '\0'; /* exactly the maximum is fine */
+	assert_int_equal(crypto_seal_value(dk, longname, 1, x, 1, &ct, &ctlen),
+	                 0);
+	free(ct);
+	crypto_key_free(dk);
+}
+
+static void test_key_views(void **state)
+{
+	static const uint8_t raw[CRYPTO_KEY_BYTES] = { 1, 2, 3, 4, 5 };
+	kw_key *k;
+	const uint8_t *a, *b;
+
+	(void)state;
+	assert_int_equal(crypto_key_from(raw, &k), 0);
+	a = crypto_key_bytes(k);
+	b = crypto_key_bytes(k); /* nested view */
+	crypto_key_done(k);
+	assert_memory_equal(a, raw, sizeof(raw)); /* still readable */
+	assert_ptr_equal(a, b);
+	crypto_key_done(k);
+	crypto_key_free(k);
+	crypto_key_free(NULL);
+}
+
+static void test_derive(void **state)
+{
+	kw_key *parent, *a, *a2, *b, *c;
+
+	(void)state;
+	assert_int_equal(crypto_key_random(&parent), 0);
+	assert_int_equal(crypto_key_derive(parent, 1, "kwaudit1", &a), 0);
+	assert_int_equal(crypto_key_derive(parent, 1, "kwaudit1", &a2), 0);
+	assert_int_equal(crypto_key_derive(parent, 2, "kwaudit1", &b), 0);
+	assert_int_equal(crypto_key_derive(parent, 1, "kwapikey", &c), 0);
+	assert_true(key_equal(a, a2));
+	assert_false(key_equal(a, b));
+	assert_false(key_equal(a, c));
+	assert_false(key_equal(b, c));
+	assert_false(key_equal(a, parent));
+	crypto_key_free(a);
+	crypto_key_free(a2);
+	crypto_key_free(b);
+	crypto_key_free(c);
+	crypto_key_free(parent);
+}
+
+static void test_wrap_keyfile_kek(void **state)
+{
+	crypto_wrap w;
+	kw_key *kek, *kek2, *dk, *out;
+
+	(void)state;
+	assert_int_equal(crypto_key_random(&kek), 0);
+	assert_int_equal(crypto_key_random(&kek2), 0);
+	assert_int_equal(crypto_key_random(&dk), 0);
+	memset(&w, 0, sizeof(w));
+	w.mode = CRYPTO_WRAP_KEYFILE;
+	assert_int_equal(crypto_wrap_key(kek, dk, &w), 0);
+	assert_int_equal(crypto_unwrap_key(kek, &w, &out), 0);
+	assert_true(key_equal(out, dk));
+	crypto_key_free(out);
+
+	out = NULL;
+	assert_int_equal(crypto_unwrap_key(kek2, &w, &out), KW_EBADPASS);
+	assert_null(out);
+	w.mode = CRYPTO_WRAP_PASSPHRASE; /* mode is bound by the ad */
+	assert_int_equal(crypto_unwrap_key(kek, &w, &out), KW_EBADPASS);
+	w.mode = 99;
+	assert_int_equal(crypto_unwrap_key(kek, &w, &out), KW_EBADPASS);
+	assert_int_equal(crypto_wrap_key(kek, dk, &w), KW_EINVAL);
+	w.mode = CRYPTO_WRAP_KEYFILE;
+	w.wrapped[5] ^= 4;
+	assert_int_equal(crypto_unwrap_key(kek, &w, &out), KW_EBADPASS);
+	assert_null(out);
+	crypto_key_free(kek);
+	crypto_key_free(kek2);
+	crypto_key_free(dk);
+}
+
+static void test_wrap_passphrase(void **state)
+{
+	static const char pass[] = "correct horse battery staple";
+	crypto_wrap w, t;
+	kw_key *kek, *dk, *out, *bad;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	w.mode = CRYPTO_WRAP_PASSPHRASE;
+	randombytes_buf(w.salt, sizeof(w.salt));
+	w.opslimit = OPS;
+	w.memlimit = MEM;
+	assert_int_equal(crypto_kek_from_passphrase(pass, strlen(pass), w.salt,
+	                                            w.opslimit, w.memlimit,
+	                                            &kek),
+	                 0);
+	assert_int_equal(crypto_key_random(&dk), 0);
+	assert_int_equal(crypto_wrap_key(kek, dk, &w), 0);
+	crypto_key_free(kek);
+
+	/* Unlock as the agent would: derive again from the stored wrap. */
+	assert_int_equal(crypto_kek_from_passphrase(pass, strlen(pass), w.salt,
+	                                            w.opslimit, w.memlimit,
+	                                            &kek),
+	                 0);
+	assert_int_equal(crypto_unwrap_key(kek, &w, &out), 0);
+	assert_true(key_equal(out, dk));
+	crypto_key_free(out);
+
+	/* Wrong passphrase. */
+	assert_int_equal(crypto_kek_from_passphrase("wrong", 5, w.salt,
+	                                            w.opslimit, w.memlimit,
+	                                            &bad),
+	                 0);
+	out = NULL;
+	assert_int_equal(crypto_unwrap_key(bad, &w, &out), KW_EBADPASS);
+	assert_null(out);
+	crypto_key_free(bad);
+
+	/* Each parameter is bound: right kek, altered wrap fails. */
+	t = w;
+	t.salt[0] ^= 1;
+	assert_int_equal(crypto_unwrap_key(kek, &t, &out), KW_EBADPASS);
+	t = w;
+	t.opslimit++;
+	assert_int_equal(crypto_unwrap_key(kek, &t, &out), KW_EBADPASS);
+	t = w;
+	t.memlimit *= 2;
+	assert_int_equal(crypto_unwrap_key(kek, &t, &out), KW_EBADPASS);
+	t = w;
+	t.nonce[3] ^= 1;
+	assert_int_equal(crypto_unwrap_key(kek, &t, &out), KW_EBADPASS);
+	t = w;
+	t.wrapped[sizeof(t.wrapped) - 1] ^= 1;
+	assert_int_equal(crypto_unwrap_key(kek, &t, &out), KW_EBADPASS);
+	t = w;
+	t.mode = CRYPTO_WRAP_KEYFILE;
+	assert_int_equal(crypto_unwrap_key(kek, &t, &out), KW_EBADPASS);
+	assert_null(out);
+	crypto_key_free(kek);
+	crypto_key_free(dk);
+}
+
+static void test_kek_params(void **state)
+{
+	uint8_t salt[CRYPTO_SALT_BYTES] = { 0 };
+	char big[CRYPTO_PASS_MAX + 1];
+	kw_key *k = NULL;
+
+	(void)state;
+	memset(big, 'p', sizeof(big));
+	assert_int_equal(crypto_kek_from_passphrase("", 0, salt, OPS, MEM, &k),
+	                 KW_EINVAL);
+	assert_int_equal(crypto_kek_from_passphrase(big, sizeof(big), salt, OPS,
+	                                            MEM, &k),
+	                 KW_EINVAL);
+	assert_int_equal(crypto_kek_from_passphrase("p", 1, salt, OPS - 1, MEM,
+	                                            &k),
+	                 KW_EINVAL);
+	assert_int_equal(crypto_kek_from_passphrase("p", 1, salt, OPS, MEM - 1,
+	                                            &k),
+	                 KW_EINVAL);
+	assert_int_equal(crypto_kek_from_passphrase(
+				 "p", 1, salt,
+				 (uint64_t)crypto_pwhash_OPSLIMIT_MAX + 1, MEM,
+				 &k),
+	                 KW_EINVAL);
+	assert_int_equal(crypto_kek_from_passphrase(
+				 "p", 1, salt, OPS,
+				 (uint64_t)crypto_pwhash_MEMLIMIT_MAX + 1, &k),
+	                 KW_EINVAL);
+	assert_null(k);
+	/* The longest allowed passphrase works. */
+	assert_int_equal(crypto_kek_from_passphrase(big, CRYPTO_PASS_MAX, salt,
+	                                            OPS, MEM, &k),
+	                 0);
+	crypto_key_free(k);
+}
+
+static void test_keyfile_create_read(void **state)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	kw_key *made, *got, *again = NULL;
+	mode_t old;
+
+	(void)state;
+	path_in_tmp(path, sizeof(path), "master.key");
+	old = umask(0); /* a careless umask must not leak into the mode */
+	assert_int_equal(crypto_keyfile_create(path, &made), 0);
+	umask(old);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, CRYPTO_KEY_BYTES);
+	assert_int_equal(crypto_keyfile_read(path, &got), 0);
+	assert_true(key_equal(made, got));
+	assert_int_equal(crypto_keyfile_create(path, &again), KW_EEXIST);
+	assert_null(again);
+	/* The existing key was not overwritten. */
+	crypto_key_free(got);
+	assert_int_equal(crypto_keyfile_read(path, &got), 0);
+	assert_true(key_equal(made, got));
+	crypto_key_free(got);
+	crypto_key_free(made);
+
+	assert_int_equal(chmod(path, 0400), 0); /* stricter is fine */
+	assert_int_equal(crypto_keyfile_read(path, &got), 0);
+	crypto_key_free(got);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(unlink(path), 0);
+	got = NULL;
+	assert_int_equal(crypto_keyfile_read(path, &got), KW_ENOTFOUND);
+	assert_null(got);
+}
+
+static void write_file(const char *path, size_t len, mode_t mode)
+{
+	uint8_t buf[64] = { 0x42 };
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_true(len <= sizeof(buf));
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static void test_keyfile_refused(void **state)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	kw_key *k = NULL;
+
+	(void)state;
+	path_in_tmp(path, sizeof(path), "k2");
+	path_in_tmp(link, sizeof(link), "k2-link");
+
+	write_file(path, CRYPTO_KEY_BYTES, 0644);
+	assert_int_equal(crypto_keyfile_read(path, &k), KW_EPERM);
+	write_file(path, CRYPTO_KEY_BYTES, 0640);
+	assert_int_equal(crypto_keyfile_read(path, &k), KW_EPERM);
+	write_file(path, CRYPTO_KEY_BYTES, 0602);
+	assert_int_equal(crypto_keyfile_read(path, &k), KW_EPERM);
+	write_file(path, CRYPTO_KEY_BYTES - 1, 0600);
+	assert_int_equal(crypto_keyfile_read(path, &k), KW_EINVAL);
+	write_file(path, CRYPTO_KEY_BYTES + 1, 0600);
+	assert_int_equal(crypto_keyfile_read(path, &k), KW_EINVAL);
+	write_file(path, 0, 0600);
+	assert_int_equal(crypto_keyfile_read(path, &k), KW_EINVAL);
+	assert_null(k);
+
+	/* A symlink to a good keyfile is still refused, for read and create. */
+	write_file(path, CRYPTO_KEY_BYTES, 0600);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(crypto_keyfile_read(path, &k), 0); /* control */
+	crypto_key_free(k);
+	k = NULL;
+	assert_int_equal(crypto_keyfile_read(link, &k), KW_EPERM);
+	assert_int_equal(crypto_keyfile_create(link, &k), KW_EEXIST);
+	assert_null(k);
+	/* A directory is not a keyfile. */
+	assert_int_equal(crypto_keyfile_read(tmpdir, &k), KW_EPERM);
+	assert_null(k);
+	unlink(link);
+	unlink(path);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (kw_secmem_init() != 0 || !mkdtemp(tmpdir))
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return rmdir(tmpdir) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_seal_roundtrip),
+		cmocka_unit_test(test_seal_nonce_fresh),
+		cmocka_unit_test(test_open_tampered),
+		cmocka_unit_test(test_seal_bad_args),
+		cmocka_unit_test(test_key_views),
+		cmocka_unit_test(test_derive),
+		cmocka_unit_test(test_wrap_keyfile_kek),
+		cmocka_unit_test(test_wrap_passphrase),
+		cmocka_unit_test(test_kek_params),
+		cmocka_unit_test(test_keyfile_create_read),
+		cmocka_unit_test(test_keyfile_refused),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
