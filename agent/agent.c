@@ -26,10 +26,13 @@
 #include "secmem.h"
 #include "wire.h"
 
-#define SWEEP_MS        250
-#define SWEEP_FAST_MS   50
-#define STOP_GRACE_MS   5000
-#define ACCEPT_PAUSE_MS 200
+#define SWEEP_MS            250
+#define SWEEP_FAST_MS       50
+#define STOP_GRACE_MS       5000
+#define ACCEPT_PAUSE_MS     200
+#define RATE_BUCKETS_MAX    4096
+#define PENALTY_SOURCES_MAX 1024
+#define EXE_CACHE_MAX       256
 
 const char *agent_mode_name(const agent *a)
 {
@@ -112,11 +115,14 @@ static int agent_paths(agent *a, const char *home, const char *config)
 	                  a->home);
 	int n3 = snprintf(a->lock_path, sizeof(a->lock_path),
 	                  "%s/keywardd.lock", a->home);
+	int n5 = snprintf(a->policy_dir, sizeof(a->policy_dir), "%s/policies",
+	                  a->home);
 	int n4 = config ? snprintf(a->config_path, sizeof(a->config_path), "%s",
 	                           config) :
 	                  snprintf(a->config_path, sizeof(a->config_path),
 	                           "%s/keyward.ini", a->home);
-	if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 ||
+	if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 || n5 < 0 ||
+	    (size_t)n5 >= sizeof(a->policy_dir) ||
 	    (size_t)n1 >= sizeof(a->db_path) ||
 	    (size_t)n2 >= sizeof(a->key_path) ||
 	    (size_t)n3 >= sizeof(a->lock_path) ||
@@ -193,6 +199,38 @@ static int agent_open_store(agent *a)
 		return r;
 	}
 	log_info("keyfile mode: unlocked");
+	return agent_keys_changed(a);
+}
+
+int agent_keys_changed(agent *a)
+{
+	crypto_key_free(a->token_key);
+	a->token_key = NULL;
+	if (!a->dk)
+		return 0;
+	int r = crypto_key_derive(a->dk, 1, "kwclient", &a->token_key);
+	if (r < 0)
+		log_error("cannot derive the client-token key: %s",
+		          kw_strerror(r));
+	return r;
+}
+
+int agent_reload_policy(agent *a, char *err, size_t errsz)
+{
+	policy *fresh = NULL;
+	int r = policy_load_dir(a->policy_dir, geteuid(), &fresh, err, errsz);
+	if (r == KW_ENOTFOUND)
+		snprintf(err, errsz,
+		         "%s does not exist: nobody could connect; run "
+		         "`keyward policy init` to create the default policy",
+		         a->policy_dir);
+	if (r < 0)
+		return r;
+	policy_free(a->pol);
+	a->pol = fresh;
+	a->policy_gen++;
+	log_info("policy loaded from %s: %zu client section(s)", a->policy_dir,
+	         policy_count(a->pol));
 	return 0;
 }
 
@@ -367,42 +405,55 @@ static void agent_refuse(int fd, int err, const char *why)
 
 static void agent_accept_one(agent *a, int fd)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-	    len != sizeof(cred)) {
+	peer_info peer;
+	if (peer_from_socket(fd, &peer) < 0) {
 		log_warn("refused a peer: no credentials (%s)",
 		         strerror(errno));
 		close(fd);
 		return;
 	}
-	if (cred.uid != geteuid()) {
-		log_warn("refused peer uid %u gid %u pid %d: only uid %u is "
-		         "served",
-		         (unsigned)cred.uid, (unsigned)cred.gid, (int)cred.pid,
-		         (unsigned)geteuid());
+	int64_t now = loop_now_ms();
+	if (peer.uid != geteuid() && !policy_uid_named(a->pol, peer.uid)) {
+		/* A source that keeps knocking is cut off without a word (and
+		 * without a log line per attempt) until its delay passes. */
+		if (penalty_pending(a->refused, peer.uid, now) > 0) {
+			peer_release(&peer);
+			close(fd);
+			return;
+		}
+		uint32_t delay = penalty_fail(a->refused, peer.uid, now);
+		log_warn("refused peer uid %u gid %u pid %d exe %s: no policy "
+		         "names this uid (further attempts ignored for %u ms)",
+		         (unsigned)peer.uid, (unsigned)peer.gid, (int)peer.pid,
+		         peer.exe_known ? peer.exe : "(unknown)", delay);
+		peer_release(&peer);
 		agent_refuse(fd, KW_EDENIED,
-		             "this agent serves only its own user");
+		             "no policy admits this user; see "
+		             "policies/README.md");
 		return;
 	}
 	if (a->nconns >= a->cfg.max_connections) {
 		log_warn("refused uid %u pid %d: max_connections (%u) reached",
-		         (unsigned)cred.uid, (int)cred.pid,
+		         (unsigned)peer.uid, (int)peer.pid,
 		         a->cfg.max_connections);
+		peer_release(&peer);
 		agent_refuse(fd, KW_ELIMIT, "too many connections");
 		return;
 	}
-	if (!agent_uid_admit(a, cred.uid)) {
+	if (!agent_uid_admit(a, peer.uid)) {
 		log_warn("refused uid %u pid %d: max_connections_per_uid (%u) "
 		         "reached",
-		         (unsigned)cred.uid, (int)cred.pid,
+		         (unsigned)peer.uid, (int)peer.pid,
 		         a->cfg.max_connections_per_uid);
+		peer_release(&peer);
 		agent_refuse(fd, KW_ELIMIT,
 		             "too many connections for this uid");
 		return;
 	}
-	if (conn_open(a, fd, cred.uid, cred.gid, cred.pid) < 0) {
-		agent_uid_release(a, cred.uid);
+	uid_t uid = peer.uid;
+	if (conn_open(a, fd, &peer) < 0) {
+		peer_release(&peer);
+		agent_uid_release(a, uid);
 		close(fd);
 	}
 }
@@ -461,6 +512,16 @@ static void agent_reload(agent *a)
 	log_info("configuration reloaded from %s", a->config_path);
 }
 
+static void agent_reload_all(agent *a)
+{
+	char err[512];
+	agent_reload(a);
+	if (agent_reload_policy(a, err, sizeof(err)) < 0)
+		log_error("policy reload failed; keeping the policy in force: "
+		          "%s",
+		          err);
+}
+
 static void agent_stop(agent *a)
 {
 	if (a->stopping)
@@ -486,7 +547,7 @@ static void agent_on_signal(loop_watch *w, uint32_t events)
 	(void)events;
 	while (read(a->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
-			agent_reload(a);
+			agent_reload_all(a);
 		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			agent_stop(a);
 	}
@@ -533,6 +594,18 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	if (!a->uids)
 		return KW_ENOMEM;
 	a->uids_cap = a->cfg.max_connections;
+	char err[512];
+	if ((r = agent_reload_policy(a, err, sizeof(err))) < 0) {
+		log_error("%s", err);
+		return r;
+	}
+	if ((r = ratelimit_new(RATE_BUCKETS_MAX, &a->rate)) < 0 ||
+	    (r = penalty_new(PENALTY_SOURCES_MAX, 100, 10000, &a->refused)) <
+	            0 ||
+	    (r = penalty_new(PENALTY_SOURCES_MAX, 100, 10000, &a->bad_tokens)) <
+	            0 ||
+	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
+		return r;
 	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_store(a)) < 0 ||
 	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0)
 		return r;
@@ -564,6 +637,9 @@ static void agent_sweep(agent *a, int64_t now)
 		next = c->next;
 		conn_sweep(c, now);
 	}
+	ratelimit_sweep(a->rate, now);
+	penalty_sweep(a->refused, now);
+	penalty_sweep(a->bad_tokens, now);
 }
 
 /* Sweep often while something waits on a short clock. */
@@ -629,6 +705,12 @@ void agent_fini(agent *a)
 	if (a->signal_fd >= 0)
 		close(a->signal_fd);
 	crypto_key_free(a->dk);
+	crypto_key_free(a->token_key);
+	policy_free(a->pol);
+	ratelimit_free(a->rate);
+	penalty_free(a->refused);
+	penalty_free(a->bad_tokens);
+	exe_hash_cache_free(a->exe_cache);
 	store_close(a->st);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);

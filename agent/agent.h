@@ -14,6 +14,9 @@
 #include "crypto.h"
 #include "loop.h"
 #include "paths.h"
+#include "peer.h"
+#include "policy.h"
+#include "ratelimit.h"
 #include "store.h"
 #include "unlock.h"
 
@@ -56,9 +59,21 @@ typedef struct agent {
 	unlock_worker *worker;
 	int worker_fd;
 	loop_watch worker_w;
-	conn *async_conn; /* waiting for the worker; NULL if it went away */
+	conn *async_conn;    /* waiting for the worker; NULL if it went away */
+	uint64_t lock_epoch; /* bumped by agent.lock: stale unlocks lose */
 	unsigned unlock_failures;
 	int64_t unlock_not_before_ms;
+
+	/* Access policy (policy.h): replaced whole on reload; policy_gen
+	 * tells connections their cached attribution is stale. */
+	char policy_dir[KW_PATH_MAX];
+	policy *pol;
+	uint64_t policy_gen;
+	ratelimit *rate;     /* per principal */
+	penalty *refused;    /* refused peers, per uid */
+	penalty *bad_tokens; /* failed client.hello, per uid */
+	exe_hash_cache *exe_cache;
+	kw_key *token_key; /* hashes client tokens; NULL while locked */
 
 	int64_t started_ms;
 	int64_t next_sweep_ms;
@@ -80,6 +95,12 @@ void agent_fini(agent *a);
 /* Connection accounting, for conn.c. */
 bool agent_uid_admit(agent *a, uid_t uid);
 void agent_uid_release(agent *a, uid_t uid);
+
+/* Load the policies into a new policy and swap it in. On failure the old
+ * one stays and err says why ("FILE:LINE: why"). */
+int agent_reload_policy(agent *a, char *err, size_t errsz);
+/* The data key changed (unlock/lock): derive or drop keys made from it. */
+int agent_keys_changed(agent *a);
 
 /* "keyfile" or "passphrase". */
 const char *agent_mode_name(const agent *a);

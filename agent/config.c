@@ -36,6 +36,9 @@ void config_defaults(kw_config *ret)
 	};
 }
 
+/* inih's INI_MAX_LINE in Debian's build, minus the newline and NUL. */
+#define CONFIG_LINE_MAX 198
+
 struct config_parse {
 	kw_config cfg;
 	char *err;
@@ -45,6 +48,7 @@ struct config_parse {
 	int lines_read; /* inih calls the handler right after reading a line */
 	int fail_line;
 	bool failed;
+	bool too_long; /* stopped at line lines_read: over inih's limit */
 };
 
 /* A whole-string unsigned decimal in [lo, hi]. */
@@ -195,9 +199,19 @@ static int config_check(struct config_parse *p)
 static char *config_reader(char *buf, int size, void *arg)
 {
 	struct config_parse *p = arg;
+	if (p->too_long)
+		return NULL;
 	char *r = fgets(buf, size, p->f);
-	if (r)
-		p->lines_read++;
+	if (!r)
+		return NULL;
+	p->lines_read++;
+	size_t n = strlen(buf);
+	if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(p->f)) {
+		/* inih would read the rest as a line of its own (a comment's
+		 * tail could become a setting): refuse instead. */
+		p->too_long = true;
+		return NULL;
+	}
 	return r;
 }
 
@@ -221,6 +235,11 @@ int config_load(const char *path, kw_config *ret, char *err, size_t errsz)
 	p.f = f;
 	int line = ini_parse_stream(config_reader, &p, config_handler, &p);
 	fclose(f);
+	if (p.too_long && (line == 0 || line > p.lines_read)) {
+		snprintf(err, errsz, "%s:%d: line too long (at most %d bytes)",
+		         path, p.lines_read, CONFIG_LINE_MAX);
+		return KW_ECONFIG;
+	}
 	if (line != 0) {
 		char why[256];
 		if (p.failed && p.fail_line == line)

@@ -140,7 +140,7 @@ static void conn_pump(conn *c)
 			log_warn("conn %llu: uid %u pid %d: request line over "
 			         "max_frame_bytes (%zu); closing",
 			         (unsigned long long)c->serial,
-			         (unsigned)c->uid, (int)c->pid,
+			         (unsigned)c->peer.uid, (int)c->peer.pid,
 			         c->a->cfg.max_frame_bytes);
 			conn_reply_error(c, NULL, KW_ETOOBIG,
 			                 "request line longer than "
@@ -243,13 +243,20 @@ void conn_sweep(conn *c, int64_t now)
 			c->close_deadline_ms = now + CONN_LINGER_MS;
 		else if (now >= c->close_deadline_ms)
 			conn_kill(c);
-	} else if (!c->parked && !conn_held(c)) {
+	} else if (!conn_can_process(c) || kw_framer_has_line(&c->in)) {
+		/* Complete requests are waiting on us (parked, held, or
+		 * output not yet read): the peer is not slow, so neither
+		 * timeout runs; the partial-line clock restarts later. */
+		if (c->partial_since_ms != 0)
+			c->partial_since_ms = now;
+		c->last_active_ms = now;
+	} else {
 		if (c->partial_since_ms != 0 &&
 		    now - c->partial_since_ms >= cfg->frame_timeout_ms) {
 			log_info("conn %llu: uid %u pid %d: partial request "
 			         "older than frame_timeout_ms; closing",
 			         (unsigned long long)c->serial,
-			         (unsigned)c->uid, (int)c->pid);
+			         (unsigned)c->peer.uid, (int)c->peer.pid);
 			conn_reply_error(c, NULL, KW_ELIMIT,
 			                 "request line not completed within "
 			                 "frame_timeout_ms",
@@ -278,7 +285,7 @@ bool conn_idle(const conn *c)
 	return !c->parked && conn_backlog(c) == 0;
 }
 
-int conn_open(agent *a, int fd, uid_t uid, gid_t gid, pid_t pid)
+int conn_open(agent *a, int fd, peer_info *peer)
 {
 	conn *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -289,9 +296,7 @@ int conn_open(agent *a, int fd, uid_t uid, gid_t gid, pid_t pid)
 		return r;
 	}
 	c->a = a;
-	c->uid = uid;
-	c->gid = gid;
-	c->pid = pid;
+	c->peer = *peer;
 	c->serial = ++conn_serial;
 	c->last_active_ms = loop_now_ms();
 	r = loop_add(a->loop, &c->w, fd, EPOLLIN, conn_event, c);
@@ -300,14 +305,16 @@ int conn_open(agent *a, int fd, uid_t uid, gid_t gid, pid_t pid)
 		free(c);
 		return r;
 	}
+	peer->pidfd = -1; /* ours now */
 	c->next = a->conns;
 	if (a->conns)
 		a->conns->prev = c;
 	a->conns = c;
 	a->nconns++;
-	log_debug("conn %llu: uid %u gid %u pid %d connected",
-	          (unsigned long long)c->serial, (unsigned)uid, (unsigned)gid,
-	          (int)pid);
+	log_debug("conn %llu: uid %u gid %u pid %d exe %s connected",
+	          (unsigned long long)c->serial, (unsigned)c->peer.uid,
+	          (unsigned)c->peer.gid, (int)c->peer.pid,
+	          c->peer.exe_known ? c->peer.exe : "(unknown)");
 	return 0;
 }
 
@@ -325,11 +332,12 @@ void conn_free(conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	a->nconns--;
-	agent_uid_release(a, c->uid);
+	agent_uid_release(a, c->peer.uid);
 	if (a->async_conn == c)
 		a->async_conn =
 			NULL; /* the worker's answer has nobody to go to */
 	json_decref(c->park_id);
+	peer_release(&c->peer);
 	kw_framer_free(&c->in);
 	kw_wipefree(c->out);
 	free(c);

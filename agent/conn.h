@@ -21,16 +21,22 @@
 
 #include "agent.h"
 #include "frame.h"
+#include "keyward.h"
 #include "loop.h"
+#include "peer.h"
+#include "policy.h"
 
 struct conn {
 	loop_watch w;
 	agent *a;
 	conn *prev, *next;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
+	peer_info peer;  /* owns peer.pidfd */
 	uint64_t serial; /* for log lines */
+	/* The client token presented with client.hello ("" if none). */
+	char token_name[KW_NAME_MAX + 1];
+	/* Attribution cache: valid while principal_gen == a->policy_gen. */
+	const policy_client *principal;
+	uint64_t principal_gen;
 
 	kw_framer in;
 	char *out; /* kw_wipealloc; out[out_off..out_len) unsent */
@@ -47,8 +53,9 @@ struct conn {
 	bool dead;       /* free at the end of this callback */
 };
 
-/* Accept-time: a new connection for fd with its peer credentials. */
-int conn_open(agent *a, int fd, uid_t uid, gid_t gid, pid_t pid);
+/* Accept-time: a new connection for fd; takes over peer (and its pidfd)
+ * on success. */
+int conn_open(agent *a, int fd, peer_info *peer);
 /* Free (wipes buffers, closes fd, releases accounting). NULL ok. */
 void conn_free(conn *c);
 

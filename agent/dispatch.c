@@ -15,23 +15,48 @@
 #include "keyward.h"
 #include "log.h"
 #include "name.h"
+#include "peer.h"
+#include "ratelimit.h"
 
 enum { M_NEEDS_UNLOCK = 1 };
+
+/* What a method needs from the policy (docs/protocol.md, Authorization). */
+enum rpc_auth {
+	AUTH_PEER,  /* any peer, attributed or not (client.hello) */
+	AUTH_ANY,   /* any attributed peer */
+	AUTH_ADMIN, /* admin */
+	AUTH_NAME,  /* op on params.name */
+	AUTH_LIST,  /* some list grant; results are filtered by the method */
+};
 
 static const struct rpc_method {
 	const char *name;
 	rpc_handler fn;
 	int flags;
+	enum rpc_auth auth;
+	enum policy_op op; /* for AUTH_NAME */
 } rpc_methods[] = {
-	{ "agent.status", method_agent_status, 0 },
-	{ "agent.unlock", method_agent_unlock, 0 },
-	{ "agent.lock", method_agent_lock, 0 },
-	{ "agent.passwd", method_agent_passwd, M_NEEDS_UNLOCK },
-	{ "secret.put", method_secret_put, M_NEEDS_UNLOCK },
-	{ "secret.get", method_secret_get, M_NEEDS_UNLOCK },
-	{ "secret.list", method_secret_list, M_NEEDS_UNLOCK },
-	{ "secret.versions", method_secret_versions, M_NEEDS_UNLOCK },
-	{ "secret.delete", method_secret_delete, M_NEEDS_UNLOCK },
+	{ "agent.status", method_agent_status, 0, AUTH_ANY, 0 },
+	{ "agent.unlock", method_agent_unlock, 0, AUTH_ADMIN, 0 },
+	{ "agent.lock", method_agent_lock, 0, AUTH_ADMIN, 0 },
+	{ "agent.passwd", method_agent_passwd, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
+	{ "client.hello", method_client_hello, 0, AUTH_PEER, 0 },
+	{ "client.add", method_client_add, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
+	{ "client.list", method_client_list, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
+	{ "client.revoke", method_client_revoke, M_NEEDS_UNLOCK, AUTH_ADMIN,
+	  0 },
+	{ "policy.check", method_policy_check, 0, AUTH_ADMIN, 0 },
+	{ "policy.show", method_policy_show, 0, AUTH_ADMIN, 0 },
+	{ "policy.reload", method_policy_reload, 0, AUTH_ADMIN, 0 },
+	{ "secret.put", method_secret_put, M_NEEDS_UNLOCK, AUTH_NAME,
+	  POLICY_OP_WRITE },
+	{ "secret.get", method_secret_get, M_NEEDS_UNLOCK, AUTH_NAME,
+	  POLICY_OP_READ },
+	{ "secret.list", method_secret_list, M_NEEDS_UNLOCK, AUTH_LIST, 0 },
+	{ "secret.versions", method_secret_versions, M_NEEDS_UNLOCK, AUTH_NAME,
+	  POLICY_OP_LIST },
+	{ "secret.delete", method_secret_delete, M_NEEDS_UNLOCK, AUTH_NAME,
+	  POLICY_OP_WRITE },
 };
 
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)
@@ -227,12 +252,105 @@ static int rpc_envelope(conn *c, json_t *req, const json_t **ret_id,
 	return 0;
 }
 
+static int rpc_exe_sha256(void *arg, uint8_t out[32])
+{
+	conn *c = arg;
+	return peer_exe_sha256(c->a->exe_cache, &c->peer, out);
+}
+
+const policy_client *rpc_principal(agent *a, conn *c)
+{
+	if (c->principal_gen == a->policy_gen)
+		return c->principal;
+	policy_identity id = {
+		.uid = c->peer.uid,
+		.gid = c->peer.gid,
+		.exe = c->peer.exe_known ? c->peer.exe : NULL,
+		.token_name = c->token_name[0] ? c->token_name : NULL,
+		.exe_sha256 = rpc_exe_sha256,
+		.arg = c,
+	};
+	c->principal = policy_attribute(a->pol, &id);
+	c->principal_gen = a->policy_gen;
+	if (c->principal)
+		log_debug("conn %llu: attributed to [client \"%s\"]",
+		          (unsigned long long)c->serial,
+		          policy_client_name(c->principal));
+	return c->principal;
+}
+
+/* Attribution, rate, then the grant the method needs. */
+static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
+{
+	agent *a = x->a;
+	conn *c = x->c;
+
+	if (m->auth == AUTH_PEER)
+		return 0;
+	const policy_client *pc = rpc_principal(a, c);
+	if (!pc)
+		return rpc_fail(x, KW_EDENIED, NULL,
+		                "no policy section matches this client (uid "
+		                "%u, exe %s); see policies/README.md",
+		                (unsigned)c->peer.uid,
+		                c->peer.exe_known ? c->peer.exe : "unknown");
+	x->principal = pc;
+
+	const policy_rate *rate = policy_client_rate(a->pol, pc);
+	uint32_t retry = 0;
+	int rr = rate ? ratelimit_take(a->rate, policy_client_name(pc), rate,
+	                               loop_now_ms(), &retry) :
+	                0;
+	if (rr < 0 && rr != KW_ERATE)
+		return rr; /* fail closed: no bucket, no request */
+	if (rr == KW_ERATE) {
+		x->extra =
+			json_pack("{s:I}", "retry_after_ms", (json_int_t)retry);
+		return rpc_fail(x, KW_ERATE, NULL,
+		                "rate limit of [client \"%s\"] exceeded; retry "
+		                "in %u ms",
+		                policy_client_name(pc), retry);
+	}
+
+	const char *name = NULL;
+	int r;
+	switch (m->auth) {
+	case AUTH_ADMIN:
+		if (policy_client_allows(pc, POLICY_OP_ADMIN, NULL))
+			return 0;
+		return rpc_fail(x, KW_EDENIED, NULL,
+		                "[client \"%s\"] (%s:%u) is not an admin",
+		                policy_client_name(pc), policy_client_file(pc),
+		                policy_client_line(pc));
+	case AUTH_NAME:
+		if ((r = rpc_name(x, "name", &name)) < 0)
+			return r;
+		if (policy_client_allows(pc, m->op, name))
+			return 0;
+		return rpc_fail(x, KW_EDENIED, NULL,
+		                "[client \"%s\"] (%s:%u) grants no %s on this "
+		                "name",
+		                policy_client_name(pc), policy_client_file(pc),
+		                policy_client_line(pc), policy_op_name(m->op));
+	case AUTH_LIST:
+		if (policy_client_allows(pc, POLICY_OP_LIST, NULL))
+			return 0;
+		return rpc_fail(x, KW_EDENIED, NULL,
+		                "[client \"%s\"] (%s:%u) grants no list",
+		                policy_client_name(pc), policy_client_file(pc),
+		                policy_client_line(pc));
+	default:
+		return 0;
+	}
+}
+
 static void rpc_answer(rpc_ctx *x, int r, json_t *result)
 {
 	if (r == 0) {
 		log_debug("conn %llu: uid %u pid %d: %s%s%s: ok",
-		          (unsigned long long)x->c->serial, (unsigned)x->c->uid,
-		          (int)x->c->pid, x->method, x->name ? " " : "",
+		          (unsigned long long)x->c->serial,
+		          (unsigned)x->c->peer.uid, (int)x->c->peer.pid,
+		          x->method, x->name ? " " : "",
 		          x->name ? x->name : "");
 		if (x->id)
 			conn_reply_result(x->c, x->id, result);
@@ -241,8 +359,8 @@ static void rpc_answer(rpc_ctx *x, int r, json_t *result)
 		return;
 	}
 	log_debug("conn %llu: uid %u pid %d: %s%s%s: %s",
-	          (unsigned long long)x->c->serial, (unsigned)x->c->uid,
-	          (int)x->c->pid, x->method, x->name ? " " : "",
+	          (unsigned long long)x->c->serial, (unsigned)x->c->peer.uid,
+	          (int)x->c->peer.pid, x->method, x->name ? " " : "",
 	          x->name ? x->name : "", kw_error_name(r));
 	if (!x->id)
 		return;
@@ -289,6 +407,8 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		x.method = "(unknown)";
 		r = rpc_fail(&x, KW_EMETHOD, NULL,
 		             "unknown method (see docs/protocol.md)");
+	} else if ((r = rpc_authorize(&x, m)) < 0) {
+		/* denied or rate limited: the reason is in x */
 	} else if ((m->flags & M_NEEDS_UNLOCK) && !a->dk) {
 		r = rpc_fail(&x, KW_ELOCKED, NULL,
 		             "the agent is locked; unlock it first "

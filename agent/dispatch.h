@@ -23,6 +23,9 @@ typedef struct rpc_ctx {
 	char msg[256];    /* error sentence, "" = default for the code */
 	const char *field;
 	json_t *extra; /* more error.data members (owned) */
+	/* The section the request is attributed to (NULL for client.hello
+	 * from an unattributed peer). */
+	const policy_client *principal;
 } rpc_ctx;
 
 /* Handler return for "answer comes later" (the connection is parked). */
@@ -49,11 +52,23 @@ int rpc_opt_uint(rpc_ctx *x, const char *key, uint64_t lo, uint64_t hi,
 /* RFC 3339 UTC string for a unix time. */
 json_t *rpc_time(int64_t t);
 
-/* Method handlers (methods_agent.c, methods_secret.c). */
+/* The policy section c is attributed to (cached per policy generation),
+ * or NULL. */
+const policy_client *rpc_principal(agent *a, conn *c);
+
+/* Method handlers (methods_agent.c, methods_client.c, methods_policy.c,
+ * methods_secret.c). */
 int method_agent_status(rpc_ctx *x, json_t **ret_result);
 int method_agent_unlock(rpc_ctx *x, json_t **ret_result);
 int method_agent_lock(rpc_ctx *x, json_t **ret_result);
 int method_agent_passwd(rpc_ctx *x, json_t **ret_result);
+int method_client_hello(rpc_ctx *x, json_t **ret_result);
+int method_client_add(rpc_ctx *x, json_t **ret_result);
+int method_client_list(rpc_ctx *x, json_t **ret_result);
+int method_client_revoke(rpc_ctx *x, json_t **ret_result);
+int method_policy_check(rpc_ctx *x, json_t **ret_result);
+int method_policy_show(rpc_ctx *x, json_t **ret_result);
+int method_policy_reload(rpc_ctx *x, json_t **ret_result);
 int method_secret_put(rpc_ctx *x, json_t **ret_result);
 int method_secret_get(rpc_ctx *x, json_t **ret_result);
 int method_secret_list(rpc_ctx *x, json_t **ret_result);

@@ -49,11 +49,14 @@ int method_agent_lock(rpc_ctx *x, json_t **ret_result)
 	int r = rpc_allow(x, keys);
 	if (r < 0)
 		return r;
+	/* An unlock still deriving must not undo this lock. */
+	x->a->lock_epoch++;
 	if (x->a->dk) {
 		crypto_key_free(x->a->dk);
 		x->a->dk = NULL;
-		log_info("locked by uid %u pid %d", (unsigned)x->c->uid,
-		         (int)x->c->pid);
+		agent_keys_changed(x->a);
+		log_info("locked by uid %u pid %d", (unsigned)x->c->peer.uid,
+		         (int)x->c->peer.pid);
 	}
 	*ret_result = json_pack("{s:b}", "locked", 1);
 	return *ret_result ? 0 : KW_ENOMEM;
@@ -65,15 +68,20 @@ static int agent_unlock_keyfile(rpc_ctx *x)
 	kw_key *kek = NULL;
 	int r = crypto_keyfile_read(a->key_path, &kek);
 	if (r < 0)
-		return rpc_fail(x, r, NULL, "cannot use the keyfile: %s",
-		                kw_strerror(r));
+		return rpc_fail(x, r == KW_EPERM ? r : KW_ESTATE, NULL,
+		                "cannot use the keyfile %s: %s",
+		                r == KW_ENOTFOUND ? "(missing)" : "",
+		                r == KW_EINVAL ? "it is not 32 bytes" :
+		                                 kw_strerror(r));
 	r = crypto_unwrap_key(kek, &a->wrap, &a->dk);
 	crypto_key_free(kek);
 	if (r < 0)
 		return rpc_fail(x, r, NULL,
 		                "the keyfile does not open this store");
+	if ((r = agent_keys_changed(a)) < 0)
+		return r;
 	log_info("unlocked with the keyfile by uid %u pid %d",
-	         (unsigned)x->c->uid, (int)x->c->pid);
+	         (unsigned)x->c->peer.uid, (int)x->c->peer.pid);
 	return 0;
 }
 
@@ -121,6 +129,7 @@ static int agent_worker_ready(rpc_ctx *x)
 
 static int agent_submit(rpc_ctx *x, unlock_job *job)
 {
+	job->epoch = x->a->lock_epoch;
 	int r = unlock_worker_submit(x->a->worker, job);
 	if (r < 0) {
 		unlock_job_free(job);
@@ -211,8 +220,8 @@ static void agent_note_failure(agent *a, conn *c)
 		c->hold_until_ms = until;
 	log_warn("failed unlock or passwd attempt %u (uid %u pid %d); next "
 	         "attempt allowed in %lld ms",
-	         a->unlock_failures, c ? (unsigned)c->uid : 0,
-	         c ? (int)c->pid : 0, (long long)delay);
+	         a->unlock_failures, c ? (unsigned)c->peer.uid : 0,
+	         c ? (int)c->peer.pid : 0, (long long)delay);
 }
 
 /* Commit a new passphrase wrap; in keyfile mode, then retire the keyfile. */
@@ -239,16 +248,22 @@ void methods_worker_done(agent *a)
 	a->async_conn = NULL;
 	int r = job->rc;
 
-	if (r == 0 && job->kind == UNLOCK_JOB_UNLOCK && !a->dk) {
+	if (r == 0 && job->epoch != a->lock_epoch) {
+		/* agent.lock arrived while this was deriving: the lock wins. */
+		r = KW_ESTATE;
+	} else if (r == 0 && job->kind == UNLOCK_JOB_UNLOCK && !a->dk) {
 		a->dk = job->ret_dk;
 		job->ret_dk = NULL;
+		r = agent_keys_changed(a);
 		log_info("unlocked with the passphrase (uid %u pid %d)",
-		         c ? (unsigned)c->uid : 0, c ? (int)c->pid : 0);
+		         c ? (unsigned)c->peer.uid : 0,
+		         c ? (int)c->peer.pid : 0);
 	} else if (r == 0 && job->kind == UNLOCK_JOB_PASSWD) {
 		r = agent_apply_passwd(a, &job->new_wrap);
 		if (r == 0)
 			log_info("passphrase changed (uid %u pid %d)",
-			         c ? (unsigned)c->uid : 0, c ? (int)c->pid : 0);
+			         c ? (unsigned)c->peer.uid : 0,
+			         c ? (int)c->peer.pid : 0);
 	}
 	if (r == KW_EBADPASS)
 		agent_note_failure(a, c);
@@ -272,6 +287,11 @@ void methods_worker_done(agent *a)
 		                 kind == UNLOCK_JOB_UNLOCK ?
 		                         "wrong passphrase" :
 		                         "current: wrong passphrase",
+		                 NULL);
+	else if (id && r == KW_ESTATE)
+		conn_reply_error(c, id, r,
+		                 "the agent was locked while this request ran; "
+		                 "nothing changed",
 		                 NULL);
 	else if (id)
 		conn_reply_error(c, id, r, NULL, NULL);

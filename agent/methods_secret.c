@@ -48,8 +48,12 @@ int method_secret_put(rpc_ctx *x, json_t **ret_result)
 		                "larger than max_value_bytes (%zu)", max);
 	if (r < 0)
 		return r;
-	if ((r = rpc_opt_uint(x, "generate", 1, max, &gen_present, &gen)) < 0)
+	if ((r = rpc_opt_uint(x, "generate", 1, UINT32_MAX, &gen_present,
+	                      &gen)) < 0)
 		return r;
+	if (gen_present && gen > max)
+		return rpc_fail(x, KW_ETOOBIG, "generate",
+		                "larger than max_value_bytes (%zu)", max);
 	if (!b64 == !gen_present)
 		return rpc_fail(
 			x, KW_EINVAL, "value",
@@ -132,9 +136,18 @@ int method_secret_get(rpc_ctx *x, json_t **ret_result)
 	return r;
 }
 
+struct secret_list_ctx {
+	json_t *arr;
+	const policy_client *principal;
+};
+
 static int secret_list_row(const store_meta *m, void *arg)
 {
-	json_t *arr = arg;
+	struct secret_list_ctx *lc = arg;
+	json_t *arr = lc->arr;
+	/* Names outside the caller's list globs are not even mentioned. */
+	if (!policy_client_allows(lc->principal, POLICY_OP_LIST, m->name))
+		return 0;
 	json_t *o = json_pack("{s:s, s:I, s:I, s:o, s:o}", "name", m->name,
 	                      "version", (json_int_t)m->current_version,
 	                      "versions", (json_int_t)m->versions, "created",
@@ -160,7 +173,8 @@ int method_secret_list(rpc_ctx *x, json_t **ret_result)
 	json_t *arr = json_array();
 	if (!arr)
 		return KW_ENOMEM;
-	r = store_list(x->a->st, prefix, secret_list_row, arr);
+	struct secret_list_ctx lc = { .arr = arr, .principal = x->principal };
+	r = store_list(x->a->st, prefix, secret_list_row, &lc);
 	if (r < 0) {
 		json_decref(arr);
 		return r;

@@ -1,13 +1,16 @@
 /*
  * store.c - the encrypted secret store on SQLite (see store.h; the on-disk
- * format is in docs/store.md).
+ * format is in docs/store.md): opening, file checks, pragmas, migrations,
+ * transactions, the statement cache and its helpers, the data-key wrap.
+ * The tables' own operations live in store_secrets.c and store_clients.c.
  *
  * Every statement is prepared once at open, cached in struct store, and run
- * with bound parameters. The only SQL text run otherwise is constant:
- * pragmas and migrations.
+ * with bound parameters (store_int.h). The only SQL text run otherwise is
+ * constant: pragmas and migrations.
  */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,11 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <sqlite3.h>
 
 #include "keyward.h"
-#include "secmem.h"
+#include "store_int.h"
 
 #ifndef SQLITE_OPEN_NOFOLLOW
 #define SQLITE_OPEN_NOFOLLOW 0 /* before SQLite 3.31 */
@@ -72,34 +74,30 @@ static const char *const migrations[] = {
 	" VALUES (old.name, old.next_version); END;"
 	"CREATE TRIGGER secrets_untombstone AFTER INSERT ON secrets BEGIN"
 	" DELETE FROM tombstones WHERE name = new.name; END;",
+	/* 2: client tokens, by keyed hash (store_clients.h). NOT NULL: a
+	 * rowid table's TEXT PRIMARY KEY would otherwise admit NULL. */
+	"CREATE TABLE clients ("
+	" name TEXT NOT NULL PRIMARY KEY,"
+	" hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	" created INTEGER NOT NULL,"
+	" last_used INTEGER,"
+	" revoked_at INTEGER);"
+	"CREATE UNIQUE INDEX clients_hash ON clients (hash);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-enum stmt_id {
+/* The statements store.c itself runs. */
+enum core_stmt {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_SCHEMA_VERSION,
 	ST_WRAP_GET,
 	ST_WRAP_SET,
-	ST_SECRET_FIND,
-	ST_SECRET_INSERT,
-	ST_SECRET_BUMP,
-	ST_SECRET_DELETE,
-	ST_RETIRE_PREVIOUS,
-	ST_DEMOTE_CURRENT,
-	ST_VERSION_INSERT,
-	ST_PRUNE,
-	ST_GET_BY_VERSION,
-	ST_GET_BY_STAGE,
-	ST_LIST,
-	ST_VERSIONS,
-	ST_VERSION_COUNT,
-	ST_COUNT,
-	ST__MAX
+	ST_CORE__MAX
 };
 
-static const char *const stmt_sql[ST__MAX] = {
+static const char *const core_sql[ST_CORE__MAX] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -115,94 +113,35 @@ static const char *const stmt_sql[ST__MAX] = {
 		" salt = excluded.salt, opslimit = excluded.opslimit,"
 		" memlimit = excluded.memlimit, nonce = excluded.nonce,"
 		" wrapped = excluded.wrapped, updated = excluded.updated",
-	[ST_SECRET_FIND] =
-		"SELECT id, next_version FROM secrets WHERE name = ?1",
-	/* A name deleted before resumes its numbering. */
-	[ST_SECRET_INSERT] =
-		"INSERT INTO secrets"
-		" (name, created, updated, next_version) VALUES (?1, ?2, ?2,"
-		" coalesce((SELECT next_version FROM tombstones"
-		" WHERE name = ?1), 1)) RETURNING id, next_version",
-	[ST_SECRET_BUMP] = "UPDATE secrets SET next_version = ?2, updated = ?3"
-			   " WHERE id = ?1",
-	[ST_SECRET_DELETE] = "DELETE FROM secrets WHERE id = ?1",
-	[ST_RETIRE_PREVIOUS] = "UPDATE versions SET stage = 'retired'"
-			       " WHERE secret_id = ?1 AND stage = 'previous'",
-	[ST_DEMOTE_CURRENT] = "UPDATE versions SET stage = 'previous'"
-			      " WHERE secret_id = ?1 AND stage = 'current'",
-	[ST_VERSION_INSERT] = "INSERT INTO versions"
-			      " (secret_id, version, stage, created, sealed)"
-			      " VALUES (?1, ?2, 'current', ?3, ?4)",
-	/* The oldest versions that may go, as many as exceed ?2. */
-	[ST_PRUNE] =
-		"DELETE FROM versions WHERE secret_id = ?1 AND version IN"
-		" (SELECT version FROM versions WHERE secret_id = ?1"
-		" AND stage NOT IN ('current', 'pending')"
-		" ORDER BY version LIMIT max(0, (SELECT count(*) FROM versions"
-		" WHERE secret_id = ?1) - ?2))",
-	[ST_GET_BY_VERSION] =
-		"SELECT v.version, v.stage, v.created, v.sealed"
-		" FROM secrets s JOIN versions v ON v.secret_id = s.id"
-		" WHERE s.name = ?1 AND v.version = ?2",
-	/* "retired" may match several rows: the newest wins. */
-	[ST_GET_BY_STAGE] =
-		"SELECT v.version, v.stage, v.created, v.sealed"
-		" FROM secrets s JOIN versions v ON v.secret_id = s.id"
-		" WHERE s.name = ?1 AND v.stage = ?2"
-		" ORDER BY v.version DESC LIMIT 1",
-	/* Only where the range starts; store_list tests the prefix. */
-	[ST_LIST] =
-		"SELECT s.name, s.created, s.updated,"
-		" (SELECT v.version FROM versions v"
-		" WHERE v.secret_id = s.id AND v.stage = 'current'),"
-		" (SELECT count(*) FROM versions v WHERE v.secret_id = s.id)"
-		" FROM secrets s WHERE s.name >= ?1 ORDER BY s.name",
-	[ST_VERSIONS] = "SELECT version, stage, created FROM versions"
-			" WHERE secret_id = ?1 ORDER BY version DESC",
-	[ST_VERSION_COUNT] =
-		"SELECT count(*) FROM versions WHERE secret_id = ?1",
-	[ST_COUNT] = "SELECT count(*) FROM secrets",
 };
 
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *st[ST__MAX];
+static const store_stmts core_stmts = { core_sql, ST_CORE__MAX };
+
+/* Every module's statements, prepared by store_open in this order. */
+static const store_stmts *const modules[STORE_MOD__MAX] = {
+	[STORE_MOD_CORE] = &core_stmts,
+	[STORE_MOD_SECRETS] = &store_secrets_stmts,
+	[STORE_MOD_CLIENTS] = &store_clients_stmts,
 };
 
-/* The static spelling of a stage name, or NULL if it is not one. */
-static const char *stage_canon(const char *name)
+static sqlite3_stmt *core(store *s, enum core_stmt id)
 {
-	static const char *const names[] = {
-		"current",
-		"pending",
-		"previous",
-		"retired",
-	};
-
-	for (size_t i = 0; name && i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(name, names[i]) == 0)
-			return names[i];
-	return NULL;
+	return s->st[STORE_MOD_CORE][id];
 }
 
-static int sql_err(int rc)
+int store_sql_err(int rc)
 {
 	return (rc & 0xff) == SQLITE_NOMEM ? KW_ENOMEM : KW_ESTORE;
 }
 
-/* Reset after use; bindings are cleared so no pointer outlives the call. */
-static void st_done(sqlite3_stmt *st)
+void store_st_done(sqlite3_stmt *st)
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 }
 
-/*
- * Bind ?1, ?2, ... from types ('i' int64_t, 't' const char *, 'b' const
- * void * then size_t), all SQLITE_STATIC, and step once. Returns SQLITE_ROW
- * with the statement on its row (the caller calls st_done after reading),
- * or 0 for no row, or a KW_E* code; in these two cases it has been reset.
- */
+/* store_step_row and store_step_done (store_int.h) without their mapping
+ * of the result: SQLITE_ROW on a row, else 0 or KW_E* after a reset. */
 static int vstep(sqlite3_stmt *st, const char *types, va_list ap)
 {
 	int rc = SQLITE_OK;
@@ -226,12 +165,11 @@ static int vstep(sqlite3_stmt *st, const char *types, va_list ap)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		return SQLITE_ROW;
-	st_done(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(rc);
+	store_st_done(st);
+	return rc == SQLITE_DONE ? 0 : store_sql_err(rc);
 }
 
-/* One row wanted: 0 on it (st_done after reading), KW_ENOTFOUND if none. */
-static int step_row(sqlite3_stmt *st, const char *types, ...)
+int store_step_row(sqlite3_stmt *st, const char *types, ...)
 {
 	va_list ap;
 	int r;
@@ -242,8 +180,7 @@ static int step_row(sqlite3_stmt *st, const char *types, ...)
 	return r == SQLITE_ROW ? 0 : r == 0 ? KW_ENOTFOUND : r;
 }
 
-/* A statement run for its effect (done by its first step): 0 or KW_E*. */
-static int step_done(sqlite3_stmt *st, const char *types, ...)
+int store_step_done(sqlite3_stmt *st, const char *types, ...)
 {
 	va_list ap;
 	int r;
@@ -252,15 +189,35 @@ static int step_done(sqlite3_stmt *st, const char *types, ...)
 	r = vstep(st, types, ap);
 	va_end(ap);
 	if (r == SQLITE_ROW)
-		st_done(st);
+		store_st_done(st);
 	return r == SQLITE_ROW ? 0 : r;
 }
 
-/* Undo whatever the open transaction did; SQLite may already have. */
-static int tx_rollback(store *s, int r)
+int store_one_int(sqlite3_stmt *st, const char *types, int64_t id, int64_t *ret)
+{
+	int r = store_step_row(st, types, id);
+
+	if (r < 0)
+		return r == KW_ENOTFOUND ? KW_ESTORE : r;
+	*ret = sqlite3_column_int64(st, 0);
+	store_st_done(st);
+	return 0;
+}
+
+int store_tx_begin(store *s)
+{
+	return store_step_done(core(s, ST_BEGIN), "");
+}
+
+int store_tx_commit(store *s)
+{
+	return store_step_done(core(s, ST_COMMIT), "");
+}
+
+int store_tx_rollback(store *s, int r)
 {
 	if (!sqlite3_get_autocommit(s->db))
-		(void)step_done(s->st[ST_ROLLBACK], "");
+		(void)store_step_done(core(s, ST_ROLLBACK), "");
 	return r;
 }
 
@@ -328,7 +285,7 @@ static int exec_const(sqlite3 *db, const char *sql)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : sql_err(rc);
+	return rc == SQLITE_OK ? 0 : store_sql_err(rc);
 }
 
 /* The integer in the first row of constant SQL. */
@@ -338,12 +295,12 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
 	if (rc != SQLITE_OK)
-		return sql_err(rc);
+		return store_sql_err(rc);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*ret = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : sql_err(rc);
+	return rc == SQLITE_ROW ? 0 : store_sql_err(rc);
 }
 
 /*
@@ -413,6 +370,33 @@ static int migrate(sqlite3 *db)
 	return r;
 }
 
+/*
+ * Prepare every module's statements (store_int.h). A statement missing from
+ * a module's array is a bug in that file, caught here by every test.
+ */
+static int prepare_all(store *s)
+{
+	for (int m = 0; m < STORE_MOD__MAX; m++) {
+		const store_stmts *ms = modules[m];
+
+		assert(ms && ms->count > 0);
+		s->st[m] = calloc((size_t)ms->count, sizeof(*s->st[m]));
+		if (!s->st[m])
+			return KW_ENOMEM;
+		for (int i = 0; i < ms->count; i++) {
+			int rc;
+
+			assert(ms->sql[i]);
+			rc = sqlite3_prepare_v3(s->db, ms->sql[i], -1,
+			                        SQLITE_PREPARE_PERSISTENT,
+			                        &s->st[m][i], NULL);
+			if (rc != SQLITE_OK)
+				return store_sql_err(rc);
+		}
+	}
+	return 0;
+}
+
 int store_open(const char *path, int flags, store **ret_store)
 {
 	bool creating = flags == STORE_CREATE;
@@ -437,7 +421,7 @@ int store_open(const char *path, int flags, store **ret_store)
 	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
 	                             SQLITE_OPEN_NOFOLLOW,
 	                     NULL);
-	r = rc == SQLITE_OK ? 0 : sql_err(rc);
+	r = rc == SQLITE_OK ? 0 : store_sql_err(rc);
 	if (r == 0) {
 		sqlite3_extended_result_codes(s->db, 1);
 		sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -445,12 +429,8 @@ int store_open(const char *path, int flags, store **ret_store)
 	}
 	if (r == 0)
 		r = migrate(s->db);
-	for (int i = 0; r == 0 && i < ST__MAX; i++) {
-		rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
-		                        SQLITE_PREPARE_PERSISTENT, &s->st[i],
-		                        NULL);
-		r = rc == SQLITE_OK ? 0 : sql_err(rc);
-	}
+	if (r == 0)
+		r = prepare_all(s);
 	if (r < 0)
 		goto fail_close;
 	*ret_store = s;
@@ -469,23 +449,13 @@ void store_close(store *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < ST__MAX; i++)
-		sqlite3_finalize(s->st[i]);
+	for (int m = 0; m < STORE_MOD__MAX; m++) {
+		for (int i = 0; s->st[m] && i < modules[m]->count; i++)
+			sqlite3_finalize(s->st[m][i]);
+		free(s->st[m]);
+	}
 	sqlite3_close(s->db);
 	free(s);
-}
-
-/* The integer a one-row query gives, with ?1 = id if types is "i". */
-static int one_int(sqlite3_stmt *st, const char *types, int64_t id,
-                   int64_t *ret)
-{
-	int r = step_row(st, types, id);
-
-	if (r < 0)
-		return r == KW_ENOTFOUND ? KW_ESTORE : r;
-	*ret = sqlite3_column_int64(st, 0);
-	st_done(st);
-	return 0;
 }
 
 int store_schema_version(store *s, int *ret_version)
@@ -495,7 +465,7 @@ int store_schema_version(store *s, int *ret_version)
 
 	if (!s || !ret_version)
 		return KW_EINVAL;
-	r = one_int(s->st[ST_SCHEMA_VERSION], "", 0, &v);
+	r = store_one_int(core(s, ST_SCHEMA_VERSION), "", 0, &v);
 	if (r == 0 && (v < 0 || v > INT_MAX))
 		r = KW_ESTORE;
 	if (r == 0)
@@ -525,8 +495,8 @@ int store_wrap_get(store *s, crypto_wrap *ret_wrap)
 
 	if (!s || !ret_wrap)
 		return KW_EINVAL;
-	st = s->st[ST_WRAP_GET];
-	r = step_row(st, "");
+	st = core(s, ST_WRAP_GET);
+	r = store_step_row(st, "");
 	if (r < 0)
 		return r;
 	memset(&w, 0, sizeof(w));
@@ -538,7 +508,7 @@ int store_wrap_get(store *s, crypto_wrap *ret_wrap)
 		r = column_blob_exact(st, 4, w.nonce, sizeof(w.nonce));
 	if (r == 0)
 		r = column_blob_exact(st, 5, w.wrapped, sizeof(w.wrapped));
-	st_done(st);
+	store_st_done(st);
 	if (r < 0 || ops < 0 || mem < 0)
 		return KW_ESTORE;
 	w.opslimit = (uint64_t)ops;
@@ -555,271 +525,10 @@ int store_wrap_set(store *s, const crypto_wrap *w)
 	     w->mode != CRYPTO_WRAP_PASSPHRASE) ||
 	    w->opslimit > INT64_MAX || w->memlimit > INT64_MAX)
 		return KW_EINVAL;
-	return step_done(s->st[ST_WRAP_SET], "ibiibbi", (int64_t)w->mode,
-	                 (const void *)w->salt, sizeof(w->salt),
-	                 (int64_t)w->opslimit, (int64_t)w->memlimit,
-	                 (const void *)w->nonce, sizeof(w->nonce),
-	                 (const void *)w->wrapped, sizeof(w->wrapped),
-	                 (int64_t)time(NULL));
-}
-
-void store_value_free(store_value *v)
-{
-	if (!v)
-		return;
-	kw_wipefree(v->value);
-	sodium_memzero(v, sizeof(*v));
-	free(v);
-}
-
-/* name's id and next version; KW_ENOTFOUND if there is no such secret. */
-static int secret_find(store *s, const char *name, int64_t *ret_id,
-                       int64_t *ret_next)
-{
-	sqlite3_stmt *st = s->st[ST_SECRET_FIND];
-	int r = step_row(st, "t", name);
-
-	if (r < 0)
-		return r;
-	*ret_id = sqlite3_column_int64(st, 0);
-	*ret_next = sqlite3_column_int64(st, 1);
-	st_done(st);
-	return 0;
-}
-
-/* The body of store_put, inside its transaction. */
-static int put_locked(store *s, kw_key *dk, const char *name,
-                      const uint8_t *value, size_t len, uint32_t max_versions,
-                      int64_t now, uint64_t *ret_version)
-{
-	sqlite3_stmt *st = s->st[ST_SECRET_INSERT];
-	int64_t id, next;
-	uint8_t *sealed;
-	size_t sealedlen;
-	int r;
-
-	r = secret_find(s, name, &id, &next);
-	if (r == KW_ENOTFOUND) {
-		r = step_row(st, "ti", name, now);
-		if (r == KW_ENOTFOUND)
-			r = KW_ESTORE;
-		if (r < 0)
-			return r;
-		id = sqlite3_column_int64(st, 0);
-		next = sqlite3_column_int64(st, 1);
-		st_done(st);
-	}
-	if (r < 0)
-		return r;
-	if (next < 1 || next == INT64_MAX)
-		return KW_ESTORE;
-	r = step_done(s->st[ST_SECRET_BUMP], "iii", id, next + 1, now);
-	if (r == 0)
-		r = step_done(s->st[ST_RETIRE_PREVIOUS], "i", id);
-	if (r == 0)
-		r = step_done(s->st[ST_DEMOTE_CURRENT], "i", id);
-	if (r == 0)
-		r = crypto_seal_value(dk, name, (uint64_t)next, value, len,
-		                      &sealed, &sealedlen);
-	if (r < 0)
-		return r;
-	r = step_done(s->st[ST_VERSION_INSERT], "iiib", id, next, now,
-	              (const void *)sealed, sealedlen);
-	free(sealed);
-	if (r == 0 && max_versions > 0)
-		r = step_done(s->st[ST_PRUNE], "ii", id, (int64_t)max_versions);
-	if (r == 0)
-		*ret_version = (uint64_t)next;
-	return r;
-}
-
-int store_put(store *s, kw_key *dk, const char *name, const uint8_t *value,
-              size_t len, uint32_t max_versions, int64_t now,
-              uint64_t *ret_version)
-{
-	uint64_t version = 0;
-	int r;
-
-	if (!s || !dk || !name || !*name || (!value && len > 0))
-		return KW_EINVAL;
-	r = step_done(s->st[ST_BEGIN], "");
-	if (r < 0)
-		return r;
-	r = put_locked(s, dk, name, value, len, max_versions, now, &version);
-	if (r == 0)
-		r = step_done(s->st[ST_COMMIT], "");
-	if (r < 0)
-		return tx_rollback(s, r);
-	if (ret_version)
-		*ret_version = version;
-	return 0;
-}
-
-int store_get(store *s, kw_key *dk, const char *name, uint64_t version,
-              const char *stage, store_value **ret_value)
-{
-	const char *canon = "current";
-	store_value *v;
-	sqlite3_stmt *st;
-	const void *sealed;
-	int64_t rowver;
-	int r;
-
-	if (!s || !dk || !name || !ret_value)
-		return KW_EINVAL;
-	if (stage && !(canon = stage_canon(stage)))
-		return KW_EINVAL;
-	if (version > INT64_MAX)
-		return KW_ENOTFOUND;
-	if (version > 0) {
-		st = s->st[ST_GET_BY_VERSION];
-		r = step_row(st, "ti", name, (int64_t)version);
-	} else {
-		st = s->st[ST_GET_BY_STAGE];
-		r = step_row(st, "tt", name, canon);
-	}
-	if (r < 0)
-		return r;
-	v = calloc(1, sizeof(*v));
-	if (!v) {
-		st_done(st);
-		return KW_ENOMEM;
-	}
-	rowver = sqlite3_column_int64(st, 0);
-	canon = stage_canon((const char *)sqlite3_column_text(st, 1));
-	v->created = sqlite3_column_int64(st, 2);
-	sealed = sqlite3_column_blob(st, 3);
-	r = KW_ESTORE;
-	if (rowver >= 1 && canon && sealed) {
-		v->version = (uint64_t)rowver;
-		memcpy(v->stage, canon, strlen(canon) + 1);
-		r = crypto_open_value(dk, name, v->version, sealed,
-		                      (size_t)sqlite3_column_bytes(st, 3),
-		                      &v->value, &v->len);
-	}
-	st_done(st);
-	if (r < 0) {
-		store_value_free(v);
-		return r;
-	}
-	*ret_value = v;
-	return 0;
-}
-
-int store_list(store *s, const char *prefix,
-               int (*cb)(const store_meta *m, void *arg), void *arg)
-{
-	sqlite3_stmt *st;
-	size_t plen;
-	int r, cbr = 0;
-
-	if (!s || !cb)
-		return KW_EINVAL;
-	if (!prefix)
-		prefix = "";
-	plen = strlen(prefix);
-	st = s->st[ST_LIST];
-	/*
-	 * Names sort bytewise (BINARY collation), so the names starting with
-	 * prefix run from the first >= prefix to the first that does not
-	 * start with it. No LIKE/GLOB: '%' and '_' are ordinary bytes here.
-	 */
-	r = step_row(st, "t", prefix);
-	while (r == 0) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		int64_t cur = sqlite3_column_int64(st, 3);
-		int64_t n = sqlite3_column_int64(st, 4);
-		store_meta m;
-
-		if (!name || strncmp(name, prefix, plen) != 0)
-			break;
-		m.name = name;
-		m.created = sqlite3_column_int64(st, 1);
-		m.updated = sqlite3_column_int64(st, 2);
-		m.current_version = cur > 0 ? (uint64_t)cur : 0;
-		m.versions = n > 0 && n <= UINT32_MAX ? (uint32_t)n : 0;
-		cbr = cb(&m, arg);
-		if (cbr != 0)
-			break;
-		r = step_row(st, "");
-	}
-	st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
-}
-
-int store_versions(store *s, const char *name,
-                   int (*cb)(const store_version_info *v, void *arg), void *arg)
-{
-	sqlite3_stmt *st;
-	int64_t id, next;
-	int r, cbr = 0;
-
-	if (!s || !name || !cb)
-		return KW_EINVAL;
-	r = secret_find(s, name, &id, &next);
-	if (r < 0)
-		return r;
-	st = s->st[ST_VERSIONS];
-	r = step_row(st, "i", id);
-	while (r == 0) {
-		const char *stage = (const char *)sqlite3_column_text(st, 1);
-		int64_t ver = sqlite3_column_int64(st, 0);
-		store_version_info vi;
-
-		vi.stage = stage_canon(stage);
-		if (!vi.stage || ver < 1) {
-			r = KW_ESTORE;
-			break;
-		}
-		vi.version = (uint64_t)ver;
-		vi.created = sqlite3_column_int64(st, 2);
-		cbr = cb(&vi, arg);
-		if (cbr != 0)
-			break;
-		r = step_row(st, "");
-	}
-	st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
-}
-
-int store_delete(store *s, const char *name, uint32_t *ret_versions)
-{
-	int64_t id, next, n = 0;
-	int r;
-
-	if (!s || !name)
-		return KW_EINVAL;
-	r = step_done(s->st[ST_BEGIN], "");
-	if (r < 0)
-		return r;
-	r = secret_find(s, name, &id, &next);
-	if (r == 0)
-		r = one_int(s->st[ST_VERSION_COUNT], "i", id, &n);
-	if (r == 0)
-		r = step_done(s->st[ST_SECRET_DELETE], "i", id);
-	if (r == 0)
-		r = step_done(s->st[ST_COMMIT], "");
-	if (r < 0)
-		return tx_rollback(s, r);
-	if (ret_versions)
-		*ret_versions = n > 0 && n <= UINT32_MAX ? (uint32_t)n : 0;
-	return 0;
-}
-
-int store_count(store *s, uint64_t *ret_count)
-{
-	int64_t n;
-	int r;
-
-	if (!s || !ret_count)
-		return KW_EINVAL;
-	r = one_int(s->st[ST_COUNT], "", 0, &n);
-	if (r < 0)
-		return r;
-	*ret_count = n > 0 ? (uint64_t)n : 0;
-	return 0;
+	return store_step_done(core(s, ST_WRAP_SET), "ibiibbi",
+	                       (int64_t)w->mode, (const void *)w->salt,
+	                       sizeof(w->salt), (int64_t)w->opslimit,
+	                       (int64_t)w->memlimit, (const void *)w->nonce,
+	                       sizeof(w->nonce), (const void *)w->wrapped,
+	                       sizeof(w->wrapped), (int64_t)time(NULL));
 }

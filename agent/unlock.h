@@ -28,6 +28,7 @@ typedef struct unlock_job {
 	size_t new_passlen;
 	crypto_wrap wrap; /* the wrap in force */
 	kw_key *dk;       /* PASSWD from keyfile mode: a copy of the data key */
+	uint64_t epoch;   /* the agent's lock_epoch at submission */
 	uint64_t opslimit; /* for the new wrap */
 	uint64_t memlimit;
 

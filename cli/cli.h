@@ -12,7 +12,9 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "keyward.h"
 
@@ -92,8 +94,37 @@ bool cli_json_bool(const json_t *obj, const char *key, bool *ret_value);
 /* A string of printable ASCII only (safe to put on a terminal). */
 bool cli_json_text(const json_t *obj, const char *key, const char **ret_s);
 
+/* Print each element of arr compactly, one per line. 0 or KW_ENOMEM. */
+int cli_print_json_lines(const json_t *arr);
+/* Print s with every byte outside printable ASCII replaced by '?'. */
+void cli_print_clean(FILE *f, const char *s);
+
 /* Report the option getopt_long just rejected; returns CLI_EXIT_USAGE. */
 int cli_bad_option(const struct cli *cli, char **argv);
+/* Parse options that only allow --help; 0 or an exit code. */
+int cli_help_only(struct cli *cli, int argc, char **argv);
+
+/* A command with subcommands ("client add"): full is the name used in
+ * messages. */
+struct cli_subcommand {
+	const char *name;
+	const char *full;
+	int (*run)(struct cli *cli, int argc, char **argv);
+};
+/* Run the subcommand named by argv[1] with argv[1..] as its arguments. */
+int cli_run_subcommand(struct cli *cli, int argc, char **argv,
+                       const struct cli_subcommand *subs, size_t nsubs);
+
+/*
+ * Write the default policy, HOME/policies/00-owner.ini, naming this
+ * keyward binary (realpath of /proc/self/exe, copied to ret_exe) as the
+ * administrator. Refuses if the file exists. A failure removes what this
+ * call created and is printed. Returns 0 or an exit code.
+ */
+int cli_policy_default(const struct cli *cli, const char *home, char *ret_exe,
+                       size_t exesz);
+/* Print prefix and one line saying what the default policy means. */
+void cli_policy_default_note(const char *prefix, const char *exe);
 
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
@@ -105,5 +136,7 @@ int cmd_get(struct cli *cli, int argc, char **argv);
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_versions(struct cli *cli, int argc, char **argv);
 int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_client(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -3,12 +3,14 @@
  * the store itself (every other one goes through the agent).
  *
  * Order matters: everything that can be refused (home permissions, config,
- * an existing store, a passphrase typo) is checked before any file is
- * written, and a failure after that removes what this run created, so init
- * can simply be run again.
+ * an existing store or owner policy, a passphrase typo) is checked before
+ * any file is written, and a failure after that removes what this run
+ * created, so init can simply be run again. The default policy comes last:
+ * without it the agent would let nothing connect, not even this CLI.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +29,7 @@ struct init_paths {
 	char ini[KW_PATH_MAX];
 	char db[KW_PATH_MAX];
 	char key[KW_PATH_MAX];
+	char policy[KW_PATH_MAX]; /* the default policy file */
 };
 
 static bool join(char *out, const char *dir, const char *leaf)
@@ -172,22 +175,25 @@ fail:
 	return CLI_EXIT_ERROR;
 }
 
-static void print_done(const struct init_paths *p, bool passphrase)
+static void print_done(const struct init_paths *p, bool passphrase,
+                       const char *exe)
 {
 	printf("initialised %s (%s mode)\n", p->home,
 	       passphrase ? "passphrase" : "keyfile");
 	printf("  store:      %s\n", p->db);
-	if (passphrase) {
+	if (passphrase)
 		puts("  key:        derived from your passphrase (nothing kept "
-		     "on disk);\n"
-		     "              start keywardd, then: keyward unlock");
-		return;
-	}
-	printf("  master key: %s (mode 0600; whoever can read it can "
-	       "unlock the store)\n",
-	       p->key);
-	puts("To protect the store with a passphrase instead (no key on "
-	     "disk),\nstart keywardd and run: keyward passwd");
+		     "on disk)");
+	else
+		printf("  master key: %s (mode 0600; whoever can read it can "
+		       "unlock the store)\n",
+		       p->key);
+	cli_policy_default_note("  policies:   ", exe);
+	if (passphrase)
+		puts("Start keywardd, then: keyward unlock");
+	else
+		puts("To protect the store with a passphrase instead (no key on "
+		     "disk),\nstart keywardd and run: keyward passwd");
 }
 
 int cmd_init(struct cli *cli, int argc, char **argv)
@@ -199,7 +205,7 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct init_paths p;
-	char err[512] = "";
+	char err[512] = "", exe[PATH_MAX];
 	bool passphrase = false, created_home = false;
 	char *pass = NULL;
 	kw_config cfg;
@@ -230,7 +236,8 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (kw_path_home(p.home, sizeof(p.home)) < 0 ||
 	    !join(p.ini, p.home, "keyward.ini") ||
 	    !join(p.db, p.home, "secrets.db") ||
-	    !join(p.key, p.home, "master.key")) {
+	    !join(p.key, p.home, "master.key") ||
+	    !join(p.policy, p.home, "policies/00-owner.ini")) {
 		cli_msg(cli, NULL,
 		        "cannot resolve the keyward home: "
 		        "KEYWARD_HOME (or HOME) must be a short "
@@ -251,6 +258,20 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		ex = CLI_EXIT_ERROR;
 		goto fail_home;
 	}
+	if (lstat(p.policy, &st) == 0) {
+		cli_msg(cli, NULL,
+		        "%s exists (left from an earlier store?); move it "
+		        "away first",
+		        p.policy);
+		ex = CLI_EXIT_ERROR;
+		goto fail_home;
+	}
+	if (errno != ENOENT) {
+		cli_msg(cli, NULL, "cannot inspect %s: %s", p.policy,
+		        strerror(errno));
+		ex = CLI_EXIT_ERROR;
+		goto fail_home;
+	}
 	if (passphrase) {
 		ex = cli_read_passphrase(cli, fd, "new passphrase: ",
 		                         "repeat the passphrase: ", &pass);
@@ -261,9 +282,16 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	sodium_free(pass);
 	if (ex != 0)
 		goto fail_home;
-	print_done(&p, passphrase);
+	ex = cli_policy_default(cli, p.home, exe, sizeof(exe));
+	if (ex != 0)
+		goto fail_store;
+	print_done(&p, passphrase, exe);
 	return 0;
 
+fail_store:
+	remove_store(p.db);
+	if (!passphrase)
+		unlink(p.key);
 fail_home:
 	if (created_home)
 		rmdir(p.home);

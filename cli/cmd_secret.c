@@ -23,23 +23,6 @@
 /* A value typed at a terminal: one line. */
 #define PUT_TTY_MAX 4096u
 
-static const struct option help_only[] = {
-	{ "help", no_argument, NULL, 'h' },
-	{ 0, 0, 0, 0 },
-};
-
-/* Parse options that only allow --help; 0 or an exit code. */
-static int parse_help_only(struct cli *cli, int argc, char **argv)
-{
-	int opt = getopt_long(argc, argv, "h", help_only, NULL);
-
-	if (opt == -1)
-		return 0;
-	if (opt == 'h')
-		return cli_help();
-	return cli_bad_option(cli, argv);
-}
-
 /* The one NAME operand; prints the problem otherwise. */
 static int one_name(struct cli *cli, int argc, char **argv,
                     const char **ret_name)
@@ -283,24 +266,6 @@ out:
 	return ex;
 }
 
-/* Print each element of arr as one compact JSON object per line. */
-static int print_json_lines(const json_t *arr)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(arr, i, e)
-	{
-		char *text = json_dumps(e, JSON_COMPACT);
-
-		if (!text)
-			return KW_ENOMEM;
-		puts(text);
-		kw_json_free(text);
-	}
-	return 0;
-}
-
 /* Check every element of secret.list's array before printing any. */
 static bool list_valid(const json_t *arr, size_t *ret_width)
 {
@@ -374,7 +339,7 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 			r = KW_EPROTO;
 	}
 	if (r == 0 && json)
-		r = print_json_lines(arr);
+		r = cli_print_json_lines(arr);
 	if (r < 0) {
 		ex = cli_fail(cli, c, prefix, r);
 		goto out;
@@ -457,7 +422,7 @@ int cmd_versions(struct cli *cli, int argc, char **argv)
 		r = KW_EPROTO;
 	arr = json_object_get(res, "versions");
 	if (r == 0 && json)
-		r = print_json_lines(arr);
+		r = cli_print_json_lines(arr);
 	if (r < 0) {
 		ex = cli_fail(cli, c, name, r);
 		goto out;
@@ -487,7 +452,7 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 	uint64_t n = 0;
 	int ex, r;
 
-	ex = parse_help_only(cli, argc, argv);
+	ex = cli_help_only(cli, argc, argv);
 	if (ex == 0)
 		ex = one_name(cli, argc, argv, &name);
 	if (ex == 0)

@@ -71,3 +71,20 @@ bool cli_json_text(const json_t *obj, const char *key, const char **ret_s)
 	*ret_s = s;
 	return true;
 }
+
+int cli_print_json_lines(const json_t *arr)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(arr, i, e)
+	{
+		char *text = json_dumps(e, JSON_COMPACT);
+
+		if (!text)
+			return KW_ENOMEM;
+		puts(text);
+		kw_json_free(text);
+	}
+	return 0;
+}

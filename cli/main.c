@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "passwd", cmd_passwd },     { "put", cmd_put },
 	{ "get", cmd_get },           { "ls", cmd_ls },
 	{ "versions", cmd_versions }, { "rm", cmd_rm },
+	{ "client", cmd_client },     { "policy", cmd_policy },
 };
 
 static const char usage_text[] =
@@ -47,6 +48,16 @@ static const char usage_text[] =
 	"  ls [PREFIX] [--json]    list secrets (names, never values)\n"
 	"  versions NAME [--json]  list the versions of NAME\n"
 	"  rm NAME                 delete NAME and all its versions\n"
+	"  client add NAME         make a client token (printed once)\n"
+	"  client ls [--json]      list client tokens (never the tokens)\n"
+	"  client revoke NAME      make NAME's token stop working\n"
+	"  policy check --uid U [--gid G] [--exe PATH] [--token-name N]\n"
+	"               --op OP [--name NAME] [--json]\n"
+	"                          would the agent allow this? (exit 0 allow,\n"
+	"                          4 deny)\n"
+	"  policy show [--json]    show the policy the agent has loaded\n"
+	"  policy reload           make the agent re-read its policy files\n"
+	"  policy init             write the default policy for an older store\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"
@@ -58,6 +69,8 @@ static const char usage_text[] =
 	"  --version       print the version\n"
 	"\n"
 	"Values are read from stdin, never from the command line.\n"
+	"$KEYWARD_TOKEN, when set, is presented to the agent as this\n"
+	"client's token.\n"
 	"--passphrase-fd N reads one line per passphrase from file descriptor\n"
 	"N (passwd: the current one first, in passphrase mode, then the new).\n"
 	"\n"
@@ -86,8 +99,7 @@ int cli_exit_code(int err)
 	}
 }
 
-/* Print name with anything outside printable ASCII replaced by '?'. */
-static void print_clean(FILE *f, const char *s)
+void cli_print_clean(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -101,10 +113,10 @@ static void cli_vmsg(const struct cli *cli, const char *name, const char *fmt,
 {
 	fputs("keyward: ", stderr);
 	if (cli->command) {
-		print_clean(stderr, cli->command);
+		cli_print_clean(stderr, cli->command);
 		if (name) {
 			fputc(' ', stderr);
-			print_clean(stderr, name);
+			cli_print_clean(stderr, name);
 		}
 		fputs(": ", stderr);
 	}
@@ -162,6 +174,14 @@ int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c)
 		return CLI_EXIT_ERROR;
 	}
 	r = kw_connect(&c, path);
+	if (r < 0 && kw_last_error_message(NULL)[0]) {
+		/* $KEYWARD_TOKEN is malformed, or the agent refused it. */
+		cli_msg(cli, NULL, "%s%s",
+		        r == KW_EINVAL ? "" :
+		                         "the agent refused the connection: ",
+		        kw_last_error_message(NULL));
+		return cli_exit_code(r);
+	}
 	if (r == KW_ECONNECT) {
 		cli_msg(cli, NULL,
 		        "cannot connect to the agent at %s (is keywardd "
@@ -214,6 +234,41 @@ int cli_bad_option(const struct cli *cli, char **argv)
 {
 	return cli_usage(cli, "unknown option or missing argument: %s",
 	                 argv[optind - 1]);
+}
+
+int cli_help_only(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	int opt = getopt_long(argc, argv, "h", opts, NULL);
+
+	if (opt == -1)
+		return 0;
+	if (opt == 'h')
+		return cli_help();
+	return cli_bad_option(cli, argv);
+}
+
+int cli_run_subcommand(struct cli *cli, int argc, char **argv,
+                       const struct cli_subcommand *subs, size_t nsubs)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+
+	if (!sub)
+		return cli_usage(cli, "missing subcommand");
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
+	    strcmp(sub, "help") == 0)
+		return cli_help();
+	for (size_t i = 0; i < nsubs; i++) {
+		if (strcmp(sub, subs[i].name) != 0)
+			continue;
+		cli->command = subs[i].full;
+		optind = 0; /* GNU: reinitialise for the subcommand */
+		return subs[i].run(cli, argc - 1, argv + 1);
+	}
+	return cli_usage(cli, "unknown subcommand '%s'", sub);
 }
 
 int cli_check_name(const struct cli *cli, const char *name)

@@ -35,6 +35,62 @@ struct kw_secret_list {
 /* Largest integer the wire can carry (jansson integers are signed). */
 #define API_INT_MAX ((uint64_t)LLONG_MAX)
 
+/* Result checks: false on a wrong type or range, reported as KW_EPROTO. */
+
+static bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
+                            uint64_t *ret_value)
+{
+	const json_t *v = json_object_get(obj, key);
+	json_int_t i;
+
+	if (!json_is_integer(v))
+		return false;
+	i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i < min)
+		return false;
+	*ret_value = (uint64_t)i;
+	return true;
+}
+
+static bool client_get_bool(const json_t *obj, const char *key, bool *ret_value)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (!json_is_boolean(v))
+		return false;
+	*ret_value = json_is_true(v);
+	return true;
+}
+
+static bool client_get_text(const json_t *obj, const char *key,
+                            const char **ret_value)
+{
+	const json_t *v = json_object_get(obj, key);
+	const char *s;
+	size_t n;
+
+	if (!json_is_string(v))
+		return false;
+	s = json_string_value(v);
+	n = json_string_length(v);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	*ret_value = s;
+	return true;
+}
+
+static bool client_stage_valid(const char *stage)
+{
+	static const char *const stages[] = { "current", "pending", "previous",
+		                              "retired" };
+
+	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
+		if (strcmp(stage, stages[i]) == 0)
+			return true;
+	return false;
+}
+
 static int check_name(const char *name)
 {
 	if (!name)
@@ -75,6 +131,15 @@ static int call_object(kw_client *c, const char *method, json_t *params,
 	}
 	*ret_result = result;
 	return 0;
+}
+
+/* Client token --------------------------------------------------------- */
+
+int kw_client_hello(kw_client *c, const char *token)
+{
+	if (!c)
+		return KW_EINVAL;
+	return client_hello(c, token);
 }
 
 /* Secrets: get -------------------------------------------------------- */

@@ -9,10 +9,22 @@
  * anything is reopened once and the request sent again: the agent executes
  * only complete lines, and this is what lets a client survive an agent
  * restart or an idle-timeout close.
+ *
+ * Client token ($KEYWARD_TOKEN or kw_client_hello): kept in sodium_malloc
+ * memory, no-access except while a hello is being built, and presented
+ * with client.hello before the next request whenever the connection has
+ * not accepted it yet: after every (re)connect, and after an answer of
+ * `locked` (the agent hashes tokens under a key derived from the data key,
+ * so a locked agent cannot check one; once someone unlocks it, the next
+ * request presents the token again). A request is never sent on a new
+ * connection before its token, so it is never attributed to the wrong
+ * principal.
  */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +36,7 @@
 #include "client_int.h"
 #include "frame.h"
 #include "kwerr.h"
+#include "name.h"
 #include "paths.h"
 #include "secmem.h"
 #include "wire.h"
@@ -38,7 +51,13 @@ struct kw_client {
 	kw_framer framer;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char errmsg[CLIENT_ERRMSG_MAX];
+	char *token;        /* sodium_malloc, no-access while idle; or NULL */
+	bool token_pending; /* present the token before the next request */
 };
+
+/* Why the last kw_connect() in this thread failed (kw_last_error_message
+ * with NULL): there is no client to keep it in. */
+static _Thread_local char connect_errmsg[CLIENT_ERRMSG_MAX];
 
 /* State of one call across its (at most two) attempts. */
 struct call {
@@ -169,17 +188,17 @@ static int send_all(kw_client *c, const char *line, size_t len,
 	return 0;
 }
 
-/* Keep a printable copy of the agent's message (it goes to terminals). */
-static void keep_message(kw_client *c, const char *msg)
+/* Keep a printable copy of msg (it goes to terminals). */
+static void keep_text(char *dst, size_t dstsz, const char *msg)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(c->errmsg) - 1 && msg[i]; i++) {
+	for (i = 0; i + 1 < dstsz && msg[i]; i++) {
 		unsigned char ch = (unsigned char)msg[i];
 
-		c->errmsg[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+		dst[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
 	}
-	c->errmsg[i] = '\0';
+	dst[i] = '\0';
 }
 
 /* An error member: returns its KW_E* code, or KW_EPROTO if malformed. */
@@ -205,7 +224,7 @@ static int parse_error(kw_client *c, const json_t *err)
 	r = kwerr_from_wire((int)wire);
 	if (r >= 0)
 		return KW_EPROTO;
-	keep_message(c, json_string_value(msg));
+	keep_text(c->errmsg, sizeof(c->errmsg), json_string_value(msg));
 	return r;
 }
 
@@ -303,111 +322,214 @@ static int read_response(kw_client *c, struct call *cl)
 	}
 }
 
-int client_call(kw_client *c, const char *method, json_t *params,
-                json_t **ret_result)
+/*
+ * One request line out and its answer back on the open connection. A
+ * connection that must not be reused is closed. cl->got_bytes tells the
+ * caller whether a KW_ECLOSED may be retried on a new connection.
+ */
+static int exchange(kw_client *c, struct call *cl, const char *line, size_t len)
 {
-	struct call cl = { 0 };
-	char *line = NULL;
-	size_t len = 0;
 	int r;
 
-	c->errmsg[0] = '\0';
-	cl.id = c->last_id + 1;
-	r = kw_wire_request(cl.id, method, params, &line, &len);
-	if (r < 0)
+	cl->got_bytes = false;
+	cl->drop = false;
+	r = send_all(c, line, len, cl->deadline);
+	if (r < 0 && r != KW_ECLOSED) {
+		client_drop(c);
 		return r;
-	c->last_id = cl.id;
-	cl.deadline = now_ms() + c->timeout_ms;
+	}
+	/* Even if the send failed, an answer (e.g. too_big) may wait. */
+	r = read_response(c, cl);
+	if (cl->drop)
+		client_drop(c);
+	return r;
+}
+
+static int token_present(kw_client *c, int64_t deadline);
+
+/*
+ * client_call with an absolute deadline. For every method but client.hello
+ * the kept token is presented first when the connection still needs it;
+ * the request line is built only then, so its id follows the hello's.
+ */
+static int call_until(kw_client *c, const char *method, json_t *params,
+                      int64_t deadline, json_t **ret_result)
+{
+	bool present = c->token && strcmp(method, "client.hello") != 0;
+	struct call cl = { .deadline = deadline };
+	char *line = NULL;
+	size_t len = 0;
+	int r = KW_ECLOSED;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
+		c->errmsg[0] = '\0';
 		if (c->fd < 0) {
-			r = client_open(c, cl.deadline);
+			r = client_open(c, deadline);
 			if (r < 0)
 				goto out;
+			c->token_pending = c->token != NULL;
 		}
-		cl.got_bytes = false;
-		cl.drop = false;
-		r = send_all(c, line, len, cl.deadline);
-		if (r < 0 && r != KW_ECLOSED) {
-			client_drop(c);
-			goto out;
+		if (present && c->token_pending) {
+			r = token_present(c, deadline);
+			/* Locked: go on without the token (status and unlock
+			 * are allowed); it is presented again next time. */
+			if (r < 0 && r != KW_ELOCKED)
+				goto out;
+			c->errmsg[0] = '\0';
 		}
-		/* Even if the send failed, an answer (e.g. too_big) may wait.
-		 */
-		r = read_response(c, &cl);
-		if (cl.drop)
-			client_drop(c);
+		if (!line) {
+			cl.id = c->last_id + 1;
+			r = kw_wire_request(cl.id, method, params, &line, &len);
+			params = NULL; /* stolen, also on failure */
+			if (r < 0)
+				goto out;
+			c->last_id = cl.id;
+		}
+		r = exchange(c, &cl, line, len);
 		if (r != KW_ECLOSED || cl.got_bytes)
 			break;
 	}
+	/* Refused while the token could not be checked: the cause is the
+	 * lock, and the caller should retry after an unlock, as it would
+	 * for any request to a locked agent. */
+	if (r == KW_EDENIED && present && c->token_pending) {
+		r = KW_ELOCKED;
+		snprintf(c->errmsg, sizeof(c->errmsg), "%s",
+		         "the agent is locked: the client token can be "
+		         "checked only after an unlock");
+	}
 out:
+	json_decref(params);
 	kw_wipefree(line);
 	if (r == 0)
 		*ret_result = cl.result;
 	return r;
 }
 
-bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
-                     uint64_t *ret_value)
+int client_call(kw_client *c, const char *method, json_t *params,
+                json_t **ret_result)
 {
-	const json_t *v = json_object_get(obj, key);
-	json_int_t i;
-
-	if (!json_is_integer(v))
-		return false;
-	i = json_integer_value(v);
-	if (i < 0 || (uint64_t)i < min)
-		return false;
-	*ret_value = (uint64_t)i;
-	return true;
+	return call_until(c, method, params, now_ms() + c->timeout_ms,
+	                  ret_result);
 }
 
-bool client_get_bool(const json_t *obj, const char *key, bool *ret_value)
+/* Client tokens ---------------------------------------------------------- */
+
+bool client_token_valid(const char *token)
 {
-	const json_t *v = json_object_get(obj, key);
+	static const char prefix[] = CLIENT_TOKEN_PREFIX;
+	const size_t plen = sizeof(prefix) - 1;
 
-	if (!json_is_boolean(v))
+	if (!token ||
+	    strnlen(token, CLIENT_TOKEN_LEN + 1) != CLIENT_TOKEN_LEN ||
+	    strncmp(token, prefix, plen) != 0)
 		return false;
-	*ret_value = json_is_true(v);
-	return true;
-}
+	for (size_t i = plen; i < CLIENT_TOKEN_LEN; i++) {
+		unsigned char ch = (unsigned char)token[i];
 
-bool client_get_text(const json_t *obj, const char *key, const char **ret_value)
-{
-	const json_t *v = json_object_get(obj, key);
-	const char *s;
-	size_t n;
-
-	if (!json_is_string(v))
-		return false;
-	s = json_string_value(v);
-	n = json_string_length(v);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
 			return false;
-	*ret_value = s;
+	}
 	return true;
 }
 
-bool client_stage_valid(const char *stage)
+/* client.hello with token (already validated); checks {"client": NAME}. */
+static int hello_call(kw_client *c, const char *token, int64_t deadline)
 {
-	static const char *const stages[] = { "current", "pending", "previous",
-		                              "retired" };
+	json_t *params, *res = NULL;
+	const json_t *name;
+	int r;
 
-	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
-		if (strcmp(stage, stages[i]) == 0)
-			return true;
-	return false;
+	/* jansson copies the token into memory its (wiping) allocator
+	 * owns; the request line is wiped too. */
+	params = json_pack("{s:s}", "token", token);
+	if (!params)
+		return KW_ENOMEM;
+	r = call_until(c, "client.hello", params, deadline, &res);
+	if (r < 0)
+		return r;
+	name = json_object_get(res, "client");
+	if (!json_is_object(res) || !json_is_string(name) ||
+	    kw_name_check(json_string_value(name), json_string_length(name),
+	                  NULL) < 0)
+		r = KW_EPROTO;
+	json_decref(res);
+	return r;
+}
+
+/* Present the kept token; clears token_pending on success. */
+static int token_present(kw_client *c, int64_t deadline)
+{
+	int r;
+
+	sodium_mprotect_readonly(c->token);
+	r = hello_call(c, c->token, deadline);
+	sodium_mprotect_noaccess(c->token);
+	if (r == 0)
+		c->token_pending = false;
+	return r;
+}
+
+/* Replace the kept token with a copy of token. */
+static int token_keep(kw_client *c, const char *token)
+{
+	char *copy = sodium_malloc(CLIENT_TOKEN_LEN + 1);
+
+	if (!copy)
+		return KW_ENOMEM;
+	memcpy(copy, token, CLIENT_TOKEN_LEN + 1);
+	sodium_mprotect_noaccess(copy);
+	sodium_free(c->token); /* wipes */
+	c->token = copy;
+	return 0;
+}
+
+int client_hello(kw_client *c, const char *token)
+{
+	int r, k;
+
+	if (!client_token_valid(token))
+		return KW_EINVAL;
+	r = hello_call(c, token, now_ms() + c->timeout_ms);
+	if (r < 0 && r != KW_ELOCKED)
+		return r;
+	/* Accepted, or to be presented after an unlock: keep it either way,
+	 * so that a reconnect presents it again. */
+	k = token_keep(c, token);
+	if (k < 0)
+		return k;
+	c->token_pending = r == KW_ELOCKED;
+	return r;
 }
 
 /* Public: connection ---------------------------------------------------- */
 
+/* $KEYWARD_TOKEN, NULL if unset or empty; KW_EINVAL if malformed. */
+static int env_token(const char **ret_token)
+{
+	const char *t = getenv("KEYWARD_TOKEN");
+
+	if (t && t[0] == '\0')
+		t = NULL;
+	if (t && !client_token_valid(t)) {
+		snprintf(connect_errmsg, sizeof(connect_errmsg), "%s",
+		         "KEYWARD_TOKEN is not a client token (expected kwt_ "
+		         "followed by 43 base64url characters)");
+		return KW_EINVAL;
+	}
+	*ret_token = t;
+	return 0;
+}
+
 int kw_connect(kw_client **ret_client, const char *socket_path)
 {
 	char path[KW_PATH_MAX];
+	const char *token = NULL;
 	kw_client *c;
 	int r;
 
+	connect_errmsg[0] = '\0';
 	if (!ret_client)
 		return KW_EINVAL;
 	r = kw_secmem_init();
@@ -424,6 +546,9 @@ int kw_connect(kw_client **ret_client, const char *socket_path)
 		if (r < 0)
 			return r;
 	}
+	r = env_token(&token);
+	if (r < 0)
+		return r;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return KW_ENOMEM;
@@ -437,11 +562,22 @@ int kw_connect(kw_client **ret_client, const char *socket_path)
 	r = client_open(c, now_ms() + c->timeout_ms);
 	if (r < 0)
 		goto fail_client;
+	if (token) {
+		/* Locked is not a failure: the token is kept and presented
+		 * before the first request after an unlock. */
+		r = client_hello(c, token);
+		if (r < 0 && r != KW_ELOCKED) {
+			keep_text(connect_errmsg, sizeof(connect_errmsg),
+			          c->errmsg);
+			goto fail_client;
+		}
+		c->errmsg[0] = '\0';
+	}
 	*ret_client = c;
 	return 0;
 
 fail_client:
-	free(c);
+	kw_close(c);
 	return r;
 }
 
@@ -450,6 +586,7 @@ void kw_close(kw_client *c)
 	if (!c)
 		return;
 	client_drop(c);
+	sodium_free(c->token); /* wipes; accepts NULL */
 	free(c);
 }
 
@@ -463,5 +600,5 @@ int kw_set_timeout(kw_client *c, int timeout_ms)
 
 const char *kw_last_error_message(const kw_client *c)
 {
-	return c ? c->errmsg : "";
+	return c ? c->errmsg : connect_errmsg;
 }

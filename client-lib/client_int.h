@@ -34,14 +34,22 @@
 int client_call(kw_client *c, const char *method, json_t *params,
                 json_t **ret_result);
 
-/* Validation helpers for results: each returns false on a wrong type or
- * range, which callers report as KW_EPROTO. */
-bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
-                     uint64_t *ret_value);
-bool client_get_bool(const json_t *obj, const char *key, bool *ret_value);
-/* A string member whose bytes are all printable ASCII (no controls). */
-bool client_get_text(const json_t *obj, const char *key,
-                     const char **ret_value);
-bool client_stage_valid(const char *stage);
+/* A client token: "kwt_" and 43 base64url characters (32 random bytes). */
+#define CLIENT_TOKEN_PREFIX "kwt_"
+#define CLIENT_TOKEN_LEN    47u
+
+/* True if token has the form above (charset and length only: whether the
+ * agent knows it is for the agent to say). */
+bool client_token_valid(const char *token);
+
+/*
+ * Send client.hello with token. On success, and on KW_ELOCKED (the agent
+ * cannot check tokens while locked), keep a copy in guarded memory to
+ * present again after every reconnect (and, after KW_ELOCKED, before the
+ * next request). KW_EINVAL for a malformed token, without a round trip;
+ * otherwise the agent's error (KW_EDENIED, KW_ERATE) or a transport error,
+ * and the token kept before stays in force.
+ */
+int client_hello(kw_client *c, const char *token);
 
 #endif

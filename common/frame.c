@@ -93,6 +93,11 @@ void kw_framer_wipe_consumed(kw_framer *f)
 	sodium_memzero(f->buf, f->start);
 }
 
+bool kw_framer_has_line(const kw_framer *f)
+{
+	return memchr(f->buf + f->start, '\n', f->len - f->start) != NULL;
+}
+
 bool kw_framer_partial(const kw_framer *f)
 {
 	return f->len > f->start;

@@ -44,6 +44,8 @@ void kw_framer_commit(kw_framer *f, size_t n);
 int kw_framer_next(kw_framer *f, char **ret_line, size_t *ret_len);
 /* Wipe the bytes of the line last returned (call when done with it). */
 void kw_framer_wipe_consumed(kw_framer *f);
+/* True if a complete line is buffered (kw_framer_next would return 1). */
+bool kw_framer_has_line(const kw_framer *f);
 /* True if bytes of an incomplete line are buffered. */
 bool kw_framer_partial(const kw_framer *f);
 

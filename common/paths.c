@@ -84,6 +84,8 @@ int kw_path_socket(char *out, size_t outsz)
 		r = path_copy(tmp, sizeof(tmp), sock);
 	} else {
 		const char *rt = path_env("XDG_RUNTIME_DIR", &bad);
+		if (bad)
+			return KW_EINVAL;
 		if (rt)
 			r = path_join(tmp, sizeof(tmp), rt,
 			              "keyward/agent.sock");

@@ -53,7 +53,15 @@ static void secmem_init_once(void)
 {
 	if (sodium_init() < 0)
 		return;
-	json_set_alloc_funcs(kw_wipealloc, kw_wipefree);
+	/* Only replace jansson's default allocator. A host program that
+	 * installed its own keeps it (its objects must be freed by its own
+	 * free); keyward's JSON is then not wiped by the hooks, but every
+	 * buffer keyward itself holds values in still is. */
+	json_malloc_t m = NULL;
+	json_free_t f = NULL;
+	json_get_alloc_funcs(&m, &f);
+	if (m == malloc && f == free)
+		json_set_alloc_funcs(kw_wipealloc, kw_wipefree);
 	secmem_status = 0;
 }
 

@@ -3,7 +3,7 @@
 # foreground.
 set -eu
 
-build=${1:-build}
+build=$(cd "${1:-build}" && pwd)
 keyward="$build/cli/keyward"
 keywardd="$build/agent/keywardd"
 home=${KEYWARD_HOME:-$HOME/.mcp}

@@ -51,6 +51,19 @@ until "$root/bin/keyward" status >/dev/null 2>&1; do
 done
 value="ghp_install_check_$$"
 printf %s "$value" | "$root/bin/keyward" put github/token >/dev/null
+# Deny by default: the example may read its one secret only once a policy
+# names it (as README.md shows).
+for kind in shared static; do
+	printf '[client "hello-%s"]\nexe = %s\nread = github/token\n\n' \
+		"$kind" "$tmp/hello-$kind"
+done >"$KEYWARD_HOME/policies/10-hello.ini"
+chmod 600 "$KEYWARD_HOME/policies/10-hello.ini"
+got=$("$tmp/hello-shared" 2>&1 || true)
+case "$got" in
+*"permission denied"*) ;;
+*) echo "FAIL: an unlisted program was not refused before reload: '$got'" >&2; exit 1 ;;
+esac
+"$root/bin/keyward" policy reload >/dev/null
 for kind in shared static; do
 	got=$("$tmp/hello-$kind")
 	[ "$got" = "$value" ] || { echo "FAIL: hello-$kind printed '$got'" >&2; exit 1; }

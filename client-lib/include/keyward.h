@@ -107,6 +107,15 @@ KW_EXPORT KW_MUST_CHECK int kw_set_timeout(kw_client *c, int timeout_ms);
  */
 KW_EXPORT const char *kw_last_error_message(const kw_client *c);
 
+/*
+ * Present a client token (see `keyward client add`) on this connection, so
+ * that policies naming the token apply. kw_connect() already does this
+ * with $KEYWARD_TOKEN when it is set; the token is re-presented after a
+ * reconnect, and after an unlock if the agent was locked at connect.
+ * Errors: KW_EDENIED (unknown, revoked or malformed token), KW_ERATE.
+ */
+KW_EXPORT KW_MUST_CHECK int kw_client_hello(kw_client *c, const char *token);
+
 /* Secrets ---------------------------------------------------------------- */
 
 /*

@@ -232,6 +232,30 @@ class Home:
         env["HOME"] = self.work
         self.env = env
 
+    @property
+    def policies(self):
+        return os.path.join(self.home, "policies")
+
+    def write_policy(self, filename, text):
+        """Write policies/FILENAME (0600), creating the directory."""
+        os.makedirs(self.policies, mode=0o700, exist_ok=True)
+        path = os.path.join(self.policies, filename)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        return path
+
+    def write_test_policy(self):
+        """Let the test's own clients (kwclient and this Python, for raw
+        sockets) do everything, as the owner's CLI may after init."""
+        text = ""
+        for name, exe in (("test-kwclient", BIN_KWCLIENT),
+                          ("test-python", sys.executable)):
+            text += ("[client \"%s\"]\nexe = %s\nadmin = yes\n"
+                     "read = **\nwrite = **\nlist = **\nrotate = **\n"
+                     "verify = **\n\n" % (name, os.path.realpath(exe)))
+        return self.write_policy("50-tests.ini", text)
+
     def cleanup(self):
         if os.environ.get("KW_KEEP_TMP"):
             sys.stderr.write("keeping %s\n" % self.root)
@@ -546,6 +570,7 @@ class DaemonTestCase(unittest.TestCase):
             finally:
                 os.close(rfd)
         self.assertEqual(r.rc, 0, "keyward init failed: %r" % r)
+        self.h.write_test_policy()
         return r
 
     # -- clients --

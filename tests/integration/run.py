@@ -29,6 +29,8 @@ GROUPS = {
     "protocol": "test_protocol",
     "hostile": "test_hostile",
     "tamper": "test_tamper",
+    "unlock": "test_unlock",
+    "policy": "test_policy",
 }
 
 

@@ -123,12 +123,25 @@ static void test_long_socket_rejected(void **state)
 {
 	char text[400];
 	(void)state;
-	char longpath[200];
+	char longpath[150]; /* over sun_path, under the line limit */
 	memset(longpath, 'a', sizeof(longpath) - 1);
 	longpath[0] = '/';
 	longpath[sizeof(longpath) - 1] = '\0';
 	snprintf(text, sizeof(text), "[agent]\nsocket = %s\n", longpath);
 	expect_error(text, ":2:", "108");
+}
+
+/* A comment longer than inih's line buffer must not leak a setting. */
+static void test_overlong_line_rejected(void **state)
+{
+	char text[600];
+	(void)state;
+	int n = snprintf(text, sizeof(text), "[agent]\n; ");
+	/* 2 + 197 bytes fill inih's buffer; the rest would be a line. */
+	for (int i = 0; i < 197; i++)
+		text[n++] = 'x';
+	snprintf(text + n, sizeof(text) - (size_t)n, "max_connections = 3\n");
+	expect_error(text, ":2:", "too long");
 }
 
 static int setup(void **state)
@@ -155,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_errors_name_line_and_key),
 		cmocka_unit_test(test_long_socket_rejected),
+		cmocka_unit_test(test_overlong_line_rejected),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,399 @@
+/*
+ * peer.c - who is on the other end of a Unix socket (see peer.h).
+ *
+ * The executable is read from /proc/PID/exe, which names whatever process
+ * holds PID *now*. Two things keep a recycled pid from lending its binary
+ * to a peer that has gone: the pidfd (it refers to the peer's process, not
+ * to the number) must still signal after the read, or, without a pidfd,
+ * the process start time must be the same before and after the read.
+ */
+#include "peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "keyward.h"
+
+/* Linux 6.5; Debian 12's headers predate it. The asm-generic value, which
+ * x86 and arm use. Kernels without it answer ENOPROTOOPT. */
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+#define PROC_PATH_MAX   64
+#define HASH_CHUNK      (64 * 1024)
+#define CACHE_MAX       4096
+#define DELETED_SUFFIX  " (deleted)"
+#define PROC_STAT_BYTES 4096
+
+_Static_assert(crypto_hash_sha256_BYTES == 32, "digest size");
+
+static int proc_path(char buf[static PROC_PATH_MAX], pid_t pid,
+                     const char *leaf)
+{
+	int n = snprintf(buf, PROC_PATH_MAX, "/proc/%ld/%s", (long)pid, leaf);
+
+	return n > 0 && n < PROC_PATH_MAX ? 0 : KW_EINVAL;
+}
+
+/* Field 22 (starttime) of /proc/PID/stat. The command name (field 2) is in
+ * parentheses and may itself hold ')' and spaces, so fields are counted
+ * from the last ')'. */
+static int proc_start_time(pid_t pid, unsigned long long *ret_start)
+{
+	char path[PROC_PATH_MAX];
+	char buf[PROC_STAT_BYTES];
+	const char *p;
+	char *end;
+	unsigned long long v;
+	size_t len = 0;
+	int fd;
+
+	if (proc_path(path, pid, "stat") < 0)
+		return KW_EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return KW_ENOTFOUND;
+	while (len < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return KW_EIO;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+
+	p = strrchr(buf, ')');
+	if (!p)
+		return KW_EIO;
+	p++;
+	/* After ')' come fields 3, 4, ...: skip 19 of them to reach 22. */
+	for (int field = 3; field < 22; field++) {
+		while (*p == ' ')
+			p++;
+		while (*p && *p != ' ')
+			p++;
+		if (!*p)
+			return KW_EIO;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p < '0' || *p > '9')
+		return KW_EIO;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno != 0 || (*end != ' ' && *end != '\n' && *end != '\0'))
+		return KW_EIO;
+	*ret_start = v;
+	return 0;
+}
+
+static bool pidfd_alive(int pidfd)
+{
+	return pidfd_send_signal(pidfd, 0, NULL, 0) == 0;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Fill p's exe fields, or leave exe_known false. Fails closed:
+ * - a path that does not fit PATH_MAX is unknown, not truncated;
+ * - " (deleted)" means the file the process runs was unlinked or replaced
+ *   (a package upgrade renames a new binary over it): the path now names
+ *   a different file, or none, so it would vouch for the wrong program;
+ * - likewise if the path, looked up now, is not the file the process runs
+ *   (renamed over while still linked elsewhere, or another mount
+ *   namespace, where the path means something else to us);
+ * - a process that is gone by the end, or whose pid was reused meanwhile.
+ */
+static void exe_read(peer_info *p)
+{
+	char link[PROC_PATH_MAX];
+	char exe[PATH_MAX];
+	unsigned long long start0 = 0, start1 = 0;
+	struct stat st, by_path;
+	ssize_t n;
+	size_t dl = strlen(DELETED_SUFFIX);
+
+	if (p->pid <= 0 || proc_path(link, p->pid, "exe") < 0)
+		return;
+	if (p->pidfd < 0 && proc_start_time(p->pid, &start0) < 0)
+		return;
+	n = readlink(link, exe, sizeof(exe));
+	if (n <= 0 || (size_t)n >= sizeof(exe))
+		return;
+	exe[n] = '\0';
+	if (exe[0] != '/')
+		return;
+	if ((size_t)n >= dl && strcmp(exe + n - dl, DELETED_SUFFIX) == 0)
+		return;
+	if (stat(link, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	if (stat(exe, &by_path) < 0 || !same_file(&st, &by_path))
+		return;
+	if (p->pidfd >= 0) {
+		if (!pidfd_alive(p->pidfd))
+			return;
+	} else if (proc_start_time(p->pid, &start1) < 0 || start1 != start0) {
+		return;
+	}
+
+	memcpy(p->exe, exe, (size_t)n + 1);
+	p->exe_dev = st.st_dev;
+	p->exe_ino = st.st_ino;
+	p->exe_size = st.st_size;
+	p->exe_mtime = st.st_mtim;
+	p->exe_known = true;
+}
+
+/*
+ * The peer's pidfd, or -1. ENOPROTOOPT: the kernel predates SO_PEERPIDFD.
+ * EINVAL or ESRCH from a kernel that knows the option: no live process
+ * behind the peer's pid any more, so *gone is set.
+ */
+static int peer_pidfd(int fd, bool *gone)
+{
+	int pidfd = -1, flags;
+	socklen_t len = sizeof(pidfd);
+
+	*gone = false;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+		*gone = errno == EINVAL || errno == ESRCH;
+		return -1;
+	}
+	if (len != sizeof(pidfd) || pidfd < 0)
+		return -1;
+	/* The kernel hands it out close-on-exec; make sure of it anyway so
+	 * a helper we spawn can never hold the peer's process. */
+	flags = fcntl(pidfd, F_GETFD);
+	if (flags < 0 || (!(flags & FD_CLOEXEC) &&
+	                  fcntl(pidfd, F_SETFD, flags | FD_CLOEXEC) < 0)) {
+		close(pidfd);
+		return -1;
+	}
+	return pidfd;
+}
+
+int peer_from_socket(int fd, peer_info *ret)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	bool gone;
+
+	if (!ret)
+		return KW_EINVAL;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    len != sizeof(cred))
+		return KW_EIO;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->uid = cred.uid;
+	ret->gid = cred.gid;
+	ret->pid = cred.pid;
+	ret->pidfd = peer_pidfd(fd, &gone);
+	if (!gone)
+		exe_read(ret);
+	return 0;
+}
+
+void peer_release(peer_info *p)
+{
+	if (!p || p->pidfd < 0)
+		return;
+	close(p->pidfd);
+	p->pidfd = -1;
+}
+
+/* One digest per file version, keyed as peer_info identifies the file. */
+struct cache_entry {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	uint64_t used; /* tick of the last lookup; 0: slot empty */
+	uint8_t digest[crypto_hash_sha256_BYTES];
+};
+
+/* A few distinct executables at most, so a linear scan is cheapest. */
+struct exe_hash_cache {
+	struct cache_entry *e;
+	size_t max;
+	uint64_t tick;
+	size_t hits;
+};
+
+int exe_hash_cache_new(size_t max, exe_hash_cache **ret_cache)
+{
+	exe_hash_cache *c;
+
+	if (max == 0 || max > CACHE_MAX || !ret_cache)
+		return KW_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return KW_ENOMEM;
+	c->e = calloc(max, sizeof(*c->e));
+	if (!c->e) {
+		free(c);
+		return KW_ENOMEM;
+	}
+	c->max = max;
+	*ret_cache = c;
+	return 0;
+}
+
+void exe_hash_cache_free(exe_hash_cache *c)
+{
+	if (!c)
+		return;
+	free(c->e);
+	free(c);
+}
+
+size_t exe_hash_cache_hits(const exe_hash_cache *c)
+{
+	return c ? c->hits : 0;
+}
+
+static bool entry_is(const struct cache_entry *e, const peer_info *p)
+{
+	return e->used != 0 && e->dev == p->exe_dev && e->ino == p->exe_ino &&
+	       e->size == p->exe_size &&
+	       e->mtime.tv_sec == p->exe_mtime.tv_sec &&
+	       e->mtime.tv_nsec == p->exe_mtime.tv_nsec;
+}
+
+static struct cache_entry *cache_find(exe_hash_cache *c, const peer_info *p)
+{
+	for (size_t i = 0; i < c->max; i++) {
+		if (entry_is(&c->e[i], p)) {
+			c->e[i].used = ++c->tick;
+			return &c->e[i];
+		}
+	}
+	return NULL;
+}
+
+/* An empty slot, else the least recently used one. */
+static void cache_insert(exe_hash_cache *c, const peer_info *p,
+                         const uint8_t digest[static 32])
+{
+	struct cache_entry *victim = &c->e[0];
+
+	for (size_t i = 0; i < c->max; i++) {
+		if (c->e[i].used < victim->used)
+			victim = &c->e[i];
+	}
+	victim->dev = p->exe_dev;
+	victim->ino = p->exe_ino;
+	victim->size = p->exe_size;
+	victim->mtime = p->exe_mtime;
+	victim->used = ++c->tick;
+	memcpy(victim->digest, digest, sizeof(victim->digest));
+}
+
+static bool stat_matches(const struct stat *st, const peer_info *p)
+{
+	return S_ISREG(st->st_mode) && st->st_dev == p->exe_dev &&
+	       st->st_ino == p->exe_ino && st->st_size == p->exe_size &&
+	       st->st_mtim.tv_sec == p->exe_mtime.tv_sec &&
+	       st->st_mtim.tv_nsec == p->exe_mtime.tv_nsec;
+}
+
+/* Hash exactly size bytes of fd; the file must neither shrink nor grow. */
+static int hash_fd(int fd, off_t size, uint8_t out[static 32])
+{
+	crypto_hash_sha256_state st;
+	uint8_t *buf = malloc(HASH_CHUNK);
+	uint64_t left = (uint64_t)size;
+	uint8_t extra;
+	ssize_t n;
+	int r = KW_EIO;
+
+	if (!buf)
+		return KW_ENOMEM;
+	crypto_hash_sha256_init(&st);
+	while (left > 0) {
+		size_t want = left < HASH_CHUNK ? (size_t)left : HASH_CHUNK;
+
+		n = read(fd, buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+		left -= (uint64_t)n;
+	}
+	do {
+		n = read(fd, &extra, 1);
+	} while (n < 0 && errno == EINTR);
+	if (n != 0)
+		goto out;
+	crypto_hash_sha256_final(&st, out);
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+int peer_exe_sha256(exe_hash_cache *c, const peer_info *p, uint8_t out[32])
+{
+	char link[PROC_PATH_MAX];
+	uint8_t digest[crypto_hash_sha256_BYTES];
+	struct cache_entry *hit;
+	struct stat st;
+	int fd, r;
+
+	if (!c || !p || !out)
+		return KW_EINVAL;
+	if (!p->exe_known || proc_path(link, p->pid, "exe") < 0)
+		return KW_ENOTFOUND;
+	fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return KW_ENOTFOUND;
+	r = KW_ENOTFOUND;
+	if (fstat(fd, &st) < 0 || !stat_matches(&st, p))
+		goto out;
+	if (p->pidfd >= 0 && !pidfd_alive(p->pidfd))
+		goto out;
+
+	hit = cache_find(c, p);
+	if (hit) {
+		c->hits++;
+		memcpy(out, hit->digest, sizeof(hit->digest));
+		r = 0;
+		goto out;
+	}
+	r = hash_fd(fd, p->exe_size, digest);
+	if (r < 0)
+		goto out;
+	/* Written to while we read it: the digest is of no one version. */
+	if (fstat(fd, &st) < 0 || !stat_matches(&st, p)) {
+		r = KW_EIO;
+		goto out;
+	}
+	cache_insert(c, p, digest);
+	memcpy(out, digest, sizeof(digest));
+out:
+	close(fd);
+	return r;
+}

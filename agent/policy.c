@@ -1,0 +1,572 @@
+/*
+ * policy.c - queries on a loaded policy: globs, rates, attribution,
+ * decisions, policy.show, and the default policy written by init. Loading
+ * lives in policy_parse.c; the shared shape in policy_int.h.
+ */
+#include "policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keyward.h"
+#include "policy_int.h"
+
+static const char *const policy_op_names[POLICY_OP_COUNT] = {
+	"read", "write", "list", "rotate", "verify", "admin",
+};
+
+int policy_op_parse(const char *s, enum policy_op *ret_op)
+{
+	if (!s)
+		return KW_EINVAL;
+	for (int i = 0; i < POLICY_OP_COUNT; i++) {
+		if (strcmp(s, policy_op_names[i]) == 0) {
+			*ret_op = (enum policy_op)i;
+			return 0;
+		}
+	}
+	return KW_EINVAL;
+}
+
+const char *policy_op_name(enum policy_op op)
+{
+	if ((int)op < 0 || op >= POLICY_OP_COUNT)
+		return "?";
+	return policy_op_names[op];
+}
+
+/* Digits at *s as a number in [1, 1000000]; advances *s past them. */
+static bool rate_number(const char **s, uint32_t *ret)
+{
+	const char *p = *s;
+	uint32_t n = 0;
+	size_t digits = 0;
+
+	while (*p >= '0' && *p <= '9') {
+		/* Eight digits already exceed the maximum: stop before any
+		 * overflow is possible. */
+		if (++digits > 7)
+			return false;
+		n = n * 10 + (uint32_t)(*p - '0');
+		p++;
+	}
+	if (digits == 0 || n < 1 || n > 1000000)
+		return false;
+	*s = p;
+	*ret = n;
+	return true;
+}
+
+static const char *skip_spaces(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+int policy_rate_parse(const char *s, policy_rate *ret_rate)
+{
+	policy_rate r;
+
+	if (!s)
+		return KW_EINVAL;
+	s = skip_spaces(s);
+	if (!rate_number(&s, &r.count) || *s++ != '/')
+		return KW_EINVAL;
+	switch (*s++) {
+	case 's':
+		r.per_ms = 1000;
+		break;
+	case 'm':
+		r.per_ms = 60000;
+		break;
+	case 'h':
+		r.per_ms = 3600000;
+		break;
+	default:
+		return KW_EINVAL;
+	}
+	r.burst = r.count;
+	const char *rest = skip_spaces(s);
+	if (rest != s && strncmp(rest, "burst", 5) == 0) {
+		const char *num = skip_spaces(rest + 5);
+		if (num == rest + 5 || !rate_number(&num, &r.burst))
+			return KW_EINVAL;
+		rest = skip_spaces(num);
+	}
+	if (*rest != '\0')
+		return KW_EINVAL;
+	*ret_rate = r;
+	return 0;
+}
+
+/* Length of the segment starting at s (up to '/' or the end). */
+static size_t seg_len(const char *s)
+{
+	size_t n = 0;
+	while (s[n] && s[n] != '/')
+		n++;
+	return n;
+}
+
+/* Start of the segment after the one at s, or NULL after the last. */
+static const char *seg_next(const char *s)
+{
+	s += seg_len(s);
+	return *s == '/' ? s + 1 : NULL;
+}
+
+static bool seg_is_globstar(const char *s)
+{
+	return s[0] == '*' && s[1] == '*' && (s[2] == '\0' || s[2] == '/');
+}
+
+/*
+ * One glob segment g[0..gn) against one name segment n[0..nn). '*' matches
+ * any run; iterative, remembering only the last '*' (a later star can absorb
+ * whatever an earlier one would have), so the work is at most gn * nn.
+ */
+static bool seg_match(const char *g, size_t gn, const char *n, size_t nn)
+{
+	size_t gi = 0, ni = 0;
+	size_t star_g = SIZE_MAX, star_n = 0;
+
+	while (ni < nn) {
+		if (gi < gn && g[gi] == '*') {
+			star_g = ++gi;
+			star_n = ni;
+		} else if (gi < gn && g[gi] == n[ni]) {
+			gi++;
+			ni++;
+		} else if (star_g != SIZE_MAX) {
+			gi = star_g;
+			ni = ++star_n;
+		} else {
+			return false;
+		}
+	}
+	while (gi < gn && g[gi] == '*')
+		gi++;
+	return gi == gn;
+}
+
+/*
+ * The same scheme one level up: units are whole segments and '**' is the
+ * star. A trailing '**' is never skipped when the name runs out, so it
+ * needs at least one segment ("a/STARSTAR" does not match "a"), while a leading
+ * or inner one may match none ("a/STARSTAR/z" matches "a/z").
+ */
+bool policy_glob_match(const char *glob, const char *name)
+{
+	const char *g = glob, *n = name;
+	const char *star_g = NULL, *star_n = NULL;
+	bool have_star = false;
+
+	if (!glob || !name || !*glob || !*name)
+		return false;
+	while (n) {
+		if (g && seg_is_globstar(g)) {
+			have_star = true;
+			star_g = seg_next(g);
+			star_n = n;
+			g = star_g;
+		} else if (g && seg_match(g, seg_len(g), n, seg_len(n))) {
+			g = seg_next(g);
+			n = seg_next(n);
+		} else if (have_star) {
+			star_n = seg_next(star_n);
+			n = star_n;
+			g = star_g;
+		} else {
+			return false;
+		}
+	}
+	return g == NULL;
+}
+
+static int glob_fail(const char **ret_why, const char *why)
+{
+	if (ret_why)
+		*ret_why = why;
+	return KW_EINVAL;
+}
+
+int policy_glob_check(const char *glob, const char **ret_why)
+{
+	if (!glob || !*glob)
+		return glob_fail(ret_why, "a glob must not be empty");
+	size_t len = strlen(glob);
+	if (len > KW_NAME_MAX)
+		return glob_fail(ret_why, "a glob must be at most 255 bytes");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)glob[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-' || c == '/' || c == '*'))
+			return glob_fail(ret_why,
+			                 "a glob may use only A-Z a-z 0-9 . _ "
+			                 "- / and *");
+	}
+	if (glob[0] == '/' || glob[len - 1] == '/')
+		return glob_fail(ret_why,
+		                 "a glob must not start or end with '/'");
+	for (const char *s = glob; s; s = seg_next(s)) {
+		size_t n = seg_len(s);
+		if (n == 0)
+			return glob_fail(ret_why, "a glob must not contain "
+			                          "an empty segment ('//')");
+		if ((n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return glob_fail(ret_why, "a glob must not contain a "
+			                          "'.' or '..' segment");
+		bool dstar = false;
+		for (size_t i = 0; i + 1 < n; i++)
+			dstar = dstar || (s[i] == '*' && s[i + 1] == '*');
+		if (dstar && n != 2)
+			return glob_fail(ret_why,
+			                 "'**' must be a whole segment");
+	}
+	return 0;
+}
+
+void policy_client_clear(struct policy_client *c)
+{
+	if (!c)
+		return;
+	free(c->exe);
+	free(c->token);
+	for (size_t i = 0; i < POLICY_GRANT_OPS; i++) {
+		free(c->grants[i].buf);
+		free(c->grants[i].globs);
+	}
+	sodium_memzero(c, sizeof(*c));
+}
+
+void policy_free(policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nclients; i++)
+		policy_client_clear(&p->clients[i]);
+	free(p->clients);
+	for (size_t i = 0; i < p->nfiles; i++)
+		free(p->files[i]);
+	free(p->files);
+	free(p);
+}
+
+size_t policy_count(const policy *p)
+{
+	return p ? p->nclients : 0;
+}
+
+bool policy_uid_named(const policy *p, uid_t uid)
+{
+	for (size_t i = 0; p && i < p->nclients; i++) {
+		if (p->clients[i].uid == uid)
+			return true;
+	}
+	return false;
+}
+
+/* Everything but exe_sha256, which is costly and asked for last. */
+static bool client_matches_cheap(const struct policy_client *c,
+                                 const policy_identity *id)
+{
+	if (c->uid != id->uid)
+		return false;
+	if (c->has_gid && c->gid != id->gid)
+		return false;
+	if (c->exe && (!id->exe || strcmp(c->exe, id->exe) != 0))
+		return false;
+	if (c->token && (!id->token_name || strcmp(c->token, id->token_name)))
+		return false;
+	return true;
+}
+
+static bool client_matches_sha256(const struct policy_client *c,
+                                  const policy_identity *id)
+{
+	uint8_t digest[POLICY_SHA256_BYTES];
+
+	if (!c->has_sha256)
+		return true;
+	if (!id->exe_sha256 || id->exe_sha256(id->arg, digest) < 0)
+		return false;
+	return sodium_memcmp(digest, c->sha256, sizeof(digest)) == 0;
+}
+
+const policy_client *policy_attribute(const policy *p,
+                                      const policy_identity *id)
+{
+	if (!p || !id)
+		return NULL;
+	for (size_t i = 0; i < p->nclients; i++) {
+		const struct policy_client *c = &p->clients[i];
+		if (client_matches_cheap(c, id) && client_matches_sha256(c, id))
+			return c;
+	}
+	return NULL;
+}
+
+/* The first glob of the grant for op that allows name (any glob when name
+ * is NULL), or NULL. */
+static const char *client_grant_glob(const policy_client *c, enum policy_op op,
+                                     const char *name)
+{
+	if ((int)op < 0 || op >= POLICY_GRANT_OPS)
+		return NULL;
+	const struct policy_grant *g = &c->grants[op];
+	for (size_t i = 0; i < g->count; i++) {
+		if (!name || policy_glob_match(g->globs[i], name))
+			return g->globs[i];
+	}
+	return NULL;
+}
+
+bool policy_client_allows(const policy_client *c, enum policy_op op,
+                          const char *name)
+{
+	if (!c)
+		return false;
+	if (op == POLICY_OP_ADMIN)
+		return c->admin;
+	return client_grant_glob(c, op, name) != NULL;
+}
+
+const char *policy_client_name(const policy_client *c)
+{
+	return c->name;
+}
+
+const char *policy_client_file(const policy_client *c)
+{
+	return c->file;
+}
+
+unsigned policy_client_line(const policy_client *c)
+{
+	return c->line;
+}
+
+const policy_rate *policy_client_rate(const policy *p, const policy_client *c)
+{
+	if (c && c->has_rate)
+		return &c->rate;
+	if (p && p->has_default_rate)
+		return &p->default_rate;
+	return NULL;
+}
+
+void policy_decide(const policy *p, const policy_identity *id,
+                   enum policy_op op, const char *name,
+                   policy_decision *ret_decision)
+{
+	policy_decision d = { .allowed = false };
+	const policy_client *c = policy_attribute(p, id);
+
+	d.client = c;
+	if (!c) {
+		snprintf(d.reason, sizeof(d.reason),
+		         "no policy section matches this client (uid %lu, "
+		         "exe %s)",
+		         id ? (unsigned long)id->uid : 0UL,
+		         id && id->exe ? id->exe : "unknown");
+	} else if (op == POLICY_OP_ADMIN && c->admin) {
+		d.allowed = true;
+		snprintf(d.reason, sizeof(d.reason),
+		         "allowed by [client \"%s\"] admin = yes (%s:%u)",
+		         c->name, c->file, c->admin_line);
+	} else {
+		const char *glob = client_grant_glob(c, op, name);
+		if (glob) {
+			d.allowed = true;
+			snprintf(d.reason, sizeof(d.reason),
+			         "allowed by [client \"%s\"] %s = %s (%s:%u)",
+			         c->name, policy_op_name(op), glob, c->file,
+			         c->grants[op].line);
+		} else {
+			snprintf(d.reason, sizeof(d.reason),
+			         "[client \"%s\"] (%s:%u) grants no %s%s",
+			         c->name, c->file, c->line, policy_op_name(op),
+			         name && op != POLICY_OP_ADMIN ?
+			                 " on this name" :
+			                 "");
+		}
+	}
+	*ret_decision = d;
+}
+
+/* "50/s burst 100"; buf of at least 40 bytes. */
+static void rate_render(const policy_rate *r, char *buf, size_t bufsz)
+{
+	char unit = r->per_ms == 1000 ? 's' : r->per_ms == 60000 ? 'm' : 'h';
+	snprintf(buf, bufsz, "%lu/%c burst %lu", (unsigned long)r->count, unit,
+	         (unsigned long)r->burst);
+}
+
+static int json_put(json_t *obj, const char *key, json_t *v)
+{
+	return v ? json_object_set_new(obj, key, v) : -1;
+}
+
+static json_t *client_to_json(const struct policy_client *c)
+{
+	json_t *o = json_object();
+	int r = 0;
+	char rate[48];
+
+	if (!o)
+		return NULL;
+	r |= json_put(o, "name", json_string(c->name));
+	r |= json_put(o, "file", json_string(c->file));
+	r |= json_put(o, "line", json_integer(c->line));
+	r |= json_put(o, "uid", json_integer(c->uid));
+	if (c->has_gid)
+		r |= json_put(o, "gid", json_integer(c->gid));
+	if (c->exe)
+		r |= json_put(o, "exe", json_string(c->exe));
+	if (c->has_sha256) {
+		char hex[POLICY_SHA256_BYTES * 2 + 1];
+		sodium_bin2hex(hex, sizeof(hex), c->sha256, sizeof(c->sha256));
+		r |= json_put(o, "exe_sha256", json_string(hex));
+	}
+	if (c->token)
+		r |= json_put(o, "token", json_string(c->token));
+	for (int op = 0; op < (int)POLICY_GRANT_OPS; op++) {
+		json_t *a = json_array();
+		for (size_t i = 0; a && i < c->grants[op].count; i++)
+			r |= json_array_append_new(
+				a, json_string(c->grants[op].globs[i]));
+		r |= json_put(o, policy_op_names[op], a);
+	}
+	r |= json_put(o, "admin", json_boolean(c->admin));
+	if (c->has_rate) {
+		rate_render(&c->rate, rate, sizeof(rate));
+		r |= json_put(o, "rate", json_string(rate));
+	} else {
+		r |= json_put(o, "rate", json_null());
+	}
+	if (r != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *policy_to_json(const policy *p)
+{
+	json_t *root = json_object();
+	json_t *files = json_array();
+	json_t *defaults = json_object();
+	json_t *clients = json_array();
+	int r = 0;
+	char rate[48];
+
+	if (!root || !files || !defaults || !clients || !p) {
+		json_decref(files);
+		json_decref(defaults);
+		json_decref(clients);
+		json_decref(root);
+		return NULL;
+	}
+	for (size_t i = 0; i < p->nfiles; i++)
+		r |= json_array_append_new(files, json_string(p->files[i]));
+	if (p->has_default_rate) {
+		rate_render(&p->default_rate, rate, sizeof(rate));
+		r |= json_put(defaults, "rate", json_string(rate));
+	}
+	for (size_t i = 0; i < p->nclients; i++) {
+		json_t *c = client_to_json(&p->clients[i]);
+		r |= c ? json_array_append_new(clients, c) : -1;
+	}
+	r |= json_object_set_new(root, "files", files);
+	r |= json_object_set_new(root, "defaults", defaults);
+	r |= json_object_set_new(root, "clients", clients);
+	if (r != 0) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return KW_EIO;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int policy_write_default(const char *dir, uid_t owner, const char *cli_exe)
+{
+	char path[PATH_MAX];
+	char text[2048];
+
+	/* The whole "exe = ..." line must fit the parser's line limit. */
+	if (!dir || policy_exe_check(cli_exe, NULL) < 0 ||
+	    strlen(cli_exe) > 150)
+		return KW_EINVAL;
+	int n = snprintf(path, sizeof(path), "%s/00-owner.ini", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return KW_EINVAL;
+	n = snprintf(
+		text, sizeof(text),
+		"# 00-owner.ini - the default policy, written by keyward init.\n"
+		"#\n"
+		"# The owner's keyward CLI (this uid, this executable) may do\n"
+		"# everything: unlock, manage clients and policies, and read,\n"
+		"# write, list, rotate and verify every secret. Other programs\n"
+		"# get nothing until a section names them; see the policies\n"
+		"# README shipped with keyward. Files load in name order and\n"
+		"# the first matching section wins, so keep this one first.\n"
+		"\n"
+		"[client \"owner-cli\"]\n"
+		"uid = %lu\n"
+		"exe = %s\n"
+		"admin = yes\n"
+		"read = **\n"
+		"write = **\n"
+		"list = **\n"
+		"rotate = **\n"
+		"verify = **\n",
+		(unsigned long)owner, cli_exe);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return KW_EINVAL;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return KW_EIO;
+	int fd =
+		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	             0600);
+	if (fd < 0)
+		return errno == EEXIST ? KW_EEXIST : KW_EIO;
+	int r = write_all(fd, text, (size_t)n);
+	if (r == 0 && fsync(fd) < 0)
+		r = KW_EIO;
+	if (close(fd) < 0 && r == 0)
+		r = KW_EIO;
+	if (r < 0) {
+		unlink(path);
+		return r;
+	}
+	/* Make the new directory entry durable too. */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}

@@ -1,0 +1,77 @@
+/*
+ * store_int.h - what the store's files share, and nothing else may use:
+ * the handle, the statement cache and the step/bind helpers.
+ *
+ * Each table module (store_secrets.c, store_clients.c, ...) owns its SQL:
+ * an enum of its statement ids and a static array of constant SQL texts
+ * indexed by them, published as one store_stmts. store_open prepares every
+ * module's statements once (SQLITE_PREPARE_PERSISTENT), after migrations;
+ * they live until store_close and run with bound parameters only. Adding a
+ * module's statements takes one enum value and one extern below, and one
+ * line in store.c's table of modules.
+ */
+#ifndef KW_STORE_INT_H
+#define KW_STORE_INT_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* One module's statements: sql[i] for that module's statement id i. */
+typedef struct store_stmts {
+	const char *const *sql;
+	int count;
+} store_stmts;
+
+enum store_module {
+	STORE_MOD_CORE, /* store.c: transactions, schema version, wrap */
+	STORE_MOD_SECRETS,
+	STORE_MOD_CLIENTS,
+	STORE_MOD__MAX
+};
+
+extern const store_stmts store_secrets_stmts;
+extern const store_stmts store_clients_stmts;
+
+struct store {
+	sqlite3 *db;
+	/* st[m][i]: statement i of module m, prepared at open. */
+	sqlite3_stmt **st[STORE_MOD__MAX];
+};
+
+/* KW_ENOMEM for an SQLite out-of-memory code, KW_ESTORE for any other. */
+int store_sql_err(int rc);
+
+/* Reset after use; bindings are cleared so no pointer outlives the call. */
+void store_st_done(sqlite3_stmt *st);
+
+/*
+ * Bind ?1, ?2, ... from types ('i' int64_t, 't' const char *, 'b' const
+ * void * then size_t), all SQLITE_STATIC, and step once. "" binds nothing:
+ * use it to step to the next row.
+ *
+ * store_step_row: one row wanted; 0 with the statement on it (the caller
+ * calls store_st_done after reading), KW_ENOTFOUND if no row (reset), or
+ * a KW_E* code (reset).
+ * store_step_done: run for its effect; 0 or a KW_E* code, reset either way.
+ */
+int store_step_row(sqlite3_stmt *st, const char *types, ...);
+int store_step_done(sqlite3_stmt *st, const char *types, ...);
+
+/* The integer in the one row st gives, with ?1 = id if types is "i";
+ * no row is KW_ESTORE. */
+int store_one_int(sqlite3_stmt *st, const char *types, int64_t id,
+                  int64_t *ret);
+
+/*
+ * BEGIN IMMEDIATE and COMMIT on cached statements. store_tx_rollback
+ * undoes whatever the open transaction did (SQLite may already have) and
+ * returns r, so a failure path reads `return store_tx_rollback(s, r);`.
+ */
+int store_tx_begin(store *s);
+int store_tx_commit(store *s);
+int store_tx_rollback(store *s, int r);
+
+#endif

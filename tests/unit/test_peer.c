@@ -1,0 +1,401 @@
+/*
+ * test_peer.c - peer credentials, executable identity and its hash cache
+ * (peer.h), against real processes: this one, a child that is gone before
+ * we look, and a child running a private copy of sleep(1).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "keyward.h"
+#include "peer.h"
+#include "secmem.h"
+
+static char tmpdir[] = "/tmp/kw-test-peer-XXXXXX";
+static char sock_path[PATH_MAX];
+static char sleep_copy[PATH_MAX]; /* resolved: as /proc/PID/exe names it */
+
+static void path_in_tmp(char *buf, size_t n, const char *leaf)
+{
+	int r = snprintf(buf, n, "%s/%s", tmpdir, leaf);
+
+	assert_true(r > 0 && (size_t)r < n);
+}
+
+static void digest_of_file(const char *path, uint8_t out[32])
+{
+	crypto_hash_sha256_state st;
+	uint8_t buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	crypto_hash_sha256_init(&st);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+	assert_int_equal(n, 0);
+	close(fd);
+	crypto_hash_sha256_final(&st, out);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+
+	assert_true(in >= 0);
+	assert_true(out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	/* Closed before any fork, or exec would fail with ETXTBSY. */
+	assert_int_equal(close(out), 0);
+}
+
+/* A fresh private copy of sleep(1) at sleep_copy. */
+static void make_sleep_copy(void)
+{
+	static const char *const cands[] = { "/usr/bin/sleep", "/bin/sleep" };
+	char raw[PATH_MAX];
+
+	path_in_tmp(raw, sizeof(raw), "sleep-copy");
+	unlink(raw);
+	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+		if (access(cands[i], X_OK) == 0) {
+			copy_file(cands[i], raw);
+			assert_non_null(realpath(raw, sleep_copy));
+			return;
+		}
+	}
+	fail_msg("no sleep binary");
+}
+
+static int listen_here(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_true(strlen(sock_path) < sizeof(sa.sun_path));
+	strcpy(sa.sun_path, sock_path);
+	unlink(sock_path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+/* In a child: connect to sock_path (the credentials are taken now). */
+static void child_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sa.sun_path, sock_path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(2);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * A child that connects to us and then runs sleep_copy. Returns our end
+ * once /proc/PID/exe shows the exec has happened.
+ */
+static int spawn_sleeper(pid_t *ret_pid)
+{
+	char link[64], exe[PATH_MAX];
+	int lfd = listen_here(), fd;
+	ssize_t n = -1;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		child_connect();
+		execl(sleep_copy, "sleep", "60", (char *)NULL);
+		_exit(3);
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	close(lfd);
+	snprintf(link, sizeof(link), "/proc/%ld/exe", (long)pid);
+	for (int i = 0; i < 5000; i++) {
+		n = readlink(link, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			if (strcmp(exe, sleep_copy) == 0)
+				break;
+		}
+		sleep_ms(1);
+	}
+	assert_string_equal(exe, sleep_copy);
+	*ret_pid = pid;
+	return fd;
+}
+
+static void reap(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+static void test_self(void **state)
+{
+	char want[PATH_MAX];
+	peer_info p;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+	                 0);
+	assert_int_equal(peer_from_socket(sv[0], &p), 0);
+	assert_int_equal(p.uid, getuid());
+	assert_int_equal(p.gid, getgid());
+	assert_int_equal(p.pid, getpid());
+	assert_true(p.exe_known);
+	assert_non_null(realpath("/proc/self/exe", want));
+	assert_string_equal(p.exe, want);
+	if (p.pidfd < 0) {
+		print_message("note: no SO_PEERPIDFD on this kernel\n");
+	} else {
+		assert_true(fcntl(p.pidfd, F_GETFD) & FD_CLOEXEC);
+	}
+	peer_release(&p);
+	assert_int_equal(p.pidfd, -1);
+	peer_release(&p);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_not_a_socket(void **state)
+{
+	peer_info p = { .pid = 12345, .pidfd = -7 };
+	int fds[2];
+
+	(void)state;
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	assert_int_equal(peer_from_socket(fds[0], &p), KW_EIO);
+	assert_int_equal(p.pid, 12345); /* untouched on failure */
+	assert_int_equal(p.pidfd, -7);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* The peer exited and was reaped before we looked: its pid names no
+ * process (or, if reused, a stranger), so the exe must stay unknown. */
+static void test_peer_gone(void **state)
+{
+	exe_hash_cache *c = NULL;
+	uint8_t d[32];
+	peer_info p;
+	int lfd = listen_here(), fd, status;
+	pid_t pid = fork();
+
+	(void)state;
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		child_connect();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+
+	assert_int_equal(peer_from_socket(fd, &p), 0);
+	assert_int_equal(p.pid, pid);
+	assert_false(p.exe_known);
+	assert_string_equal(p.exe, "");
+	assert_int_equal(exe_hash_cache_new(4, &c), 0);
+	assert_int_equal(peer_exe_sha256(c, &p, d), KW_ENOTFOUND);
+	exe_hash_cache_free(c);
+	peer_release(&p);
+	close(fd);
+	close(lfd);
+}
+
+static void test_sha256_self_and_cache(void **state)
+{
+	uint8_t want[32], got[32], again[32];
+	exe_hash_cache *c = NULL;
+	peer_info p;
+	int sv[2];
+
+	(void)state;
+	digest_of_file("/proc/self/exe", want);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+	                 0);
+	assert_int_equal(peer_from_socket(sv[0], &p), 0);
+	assert_int_equal(exe_hash_cache_new(0, &c), KW_EINVAL);
+	assert_int_equal(exe_hash_cache_new(4, &c), 0);
+
+	assert_int_equal(peer_exe_sha256(c, &p, got), 0);
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(exe_hash_cache_hits(c), 0);
+	assert_int_equal(peer_exe_sha256(c, &p, again), 0);
+	assert_memory_equal(again, want, 32);
+	assert_int_equal(exe_hash_cache_hits(c), 1);
+
+	/* An unknown exe is never looked up. */
+	p.exe_known = false;
+	assert_int_equal(peer_exe_sha256(c, &p, got), KW_ENOTFOUND);
+	assert_int_equal(exe_hash_cache_hits(c), 1);
+
+	exe_hash_cache_free(c);
+	exe_hash_cache_free(NULL);
+	peer_release(&p);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A binary touched after connect is not the one seen at connect. */
+static void test_modified_binary(void **state)
+{
+	struct timespec later[2] = { { 0, UTIME_OMIT }, { 1000000, 0 } };
+	exe_hash_cache *c = NULL;
+	uint8_t want[32], got[32];
+	peer_info p;
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	make_sleep_copy();
+	digest_of_file(sleep_copy, want);
+	fd = spawn_sleeper(&pid);
+	assert_int_equal(peer_from_socket(fd, &p), 0);
+	assert_int_equal(p.pid, pid);
+	assert_true(p.exe_known);
+	assert_string_equal(p.exe, sleep_copy);
+	assert_int_equal(exe_hash_cache_new(4, &c), 0);
+	assert_int_equal(peer_exe_sha256(c, &p, got), 0);
+	assert_memory_equal(got, want, 32);
+
+	assert_int_equal(utimensat(AT_FDCWD, sleep_copy, later, 0), 0);
+	assert_int_equal(peer_exe_sha256(c, &p, got), KW_ENOTFOUND);
+
+	/* Once the process is gone there is nothing to vouch for. */
+	reap(pid);
+	assert_int_equal(peer_exe_sha256(c, &p, got), KW_ENOTFOUND);
+	exe_hash_cache_free(c);
+	peer_release(&p);
+	close(fd);
+}
+
+/* A replaced (unlinked) binary: the path no longer names what runs. */
+static void test_deleted_binary(void **state)
+{
+	peer_info p;
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	make_sleep_copy();
+	fd = spawn_sleeper(&pid);
+	assert_int_equal(unlink(sleep_copy), 0);
+	assert_int_equal(peer_from_socket(fd, &p), 0);
+	assert_int_equal(p.pid, pid);
+	assert_false(p.exe_known);
+	assert_string_equal(p.exe, "");
+	reap(pid);
+	peer_release(&p);
+	close(fd);
+}
+
+/* max 1: a second executable pushes the first out. */
+static void test_cache_eviction(void **state)
+{
+	exe_hash_cache *c = NULL;
+	uint8_t d[32];
+	peer_info self, other;
+	pid_t pid;
+	int sv[2], fd;
+
+	(void)state;
+	make_sleep_copy();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+	                 0);
+	assert_int_equal(peer_from_socket(sv[0], &self), 0);
+	fd = spawn_sleeper(&pid);
+	assert_int_equal(peer_from_socket(fd, &other), 0);
+	assert_true(other.exe_known);
+	assert_int_equal(exe_hash_cache_new(1, &c), 0);
+
+	assert_int_equal(peer_exe_sha256(c, &self, d), 0);
+	assert_int_equal(peer_exe_sha256(c, &self, d), 0);
+	assert_int_equal(exe_hash_cache_hits(c), 1);
+	assert_int_equal(peer_exe_sha256(c, &other, d), 0);
+	assert_int_equal(exe_hash_cache_hits(c), 1);
+	assert_int_equal(peer_exe_sha256(c, &self, d), 0); /* evicted */
+	assert_int_equal(exe_hash_cache_hits(c), 1);
+	assert_int_equal(peer_exe_sha256(c, &self, d), 0);
+	assert_int_equal(exe_hash_cache_hits(c), 2);
+
+	exe_hash_cache_free(c);
+	reap(pid);
+	peer_release(&other);
+	peer_release(&self);
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (kw_secmem_init() < 0 || !mkdtemp(tmpdir))
+		return -1;
+	path_in_tmp(sock_path, sizeof(sock_path), "sock");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char path[PATH_MAX];
+
+	(void)state;
+	unlink(sock_path);
+	path_in_tmp(path, sizeof(path), "sleep-copy");
+	unlink(path);
+	return rmdir(tmpdir) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_self),
+		cmocka_unit_test(test_not_a_socket),
+		cmocka_unit_test(test_peer_gone),
+		cmocka_unit_test(test_sha256_self_and_cache),
+		cmocka_unit_test(test_modified_binary),
+		cmocka_unit_test(test_deleted_binary),
+		cmocka_unit_test(test_cache_eviction),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
