@@ -34,6 +34,9 @@
 #define PENALTY_SOURCES_MAX 1024
 #define EXE_CACHE_MAX       256
 
+static audit_config agent_audit_config(const kw_config *cfg);
+static void agent_batch_finish(agent *a);
+
 const char *agent_mode_name(const agent *a)
 {
 	return a->wrap.mode == CRYPTO_WRAP_PASSPHRASE ? "passphrase" :
@@ -117,11 +120,14 @@ static int agent_paths(agent *a, const char *home, const char *config)
 	                  "%s/keywardd.lock", a->home);
 	int n5 = snprintf(a->policy_dir, sizeof(a->policy_dir), "%s/policies",
 	                  a->home);
+	int n6 = snprintf(a->checkpoints_path, sizeof(a->checkpoints_path),
+	                  "%s/audit.checkpoints", a->home);
 	int n4 = config ? snprintf(a->config_path, sizeof(a->config_path), "%s",
 	                           config) :
 	                  snprintf(a->config_path, sizeof(a->config_path),
 	                           "%s/keyward.ini", a->home);
-	if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 || n5 < 0 ||
+	if (n1 < 0 || n2 < 0 || n3 < 0 || n4 < 0 || n5 < 0 || n6 < 0 ||
+	    (size_t)n6 >= sizeof(a->checkpoints_path) ||
 	    (size_t)n5 >= sizeof(a->policy_dir) ||
 	    (size_t)n1 >= sizeof(a->db_path) ||
 	    (size_t)n2 >= sizeof(a->key_path) ||
@@ -199,6 +205,23 @@ static int agent_open_store(agent *a)
 		return r;
 	}
 	log_info("keyfile mode: unlocked");
+	return 0;
+}
+
+/* The store, then the audit log on it, then the key (keyfile mode), so
+ * that unlocking also opens the audit chain. */
+static int agent_open_audit(agent *a)
+{
+	int r = agent_open_store(a);
+	if (r < 0)
+		return r;
+	audit_config ac = agent_audit_config(&a->cfg);
+	r = audit_open(a->st, a->checkpoints_path, &ac, &a->au);
+	if (r < 0) {
+		log_error("%s: cannot open the audit log: %s", a->db_path,
+		          kw_strerror(r));
+		return r;
+	}
 	return agent_keys_changed(a);
 }
 
@@ -206,13 +229,208 @@ int agent_keys_changed(agent *a)
 {
 	crypto_key_free(a->token_key);
 	a->token_key = NULL;
-	if (!a->dk)
+	if (!a->dk) {
+		if (a->au)
+			audit_lock(a->au);
 		return 0;
+	}
 	int r = crypto_key_derive(a->dk, 1, "kwclient", &a->token_key);
-	if (r < 0)
+	if (r < 0) {
 		log_error("cannot derive the client-token key: %s",
 		          kw_strerror(r));
+		return r;
+	}
+	if (a->au && (r = audit_unlock(a->au, a->dk, agent_now_us())) < 0)
+		log_error("cannot open the audit log: %s", kw_strerror(r));
 	return r;
+}
+
+int64_t agent_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static audit_config agent_audit_config(const kw_config *cfg)
+{
+	return (audit_config){
+		.checkpoint_rows = cfg->audit_checkpoint_rows,
+		.checkpoint_minutes = cfg->audit_checkpoint_minutes,
+		.retention_days = cfg->audit_retention_days,
+	};
+}
+
+int agent_batch(agent *a)
+{
+	if (store_batch_active(a->st))
+		return 0;
+	int r = store_batch_begin(a->st);
+	if (r < 0)
+		log_error("cannot open a store transaction: %s",
+		          kw_strerror(r));
+	return r;
+}
+
+void agent_batch_fail(agent *a)
+{
+	a->batch_failed = true;
+}
+
+void agent_gate_add(agent *a, conn *c)
+{
+	if (a->ngated == a->gated_cap) {
+		uint32_t cap = a->gated_cap ? a->gated_cap * 2 : 16;
+		conn **n = realloc(a->gated, cap * sizeof(*n));
+		if (!n) {
+			/* Cannot track it: its answers must not go out
+			 * uncommitted, so it cannot stay. */
+			c->dead = true;
+			return;
+		}
+		a->gated = n;
+		a->gated_cap = cap;
+	}
+	a->gated[a->ngated++] = c;
+}
+
+void agent_gate_remove(agent *a, conn *c)
+{
+	for (uint32_t i = 0; i < a->ngated; i++) {
+		if (a->gated[i] == c)
+			a->gated[i] = NULL;
+	}
+	for (uint32_t i = 0; i < a->nreleasing; i++) {
+		if (a->releasing[i] == c)
+			a->releasing[i] = NULL;
+	}
+}
+
+static void agent_push_row(const audit_row *row, void *arg)
+{
+	agent *a = arg;
+	json_t *params = NULL;
+	for (conn *c = a->conns; c; c = c->next) {
+		if (!c->follower || c->dead)
+			continue;
+		if (!params && !(params = audit_row_json(row)))
+			return;
+		conn_notify(c, "audit.row", params);
+	}
+	json_decref(params);
+}
+
+/* End of a loop turn: commit the batch, then release or replace answers. */
+static void agent_batch_finish(agent *a)
+{
+	if (!store_batch_active(a->st))
+		return;
+	int r;
+	if (a->batch_failed) {
+		store_batch_rollback(a->st);
+		r = KW_EIO;
+	} else {
+		r = store_batch_commit(a->st);
+	}
+	a->batch_failed = false;
+	if (r == 0) {
+		audit_committed(a->au, agent_now_us(), agent_push_row, a);
+	} else {
+		audit_rolled_back(a->au);
+		log_error("the store transaction of this turn failed (%s): %u "
+		          "connection(s) get errors, nothing was released",
+		          kw_strerror(r), a->ngated);
+	}
+	/* Take the list: releasing answers lets connections process more
+	 * requests, which open the next batch and register anew. A
+	 * connection freed meanwhile removes itself from the taken list
+	 * (agent_gate_remove looks at a->releasing too). */
+	conn **list = a->gated;
+	uint32_t n = a->ngated;
+	a->gated = NULL;
+	a->ngated = a->gated_cap = 0;
+	a->releasing = list;
+	a->nreleasing = n;
+	for (uint32_t i = 0; i < n; i++) {
+		conn *c = list[i];
+		list[i] = NULL;
+		if (c)
+			conn_batch_done(c, r == 0);
+	}
+	a->releasing = NULL;
+	a->nreleasing = 0;
+	free(list);
+}
+
+/* audit.verify runs a slice per loop turn so a big log never stalls. */
+#define VERIFY_SLICE_ROWS 5000
+
+struct agent_verify {
+	struct agent_verify *next;
+	conn *c; /* NULL once the connection went away */
+	audit_verify *v;
+};
+
+int agent_verify_start(agent *a, conn *c)
+{
+	struct agent_verify *j = calloc(1, sizeof(*j));
+	if (!j)
+		return KW_ENOMEM;
+	int r = audit_verify_begin(a->au, &j->v);
+	if (r < 0) {
+		free(j);
+		return r;
+	}
+	j->c = c;
+	j->next = a->verifies;
+	a->verifies = j;
+	return 0;
+}
+
+static void agent_verify_steps(agent *a)
+{
+	struct agent_verify **pj = &a->verifies;
+	while (*pj) {
+		struct agent_verify *j = *pj;
+		bool done = !j->c;
+		audit_verify_result res = { 0 };
+		int r = 0;
+		if (!done)
+			r = audit_verify_step(j->v, VERIFY_SLICE_ROWS, &done,
+			                      &res);
+		if (!done && r == 0) {
+			pj = &j->next;
+			continue;
+		}
+		*pj = j->next;
+		if (j->c)
+			methods_verify_done(j->c, r, &res);
+		audit_verify_free(j->v);
+		free(j);
+	}
+}
+
+void agent_conn_gone(agent *a, conn *c)
+{
+	if (a->async_conn == c)
+		a->async_conn =
+			NULL; /* the worker's answer has nobody to go to */
+	for (struct agent_verify *j = a->verifies; j; j = j->next) {
+		if (j->c == c)
+			j->c = NULL;
+	}
+}
+
+void agent_audit(agent *a, const audit_event *ev)
+{
+	if (!a->au)
+		return;
+	int r = agent_batch(a);
+	if (r == 0)
+		r = audit_append(a->au, ev, agent_now_us());
+	if (r < 0)
+		log_error("could not record %s in the audit log: %s", ev->op,
+		          kw_strerror(r));
 }
 
 int agent_reload_policy(agent *a, char *err, size_t errsz)
@@ -426,6 +644,15 @@ static void agent_accept_one(agent *a, int fd)
 		         "names this uid (further attempts ignored for %u ms)",
 		         (unsigned)peer.uid, (unsigned)peer.gid, (int)peer.pid,
 		         peer.exe_known ? peer.exe : "(unknown)", delay);
+		audit_event ev = {
+			.uid = peer.uid,
+			.pid = peer.pid,
+			.exe = peer.exe_known ? peer.exe : NULL,
+			.op = "peer.refused",
+			.outcome = AUDIT_DENIED,
+			.reason = "no policy names this uid",
+		};
+		agent_audit(a, &ev);
 		peer_release(&peer);
 		agent_refuse(fd, KW_EDENIED,
 		             "no policy admits this user; see "
@@ -483,12 +710,12 @@ static void agent_on_listen(loop_watch *w, uint32_t events)
 	}
 }
 
-static void agent_reload(agent *a)
+static int agent_reload(agent *a)
 {
 	kw_config fresh;
 	if (agent_load_config(a, &fresh) < 0) {
 		log_error("reload failed; keeping the configuration in force");
-		return;
+		return KW_ECONFIG;
 	}
 	if (strcmp(fresh.socket, a->cfg.socket) != 0)
 		log_warn("socket changed in %s; that takes a restart",
@@ -501,7 +728,7 @@ static void agent_reload(agent *a)
 		if (!u) {
 			log_error("reload failed: out of memory; keeping the "
 			          "configuration in force");
-			return;
+			return KW_ENOMEM;
 		}
 		a->uids = u;
 		a->uids_cap = fresh.max_connections;
@@ -509,17 +736,35 @@ static void agent_reload(agent *a)
 	/* Existing connections keep the frame buffer they were given. */
 	a->cfg = fresh;
 	log_set_level(a->cfg.log_level);
+	if (a->au) {
+		audit_config ac = agent_audit_config(&a->cfg);
+		audit_configure(a->au, &ac);
+	}
 	log_info("configuration reloaded from %s", a->config_path);
+	return 0;
 }
 
 static void agent_reload_all(agent *a)
 {
 	char err[512];
-	agent_reload(a);
-	if (agent_reload_policy(a, err, sizeof(err)) < 0)
+	int r = agent_reload(a);
+	audit_event ev = {
+		.uid = geteuid(),
+		.pid = getpid(),
+		.op = "config.reload",
+		.outcome = r == 0 ? AUDIT_OK : AUDIT_ERROR,
+		.reason = r == 0 ? "SIGHUP" : "SIGHUP: invalid file, old kept",
+	};
+	agent_audit(a, &ev);
+	r = agent_reload_policy(a, err, sizeof(err));
+	if (r < 0)
 		log_error("policy reload failed; keeping the policy in force: "
 		          "%s",
 		          err);
+	ev.op = "policy.reload";
+	ev.outcome = r == 0 ? AUDIT_OK : AUDIT_ERROR;
+	ev.reason = r == 0 ? "SIGHUP" : err;
+	agent_audit(a, &ev);
 }
 
 static void agent_stop(agent *a)
@@ -534,6 +779,14 @@ static void agent_stop(agent *a)
 	if (!a->socket_inherited)
 		unlink(a->socket_path);
 	log_info("stopping: finishing requests in flight");
+	audit_event ev = {
+		.uid = geteuid(),
+		.pid = getpid(),
+		.op = "agent.stop",
+		.outcome = AUDIT_OK,
+		.reason = "signal",
+	};
+	agent_audit(a, &ev);
 	for (conn *c = a->conns, *next; c; c = next) {
 		next = c->next;
 		conn_drain(c);
@@ -606,7 +859,7 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	            0 ||
 	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
 		return r;
-	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_store(a)) < 0 ||
+	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_audit(a)) < 0 ||
 	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0)
 		return r;
 	if ((r = unlock_worker_start(&a->worker, &a->worker_fd)) < 0) {
@@ -624,6 +877,15 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 		return r;
 	log_info("listening on %s (%s mode, %s)", a->socket_path,
 	         agent_mode_name(a), a->dk ? "unlocked" : "locked");
+	audit_event ev = {
+		.uid = geteuid(),
+		.pid = getpid(),
+		.op = "agent.start",
+		.outcome = AUDIT_OK,
+		.reason = a->dk ? "unlocked (keyfile)" : "locked",
+	};
+	agent_audit(a, &ev);
+	agent_batch_finish(a);
 	return 0;
 }
 
@@ -638,6 +900,8 @@ static void agent_sweep(agent *a, int64_t now)
 		conn_sweep(c, now);
 	}
 	ratelimit_sweep(a->rate, now);
+	if (a->au && !store_batch_active(a->st))
+		(void)audit_tick(a->au, agent_now_us());
 	penalty_sweep(a->refused, now);
 	penalty_sweep(a->bad_tokens, now);
 }
@@ -674,18 +938,27 @@ int agent_run(agent *a)
 		    (agent_drained(a) || now >= a->stop_deadline_ms))
 			break;
 		int64_t wait = a->next_sweep_ms - now;
-		if (wait < 0)
+		/* A batch opened while answers were released (or verify work)
+		 * must not wait for the next event. */
+		if (wait < 0 || a->verifies || store_batch_active(a->st))
 			wait = 0;
 		if (loop_turn(a->loop, (int)wait) < 0) {
 			log_error("event loop failed: %s", strerror(errno));
 			return KW_EIO;
 		}
+		agent_verify_steps(a);
 		now = loop_now_ms();
 		if (now >= a->next_sweep_ms) {
 			agent_sweep(a, now);
 			a->next_sweep_ms = now + agent_sweep_interval(a);
 		}
+		/* One commit for everything this turn did, then the answers. */
+		agent_batch_finish(a);
 	}
+	agent_batch_finish(a);
+	if (audit_unlocked(a->au) &&
+	    audit_checkpoint(a->au, agent_now_us()) < 0)
+		log_error("could not write the final audit checkpoint");
 	log_info("stopped");
 	return 0;
 }
@@ -704,6 +977,14 @@ void agent_fini(agent *a)
 	}
 	if (a->signal_fd >= 0)
 		close(a->signal_fd);
+	while (a->verifies) {
+		struct agent_verify *j = a->verifies;
+		a->verifies = j->next;
+		audit_verify_free(j->v);
+		free(j);
+	}
+	audit_close(a->au);
+	free(a->gated);
 	crypto_key_free(a->dk);
 	crypto_key_free(a->token_key);
 	policy_free(a->pol);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "audit.h"
 #include "config.h"
 #include "crypto.h"
 #include "loop.h"
@@ -75,6 +76,17 @@ typedef struct agent {
 	exe_hash_cache *exe_cache;
 	kw_key *token_key; /* hashes client tokens; NULL while locked */
 
+	/* Audit log (audit.h) and the batch of the current loop turn:
+	 * connections whose answers wait for its commit. */
+	audit *au;
+	char checkpoints_path[KW_PATH_MAX];
+	conn **gated;
+	uint32_t ngated, gated_cap;
+	conn **releasing; /* the list agent_batch_finish is working through */
+	uint32_t nreleasing;
+	bool batch_failed;
+	struct agent_verify *verifies; /* audit.verify jobs in progress */
+
 	int64_t started_ms;
 	int64_t next_sweep_ms;
 	bool stopping;
@@ -101,6 +113,26 @@ void agent_uid_release(agent *a, uid_t uid);
 int agent_reload_policy(agent *a, char *err, size_t errsz);
 /* The data key changed (unlock/lock): derive or drop keys made from it. */
 int agent_keys_changed(agent *a);
+
+/*
+ * Group commit (one batch per loop turn). agent_batch opens it if needed;
+ * agent_batch_fail makes the end of the turn roll it back (an audit row
+ * could not be written: nothing it covers may happen). Connections with
+ * answers waiting register with agent_gate_add.
+ */
+int agent_batch(agent *a);
+void agent_batch_fail(agent *a);
+void agent_gate_add(agent *a, conn *c);
+void agent_gate_remove(agent *a, conn *c);
+/* c is being freed: drop any reference the agent keeps to it. */
+void agent_conn_gone(agent *a, conn *c);
+/* Record an event outside a request (start, stop, refused peer, reload):
+ * opens the batch if needed; failures are logged, nothing to fail. */
+void agent_audit(agent *a, const audit_event *ev);
+/* Start an incremental audit.verify for c (parked until done). */
+int agent_verify_start(agent *a, conn *c);
+/* Wall-clock time in unix microseconds (audit timestamps). */
+int64_t agent_now_us(void);
 
 /* "keyfile" or "passphrase". */
 const char *agent_mode_name(const agent *a);

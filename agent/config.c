@@ -31,6 +31,9 @@ void config_defaults(kw_config *ret)
 		.log_level = KW_LOG_INFO,
 		.max_value_bytes = KW_VALUE_MAX_DEFAULT,
 		.max_versions = 10,
+		.audit_checkpoint_rows = 1000,
+		.audit_checkpoint_minutes = 60,
+		.audit_retention_days = 0,
 		.kdf_opslimit = 3,
 		.kdf_memlimit = (size_t)256 * 1024 * 1024,
 	};
@@ -105,6 +108,10 @@ static const struct config_num_key config_num_keys[] = {
 	        1),
 	NUM_KEY("store", max_value_bytes, max_value_bytes, 1, 16777216, 1),
 	NUM_KEY("store", max_versions, max_versions, 1, 10000, 1),
+	NUM_KEY("audit", checkpoint_rows, audit_checkpoint_rows, 0, 1000000, 1),
+	NUM_KEY("audit", checkpoint_minutes, audit_checkpoint_minutes, 0, 10080,
+	        1),
+	NUM_KEY("audit", retention_days, audit_retention_days, 0, 36500, 1),
 	NUM_KEY("kdf", opslimit, kdf_opslimit, 1, 100, 1),
 	NUM_KEY("kdf", memlimit_kib, kdf_memlimit, 8, 4194304, 1024),
 };
@@ -144,10 +151,10 @@ static int config_handler(void *user, const char *section, const char *name,
 	if (p->failed)
 		return 0;
 	if (strcmp(section, "agent") != 0 && strcmp(section, "store") != 0 &&
-	    strcmp(section, "kdf") != 0)
+	    strcmp(section, "audit") != 0 && strcmp(section, "kdf") != 0)
 		return config_fail(p, section,
-		                   "unknown section (expected agent, store or "
-		                   "kdf)");
+		                   "unknown section (expected agent, store, "
+		                   "audit or kdf)");
 	if (!name)
 		return 1; /* a bare [section] line */
 	for (size_t i = 0;

@@ -27,6 +27,10 @@ typedef struct kw_config {
 	/* [store] */
 	size_t max_value_bytes;
 	uint32_t max_versions;
+	/* [audit] */
+	uint32_t audit_checkpoint_rows;    /* 0: not by count */
+	uint32_t audit_checkpoint_minutes; /* 0: not by time */
+	uint32_t audit_retention_days;     /* 0: keep forever */
 	/* [kdf] used when a passphrase wrap is made (init, passwd) */
 	uint64_t kdf_opslimit;
 	size_t kdf_memlimit; /* bytes */

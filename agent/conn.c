@@ -15,6 +15,7 @@
 #include "keyward.h"
 #include "log.h"
 #include "secmem.h"
+#include "store.h"
 #include "wire.h"
 
 /* How long a connection being closed may take to accept its last error. */
@@ -23,6 +24,8 @@
 static uint64_t conn_serial;
 
 static void conn_event(loop_watch *w, uint32_t events);
+static void conn_settle(conn *c);
+static void conn_flush(conn *c);
 
 static size_t conn_backlog(const conn *c)
 {
@@ -39,6 +42,12 @@ static void conn_kill(conn *c)
 	c->dead = true;
 }
 
+/* Bytes that may go out now: not past the gate of an uncommitted batch. */
+static size_t conn_sendable(const conn *c)
+{
+	return (c->gated ? c->gate_off : c->out_len) - c->out_off;
+}
+
 /* Append bytes to the output buffer, growing it (wiping the old copy). */
 static void conn_queue(conn *c, const char *data, size_t len)
 {
@@ -51,6 +60,8 @@ static void conn_queue(conn *c, const char *data, size_t len)
 		size_t unsent = c->out_len - c->out_off;
 		memmove(c->out, c->out + c->out_off, unsent);
 		sodium_memzero(c->out + unsent, c->out_len - unsent);
+		if (c->gated)
+			c->gate_off -= c->out_off;
 		c->out_off = 0;
 		c->out_len = unsent;
 	}
@@ -86,10 +97,73 @@ static void conn_queue_line(conn *c, int r, char *line, size_t len)
 	kw_wipefree(line);
 }
 
+/*
+ * While the agent's batch is open, what is queued now waits behind a gate
+ * until the batch commits (conn_batch_done): an answer, and the secret in
+ * it, is released only once its audit row is durable.
+ */
+static void conn_gate(conn *c, const json_t *id)
+{
+	if (c->dead || !store_batch_active(c->a->st))
+		return;
+	if (!c->gated) {
+		c->gated = true;
+		c->gate_off = c->out_len;
+		agent_gate_add(c->a, c);
+	}
+	if (!c->gate_ids)
+		c->gate_ids = json_array();
+	if (!c->gate_ids ||
+	    json_array_append_new(c->gate_ids,
+	                          id ? json_deep_copy(id) : json_null()))
+		conn_kill(c);
+}
+
+void conn_batch_done(conn *c, bool committed)
+{
+	json_t *ids = c->gate_ids;
+	c->gate_ids = NULL;
+	if (!committed && c->gated) {
+		/* Nothing the batch recorded happened: take the answers back
+		 * (unsent, wiped) and say so, request by request. */
+		sodium_memzero(c->out + c->gate_off, c->out_len - c->gate_off);
+		c->out_len = c->gate_off;
+	}
+	c->gated = false;
+	size_t i;
+	json_t *id;
+	json_array_foreach(ids, i, id)
+	{
+		if (!committed)
+			conn_reply_error(
+				c, json_is_null(id) ? NULL : id, KW_ESTORE,
+				"the audit log could not be written, so "
+				"nothing was done or released; see the "
+				"agent's log",
+				NULL);
+	}
+	json_decref(ids);
+	conn_settle(c);
+}
+
+void conn_notify(conn *c, const char *method, json_t *params)
+{
+	char *line = NULL;
+	size_t len = 0;
+	json_incref(params);
+	int r = kw_wire_notification(method, params, &line, &len);
+	conn_queue_line(c, r, line, len);
+	conn_flush(c);
+	if (!c->dead && conn_sendable(c) > 0 &&
+	    loop_mod(c->a->loop, &c->w, c->w.events | EPOLLOUT) < 0)
+		conn_kill(c);
+}
+
 void conn_reply_result(conn *c, const json_t *id, json_t *result)
 {
 	char *line = NULL;
 	size_t len = 0;
+	conn_gate(c, id);
 	int r = kw_wire_result(id, result, &line, &len);
 	conn_queue_line(c, r, line, len);
 }
@@ -99,14 +173,15 @@ void conn_reply_error(conn *c, const json_t *id, int err, const char *msg,
 {
 	char *line = NULL;
 	size_t len = 0;
+	conn_gate(c, id);
 	int r = kw_wire_error(id, err, msg, extra, &line, &len);
 	conn_queue_line(c, r, line, len);
 }
 
 static void conn_flush(conn *c)
 {
-	while (!c->dead && !conn_held(c) && conn_backlog(c) > 0) {
-		ssize_t n = send(c->w.fd, c->out + c->out_off, conn_backlog(c),
+	while (!c->dead && !conn_held(c) && conn_sendable(c) > 0) {
+		ssize_t n = send(c->w.fd, c->out + c->out_off, conn_sendable(c),
 		                 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			c->out_off += (size_t)n;
@@ -196,7 +271,7 @@ static void conn_update(conn *c)
 	uint32_t ev = 0;
 	if (conn_can_process(c))
 		ev |= EPOLLIN;
-	if (conn_backlog(c) > 0 && !conn_held(c))
+	if (conn_sendable(c) > 0 && !conn_held(c))
 		ev |= EPOLLOUT;
 	if (loop_mod(c->a->loop, &c->w, ev) < 0)
 		conn_kill(c);
@@ -263,7 +338,7 @@ void conn_sweep(conn *c, int64_t now)
 			                 NULL);
 			c->closing = true;
 		} else if (now - c->last_active_ms >= cfg->idle_timeout_ms &&
-		           conn_backlog(c) == 0) {
+		           conn_backlog(c) == 0 && !c->follower) {
 			log_debug("conn %llu: idle; closing",
 			          (unsigned long long)c->serial);
 			c->closing = true;
@@ -333,10 +408,11 @@ void conn_free(conn *c)
 		c->next->prev = c->prev;
 	a->nconns--;
 	agent_uid_release(a, c->peer.uid);
-	if (a->async_conn == c)
-		a->async_conn =
-			NULL; /* the worker's answer has nobody to go to */
 	json_decref(c->park_id);
+	json_decref(c->gate_ids);
+	if (c->gated)
+		agent_gate_remove(a, c);
+	agent_conn_gone(a, c);
 	peer_release(&c->peer);
 	kw_framer_free(&c->in);
 	kw_wipefree(c->out);

@@ -47,6 +47,14 @@ struct conn {
 	int64_t hold_until_ms;    /* 0: nothing held */
 	int64_t close_deadline_ms;
 
+	/* Answers queued while the agent's batch is open wait at gate_off
+	 * until it commits; gate_ids are their request ids (for the errors
+	 * sent instead if it does not). */
+	bool gated;
+	size_t gate_off;
+	json_t *gate_ids;
+	bool follower; /* audit.follow: pushed rows, never idle */
+
 	bool parked;     /* waiting for the worker */
 	json_t *park_id; /* the id to answer with (NULL: notification) */
 	bool closing;    /* close once the output is flushed */
@@ -63,6 +71,14 @@ void conn_free(conn *c);
 void conn_reply_result(conn *c, const json_t *id, json_t *result);
 void conn_reply_error(conn *c, const json_t *id, int err, const char *msg,
                       json_t *extra);
+
+/* Push a notification (params not stolen). Not gated: call it only for
+ * committed facts. */
+void conn_notify(conn *c, const char *method, json_t *params);
+
+/* The agent's batch committed (or not): release the gated answers, or
+ * replace them with errors. May free c. */
+void conn_batch_done(conn *c, bool committed);
 
 /* Process buffered requests, flush, update interest, free if dead. Used
  * after a parked request finished or a hold expired. */

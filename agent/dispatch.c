@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "conn.h"
 #include "keyward.h"
 #include "log.h"
@@ -18,7 +19,8 @@
 #include "peer.h"
 #include "ratelimit.h"
 
-enum { M_NEEDS_UNLOCK = 1 };
+/* M_AUDIT: every outcome is an audit row (others: only refusals). */
+enum { M_NEEDS_UNLOCK = 1, M_AUDIT = 2 };
 
 /* What a method needs from the policy (docs/protocol.md, Authorization). */
 enum rpc_auth {
@@ -37,26 +39,33 @@ static const struct rpc_method {
 	enum policy_op op; /* for AUTH_NAME */
 } rpc_methods[] = {
 	{ "agent.status", method_agent_status, 0, AUTH_ANY, 0 },
-	{ "agent.unlock", method_agent_unlock, 0, AUTH_ADMIN, 0 },
-	{ "agent.lock", method_agent_lock, 0, AUTH_ADMIN, 0 },
-	{ "agent.passwd", method_agent_passwd, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
-	{ "client.hello", method_client_hello, 0, AUTH_PEER, 0 },
-	{ "client.add", method_client_add, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
-	{ "client.list", method_client_list, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
-	{ "client.revoke", method_client_revoke, M_NEEDS_UNLOCK, AUTH_ADMIN,
+	{ "agent.unlock", method_agent_unlock, M_AUDIT, AUTH_ADMIN, 0 },
+	{ "agent.lock", method_agent_lock, M_AUDIT, AUTH_ADMIN, 0 },
+	{ "agent.passwd", method_agent_passwd, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "client.hello", method_client_hello, M_AUDIT, AUTH_PEER, 0 },
+	{ "client.add", method_client_add, M_NEEDS_UNLOCK | M_AUDIT, AUTH_ADMIN,
 	  0 },
+	{ "client.list", method_client_list, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
+	{ "client.revoke", method_client_revoke, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "audit.query", method_audit_query, 0, AUTH_ADMIN, 0 },
+	{ "audit.stats", method_audit_stats, 0, AUTH_ADMIN, 0 },
+	{ "audit.verify", method_audit_verify, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
+	{ "audit.follow", method_audit_follow, 0, AUTH_ADMIN, 0 },
 	{ "policy.check", method_policy_check, 0, AUTH_ADMIN, 0 },
 	{ "policy.show", method_policy_show, 0, AUTH_ADMIN, 0 },
-	{ "policy.reload", method_policy_reload, 0, AUTH_ADMIN, 0 },
-	{ "secret.put", method_secret_put, M_NEEDS_UNLOCK, AUTH_NAME,
+	{ "policy.reload", method_policy_reload, M_AUDIT, AUTH_ADMIN, 0 },
+	{ "secret.put", method_secret_put, M_NEEDS_UNLOCK | M_AUDIT, AUTH_NAME,
 	  POLICY_OP_WRITE },
-	{ "secret.get", method_secret_get, M_NEEDS_UNLOCK, AUTH_NAME,
+	{ "secret.get", method_secret_get, M_NEEDS_UNLOCK | M_AUDIT, AUTH_NAME,
 	  POLICY_OP_READ },
-	{ "secret.list", method_secret_list, M_NEEDS_UNLOCK, AUTH_LIST, 0 },
-	{ "secret.versions", method_secret_versions, M_NEEDS_UNLOCK, AUTH_NAME,
-	  POLICY_OP_LIST },
-	{ "secret.delete", method_secret_delete, M_NEEDS_UNLOCK, AUTH_NAME,
-	  POLICY_OP_WRITE },
+	{ "secret.list", method_secret_list, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_LIST, 0 },
+	{ "secret.versions", method_secret_versions, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_NAME, POLICY_OP_LIST },
+	{ "secret.delete", method_secret_delete, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_NAME, POLICY_OP_WRITE },
 };
 
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)
@@ -279,15 +288,45 @@ const policy_client *rpc_principal(agent *a, conn *c)
 	return c->principal;
 }
 
+/* Peers no section matches share a bucket per uid: the [defaults] rate,
+ * else UNATTRIBUTED_RATE. Their requests are denied anyway; this only
+ * keeps a flood of them from costing the agent more than it should. */
+static const policy_rate unattributed_rate = { 10, 1000, 20 };
+
+static bool rpc_unattributed_limited(rpc_ctx *x)
+{
+	char key[32];
+	uint32_t retry = 0;
+	const policy_rate *rate = policy_client_rate(x->a->pol, NULL);
+	snprintf(key, sizeof(key), "uid:%u", (unsigned)x->c->peer.uid);
+	int r = ratelimit_take(x->a->rate, key,
+	                       rate ? rate : &unattributed_rate, loop_now_ms(),
+	                       &retry);
+	if (r == 0)
+		return false;
+	x->extra = json_pack("{s:I}", "retry_after_ms", (json_int_t)retry);
+	rpc_fail(x, KW_ERATE, NULL, "too many requests; retry in %u ms", retry);
+	return true;
+}
+
 /* Attribution, rate, then the grant the method needs. */
 static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 {
 	agent *a = x->a;
 	conn *c = x->c;
 
+	/* The name asked for, for the audit row even of a refusal (an
+	 * invalid one is left out: the method reports it). */
+	json_t *nv = json_object_get(x->params, "name");
+	if (json_is_string(nv) &&
+	    kw_name_check(json_string_value(nv), json_string_length(nv),
+	                  NULL) == 0)
+		x->name = json_string_value(nv);
 	if (m->auth == AUTH_PEER)
 		return 0;
 	const policy_client *pc = rpc_principal(a, c);
+	if (!pc && rpc_unattributed_limited(x))
+		return KW_ERATE;
 	if (!pc)
 		return rpc_fail(x, KW_EDENIED, NULL,
 		                "no policy section matches this client (uid "
@@ -295,6 +334,8 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 		                (unsigned)c->peer.uid,
 		                c->peer.exe_known ? c->peer.exe : "unknown");
 	x->principal = pc;
+	snprintf(x->principal_name, sizeof(x->principal_name), "%s",
+	         policy_client_name(pc));
 
 	const policy_rate *rate = policy_client_rate(a->pol, pc);
 	uint32_t retry = 0;
@@ -342,6 +383,63 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 	default:
 		return 0;
 	}
+}
+
+static int rpc_outcome(int r)
+{
+	if (r == 0)
+		return AUDIT_OK;
+	if (r == KW_EDENIED)
+		return AUDIT_DENIED;
+	if (r == KW_ERATE)
+		return AUDIT_RATE_LIMITED;
+	return AUDIT_ERROR;
+}
+
+/*
+ * The audit row for this request, before anything is answered. If it
+ * cannot be written, the request fails (and so does the turn's batch, so
+ * whatever the request changed is rolled back): fail closed.
+ */
+static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
+                      json_t **result)
+{
+	bool refusal = r == KW_EDENIED || r == KW_ERATE;
+	if (!refusal && !(m && (m->flags & M_AUDIT)))
+		return r;
+	json_t *v =
+		r == 0 && *result ? json_object_get(*result, "version") : NULL;
+	audit_event ev = {
+		.uid = x->c->peer.uid,
+		.pid = x->c->peer.pid,
+		.exe = x->c->peer.exe_known ? x->c->peer.exe : NULL,
+		.principal = x->principal_name[0] ? x->principal_name : NULL,
+		.op = x->method,
+		.name = x->name,
+		.version = json_is_integer(v) ?
+		                   (uint64_t)json_integer_value(v) :
+		                   0,
+		.outcome = rpc_outcome(r),
+		.reason = r == 0    ? NULL :
+		          x->msg[0] ? x->msg :
+		                      kw_strerror(r),
+	};
+	int ar = agent_batch(x->a);
+	if (ar == 0)
+		ar = audit_append(x->a->au, &ev, agent_now_us());
+	if (ar == 0)
+		return r;
+	agent_batch_fail(x->a);
+	log_error("conn %llu: %s: audit row not written (%s); refusing",
+	          (unsigned long long)x->c->serial, x->method, kw_strerror(ar));
+	json_decref(*result);
+	*result = NULL;
+	x->field = NULL;
+	json_decref(x->extra);
+	x->extra = NULL;
+	return rpc_fail(x, KW_ESTORE, NULL,
+	                "the audit log could not be written, so nothing was "
+	                "done or released");
 }
 
 static void rpc_answer(rpc_ctx *x, int r, json_t *result)
@@ -413,6 +511,11 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		r = rpc_fail(&x, KW_ELOCKED, NULL,
 		             "the agent is locked; unlock it first "
 		             "(keyward unlock)");
+	} else if (agent_batch(a) < 0) {
+		r = rpc_fail(
+			&x, KW_ESTORE, NULL,
+			"the store cannot record this request; nothing was "
+			"done");
 	} else {
 		r = m->fn(&x, &result);
 	}
@@ -420,6 +523,7 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		c->parked = true;
 		c->park_id = x.id ? json_deep_copy(x.id) : NULL;
 	} else {
+		r = rpc_record(&x, m, r, &result);
 		rpc_answer(&x, r, result);
 	}
 	json_decref(x.extra);

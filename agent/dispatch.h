@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "audit.h"
+#include "keyward.h"
 
 typedef struct rpc_ctx {
 	agent *a;
@@ -26,6 +28,9 @@ typedef struct rpc_ctx {
 	/* The section the request is attributed to (NULL for client.hello
 	 * from an unattributed peer). */
 	const policy_client *principal;
+	/* Its name, copied: policy.reload frees the policy it points into
+	 * before the request's audit row is written. */
+	char principal_name[KW_NAME_MAX + 1];
 } rpc_ctx;
 
 /* Handler return for "answer comes later" (the connection is parked). */
@@ -66,6 +71,10 @@ int method_client_hello(rpc_ctx *x, json_t **ret_result);
 int method_client_add(rpc_ctx *x, json_t **ret_result);
 int method_client_list(rpc_ctx *x, json_t **ret_result);
 int method_client_revoke(rpc_ctx *x, json_t **ret_result);
+int method_audit_query(rpc_ctx *x, json_t **ret_result);
+int method_audit_stats(rpc_ctx *x, json_t **ret_result);
+int method_audit_verify(rpc_ctx *x, json_t **ret_result);
+int method_audit_follow(rpc_ctx *x, json_t **ret_result);
 int method_policy_check(rpc_ctx *x, json_t **ret_result);
 int method_policy_show(rpc_ctx *x, json_t **ret_result);
 int method_policy_reload(rpc_ctx *x, json_t **ret_result);
@@ -78,5 +87,9 @@ int method_secret_delete(rpc_ctx *x, json_t **ret_result);
 /* The worker finished a job: answer the parked connection (agent.c calls
  * this from the worker fd's callback). */
 void methods_worker_done(agent *a);
+/* An audit.verify finished (r < 0: it could not run): answer c. */
+void methods_verify_done(conn *c, int r, const audit_verify_result *res);
+/* The JSON form of a row (docs/audit.md); new reference or NULL. */
+json_t *audit_row_json(const audit_row *row);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "keyward.h"
@@ -271,6 +272,21 @@ void methods_worker_done(agent *a)
 		a->unlock_failures = 0;
 	int kind = job->kind;
 	unlock_job_free(job);
+
+	const policy_client *pc = c ? rpc_principal(a, c) : NULL;
+	audit_event ev = {
+		.uid = c ? c->peer.uid : (uid_t)-1,
+		.pid = c ? c->peer.pid : 0,
+		.exe = c && c->peer.exe_known ? c->peer.exe : NULL,
+		.principal = pc ? policy_client_name(pc) : NULL,
+		.op = kind == UNLOCK_JOB_UNLOCK ? "agent.unlock" :
+		                                  "agent.passwd",
+		.outcome = r == 0           ? AUDIT_OK :
+		           r == KW_EBADPASS ? AUDIT_DENIED :
+		                              AUDIT_ERROR,
+		.reason = r == 0 ? NULL : kw_strerror(r),
+	};
+	agent_audit(a, &ev);
 	if (!c)
 		return;
 

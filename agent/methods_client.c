@@ -105,7 +105,8 @@ int method_client_hello(rpc_ctx *x, json_t **ret_result)
 		return r;
 	store_client_touch(a->st, name, (int64_t)time(NULL));
 	memcpy(x->c->token_name, name, strlen(name) + 1);
-	x->c->principal_gen = 0; /* attribute again with the token */
+	x->name = x->c->token_name; /* the audit row names the client */
+	x->c->principal_gen = 0;    /* attribute again with the token */
 	log_info("conn %llu: uid %u pid %d presented the token of client %s",
 	         (unsigned long long)x->c->serial, (unsigned)x->c->peer.uid,
 	         (int)x->c->peer.pid, name);

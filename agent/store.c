@@ -83,6 +83,34 @@ static const char *const migrations[] = {
 	" last_used INTEGER,"
 	" revoked_at INTEGER);"
 	"CREATE UNIQUE INDEX clients_hash ON clients (hash);",
+	/* 3: the audit log, its retention anchor and checkpoint key
+	 * (store_audit.h, docs/audit.md). seq is given, never AUTOINCREMENT:
+	 * the chain needs seq values without gaps. */
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
+	" ts_us INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL,"
+	" exe TEXT,"
+	" principal TEXT,"
+	" op TEXT NOT NULL,"
+	" name TEXT,"
+	" version INTEGER NOT NULL DEFAULT 0,"
+	" outcome INTEGER NOT NULL CHECK (outcome BETWEEN 0 AND 3),"
+	" reason TEXT,"
+	" hash BLOB NOT NULL CHECK (length(hash) = 32));"
+	"CREATE INDEX audit_ts ON audit (ts_us);"
+	"CREATE TABLE audit_anchor ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" seq INTEGER NOT NULL CHECK (seq >= 1),"
+	" hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	" sig BLOB NOT NULL CHECK (length(sig) = 64),"
+	" ts_us INTEGER NOT NULL);"
+	"CREATE TABLE audit_keys ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" public BLOB NOT NULL CHECK (length(public) = 32),"
+	" sealed_secret BLOB NOT NULL CHECK (length(sealed_secret) = 104),"
+	" created INTEGER NOT NULL);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -91,6 +119,9 @@ enum core_stmt {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_SCHEMA_VERSION,
 	ST_WRAP_GET,
 	ST_WRAP_SET,
@@ -101,6 +132,9 @@ static const char *const core_sql[ST_CORE__MAX] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT op",
+	[ST_RELEASE] = "RELEASE op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO op",
 	[ST_SCHEMA_VERSION] =
 		"SELECT coalesce(max(version), 0) FROM schema_migrations",
 	[ST_WRAP_GET] = "SELECT mode, salt, opslimit, memlimit, nonce, wrapped"
@@ -122,6 +156,7 @@ static const store_stmts *const modules[STORE_MOD__MAX] = {
 	[STORE_MOD_CORE] = &core_stmts,
 	[STORE_MOD_SECRETS] = &store_secrets_stmts,
 	[STORE_MOD_CLIENTS] = &store_clients_stmts,
+	[STORE_MOD_AUDIT] = &store_audit_stmts,
 };
 
 static sqlite3_stmt *core(store *s, enum core_stmt id)
@@ -204,21 +239,70 @@ int store_one_int(sqlite3_stmt *st, const char *types, int64_t id, int64_t *ret)
 	return 0;
 }
 
+/*
+ * Inside a batch, an operation's "transaction" is a savepoint: it commits
+ * or rolls back alone, and becomes durable with the batch.
+ */
 int store_tx_begin(store *s)
 {
+	if (s->batch)
+		return store_step_done(core(s, ST_SAVEPOINT), "");
 	return store_step_done(core(s, ST_BEGIN), "");
 }
 
 int store_tx_commit(store *s)
 {
+	if (s->batch)
+		return store_step_done(core(s, ST_RELEASE), "");
 	return store_step_done(core(s, ST_COMMIT), "");
 }
 
 int store_tx_rollback(store *s, int r)
 {
+	if (sqlite3_get_autocommit(s->db))
+		return r; /* SQLite already rolled everything back */
+	if (s->batch) {
+		(void)store_step_done(core(s, ST_ROLLBACK_TO), "");
+		(void)store_step_done(core(s, ST_RELEASE), "");
+	} else {
+		(void)store_step_done(core(s, ST_ROLLBACK), "");
+	}
+	return r;
+}
+
+int store_batch_begin(store *s)
+{
+	if (s->batch)
+		return KW_ESTATE;
+	int r = store_step_done(core(s, ST_BEGIN), "");
+	if (r == 0)
+		s->batch = true;
+	return r;
+}
+
+bool store_batch_active(const store *s)
+{
+	return s->batch;
+}
+
+int store_batch_commit(store *s)
+{
+	if (!s->batch)
+		return KW_ESTATE;
+	int r = store_step_done(core(s, ST_COMMIT), "");
+	if (r < 0) {
+		store_batch_rollback(s);
+		return r;
+	}
+	s->batch = false;
+	return 0;
+}
+
+void store_batch_rollback(store *s)
+{
 	if (!sqlite3_get_autocommit(s->db))
 		(void)store_step_done(core(s, ST_ROLLBACK), "");
-	return r;
+	s->batch = false;
 }
 
 enum { FILES_CHECK, FILES_ABSENT, FILES_UNLINK };

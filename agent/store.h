@@ -38,6 +38,20 @@ void store_close(store *s);
 /* The schema version (highest applied migration). */
 int store_schema_version(store *s, int *ret_version);
 
+/*
+ * Group commit. store_batch_begin opens one transaction (BEGIN IMMEDIATE)
+ * that every later store operation joins, each inside a savepoint of its
+ * own (so one failing operation undoes only itself);
+ * store_batch_commit makes them all durable with one disk sync, or, if the
+ * commit fails, rolls everything back and returns the error. The agent
+ * runs one batch per event-loop turn and releases no answer before it
+ * commits (docs/audit.md, durability).
+ */
+int store_batch_begin(store *s);
+bool store_batch_active(const store *s);
+int store_batch_commit(store *s);
+void store_batch_rollback(store *s);
+
 /* The single data-key wrap. KW_ENOTFOUND if none yet. */
 int store_wrap_get(store *s, crypto_wrap *ret_wrap);
 /* Insert or replace the wrap (passwd re-wraps atomically). */

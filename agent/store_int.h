@@ -13,6 +13,7 @@
 #ifndef KW_STORE_INT_H
 #define KW_STORE_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
@@ -29,16 +30,19 @@ enum store_module {
 	STORE_MOD_CORE, /* store.c: transactions, schema version, wrap */
 	STORE_MOD_SECRETS,
 	STORE_MOD_CLIENTS,
+	STORE_MOD_AUDIT,
 	STORE_MOD__MAX
 };
 
 extern const store_stmts store_secrets_stmts;
 extern const store_stmts store_clients_stmts;
+extern const store_stmts store_audit_stmts;
 
 struct store {
 	sqlite3 *db;
 	/* st[m][i]: statement i of module m, prepared at open. */
 	sqlite3_stmt **st[STORE_MOD__MAX];
+	bool batch; /* a store_batch transaction is open */
 };
 
 /* KW_ENOMEM for an SQLite out-of-memory code, KW_ESTORE for any other. */

@@ -126,6 +126,50 @@ int cli_policy_default(const struct cli *cli, const char *home, char *ret_exe,
 /* Print prefix and one line saying what the default policy means. */
 void cli_policy_default_note(const char *prefix, const char *exe);
 
+/* audit_fmt.c: no agent needed -------------------------------------------- */
+
+/* Bytes of "YYYY-MM-DD HH:MM:SS" with its NUL. */
+#define CLI_TIME_LEN 20
+
+/*
+ * A time from the command line, as unix microseconds: a duration back from
+ * now_us ("90s", "15m", "1h", "2d", "1w"; further back than 1970 gives 0),
+ * or YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS in local time, or
+ * in UTC with a trailing 'Z'. 0 or KW_EINVAL.
+ */
+int cli_time_parse(const char *s, int64_t now_us, int64_t *ret_us);
+/* us as local "YYYY-MM-DD HH:MM:SS" ("-" if it cannot be shown). */
+void cli_time_local(int64_t us, char buf[static CLI_TIME_LEN]);
+/* name matches glob in the policy syntax ('*' within a segment, '**' whole
+ * segments; policies/README.md). */
+bool cli_glob_match(const char *glob, const char *name);
+
+/* Column widths of the audit table. */
+struct cli_audit_cols {
+	int seq, principal, op, name, ver, outcome;
+};
+/* An audit.query row has every member the table and filters use, of the
+ * right type (docs/audit.md). */
+bool cli_audit_row_valid(const json_t *row);
+/* Widths of the headings; then widen for each (valid) row. */
+void cli_audit_cols_init(struct cli_audit_cols *w);
+void cli_audit_cols_fit(struct cli_audit_cols *w, const json_t *row);
+/* How much of REASON fits a terminal term_cols wide (<= 0: unknown). */
+size_t cli_audit_reason_max(const struct cli_audit_cols *w, int term_cols);
+void cli_audit_header(FILE *f, const struct cli_audit_cols *w);
+/* One valid row, times in local time, '-' for null, REASON cut to
+ * reason_max bytes. */
+void cli_audit_row(FILE *f, const struct cli_audit_cols *w, const json_t *row,
+                   size_t reason_max);
+
+/* An element of audit.stats' counts has the members the table uses. */
+bool cli_audit_count_valid(const json_t *e);
+/* A new array of the (valid) elements of counts, count descending, then
+ * principal, op and outcome. 0 or KW_ENOMEM. */
+int cli_audit_counts_sort(const json_t *counts, json_t **ret_sorted);
+/* PRINCIPAL OP OUTCOME COUNT, then a total line. */
+void cli_audit_counts_print(FILE *f, const json_t *sorted);
+
 int cmd_init(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_unlock(struct cli *cli, int argc, char **argv);
@@ -138,5 +182,13 @@ int cmd_versions(struct cli *cli, int argc, char **argv);
 int cmd_rm(struct cli *cli, int argc, char **argv);
 int cmd_client(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);
+/* Subcommands of audit (cmd_audit_stats.c). */
+int cli_audit_stats(struct cli *cli, int argc, char **argv);
+int cli_audit_verify(struct cli *cli, int argc, char **argv);
+/* The value of --since/--until (opt) through cli_time_parse; prints a
+ * usage error. 0 or an exit code. */
+int cli_parse_time_opt(const struct cli *cli, const char *opt, const char *arg,
+                       int64_t *ret_us);
 
 #endif

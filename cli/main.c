@@ -28,6 +28,7 @@ static const struct command commands[] = {
 	{ "get", cmd_get },           { "ls", cmd_ls },
 	{ "versions", cmd_versions }, { "rm", cmd_rm },
 	{ "client", cmd_client },     { "policy", cmd_policy },
+	{ "audit", cmd_audit },
 };
 
 static const char usage_text[] =
@@ -58,6 +59,15 @@ static const char usage_text[] =
 	"  policy show [--json]    show the policy the agent has loaded\n"
 	"  policy reload           make the agent re-read its policy files\n"
 	"  policy init             write the default policy for an older store\n"
+	"  audit [--since T] [--until T] [--name GLOB] [--principal P]\n"
+	"        [--op OP] [--outcome O] [--limit N] [--json] [--follow]\n"
+	"                          show the audit log: the newest N rows\n"
+	"                          (default 20, 0: all), oldest first;\n"
+	"                          --follow keeps printing new rows\n"
+	"  audit stats [--since T] [--json]\n"
+	"                          count requests by principal, op, outcome\n"
+	"  audit verify [--json]   check the audit log's hash chain (exit 0\n"
+	"                          intact, 1 broken)\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"
@@ -71,6 +81,8 @@ static const char usage_text[] =
 	"Values are read from stdin, never from the command line.\n"
 	"$KEYWARD_TOKEN, when set, is presented to the agent as this\n"
 	"client's token.\n"
+	"T is a duration back from now (90s, 15m, 1h, 2d, 1w) or a local time\n"
+	"YYYY-MM-DD[THH:MM[:SS]] (with a trailing Z: UTC).\n"
 	"--passphrase-fd N reads one line per passphrase from file descriptor\n"
 	"N (passwd: the current one first, in passphrase mode, then the new).\n"
 	"\n"
@@ -174,14 +186,6 @@ int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c)
 		return CLI_EXIT_ERROR;
 	}
 	r = kw_connect(&c, path);
-	if (r < 0 && kw_last_error_message(NULL)[0]) {
-		/* $KEYWARD_TOKEN is malformed, or the agent refused it. */
-		cli_msg(cli, NULL, "%s%s",
-		        r == KW_EINVAL ? "" :
-		                         "the agent refused the connection: ",
-		        kw_last_error_message(NULL));
-		return cli_exit_code(r);
-	}
 	if (r == KW_ECONNECT) {
 		cli_msg(cli, NULL,
 		        "cannot connect to the agent at %s (is keywardd "
@@ -189,10 +193,16 @@ int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c)
 		        path);
 		return CLI_EXIT_ERROR;
 	}
+	if (r == KW_EDENIED || r == KW_ERATE) {
+		/* The agent refused $KEYWARD_TOKEN (or this peer). */
+		cli_msg(cli, NULL, "the agent refused the connection: %s",
+		        kw_last_error_message(NULL));
+		return cli_exit_code(r);
+	}
 	if (r < 0) {
-		cli_msg(cli, NULL, "cannot connect to the agent at %s: %s",
-		        path, kw_strerror(r));
-		return CLI_EXIT_ERROR;
+		/* E.g. $KEYWARD_TOKEN malformed: the library says which. */
+		cli_msg(cli, NULL, "%s", kw_last_error_message(NULL));
+		return cli_exit_code(r);
 	}
 	r = kw_set_timeout(c,
 	                   cli->timeout_ms > 0 ? cli->timeout_ms : default_ms);

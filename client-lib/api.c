@@ -1,13 +1,17 @@
 /*
- * api.c - libkeyward: one function per protocol method (docs/protocol.md).
+ * api.c - libkeyward: one function per protocol method (docs/protocol.md),
+ * the secret.* methods; api_agent.c has the others.
  *
  * Each function checks its arguments locally (names never cost a round
  * trip), builds params, makes the call through client_call() and then
  * checks every member of the result it relies on: anything of the wrong
  * type or range is KW_EPROTO, never a crash or a partly filled output.
+ * The public kw_* functions at the end of the file only wrap these in
+ * client_begin()/client_end(), which keep kw_last_error_message() right.
  */
 #include <limits.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,8 +41,8 @@ struct kw_secret_list {
 
 /* Result checks: false on a wrong type or range, reported as KW_EPROTO. */
 
-static bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
-                            uint64_t *ret_value)
+bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
+                     uint64_t *ret_value)
 {
 	const json_t *v = json_object_get(obj, key);
 	json_int_t i;
@@ -52,7 +56,7 @@ static bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
 	return true;
 }
 
-static bool client_get_bool(const json_t *obj, const char *key, bool *ret_value)
+bool client_get_bool(const json_t *obj, const char *key, bool *ret_value)
 {
 	const json_t *v = json_object_get(obj, key);
 
@@ -62,8 +66,7 @@ static bool client_get_bool(const json_t *obj, const char *key, bool *ret_value)
 	return true;
 }
 
-static bool client_get_text(const json_t *obj, const char *key,
-                            const char **ret_value)
+bool client_get_text(const json_t *obj, const char *key, const char **ret_value)
 {
 	const json_t *v = json_object_get(obj, key);
 	const char *s;
@@ -91,11 +94,22 @@ static bool client_stage_valid(const char *stage)
 	return false;
 }
 
-static int check_name(const char *name)
+/* Check name locally; the rule it breaks becomes the error message. */
+static int check_name(kw_client *c, const char *name)
 {
+	char msg[128];
+	const char *rule = NULL;
+	int r;
+
 	if (!name)
-		return KW_EINVAL;
-	return kw_name_check(name, strnlen(name, KW_NAME_MAX + 1), NULL);
+		return client_fail(c, KW_EINVAL, "the name is NULL");
+	r = kw_name_check(name, strnlen(name, KW_NAME_MAX + 1), &rule);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "invalid name: %s",
+		         rule ? rule : kw_strerror(r));
+		client_fail(c, r, msg);
+	}
+	return r;
 }
 
 /* {"name": name}, or NULL on allocation failure. */
@@ -112,7 +126,7 @@ static bool result_name_is(const json_t *result, const char *name)
 	return json_is_string(v) && strcmp(json_string_value(v), name) == 0;
 }
 
-static int call_object(kw_client *c, const char *method, json_t *params,
+int client_call_object(kw_client *c, const char *method, json_t *params,
                        json_t **ret_result)
 {
 	json_t *result = NULL;
@@ -131,15 +145,6 @@ static int call_object(kw_client *c, const char *method, json_t *params,
 	}
 	*ret_result = result;
 	return 0;
-}
-
-/* Client token --------------------------------------------------------- */
-
-int kw_client_hello(kw_client *c, const char *token)
-{
-	if (!c)
-		return KW_EINVAL;
-	return client_hello(c, token);
 }
 
 /* Secrets: get -------------------------------------------------------- */
@@ -202,7 +207,7 @@ static int secret_fetch(kw_client *c, const char *name, uint64_t version,
 		return KW_EINVAL;
 	if (stage && !client_stage_valid(stage))
 		return KW_EINVAL;
-	r = check_name(name);
+	r = check_name(c, name);
 	if (r < 0)
 		return r;
 	params = name_params(name);
@@ -213,7 +218,7 @@ static int secret_fetch(kw_client *c, const char *name, uint64_t version,
 	if (params && stage &&
 	    json_object_set_new(params, "stage", json_string(stage)) < 0)
 		goto fail_params;
-	r = call_object(c, "secret.get", params, &res);
+	r = client_call_object(c, "secret.get", params, &res);
 	if (r < 0)
 		return r;
 	r = secret_from_result(res, name, version, stage, ret_secret);
@@ -225,21 +230,16 @@ fail_params:
 	return KW_ENOMEM;
 }
 
-int kw_secret_get(kw_client *c, const char *name, kw_secret **ret_secret)
-{
-	return secret_fetch(c, name, 0, NULL, ret_secret);
-}
-
-int kw_secret_get_version(kw_client *c, const char *name, uint64_t version,
-                          kw_secret **ret_secret)
+static int secret_get_version(kw_client *c, const char *name, uint64_t version,
+                              kw_secret **ret_secret)
 {
 	if (version == 0)
 		return KW_EINVAL;
 	return secret_fetch(c, name, version, NULL, ret_secret);
 }
 
-int kw_secret_get_stage(kw_client *c, const char *name, const char *stage,
-                        kw_secret **ret_secret)
+static int secret_get_stage(kw_client *c, const char *name, const char *stage,
+                            kw_secret **ret_secret)
 {
 	if (!stage)
 		return KW_EINVAL;
@@ -279,7 +279,7 @@ static int put_call(kw_client *c, const char *name, json_t *params,
 	uint64_t version;
 	int r;
 
-	r = call_object(c, "secret.put", params, &res);
+	r = client_call_object(c, "secret.put", params, &res);
 	if (r < 0)
 		return r;
 	if (!result_name_is(res, name) ||
@@ -293,8 +293,8 @@ static int put_call(kw_client *c, const char *name, json_t *params,
 	return 0;
 }
 
-int kw_secret_put(kw_client *c, const char *name, const void *value, size_t len,
-                  uint64_t *ret_version)
+static int secret_put(kw_client *c, const char *name, const void *value,
+                      size_t len, uint64_t *ret_version)
 {
 	static const uint8_t empty[1];
 	json_t *params, *text_json;
@@ -303,7 +303,7 @@ int kw_secret_put(kw_client *c, const char *name, const void *value, size_t len,
 
 	if (!c || (!value && len > 0))
 		return KW_EINVAL;
-	r = check_name(name);
+	r = check_name(c, name);
 	if (r < 0)
 		return r;
 	if (len > CLIENT_VALUE_MAX)
@@ -325,15 +325,15 @@ int kw_secret_put(kw_client *c, const char *name, const void *value, size_t len,
 	return put_call(c, name, params, ret_version);
 }
 
-int kw_secret_generate(kw_client *c, const char *name, size_t nbytes,
-                       uint64_t *ret_version)
+static int secret_generate(kw_client *c, const char *name, size_t nbytes,
+                           uint64_t *ret_version)
 {
 	json_t *params;
 	int r;
 
 	if (!c || nbytes == 0 || nbytes > API_INT_MAX)
 		return KW_EINVAL;
-	r = check_name(name);
+	r = check_name(c, name);
 	if (r < 0)
 		return r;
 	params = json_pack("{s:s, s:I}", "name", name, "generate",
@@ -343,7 +343,7 @@ int kw_secret_generate(kw_client *c, const char *name, size_t nbytes,
 	return put_call(c, name, params, ret_version);
 }
 
-int kw_secret_delete(kw_client *c, const char *name)
+static int secret_delete(kw_client *c, const char *name)
 {
 	json_t *params, *res = NULL;
 	uint64_t n;
@@ -351,13 +351,13 @@ int kw_secret_delete(kw_client *c, const char *name)
 
 	if (!c)
 		return KW_EINVAL;
-	r = check_name(name);
+	r = check_name(c, name);
 	if (r < 0)
 		return r;
 	params = name_params(name);
 	if (!params)
 		return KW_ENOMEM;
-	r = call_object(c, "secret.delete", params, &res);
+	r = client_call_object(c, "secret.delete", params, &res);
 	if (r < 0)
 		return r;
 	if (!result_name_is(res, name) ||
@@ -400,8 +400,8 @@ static int list_item(const json_t *e, struct kw_secret_list_item *ret_item)
 	return 0;
 }
 
-int kw_secret_list(kw_client *c, const char *prefix,
-                   struct kw_secret_list **ret_list)
+static int secret_list(kw_client *c, const char *prefix,
+                       struct kw_secret_list **ret_list)
 {
 	struct kw_secret_list_item *items = NULL;
 	json_t *params = NULL, *res = NULL;
@@ -416,12 +416,12 @@ int kw_secret_list(kw_client *c, const char *prefix,
 		r = kw_prefix_check(prefix, strnlen(prefix, KW_NAME_MAX + 1),
 		                    NULL);
 		if (r < 0)
-			return r;
+			return client_fail(c, r, "invalid prefix");
 		params = json_pack("{s:s}", "prefix", prefix);
 		if (!params)
 			return KW_ENOMEM;
 	}
-	r = call_object(c, "secret.list", params, &res);
+	r = client_call_object(c, "secret.list", params, &res);
 	if (r < 0)
 		return r;
 	r = KW_EPROTO;
@@ -477,126 +477,65 @@ void kw_secret_list_free(struct kw_secret_list *l)
 	free(l);
 }
 
-/* Agent ------------------------------------------------------------------ */
+/* Public: secrets -------------------------------------------------------- */
 
-int kw_agent_locked(kw_client *c)
+int kw_secret_get(kw_client *c, const char *name, kw_secret **ret_secret)
 {
-	json_t *res = NULL;
-	bool locked;
-	int r;
-
-	r = call_object(c, "agent.status", NULL, &res);
-	if (r < 0)
-		return r;
-	r = client_get_bool(res, "locked", &locked) ? (int)locked : KW_EPROTO;
-	json_decref(res);
-	return r;
-}
-
-/* Check a result of the form {"key": expected}. */
-static int expect_bool(json_t *res, const char *key, bool expected)
-{
-	bool v;
-	int r = 0;
-
-	if (!client_get_bool(res, key, &v) || v != expected)
-		r = KW_EPROTO;
-	json_decref(res);
-	return r;
-}
-
-static bool passphrase_ok(const char *p)
-{
-	return p && p[0] != '\0';
-}
-
-int kw_agent_unlock(kw_client *c, const char *passphrase)
-{
-	json_t *params = NULL, *res = NULL;
-	int r;
-
-	if (!c || (passphrase && !passphrase_ok(passphrase)))
+	if (!c)
 		return KW_EINVAL;
-	if (passphrase) {
-		params = json_pack("{s:s}", "passphrase", passphrase);
-		if (!params)
-			return KW_EINVAL; /* not UTF-8, or out of memory */
-	}
-	r = call_object(c, "agent.unlock", params, &res);
-	if (r < 0)
-		return r;
-	return expect_bool(res, "locked", false);
+	client_begin(c);
+	return client_end(c, secret_fetch(c, name, 0, NULL, ret_secret));
 }
 
-int kw_agent_lock(kw_client *c)
+int kw_secret_get_version(kw_client *c, const char *name, uint64_t version,
+                          kw_secret **ret_secret)
 {
-	json_t *res = NULL;
-	int r;
-
-	r = call_object(c, "agent.lock", NULL, &res);
-	if (r < 0)
-		return r;
-	return expect_bool(res, "locked", true);
+	if (!c)
+		return KW_EINVAL;
+	client_begin(c);
+	return client_end(c, secret_get_version(c, name, version, ret_secret));
 }
 
-int kw_agent_passwd(kw_client *c, const char *current,
-                    const char *new_passphrase)
+int kw_secret_get_stage(kw_client *c, const char *name, const char *stage,
+                        kw_secret **ret_secret)
 {
-	json_t *params, *res = NULL;
-	const char *mode;
-	int r;
-
-	if (!c || !passphrase_ok(new_passphrase) ||
-	    (current && !passphrase_ok(current)))
+	if (!c)
 		return KW_EINVAL;
-	params = json_pack("{s:s}", "new", new_passphrase);
-	if (!params)
-		return KW_EINVAL;
-	if (current &&
-	    json_object_set_new(params, "current", json_string(current)) < 0) {
-		json_decref(params);
-		return KW_EINVAL;
-	}
-	r = call_object(c, "agent.passwd", params, &res);
-	if (r < 0)
-		return r;
-	if (!client_get_text(res, "mode", &mode) ||
-	    strcmp(mode, "passphrase") != 0)
-		r = KW_EPROTO;
-	json_decref(res);
-	return r;
+	client_begin(c);
+	return client_end(c, secret_get_stage(c, name, stage, ret_secret));
 }
 
-/* Generic call ----------------------------------------------------------- */
-
-int kw_call(kw_client *c, const char *method, const char *params_json,
-            char **ret_result_json)
+int kw_secret_put(kw_client *c, const char *name, const void *value, size_t len,
+                  uint64_t *ret_version)
 {
-	json_t *params = NULL, *res = NULL;
-	char *text;
-	int r;
-
-	if (!c || !method || method[0] == '\0' || !ret_result_json)
+	if (!c)
 		return KW_EINVAL;
-	if (params_json) {
-		params = json_loads(params_json, JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_object(params)) {
-			json_decref(params);
-			return KW_EINVAL;
-		}
-	}
-	r = client_call(c, method, params, &res);
-	if (r < 0)
-		return r;
-	text = json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(res);
-	if (!text)
-		return KW_ENOMEM;
-	*ret_result_json = text;
-	return 0;
+	client_begin(c);
+	return client_end(c, secret_put(c, name, value, len, ret_version));
 }
 
-void kw_json_free(char *json)
+int kw_secret_generate(kw_client *c, const char *name, size_t nbytes,
+                       uint64_t *ret_version)
 {
-	kw_wipefree_str(json);
+	if (!c)
+		return KW_EINVAL;
+	client_begin(c);
+	return client_end(c, secret_generate(c, name, nbytes, ret_version));
+}
+
+int kw_secret_delete(kw_client *c, const char *name)
+{
+	if (!c)
+		return KW_EINVAL;
+	client_begin(c);
+	return client_end(c, secret_delete(c, name));
+}
+
+int kw_secret_list(kw_client *c, const char *prefix,
+                   struct kw_secret_list **ret_list)
+{
+	if (!c)
+		return KW_EINVAL;
+	client_begin(c);
+	return client_end(c, secret_list(c, prefix, ret_list));
 }

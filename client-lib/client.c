@@ -8,7 +8,9 @@
  * next call reconnects. A connection found dead before the agent answered
  * anything is reopened once and the request sent again: the agent executes
  * only complete lines, and this is what lets a client survive an agent
- * restart or an idle-timeout close.
+ * restart or an idle-timeout close. Notifications (lines without an id)
+ * that arrive while a call waits are queued for kw_notification_wait()
+ * (notify.c).
  *
  * Client token ($KEYWARD_TOKEN or kw_client_hello): kept in sodium_malloc
  * memory, no-access except while a hello is being built, and presented
@@ -24,6 +26,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +44,6 @@
 #include "secmem.h"
 #include "wire.h"
 
-#define CLIENT_ERRMSG_MAX 512
-
-struct kw_client {
-	int fd;            /* -1 while disconnected */
-	bool framer_ready; /* framer allocated (only while connected) */
-	int timeout_ms;
-	uint64_t last_id;
-	kw_framer framer;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char errmsg[CLIENT_ERRMSG_MAX];
-	char *token;        /* sodium_malloc, no-access while idle; or NULL */
-	bool token_pending; /* present the token before the next request */
-};
-
 /* Why the last kw_connect() in this thread failed (kw_last_error_message
  * with NULL): there is no client to keep it in. */
 static _Thread_local char connect_errmsg[CLIENT_ERRMSG_MAX];
@@ -68,7 +57,7 @@ struct call {
 	json_t *result;
 };
 
-static int64_t now_ms(void)
+int64_t client_now_ms(void)
 {
 	struct timespec ts;
 
@@ -76,16 +65,21 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Milliseconds left, as poll() takes them (-1: no deadline). */
 static int remaining_ms(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left;
+
+	if (deadline == CLIENT_NO_DEADLINE)
+		return -1;
+	left = deadline - client_now_ms();
 
 	if (left <= 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
-static void client_drop(kw_client *c)
+void client_drop(kw_client *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
@@ -119,6 +113,9 @@ static int client_open(kw_client *c, int64_t deadline)
 		                                             KW_ECONNECT;
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
 	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "cannot connect to the agent at %.*s: %s", 400,
+		         c->path, strerror(errno));
 		r = KW_ECONNECT;
 		goto fail_fd;
 	}
@@ -201,8 +198,7 @@ static void keep_text(char *dst, size_t dstsz, const char *msg)
 	dst[i] = '\0';
 }
 
-/* An error member: returns its KW_E* code, or KW_EPROTO if malformed. */
-static int parse_error(kw_client *c, const json_t *err)
+int client_parse_error(kw_client *c, const json_t *err)
 {
 	const json_t *code = json_object_get(err, "code");
 	const json_t *msg = json_object_get(err, "message");
@@ -228,48 +224,53 @@ static int parse_error(kw_client *c, const json_t *err)
 	return r;
 }
 
+json_t *client_parse_message(const char *line, size_t len)
+{
+	json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	const json_t *ver = json_object_get(msg, "jsonrpc");
+
+	if (json_is_object(msg) && json_is_string(ver) &&
+	    strcmp(json_string_value(ver), "2.0") == 0)
+		return msg;
+	json_decref(msg);
+	return NULL;
+}
+
 /*
- * One line from the agent. Returns 1 to skip it (a notification), 0 with
- * cl->result set for our result, or a negative code: the agent's error, or
- * KW_EPROTO for anything malformed.
+ * One line from the agent. Returns 1 if it was a notification (queued),
+ * 0 with cl->result set for our result, or a negative code: the agent's
+ * error, or KW_EPROTO for anything malformed.
  */
 static int handle_line(kw_client *c, struct call *cl, const char *line,
                        size_t len)
 {
 	json_t *msg, *id, *result, *error;
-	const json_t *ver;
 	int r = KW_EPROTO;
 
-	msg = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(msg))
+	msg = client_parse_message(line, len);
+	if (!msg)
 		goto out;
-	ver = json_object_get(msg, "jsonrpc");
-	if (!json_is_string(ver) || strcmp(json_string_value(ver), "2.0") != 0)
+	r = client_notify_offer(c, msg);
+	if (r != 0)
 		goto out;
+	r = KW_EPROTO;
 	id = json_object_get(msg, "id");
 	result = json_object_get(msg, "result");
 	error = json_object_get(msg, "error");
-	if (!id) {
-		/* A notification: well-formed ones are skipped. */
-		if (json_is_string(json_object_get(msg, "method")) && !result &&
-		    !error)
-			r = 1;
-		goto out;
-	}
 	if (!result == !error)
 		goto out;
 	if (json_is_null(id)) {
 		/* The agent reports a connection-level error, then closes. */
 		cl->drop = true;
 		if (error)
-			r = parse_error(c, error);
+			r = client_parse_error(c, error);
 		goto out;
 	}
 	if (!json_is_integer(id) || json_integer_value(id) < 0 ||
 	    (uint64_t)json_integer_value(id) != cl->id)
 		goto out;
 	if (error) {
-		r = parse_error(c, error);
+		r = client_parse_error(c, error);
 		goto out;
 	}
 	cl->result = json_incref(result);
@@ -281,13 +282,36 @@ out:
 	return r;
 }
 
+int client_read_some(kw_client *c, int64_t deadline)
+{
+	char *space;
+	size_t room;
+	ssize_t n;
+	int r;
+
+	kw_framer_space(&c->framer, &space, &room);
+	r = wait_fd(c->fd, POLLIN, deadline);
+	if (r < 0)
+		return r;
+	n = recv(c->fd, space, room, MSG_DONTWAIT);
+	if (n > 0) {
+		kw_framer_commit(&c->framer, (size_t)n);
+		return 1;
+	}
+	if (n < 0 &&
+	    (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n == 0 || errno_is_closed(errno))
+		return KW_ECLOSED;
+	return KW_EIO;
+}
+
 /* Read lines until the response to cl->id arrives. */
 static int read_response(kw_client *c, struct call *cl)
 {
 	for (;;) {
-		char *line, *space;
-		size_t len, room;
-		ssize_t n;
+		char *line;
+		size_t len;
 		int r;
 
 		while ((r = kw_framer_next(&c->framer, &line, &len)) == 1) {
@@ -300,25 +324,13 @@ static int read_response(kw_client *c, struct call *cl)
 			cl->drop = true;
 			return KW_ETOOBIG;
 		}
-		kw_framer_space(&c->framer, &space, &room);
-		r = wait_fd(c->fd, POLLIN, cl->deadline);
+		r = client_read_some(c, cl->deadline);
 		if (r < 0) {
 			cl->drop = true;
 			return r;
 		}
-		n = recv(c->fd, space, room, MSG_DONTWAIT);
-		if (n > 0) {
+		if (r > 0)
 			cl->got_bytes = true;
-			kw_framer_commit(&c->framer, (size_t)n);
-			continue;
-		}
-		if (n < 0 &&
-		    (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-			continue;
-		cl->drop = true;
-		if (n == 0 || errno_is_closed(errno))
-			return KW_ECLOSED;
-		return KW_EIO;
 	}
 }
 
@@ -345,14 +357,10 @@ static int exchange(kw_client *c, struct call *cl, const char *line, size_t len)
 	return r;
 }
 
-static int token_present(kw_client *c, int64_t deadline);
-
-/*
- * client_call with an absolute deadline. For every method but client.hello
- * the kept token is presented first when the connection still needs it;
- * the request line is built only then, so its id follows the hello's.
- */
-static int call_until(kw_client *c, const char *method, json_t *params,
+/* For every method but client.hello the kept token is presented first when
+ * the connection still needs it; the request line is built only then, so
+ * its id follows the hello's. */
+int client_call_until(kw_client *c, const char *method, json_t *params,
                       int64_t deadline, json_t **ret_result)
 {
 	bool present = c->token && strcmp(method, "client.hello") != 0;
@@ -370,7 +378,7 @@ static int call_until(kw_client *c, const char *method, json_t *params,
 			c->token_pending = c->token != NULL;
 		}
 		if (present && c->token_pending) {
-			r = token_present(c, deadline);
+			r = client_token_present(c, deadline);
 			/* Locked: go on without the token (status and unlock
 			 * are allowed); it is presented again next time. */
 			if (r < 0 && r != KW_ELOCKED)
@@ -398,6 +406,10 @@ static int call_until(kw_client *c, const char *method, json_t *params,
 		         "the agent is locked: the client token can be "
 		         "checked only after an unlock");
 	}
+	if (r == KW_ETIMEOUT && !c->errmsg[0])
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "no answer from the agent within %d ms",
+		         c->timeout_ms);
 out:
 	json_decref(params);
 	kw_wipefree(line);
@@ -409,101 +421,27 @@ out:
 int client_call(kw_client *c, const char *method, json_t *params,
                 json_t **ret_result)
 {
-	return call_until(c, method, params, now_ms() + c->timeout_ms,
-	                  ret_result);
-}
-
-/* Client tokens ---------------------------------------------------------- */
-
-bool client_token_valid(const char *token)
-{
-	static const char prefix[] = CLIENT_TOKEN_PREFIX;
-	const size_t plen = sizeof(prefix) - 1;
-
-	if (!token ||
-	    strnlen(token, CLIENT_TOKEN_LEN + 1) != CLIENT_TOKEN_LEN ||
-	    strncmp(token, prefix, plen) != 0)
-		return false;
-	for (size_t i = plen; i < CLIENT_TOKEN_LEN; i++) {
-		unsigned char ch = (unsigned char)token[i];
-
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-			return false;
-	}
-	return true;
-}
-
-/* client.hello with token (already validated); checks {"client": NAME}. */
-static int hello_call(kw_client *c, const char *token, int64_t deadline)
-{
-	json_t *params, *res = NULL;
-	const json_t *name;
-	int r;
-
-	/* jansson copies the token into memory its (wiping) allocator
-	 * owns; the request line is wiped too. */
-	params = json_pack("{s:s}", "token", token);
-	if (!params)
-		return KW_ENOMEM;
-	r = call_until(c, "client.hello", params, deadline, &res);
-	if (r < 0)
-		return r;
-	name = json_object_get(res, "client");
-	if (!json_is_object(res) || !json_is_string(name) ||
-	    kw_name_check(json_string_value(name), json_string_length(name),
-	                  NULL) < 0)
-		r = KW_EPROTO;
-	json_decref(res);
-	return r;
-}
-
-/* Present the kept token; clears token_pending on success. */
-static int token_present(kw_client *c, int64_t deadline)
-{
-	int r;
-
-	sodium_mprotect_readonly(c->token);
-	r = hello_call(c, c->token, deadline);
-	sodium_mprotect_noaccess(c->token);
-	if (r == 0)
-		c->token_pending = false;
-	return r;
-}
-
-/* Replace the kept token with a copy of token. */
-static int token_keep(kw_client *c, const char *token)
-{
-	char *copy = sodium_malloc(CLIENT_TOKEN_LEN + 1);
-
-	if (!copy)
-		return KW_ENOMEM;
-	memcpy(copy, token, CLIENT_TOKEN_LEN + 1);
-	sodium_mprotect_noaccess(copy);
-	sodium_free(c->token); /* wipes */
-	c->token = copy;
-	return 0;
-}
-
-int client_hello(kw_client *c, const char *token)
-{
-	int r, k;
-
-	if (!client_token_valid(token))
-		return KW_EINVAL;
-	r = hello_call(c, token, now_ms() + c->timeout_ms);
-	if (r < 0 && r != KW_ELOCKED)
-		return r;
-	/* Accepted, or to be presented after an unlock: keep it either way,
-	 * so that a reconnect presents it again. */
-	k = token_keep(c, token);
-	if (k < 0)
-		return k;
-	c->token_pending = r == KW_ELOCKED;
-	return r;
+	return client_call_until(c, method, params,
+	                         client_now_ms() + c->timeout_ms, ret_result);
 }
 
 /* Public: connection ---------------------------------------------------- */
+
+/* Keep why kw_connect() failed (formatted) and return err. */
+static int connect_fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int connect_fail(int err, const char *fmt, ...)
+{
+	char text[CLIENT_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	keep_text(connect_errmsg, sizeof(connect_errmsg), text);
+	return err;
+}
 
 /* $KEYWARD_TOKEN, NULL if unset or empty; KW_EINVAL if malformed. */
 static int env_token(const char **ret_token)
@@ -512,13 +450,36 @@ static int env_token(const char **ret_token)
 
 	if (t && t[0] == '\0')
 		t = NULL;
-	if (t && !client_token_valid(t)) {
-		snprintf(connect_errmsg, sizeof(connect_errmsg), "%s",
-		         "KEYWARD_TOKEN is not a client token (expected kwt_ "
-		         "followed by 43 base64url characters)");
-		return KW_EINVAL;
-	}
+	if (t && !client_token_valid(t))
+		return connect_fail(KW_EINVAL, "%s",
+		                    "KEYWARD_TOKEN is not a client token "
+		                    "(expected kwt_ followed by 43 base64url "
+		                    "characters)");
 	*ret_token = t;
+	return 0;
+}
+
+/* The socket path to use: socket_path, or the resolved default. */
+static int connect_path(const char *socket_path, char *path, size_t pathsz)
+{
+	size_t n;
+
+	if (!socket_path) {
+		if (kw_path_socket(path, pathsz) < 0)
+			return connect_fail(KW_EINVAL, "%s",
+			                    "cannot resolve the agent socket "
+			                    "(KEYWARD_SOCKET, XDG_RUNTIME_DIR, "
+			                    "KEYWARD_HOME and HOME must be "
+			                    "absolute paths that fit a socket "
+			                    "address)");
+		socket_path = path;
+	}
+	n = strnlen(socket_path, pathsz);
+	if (n == 0 || n >= pathsz ||
+	    n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return connect_fail(KW_EINVAL, "%s",
+		                    "the socket path is empty or too long");
+	memmove(path, socket_path, n + 1);
 	return 0;
 }
 
@@ -531,54 +492,38 @@ int kw_connect(kw_client **ret_client, const char *socket_path)
 
 	connect_errmsg[0] = '\0';
 	if (!ret_client)
-		return KW_EINVAL;
+		return connect_fail(KW_EINVAL, "%s", "ret_client is NULL");
 	r = kw_secmem_init();
 	if (r < 0)
-		return r;
-	if (socket_path) {
-		size_t n = strnlen(socket_path, sizeof(path));
-
-		if (n == 0 || n >= sizeof(path))
-			return KW_EINVAL;
-		memcpy(path, socket_path, n + 1);
-	} else {
-		r = kw_path_socket(path, sizeof(path));
-		if (r < 0)
-			return r;
-	}
-	r = env_token(&token);
+		return connect_fail(r, "%s", "libsodium cannot initialise");
+	r = connect_path(socket_path, path, sizeof(path));
+	if (r == 0)
+		r = env_token(&token);
 	if (r < 0)
 		return r;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return KW_ENOMEM;
+		return connect_fail(KW_ENOMEM, "%s", kw_strerror(KW_ENOMEM));
 	c->fd = -1;
 	c->timeout_ms = KW_TIMEOUT_DEFAULT_MS;
-	if (strlen(path) >= sizeof(c->path)) {
-		r = KW_EINVAL;
-		goto fail_client;
-	}
 	memcpy(c->path, path, strlen(path) + 1);
-	r = client_open(c, now_ms() + c->timeout_ms);
-	if (r < 0)
-		goto fail_client;
-	if (token) {
+	r = client_open(c, client_now_ms() + c->timeout_ms);
+	if (r == 0 && token) {
 		/* Locked is not a failure: the token is kept and presented
 		 * before the first request after an unlock. */
 		r = client_hello(c, token);
-		if (r < 0 && r != KW_ELOCKED) {
-			keep_text(connect_errmsg, sizeof(connect_errmsg),
-			          c->errmsg);
-			goto fail_client;
-		}
-		c->errmsg[0] = '\0';
+		if (r == KW_ELOCKED)
+			r = 0;
 	}
+	if (r < 0) {
+		connect_fail(r, "%s",
+		             c->errmsg[0] ? c->errmsg : kw_strerror(r));
+		kw_close(c);
+		return r;
+	}
+	client_begin(c);
 	*ret_client = c;
 	return 0;
-
-fail_client:
-	kw_close(c);
-	return r;
 }
 
 void kw_close(kw_client *c)
@@ -586,19 +531,53 @@ void kw_close(kw_client *c)
 	if (!c)
 		return;
 	client_drop(c);
+	client_notify_clear(c);
 	sodium_free(c->token); /* wipes; accepts NULL */
 	free(c);
 }
 
 int kw_set_timeout(kw_client *c, int timeout_ms)
 {
-	if (!c || timeout_ms <= 0)
+	if (!c)
 		return KW_EINVAL;
+	client_begin(c);
+	if (timeout_ms <= 0)
+		return client_fail(c, KW_EINVAL,
+		                   "the timeout must be a positive number of "
+		                   "milliseconds");
 	c->timeout_ms = timeout_ms;
 	return 0;
 }
 
+/* Error state ------------------------------------------------------------ */
+
+void client_begin(kw_client *c)
+{
+	c->errmsg[0] = '\0';
+	c->last_err = 0;
+}
+
+int client_end(kw_client *c, int r)
+{
+	if (r < 0)
+		c->last_err = r;
+	else
+		client_begin(c);
+	return r;
+}
+
+int client_fail(kw_client *c, int err, const char *msg)
+{
+	keep_text(c->errmsg, sizeof(c->errmsg), msg);
+	c->last_err = err;
+	return err;
+}
+
 const char *kw_last_error_message(const kw_client *c)
 {
-	return c ? c->errmsg : connect_errmsg;
+	if (!c)
+		return connect_errmsg;
+	if (c->errmsg[0] || c->last_err >= 0)
+		return c->errmsg;
+	return kw_strerror(c->last_err);
 }

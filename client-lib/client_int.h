@@ -1,6 +1,7 @@
 /*
  * client_int.h - libkeyward internals shared by client.c (connection and
- * call machinery) and api.c (one function per protocol method).
+ * call machinery), notify.c (notifications the agent pushes), api.c and
+ * api_agent.c (one function per protocol method).
  *
  * Nothing here is exported: the library is built with hidden visibility and
  * a version script that exports kw_* only.
@@ -11,7 +12,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/un.h>
 
+#include "frame.h"
 #include "keyward.h"
 
 /*
@@ -23,6 +26,74 @@
  * max_value_bytes is normally far lower and is what really applies. */
 #define CLIENT_VALUE_MAX (48u * 1024u * 1024u)
 
+#define CLIENT_ERRMSG_MAX 512
+/* Notifications kept while nobody waits for them; older ones are dropped. */
+#define CLIENT_NOTIFY_MAX 1024u
+/* A deadline that never passes (kw_notification_wait with timeout -1). */
+#define CLIENT_NO_DEADLINE INT64_MAX
+
+/* One queued notification, both strings for kw_json_free. */
+struct client_notification {
+	char *method;
+	char *params; /* JSON text: an object, an array, or {} if absent */
+};
+
+/* A ring of at most CLIENT_NOTIFY_MAX notifications, oldest at head. */
+struct client_notify {
+	struct client_notification *ring; /* allocated on first use */
+	size_t head, count;
+	bool dropped; /* some were lost: the next wait says KW_ELIMIT */
+};
+
+struct kw_client {
+	int fd;            /* -1 while disconnected */
+	bool framer_ready; /* framer allocated (only while connected) */
+	int timeout_ms;
+	uint64_t last_id;
+	kw_framer framer;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/* The last error: the agent's or a local message, else last_err is
+	 * described by kw_strerror(). Both cleared when a call starts. */
+	char errmsg[CLIENT_ERRMSG_MAX];
+	int last_err;
+	char *token;        /* sodium_malloc, no-access while idle; or NULL */
+	bool token_pending; /* present the token before the next request */
+	struct client_notify notify;
+};
+
+/* Error state: every public function that takes a client calls
+ * client_begin() first and returns through client_end(). */
+void client_begin(kw_client *c);
+int client_end(kw_client *c, int r);
+/* Keep a printable copy of msg as the message of err; returns err. */
+int client_fail(kw_client *c, int err, const char *msg);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t client_now_ms(void);
+/* Close the connection (the notification queue survives it). */
+void client_drop(kw_client *c);
+/*
+ * Wait until the connection is readable (or the deadline passes) and read
+ * what is there into the framer. 1 if bytes arrived, 0 if not (try
+ * again), or KW_ETIMEOUT, KW_ECLOSED, KW_EIO.
+ * Never drops the connection: the caller decides.
+ */
+int client_read_some(kw_client *c, int64_t deadline);
+/* A line from the agent as a JSON-RPC 2.0 object, or NULL if it is not. */
+json_t *client_parse_message(const char *line, size_t len);
+/* An error member: its KW_E* code (message kept), or KW_EPROTO. */
+int client_parse_error(kw_client *c, const json_t *err);
+
+/*
+ * msg has no id: queue it as a notification (returns 1; when memory is
+ * short it is dropped and counted as such). msg has an id: returns 0.
+ * Malformed (no method, or a result/error/params of the wrong kind):
+ * KW_EPROTO.
+ */
+int client_notify_offer(kw_client *c, const json_t *msg);
+/* Free every queued notification. */
+void client_notify_clear(kw_client *c);
+
 /*
  * Send method with params (stolen, also on failure; NULL means {}) and wait
  * for the answer. On success *ret_result is a new reference to the result
@@ -33,6 +104,22 @@
  */
 int client_call(kw_client *c, const char *method, json_t *params,
                 json_t **ret_result);
+
+/* client_call for methods whose result is an object (else KW_EPROTO).
+ * KW_EINVAL if c is NULL. */
+int client_call_object(kw_client *c, const char *method, json_t *params,
+                       json_t **ret_result);
+/* Result checks: false on a wrong type or range (the caller says
+ * KW_EPROTO). Text must be printable ASCII. */
+bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
+                     uint64_t *ret_value);
+bool client_get_bool(const json_t *obj, const char *key, bool *ret_value);
+bool client_get_text(const json_t *obj, const char *key,
+                     const char **ret_value);
+
+/* client_call with an absolute deadline (CLOCK_MONOTONIC ms). */
+int client_call_until(kw_client *c, const char *method, json_t *params,
+                      int64_t deadline, json_t **ret_result);
 
 /* A client token: "kwt_" and 43 base64url characters (32 random bytes). */
 #define CLIENT_TOKEN_PREFIX "kwt_"
@@ -51,5 +138,8 @@ bool client_token_valid(const char *token);
  * and the token kept before stays in force.
  */
 int client_hello(kw_client *c, const char *token);
+/* Present the kept token (client_call_until does it when needed); clears
+ * token_pending on success. */
+int client_token_present(kw_client *c, int64_t deadline);
 
 #endif

@@ -33,6 +33,7 @@ if [ "$mode" = test ]; then
 	need_cmd clang-format clang-format
 	need_cmd cppcheck cppcheck
 	need_cmd setpriv util-linux
+	need_cmd sqlite3 sqlite3
 fi
 
 [ -z "$missing" ] && exit 0

@@ -101,18 +101,22 @@ KW_EXPORT void kw_close(kw_client *c);
 /* Per-call timeout in milliseconds (default KW_TIMEOUT_DEFAULT_MS; >0). */
 KW_EXPORT KW_MUST_CHECK int kw_set_timeout(kw_client *c, int timeout_ms);
 /*
- * The human-readable message of the last error the agent returned on this
- * client (it names the field or rule that failed, never a secret), or "" if
- * the last call succeeded or failed locally. Valid until the next call.
+ * The human-readable message of the last error on this client: the agent's
+ * (it names the field or rule that failed, never a secret) or a local one,
+ * "" if the last call succeeded. With c NULL: why the last kw_connect() in
+ * this thread failed. Valid until the next call.
  */
 KW_EXPORT const char *kw_last_error_message(const kw_client *c);
 
 /*
  * Present a client token (see `keyward client add`) on this connection, so
  * that policies naming the token apply. kw_connect() already does this
- * with $KEYWARD_TOKEN when it is set; the token is re-presented after a
- * reconnect, and after an unlock if the agent was locked at connect.
- * Errors: KW_EDENIED (unknown, revoked or malformed token), KW_ERATE.
+ * with $KEYWARD_TOKEN when it is set (and then fails with KW_EDENIED,
+ * KW_ERATE or KW_EINVAL if the token is refused or malformed); the token
+ * is re-presented after a reconnect, and after an unlock if the agent was
+ * locked. Errors: KW_EINVAL (malformed: no round trip), KW_EDENIED
+ * (unknown or revoked), KW_ERATE, KW_ELOCKED (kept, and presented again
+ * before the next request; until then requests may fail KW_ELOCKED).
  */
 KW_EXPORT KW_MUST_CHECK int kw_client_hello(kw_client *c, const char *token);
 
@@ -197,6 +201,19 @@ KW_EXPORT KW_MUST_CHECK int kw_call(kw_client *c, const char *method,
                                     const char *params_json,
                                     char **ret_result_json);
 KW_EXPORT void kw_json_free(char *json);
+
+/*
+ * Notifications the agent pushes on this connection (for example
+ * "audit.row" after an "audit.follow" call). Requests keep working: a
+ * notification that arrives while a call waits for its answer is queued
+ * (at most 1024; older ones are dropped first, and the next wait reports
+ * KW_ELIMIT once). Waits up to timeout_ms (-1: no limit) for the next one;
+ * *ret_method and *ret_params_json are freed with kw_json_free.
+ * Errors: KW_ETIMEOUT (none arrived), KW_ECLOSED, KW_ELIMIT.
+ */
+KW_EXPORT KW_MUST_CHECK int kw_notification_wait(kw_client *c, int timeout_ms,
+                                                 char **ret_method,
+                                                 char **ret_params_json);
 
 #ifdef __cplusplus
 }

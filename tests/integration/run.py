@@ -31,6 +31,7 @@ GROUPS = {
     "tamper": "test_tamper",
     "unlock": "test_unlock",
     "policy": "test_policy",
+    "audit": "test_audit",
 }
 
 

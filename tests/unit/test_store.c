@@ -141,7 +141,7 @@ static void test_create_open(void **state)
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 2);
+	assert_int_equal(ver, 3);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s2), KW_EEXIST);
 	assert_int_equal(store_open(f->path, 7, &s2), KW_EINVAL);
 	side(missing, f, ".nope");
@@ -174,7 +174,7 @@ static void test_create_open(void **state)
 	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
 	ver = 0;
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 2);
+	assert_int_equal(ver, 3);
 	expect(f, "a/b", 0, NULL, "v", 1, "current");
 }
 
@@ -368,6 +368,97 @@ static void test_delete(void **state)
 	expect_versions(f, "x", "4:current:4 ");
 	assert_int_equal(store_delete(f->s, "x", NULL), 0);
 	assert_int_equal(put(f, "x", "and again", 10, 5), 5);
+}
+
+/* An integer from constant SQL through a second connection, which sees
+ * only what was committed. */
+static int64_t raw_int(const fixture *f, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY,
+	                                 NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void test_batch_commit(void **state)
+{
+	fixture *f = *state;
+
+	assert_false(store_batch_active(f->s));
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_true(store_batch_active(f->s));
+	put(f, "a", "1", 10, 1);
+	put(f, "b", "2", 10, 1);
+	/* Visible inside the batch, to no one else until it commits. */
+	expect(f, "a", 0, NULL, "1", 1, "current");
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM secrets"), 0);
+	assert_int_equal(store_batch_commit(f->s), 0);
+	assert_false(store_batch_active(f->s));
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM secrets"), 2);
+	expect(f, "b", 0, NULL, "2", 1, "current");
+}
+
+static void test_batch_failed_op(void **state)
+{
+	fixture *f = *state;
+	uint64_t count = 0;
+
+	assert_int_equal(store_batch_begin(f->s), 0);
+	put(f, "a", "1", 10, 1);
+	/* Fails alone: the batch and what it did so far go on. */
+	assert_int_equal(store_delete(f->s, "missing", NULL), KW_ENOTFOUND);
+	assert_true(store_batch_active(f->s));
+	put(f, "b", "2", 10, 1);
+	assert_int_equal(store_batch_commit(f->s), 0);
+	assert_int_equal(store_count(f->s, &count), 0);
+	assert_int_equal(count, 2);
+	expect(f, "a", 0, NULL, "1", 1, "current");
+	expect(f, "b", 0, NULL, "2", 1, "current");
+}
+
+static void test_batch_rollback(void **state)
+{
+	fixture *f = *state;
+	uint64_t count = 0;
+
+	put(f, "x", "old", 10, 1);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	put(f, "a", "1", 10, 2);
+	put(f, "x", "new", 10, 2);
+	assert_int_equal(store_delete(f->s, "x", NULL), 0);
+	store_batch_rollback(f->s);
+	assert_false(store_batch_active(f->s));
+	assert_int_equal(store_count(f->s, &count), 0);
+	assert_int_equal(count, 1);
+	expect_err(f, "a", 0, NULL, KW_ENOTFOUND);
+	expect(f, "x", 0, NULL, "old", 1, "current");
+	/* The store works on after a rollback, batched or not. */
+	put(f, "y", "1", 10, 3);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM secrets"), 2);
+}
+
+static void test_batch_state(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(store_batch_commit(f->s), KW_ESTATE);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_batch_begin(f->s), KW_ESTATE);
+	assert_true(store_batch_active(f->s));
+	put(f, "a", "1", 10, 1);
+	assert_int_equal(store_batch_commit(f->s), 0);
+	assert_int_equal(store_batch_commit(f->s), KW_ESTATE);
+	store_batch_rollback(f->s); /* nothing open: harmless */
+	expect(f, "a", 0, NULL, "1", 1, "current");
 }
 
 struct listing {
@@ -663,6 +754,10 @@ int main(void)
 		T(test_deleted_rows_zeroed),
 		T(test_file_modes),
 		T(test_open_refuses_unsafe),
+		T(test_batch_commit),
+		T(test_batch_failed_op),
+		T(test_batch_rollback),
+		T(test_batch_state),
 	};
 
 	if (kw_secmem_init() != 0)

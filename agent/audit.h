@@ -1,0 +1,197 @@
+/*
+ * audit.h - the tamper-evident audit log (docs/audit.md).
+ *
+ * Rows live in the store (table audit, migration 3) and form a hash chain:
+ *     hash[n] = BLAKE2b-256 keyed with audit_key over
+ *               hash[n-1] || canonical(row n)
+ * where audit_key is derived from the data key (crypto_key_derive, id 2,
+ * context "kwaudit_"), so only the unlocked agent can extend or verify the
+ * chain, and canonical() is a fixed, length-prefixed binary encoding of
+ * every column but hash (docs/audit.md gives it byte by byte). hash[0] of
+ * the first row chains from 32 zero bytes, or from the anchor left by
+ * retention pruning.
+ *
+ * Checkpoints: every checkpoint_rows rows or checkpoint_minutes minutes,
+ * and when the agent stops, the agent signs (Ed25519; the secret key is
+ * sealed in the store under the data key, the public key kept beside it)
+ * the message "keyward-audit-checkpoint-v1" || seq (u64 BE) || hash[seq]
+ * and appends one line "seq hexhash base64sig unix_us" to the checkpoints
+ * file ($KEYWARD_HOME/audit.checkpoints, 0600), so deleting the newest rows
+ * is detected too.
+ *
+ * Appends happen inside the caller's open store transaction (store_batch)
+ * so a row commits or rolls back with the change it records; the caller
+ * releases nothing a row records until the batch has committed. While the
+ * agent is locked there is no audit_key: rows are queued in memory
+ * (bounded) and chained at the next unlock; a full queue counts what it
+ * drops and records the count as a row at unlock.
+ *
+ * Never a value, token or passphrase: events carry identifiers only.
+ * Single-threaded: the agent's event loop.
+ */
+#ifndef KW_AUDIT_H
+#define KW_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "crypto.h"
+#include "store.h"
+
+#define AUDIT_HASH_BYTES 32u
+#define AUDIT_OP_MAX     64u   /* bytes of an op name */
+#define AUDIT_REASON_MAX 256u  /* longer reasons are cut at a UTF-8 boundary */
+#define AUDIT_QUEUE_MAX  4096u /* rows held while locked */
+
+enum audit_outcome {
+	AUDIT_OK = 0,
+	AUDIT_DENIED = 1,
+	AUDIT_ERROR = 2,
+	AUDIT_RATE_LIMITED = 3,
+};
+/* "ok", "denied", "error", "rate_limited"; parse returns 0 or KW_EINVAL. */
+const char *audit_outcome_name(int outcome);
+int audit_outcome_parse(const char *s, int *ret_outcome);
+
+/* One event to record. Strings may be NULL (stored as NULL). */
+typedef struct audit_event {
+	uid_t uid;
+	pid_t pid;
+	const char *exe;       /* the peer's executable, NULL if unknown */
+	const char *principal; /* the policy section, NULL if none */
+	const char *op;        /* "secret.get", "peer.refused", "agent.start" */
+	const char *name;      /* a secret or client name, NULL if none */
+	uint64_t version;      /* 0 if none */
+	int outcome;           /* enum audit_outcome */
+	const char *reason;    /* NULL or a short sentence; never a value */
+} audit_event;
+
+/* A stored row (strings valid during the callback only). */
+typedef struct audit_row {
+	uint64_t seq;
+	int64_t ts_us; /* unix microseconds, UTC */
+	uid_t uid;
+	pid_t pid;
+	const char *exe, *principal, *op, *name, *reason; /* NULL if none */
+	uint64_t version;
+	int outcome;
+	uint8_t hash[AUDIT_HASH_BYTES];
+} audit_row;
+
+typedef struct audit_config {
+	uint32_t checkpoint_rows;    /* 0: never by count */
+	uint32_t checkpoint_minutes; /* 0: never by time */
+	uint32_t retention_days;     /* 0: keep forever */
+} audit_config;
+
+typedef struct audit audit;
+
+/* Load the chain head from the store. checkpoints_path is the checkpoint
+ * file. Locked until audit_unlock. */
+int audit_open(store *st, const char *checkpoints_path, const audit_config *cfg,
+               audit **ret_audit);
+void audit_close(audit *au);
+void audit_configure(audit *au, const audit_config *cfg);
+
+/*
+ * Derive audit_key from the data key and load (or, the first time, create
+ * and store inside its own transaction) the checkpoint signing key. Then
+ * append the queued rows in one transaction. 0 or KW_E*.
+ */
+int audit_unlock(audit *au, kw_key *dk, int64_t now_us);
+/* Drop the keys; later rows queue until the next unlock. */
+void audit_lock(audit *au);
+bool audit_unlocked(const audit *au);
+
+/*
+ * Record ev. Unlocked: inserts the chained row in the store's open batch
+ * (store_batch_begin must have been called; KW_ESTATE otherwise) and
+ * returns its result; the caller fails closed on any error. Locked:
+ * queues it and returns 0.
+ */
+int audit_append(audit *au, const audit_event *ev, int64_t now_us);
+
+/*
+ * The batch committed: rows appended since the last audit_committed or
+ * audit_rolled_back are durable. Calls cb for each (for followers) in
+ * order, then writes a checkpoint if one is due by count.
+ */
+void audit_committed(audit *au, int64_t now_us,
+                     void (*cb)(const audit_row *row, void *arg), void *arg);
+/* The batch rolled back: forget rows appended since the last commit. */
+void audit_rolled_back(audit *au);
+/* A checkpoint now (at stop), if any row came after the last one. */
+int audit_checkpoint(audit *au, int64_t now_us);
+/*
+ * Periodic work, outside any batch: a checkpoint due by time, and
+ * retention pruning (in bounded transactions of its own, leaving a signed
+ * anchor so verification starts from the oldest kept row).
+ */
+int audit_tick(audit *au, int64_t now_us);
+
+/* Queries --------------------------------------------------------------- */
+
+typedef struct audit_filter {
+	int64_t since_us;      /* 0: no lower bound */
+	int64_t until_us;      /* 0: no upper bound */
+	const char *name_glob; /* policy_glob_match on name; NULL: any */
+	const char *principal; /* exact; NULL: any */
+	const char *op;        /* exact; NULL: any */
+	int outcome;           /* -1: any */
+	uint64_t before_seq;   /* page cursor: only seq < before_seq; 0: none */
+	uint64_t after_seq;    /* only seq > after_seq; 0: none */
+	bool ascending;        /* order by seq ascending (default newest
+	                          first) */
+	uint32_t limit;        /* rows to return, 1..1000 */
+	uint32_t scan_max;     /* rows to examine at most (bounds one call) */
+} audit_filter;
+
+/*
+ * Rows matching f, newest first unless ascending, at most limit, examining
+ * at most scan_max rows. *ret_cursor is the seq to continue from (pass as
+ * before_seq, or after_seq when ascending), 0 when there are no more.
+ */
+int audit_query(audit *au, const audit_filter *f,
+                int (*cb)(const audit_row *row, void *arg), void *arg,
+                uint64_t *ret_cursor);
+
+typedef struct audit_count {
+	const char *principal, *op; /* NULL: none */
+	int outcome;
+	uint64_t count;
+} audit_count;
+/* Counts grouped by (principal, op, outcome) for rows since since_us. */
+int audit_stats(audit *au, int64_t since_us,
+                int (*cb)(const audit_count *c, void *arg), void *arg);
+
+/* Verification (incremental, so a large log never stalls the loop) ---- */
+
+enum audit_break {
+	AUDIT_INTACT = 0,
+	AUDIT_EDITED,         /* a row's contents do not match its hash */
+	AUDIT_DELETED,        /* a sequence number is missing */
+	AUDIT_REORDERED,      /* rows are out of time order */
+	AUDIT_TRUNCATED,      /* rows a checkpoint vouches for are gone */
+	AUDIT_BAD_CHECKPOINT, /* a checkpoint's signature or hash is wrong */
+};
+const char *audit_break_name(int kind); /* "intact", "edited", ... */
+
+typedef struct audit_verify audit_verify;
+typedef struct audit_verify_result {
+	int kind;             /* enum audit_break */
+	uint64_t seq;         /* first broken sequence number (0 if intact) */
+	uint64_t rows;        /* rows checked */
+	uint64_t checkpoints; /* checkpoints checked */
+	char detail[160];
+} audit_verify_result;
+
+/* KW_ELOCKED if locked. */
+int audit_verify_begin(audit *au, audit_verify **ret_verify);
+/* Check up to max_rows more rows; *ret_done when finished (result set). */
+int audit_verify_step(audit_verify *v, uint32_t max_rows, bool *ret_done,
+                      audit_verify_result *ret_result);
+void audit_verify_free(audit_verify *v);
+
+#endif
