@@ -258,6 +258,7 @@ static audit_config agent_audit_config(const kw_config *cfg)
 		.checkpoint_rows = cfg->audit_checkpoint_rows,
 		.checkpoint_minutes = cfg->audit_checkpoint_minutes,
 		.retention_days = cfg->audit_retention_days,
+		.syslog = cfg->audit_syslog != 0,
 	};
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -280,6 +281,17 @@ static int checkpoint_head(audit *au, int64_t now_us)
 	if (r == 0) {
 		au->cp_seq = au->committed.seq;
 		au->cp_us = now_us;
+		if (au->cfg.syslog) {
+			/* A copy out of the attacker's reach if syslog
+			 * forwards elsewhere: the head a deletion would have
+			 * to match. */
+			char hex[AUDIT_HASH_BYTES * 2 + 1];
+			sodium_bin2hex(hex, sizeof(hex), au->committed.hash,
+			               AUDIT_HASH_BYTES);
+			syslog(LOG_AUTHPRIV | LOG_NOTICE,
+			       "keyward audit checkpoint seq=%llu hash=%s",
+			       (unsigned long long)au->committed.seq, hex);
+		}
 	}
 	return r;
 }

@@ -84,6 +84,7 @@ typedef struct audit_config {
 	uint32_t checkpoint_rows;    /* 0: never by count */
 	uint32_t checkpoint_minutes; /* 0: never by time */
 	uint32_t retention_days;     /* 0: keep forever */
+	bool syslog;                 /* also log each checkpoint to syslog */
 } audit_config;
 
 typedef struct audit audit;

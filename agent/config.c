@@ -112,6 +112,7 @@ static const struct config_num_key config_num_keys[] = {
 	NUM_KEY("audit", checkpoint_minutes, audit_checkpoint_minutes, 0, 10080,
 	        1),
 	NUM_KEY("audit", retention_days, audit_retention_days, 0, 36500, 1),
+	NUM_KEY("audit", syslog, audit_syslog, 0, 1, 1),
 	NUM_KEY("kdf", opslimit, kdf_opslimit, 1, 100, 1),
 	NUM_KEY("kdf", memlimit_kib, kdf_memlimit, 8, 4194304, 1024),
 };

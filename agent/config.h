@@ -31,6 +31,7 @@ typedef struct kw_config {
 	uint32_t audit_checkpoint_rows;    /* 0: not by count */
 	uint32_t audit_checkpoint_minutes; /* 0: not by time */
 	uint32_t audit_retention_days;     /* 0: keep forever */
+	uint32_t audit_syslog;             /* 1: checkpoints to syslog too */
 	/* [kdf] used when a passphrase wrap is made (init, passwd) */
 	uint64_t kdf_opslimit;
 	size_t kdf_memlimit; /* bytes */

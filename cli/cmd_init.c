@@ -53,7 +53,7 @@ static int home_prepare(const struct cli *cli, const char *home,
 		        strerror(errno));
 		return CLI_EXIT_ERROR;
 	}
-	if (stat(home, &st) < 0) {
+	if (lstat(home, &st) < 0) {
 		cli_msg(cli, NULL, "cannot inspect %s: %s", home,
 		        strerror(errno));
 		return CLI_EXIT_ERROR;
@@ -155,6 +155,10 @@ static int create_store(const struct cli *cli, const struct init_paths *p,
 	if (r < 0) {
 		cli_msg(cli, NULL, "cannot create %s: %s", p->db,
 		        kw_strerror(r));
+		/* Another init won the race: its store is not ours to
+		 * remove. */
+		if (r == KW_EEXIST && !st)
+			goto fail;
 		goto fail_store;
 	}
 	store_close(st);
@@ -247,6 +251,18 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	ex = home_prepare(cli, p.home, &created_home);
 	if (ex != 0)
 		return ex;
+	/* The agent refuses a keyward.ini others can write (it sets the KDF
+	 * cost of the passphrase wrap made here): so does init. */
+	if (lstat(p.ini, &st) == 0 &&
+	    (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	     (st.st_mode & 022))) {
+		cli_msg(cli, NULL,
+		        "%s must be a regular file of yours that group and "
+		        "others cannot write (chmod 600 %s)",
+		        p.ini, p.ini);
+		ex = CLI_EXIT_ERROR;
+		goto fail_home;
+	}
 	r = config_load(p.ini, &cfg, err, sizeof(err));
 	if (r < 0) {
 		cli_msg(cli, NULL, "%s", err[0] ? err : kw_strerror(r));

@@ -17,14 +17,15 @@
 #include "frame.h"
 #include "keyward.h"
 
+/* Largest value kw_secret_put sends: the highest max_value_bytes the agent
+ * can be configured with (16 MiB); the agent's own setting applies. */
+#define CLIENT_VALUE_MAX (16u * 1024u * 1024u)
 /*
- * Largest response line accepted, excluding '\n': enough for a value of
- * 12 MiB in base64 plus the envelope, far above the default max_value_bytes.
+ * Largest response line accepted, excluding '\n': a value of
+ * CLIENT_VALUE_MAX in base64 (4/3) plus the envelope, so that whatever the
+ * agent accepts can also be read back.
  */
-#define CLIENT_LINE_MAX (16u * 1024u * 1024u)
-/* Largest value kw_secret_put encodes (64 MiB of base64); the agent's
- * max_value_bytes is normally far lower and is what really applies. */
-#define CLIENT_VALUE_MAX (48u * 1024u * 1024u)
+#define CLIENT_LINE_MAX (CLIENT_VALUE_MAX / 3 * 4 + 1024u * 1024u)
 
 #define CLIENT_ERRMSG_MAX 512
 /* Notifications kept while nobody waits for them; older ones are dropped. */

@@ -778,6 +778,46 @@ class FullDisk(AuditCase):
 
 # --- 6: --follow ------------------------------------------------------------
 
+class SyslogCopy(DaemonTestCase):
+    """[audit] syslog = 1 sends each checkpoint's sequence number and head
+    hash to syslog. Needs root and a machine without a syslog socket, so
+    that the test can stand in for the syslog daemon at /dev/log."""
+
+    CONFIG = {"audit": {"checkpoint_rows": 3, "syslog": 1}}
+    START = False
+
+    def test_checkpoints_reach_syslog(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to listen on /dev/log")
+        if os.path.lexists("/dev/log"):
+            self.skipTest("/dev/log exists (a real syslog daemon owns it)")
+        log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        log.bind("/dev/log")
+        self.addCleanup(os.unlink, "/dev/log")
+        self.addCleanup(log.close)
+        self.d.start()
+        for i in range(4):
+            self.put_cli("sys/x%d" % i, b"v")
+        got = []
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            r, _, _ = select.select([log], [], [], 0.5)
+            if r:
+                got.append(log.recv(4096).decode("utf-8", "replace"))
+                if any("keyward audit checkpoint seq=" in m for m in got):
+                    break
+        hits = [m for m in got if "keyward audit checkpoint seq=" in m]
+        self.assertTrue(hits, "no checkpoint in syslog: %r" % got)
+        m = re.search(r"seq=(\d+) hash=([0-9a-f]{64})", hits[0])
+        self.assertTrue(m, hits[0])
+        # The same seq and hash are in the checkpoints file.
+        with open(os.path.join(self.h.home, "audit.checkpoints")) as f:
+            lines = f.read().split("\n")
+        self.assertTrue(any(line.startswith("%s %s " % (m.group(1),
+                                                         m.group(2)))
+                            for line in lines), lines)
+
+
 class Follow(AuditCase):
 
     def test_follow(self):
