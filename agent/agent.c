@@ -19,6 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "conn.h"
 #include "dispatch.h"
 #include "keyward.h"
@@ -235,13 +237,22 @@ int agent_keys_changed(agent *a)
 		return 0;
 	}
 	int r = crypto_key_derive(a->dk, 1, "kwclient", &a->token_key);
-	if (r < 0) {
+	if (r < 0)
 		log_error("cannot derive the client-token key: %s",
 		          kw_strerror(r));
-		return r;
+	else if (a->au && (r = audit_unlock(a->au, a->dk, agent_now_us())) < 0)
+		log_error("cannot open the audit log (%s): staying locked",
+		          kw_strerror(r));
+	if (r < 0) {
+		/* Without its audit key the agent must not serve secrets:
+		 * every read would go unrecorded. */
+		crypto_key_free(a->token_key);
+		a->token_key = NULL;
+		crypto_key_free(a->dk);
+		a->dk = NULL;
+		if (a->au)
+			audit_lock(a->au);
 	}
-	if (a->au && (r = audit_unlock(a->au, a->dk, agent_now_us())) < 0)
-		log_error("cannot open the audit log: %s", kw_strerror(r));
 	return r;
 }
 
@@ -314,6 +325,27 @@ static void agent_push_row(const audit_row *row, void *arg)
 	for (conn *c = a->conns; c; c = c->next) {
 		if (!c->follower || c->dead)
 			continue;
+		/* Followers keep needing admin: a revoked token or a reload
+		 * that took it away ends the stream at once. */
+		const policy_client *pc = rpc_principal(a, c);
+		if (!pc || !policy_client_allows(pc, POLICY_OP_ADMIN, NULL)) {
+			log_info("conn %llu: no longer an admin; audit.follow "
+			         "ends",
+			         (unsigned long long)c->serial);
+			c->follower = false;
+			c->closing = true;
+			continue;
+		}
+		/* A follower that does not read is cut off rather than let
+		 * the agent buffer rows for it without bound. */
+		if (conn_unsent(c) >= a->cfg.max_output_bytes) {
+			log_warn("conn %llu: audit follower not reading "
+			         "(max_output_bytes); closing",
+			         (unsigned long long)c->serial);
+			c->follower = false;
+			c->closing = true;
+			continue;
+		}
 		if (!params && !(params = audit_row_json(row)))
 			return;
 		conn_notify(c, "audit.row", params);
@@ -420,18 +452,77 @@ void agent_conn_gone(agent *a, conn *c)
 		if (j->c == c)
 			j->c = NULL;
 	}
+	if (a->passwd_conn == c)
+		a->passwd_conn = NULL;
 }
 
-void agent_audit(agent *a, const audit_event *ev)
+int agent_audit(agent *a, const audit_event *ev)
 {
 	if (!a->au)
-		return;
+		return 0;
 	int r = agent_batch(a);
 	if (r == 0)
 		r = audit_append(a->au, ev, agent_now_us());
 	if (r < 0)
 		log_error("could not record %s in the audit log: %s", ev->op,
 		          kw_strerror(r));
+	return r;
+}
+
+/* The new wrap of a finished passwd, in a transaction of its own together
+ * with its audit row; only once that is durable does the agent switch
+ * wraps and, coming from keyfile mode, delete master.key. */
+static void agent_passwd_commit(agent *a)
+{
+	if (!a->passwd_pending)
+		return;
+	conn *c = a->passwd_conn;
+	crypto_wrap w = a->passwd_wrap;
+	a->passwd_pending = false;
+	a->passwd_conn = NULL;
+	sodium_memzero(&a->passwd_wrap, sizeof(a->passwd_wrap));
+
+	const policy_client *pc = c ? rpc_principal(a, c) : NULL;
+	audit_event ev = {
+		.uid = c ? c->peer.uid : (uid_t)-1,
+		.pid = c ? c->peer.pid : 0,
+		.exe = c && c->peer.exe_known ? c->peer.exe : NULL,
+		.principal = pc ? policy_client_name(pc) : NULL,
+		.op = "agent.passwd",
+		.outcome = AUDIT_OK,
+	};
+	int64_t now = agent_now_us();
+	int r = store_batch_begin(a->st);
+	if (r == 0)
+		r = audit_append(a->au, &ev, now);
+	if (r == 0)
+		r = store_wrap_set(a->st, &w);
+	if (r == 0)
+		r = store_batch_commit(
+			a->st); /* rolls back itself on failure */
+	else
+		store_batch_rollback(a->st);
+	if (r == 0) {
+		audit_committed(a->au, now, agent_push_row, a);
+		bool was_keyfile = a->wrap.mode == CRYPTO_WRAP_KEYFILE;
+		a->wrap = w;
+		if (was_keyfile && unlink(a->key_path) != 0 && errno != ENOENT)
+			log_error(
+				"passphrase set, but %s could not be removed; "
+				"delete it by hand",
+				a->key_path);
+		log_info("passphrase changed (uid %u pid %d)",
+		         c ? (unsigned)c->peer.uid : 0,
+		         c ? (int)c->peer.pid : 0);
+	} else {
+		audit_rolled_back(a->au);
+		log_error("passphrase change not committed (%s); the old "
+		          "wrap and key stay in force",
+		          kw_strerror(r));
+	}
+	sodium_memzero(&w, sizeof(w));
+	if (c)
+		methods_reply_parked(c, UNLOCK_JOB_PASSWD, r);
 }
 
 int agent_reload_policy(agent *a, char *err, size_t errsz)
@@ -955,6 +1046,7 @@ int agent_run(agent *a)
 		}
 		/* One commit for everything this turn did, then the answers. */
 		agent_batch_finish(a);
+		agent_passwd_commit(a);
 	}
 	agent_batch_finish(a);
 	if (audit_unlocked(a->au) &&

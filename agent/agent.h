@@ -62,6 +62,11 @@ typedef struct agent {
 	loop_watch worker_w;
 	conn *async_conn;    /* waiting for the worker; NULL if it went away */
 	uint64_t lock_epoch; /* bumped by agent.lock: stale unlocks lose */
+	/* A derived passwd wrap waiting to commit on its own after the
+	 * turn's batch (agent_passwd_commit). */
+	bool passwd_pending;
+	crypto_wrap passwd_wrap;
+	conn *passwd_conn;
 	unsigned unlock_failures;
 	int64_t unlock_not_before_ms;
 
@@ -128,7 +133,7 @@ void agent_gate_remove(agent *a, conn *c);
 void agent_conn_gone(agent *a, conn *c);
 /* Record an event outside a request (start, stop, refused peer, reload):
  * opens the batch if needed; failures are logged, nothing to fail. */
-void agent_audit(agent *a, const audit_event *ev);
+int agent_audit(agent *a, const audit_event *ev);
 /* Start an incremental audit.verify for c (parked until done). */
 int agent_verify_start(agent *a, conn *c);
 /* Wall-clock time in unix microseconds (audit timestamps). */

@@ -137,13 +137,18 @@ void conn_batch_done(conn *c, bool committed)
 		if (!committed)
 			conn_reply_error(
 				c, json_is_null(id) ? NULL : id, KW_ESTORE,
-				"the audit log could not be written, so "
-				"nothing was done or released; see the "
-				"agent's log",
+				"the audit log could not be written: no "
+				"stored change was kept and the answer was "
+				"withheld; see the agent's log",
 				NULL);
 	}
 	json_decref(ids);
 	conn_settle(c);
+}
+
+size_t conn_unsent(const conn *c)
+{
+	return conn_backlog(c);
 }
 
 void conn_notify(conn *c, const char *method, json_t *params)

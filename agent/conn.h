@@ -72,6 +72,8 @@ void conn_reply_result(conn *c, const json_t *id, json_t *result);
 void conn_reply_error(conn *c, const json_t *id, int err, const char *msg,
                       json_t *extra);
 
+/* Bytes queued for c and not yet sent. */
+size_t conn_unsent(const conn *c);
 /* Push a notification (params not stolen). Not gated: call it only for
  * committed facts. */
 void conn_notify(conn *c, const char *method, json_t *params);

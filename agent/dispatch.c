@@ -438,8 +438,8 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 	json_decref(x->extra);
 	x->extra = NULL;
 	return rpc_fail(x, KW_ESTORE, NULL,
-	                "the audit log could not be written, so nothing was "
-	                "done or released");
+	                "the audit log could not be written: no stored "
+	                "change was kept and the answer was withheld");
 }
 
 static void rpc_answer(rpc_ctx *x, int r, json_t *result)

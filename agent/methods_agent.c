@@ -225,71 +225,8 @@ static void agent_note_failure(agent *a, conn *c)
 	         c ? (int)c->peer.pid : 0, (long long)delay);
 }
 
-/* Commit a new passphrase wrap; in keyfile mode, then retire the keyfile. */
-static int agent_apply_passwd(agent *a, const crypto_wrap *w)
+void methods_reply_parked(conn *c, int kind, int r)
 {
-	int r = store_wrap_set(a->st, w);
-	if (r < 0)
-		return r;
-	bool was_keyfile = a->wrap.mode == CRYPTO_WRAP_KEYFILE;
-	a->wrap = *w;
-	if (was_keyfile && unlink(a->key_path) != 0 && errno != ENOENT)
-		log_error("passphrase set, but %s could not be removed; "
-		          "delete it by hand",
-		          a->key_path);
-	return 0;
-}
-
-void methods_worker_done(agent *a)
-{
-	unlock_job *job = unlock_worker_take(a->worker);
-	if (!job)
-		return;
-	conn *c = a->async_conn;
-	a->async_conn = NULL;
-	int r = job->rc;
-
-	if (r == 0 && job->epoch != a->lock_epoch) {
-		/* agent.lock arrived while this was deriving: the lock wins. */
-		r = KW_ESTATE;
-	} else if (r == 0 && job->kind == UNLOCK_JOB_UNLOCK && !a->dk) {
-		a->dk = job->ret_dk;
-		job->ret_dk = NULL;
-		r = agent_keys_changed(a);
-		log_info("unlocked with the passphrase (uid %u pid %d)",
-		         c ? (unsigned)c->peer.uid : 0,
-		         c ? (int)c->peer.pid : 0);
-	} else if (r == 0 && job->kind == UNLOCK_JOB_PASSWD) {
-		r = agent_apply_passwd(a, &job->new_wrap);
-		if (r == 0)
-			log_info("passphrase changed (uid %u pid %d)",
-			         c ? (unsigned)c->peer.uid : 0,
-			         c ? (int)c->peer.pid : 0);
-	}
-	if (r == KW_EBADPASS)
-		agent_note_failure(a, c);
-	else if (r == 0)
-		a->unlock_failures = 0;
-	int kind = job->kind;
-	unlock_job_free(job);
-
-	const policy_client *pc = c ? rpc_principal(a, c) : NULL;
-	audit_event ev = {
-		.uid = c ? c->peer.uid : (uid_t)-1,
-		.pid = c ? c->peer.pid : 0,
-		.exe = c && c->peer.exe_known ? c->peer.exe : NULL,
-		.principal = pc ? policy_client_name(pc) : NULL,
-		.op = kind == UNLOCK_JOB_UNLOCK ? "agent.unlock" :
-		                                  "agent.passwd",
-		.outcome = r == 0           ? AUDIT_OK :
-		           r == KW_EBADPASS ? AUDIT_DENIED :
-		                              AUDIT_ERROR,
-		.reason = r == 0 ? NULL : kw_strerror(r),
-	};
-	agent_audit(a, &ev);
-	if (!c)
-		return;
-
 	json_t *id = c->park_id;
 	c->park_id = NULL;
 	c->parked = false;
@@ -313,4 +250,67 @@ void methods_worker_done(agent *a)
 		conn_reply_error(c, id, r, NULL, NULL);
 	json_decref(id);
 	conn_resume(c);
+}
+
+void methods_worker_done(agent *a)
+{
+	unlock_job *job = unlock_worker_take(a->worker);
+	if (!job)
+		return;
+	conn *c = a->async_conn;
+	a->async_conn = NULL;
+	int r = job->rc;
+	int kind = job->kind;
+
+	if (r == 0 && job->epoch != a->lock_epoch) {
+		/* agent.lock arrived while this was deriving: the lock wins. */
+		r = KW_ESTATE;
+	} else if (r == 0 && kind == UNLOCK_JOB_PASSWD) {
+		/* The new wrap commits on its own once this turn's batch is
+		 * done (agent_passwd_commit): sharing a batch that could roll
+		 * back after master.key is gone would lose the store. */
+		a->passwd_wrap = job->new_wrap;
+		a->passwd_conn = c;
+		a->passwd_pending = true;
+		a->unlock_failures = 0;
+		unlock_job_free(job);
+		return;
+	} else if (r == 0 && kind == UNLOCK_JOB_UNLOCK && !a->dk) {
+		a->dk = job->ret_dk;
+		job->ret_dk = NULL;
+		r = agent_keys_changed(a); /* stays locked if this fails */
+		if (r == 0)
+			log_info("unlocked with the passphrase (uid %u pid %d)",
+			         c ? (unsigned)c->peer.uid : 0,
+			         c ? (int)c->peer.pid : 0);
+	}
+	if (r == KW_EBADPASS)
+		agent_note_failure(a, c);
+	else if (r == 0)
+		a->unlock_failures = 0;
+	unlock_job_free(job);
+
+	const policy_client *pc = c ? rpc_principal(a, c) : NULL;
+	audit_event ev = {
+		.uid = c ? c->peer.uid : (uid_t)-1,
+		.pid = c ? c->peer.pid : 0,
+		.exe = c && c->peer.exe_known ? c->peer.exe : NULL,
+		.principal = pc ? policy_client_name(pc) : NULL,
+		.op = kind == UNLOCK_JOB_UNLOCK ? "agent.unlock" :
+		                                  "agent.passwd",
+		.outcome = r == 0           ? AUDIT_OK :
+		           r == KW_EBADPASS ? AUDIT_DENIED :
+		                              AUDIT_ERROR,
+		.reason = r == 0 ? NULL : kw_strerror(r),
+	};
+	if (agent_audit(a, &ev) < 0 && r == 0) {
+		/* No record of the unlock, no unlock (fail closed). */
+		crypto_key_free(a->dk);
+		a->dk = NULL;
+		agent_keys_changed(a);
+		agent_batch_fail(a);
+		r = KW_ESTORE;
+	}
+	if (c)
+		methods_reply_parked(c, kind, r);
 }

@@ -228,6 +228,14 @@ int store_step_done(sqlite3_stmt *st, const char *types, ...)
 	return r == SQLITE_ROW ? 0 : r;
 }
 
+int store_rows_end(sqlite3_stmt *st, int r, int cbr)
+{
+	store_st_done(st);
+	if (cbr != 0)
+		return cbr;
+	return r == KW_ENOTFOUND ? 0 : r;
+}
+
 int store_one_int(sqlite3_stmt *st, const char *types, int64_t id, int64_t *ret)
 {
 	int r = store_step_row(st, types, id);

@@ -216,10 +216,7 @@ int store_audit_scan(store *s, uint64_t after, uint64_t upto, uint32_t max,
 			break;
 		r = store_step_row(st, "");
 	}
-	store_st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
+	return store_rows_end(st, r, cbr);
 }
 
 int store_audit_hash_at(store *s, uint64_t seq,
@@ -295,10 +292,7 @@ int store_audit_page_scan(store *s, const store_audit_page *p,
 			break;
 		r = store_step_row(st, "");
 	}
-	store_st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
+	return store_rows_end(st, r, cbr);
 }
 
 int store_audit_stats(store *s, int64_t since_us,
@@ -325,10 +319,7 @@ int store_audit_stats(store *s, int64_t since_us,
 			break;
 		r = store_step_row(st, "");
 	}
-	store_st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
+	return store_rows_end(st, r, cbr);
 }
 
 int store_audit_prune_point(store *s, int64_t cutoff_us, uint32_t max,

@@ -157,8 +157,5 @@ int store_client_list(store *s,
 			break;
 		r = store_step_row(st, "");
 	}
-	store_st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
+	return store_rows_end(st, r, cbr);
 }

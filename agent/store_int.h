@@ -64,6 +64,15 @@ void store_st_done(sqlite3_stmt *st);
 int store_step_row(sqlite3_stmt *st, const char *types, ...);
 int store_step_done(sqlite3_stmt *st, const char *types, ...);
 
+/*
+ * End a loop over the rows of st that hands each row to a callback: r is
+ * the last store_step_row answer (or the loop's own error), cbr what the
+ * callback last returned. Resets st and returns cbr if it is nonzero;
+ * else 0 if the rows ran out (r is KW_ENOTFOUND) or the loop broke off with
+ * r still 0; else r.
+ */
+int store_rows_end(sqlite3_stmt *st, int r, int cbr);
+
 /* The integer in the one row st gives, with ?1 = id if types is "i";
  * no row is KW_ESTORE. */
 int store_one_int(sqlite3_stmt *st, const char *types, int64_t id,

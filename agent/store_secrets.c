@@ -287,10 +287,7 @@ int store_list(store *s, const char *prefix,
 			break;
 		r = store_step_row(st, "");
 	}
-	store_st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
+	return store_rows_end(st, r, cbr);
 }
 
 int store_versions(store *s, const char *name,
@@ -324,10 +321,7 @@ int store_versions(store *s, const char *name,
 			break;
 		r = store_step_row(st, "");
 	}
-	store_st_done(st);
-	if (cbr != 0)
-		return cbr;
-	return r == KW_ENOTFOUND ? 0 : r;
+	return store_rows_end(st, r, cbr);
 }
 
 int store_delete(store *s, const char *name, uint32_t *ret_versions)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "jsonget.h"
 #include "keyward.h"
 
 enum {
@@ -25,6 +26,10 @@ enum {
 	CLI_EXIT_NOTFOUND = 3,
 	CLI_EXIT_DENIED = 4,
 	CLI_EXIT_LOCKED = 5,
+	/* Internal: the command finished early with success (--help was
+	 * printed); main() turns it into CLI_EXIT_OK. Lets helpers stop
+	 * their caller without an error. */
+	CLI_EXIT_DONE = -1,
 };
 
 /* Commands that wait on Argon2id or the unlock back-off get this much time
@@ -84,25 +89,35 @@ bool cli_parse_fd(const char *s, int *ret_fd);
 
 /*
  * Call method with params (stolen; NULL for none) through kw_call and parse
- * the result, which must be an object (json.c). 0 or a KW_E* code.
+ * the result, which must be an object (json.c). 0 or a KW_E* code. Its
+ * members are read with the checked kw_json_get_* getters (jsonget.h).
  */
 int cli_call(kw_client *c, const char *method, json_t *params,
              json_t **ret_result);
-/* Members of a result: false if absent or of the wrong type or range. */
-bool cli_json_uint(const json_t *obj, const char *key, uint64_t *ret_value);
-bool cli_json_bool(const json_t *obj, const char *key, bool *ret_value);
-/* A string of printable ASCII only (safe to put on a terminal). */
-bool cli_json_text(const json_t *obj, const char *key, const char **ret_s);
-
+/* cli_call with params {"name": name}, for a method whose result names the
+ * secret or client it acted on: a result naming another is KW_EPROTO. */
+int cli_call_name(kw_client *c, const char *method, const char *name,
+                  json_t **ret_result);
+/* Print v compactly on one line. 0 or KW_ENOMEM. */
+int cli_print_json(const json_t *v);
 /* Print each element of arr compactly, one per line. 0 or KW_ENOMEM. */
 int cli_print_json_lines(const json_t *arr);
+/*
+ * Parse the options of a command that takes only --json and --help. true
+ * to go on, with *ret_json set; false when the command is over (--help was
+ * printed or an option was rejected), with its exit code in *ret_exit.
+ */
+bool cli_json_opts(const struct cli *cli, int argc, char **argv, bool *ret_json,
+                   int *ret_exit);
 /* Print s with every byte outside printable ASCII replaced by '?'. */
 void cli_print_clean(FILE *f, const char *s);
 
 /* Report the option getopt_long just rejected; returns CLI_EXIT_USAGE. */
 int cli_bad_option(const struct cli *cli, char **argv);
 /* Parse options that only allow --help; 0 or an exit code. */
-int cli_help_only(struct cli *cli, int argc, char **argv);
+/* Accept only --help. False when the command must stop (help printed, or
+ * a bad option) with *ret_exit as its exit status. */
+bool cli_help_only(struct cli *cli, int argc, char **argv, int *ret_exit);
 
 /* A command with subcommands ("client add"): full is the name used in
  * messages. */

@@ -27,21 +27,21 @@ static int agent_status(kw_client *c, struct agent_status *ret_st,
 	if (r < 0)
 		return r;
 	r = KW_EPROTO;
-	if (!cli_json_bool(res, "locked", &st.locked) ||
-	    !cli_json_text(res, "mode", &mode) ||
-	    !cli_json_uint(res, "uptime_s", &st.uptime_s) ||
-	    !cli_json_text(res, "socket", &text) ||
-	    !cli_json_text(res, "version", &text))
+	if (!kw_json_get_bool(res, "locked", &st.locked) ||
+	    !kw_json_get_text(res, "mode", &mode) ||
+	    !kw_json_get_uint(res, "uptime_s", 0, &st.uptime_s) ||
+	    !kw_json_get_text(res, "socket", &text) ||
+	    !kw_json_get_text(res, "version", &text))
 		goto out;
 	if (strcmp(mode, "passphrase") == 0)
 		st.passphrase_mode = true;
 	else if (strcmp(mode, "keyfile") != 0)
 		goto out;
 	if (json_object_get(res, "unlocking") &&
-	    !cli_json_bool(res, "unlocking", &st.unlocking))
+	    !kw_json_get_bool(res, "unlocking", &st.unlocking))
 		goto out;
 	if (json_object_get(res, "secrets")) {
-		if (!cli_json_uint(res, "secrets", &st.secrets))
+		if (!kw_json_get_uint(res, "secrets", 0, &st.secrets))
 			goto out;
 		st.has_secrets = true;
 	}
@@ -85,27 +85,16 @@ static int no_args(const struct cli *cli, int argc)
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	struct agent_status st;
 	kw_client *c = NULL;
 	json_t *res = NULL;
 	const char *sock = "";
-	bool json = false;
+	bool json;
 	char up[32];
-	int opt, ex, r;
+	int ex, r;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			json = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
-			return cli_bad_option(cli, argv);
-	}
+	if (!cli_json_opts(cli, argc, argv, &json, &ex))
+		return ex;
 	ex = no_args(cli, argc);
 	if (ex == 0)
 		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
@@ -117,17 +106,12 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		char *text = json_dumps(res, JSON_COMPACT);
-
-		if (!text) {
-			ex = cli_fail(cli, NULL, NULL, KW_ENOMEM);
-			goto out;
-		}
-		puts(text);
-		kw_json_free(text);
+		r = cli_print_json(res);
+		if (r < 0)
+			ex = cli_fail(cli, NULL, NULL, r);
 		goto out;
 	}
-	cli_json_text(res, "socket", &sock);
+	kw_json_get_text(res, "socket", &sock);
 	format_uptime(st.uptime_s, up, sizeof(up));
 	printf("agent: %s%s (%s mode)", st.locked ? "locked" : "unlocked",
 	       st.unlocking ? ", unlocking" : "",

@@ -84,12 +84,10 @@ static int printer_row(struct printer *p, const json_t *row)
 	int64_t seq = json_integer_value(json_object_get(row, "seq"));
 
 	if (p->json) {
-		char *text = json_dumps(row, JSON_COMPACT);
+		int r = cli_print_json(row);
 
-		if (!text)
-			return KW_ENOMEM;
-		puts(text);
-		kw_json_free(text);
+		if (r < 0)
+			return r;
 	} else {
 		if (!p->header_done)
 			cli_audit_header(stdout, &p->w);
@@ -437,7 +435,7 @@ static int audit_follow(const struct cli *cli, kw_client *c,
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	r = cli_call(c, "audit.follow", NULL, &res);
-	if (r == 0 && (!cli_json_bool(res, "following", &on) || !on))
+	if (r == 0 && (!kw_json_get_bool(res, "following", &on) || !on))
 		r = KW_EPROTO;
 	json_decref(res);
 	if (r == 0 && history)

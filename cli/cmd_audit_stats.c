@@ -77,23 +77,19 @@ static int verify_report(const struct cli *cli, const json_t *res, bool json)
 	uint64_t rows, cps, seq = 0;
 	const json_t *s = json_object_get(res, "seq");
 	bool intact;
-	char *text;
 
-	if (!cli_json_bool(res, "intact", &intact) ||
-	    !cli_json_text(res, "kind", &kind) ||
-	    !cli_json_uint(res, "rows", &rows) ||
-	    !cli_json_uint(res, "checkpoints", &cps) ||
+	if (!kw_json_get_bool(res, "intact", &intact) ||
+	    !kw_json_get_text(res, "kind", &kind) ||
+	    !kw_json_get_uint(res, "rows", 0, &rows) ||
+	    !kw_json_get_uint(res, "checkpoints", 0, &cps) ||
 	    !(json_is_null(json_object_get(res, "detail")) ||
-	      cli_json_text(res, "detail", &detail)) ||
-	    !(json_is_null(s) || cli_json_uint(res, "seq", &seq)) ||
+	      kw_json_get_text(res, "detail", &detail)) ||
+	    !(json_is_null(s) || kw_json_get_uint(res, "seq", 0, &seq)) ||
 	    intact != (strcmp(kind, "intact") == 0))
 		return cli_fail(cli, NULL, NULL, KW_EPROTO);
 	if (json) {
-		text = json_dumps(res, JSON_COMPACT);
-		if (!text)
+		if (cli_print_json(res) < 0)
 			return cli_fail(cli, NULL, NULL, KW_ENOMEM);
-		puts(text);
-		kw_json_free(text);
 	} else if (intact) {
 		printf("intact: %llu rows, %llu checkpoints\n",
 		       (unsigned long long)rows, (unsigned long long)cps);
@@ -108,24 +104,13 @@ static int verify_report(const struct cli *cli, const json_t *res, bool json)
 
 int cli_audit_verify(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	json_t *res = NULL;
 	kw_client *c = NULL;
-	bool json = false;
-	int opt, ex, r;
+	bool json;
+	int ex, r;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			json = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
-			return cli_bad_option(cli, argv);
-	}
+	if (!cli_json_opts(cli, argc, argv, &json, &ex))
+		return ex;
 	if (optind < argc)
 		return cli_usage(cli, "unexpected argument '%s'", argv[optind]);
 	/* The agent walks the whole chain before it answers. */

@@ -39,10 +39,10 @@ static bool token_well_formed(const char *t)
 static int one_name(struct cli *cli, int argc, char **argv,
                     const char **ret_name)
 {
-	int ex = cli_help_only(cli, argc, argv);
+	int ex = 0;
 
-	if (ex != 0)
-		return ex;
+	if (!cli_help_only(cli, argc, argv, &ex))
+		return ex == CLI_EXIT_OK ? CLI_EXIT_DONE : ex;
 	if (optind >= argc)
 		return cli_usage(cli, "missing NAME");
 	if (optind + 1 < argc)
@@ -95,9 +95,9 @@ static void print_token_note(const struct cli *cli, const char *name)
 
 static int client_add(struct cli *cli, int argc, char **argv)
 {
-	const char *name = NULL, *got, *token;
+	const char *name = NULL, *token;
 	kw_client *c = NULL;
-	json_t *params, *res = NULL;
+	json_t *res = NULL;
 	int ex, r;
 
 	ex = one_name(cli, argc, argv, &name);
@@ -105,11 +105,9 @@ static int client_add(struct cli *cli, int argc, char **argv)
 		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 	if (ex != 0)
 		return ex;
-	params = json_pack("{s:s}", "name", name);
-	r = params ? cli_call(c, "client.add", params, &res) : KW_ENOMEM;
-	if (r == 0 &&
-	    (!cli_json_text(res, "name", &got) || strcmp(got, name) != 0 ||
-	     !cli_json_text(res, "token", &token) || !token_well_formed(token)))
+	r = cli_call_name(c, "client.add", name, &res);
+	if (r == 0 && (!kw_json_get_text(res, "token", &token) ||
+	               !token_well_formed(token)))
 		r = KW_EPROTO;
 	if (r < 0) {
 		ex = cli_fail(cli, c, name, r);
@@ -143,12 +141,12 @@ static bool clients_valid(const json_t *arr, size_t *ret_width)
 	{
 		const json_t *used = json_object_get(e, "last_used");
 
-		if (!cli_json_text(e, "name", &name) ||
+		if (!kw_json_get_text(e, "name", &name) ||
 		    kw_name_check(name, strlen(name), NULL) < 0 ||
-		    !cli_json_text(e, "created", &t) ||
+		    !kw_json_get_text(e, "created", &t) ||
 		    !(json_is_null(used) ||
-		      cli_json_text(e, "last_used", &t)) ||
-		    !cli_json_bool(e, "revoked", &b))
+		      kw_json_get_text(e, "last_used", &t)) ||
+		    !kw_json_get_bool(e, "revoked", &b))
 			return false;
 		if (strlen(name) > width)
 			width = strlen(name);
@@ -168,11 +166,11 @@ static void print_clients(const json_t *arr, size_t width)
 	       "LAST_USED");
 	json_array_foreach(arr, i, e)
 	{
-		cli_json_text(e, "name", &name);
-		cli_json_text(e, "created", &created);
-		if (!cli_json_text(e, "last_used", &used))
+		kw_json_get_text(e, "name", &name);
+		kw_json_get_text(e, "created", &created);
+		if (!kw_json_get_text(e, "last_used", &used))
 			used = "never";
-		cli_json_bool(e, "revoked", &revoked);
+		kw_json_get_bool(e, "revoked", &revoked);
 		printf("%-*s  %-20s  %-20s  %s\n", (int)width, name, created,
 		       used, revoked ? "revoked" : "active");
 	}
@@ -180,25 +178,14 @@ static void print_clients(const json_t *arr, size_t width)
 
 static int client_ls(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	json_t *res = NULL, *arr = NULL;
 	kw_client *c = NULL;
-	bool json = false;
+	bool json;
 	size_t width = 0;
-	int opt, ex, r;
+	int ex, r;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			json = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
-			return cli_bad_option(cli, argv);
-	}
+	if (!cli_json_opts(cli, argc, argv, &json, &ex))
+		return ex;
 	if (optind < argc)
 		return cli_usage(cli, "unexpected argument");
 	ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
@@ -230,9 +217,9 @@ out:
 
 static int client_revoke(struct cli *cli, int argc, char **argv)
 {
-	const char *name = NULL, *got;
+	const char *name = NULL;
 	kw_client *c = NULL;
-	json_t *params, *res = NULL;
+	json_t *res = NULL;
 	int ex, r;
 
 	ex = one_name(cli, argc, argv, &name);
@@ -240,11 +227,7 @@ static int client_revoke(struct cli *cli, int argc, char **argv)
 		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 	if (ex != 0)
 		return ex;
-	params = json_pack("{s:s}", "name", name);
-	r = params ? cli_call(c, "client.revoke", params, &res) : KW_ENOMEM;
-	if (r == 0 &&
-	    (!cli_json_text(res, "name", &got) || strcmp(got, name) != 0))
-		r = KW_EPROTO;
+	r = cli_call_name(c, "client.revoke", name, &res);
 	if (r < 0)
 		ex = cli_fail(cli, c, name, r);
 	else

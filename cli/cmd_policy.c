@@ -191,7 +191,7 @@ static void print_decision(const json_t *res, bool allowed)
 		if (file) {
 			fputs(" (", stdout);
 			cli_print_clean(stdout, file);
-			if (cli_json_uint(res, "line", &line))
+			if (kw_json_get_uint(res, "line", 0, &line))
 				printf(":%llu", (unsigned long long)line);
 			fputc(')', stdout);
 		}
@@ -220,7 +220,7 @@ static int policy_check(struct cli *cli, int argc, char **argv)
 		return ex;
 	}
 	r = cli_call(c, "policy.check", a.params, &res);
-	if (r == 0 && (!cli_json_bool(res, "allowed", &allowed) ||
+	if (r == 0 && (!kw_json_get_bool(res, "allowed", &allowed) ||
 	               !json_is_string(json_object_get(res, "reason"))))
 		r = KW_EPROTO;
 	if (r < 0) {
@@ -228,14 +228,11 @@ static int policy_check(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (a.json) {
-		char *text = json_dumps(res, JSON_COMPACT);
-
-		if (!text) {
-			ex = cli_fail(cli, NULL, NULL, KW_ENOMEM);
+		r = cli_print_json(res);
+		if (r < 0) {
+			ex = cli_fail(cli, NULL, NULL, r);
 			goto out;
 		}
-		puts(text);
-		kw_json_free(text);
 	} else {
 		print_decision(res, allowed);
 	}
@@ -322,7 +319,7 @@ static bool show_valid(const json_t *res)
 	json_array_foreach(clients, i, e)
 	{
 		if (!str_member(e, "name") || !str_member(e, "file") ||
-		    !cli_json_uint(e, "line", &line))
+		    !kw_json_get_uint(e, "line", 0, &line))
 			return false;
 	}
 	return true;
@@ -353,7 +350,7 @@ static void print_policy(const json_t *res)
 	json_array_foreach(clients, i, e)
 	{
 		rate = str_member(e, "rate");
-		cli_json_uint(e, "line", &line);
+		kw_json_get_uint(e, "line", 0, &line);
 		fputs("\nclient \"", stdout);
 		cli_print_clean(stdout, str_member(e, "name"));
 		fputs("\"  ", stdout);
@@ -372,24 +369,13 @@ static void print_policy(const json_t *res)
 
 static int policy_show(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	kw_client *c = NULL;
 	json_t *res = NULL;
-	bool json = false;
-	int opt, ex, r;
+	bool json;
+	int ex, r;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			json = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
-			return cli_bad_option(cli, argv);
-	}
+	if (!cli_json_opts(cli, argc, argv, &json, &ex))
+		return ex;
 	if (optind < argc)
 		return cli_usage(cli, "unexpected argument");
 	ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
@@ -401,13 +387,9 @@ static int policy_show(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		ex = cli_fail(cli, c, NULL, r);
 	} else if (json) {
-		char *text = json_dumps(res, JSON_COMPACT);
-
-		if (text)
-			puts(text);
-		else
-			ex = cli_fail(cli, NULL, NULL, KW_ENOMEM);
-		kw_json_free(text);
+		r = cli_print_json(res);
+		if (r < 0)
+			ex = cli_fail(cli, NULL, NULL, r);
 	} else {
 		print_policy(res);
 	}
@@ -425,8 +407,10 @@ static int policy_reload(struct cli *cli, int argc, char **argv)
 	uint64_t n = 0;
 	int ex, r;
 
-	ex = cli_help_only(cli, argc, argv);
-	if (ex == 0 && optind < argc)
+	ex = 0;
+	if (!cli_help_only(cli, argc, argv, &ex))
+		return ex;
+	if (optind < argc)
 		ex = cli_usage(cli, "unexpected argument");
 	if (ex == 0)
 		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
@@ -434,7 +418,7 @@ static int policy_reload(struct cli *cli, int argc, char **argv)
 		return ex;
 	/* A bad file: the agent's message is "FILE:LINE: why". */
 	r = cli_call(c, "policy.reload", NULL, &res);
-	if (r == 0 && !cli_json_uint(res, "clients", &n))
+	if (r == 0 && !kw_json_get_uint(res, "clients", 0, &n))
 		r = KW_EPROTO;
 	if (r < 0)
 		ex = cli_fail(cli, c, NULL, r);
@@ -512,8 +496,10 @@ static int policy_init(struct cli *cli, int argc, char **argv)
 	struct stat st;
 	int ex;
 
-	ex = cli_help_only(cli, argc, argv);
-	if (ex == 0 && optind < argc)
+	ex = 0;
+	if (!cli_help_only(cli, argc, argv, &ex))
+		return ex;
+	if (optind < argc)
 		ex = cli_usage(cli, "unexpected argument");
 	if (ex != 0)
 		return ex;

@@ -276,12 +276,12 @@ static bool list_valid(const json_t *arr, size_t *ret_width)
 
 	json_array_foreach(arr, i, e)
 	{
-		if (!cli_json_text(e, "name", &name) ||
+		if (!kw_json_get_text(e, "name", &name) ||
 		    kw_name_check(name, strlen(name), NULL) < 0 ||
-		    !cli_json_uint(e, "version", &u) ||
-		    !cli_json_uint(e, "versions", &u) ||
-		    !cli_json_text(e, "created", &t) ||
-		    !cli_json_text(e, "updated", &t))
+		    !kw_json_get_uint(e, "version", 0, &u) ||
+		    !kw_json_get_uint(e, "versions", 0, &u) ||
+		    !kw_json_get_text(e, "created", &t) ||
+		    !kw_json_get_text(e, "updated", &t))
 			return false;
 		if (strlen(name) > width)
 			width = strlen(name);
@@ -292,27 +292,16 @@ static bool list_valid(const json_t *arr, size_t *ret_width)
 
 int cmd_ls(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	const char *prefix = NULL, *rule = NULL, *name, *updated;
 	json_t *params = NULL, *res = NULL, *arr = NULL, *e;
 	uint64_t version, versions;
 	kw_client *c = NULL;
-	bool json = false;
+	bool json;
 	size_t i, width = 0;
-	int opt, ex, r;
+	int ex, r;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			json = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
-			return cli_bad_option(cli, argv);
-	}
+	if (!cli_json_opts(cli, argc, argv, &json, &ex))
+		return ex;
 	if (optind + 1 < argc)
 		return cli_usage(cli, "at most one PREFIX");
 	if (optind < argc) {
@@ -353,10 +342,10 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 	printf("%-*s  VERSION  VERSIONS  UPDATED\n", (int)width, "NAME");
 	json_array_foreach(arr, i, e)
 	{
-		cli_json_text(e, "name", &name);
-		cli_json_uint(e, "version", &version);
-		cli_json_uint(e, "versions", &versions);
-		cli_json_text(e, "updated", &updated);
+		kw_json_get_text(e, "name", &name);
+		kw_json_get_uint(e, "version", 0, &version);
+		kw_json_get_uint(e, "versions", 0, &versions);
+		kw_json_get_text(e, "updated", &updated);
 		printf("%-*s  %7llu  %8llu  %s\n", (int)width, name,
 		       (unsigned long long)version,
 		       (unsigned long long)versions, updated);
@@ -375,14 +364,15 @@ static bool versions_valid(const json_t *res, const char *name)
 	size_t i;
 	json_t *e;
 
-	if (!cli_json_text(res, "name", &got) || strcmp(got, name) != 0 ||
+	if (!kw_json_get_text(res, "name", &got) || strcmp(got, name) != 0 ||
 	    !json_is_array(arr))
 		return false;
 	json_array_foreach(arr, i, e)
 	{
-		if (!cli_json_uint(e, "version", &version) || version == 0 ||
-		    !cli_json_text(e, "stage", &stage) || !stage_known(stage) ||
-		    !cli_json_text(e, "created", &created))
+		if (!kw_json_get_uint(e, "version", 0, &version) ||
+		    version == 0 || !kw_json_get_text(e, "stage", &stage) ||
+		    !stage_known(stage) ||
+		    !kw_json_get_text(e, "created", &created))
 			return false;
 	}
 	return true;
@@ -390,27 +380,16 @@ static bool versions_valid(const json_t *res, const char *name)
 
 int cmd_versions(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	const char *name = NULL, *stage, *created;
 	json_t *params, *res = NULL, *arr, *e;
 	kw_client *c = NULL;
 	uint64_t version;
-	bool json = false;
-	int opt, ex, r;
+	bool json;
+	int ex, r;
 	size_t i;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'j')
-			json = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
-			return cli_bad_option(cli, argv);
-	}
+	if (!cli_json_opts(cli, argc, argv, &json, &ex))
+		return ex;
 	ex = one_name(cli, argc, argv, &name);
 	if (ex == 0)
 		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
@@ -432,9 +411,9 @@ int cmd_versions(struct cli *cli, int argc, char **argv)
 	printf("VERSION  STAGE     CREATED\n");
 	json_array_foreach(arr, i, e)
 	{
-		cli_json_uint(e, "version", &version);
-		cli_json_text(e, "stage", &stage);
-		cli_json_text(e, "created", &created);
+		kw_json_get_uint(e, "version", 0, &version);
+		kw_json_get_text(e, "stage", &stage);
+		kw_json_get_text(e, "created", &created);
 		printf("%7llu  %-8s  %s\n", (unsigned long long)version, stage,
 		       created);
 	}
@@ -446,24 +425,22 @@ out:
 
 int cmd_rm(struct cli *cli, int argc, char **argv)
 {
-	const char *name = NULL, *got;
-	json_t *params, *res = NULL;
+	const char *name = NULL;
+	json_t *res = NULL;
 	kw_client *c = NULL;
 	uint64_t n = 0;
 	int ex, r;
 
-	ex = cli_help_only(cli, argc, argv);
-	if (ex == 0)
-		ex = one_name(cli, argc, argv, &name);
+	ex = 0;
+	if (!cli_help_only(cli, argc, argv, &ex))
+		return ex;
+	ex = one_name(cli, argc, argv, &name);
 	if (ex == 0)
 		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 	if (ex != 0)
 		return ex;
-	params = json_pack("{s:s}", "name", name);
-	r = params ? cli_call(c, "secret.delete", params, &res) : KW_ENOMEM;
-	if (r == 0 &&
-	    (!cli_json_text(res, "name", &got) || strcmp(got, name) != 0 ||
-	     !cli_json_uint(res, "deleted_versions", &n)))
+	r = cli_call_name(c, "secret.delete", name, &res);
+	if (r == 0 && !kw_json_get_uint(res, "deleted_versions", 0, &n))
 		r = KW_EPROTO;
 	if (r < 0)
 		ex = cli_fail(cli, c, name, r);

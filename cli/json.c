@@ -1,9 +1,11 @@
 /*
- * json.c - calling methods through kw_call and checking what comes back.
+ * json.c - calling methods through kw_call, checking what comes back and
+ * printing it as JSON for --json.
  *
  * The CLI prints names, stages and times from results; each is checked to
- * be printable text before it reaches a terminal.
+ * be printable text (kw_json_get_text) before it reaches a terminal.
  */
+#include <getopt.h>
 #include <string.h>
 
 #include "cli.h"
@@ -35,56 +37,74 @@ int cli_call(kw_client *c, const char *method, json_t *params,
 	return 0;
 }
 
-bool cli_json_uint(const json_t *obj, const char *key, uint64_t *ret_value)
+int cli_call_name(kw_client *c, const char *method, const char *name,
+                  json_t **ret_result)
 {
-	const json_t *v = json_object_get(obj, key);
+	json_t *params = json_pack("{s:s}", "name", name), *res;
+	const char *got;
+	int r;
 
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return false;
-	*ret_value = (uint64_t)json_integer_value(v);
-	return true;
+	if (!params)
+		return KW_ENOMEM;
+	r = cli_call(c, method, params, &res);
+	if (r < 0)
+		return r;
+	if (!kw_json_get_text(res, "name", &got) || strcmp(got, name) != 0) {
+		json_decref(res);
+		return KW_EPROTO;
+	}
+	*ret_result = res;
+	return 0;
 }
 
-bool cli_json_bool(const json_t *obj, const char *key, bool *ret_value)
+int cli_print_json(const json_t *v)
 {
-	const json_t *v = json_object_get(obj, key);
+	char *text = json_dumps(v, JSON_COMPACT);
 
-	if (!json_is_boolean(v))
-		return false;
-	*ret_value = json_is_true(v);
-	return true;
-}
-
-bool cli_json_text(const json_t *obj, const char *key, const char **ret_s)
-{
-	const json_t *v = json_object_get(obj, key);
-	const char *s;
-	size_t n;
-
-	if (!json_is_string(v))
-		return false;
-	s = json_string_value(v);
-	n = json_string_length(v);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
-			return false;
-	*ret_s = s;
-	return true;
+	if (!text)
+		return KW_ENOMEM;
+	puts(text);
+	kw_json_free(text);
+	return 0;
 }
 
 int cli_print_json_lines(const json_t *arr)
 {
 	size_t i;
 	json_t *e;
+	int r;
 
 	json_array_foreach(arr, i, e)
 	{
-		char *text = json_dumps(e, JSON_COMPACT);
-
-		if (!text)
-			return KW_ENOMEM;
-		puts(text);
-		kw_json_free(text);
+		r = cli_print_json(e);
+		if (r < 0)
+			return r;
 	}
 	return 0;
+}
+
+bool cli_json_opts(const struct cli *cli, int argc, char **argv, bool *ret_json,
+                   int *ret_exit)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	bool json = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'j') {
+			json = true;
+		} else if (opt == 'h') {
+			*ret_exit = cli_help();
+			return false;
+		} else {
+			*ret_exit = cli_bad_option(cli, argv);
+			return false;
+		}
+	}
+	*ret_json = json;
+	return true;
 }

@@ -177,7 +177,7 @@ int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c)
 			cli_msg(cli, NULL, "socket path too long");
 			return CLI_EXIT_ERROR;
 		}
-		strcpy(path, cli->socket);
+		memcpy(path, cli->socket, strlen(cli->socket) + 1);
 	} else if (kw_path_socket(path, sizeof(path)) < 0) {
 		cli_msg(cli, NULL,
 		        "cannot resolve the agent socket (KEYWARD_SOCKET, "
@@ -246,7 +246,7 @@ int cli_bad_option(const struct cli *cli, char **argv)
 	                 argv[optind - 1]);
 }
 
-int cli_help_only(struct cli *cli, int argc, char **argv)
+bool cli_help_only(struct cli *cli, int argc, char **argv, int *ret_exit)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -255,10 +255,10 @@ int cli_help_only(struct cli *cli, int argc, char **argv)
 	int opt = getopt_long(argc, argv, "h", opts, NULL);
 
 	if (opt == -1)
-		return 0;
-	if (opt == 'h')
-		return cli_help();
-	return cli_bad_option(cli, argv);
+		return true;
+	/* Help printed (exit 0) or a bad option: either way, stop here. */
+	*ret_exit = opt == 'h' ? cli_help() : cli_bad_option(cli, argv);
+	return false;
 }
 
 int cli_run_subcommand(struct cli *cli, int argc, char **argv,
@@ -350,7 +350,8 @@ int main(int argc, char **argv)
 		int first = optind;
 
 		optind = 0; /* GNU: reinitialise for the command's options */
-		return commands[i].run(&cli, argc - first, argv + first);
+		int ex = commands[i].run(&cli, argc - first, argv + first);
+		return ex == CLI_EXIT_DONE ? CLI_EXIT_OK : ex;
 	}
 	cli.command = NULL;
 	return cli_usage(&cli, "unknown command '%s'", argv[optind]);

@@ -39,50 +39,6 @@ struct kw_secret_list {
 /* Largest integer the wire can carry (jansson integers are signed). */
 #define API_INT_MAX ((uint64_t)LLONG_MAX)
 
-/* Result checks: false on a wrong type or range, reported as KW_EPROTO. */
-
-bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
-                     uint64_t *ret_value)
-{
-	const json_t *v = json_object_get(obj, key);
-	json_int_t i;
-
-	if (!json_is_integer(v))
-		return false;
-	i = json_integer_value(v);
-	if (i < 0 || (uint64_t)i < min)
-		return false;
-	*ret_value = (uint64_t)i;
-	return true;
-}
-
-bool client_get_bool(const json_t *obj, const char *key, bool *ret_value)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!json_is_boolean(v))
-		return false;
-	*ret_value = json_is_true(v);
-	return true;
-}
-
-bool client_get_text(const json_t *obj, const char *key, const char **ret_value)
-{
-	const json_t *v = json_object_get(obj, key);
-	const char *s;
-	size_t n;
-
-	if (!json_is_string(v))
-		return false;
-	s = json_string_value(v);
-	n = json_string_length(v);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
-			return false;
-	*ret_value = s;
-	return true;
-}
-
 static bool client_stage_valid(const char *stage)
 {
 	static const char *const stages[] = { "current", "pending", "previous",
@@ -163,12 +119,12 @@ static int secret_from_result(const json_t *res, const char *name,
 	int r = KW_EPROTO;
 
 	if (!result_name_is(res, name) ||
-	    !client_get_uint(res, "version", 1, &got_version) ||
+	    !kw_json_get_uint(res, "version", 1, &got_version) ||
 	    (version && got_version != version) ||
-	    !client_get_text(res, "stage", &got_stage) ||
+	    !kw_json_get_text(res, "stage", &got_stage) ||
 	    !client_stage_valid(got_stage) ||
 	    (stage && strcmp(stage, got_stage) != 0) ||
-	    !client_get_text(res, "created", &created) ||
+	    !kw_json_get_text(res, "created", &created) ||
 	    !json_is_string(value))
 		return KW_EPROTO;
 	r = kw_b64_decode(json_string_value(value), json_string_length(value),
@@ -283,7 +239,7 @@ static int put_call(kw_client *c, const char *name, json_t *params,
 	if (r < 0)
 		return r;
 	if (!result_name_is(res, name) ||
-	    !client_get_uint(res, "version", 1, &version)) {
+	    !kw_json_get_uint(res, "version", 1, &version)) {
 		json_decref(res);
 		return KW_EPROTO;
 	}
@@ -361,7 +317,7 @@ static int secret_delete(kw_client *c, const char *name)
 	if (r < 0)
 		return r;
 	if (!result_name_is(res, name) ||
-	    !client_get_uint(res, "deleted_versions", 0, &n))
+	    !kw_json_get_uint(res, "deleted_versions", 0, &n))
 		r = KW_EPROTO;
 	json_decref(res);
 	return r;
@@ -387,10 +343,10 @@ static int list_item(const json_t *e, struct kw_secret_list_item *ret_item)
 	if (!json_is_object(e) || !json_is_string(name) ||
 	    kw_name_check(json_string_value(name), json_string_length(name),
 	                  NULL) < 0 ||
-	    !client_get_uint(e, "version", 0, &version) ||
-	    !client_get_uint(e, "versions", 0, &versions) ||
-	    !client_get_text(e, "created", &created) ||
-	    !client_get_text(e, "updated", &updated))
+	    !kw_json_get_uint(e, "version", 0, &version) ||
+	    !kw_json_get_uint(e, "versions", 0, &versions) ||
+	    !kw_json_get_text(e, "created", &created) ||
+	    !kw_json_get_text(e, "updated", &updated))
 		return KW_EPROTO;
 	copy = strdup(json_string_value(name));
 	if (!copy)

@@ -36,7 +36,7 @@ static int agent_locked(kw_client *c)
 	r = client_call_object(c, "agent.status", NULL, &res);
 	if (r < 0)
 		return r;
-	r = client_get_bool(res, "locked", &locked) ? (int)locked : KW_EPROTO;
+	r = kw_json_get_bool(res, "locked", &locked) ? (int)locked : KW_EPROTO;
 	json_decref(res);
 	return r;
 }
@@ -47,7 +47,7 @@ static int expect_bool(json_t *res, const char *key, bool expected)
 	bool v;
 	int r = 0;
 
-	if (!client_get_bool(res, key, &v) || v != expected)
+	if (!kw_json_get_bool(res, key, &v) || v != expected)
 		r = KW_EPROTO;
 	json_decref(res);
 	return r;
@@ -108,7 +108,7 @@ static int agent_passwd(kw_client *c, const char *current,
 	r = client_call_object(c, "agent.passwd", params, &res);
 	if (r < 0)
 		return r;
-	if (!client_get_text(res, "mode", &mode) ||
+	if (!kw_json_get_text(res, "mode", &mode) ||
 	    strcmp(mode, "passphrase") != 0)
 		r = KW_EPROTO;
 	json_decref(res);

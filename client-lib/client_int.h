@@ -15,6 +15,7 @@
 #include <sys/un.h>
 
 #include "frame.h"
+#include "jsonget.h"
 #include "keyward.h"
 
 /* Largest value kw_secret_put sends: the highest max_value_bytes the agent
@@ -110,14 +111,6 @@ int client_call(kw_client *c, const char *method, json_t *params,
  * KW_EINVAL if c is NULL. */
 int client_call_object(kw_client *c, const char *method, json_t *params,
                        json_t **ret_result);
-/* Result checks: false on a wrong type or range (the caller says
- * KW_EPROTO). Text must be printable ASCII. */
-bool client_get_uint(const json_t *obj, const char *key, uint64_t min,
-                     uint64_t *ret_value);
-bool client_get_bool(const json_t *obj, const char *key, bool *ret_value);
-bool client_get_text(const json_t *obj, const char *key,
-                     const char **ret_value);
-
 /* client_call with an absolute deadline (CLOCK_MONOTONIC ms). */
 int client_call_until(kw_client *c, const char *method, json_t *params,
                       int64_t deadline, json_t **ret_result);

@@ -27,6 +27,7 @@ import threading
 import time
 import unittest
 
+import harness
 from harness import (BIN_KEYWARD, BIN_KWCLIENT, EXIT_DENIED, EXIT_ERROR,
                      EXIT_NOTFOUND, DaemonTestCase, b64, fd_with,
                      poll_until, render_config, run, spawn)
@@ -816,6 +817,85 @@ class SyslogCopy(DaemonTestCase):
         self.assertTrue(any(line.startswith("%s %s " % (m.group(1),
                                                          m.group(2)))
                             for line in lines), lines)
+
+
+class AuditKeyTampered(DaemonTestCase):
+    """An agent that cannot open its audit log must not serve secrets: an
+    unlock that fails to open it leaves the agent locked."""
+
+    PASSPHRASE = "audit key tamper test"
+
+    def test_unlock_fails_closed(self):
+        self.unlock_cli(self.PASSPHRASE)
+        r = self.rpc()
+        self.assertRpcResult(r.call("secret.put", {"name": "ak/x",
+                                                   "value": b64(b"v")}))
+        self.assertRpcResult(r.call("agent.lock"))
+        subprocess.run(["sqlite3", self.h.db,
+                        "UPDATE audit_keys SET public = randomblob(32);"],
+                       check=True, timeout=30)
+        resp = r.call("agent.unlock", {"passphrase": self.PASSPHRASE},
+                      timeout=60)
+        self.assertIn("error", resp, resp)
+        st = self.assertRpcResult(r.call("agent.status"))
+        self.assertIs(st["locked"], True, st)
+        self.assertRpcError(r.call("secret.get", {"name": "ak/x"}), 1006,
+                            "locked")
+
+
+class FollowerLimits(AuditCase):
+    """audit.follow keeps needing admin, and a follower that stops reading
+    is cut off instead of making the agent buffer rows without bound."""
+
+    CONFIG = {"agent": {"max_output_bytes": 65536}}
+
+    def test_revoked_admin_stops_following(self):
+        py = os.path.realpath(sys.executable)
+        self.h.write_policy("10-follow.ini",
+                            '[client "py-token"]\nexe = %s\ntoken = fol\n'
+                            'admin = yes\n' % py)
+        # Without the token this Python may only read (it must not fall
+        # back to the admin grant the harness gives it).
+        self.h.write_policy("50-tests.ini",
+                            '[client "test-python"]\nexe = %s\n'
+                            'read = **\n' % py)
+        self.assertRc(self.cli("policy", "reload"), 0)
+        r = self.cli("client", "add", "fol")
+        self.assertRc(r, 0)
+        token = r.out.decode().strip()
+        f = self.rpc()
+        self.assertRpcResult(f.call("client.hello", {"token": token}))
+        self.assertRpcResult(f.call("audit.follow"))
+        self.assertRc(self.cli("client", "revoke", "fol"), 0)
+        self.put_cli("fol/x", b"v")  # a row to push, or not
+        lines, closed = f.read_until_closed(timeout=20)
+        self.assertTrue(closed, "follower kept its stream after revoke")
+        pushed_after = [json.loads(l) for l in lines
+                        if b'"audit.row"' in l and b"fol/x" in l]
+        self.assertEqual(pushed_after, [], "a revoked follower got rows")
+
+    def test_follower_that_does_not_read_is_closed(self):
+        f = harness.Rpc(self.h.socket)
+        self.addCleanup(f.close)
+        f.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.assertRpcResult(f.call("audit.follow"))
+        r = self.rpc()
+        self.assertRpcResult(r.call("secret.put", {"name": "nr/x",
+                                                   "value": b64(b"v")}))
+        sent = got = 0
+        n = 3000
+        while got < n:
+            while sent < n and sent - got < 200:
+                r.send_obj({"jsonrpc": "2.0", "id": sent,
+                            "method": "secret.get",
+                            "params": {"name": "nr/x"}})
+                sent += 1
+            r.recv_json()
+            got += 1
+        lines, closed = f.read_until_closed(timeout=30)
+        self.assertTrue(closed, "a follower that did not read was kept")
+        self.assertLess(len(lines), n, "every row was buffered for it")
+        self.assertIn("not reading", self.d.log_text())
 
 
 class Follow(AuditCase):

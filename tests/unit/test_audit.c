@@ -47,7 +47,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/tmp/kw-test-audit-XXXXXX");
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kw-test-audit-XXXXXX");
 	if (!mkdtemp(f->dir)) {
 		free(f);
 		return -1;
@@ -410,8 +410,9 @@ static void flip_sig(char *buf, size_t *len)
 
 static void add_garbage(char *buf, size_t *len)
 {
-	strcpy(buf + *len, "20 zz not-a-checkpoint 1\n");
-	*len += strlen(buf + *len);
+	static const char garbage[] = "20 zz not-a-checkpoint 1\n";
+	memcpy(buf + *len, garbage, sizeof(garbage));
+	*len += sizeof(garbage) - 1;
 }
 
 static void add_long_line(char *buf, size_t *len)
@@ -572,7 +573,8 @@ static void test_reason_cut_utf8(void **state)
 
 	/* 255 bytes, then "é" (2 bytes) straddling the 256-byte limit. */
 	memset(reason, 'a', AUDIT_REASON_MAX - 1);
-	strcpy(reason + AUDIT_REASON_MAX - 1, "\xc3\xa9 and more");
+	memcpy(reason + AUDIT_REASON_MAX - 1, "\xc3\xa9 and more",
+	       sizeof("\xc3\xa9 and more"));
 	ev.reason = reason;
 	assert_int_equal(store_batch_begin(f->s), 0);
 	assert_int_equal(audit_append(f->au, &ev, f->now), 0);

@@ -184,12 +184,13 @@ static void test_glob_pathological(void **state)
 {
 	char glob[256] = "", name[256] = "";
 	(void)state;
-	for (int i = 0; i < 40; i++)
-		strcat(glob, "**/a/");
-	strcat(glob, "b");
-	for (int i = 0; i < 120; i++)
-		strcat(name, "a/");
-	strcat(name, "c");
+	size_t g = 0, n = 0;
+	for (int i = 0; i < 40; i++, g += 5)
+		memcpy(glob + g, "**/a/", 5);
+	glob[g] = 'b';
+	for (int i = 0; i < 120; i++, n += 2)
+		memcpy(name + n, "a/", 2);
+	name[n] = 'c';
 	assert_int_equal(policy_glob_check(glob, NULL), 0);
 	assert_false(policy_glob_match(glob, name));
 	assert_false(policy_glob_match("*a*a*a*a*a*a*a*a*a*a*a*b",
@@ -365,7 +366,7 @@ static void test_parse_errors(void **state)
 	 * INI_MAX_LINE of 200 in this build). A longer one is refused, not
 	 * split: the tail would otherwise parse as a line of its own. */
 	memset(line, 0, sizeof(line));
-	strcpy(line, "[client \"a\"]\nexe = /a\nread = ");
+	snprintf(line, sizeof(line), "[client \"a\"]\nexe = /a\nread = ");
 	size_t off = strlen(line), start = strlen("[client \"a\"]\nexe = /a\n");
 	while (off - start < 198)
 		line[off++] = 'x';

@@ -45,7 +45,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/tmp/kw-test-store-XXXXXX");
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kw-test-store-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/secrets.db", f->dir);
@@ -269,21 +269,23 @@ static void test_put_get(void **state)
 	}
 }
 
+/* Appends "version:stage:created " to a 512-byte buffer. */
+#define VERSIONS_BUF 512
+
 static int collect_versions(const store_version_info *vi, void *arg)
 {
 	char *out = arg;
-	char item[48];
+	size_t n = strlen(out);
 
-	snprintf(item, sizeof(item), "%llu:%s:%lld ",
+	snprintf(out + n, VERSIONS_BUF - n, "%llu:%s:%lld ",
 	         (unsigned long long)vi->version, vi->stage,
 	         (long long)vi->created);
-	strcat(out, item);
 	return 0;
 }
 
 static void expect_versions(fixture *f, const char *name, const char *want)
 {
-	char got[512] = "";
+	char got[VERSIONS_BUF] = "";
 
 	assert_int_equal(store_versions(f->s, name, collect_versions, got), 0);
 	assert_string_equal(got, want);
@@ -347,7 +349,7 @@ static void test_delete(void **state)
 	fixture *f = *state;
 	uint32_t n = 0;
 	uint64_t count = 9;
-	char got[64];
+	char got[VERSIONS_BUF] = "";
 
 	put(f, "x", "1", 10, 1);
 	put(f, "x", "2", 10, 2);
@@ -470,8 +472,8 @@ static int collect_names(const store_meta *m, void *arg)
 {
 	struct listing *l = arg;
 
-	strcat(l->names, m->name);
-	strcat(l->names, " ");
+	size_t n = strlen(l->names);
+	snprintf(l->names + n, sizeof(l->names) - n, "%s ", m->name);
 	return ++l->calls == l->stop_after ? 42 : 0;
 }
 

@@ -76,7 +76,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	strcpy(f->dir, "/tmp/kw-test-clients-XXXXXX");
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kw-test-clients-XXXXXX");
 	if (!mkdtemp(f->dir)) {
 		free(f);
 		return -1;
@@ -138,7 +138,7 @@ static void expect_lookup(fixture *f, uint8_t fill, const char *want)
 {
 	char name[KW_NAME_MAX + 1];
 
-	strcpy(name, "untouched");
+	snprintf(name, sizeof(name), "untouched");
 	if (!want) {
 		assert_int_equal(store_client_lookup(f->s, hash(fill), name,
 		                                     sizeof(name)),
