@@ -583,6 +583,25 @@ class DaemonTestCase(unittest.TestCase):
         return run([BIN_KWCLIENT] + list(args), self.h.env, input=input,
                    cwd=self.h.work)
 
+    def copy_client(self, sub):
+        """A copy of kwclient at WORK/SUB/kwclient (dirs and file 0755):
+        a program of its own path, for policy sections naming an exe."""
+        d = os.path.join(os.path.realpath(self.h.work), sub)
+        os.makedirs(d, 0o755, exist_ok=True)
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "kwclient")
+        shutil.copyfile(BIN_KWCLIENT, path)
+        os.chmod(path, 0o755)
+        return path
+
+    def as_client(self, exe, *args, token=None, input=b""):
+        """Run a kwclient copy, with KEYWARD_TOKEN only if token is set."""
+        env = dict(self.h.env)
+        env.pop("KEYWARD_TOKEN", None)
+        if token is not None:
+            env["KEYWARD_TOKEN"] = token
+        return run([exe] + list(args), env, input=input, cwd=self.h.work)
+
     def rpc(self):
         r = Rpc(self.h.socket)
         self.addCleanup(r.close)

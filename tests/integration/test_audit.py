@@ -120,21 +120,7 @@ class AuditCase(DaemonTestCase):
                     return m.group(1)
         self.fail("no [client] section in %s" % path)
 
-    def copy_client(self, sub):
-        d = os.path.join(self.work, sub)
-        os.makedirs(d, 0o755, exist_ok=True)
-        os.chmod(d, 0o755)
-        path = os.path.join(d, "kwclient")
-        shutil.copyfile(BIN_KWCLIENT, path)
-        os.chmod(path, 0o755)
-        return path
 
-    def as_client(self, exe, *args, token=None, input=b""):
-        env = dict(self.h.env)
-        env.pop("KEYWARD_TOKEN", None)
-        if token is not None:
-            env["KEYWARD_TOKEN"] = token
-        return run([exe] + list(args), env, input=input, cwd=self.h.work)
 
     def kind_of(self, result):
         m = KWCLIENT_ERR_RE.search(result.err)

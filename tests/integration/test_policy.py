@@ -20,8 +20,8 @@ import sys
 import time
 import unittest
 
-from harness import (BIN_KWCLIENT, EXIT_DENIED, EXIT_ERROR, DaemonTestCase,
-                     b64, mode_of, poll_until, run)
+from harness import (EXIT_DENIED, EXIT_ERROR, DaemonTestCase, b64, mode_of,
+                     poll_until, run)
 
 TOKEN_RE = re.compile(rb"kwt_[A-Za-z0-9_-]{43}")
 # kwclient's errors: "kwclient: WHAT: KIND: TEXT"
@@ -76,22 +76,7 @@ class PolicyCase(DaemonTestCase):
         super().setUp()
         self.work = os.path.realpath(self.h.work)
 
-    def copy_client(self, sub):
-        """A copy of kwclient at WORK/SUB/kwclient (dirs and file 0755)."""
-        d = os.path.join(self.work, sub)
-        os.makedirs(d, 0o755, exist_ok=True)
-        os.chmod(d, 0o755)
-        path = os.path.join(d, "kwclient")
-        shutil.copyfile(BIN_KWCLIENT, path)
-        os.chmod(path, 0o755)
-        return path
 
-    def as_client(self, exe, *args, token=None, input=b""):
-        env = dict(self.h.env)
-        env.pop("KEYWARD_TOKEN", None)
-        if token is not None:
-            env["KEYWARD_TOKEN"] = token
-        return run([exe] + list(args), env, input=input, cwd=self.h.work)
 
     def seed(self, *names):
         for name in names:
