@@ -311,6 +311,7 @@ class Daemon:
     """keywardd in the foreground, stderr appended to a log file."""
 
     def __init__(self, home, log=None):
+        self.extra_env = {}  # for the daemon only (fault injection)
         self.home = home
         self.log = log or home.log
         self.proc = None
@@ -321,7 +322,9 @@ class Daemon:
         logfd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
                         os.O_CLOEXEC, 0o600)
         try:
-            self.proc = spawn([BIN_KEYWARDD], self.home.env,
+            env = dict(self.home.env)
+            env.update(self.extra_env)
+            self.proc = spawn([BIN_KEYWARDD], env,
                               stdin=subprocess.DEVNULL, stdout=logfd,
                               stderr=logfd, cwd=self.home.work)
         finally:

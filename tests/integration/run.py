@@ -30,6 +30,7 @@ GROUPS = {
     "hostile": "test_hostile",
     "tamper": "test_tamper",
     "unlock": "test_unlock",
+    "faults": "test_faults",
     "policy": "test_policy",
     "audit": "test_audit",
 }
