@@ -38,6 +38,7 @@
 
 static audit_config agent_audit_config(const kw_config *cfg);
 static void agent_batch_finish(agent *a);
+static void agent_passwd_settle(agent *a, bool committed);
 
 const char *agent_mode_name(const agent *a)
 {
@@ -366,6 +367,7 @@ static void agent_batch_finish(agent *a)
 		r = store_batch_commit(a->st);
 	}
 	a->batch_failed = false;
+	agent_passwd_settle(a, r == 0);
 	if (r == 0) {
 		audit_committed(a->au, agent_now_us(), agent_push_row, a);
 	} else {
@@ -452,8 +454,6 @@ void agent_conn_gone(agent *a, conn *c)
 		if (j->c == c)
 			j->c = NULL;
 	}
-	if (a->passwd_conn == c)
-		a->passwd_conn = NULL;
 }
 
 int agent_audit(agent *a, const audit_event *ev)
@@ -469,60 +469,29 @@ int agent_audit(agent *a, const audit_event *ev)
 	return r;
 }
 
-/* The new wrap of a finished passwd, in a transaction of its own together
- * with its audit row; only once that is durable does the agent switch
- * wraps and, coming from keyfile mode, delete master.key. */
-static void agent_passwd_commit(agent *a)
+/* After the turn's batch: a passwd's new wrap (written in that batch with
+ * its audit row) takes effect only if the batch committed; only then is
+ * master.key removed. On a rollback the old wrap and key stay, and the
+ * gated answer becomes an error like every other in the batch. */
+static void agent_passwd_settle(agent *a, bool committed)
 {
 	if (!a->passwd_pending)
 		return;
-	conn *c = a->passwd_conn;
-	crypto_wrap w = a->passwd_wrap;
 	a->passwd_pending = false;
-	a->passwd_conn = NULL;
-	sodium_memzero(&a->passwd_wrap, sizeof(a->passwd_wrap));
-
-	const policy_client *pc = c ? rpc_principal(a, c) : NULL;
-	audit_event ev = {
-		.uid = c ? c->peer.uid : (uid_t)-1,
-		.pid = c ? c->peer.pid : 0,
-		.exe = c && c->peer.exe_known ? c->peer.exe : NULL,
-		.principal = pc ? policy_client_name(pc) : NULL,
-		.op = "agent.passwd",
-		.outcome = AUDIT_OK,
-	};
-	int64_t now = agent_now_us();
-	int r = store_batch_begin(a->st);
-	if (r == 0)
-		r = audit_append(a->au, &ev, now);
-	if (r == 0)
-		r = store_wrap_set(a->st, &w);
-	if (r == 0)
-		r = store_batch_commit(
-			a->st); /* rolls back itself on failure */
-	else
-		store_batch_rollback(a->st);
-	if (r == 0) {
-		audit_committed(a->au, now, agent_push_row, a);
+	if (committed) {
 		bool was_keyfile = a->wrap.mode == CRYPTO_WRAP_KEYFILE;
-		a->wrap = w;
+		a->wrap = a->passwd_wrap;
 		if (was_keyfile && unlink(a->key_path) != 0 && errno != ENOENT)
 			log_error(
 				"passphrase set, but %s could not be removed; "
 				"delete it by hand",
 				a->key_path);
-		log_info("passphrase changed (uid %u pid %d)",
-		         c ? (unsigned)c->peer.uid : 0,
-		         c ? (int)c->peer.pid : 0);
+		log_info("passphrase changed");
 	} else {
-		audit_rolled_back(a->au);
-		log_error("passphrase change not committed (%s); the old "
-		          "wrap and key stay in force",
-		          kw_strerror(r));
+		log_error("passphrase change rolled back with its turn; the "
+		          "old wrap and key stay in force");
 	}
-	sodium_memzero(&w, sizeof(w));
-	if (c)
-		methods_reply_parked(c, UNLOCK_JOB_PASSWD, r);
+	sodium_memzero(&a->passwd_wrap, sizeof(a->passwd_wrap));
 }
 
 int agent_reload_policy(agent *a, char *err, size_t errsz)
@@ -1046,7 +1015,6 @@ int agent_run(agent *a)
 		}
 		/* One commit for everything this turn did, then the answers. */
 		agent_batch_finish(a);
-		agent_passwd_commit(a);
 	}
 	agent_batch_finish(a);
 	if (audit_unlocked(a->au) &&

@@ -62,11 +62,10 @@ typedef struct agent {
 	loop_watch worker_w;
 	conn *async_conn;    /* waiting for the worker; NULL if it went away */
 	uint64_t lock_epoch; /* bumped by agent.lock: stale unlocks lose */
-	/* A derived passwd wrap waiting to commit on its own after the
-	 * turn's batch (agent_passwd_commit). */
+	/* A passwd wrap written in the open batch, to take effect when the
+	 * batch commits (agent_passwd_settle). */
 	bool passwd_pending;
 	crypto_wrap passwd_wrap;
-	conn *passwd_conn;
 	unsigned unlock_failures;
 	int64_t unlock_not_before_ms;
 

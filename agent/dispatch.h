@@ -87,8 +87,6 @@ int method_secret_delete(rpc_ctx *x, json_t **ret_result);
 /* The worker finished a job: answer the parked connection (agent.c calls
  * this from the worker fd's callback). */
 void methods_worker_done(agent *a);
-/* Answer c's parked unlock (kind UNLOCK_JOB_UNLOCK) or passwd with r. */
-void methods_reply_parked(conn *c, int kind, int r);
 /* An audit.verify finished (r < 0: it could not run): answer c. */
 void methods_verify_done(conn *c, int r, const audit_verify_result *res);
 /* The JSON form of a row (docs/audit.md); new reference or NULL. */

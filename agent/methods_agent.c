@@ -225,7 +225,8 @@ static void agent_note_failure(agent *a, conn *c)
 	         c ? (int)c->peer.pid : 0, (long long)delay);
 }
 
-void methods_reply_parked(conn *c, int kind, int r)
+/* Answer c's parked unlock (kind UNLOCK_JOB_UNLOCK) or passwd with r. */
+static void methods_reply_parked(conn *c, int kind, int r)
 {
 	json_t *id = c->park_id;
 	c->park_id = NULL;
@@ -266,15 +267,17 @@ void methods_worker_done(agent *a)
 		/* agent.lock arrived while this was deriving: the lock wins. */
 		r = KW_ESTATE;
 	} else if (r == 0 && kind == UNLOCK_JOB_PASSWD) {
-		/* The new wrap commits on its own once this turn's batch is
-		 * done (agent_passwd_commit): sharing a batch that could roll
-		 * back after master.key is gone would lose the store. */
-		a->passwd_wrap = job->new_wrap;
-		a->passwd_conn = c;
-		a->passwd_pending = true;
-		a->unlock_failures = 0;
-		unlock_job_free(job);
-		return;
+		/* Written in this turn's batch, with its audit row below; the
+		 * agent switches wraps and removes master.key only once the
+		 * batch has committed (agent_passwd_settle): removing the key
+		 * before a rollback would lose the store. */
+		r = agent_batch(a);
+		if (r == 0)
+			r = store_wrap_set(a->st, &job->new_wrap);
+		if (r == 0) {
+			a->passwd_wrap = job->new_wrap;
+			a->passwd_pending = true;
+		}
 	} else if (r == 0 && kind == UNLOCK_JOB_UNLOCK && !a->dk) {
 		a->dk = job->ret_dk;
 		job->ret_dk = NULL;
@@ -304,10 +307,13 @@ void methods_worker_done(agent *a)
 		.reason = r == 0 ? NULL : kw_strerror(r),
 	};
 	if (agent_audit(a, &ev) < 0 && r == 0) {
-		/* No record of the unlock, no unlock (fail closed). */
-		crypto_key_free(a->dk);
-		a->dk = NULL;
-		agent_keys_changed(a);
+		/* No record, no change (fail closed): the batch rolls back
+		 * (taking a passwd's wrap with it) and an unlock is undone. */
+		if (kind == UNLOCK_JOB_UNLOCK) {
+			crypto_key_free(a->dk);
+			a->dk = NULL;
+			agent_keys_changed(a);
+		}
 		agent_batch_fail(a);
 		r = KW_ESTORE;
 	}
