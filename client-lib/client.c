@@ -90,6 +90,43 @@ void client_drop(kw_client *c)
 }
 
 /*
+ * Values and passphrases go only to an agent we trust: one running as our
+ * own uid or as root, or as the uid $KEYWARD_AGENT_UID names (an agent of
+ * another user, in a deployment with one system user per MCP server).
+ * Anyone can bind a socket at a path a client was misconfigured to use.
+ */
+static int client_check_agent(kw_client *c, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    len != sizeof(cred)) {
+		snprintf(c->errmsg, sizeof(c->errmsg),
+		         "cannot tell who listens at %.*s", 400, c->path);
+		return KW_ECONNECT;
+	}
+	if (cred.uid == geteuid() || cred.uid == 0)
+		return 0;
+	const char *want = getenv("KEYWARD_AGENT_UID");
+	if (want && *want) {
+		char *end = NULL;
+		errno = 0;
+		unsigned long v = strtoul(want, &end, 10);
+		if (errno == 0 && end && *end == '\0' && *want != '-' &&
+		    v == (unsigned long)cred.uid)
+			return 0;
+	}
+	snprintf(c->errmsg, sizeof(c->errmsg),
+	         "the process listening at %.*s runs as uid %lu, neither "
+	         "you nor root: not talking to it (set KEYWARD_AGENT_UID=%lu "
+	         "if that agent is expected)",
+	         300, c->path, (unsigned long)cred.uid,
+	         (unsigned long)cred.uid);
+	return KW_EPERM;
+}
+
+/*
  * Connect to c->path. A full listen backlog makes a Unix connect() block, so
  * SO_SNDTIMEO bounds it by the time left; all later I/O is MSG_DONTWAIT
  * under poll(), which the socket timeouts do not affect.
@@ -119,6 +156,9 @@ static int client_open(kw_client *c, int64_t deadline)
 		r = KW_ECONNECT;
 		goto fail_fd;
 	}
+	r = client_check_agent(c, fd);
+	if (r < 0)
+		goto fail_fd;
 	r = kw_framer_init(&c->framer, CLIENT_LINE_MAX);
 	if (r < 0)
 		goto fail_fd;

@@ -92,7 +92,10 @@ struct kw_secret_list;
  * Connect to the agent. socket_path NULL resolves the socket the same way
  * keywardd does: $KEYWARD_SOCKET, else $XDG_RUNTIME_DIR/keyward/agent.sock,
  * else $KEYWARD_HOME/agent.sock (KEYWARD_HOME defaults to ~/.mcp).
- * Errors: KW_ECONNECT, KW_EINVAL (path too long), KW_ENOMEM.
+ * The process listening there must run as the caller's uid or root, or
+ * as the uid in $KEYWARD_AGENT_UID (an agent of another user): anything
+ * else gets KW_EPERM before a byte is sent.
+ * Errors: KW_ECONNECT, KW_EPERM, KW_EINVAL (path too long), KW_ENOMEM.
  */
 KW_EXPORT KW_MUST_CHECK int kw_connect(kw_client **ret_client,
                                        const char *socket_path);

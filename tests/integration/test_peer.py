@@ -7,7 +7,7 @@ import pwd
 import shutil
 import unittest
 
-from harness import DaemonTestCase, poll_until, run
+from harness import BIN_KEYWARD, DaemonTestCase, poll_until, run, spawn
 
 # Runs as the other uid: connect, send agent.status, report what happened.
 PEER_SCRIPT = r"""
@@ -114,6 +114,61 @@ class OtherUid(DaemonTestCase):
         # The owner is still served.
         self.assertTrue(self.d.alive())
         self.assertEqual(self.get_cli("peer/secret"), b"not for nobody")
+
+    def test_client_refuses_an_impostor_agent(self):
+        """A socket served by another uid gets nothing from a client: not
+        a value, not a passphrase. KEYWARD_AGENT_UID names one expected
+        agent uid."""
+        d = os.path.join(self.h.root, "impostor")
+        os.mkdir(d)
+        os.chmod(self.h.root, 0o711)
+        os.chmod(d, 0o777)
+        sock = os.path.join(d, "agent.sock")
+        got = os.path.join(d, "got")
+        listener = (
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "s.bind(sys.argv[1]); s.listen(4)\n"
+            "import os; os.chmod(sys.argv[1], 0o666)\n"
+            "s.settimeout(20)\n"
+            "data = b''\n"
+            "try:\n"
+            "    for _ in range(2):\n"
+            "        c, _ = s.accept(); c.settimeout(2)\n"
+            "        try:\n"
+            "            data += c.recv(65536)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "except OSError:\n"
+            "    pass\n"
+            "open(sys.argv[2], 'wb').write(data)\n")
+        proc = spawn(["setpriv", "--reuid", str(self.uid), "--regid",
+                      str(self.gid), "--clear-groups", self.python, "-c",
+                      listener, sock, got],
+                     {"PATH": "/usr/bin:/bin"}, cwd="/")
+        try:
+            self.assertTrue(poll_until(lambda: os.path.exists(sock), 20))
+            value = b"value for the real agent only"
+            r = run([BIN_KEYWARD, "--socket", sock, "--timeout", "1000",
+                     "put", "peer/x"], self.h.env, input=value)
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn("runs as uid %d" % self.uid, r.err)
+            env = dict(self.h.env)
+            env["KEYWARD_AGENT_UID"] = str(self.uid)
+            r = run([BIN_KEYWARD, "--socket", sock, "--timeout", "1000",
+                     "status"], env)
+            self.assertNotIn("runs as uid", r.err)  # allowed to talk
+            proc.wait(timeout=30)
+            with open(got, "rb") as f:
+                seen = f.read()
+            # The put never reached the impostor; the allowed status did.
+            self.assertNotIn(b"value for the real agent", seen)
+            self.assertNotIn(b"secret.put", seen)
+            self.assertIn(b"agent.status", seen)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.chmod(self.h.root, 0o700)
 
 
 if __name__ == "__main__":
