@@ -2,11 +2,8 @@
  * methods_agent.c - agent.* methods: status, lock, and the unlock/passwd
  * requests that park their connection while the worker runs Argon2id.
  */
-#include <errno.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "audit.h"
 #include "conn.h"
