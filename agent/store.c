@@ -111,6 +111,53 @@ static const char *const migrations[] = {
 	" public BLOB NOT NULL CHECK (length(public) = 32),"
 	" sealed_secret BLOB NOT NULL CHECK (length(sealed_secret) = 104),"
 	" created INTEGER NOT NULL);",
+	/* 4: rotation (store_rotation.h, docs/rotation.md). A version's
+	 * retire_at is when its overlap ends; schedules and runs are found by
+	 * indexed time, never by scanning. A run is active while next_try is
+	 * set, and a secret has at most one active run. */
+	"ALTER TABLE versions ADD COLUMN retire_at INTEGER;"
+	"CREATE INDEX versions_retire ON versions (retire_at)"
+	" WHERE retire_at IS NOT NULL;"
+	"CREATE TABLE schedules ("
+	" name TEXT NOT NULL PRIMARY KEY,"
+	" every INTEGER NOT NULL CHECK (every >= 1),"
+	" window_start INTEGER CHECK (window_start BETWEEN 0 AND 86399),"
+	" window_end INTEGER CHECK (window_end BETWEEN 0 AND 86399),"
+	" jitter INTEGER NOT NULL CHECK (jitter >= 0),"
+	" overlap INTEGER NOT NULL CHECK (overlap >= 0),"
+	" rotator TEXT NOT NULL,"
+	" generate TEXT,"
+	" hmac_secret TEXT,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL,"
+	" next_run INTEGER NOT NULL,"
+	" last_run INTEGER,"
+	" last_outcome TEXT CHECK (last_outcome IN ('ok', 'failed')));"
+	"CREATE INDEX schedules_next_run ON schedules (next_run);"
+	"CREATE TABLE rotations ("
+	" id TEXT NOT NULL PRIMARY KEY CHECK (length(id) = 32),"
+	" name TEXT NOT NULL,"
+	" trigger TEXT NOT NULL CHECK (trigger IN ('schedule', 'manual')),"
+	" rotator TEXT NOT NULL,"
+	" generate TEXT,"
+	" hmac_secret TEXT,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" overlap INTEGER NOT NULL CHECK (overlap >= 0),"
+	" step TEXT NOT NULL CHECK (step IN"
+	"  ('create', 'set', 'test', 'finish', 'done', 'failed')),"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_try INTEGER,"
+	" pending_version INTEGER NOT NULL DEFAULT 0,"
+	" previous_version INTEGER NOT NULL DEFAULT 0,"
+	" new_version INTEGER NOT NULL DEFAULT 0,"
+	" started INTEGER NOT NULL,"
+	" finished INTEGER,"
+	" error TEXT);"
+	"CREATE INDEX rotations_due ON rotations (next_try)"
+	" WHERE next_try IS NOT NULL;"
+	"CREATE UNIQUE INDEX rotations_one_active ON rotations (name)"
+	" WHERE next_try IS NOT NULL;"
+	"CREATE INDEX rotations_history ON rotations (name, started);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -157,6 +204,7 @@ static const store_stmts *const modules[STORE_MOD__MAX] = {
 	[STORE_MOD_SECRETS] = &store_secrets_stmts,
 	[STORE_MOD_CLIENTS] = &store_clients_stmts,
 	[STORE_MOD_AUDIT] = &store_audit_stmts,
+	[STORE_MOD_ROTATION] = &store_rotation_stmts,
 };
 
 static sqlite3_stmt *core(store *s, enum core_stmt id)

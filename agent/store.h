@@ -102,7 +102,35 @@ int store_versions(store *s, const char *name,
                    int (*cb)(const store_version_info *v, void *arg),
                    void *arg);
 
-/* Delete name and all versions; KW_ENOTFOUND if absent. */
+/* Rotation (docs/rotation.md) --------------------------------------- */
+
+/* The current version of name; 0 if it has none or does not exist. */
+int store_current_version(store *s, const char *name, uint64_t *ret_version);
+/*
+ * A new version of name at stage "pending" (creating the secret if
+ * needed), replacing any earlier pending version. Nothing else moves.
+ */
+int store_put_pending(store *s, kw_key *dk, const char *name,
+                      const uint8_t *value, size_t len, int64_t now,
+                      uint64_t *ret_version);
+/*
+ * Make version `pending` (which must be at stage pending: KW_ENOTFOUND
+ * otherwise) current, the current one previous until retire_at, and the
+ * previous one retired; then prune beyond max_versions. KW_ESTATE if the
+ * current version is no longer expect_current (0: none): someone wrote
+ * the secret meanwhile, and nothing is changed.
+ */
+int store_promote(store *s, const char *name, uint64_t pending,
+                  uint64_t expect_current, int64_t retire_at,
+                  uint32_t max_versions, int64_t now);
+/* Retire up to limit (<= 64) previous versions whose retire_at <= now,
+ * calling cb for each after it is retired. */
+int store_retire_due(store *s, int64_t now, uint32_t limit,
+                     int (*cb)(const char *name, uint64_t version, void *arg),
+                     void *arg);
+
+/* Delete name and all versions, with its rotation schedule, and end its
+ * active rotation run as failed; KW_ENOTFOUND if absent. */
 int store_delete(store *s, const char *name, uint32_t *ret_versions);
 /* Number of secrets. */
 int store_count(store *s, uint64_t *ret_count);

@@ -31,12 +31,14 @@ enum store_module {
 	STORE_MOD_SECRETS,
 	STORE_MOD_CLIENTS,
 	STORE_MOD_AUDIT,
+	STORE_MOD_ROTATION,
 	STORE_MOD__MAX
 };
 
 extern const store_stmts store_secrets_stmts;
 extern const store_stmts store_clients_stmts;
 extern const store_stmts store_audit_stmts;
+extern const store_stmts store_rotation_stmts;
 
 struct store {
 	sqlite3 *db;

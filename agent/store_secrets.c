@@ -4,9 +4,12 @@
  */
 #include "store.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -30,6 +33,17 @@ enum secrets_stmt {
 	ST_VERSIONS,
 	ST_VERSION_COUNT,
 	ST_COUNT,
+	ST_CURRENT_VERSION,
+	ST_PENDING_DELETE,
+	ST_PENDING_INSERT,
+	ST_STAGE_VERSION,
+	ST_PROMOTE_PREVIOUS,
+	ST_PROMOTE_CURRENT,
+	ST_PROMOTE_PENDING,
+	ST_RETIRE_DUE,
+	ST_RETIRE_ONE,
+	ST_SCHEDULE_DROP,
+	ST_ROTATION_END,
 	ST_SECRETS__MAX
 };
 
@@ -45,18 +59,21 @@ static const char *const secrets_sql[ST_SECRETS__MAX] = {
 	[ST_SECRET_BUMP] = "UPDATE secrets SET next_version = ?2, updated = ?3"
 			   " WHERE id = ?1",
 	[ST_SECRET_DELETE] = "DELETE FROM secrets WHERE id = ?1",
-	[ST_RETIRE_PREVIOUS] = "UPDATE versions SET stage = 'retired'"
+	[ST_RETIRE_PREVIOUS] = "UPDATE versions SET stage = 'retired',"
+			       " retire_at = NULL"
 			       " WHERE secret_id = ?1 AND stage = 'previous'",
 	[ST_DEMOTE_CURRENT] = "UPDATE versions SET stage = 'previous'"
 			      " WHERE secret_id = ?1 AND stage = 'current'",
 	[ST_VERSION_INSERT] = "INSERT INTO versions"
 			      " (secret_id, version, stage, created, sealed)"
 			      " VALUES (?1, ?2, 'current', ?3, ?4)",
-	/* The oldest versions that may go, as many as exceed ?2. */
+	/* The oldest versions that may go, as many as exceed ?2; never one
+	 * still in a rotation's overlap. */
 	[ST_PRUNE] =
 		"DELETE FROM versions WHERE secret_id = ?1 AND version IN"
 		" (SELECT version FROM versions WHERE secret_id = ?1"
 		" AND stage NOT IN ('current', 'pending')"
+		" AND retire_at IS NULL"
 		" ORDER BY version LIMIT max(0, (SELECT count(*) FROM versions"
 		" WHERE secret_id = ?1) - ?2))",
 	[ST_GET_BY_VERSION] =
@@ -81,6 +98,41 @@ static const char *const secrets_sql[ST_SECRETS__MAX] = {
 	[ST_VERSION_COUNT] =
 		"SELECT count(*) FROM versions WHERE secret_id = ?1",
 	[ST_COUNT] = "SELECT count(*) FROM secrets",
+	[ST_CURRENT_VERSION] =
+		"SELECT coalesce((SELECT version FROM versions"
+		" WHERE secret_id = ?1 AND stage = 'current'), 0)",
+	[ST_PENDING_DELETE] = "DELETE FROM versions"
+			      " WHERE secret_id = ?1 AND stage = 'pending'",
+	[ST_PENDING_INSERT] = "INSERT INTO versions"
+			      " (secret_id, version, stage, created, sealed)"
+			      " VALUES (?1, ?2, 'pending', ?3, ?4)",
+	[ST_STAGE_VERSION] = "SELECT stage FROM versions"
+			     " WHERE secret_id = ?1 AND version = ?2",
+	/* Promotion (rotation's finish), in this order: the unique index
+	 * allows one row per stage at every step. */
+	[ST_PROMOTE_PREVIOUS] = "UPDATE versions SET stage = 'retired',"
+				" retire_at = NULL"
+				" WHERE secret_id = ?1 AND stage = 'previous'",
+	[ST_PROMOTE_CURRENT] = "UPDATE versions SET stage = 'previous',"
+			       " retire_at = ?2"
+			       " WHERE secret_id = ?1 AND stage = 'current'",
+	[ST_PROMOTE_PENDING] = "UPDATE versions SET stage = 'current'"
+			       " WHERE secret_id = ?1 AND version = ?2"
+			       " AND stage = 'pending'",
+	[ST_RETIRE_DUE] =
+		"SELECT s.name, v.secret_id, v.version FROM versions v"
+		" JOIN secrets s ON s.id = v.secret_id"
+		" WHERE v.retire_at IS NOT NULL AND v.retire_at <= ?1"
+		" ORDER BY v.retire_at LIMIT ?2",
+	/* A deleted secret is not rotated back into existence. */
+	[ST_SCHEDULE_DROP] = "DELETE FROM schedules WHERE name = ?1",
+	[ST_ROTATION_END] =
+		"UPDATE rotations SET step = 'failed', next_try = NULL,"
+		" finished = ?2, error = 'the secret was deleted'"
+		" WHERE name = ?1 AND next_try IS NOT NULL",
+	[ST_RETIRE_ONE] = "UPDATE versions SET stage = 'retired',"
+			  " retire_at = NULL WHERE secret_id = ?1"
+			  " AND version = ?2 AND stage = 'previous'",
 };
 
 const store_stmts store_secrets_stmts = { secrets_sql, ST_SECRETS__MAX };
@@ -340,6 +392,11 @@ int store_delete(store *s, const char *name, uint32_t *ret_versions)
 	if (r == 0)
 		r = store_step_done(stmt(s, ST_SECRET_DELETE), "i", id);
 	if (r == 0)
+		r = store_step_done(stmt(s, ST_SCHEDULE_DROP), "t", name);
+	if (r == 0)
+		r = store_step_done(stmt(s, ST_ROTATION_END), "ti", name,
+		                    (int64_t)time(NULL));
+	if (r == 0)
 		r = store_tx_commit(s);
 	if (r < 0)
 		return store_tx_rollback(s, r);
@@ -360,4 +417,186 @@ int store_count(store *s, uint64_t *ret_count)
 		return r;
 	*ret_count = n > 0 ? (uint64_t)n : 0;
 	return 0;
+}
+
+int store_current_version(store *s, const char *name, uint64_t *ret_version)
+{
+	int64_t id, next, v = 0;
+	int r;
+
+	if (!s || !name || !ret_version)
+		return KW_EINVAL;
+	r = secret_find(s, name, &id, &next);
+	if (r == 0)
+		r = store_one_int(stmt(s, ST_CURRENT_VERSION), "i", id, &v);
+	else if (r == KW_ENOTFOUND)
+		r = 0;
+	if (r == 0)
+		*ret_version = v > 0 ? (uint64_t)v : 0;
+	return r;
+}
+
+/* The body of store_put_pending, inside its transaction. */
+static int pending_locked(store *s, kw_key *dk, const char *name,
+                          const uint8_t *value, size_t len, int64_t now,
+                          uint64_t *ret_version)
+{
+	int64_t id, next;
+	uint8_t *sealed;
+	size_t sealedlen;
+	int r;
+
+	r = secret_find(s, name, &id, &next);
+	if (r == KW_ENOTFOUND) {
+		sqlite3_stmt *st = stmt(s, ST_SECRET_INSERT);
+		r = store_step_row(st, "ti", name, now);
+		if (r == KW_ENOTFOUND)
+			r = KW_ESTORE;
+		if (r < 0)
+			return r;
+		id = sqlite3_column_int64(st, 0);
+		next = sqlite3_column_int64(st, 1);
+		store_st_done(st);
+	}
+	if (r < 0)
+		return r;
+	if (next < 1 || next == INT64_MAX)
+		return KW_ESTORE;
+	r = store_step_done(stmt(s, ST_SECRET_BUMP), "iii", id, next + 1, now);
+	if (r == 0)
+		r = store_step_done(stmt(s, ST_PENDING_DELETE), "i", id);
+	if (r == 0)
+		r = crypto_seal_value(dk, name, (uint64_t)next, value, len,
+		                      &sealed, &sealedlen);
+	if (r < 0)
+		return r;
+	r = store_step_done(stmt(s, ST_PENDING_INSERT), "iiib", id, next, now,
+	                    (const void *)sealed, sealedlen);
+	free(sealed);
+	if (r == 0)
+		*ret_version = (uint64_t)next;
+	return r;
+}
+
+int store_put_pending(store *s, kw_key *dk, const char *name,
+                      const uint8_t *value, size_t len, int64_t now,
+                      uint64_t *ret_version)
+{
+	uint64_t version = 0;
+	int r;
+
+	if (!s || !dk || !name || !*name || (!value && len > 0) || !ret_version)
+		return KW_EINVAL;
+	r = store_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = pending_locked(s, dk, name, value, len, now, &version);
+	if (r == 0)
+		r = store_tx_commit(s);
+	if (r < 0)
+		return store_tx_rollback(s, r);
+	*ret_version = version;
+	return 0;
+}
+
+/* The body of store_promote, inside its transaction. */
+static int promote_locked(store *s, const char *name, uint64_t pending,
+                          uint64_t expect_current, int64_t retire_at,
+                          uint32_t max_versions, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, ST_STAGE_VERSION);
+	int64_t id, next, cur = 0;
+	int r;
+
+	r = secret_find(s, name, &id, &next);
+	if (r == 0)
+		r = store_step_row(st, "ii", id, (int64_t)pending);
+	if (r < 0)
+		return r;
+	const unsigned char *stage = sqlite3_column_text(st, 0);
+	bool is_pending = stage && strcmp((const char *)stage, "pending") == 0;
+	store_st_done(st);
+	if (!is_pending)
+		return KW_ENOTFOUND;
+	r = store_one_int(stmt(s, ST_CURRENT_VERSION), "i", id, &cur);
+	if (r < 0)
+		return r;
+	if ((uint64_t)(cur > 0 ? cur : 0) != expect_current)
+		return KW_ESTATE;
+	r = store_step_done(stmt(s, ST_PROMOTE_PREVIOUS), "i", id);
+	if (r == 0)
+		r = store_step_done(stmt(s, ST_PROMOTE_CURRENT), "ii", id,
+		                    retire_at);
+	if (r == 0)
+		r = store_step_done(stmt(s, ST_PROMOTE_PENDING), "ii", id,
+		                    (int64_t)pending);
+	if (r == 0)
+		r = store_step_done(stmt(s, ST_SECRET_BUMP), "iii", id, next,
+		                    now);
+	if (r == 0 && max_versions > 0)
+		r = store_step_done(stmt(s, ST_PRUNE), "ii", id,
+		                    (int64_t)max_versions);
+	return r;
+}
+
+int store_promote(store *s, const char *name, uint64_t pending,
+                  uint64_t expect_current, int64_t retire_at,
+                  uint32_t max_versions, int64_t now)
+{
+	int r;
+
+	if (!s || !name || pending < 1 || pending > INT64_MAX ||
+	    expect_current > INT64_MAX)
+		return KW_EINVAL;
+	r = store_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = promote_locked(s, name, pending, expect_current, retire_at,
+	                   max_versions, now);
+	if (r == 0)
+		r = store_tx_commit(s);
+	if (r < 0)
+		return store_tx_rollback(s, r);
+	return 0;
+}
+
+int store_retire_due(store *s, int64_t now, uint32_t limit,
+                     int (*cb)(const char *name, uint64_t version, void *arg),
+                     void *arg)
+{
+	sqlite3_stmt *st;
+	struct {
+		char name[KW_NAME_MAX + 1];
+		int64_t id, version;
+	} due[64];
+	uint32_t n = 0;
+	int r, cbr = 0;
+
+	if (!s || !cb)
+		return KW_EINVAL;
+	if (limit > sizeof(due) / sizeof(due[0]))
+		limit = sizeof(due) / sizeof(due[0]);
+	/* Collect first: the updates must not run under an open SELECT. */
+	st = stmt(s, ST_RETIRE_DUE);
+	r = store_step_row(st, "ii", now, (int64_t)limit);
+	while (r == 0 && n < limit) {
+		const char *nm = (const char *)sqlite3_column_text(st, 0);
+		size_t len = nm ? strnlen(nm, KW_NAME_MAX) : 0;
+		memcpy(due[n].name, nm ? nm : "", len);
+		due[n].name[len] = '\0';
+		due[n].id = sqlite3_column_int64(st, 1);
+		due[n].version = sqlite3_column_int64(st, 2);
+		n++;
+		r = store_step_row(st, "");
+	}
+	r = store_rows_end(st, r, 0);
+	for (uint32_t i = 0; r == 0 && i < n; i++) {
+		r = store_step_done(stmt(s, ST_RETIRE_ONE), "ii", due[i].id,
+		                    due[i].version);
+		if (r == 0 && due[i].version > 0)
+			cbr = cb(due[i].name, (uint64_t)due[i].version, arg);
+		if (cbr != 0)
+			return cbr;
+	}
+	return r;
 }
