@@ -34,6 +34,7 @@ if [ "$mode" = test ]; then
 	need_cmd cppcheck cppcheck
 	need_cmd setpriv util-linux
 	need_cmd sqlite3 sqlite3
+	need_cmd openssl openssl
 fi
 
 [ -z "$missing" ] && exit 0

@@ -1,0 +1,65 @@
+/*
+ * rotcmd.h - run a command: rotator's executable for one step
+ * (docs/rotation.md, "command rotators").
+ *
+ * The executable gets its input as one JSON object on stdin, never in argv
+ * or the environment; argv is just [path]. It runs with no shell, every fd
+ * but 0, 1 and 2 closed, stdin a pipe (closed after the input), stdout and
+ * stderr one pipe whose first ROTCMD_OUTPUT_MAX bytes are kept (the rest is
+ * read and dropped), a sanitised environment (PATH=/usr/local/bin:/usr/bin:
+ * /bin, LANG=C.UTF-8, HOME and USER of the agent's user,
+ * KEYWARD_ROTATION=1), in its own process group, cwd "/", umask 077, core
+ * dumps off, no_new_privs (no setuid or file-capability gains). Exit status 0
+ * is success. At the timeout the group gets SIGTERM, then SIGKILL 2 s later;
+ * the job then reports KW_ETIMEOUT.
+ *
+ * Driven by the agent's event loop (pipes and a pidfd in epoll, a timerfd
+ * for the timeout): a slow command never delays other clients.
+ *
+ * What done gets: 0 and "exit status 0"; KW_ESTATE and "exit status N:
+ * <first non-empty line of output>" or "killed by signal N"; KW_ETIMEOUT
+ * and "timed out after N ms"; KW_EIO and "could not run: <step>: <reason>"
+ * when the child could not be set up or execve failed (a missing or
+ * non-executable path is reported this way, not by rotcmd_start;
+ * rotspec_check_command is the early check), or "could not watch the
+ * command: ..." if the agent could not watch it after the fork (it is
+ * killed first). A command that exits without reading all of its input is
+ * judged by its exit status alone. When the command exits, for whatever
+ * reason, anything it left running in its group gets SIGKILL: nothing
+ * outlives the step.
+ *
+ * The process must ignore SIGPIPE (keywardd does, in agent_signals): input
+ * written to a command that closed its stdin must fail with EPIPE. The
+ * child resets every signal disposition and the signal mask, so the
+ * command does not inherit the ignored SIGPIPE or the agent's blocked
+ * signals.
+ */
+#ifndef KW_ROTCMD_H
+#define KW_ROTCMD_H
+
+#include <stddef.h>
+
+#include "loop.h"
+#include "rotjob.h"
+
+#define ROTCMD_OUTPUT_MAX 4096u
+
+typedef struct rotcmd rotcmd;
+
+/*
+ * Start path (absolute) with input (len bytes; copied, and the copy wiped)
+ * on its stdin; timeout_ms > 0. On success *ret_job is the job until done
+ * is called or rotcmd_cancel; done is called from a loop callback, after
+ * the job has been freed (done may start another job). On failure nothing
+ * runs and done is not called: KW_EINVAL (bad argument, relative path),
+ * KW_ENOMEM, KW_EIO (no passwd entry for the euid, no pipe, timerfd or
+ * process).
+ */
+int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
+                 int timeout_ms, rotjob_done done, void *arg, rotcmd **ret_job);
+/* Stop a job whose done has not been called: SIGKILL to its group, reap
+ * (waits for the kill to take effect), free; done is never called. (Used
+ * when the agent stops.) NULL ok. */
+void rotcmd_cancel(rotcmd *job);
+
+#endif

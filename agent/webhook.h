@@ -1,0 +1,114 @@
+/*
+ * webhook.h - a webhook: rotator's HTTPS POST for one step
+ * (docs/rotation.md, "webhook rotators").
+ *
+ * Transfers run in one worker thread that drives a libcurl multi handle;
+ * results come back to the event loop through an eventfd, so a slow
+ * endpoint never delays other clients. (A name lookup runs in that worker
+ * too and holds up its other transfers while it lasts.)
+ *
+ * Each request:
+ *  - Destination guard: the URL's host is resolved once (in the worker),
+ *    every address is checked, and the transfer is pinned to the checked
+ *    addresses (CURLOPT_RESOLVE, plus a socket-open callback that refuses
+ *    any address not in that checked set); every transfer opens its own
+ *    connection. If any address is one the guard refuses (loopback,
+ *    private, link-local, shared, reserved and the rest: the table is in
+ *    webhook_guard.h), the request is refused unless allow_private. Plain
+ *    http:// is refused unless allow_insecure, and then only if every
+ *    address is loopback.
+ *  - TLS verification is always on (peer and host), TLS 1.2 or later. No
+ *    redirects, no proxy (environment proxies ignored), no cookies, only
+ *    the http/https protocol of the URL.
+ *  - Body: the caller's JSON; headers Content-Type: application/json,
+ *    User-Agent: keyward/VERSION, and
+ *        Keyward-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
+ *    over the bytes "<t>." || body, keyed with hmac_key, so the receiver
+ *    can reject replays (an old t) and forgeries.
+ *  - Connect and total timeouts; the response body is read up to
+ *    WEBHOOK_RESPONSE_MAX bytes (more fails the request).
+ *
+ * Results (rotjob.h): 2xx is 0 with "HTTP <status>"; any other status is
+ * KW_ESTATE with "HTTP <status>: <first line of the body, printable ASCII
+ * only>"; a guard refusal is KW_EDENIED naming the address and why
+ * ("destination 10.0.0.5 is a private address; the schedule needs
+ * allow_private"); running out of time is KW_ETIMEOUT; a failed lookup,
+ * connection or TLS handshake, or a response body too large, is KW_EIO
+ * with libcurl's sentence. No detail ever quotes the request body.
+ */
+#ifndef KW_WEBHOOK_H
+#define KW_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "rotjob.h"
+
+#define WEBHOOK_RESPONSE_MAX   (64u * 1024u)
+#define WEBHOOK_URL_MAX        1024u
+#define WEBHOOK_BODY_MAX       (256u * 1024u) /* request body */
+#define WEBHOOK_KEY_MAX        1024u          /* HMAC key bytes */
+#define WEBHOOK_JOBS_MAX       64u            /* outstanding per client */
+#define WEBHOOK_SIGNATURE_SIZE 96u            /* webhook_signature's out */
+
+typedef struct webhook_client webhook_client;
+typedef struct webhook_job webhook_job;
+
+typedef struct webhook_request {
+	const char *url; /* http:// or https://, no user:password, no zone id */
+	const char *body; /* JSON; copied, and the copy wiped */
+	size_t body_len;  /* 0..WEBHOOK_BODY_MAX */
+	/* Used only inside webhook_start, which computes the signature there;
+	 * neither the key nor anything derived from it but the header value
+	 * is kept. */
+	const uint8_t *hmac_key;
+	size_t hmac_key_len; /* 1..WEBHOOK_KEY_MAX */
+	int64_t timestamp;   /* the t= of the signature (unix seconds, >= 0) */
+	bool allow_private;
+	bool allow_insecure;
+	/* Total, counted from webhook_start (name resolution included); the
+	 * connect phase gets min(what is left, 10 s). > 0. */
+	int timeout_ms;
+	/* PEM file of CAs to trust instead of the system's (an internal CA;
+	 * [rotation] webhook_ca_file); NULL: the system store. Copied. */
+	const char *ca_file;
+} webhook_request;
+
+/*
+ * Start the worker (curl_global_init is the caller's, once, at start). Its
+ * result fd is registered on l until webhook_client_free. 0, KW_EINVAL,
+ * KW_ENOMEM, KW_EIO, KW_EINTERNAL.
+ */
+int webhook_client_new(loop *l, webhook_client **ret_client);
+/*
+ * Cancel every job (no callbacks), stop and join the worker, free. May
+ * wait for a name lookup in progress. Safe from inside a done callback.
+ * NULL ok.
+ */
+void webhook_client_free(webhook_client *w);
+
+/*
+ * Queue a request. On success *ret_job is the job until done is called or
+ * webhook_cancel; done is called exactly once, from the loop, never from
+ * inside this call (a refusal by the destination guard, a failed lookup or
+ * a timeout included). On failure nothing is queued and done is never
+ * called: KW_EINVAL (a missing or malformed field, a URL that is not
+ * http(s) or has a user:password part), KW_ETOOBIG (body), KW_ELIMIT
+ * (WEBHOOK_JOBS_MAX outstanding), KW_ENOMEM.
+ */
+int webhook_start(webhook_client *w, const webhook_request *req,
+                  rotjob_done done, void *arg, webhook_job **ret_job);
+/* Drop a job whose done has not been called: done is then never called,
+ * and a transfer in progress is abandoned. NULL ok. */
+void webhook_cancel(webhook_job *job);
+
+/* The signature header value for body at t (for tests and docs):
+ * "t=<t>,v1=<64 lower-case hex>"; outsz >= WEBHOOK_SIGNATURE_SIZE.
+ * 0 or KW_EINVAL (key length, t < 0, outsz). */
+int webhook_signature(const uint8_t *key, size_t keylen, int64_t t,
+                      const char *body, size_t body_len, char *out,
+                      size_t outsz);
+
+#endif
