@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "conn.h"
@@ -237,6 +238,7 @@ int agent_keys_changed(agent *a)
 			audit_lock(a->au);
 		return 0;
 	}
+	rotate_changed(a->rot);
 	int r = crypto_key_derive(a->dk, 1, "kwclient", &a->token_key);
 	if (r < 0)
 		log_error("cannot derive the client-token key: %s",
@@ -368,6 +370,7 @@ static void agent_batch_finish(agent *a)
 	}
 	a->batch_failed = false;
 	agent_passwd_settle(a, r == 0);
+	rotate_settled(a->rot, r == 0);
 	if (r == 0) {
 		audit_committed(a->au, agent_now_us(), agent_push_row, a);
 	} else {
@@ -921,8 +924,15 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
 		return r;
 	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_audit(a)) < 0 ||
-	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0)
+	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0 ||
+	    (r = rotate_new(a, &a->rot)) < 0)
 		return r;
+	/* Before any thread starts: curl_global_init is not thread-safe. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot initialise libcurl");
+		return KW_EINTERNAL;
+	}
+	a->curl_ready = true;
 	if ((r = unlock_worker_start(&a->worker, &a->worker_fd)) < 0) {
 		log_error("cannot start the key-derivation thread");
 		return r;
@@ -1001,13 +1011,15 @@ int agent_run(agent *a)
 		int64_t wait = a->next_sweep_ms - now;
 		/* A batch opened while answers were released (or verify work)
 		 * must not wait for the next event. */
-		if (wait < 0 || a->verifies || store_batch_active(a->st))
+		if (wait < 0 || a->verifies || store_batch_active(a->st) ||
+		    rotate_ready(a->rot))
 			wait = 0;
 		if (loop_turn(a->loop, (int)wait) < 0) {
 			log_error("event loop failed: %s", strerror(errno));
 			return KW_EIO;
 		}
 		agent_verify_steps(a);
+		rotate_tick(a->rot);
 		now = loop_now_ms();
 		if (now >= a->next_sweep_ms) {
 			agent_sweep(a, now);
@@ -1028,6 +1040,7 @@ void agent_fini(agent *a)
 {
 	while (a->conns)
 		conn_free(a->conns);
+	rotate_free(a->rot); /* before the loop: its jobs watch fds */
 	unlock_worker_stop(a->worker);
 	if (a->loop)
 		loop_free(a->loop);
@@ -1057,5 +1070,7 @@ void agent_fini(agent *a)
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
 	free(a->uids);
+	if (a->curl_ready)
+		curl_global_cleanup();
 	*a = (agent){ .listen_fd = -1 };
 }

@@ -18,6 +18,7 @@
 #include "peer.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "rotate.h"
 #include "store.h"
 #include "unlock.h"
 
@@ -90,6 +91,8 @@ typedef struct agent {
 	uint32_t nreleasing;
 	bool batch_failed;
 	struct agent_verify *verifies; /* audit.verify jobs in progress */
+	rotate *rot;                   /* the rotation engine */
+	bool curl_ready;               /* curl_global_init done */
 
 	int64_t started_ms;
 	int64_t next_sweep_ms;
@@ -135,6 +138,10 @@ void agent_conn_gone(agent *a, conn *c);
 int agent_audit(agent *a, const audit_event *ev);
 /* Start an incremental audit.verify for c (parked until done). */
 int agent_verify_start(agent *a, conn *c);
+/* A rotation of name committed: push secret.rotated to its watchers
+ * (methods_rotate.c). */
+void agent_notify_rotated(agent *a, const char *name, uint64_t version,
+                          uint64_t previous, const char *rotation_id);
 /* Wall-clock time in unix microseconds (audit timestamps). */
 int64_t agent_now_us(void);
 

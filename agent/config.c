@@ -34,6 +34,11 @@ void config_defaults(kw_config *ret)
 		.audit_checkpoint_rows = 1000,
 		.audit_checkpoint_minutes = 60,
 		.audit_retention_days = 0,
+		.rotation_max_attempts = 5,
+		.rotation_retry_seconds = 30,
+		.rotation_command_timeout = 30,
+		.rotation_webhook_timeout = 30,
+		.rotation_default_overlap = 86400,
 		.kdf_opslimit = 3,
 		.kdf_memlimit = (size_t)256 * 1024 * 1024,
 	};
@@ -113,6 +118,14 @@ static const struct config_num_key config_num_keys[] = {
 	        1),
 	NUM_KEY("audit", retention_days, audit_retention_days, 0, 36500, 1),
 	NUM_KEY("audit", syslog, audit_syslog, 0, 1, 1),
+	NUM_KEY("rotation", max_attempts, rotation_max_attempts, 1, 100, 1),
+	NUM_KEY("rotation", retry_seconds, rotation_retry_seconds, 1, 86400, 1),
+	NUM_KEY("rotation", command_timeout_seconds, rotation_command_timeout,
+	        1, 3600, 1),
+	NUM_KEY("rotation", webhook_timeout_seconds, rotation_webhook_timeout,
+	        1, 300, 1),
+	NUM_KEY("rotation", default_overlap_seconds, rotation_default_overlap,
+	        0, 31536000, 1),
 	NUM_KEY("kdf", opslimit, kdf_opslimit, 1, 100, 1),
 	NUM_KEY("kdf", memlimit_kib, kdf_memlimit, 8, 4194304, 1024),
 };
@@ -152,10 +165,11 @@ static int config_handler(void *user, const char *section, const char *name,
 	if (p->failed)
 		return 0;
 	if (strcmp(section, "agent") != 0 && strcmp(section, "store") != 0 &&
-	    strcmp(section, "audit") != 0 && strcmp(section, "kdf") != 0)
+	    strcmp(section, "audit") != 0 && strcmp(section, "kdf") != 0 &&
+	    strcmp(section, "rotation") != 0)
 		return config_fail(p, section,
 		                   "unknown section (expected agent, store, "
-		                   "audit or kdf)");
+		                   "audit, rotation or kdf)");
 	if (!name)
 		return 1; /* a bare [section] line */
 	for (size_t i = 0;
@@ -178,6 +192,16 @@ static int config_handler(void *user, const char *section, const char *name,
 			return config_fail(p, name,
 			                   "must be shorter than 108 bytes");
 		memcpy(p->cfg.socket, value, n + 1);
+		return 1;
+	}
+	if (strcmp(section, "rotation") == 0 &&
+	    strcmp(name, "webhook_ca_file") == 0) {
+		size_t n = strlen(value);
+		if (n == 0 || value[0] != '/')
+			return config_fail(p, name, "must be an absolute path");
+		if (n >= sizeof(p->cfg.rotation_webhook_ca_file))
+			return config_fail(p, name, "path too long");
+		memcpy(p->cfg.rotation_webhook_ca_file, value, n + 1);
 		return 1;
 	}
 	if (strcmp(section, "agent") == 0 && strcmp(name, "log_level") == 0) {

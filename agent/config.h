@@ -32,6 +32,14 @@ typedef struct kw_config {
 	uint32_t audit_checkpoint_minutes; /* 0: not by time */
 	uint32_t audit_retention_days;     /* 0: keep forever */
 	uint32_t audit_syslog;             /* 1: checkpoints to syslog too */
+	/* [rotation] (docs/rotation.md) */
+	uint32_t rotation_max_attempts;    /* tries of a step before failing */
+	uint32_t rotation_retry_seconds;   /* first backoff; doubles per try */
+	uint32_t rotation_command_timeout; /* seconds */
+	uint32_t rotation_webhook_timeout; /* seconds */
+	uint32_t rotation_default_overlap; /* seconds */
+	/* PEM CAs for webhooks instead of the system's; "" = system */
+	char rotation_webhook_ca_file[KW_PATH_MAX];
 	/* [kdf] used when a passphrase wrap is made (init, passwd) */
 	uint64_t kdf_opslimit;
 	size_t kdf_memlimit; /* bytes */

@@ -343,7 +343,8 @@ void conn_sweep(conn *c, int64_t now)
 			                 NULL);
 			c->closing = true;
 		} else if (now - c->last_active_ms >= cfg->idle_timeout_ms &&
-		           conn_backlog(c) == 0 && !c->follower) {
+		           conn_backlog(c) == 0 && !c->follower &&
+		           c->nwatch == 0) {
 			log_debug("conn %llu: idle; closing",
 			          (unsigned long long)c->serial);
 			c->closing = true;
@@ -421,5 +422,7 @@ void conn_free(conn *c)
 	peer_release(&c->peer);
 	kw_framer_free(&c->in);
 	kw_wipefree(c->out);
+	for (uint32_t i = 0; i < c->nwatch; i++)
+		kw_wipefree_str(c->watch[i]);
 	free(c);
 }

@@ -26,6 +26,8 @@
 #include "peer.h"
 #include "policy.h"
 
+#define CONN_WATCH_MAX 16u
+
 struct conn {
 	loop_watch w;
 	agent *a;
@@ -54,6 +56,9 @@ struct conn {
 	size_t gate_off;
 	json_t *gate_ids;
 	bool follower; /* audit.follow: pushed rows, never idle */
+	/* secret.watch patterns (kw_wipestrdup'd), pushed secret.rotated */
+	char *watch[CONN_WATCH_MAX];
+	uint32_t nwatch;
 
 	bool parked;     /* waiting for the worker */
 	json_t *park_id; /* the id to answer with (NULL: notification) */

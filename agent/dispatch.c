@@ -66,6 +66,14 @@ static const struct rpc_method {
 	  AUTH_NAME, POLICY_OP_LIST },
 	{ "secret.delete", method_secret_delete, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_NAME, POLICY_OP_WRITE },
+	{ "secret.watch", method_secret_watch, 0, AUTH_ANY, 0 },
+	{ "schedule.set", method_schedule_set, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "schedule.list", method_schedule_list, 0, AUTH_ADMIN, 0 },
+	{ "schedule.delete", method_schedule_delete, M_AUDIT, AUTH_ADMIN, 0 },
+	{ "rotate.start", method_rotate_start, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_NAME, POLICY_OP_ROTATE },
+	{ "rotate.status", method_rotate_status, 0, AUTH_NAME, POLICY_OP_LIST },
 };
 
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)

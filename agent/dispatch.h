@@ -83,6 +83,12 @@ int method_secret_get(rpc_ctx *x, json_t **ret_result);
 int method_secret_list(rpc_ctx *x, json_t **ret_result);
 int method_secret_versions(rpc_ctx *x, json_t **ret_result);
 int method_secret_delete(rpc_ctx *x, json_t **ret_result);
+int method_secret_watch(rpc_ctx *x, json_t **ret_result);
+int method_schedule_set(rpc_ctx *x, json_t **ret_result);
+int method_schedule_list(rpc_ctx *x, json_t **ret_result);
+int method_schedule_delete(rpc_ctx *x, json_t **ret_result);
+int method_rotate_start(rpc_ctx *x, json_t **ret_result);
+int method_rotate_status(rpc_ctx *x, json_t **ret_result);
 
 /* The worker finished a job: answer the parked connection (agent.c calls
  * this from the worker fd's callback). */

@@ -228,6 +228,7 @@ int method_secret_delete(rpc_ctx *x, json_t **ret_result)
 	r = store_delete(x->a->st, name, &n);
 	if (r < 0)
 		return secret_store_error(x, r);
+	rotate_changed(x->a->rot); /* its schedule went with it */
 	*ret_result = json_pack("{s:s, s:I}", "name", name, "deleted_versions",
 	                        (json_int_t)n);
 	return *ret_result ? 0 : KW_ENOMEM;

@@ -198,6 +198,38 @@ int cmd_rm(struct cli *cli, int argc, char **argv);
 int cmd_client(struct cli *cli, int argc, char **argv);
 int cmd_policy(struct cli *cli, int argc, char **argv);
 int cmd_audit(struct cli *cli, int argc, char **argv);
+int cmd_schedule(struct cli *cli, int argc, char **argv);
+int cmd_rotate(struct cli *cli, int argc, char **argv);
+int cmd_watch(struct cli *cli, int argc, char **argv);
+/* The value of a duration option (common/duration.h) up to max seconds;
+ * with zero_ok also "0" and "0s". Prints a usage error naming opt.
+ * 0 or an exit code (cmd_schedule.c). */
+int cli_parse_duration_opt(const struct cli *cli, const char *opt,
+                           const char *arg, uint64_t max, bool zero_ok,
+                           uint64_t *ret_seconds);
+
+/* rotate_fmt.c: no agent needed ------------------------------------------ */
+
+/* Member key of o is a valid secret name. */
+bool cli_json_name_valid(const json_t *o, const char *key);
+/* A schedule object as schedule.list, schedule.set and rotate.status
+ * return it: every member present, of its type, text printable. */
+bool cli_sched_valid(const json_t *s);
+/* A rotate.status result for name: its schedule (or null), run in
+ * progress (or null) and history all valid. */
+bool cli_rotate_status_valid(const json_t *res, const char *name);
+/* Member key of a checked object as a string (NULL if null or absent)
+ * or as an unsigned number (0 if null or absent). */
+const char *cli_json_text(const json_t *o, const char *key);
+uint64_t cli_json_uint(const json_t *o, const char *key);
+/* A time from the agent ("2026-12-02T02:17:00Z") in local time as
+ * cli_time_local shows it; "-" for NULL, as sent if it does not parse. */
+void cli_time_show(const char *utc, char buf[static CLI_TIME_LEN]);
+/* "2026-12-02 03:17:00 (2026-12-02T02:17:00Z)" on stdout: local, UTC. */
+void cli_print_time_both(const char *utc);
+/* "every 30d, window 02:00-04:00 UTC, jitter 1h, overlap 1d" on stdout
+ * for a checked schedule object (jitter only when not 0). */
+void cli_print_sched_timing(const json_t *s);
 /* Subcommands of audit (cmd_audit_stats.c). */
 int cli_audit_stats(struct cli *cli, int argc, char **argv);
 int cli_audit_verify(struct cli *cli, int argc, char **argv);

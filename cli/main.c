@@ -28,7 +28,8 @@ static const struct command commands[] = {
 	{ "get", cmd_get },           { "ls", cmd_ls },
 	{ "versions", cmd_versions }, { "rm", cmd_rm },
 	{ "client", cmd_client },     { "policy", cmd_policy },
-	{ "audit", cmd_audit },
+	{ "audit", cmd_audit },       { "schedule", cmd_schedule },
+	{ "rotate", cmd_rotate },     { "watch", cmd_watch },
 };
 
 static const char usage_text[] =
@@ -68,6 +69,24 @@ static const char usage_text[] =
 	"                          count requests by principal, op, outcome\n"
 	"  audit verify [--json]   check the audit log's hash chain (exit 0\n"
 	"                          intact, 1 broken)\n"
+	"  schedule NAME --every DUR --rotator SPEC [--window HH:MM-HH:MM]\n"
+	"           [--jitter DUR] [--overlap DUR] [--generate SPEC]\n"
+	"           [--hmac-secret NAME] [--allow-private] [--allow-insecure]\n"
+	"           [--json]\n"
+	"                          rotate NAME every DUR (replaces its\n"
+	"                          schedule); SPEC: random:N[:FORMAT],\n"
+	"                          command:/abs/path, webhook:https://...\n"
+	"  schedule ls [PREFIX] [--json]\n"
+	"                          list rotation schedules\n"
+	"  schedule rm NAME        delete NAME's schedule\n"
+	"  rotate NAME [--wait [--max-wait DUR]] [--json]\n"
+	"                          rotate NAME now (it needs a schedule);\n"
+	"                          --wait: until done (exit 0) or failed (1)\n"
+	"  rotate --status NAME [--json]\n"
+	"                          NAME's schedule, current run and history\n"
+	"  watch PATTERN... [--count N] [--json]\n"
+	"                          print rotations of matching secrets as\n"
+	"                          they finish\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"
@@ -83,6 +102,9 @@ static const char usage_text[] =
 	"client's token.\n"
 	"T is a duration back from now (90s, 15m, 1h, 2d, 1w) or a local time\n"
 	"YYYY-MM-DD[THH:MM[:SS]] (with a trailing Z: UTC).\n"
+	"DUR is a duration: 90s, 15m, 1h30m, 30d, 2w. Windows are UTC.\n"
+	"A secret named ls or rm is scheduled with an option first:\n"
+	"keyward schedule --every 30d --rotator random:32 ls\n"
 	"--passphrase-fd N reads one line per passphrase from file descriptor\n"
 	"N (passwd: the current one first, in passphrase mode, then the new).\n"
 	"\n"

@@ -12,6 +12,10 @@
  * that arrive while a call waits are queued for kw_notification_wait()
  * (notify.c).
  *
+ * Watched patterns (watch.c) live as long as the agent's connection: on a
+ * new one, the first call registers them again after the token, before
+ * its own request (once per connection; kw_watch_dispatch insists).
+ *
  * Client token ($KEYWARD_TOKEN or kw_client_hello): kept in sodium_malloc
  * memory, no-access except while a hello is being built, and presented
  * with client.hello before the next request whenever the connection has
@@ -72,6 +76,8 @@ static int remaining_ms(int64_t deadline)
 
 	if (deadline == CLIENT_NO_DEADLINE)
 		return -1;
+	if (deadline == CLIENT_DEADLINE_NOW)
+		return 0;
 	left = deadline - client_now_ms();
 
 	if (left <= 0)
@@ -87,6 +93,7 @@ void client_drop(kw_client *c)
 	if (c->framer_ready)
 		kw_framer_free(&c->framer);
 	c->framer_ready = false;
+	client_watch_reset(c);
 }
 
 /*
@@ -179,7 +186,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		int left = remaining_ms(deadline);
 		int n;
 
-		if (left == 0)
+		if (left == 0 && deadline != CLIENT_DEADLINE_NOW)
 			return KW_ETIMEOUT;
 		n = poll(&p, 1, left);
 		if (n > 0)
@@ -397,13 +404,45 @@ static int exchange(kw_client *c, struct call *cl, const char *line, size_t len)
 	return r;
 }
 
+int client_ensure_open(kw_client *c, int64_t deadline)
+{
+	int r;
+
+	if (c->fd >= 0)
+		return 0;
+	r = client_open(c, deadline);
+	if (r == 0)
+		c->token_pending = c->token != NULL;
+	return r;
+}
+
+/* Patterns are registered again before any request but the two that do
+ * the registering; a failure there does not fail the caller's request
+ * (kw_watch_dispatch reports it), unless it cost the connection. */
+static int rewatch(kw_client *c, int64_t deadline)
+{
+	int r;
+
+	if (c->watch.tried || (c->token && c->token_pending) ||
+	    !client_watch_pending(c))
+		return 0;
+	c->watch.tried = true;
+	r = client_watch_present(c, deadline);
+	c->errmsg[0] = '\0';
+	if (c->fd >= 0)
+		return 0;
+	return r < 0 ? r : KW_ECLOSED;
+}
+
 /* For every method but client.hello the kept token is presented first when
- * the connection still needs it; the request line is built only then, so
- * its id follows the hello's. */
+ * the connection still needs it, then the watched patterns (see rewatch);
+ * the request line is built only then, so its id follows theirs. */
 int client_call_until(kw_client *c, const char *method, json_t *params,
                       int64_t deadline, json_t **ret_result)
 {
 	bool present = c->token && strcmp(method, "client.hello") != 0;
+	bool watch = strcmp(method, "client.hello") != 0 &&
+	             strcmp(method, "secret.watch") != 0;
 	struct call cl = { .deadline = deadline };
 	char *line = NULL;
 	size_t len = 0;
@@ -411,12 +450,9 @@ int client_call_until(kw_client *c, const char *method, json_t *params,
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		c->errmsg[0] = '\0';
-		if (c->fd < 0) {
-			r = client_open(c, deadline);
-			if (r < 0)
-				goto out;
-			c->token_pending = c->token != NULL;
-		}
+		r = client_ensure_open(c, deadline);
+		if (r < 0)
+			goto out;
 		if (present && c->token_pending) {
 			r = client_token_present(c, deadline);
 			/* Locked: go on without the token (status and unlock
@@ -424,6 +460,11 @@ int client_call_until(kw_client *c, const char *method, json_t *params,
 			if (r < 0 && r != KW_ELOCKED)
 				goto out;
 			c->errmsg[0] = '\0';
+		}
+		if (watch) {
+			r = rewatch(c, deadline);
+			if (r < 0)
+				goto out;
 		}
 		if (!line) {
 			cl.id = c->last_id + 1;

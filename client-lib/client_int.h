@@ -1,7 +1,8 @@
 /*
  * client_int.h - libkeyward internals shared by client.c (connection and
- * call machinery), notify.c (notifications the agent pushes), api.c and
- * api_agent.c (one function per protocol method).
+ * call machinery), notify.c (notifications the agent pushes), watch.c and
+ * glob.c (rotation watch), api.c and api_agent.c (one function per
+ * protocol method).
  *
  * Nothing here is exported: the library is built with hidden visibility and
  * a version script that exports kw_* only.
@@ -33,6 +34,9 @@
 #define CLIENT_NOTIFY_MAX 1024u
 /* A deadline that never passes (kw_notification_wait with timeout -1). */
 #define CLIENT_NO_DEADLINE INT64_MAX
+/* A deadline that has always passed, but lets client_read_some look once
+ * at what is already there (kw_watch_dispatch with timeout 0). */
+#define CLIENT_DEADLINE_NOW INT64_MIN
 
 /* One queued notification, both strings for kw_json_free. */
 struct client_notification {
@@ -45,6 +49,23 @@ struct client_notify {
 	struct client_notification *ring; /* allocated on first use */
 	size_t head, count;
 	bool dropped; /* some were lost: the next wait says KW_ELIMIT */
+};
+
+/* One kw_watch registration. */
+struct client_watch_entry {
+	char pattern[KW_NAME_MAX + 1];
+	kw_watch_fn cb;
+	void *arg;
+	bool live; /* the agent has the pattern on the current connection */
+};
+
+struct client_watch {
+	struct client_watch_entry entries[KW_WATCH_MAX];
+	size_t count;
+	/* Re-registering was tried on this connection by a call other than
+	 * kw_watch_dispatch: other calls try once, dispatch every time. */
+	bool tried;
+	bool dispatching; /* inside kw_watch_dispatch (callbacks running) */
 };
 
 struct kw_client {
@@ -61,6 +82,7 @@ struct kw_client {
 	char *token;        /* sodium_malloc, no-access while idle; or NULL */
 	bool token_pending; /* present the token before the next request */
 	struct client_notify notify;
+	struct client_watch watch;
 };
 
 /* Error state: every public function that takes a client calls
@@ -72,12 +94,17 @@ int client_fail(kw_client *c, int err, const char *msg);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t client_now_ms(void);
-/* Close the connection (the notification queue survives it). */
+/* Close the connection (the notification queue and the watch
+ * registrations survive it; the agent forgets the latter). */
 void client_drop(kw_client *c);
+/* Open the connection if it is closed (the token is then to be
+ * presented). 0, KW_ECONNECT, KW_EPERM, KW_ETIMEOUT, KW_ENOMEM. */
+int client_ensure_open(kw_client *c, int64_t deadline);
 /*
- * Wait until the connection is readable (or the deadline passes) and read
- * what is there into the framer. 1 if bytes arrived, 0 if not (try
- * again), or KW_ETIMEOUT, KW_ECLOSED, KW_EIO.
+ * Wait until the connection is readable (or the deadline passes; with
+ * CLIENT_DEADLINE_NOW, do not wait) and read what is there into the
+ * framer. 1 if bytes arrived, 0 if not (try again), or KW_ETIMEOUT,
+ * KW_ECLOSED, KW_EIO.
  * Never drops the connection: the caller decides.
  */
 int client_read_some(kw_client *c, int64_t deadline);
@@ -95,6 +122,42 @@ int client_parse_error(kw_client *c, const json_t *err);
 int client_notify_offer(kw_client *c, const json_t *msg);
 /* Free every queued notification. */
 void client_notify_clear(kw_client *c);
+/*
+ * Queue every complete line already read (no I/O). 0, or an error after
+ * which the connection must be dropped (message kept): KW_EPROTO,
+ * KW_ETOOBIG, KW_ECLOSED (the agent said why it closes).
+ */
+int client_notify_drain(kw_client *c);
+/*
+ * Take the oldest queued notification (strings for kw_json_free): 0, 1 if
+ * none is queued, or KW_ELIMIT once after notifications were lost.
+ */
+int client_notify_take(kw_client *c, char **ret_method, char **ret_params_json);
+
+/* Rotation watch (watch.c) ----------------------------------------------- */
+
+/* The connection closed: the agent no longer has any pattern. */
+void client_watch_reset(kw_client *c);
+/* True if some registration is not yet known to the current connection. */
+bool client_watch_pending(const kw_client *c);
+/*
+ * Register every pending pattern (secret.watch), reconnecting and
+ * presenting the token first if needed. 0, or KW_ELOCKED if the token
+ * cannot be presented (nothing is registered without it), or the first
+ * error; registrations that failed stay pending.
+ */
+int client_watch_present(kw_client *c, int64_t deadline);
+
+/* Globs (glob.c): the agent's policy glob syntax (docs/protocol.md). */
+
+/* 0 if glob is well formed: 1..KW_NAME_MAX bytes of the name charset and
+ * '*', no leading or trailing '/', no empty, '.' or '..' segment, '**'
+ * only as a whole segment. Else KW_EINVAL and a static reason in
+ * *ret_why (if not NULL). */
+int client_glob_check(const char *glob, const char **ret_why);
+/* True if name matches glob ('*' within a segment, '**' whole segments,
+ * a trailing run of them at least one). False for NULL or empty. */
+bool client_glob_match(const char *glob, const char *name);
 
 /*
  * Send method with params (stolen, also on failure; NULL means {}) and wait

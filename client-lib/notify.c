@@ -8,6 +8,7 @@
  * never waits for notifications costs at most CLIENT_NOTIFY_MAX of them,
  * and one that falls behind loses the oldest and is told so once.
  * Strings handed out are freed with kw_json_free(), which wipes.
+ * kw_watch_dispatch (watch.c) takes from the same queue.
  */
 #include <stdlib.h>
 
@@ -127,33 +128,47 @@ static int wait_line(kw_client *c, const char *line, size_t len)
 	return r;
 }
 
+/* Handle the complete lines already read: all of them, or up to the first
+ * notification (then 1). 0 when no complete line is left. */
+static int pump(kw_client *c, bool first_only)
+{
+	char *line;
+	size_t len;
+	int r;
+
+	while ((r = kw_framer_next(&c->framer, &line, &len)) == 1) {
+		r = wait_line(c, line, len);
+		kw_framer_wipe_consumed(&c->framer);
+		if (r < 0 || (r == 1 && first_only))
+			return r;
+	}
+	if (r < 0)
+		return client_fail(c, KW_ETOOBIG,
+		                   "a message from the agent exceeds the line "
+		                   "limit");
+	return 0;
+}
+
+int client_notify_drain(kw_client *c)
+{
+	return pump(c, false);
+}
+
 /* Read lines until one is a notification, or the deadline passes. */
 static int wait_read(kw_client *c, int64_t deadline)
 {
 	for (;;) {
-		char *line;
-		size_t len;
-		int r;
+		int r = pump(c, true);
 
-		while ((r = kw_framer_next(&c->framer, &line, &len)) == 1) {
-			r = wait_line(c, line, len);
-			kw_framer_wipe_consumed(&c->framer);
-			if (r != 0)
-				return r;
-		}
-		if (r < 0)
-			return client_fail(c, KW_ETOOBIG,
-			                   "a message from the agent exceeds "
-			                   "the line limit");
+		if (r != 0)
+			return r;
 		r = client_read_some(c, deadline);
 		if (r < 0)
 			return r;
 	}
 }
 
-/* The loss report or the oldest queued notification: 0 or KW_ELIMIT, or 1
- * if the queue is empty. */
-static int take(kw_client *c, char **ret_method, char **ret_params_json)
+int client_notify_take(kw_client *c, char **ret_method, char **ret_params_json)
 {
 	struct client_notify *q = &c->notify;
 	struct client_notification *e;
@@ -181,7 +196,7 @@ static int notification_wait(kw_client *c, int timeout_ms, char **ret_method,
                              char **ret_params_json)
 {
 	int64_t deadline = CLIENT_NO_DEADLINE;
-	int r = take(c, ret_method, ret_params_json);
+	int r = client_notify_take(c, ret_method, ret_params_json);
 
 	if (r <= 0)
 		return r;
@@ -197,7 +212,7 @@ static int notification_wait(kw_client *c, int timeout_ms, char **ret_method,
 		client_drop(c);
 		return r;
 	}
-	r = take(c, ret_method, ret_params_json);
+	r = client_notify_take(c, ret_method, ret_params_json);
 	return r > 0 ? KW_EINTERNAL : r; /* wait_read queued one */
 }
 

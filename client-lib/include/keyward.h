@@ -218,6 +218,81 @@ KW_EXPORT KW_MUST_CHECK int kw_notification_wait(kw_client *c, int timeout_ms,
                                                  char **ret_method,
                                                  char **ret_params_json);
 
+/* Rotation watch --------------------------------------------------------- */
+
+/* Patterns (kw_watch registrations) one client may hold. */
+#define KW_WATCH_MAX 16u
+
+/*
+ * Called for a rotation of a watched secret: name now has a new current
+ * version. name is valid during the call only. The callback may make
+ * calls on the client (kw_secret_get to fetch the new value is the usual
+ * thing) and may call kw_watch, but must not call kw_watch_dispatch or
+ * kw_close on it.
+ */
+typedef void (*kw_watch_fn)(const char *name, uint64_t version, void *arg);
+
+/*
+ * Ask the agent to push "secret.rotated" for the names pattern matches
+ * (docs/protocol.md, secret.watch), and have kw_watch_dispatch call
+ * cb(name, version, arg) for each. pattern is a policy-style glob: '*'
+ * matches within one '/'-separated segment, a '**' segment matches whole
+ * segments (a trailing one at least one, so that "github" followed by a
+ * '**' segment does not match "github" itself). The agent pushes only
+ * names this client may read.
+ *
+ * At most KW_WATCH_MAX registrations per client; registering a pattern
+ * again (another callback) costs no round trip. The library re-registers
+ * every pattern on a new connection after its transparent reconnect, once
+ * the client token (if any) has been accepted; rotations finished while
+ * no connection was registered are not reported, so re-read what you
+ * cache when kw_watch_dispatch reports KW_ECLOSED.
+ * Errors: KW_EINVAL (malformed pattern or NULL cb, no round trip),
+ * KW_ELIMIT (KW_WATCH_MAX reached), the agent's errors, transport errors.
+ * On failure the pattern is not registered.
+ */
+KW_EXPORT KW_MUST_CHECK int kw_watch(kw_client *c, const char *pattern,
+                                     kw_watch_fn cb, void *arg);
+
+/*
+ * Wait up to timeout_ms (-1: no limit; 0: only what has already arrived)
+ * for a "secret.rotated" notification whose name a pattern matches, and
+ * call, in registration order, the callback of every registration whose
+ * pattern matches it. One notification per call: returns the number of
+ * callbacks run for it (all with the same name and version), 0 if the time
+ * ran out first, or a negative error; call again for the next one. Other
+ * notifications on the connection are discarded: use either
+ * kw_watch_dispatch or kw_notification_wait on a client, not both.
+ *
+ * Notifications that arrive while another call on the client waits for
+ * its answer are kept (as for kw_notification_wait), not signalled on the
+ * fd: after your own calls on the client, call kw_watch_dispatch(c, 0).
+ * If the connection is closed (the agent restarted, or a call's timeout
+ * ended it), this call first reconnects and registers every pattern again,
+ * a round trip each bounded by the client's timeout (not timeout_ms).
+ * Errors: KW_ECLOSED (the agent closed the connection while we waited:
+ * rotations may have been missed; the next call reconnects), KW_ECONNECT,
+ * KW_ELOCKED (a reconnect could not present the client token: patterns
+ * are registered again after an unlock), KW_ELIMIT (notifications were
+ * lost because more than 1024 were waiting; reported once), KW_ESTATE
+ * (nothing is watched), KW_EBUSY (called from a watch callback),
+ * KW_EPROTO (a "secret.rotated" without a valid name and version; it is
+ * discarded), and the agent's errors from re-registering.
+ */
+KW_EXPORT KW_MUST_CHECK int kw_watch_dispatch(kw_client *c, int timeout_ms);
+
+/*
+ * The connection's file descriptor, to poll for readability in your own
+ * event loop; when it is readable, call kw_watch_dispatch(c, 0) until it
+ * returns 0 or an error (one read may bring several notifications, and
+ * those already read do not make the fd readable again). -1 if the client
+ * is not connected (NULL too). It changes when the library reconnects,
+ * which any call may do: fetch it again after each call on the client,
+ * and while it is -1 call kw_watch_dispatch from a timer to reconnect.
+ * Do not read from it or close it.
+ */
+KW_EXPORT int kw_fd(const kw_client *c);
+
 #ifdef __cplusplus
 }
 #endif

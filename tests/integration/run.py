@@ -33,6 +33,8 @@ GROUPS = {
     "faults": "test_faults",
     "policy": "test_policy",
     "audit": "test_audit",
+    "rotation": "test_rotation",
+    "webhook": "test_webhook",
 }
 
 

@@ -144,6 +144,153 @@ static void test_overlong_line_rejected(void **state)
 	expect_error(text, ":2:", "too long");
 }
 
+static void test_rotation_defaults(void **state)
+{
+	kw_config c;
+	char err[256];
+	(void)state;
+	memset(&c, 0xA5, sizeof(c));
+	config_defaults(&c);
+	assert_int_equal(c.rotation_max_attempts, 5);
+	assert_int_equal(c.rotation_retry_seconds, 30);
+	assert_int_equal(c.rotation_command_timeout, 30);
+	assert_int_equal(c.rotation_webhook_timeout, 30);
+	assert_int_equal(c.rotation_default_overlap, 86400);
+	assert_string_equal(c.rotation_webhook_ca_file, "");
+	/* An empty [rotation] changes nothing either. */
+	write_ini("[rotation]\n");
+	memset(&c, 0xA5, sizeof(c));
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.rotation_max_attempts, 5);
+	assert_int_equal(c.rotation_retry_seconds, 30);
+	assert_int_equal(c.rotation_command_timeout, 30);
+	assert_int_equal(c.rotation_webhook_timeout, 30);
+	assert_int_equal(c.rotation_default_overlap, 86400);
+	assert_string_equal(c.rotation_webhook_ca_file, "");
+}
+
+static void test_rotation_every_key(void **state)
+{
+	kw_config c;
+	char err[256];
+	(void)state;
+	write_ini("[rotation]\n"
+	          "max_attempts = 9\n"
+	          "retry_seconds = 45\n"
+	          "command_timeout_seconds = 120\n"
+	          "webhook_timeout_seconds = 17\n"
+	          "default_overlap_seconds = 600\n"
+	          "webhook_ca_file = /etc/keyward/ca.pem\n"
+	          "[store]\n"
+	          "max_versions = 4\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.rotation_max_attempts, 9);
+	assert_int_equal(c.rotation_retry_seconds, 45);
+	assert_int_equal(c.rotation_command_timeout, 120);
+	assert_int_equal(c.rotation_webhook_timeout, 17);
+	assert_int_equal(c.rotation_default_overlap, 600);
+	assert_string_equal(c.rotation_webhook_ca_file, "/etc/keyward/ca.pem");
+	assert_int_equal(c.max_versions, 4);
+	/* Each bound is a legal value. */
+	write_ini("[rotation]\n"
+	          "max_attempts = 1\n"
+	          "retry_seconds = 1\n"
+	          "command_timeout_seconds = 1\n"
+	          "webhook_timeout_seconds = 1\n"
+	          "default_overlap_seconds = 0\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.rotation_max_attempts, 1);
+	assert_int_equal(c.rotation_retry_seconds, 1);
+	assert_int_equal(c.rotation_command_timeout, 1);
+	assert_int_equal(c.rotation_webhook_timeout, 1);
+	assert_int_equal(c.rotation_default_overlap, 0);
+	write_ini("[rotation]\n"
+	          "max_attempts = 100\n"
+	          "retry_seconds = 86400\n"
+	          "command_timeout_seconds = 3600\n"
+	          "webhook_timeout_seconds = 300\n"
+	          "default_overlap_seconds = 31536000\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.rotation_max_attempts, 100);
+	assert_int_equal(c.rotation_retry_seconds, 86400);
+	assert_int_equal(c.rotation_command_timeout, 3600);
+	assert_int_equal(c.rotation_webhook_timeout, 300);
+	assert_int_equal(c.rotation_default_overlap, 31536000);
+}
+
+/* A bad file fails with KW_ECONFIG, leaves *c as it was, and says exactly
+ * "PATH:" followed by want. */
+static void expect_exact(const char *text, const char *want)
+{
+	kw_config c;
+	char err[512], full[512];
+	memset(&c, 0xA5, sizeof(c));
+	kw_config before = c;
+	write_ini(text);
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), KW_ECONFIG);
+	assert_memory_equal(&c, &before, sizeof(c));
+	snprintf(full, sizeof(full), "%s:%s", path, want);
+	assert_string_equal(err, full);
+}
+
+static void test_rotation_errors(void **state)
+{
+	(void)state;
+	expect_exact("[rotation]\nmax_attempts = 0\n",
+	             "2: max_attempts: must be an integer from 1 to 100");
+	expect_exact("[rotation]\nmax_attempts = 101\n",
+	             "2: max_attempts: must be an integer from 1 to 100");
+	expect_exact("[rotation]\nretry_seconds = 0\n",
+	             "2: retry_seconds: must be an integer from 1 to 86400");
+	expect_exact("[rotation]\n\nretry_seconds = 86401\n",
+	             "3: retry_seconds: must be an integer from 1 to 86400");
+	expect_exact("[rotation]\ncommand_timeout_seconds = 0\n",
+	             "2: command_timeout_seconds: must be an integer from 1 "
+	             "to 3600");
+	expect_exact("[rotation]\ncommand_timeout_seconds = 3601\n",
+	             "2: command_timeout_seconds: must be an integer from 1 "
+	             "to 3600");
+	expect_exact("[rotation]\nwebhook_timeout_seconds = 0\n",
+	             "2: webhook_timeout_seconds: must be an integer from 1 "
+	             "to 300");
+	expect_exact("[rotation]\nwebhook_timeout_seconds = 301\n",
+	             "2: webhook_timeout_seconds: must be an integer from 1 "
+	             "to 300");
+	expect_exact("[rotation]\ndefault_overlap_seconds = 31536001\n",
+	             "2: default_overlap_seconds: must be an integer from 0 "
+	             "to 31536000");
+	expect_exact("[rotation]\ndefault_overlap_seconds = -1\n",
+	             "2: default_overlap_seconds: must be an integer from 0 "
+	             "to 31536000");
+	/* Durations are plain seconds here, not "1d". */
+	expect_exact("[rotation]\ndefault_overlap_seconds = 1d\n",
+	             "2: default_overlap_seconds: must be an integer from 0 "
+	             "to 31536000");
+	expect_exact("[rotation]\nmax_attempts = 99999999999999999999999\n",
+	             "2: max_attempts: must be an integer from 1 to 100");
+	/* A good key before the bad one is not applied either. */
+	expect_exact("[rotation]\nmax_attempts = 7\nretry_seconds = x\n",
+	             "3: retry_seconds: must be an integer from 1 to 86400");
+	expect_exact("[rotation]\nwebhook_ca_file = ca.pem\n",
+	             "2: webhook_ca_file: must be an absolute path");
+	expect_exact("[rotation]\nwebhook_ca_file = ./ca.pem\n",
+	             "2: webhook_ca_file: must be an absolute path");
+	expect_exact("[rotation]\nwebhook_ca_file =\n",
+	             "2: webhook_ca_file: must be an absolute path");
+	expect_exact("[rotation]\nmax_attempt = 5\n",
+	             "2: max_attempt: unknown key in this section");
+	/* Keys belong to their own section only. */
+	expect_exact("[rotation]\nmax_versions = 5\n",
+	             "2: max_versions: unknown key in this section");
+	expect_exact("[agent]\nmax_attempts = 5\n",
+	             "2: max_attempts: unknown key in this section");
+	expect_exact("[store]\nwebhook_ca_file = /etc/ca.pem\n",
+	             "2: webhook_ca_file: unknown key in this section");
+	expect_exact("[rotate]\nmax_attempts = 5\n",
+	             "2: rotate: unknown section (expected agent, store, "
+	             "audit, rotation or kdf)");
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -169,6 +316,9 @@ int main(void)
 		cmocka_unit_test(test_errors_name_line_and_key),
 		cmocka_unit_test(test_long_socket_rejected),
 		cmocka_unit_test(test_overlong_line_rejected),
+		cmocka_unit_test(test_rotation_defaults),
+		cmocka_unit_test(test_rotation_every_key),
+		cmocka_unit_test(test_rotation_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,68 @@
+/*
+ * rotate.h - the rotation engine (docs/rotation.md).
+ *
+ * Schedules (store_rotation.h) say when a secret rotates and how; each run
+ * is a persisted state machine
+ *
+ *     create -> set -> test -> finish -> done      (or -> failed)
+ *
+ * whose row names the next step to run. A step's effect and the row's move
+ * to the next step are written in the same batch (with the step's audit
+ * row), and the next step runs only once that batch has committed, so after
+ * a crash at any point the run resumes at the first step not committed. A
+ * step that talks to the outside (set and test of command: and webhook:
+ * rotators) may then run twice; the rotation id it receives lets it be
+ * idempotent. A failing step is retried with exponential backoff and
+ * jitter, and after [rotation] max_attempts the run fails: the current
+ * version is untouched and the pending one stays until the next run.
+ *
+ * Finish makes the pending version current and the current one previous
+ * until the schedule's overlap has passed, then retired; watchers
+ * (secret.watch) are told once the batch holding the finish commits.
+ *
+ * Time: rotate_now() is the one clock of schedules and runs. Tests move it
+ * with KEYWARD_TEST_CLOCK (docs/rotation.md, "Testing hooks").
+ *
+ * Event-loop thread only. Work happens only while the agent is unlocked.
+ */
+#ifndef KW_ROTATE_H
+#define KW_ROTATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store_rotation.h"
+
+typedef struct agent agent;
+typedef struct rotate rotate;
+
+/* Read the testing hooks from the environment; no work yet. */
+int rotate_new(agent *a, rotate **ret_rotate);
+/* Cancel steps in flight (they rerun after the next start) and free. */
+void rotate_free(rotate *r);
+
+/* Unix seconds: the real clock, or the test clock if one is set. */
+int64_t rotate_now(const rotate *r);
+
+/*
+ * Do the rotation work that is due, a bounded amount per call, inside the
+ * agent's open batch. Cheap when nothing is due (no query).
+ */
+void rotate_tick(rotate *r);
+/* More work can be done at once: the loop should not sleep. */
+bool rotate_ready(const rotate *r);
+/* The turn's batch committed (or rolled back): runs touched in it may go
+ * on; watchers hear of committed finishes. */
+void rotate_settled(rotate *r, bool committed);
+/* Schedules changed outside the engine: look again for due work. */
+void rotate_changed(rotate *r);
+
+/*
+ * Start a run of name now (rotate.start), in the open batch. A secret
+ * without a schedule is KW_ENOTFOUND. If a run is already active, its id is
+ * returned with *ret_started false.
+ */
+int rotate_start(rotate *r, const char *name, char ret_id[ROTATION_ID_LEN + 1],
+                 bool *ret_started);
+
+#endif

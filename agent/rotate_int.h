@@ -1,0 +1,89 @@
+/*
+ * rotate_int.h - what the rotation engine's files share, and nothing else
+ * may use: its state and the helpers the step runners need. rotate.c
+ * owns the engine (clock, hooks, ticks, batches); rotate_step.c runs one
+ * step of one run.
+ */
+#ifndef KW_ROTATE_INT_H
+#define KW_ROTATE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "keyward.h"
+#include "rotate.h"
+#include "rotcmd.h"
+#include "store_rotation.h"
+#include "webhook.h"
+
+/* Work done per tick, so a backlog never stalls the loop. */
+#define TICK_SCHEDULES 32
+#define TICK_RUNS      32
+#define TICK_RETIRE    64
+/* A schedule this late was missed while the agent was down or locked: it
+ * is spread over its jitter (and window) instead of run at once. */
+#define LATE_GRACE   60
+#define HISTORY_KEEP 20
+/* Outside steps (commands, webhooks) running at once, at most. */
+#define JOBS_MAX 64
+
+struct rot_job {
+	struct rot_job *next;
+	rotate *r;
+	char id[ROTATION_ID_LEN + 1];
+	char step[8];
+	rotcmd *cmd;
+	webhook_job *wh;
+	uint8_t *value; /* kw_wipealloc: to keep it out of the detail */
+	size_t len;
+};
+
+struct rot_notice {
+	char name[KW_NAME_MAX + 1];
+	char id[ROTATION_ID_LEN + 1];
+	uint64_t version, previous;
+};
+
+struct rotate {
+	agent *a;
+	char clock_path[KW_PATH_MAX]; /* KEYWARD_TEST_CLOCK, "" if unset */
+	char crash_step[8];           /* KEYWARD_TEST_CRASH */
+	bool crash_after_commit;
+	bool crash_armed; /* the crash step was recorded in this batch */
+
+	bool dirty;       /* look at the store on the next tick */
+	bool ready;       /* more work is due right now */
+	int64_t next_due; /* rotate_now() time of the next work */
+
+	/* Runs written in the open batch: their next step waits for its
+	 * commit. */
+	char (*settling)[ROTATION_ID_LEN + 1];
+	uint32_t nsettling, settling_cap;
+	struct rot_notice *notices;
+	uint32_t nnotices, notices_cap;
+
+	struct rot_job *jobs;
+	uint32_t njobs;
+	webhook_client *webhooks; /* started on first use */
+};
+
+/* A run's row was written in the open batch: it waits for the commit.
+ * If that cannot be tracked the batch is failed, so nothing runs ahead
+ * of an uncommitted step. */
+void rotate_settling_add(rotate *r, const char *id);
+/* KEYWARD_TEST_CRASH: step's work is done, its batch not committed. */
+void rotate_crash_point(rotate *r, const char *step);
+/* One audit row of the engine; fails the batch if it cannot be written
+ * (what it records must not commit without it). */
+void rotate_audit(rotate *r, const char *op, const char *name, uint64_t version,
+                  int outcome, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+uint64_t rotate_rnd64(void);
+void rotate_job_free(struct rot_job *j);
+
+/* rotate_step.c: run the step ro is at (its row is due and idle). */
+void rotate_run_step(rotate *r, store_rotation *ro, int64_t now);
+
+#endif

@@ -1,0 +1,758 @@
+"""Scheduled rotation end to end (docs/rotation.md), against the real
+daemon with its rotation clock moved by the test (KEYWARD_TEST_CLOCK), so
+no test waits for a schedule.
+
+- schedules fire at the right time, inside their window and jitter; after
+  downtime an overdue schedule runs once; 10,000 schedules list in pages
+  and due work is found through an index;
+- every run goes create -> set -> test -> finish, one audit row per step,
+  the overlap keeps the old version at `previous` until it ends;
+- a kill -9 inside and right after each step (KEYWARD_TEST_CRASH, and a
+  command rotator that blocks) resumes the run exactly once, with the value
+  readable throughout and no version lost;
+- a failing command retries with backoff and then fails, leaving `current`
+  alone; the command gets its input on stdin only;
+- watchers get `secret.rotated` right after finish.
+
+The webhook rotator has its own group (test_webhook.py)."""
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import time
+
+import harness
+from harness import DaemonTestCase, b64, poll_until
+
+# 2026-01-01T12:00:00Z
+T0 = 1767268800
+DAY = 86400
+
+
+def utc(s):
+    """RFC 3339 UTC (seconds) -> unix seconds."""
+    return int(time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
+               - time.timezone)
+
+
+class RotationCase(DaemonTestCase):
+    """A daemon on a test clock; the clock file lives outside the home."""
+
+    START = False
+    CRASH = None  # KEYWARD_TEST_CRASH for the first start
+
+    def setUp(self):
+        super().setUp()
+        self.clock = os.path.join(self.h.work, "clock")
+        self.set_clock(T0)
+        self.d.extra_env["KEYWARD_TEST_CLOCK"] = self.clock
+        self.d.start()
+        self.r = self.rpc()
+
+    def set_clock(self, t):
+        tmp = self.clock + ".new"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % t)
+        os.replace(tmp, self.clock)
+        self.now = t
+
+    def call(self, method, params=None):
+        resp = self.r.call(method, params or {})
+        self.assertIn("result", resp, "%s failed: %r" % (method, resp))
+        return resp["result"]
+
+    def put(self, name, value):
+        return self.call("secret.put", {"name": name, "value": b64(value)})
+
+    def get(self, name, **kw):
+        res = self.call("secret.get", dict(name=name, **kw))
+        return base64.b64decode(res["value"]), res["version"]
+
+    def versions(self, name):
+        res = self.call("secret.versions", {"name": name})
+        return {v["version"]: v["stage"] for v in res["versions"]}
+
+    def schedule(self, name, every, rotator, **kw):
+        params = dict(name=name, every=every, rotator=rotator)
+        params.update(kw)
+        return self.call("schedule.set", params)
+
+    def status(self, name):
+        return self.call("rotate.status", {"name": name})
+
+    def wait_run(self, name, rid=None, step=("done",), deadline=10):
+        """Poll rotate.status until run rid (or the latest) reaches one of
+        step; return that run."""
+        found = {}
+
+        def check():
+            st = self.status(name)
+            runs = ([st["rotation"]] if st["rotation"] else []) + \
+                st["history"]
+            for run in runs:
+                if (rid is None or run["id"] == rid) and \
+                        run["step"] in step:
+                    found["run"] = run
+                    return True
+            return False
+        self.assertTrue(poll_until(check, deadline),
+                        "run %s of %s never reached %s: %r"
+                        % (rid, name, step, self.status(name)))
+        return found["run"]
+
+    def audit_rows(self, name, op_prefix="rotate."):
+        rows, cursor = [], None
+        while True:
+            params = {"name": name, "limit": 1000, "order": "oldest"}
+            if cursor:
+                params["cursor"] = cursor
+            res = self.call("audit.query", params)
+            rows += [r for r in res["rows"] if r["op"].startswith(op_prefix)]
+            cursor = res["cursor"]
+            if not cursor:
+                return rows
+
+    def steps_of(self, rows, rid):
+        return [r["op"] for r in rows if rid in (r["reason"] or "")]
+
+    def write_script(self, name, body):
+        path = os.path.join(os.path.realpath(self.h.work), name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body)
+        os.chmod(path, 0o700)
+        return path
+
+
+class TestRunSteps(RotationCase):
+
+    def test_manual_run_steps_overlap_and_retire(self):
+        self.put("app/key", b"first")
+        sc = self.schedule("app/key", 30 * DAY, "random:32:hex",
+                           overlap=3600)
+        self.assertEqual(sc["rotator"], "random:32:hex")
+        self.assertEqual(sc["overlap"], 3600)
+        started = self.call("rotate.start", {"name": "app/key"})
+        self.assertTrue(started["started"])
+        rid = started["rotation_id"]
+        self.assertRegex(rid, r"^[0-9a-f]{32}$")
+        run = self.wait_run("app/key", rid)
+        self.assertEqual(run["trigger"], "manual")
+        self.assertEqual(run["previous_version"], 1)
+        self.assertEqual(run["new_version"], 2)
+
+        value, ver = self.get("app/key")
+        self.assertEqual(ver, 2)
+        self.assertRegex(value.decode(), r"^[0-9a-f]{64}$")
+        old, _ = self.get("app/key", stage="previous")
+        self.assertEqual(old, b"first")
+        self.assertEqual(self.versions("app/key"),
+                         {1: "previous", 2: "current"})
+        rows = self.audit_rows("app/key")
+        self.assertEqual(self.steps_of(rows, rid),
+                         ["rotate.begin", "rotate.create", "rotate.set",
+                          "rotate.test", "rotate.finish"])
+        self.assertTrue(all(r["outcome"] == "ok" for r in rows))
+        sched = self.status("app/key")["schedule"]
+        self.assertEqual(sched["last_outcome"], "ok")
+
+        # The overlap ends: previous is retired, with its own row.
+        self.set_clock(T0 + 3599)
+        time.sleep(0.6)
+        self.assertEqual(self.versions("app/key")[1], "previous")
+        self.set_clock(T0 + 3601)
+        self.assertTrue(poll_until(
+            lambda: self.versions("app/key")[1] == "retired", 5))
+        retire = [r for r in self.audit_rows("app/key")
+                  if r["op"] == "rotate.retire"]
+        self.assertEqual([(r["version"], r["outcome"]) for r in retire],
+                         [(1, "ok")])
+
+    def test_second_start_joins_the_active_run(self):
+        script = self.write_script("slow", "sleep 2\n")
+        self.schedule("app/slow", DAY, "command:" + script)
+        first = self.call("rotate.start", {"name": "app/slow"})
+        again = self.call("rotate.start", {"name": "app/slow"})
+        self.assertTrue(first["started"])
+        self.assertFalse(again["started"])
+        self.assertEqual(again["rotation_id"], first["rotation_id"])
+
+    def test_new_secret_is_created_by_its_first_rotation(self):
+        self.schedule("fresh/one", DAY, "random:16:base64url", overlap=0)
+        rid = self.call("rotate.start", {"name": "fresh/one"})["rotation_id"]
+        run = self.wait_run("fresh/one", rid)
+        self.assertEqual(run["previous_version"], 0)
+        value, ver = self.get("fresh/one")
+        self.assertEqual(ver, 1)
+        self.assertRegex(value.decode(), r"^[A-Za-z0-9_-]{22}$")
+
+    def test_apikey_format(self):
+        self.schedule("svc/api", DAY, "random:32:apikey")
+        rid = self.call("rotate.start", {"name": "svc/api"})["rotation_id"]
+        self.wait_run("svc/api", rid)
+        value, _ = self.get("svc/api")
+        self.assertRegex(value.decode(), r"^kwk_[0-9A-Za-z]{43,}$")
+
+    def test_put_during_run_is_not_overwritten(self):
+        self.put("app/race", b"v1")
+        log = os.path.join(self.h.work, "steps")
+        script = self.write_script(
+            "slow", "python3 -c 'import json,sys; "
+            "print(json.load(sys.stdin)[\"step\"])' >> %s\n"
+            "sleep 1\n" % log)
+        self.schedule("app/race", DAY, "command:" + script)
+        rid = self.call("rotate.start", {"name": "app/race"})["rotation_id"]
+        self.assertTrue(poll_until(lambda: os.path.exists(log), 10))
+        self.put("app/race", b"operator")
+        run = self.wait_run("app/race", rid, step=("failed",))
+        self.assertIn("written during the rotation", run["error"])
+        self.assertIn("test:", run["error"])
+        value, _ = self.get("app/race")
+        self.assertEqual(value, b"operator")
+        # Nothing was pushed after the write: test never reached upstream.
+        with open(log) as f:
+            self.assertEqual(f.read().split(), ["set"])
+
+    def test_delete_ends_schedule_and_run(self):
+        self.put("gone/key", b"v1")
+        self.schedule("gone/key", DAY, "random:8")
+        self.call("secret.delete", {"name": "gone/key"})
+        self.assertIsNone(self.status("gone/key")["schedule"])
+        self.set_clock(T0 + 2 * DAY)
+        time.sleep(0.6)
+        resp = self.r.call("secret.get", {"name": "gone/key"})
+        self.assertEqual(resp["error"]["data"]["kind"], "not_found")
+        # A run in progress ends too, and does not bring it back.
+        gate = os.path.join(self.h.work, "gate")
+        script = self.write_script(
+            "block", "while [ ! -e %s ]; do sleep 0.05; done\n" % gate)
+        self.put("gone/two", b"v1")
+        self.schedule("gone/two", DAY, "command:" + script)
+        rid = self.call("rotate.start", {"name": "gone/two"})["rotation_id"]
+        self.wait_run("gone/two", rid, step=("set",))
+        self.call("secret.delete", {"name": "gone/two"})
+        open(gate, "w").close()
+        run = self.wait_run("gone/two", rid, step=("failed",))
+        self.assertIn("deleted", run["error"])
+        time.sleep(0.3)
+        resp = self.r.call("secret.get", {"name": "gone/two"})
+        self.assertEqual(resp["error"]["data"]["kind"], "not_found")
+
+    def test_busy_outside_steps_do_not_starve_others(self):
+        gate = os.path.join(self.h.work, "gate")
+        script = self.write_script(
+            "block", "while [ ! -e %s ]; do sleep 0.1; done\n" % gate)
+        names = ["busy/n%02d" % i for i in range(40)]
+        for n in names:
+            self.schedule(n, DAY, "command:" + script)
+            self.call("rotate.start", {"name": n})
+        self.assertTrue(poll_until(
+            lambda: self.status(names[-1])["rotation"]["step"] == "set",
+            10))
+        # 40 runs wait on their command; a random: run still goes through.
+        self.schedule("busy/free", DAY, "random:8")
+        rid = self.call("rotate.start", {"name": "busy/free"})["rotation_id"]
+        self.wait_run("busy/free", rid)
+        open(gate, "w").close()
+        for n in names:
+            self.wait_run(n, deadline=30)
+
+    def test_status_hides_rotator_target_from_non_admins(self):
+        self.put("hooks/key", b"k" * 16)
+        self.schedule("svc/hidden", DAY,
+                      "webhook:https://hooks.example.com/r?token=upstream",
+                      hmac_secret="hooks/key")
+        exe = self.copy_client("lister")
+        self.h.write_policy("40-lister.ini",
+                            "[client \"lister\"]\nexe = %s\nlist = svc/**\n"
+                            % exe)
+        self.call("policy.reload")
+        r = self.as_client(exe, "call", "rotate.status",
+                           json.dumps({"name": "svc/hidden"}))
+        self.assertEqual(r.rc, 0, r)
+        sched = json.loads(r.text)["schedule"]
+        self.assertEqual(sched["rotator"], "webhook")
+        self.assertIsNone(sched["hmac_secret"])
+        self.assertNotIn("upstream", r.text)
+        full = self.status("svc/hidden")["schedule"]
+        self.assertIn("token=upstream", full["rotator"])
+
+    def test_schedule_validation(self):
+        def err(params, field):
+            resp = self.r.call("schedule.set", params)
+            self.assertIn("error", resp, resp)
+            self.assertEqual(resp["error"]["data"].get("field"), field,
+                             resp)
+        base = {"name": "x/y", "every": DAY, "rotator": "random:32"}
+        err(dict(base, every=59), "every")
+        err(dict(base, rotator="random:0"), "rotator")
+        err(dict(base, rotator="shell:rm -rf /"), "rotator")
+        err(dict(base, rotator="command:relative/path"), "rotator")
+        err(dict(base, rotator="command:/nonexistent/rot"), "rotator")
+        err(dict(base, window="25:00-01:00"), "window")
+        err(dict(base, jitter=DAY + 1), "jitter")
+        err(dict(base, generate="random:8"), "generate")
+        err(dict(base, rotator="webhook:https://example.com/h"),
+            "hmac_secret")
+        err(dict(base, rotator="webhook:http://127.0.0.1:9/h",
+                 hmac_secret="k/h"), "rotator")
+        err(dict(base, allow_private=True), "allow_private")
+        # A group-writable command is refused: anyone in the group could
+        # make the agent run their code.
+        script = self.write_script("loose", "exit 0\n")
+        os.chmod(script, 0o770)
+        err(dict(base, rotator="command:" + script), "rotator")
+        os.chmod(script, 0o4700)
+        err(dict(base, rotator="command:" + script), "rotator")
+        resp = self.r.call("rotate.start", {"name": "no/schedule"})
+        self.assertEqual(resp["error"]["data"]["kind"], "not_found")
+
+    def test_delete_schedule(self):
+        self.schedule("gone/soon", DAY, "random:8")
+        self.assertEqual(self.call("schedule.delete", {"name": "gone/soon"}),
+                         {"deleted": True})
+        resp = self.r.call("schedule.delete", {"name": "gone/soon"})
+        self.assertEqual(resp["error"]["data"]["kind"], "not_found")
+        self.assertIsNone(self.status("gone/soon")["schedule"])
+
+
+class TestClock(RotationCase):
+
+    def test_thirty_day_schedule_fires_in_window_and_jitter(self):
+        self.put("db/pass", b"v1")
+        sc = self.schedule("db/pass", 30 * DAY, "random:24:base64url",
+                           window="02:00-04:00", jitter=3600)
+        nxt = utc(sc["next_run"])
+        # T0 + 30 d is 12:00 on Jan 31; the window next opens on Feb 1.
+        window_open = utc("2026-02-01T02:00:00Z")
+        self.assertGreaterEqual(nxt, window_open)
+        self.assertLessEqual(nxt, window_open + 3600)
+
+        self.set_clock(nxt - 1)
+        time.sleep(0.6)  # a few agent ticks: nothing may fire yet
+        self.assertEqual(self.status("db/pass")["history"], [])
+        self.assertEqual(self.get("db/pass")[1], 1)
+
+        self.set_clock(nxt)
+        run = self.wait_run("db/pass")
+        self.assertEqual(run["trigger"], "schedule")
+        self.assertEqual(self.get("db/pass")[1], 2)
+        sched = self.status("db/pass")["schedule"]
+        self.assertEqual(utc(sched["last_run"]), nxt)
+        after = utc(sched["next_run"])
+        # From the run's start + 30 d (inside the window already), plus
+        # up to an hour of jitter, but never past 04:00.
+        lo = nxt + 30 * DAY
+        self.assertGreaterEqual(after, lo)
+        self.assertLess(after, utc("2026-03-03T04:00:00Z"))
+        self.assertLessEqual(after, lo + 3600)
+        hour = (after % DAY) // 3600
+        self.assertIn(hour, (2, 3))
+
+    def test_overdue_after_downtime_runs_once(self):
+        self.put("ci/token", b"v1")
+        sc = self.schedule("ci/token", DAY, "random:16:hex")
+        nxt = utc(sc["next_run"])
+        self.assertEqual(nxt, T0 + DAY)
+        self.d.stop()
+        self.set_clock(T0 + 10 * DAY + 5)  # ten periods missed
+        self.d.start()
+        self.r = self.rpc()
+        self.wait_run("ci/token")
+        time.sleep(0.6)
+        st = self.status("ci/token")
+        self.assertEqual(len(st["history"]), 1, st)
+        self.assertIsNone(st["rotation"])
+        self.assertEqual(self.get("ci/token")[1], 2)
+        self.assertEqual(utc(st["schedule"]["next_run"]),
+                         T0 + 11 * DAY + 5)
+
+    def test_overdue_is_spread_by_jitter_and_window(self):
+        self.schedule("w/one", DAY, "random:8", window="02:00-03:00",
+                      jitter=1800)
+        self.d.stop()
+        # Jan 5 12:00: missed; the next window is Jan 6 02:00.
+        self.set_clock(T0 + 4 * DAY)
+        self.d.start()
+        self.r = self.rpc()
+        win = utc("2026-01-06T02:00:00Z")
+        self.assertTrue(poll_until(
+            lambda: utc(self.status("w/one")["schedule"]["next_run"]) >=
+            win, 5))
+        nxt = utc(self.status("w/one")["schedule"]["next_run"])
+        self.assertLessEqual(nxt, win + 1800)
+        self.assertEqual(self.status("w/one")["history"], [])
+        self.set_clock(nxt)
+        self.wait_run("w/one")
+
+    def test_ten_thousand_schedules(self):
+        n = 10000
+        sock = harness.Rpc(self.h.socket)
+        self.addCleanup(sock.close)
+        inflight, sent, done = 0, 0, 0
+        while done < n:
+            while sent < n and inflight < 200:
+                sock.send_obj(sock.request(
+                    "schedule.set",
+                    {"name": "bulk/s%05d" % sent, "every": 7 * DAY,
+                     "rotator": "random:16"}, id=sent))
+                sent += 1
+                inflight += 1
+            resp = sock.recv_json()
+            self.assertIn("result", resp, resp)
+            inflight -= 1
+            done += 1
+        names, after = [], None
+        while True:
+            params = {"prefix": "bulk/"}
+            if after:
+                params["after"] = after
+            res = self.call("schedule.list", params)
+            names += [s["name"] for s in res["schedules"]]
+            after = res["next"]
+            if not after:
+                break
+        self.assertEqual(len(names), n)
+        self.assertEqual(names, sorted(names))
+        self.assertEqual(len(set(names)), n)
+        # Due work is an index lookup, never a scan of the table.
+        plan = subprocess.run(
+            ["sqlite3", self.h.db,
+             "EXPLAIN QUERY PLAN SELECT name FROM schedules"
+             " WHERE next_run <= 5 ORDER BY next_run LIMIT 32;"],
+            capture_output=True, text=True, timeout=30)
+        self.assertIn("USING INDEX schedules_next_run", plan.stdout,
+                      plan.stdout + plan.stderr)
+        self.assertNotIn("SCAN schedules", plan.stdout)
+        # They all fire a week later, in bounded slices.
+        self.set_clock(T0 + 7 * DAY)
+        self.assertTrue(poll_until(
+            lambda: self.status("bulk/s09999")["history"] and
+            self.status("bulk/s00000")["history"], 120),
+            "10,000 due schedules did not all run")
+
+
+class TestCommand(RotationCase):
+    CONFIG = {"rotation": {"max_attempts": 3, "retry_seconds": 10}}
+
+    def test_command_gets_stdin_only_and_value_promotes(self):
+        log = os.path.join(self.h.work, "calls")
+        script = self.write_script(
+            "push", 'cat >> %s\necho >> %s\nenv > %s.env\n'
+            'echo "$@" > %s.argv\nexit 0\n' % (log, log, log, log))
+        self.put("svc/pw", b"old-value")
+        self.schedule("svc/pw", DAY, "command:" + script,
+                      generate="random:20:hex")
+        rid = self.call("rotate.start", {"name": "svc/pw"})["rotation_id"]
+        run = self.wait_run("svc/pw", rid)
+        value, ver = self.get("svc/pw")
+        self.assertEqual(ver, 2)
+        self.assertRegex(value.decode(), r"^[0-9a-f]{40}$")
+        with open(log) as f:
+            calls = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual([c["step"] for c in calls], ["set", "test"])
+        for c in calls:
+            self.assertEqual(c["name"], "svc/pw")
+            self.assertEqual(c["rotation_id"], rid)
+            self.assertEqual(c["version"], 2)
+            self.assertEqual(c["previous_version"], 1)
+            self.assertEqual(base64.b64decode(c["value"]), value)
+        with open(log + ".env") as f:
+            env = f.read()
+        self.assertNotIn(value.decode(), env)
+        self.assertNotIn("KEYWARD_HOME", env)
+        with open(log + ".argv") as f:
+            self.assertEqual(f.read().strip(), "")
+        self.assertEqual(run["new_version"], 2)
+
+    def test_failing_command_retries_then_fails_current_untouched(self):
+        script = self.write_script("fail", "echo boom; exit 3\n")
+        self.put("svc/db", b"keep-me")
+        self.schedule("svc/db", DAY, "command:" + script)
+        rid = self.call("rotate.start", {"name": "svc/db"})["rotation_id"]
+        run = self.wait_run("svc/db", rid, step=("set",),
+                            deadline=10)
+        self.assertTrue(poll_until(
+            lambda: self.status("svc/db")["rotation"]["attempts"] == 1, 5))
+        run = self.status("svc/db")["rotation"]
+        self.assertIn("exit status 3", run["error"])
+        self.assertIn("boom", run["error"])
+        retry_at = utc(run["next_try"])
+        # Backoff: retry_seconds (10) +-25%.
+        self.assertGreaterEqual(retry_at - self.now, 7)
+        self.assertLessEqual(retry_at - self.now, 13)
+        self.assertEqual(self.get("svc/db"), (b"keep-me", 1))
+
+        self.set_clock(retry_at)
+        self.assertTrue(poll_until(
+            lambda: self.status("svc/db")["rotation"]["attempts"] == 2, 5))
+        run = self.status("svc/db")["rotation"]
+        # Second backoff doubles: 20 s +-25%.
+        self.assertGreaterEqual(utc(run["next_try"]) - self.now, 15)
+        self.assertLessEqual(utc(run["next_try"]) - self.now, 25)
+        self.set_clock(utc(run["next_try"]))
+        run = self.wait_run("svc/db", rid, step=("failed",))
+        self.assertEqual(run["attempts"], 3)
+        self.assertEqual(self.get("svc/db"), (b"keep-me", 1))
+        # The pending version is kept for inspection...
+        self.assertEqual(self.versions("svc/db"),
+                         {1: "current", 2: "pending"})
+        self.assertEqual(self.status("svc/db")["schedule"]["last_outcome"],
+                         "failed")
+        ops = self.steps_of(self.audit_rows("svc/db"), rid)
+        self.assertEqual(ops, ["rotate.begin", "rotate.create",
+                               "rotate.retry", "rotate.retry",
+                               "rotate.fail"])
+        # ...and cleaned by the next run.
+        ok = self.write_script("ok", "exit 0\n")
+        self.schedule("svc/db", DAY, "command:" + ok)
+        rid2 = self.call("rotate.start", {"name": "svc/db"})["rotation_id"]
+        self.wait_run("svc/db", rid2)
+        self.assertEqual(self.versions("svc/db"),
+                         {1: "previous", 3: "current"})
+
+    def test_output_quoting_the_value_is_withheld(self):
+        # The value printed near the end of what is kept, so only a piece
+        # of it survives the cut: that piece must not be recorded either.
+        script = self.write_script(
+            "leak", "python3 -c 'import json,sys; "
+            "print(\"x\" * 150 + json.load(sys.stdin)[\"value\"])'; "
+            "exit 1\n")
+        self.schedule("svc/leak", DAY, "command:" + script,
+                      generate="random:48:raw")
+        self.call("rotate.start", {"name": "svc/leak"})
+        self.assertTrue(poll_until(
+            lambda: (self.status("svc/leak")["rotation"] or {})
+            .get("attempts") == 1, 10))
+        run = self.status("svc/leak")["rotation"]
+        self.assertIn("withheld", run["error"])
+        value, _ = self.get("svc/leak", version=run["pending_version"])
+        enc = base64.b64encode(value).decode()
+        texts = [self.h.log_text(), json.dumps(self.audit_rows("svc/leak")),
+                 json.dumps(self.status("svc/leak"))]
+        for text in texts:
+            for i in range(len(enc) - 8):
+                self.assertNotIn(enc[i:i + 8], text)
+
+
+class TestCrash(RotationCase):
+    """kill -9 inside and right after each step; the run completes once."""
+
+    def crash_run(self, step, when):
+        self.put("crash/key", b"v1")
+        self.schedule("crash/key", DAY, "random:16:hex")
+        # Restart with the hook armed.
+        self.d.stop()
+        self.d.extra_env["KEYWARD_TEST_CRASH"] = "%s:%s" % (step, when)
+        self.d.start()
+        self.r = self.rpc()
+        resp = self.r.call("rotate.start", {"name": "crash/key"})
+        self.d.proc.wait(timeout=10)
+        self.assertEqual(self.d.proc.returncode, -signal.SIGKILL,
+                         "the hook did not kill the agent at %s:%s"
+                         % (step, when))
+        del self.d.extra_env["KEYWARD_TEST_CRASH"]
+        self.d.start()
+        self.r = self.rpc()
+        # Readable right after the restart, whatever the run's state.
+        value, ver = self.get("crash/key")
+        self.assertIn(ver, (1, 2))
+        st = self.status("crash/key")
+        runs = ([st["rotation"]] if st["rotation"] else []) + st["history"]
+        # rotate.start committed before any step ran, so the run exists.
+        self.assertEqual(len(runs), 1, st)
+        rid = runs[0]["id"]
+        if "result" in resp:
+            self.assertEqual(resp["result"]["rotation_id"], rid)
+        self.wait_run("crash/key", rid)
+        time.sleep(0.3)
+        self.assertEqual(self.get("crash/key")[1], 2)
+        self.assertEqual(self.versions("crash/key"),
+                         {1: "previous", 2: "current"})
+        old, _ = self.get("crash/key", stage="previous")
+        self.assertEqual(old, b"v1")
+        ops = self.steps_of(self.audit_rows("crash/key"), rid)
+        self.assertEqual(ops.count("rotate.finish"), 1, ops)
+        self.assertEqual(ops.count("rotate.create"), 1, ops)
+        self.assertEqual(ops, ["rotate.begin", "rotate.create",
+                               "rotate.set", "rotate.test",
+                               "rotate.finish"])
+        self.assertEqual(len(self.status("crash/key")["history"]), 1)
+
+    def test_crash_inside_create(self):
+        self.crash_run("create", "work")
+
+    def test_crash_after_create(self):
+        self.crash_run("create", "commit")
+
+    def test_crash_inside_set(self):
+        self.crash_run("set", "work")
+
+    def test_crash_after_set(self):
+        self.crash_run("set", "commit")
+
+    def test_crash_inside_test(self):
+        self.crash_run("test", "work")
+
+    def test_crash_after_test(self):
+        self.crash_run("test", "commit")
+
+    def test_crash_inside_finish(self):
+        self.crash_run("finish", "work")
+
+    def test_crash_after_finish(self):
+        self.crash_run("finish", "commit")
+
+    def test_kill_while_command_blocks(self):
+        """A real outside step in progress when the agent dies: the step
+        reruns with the same rotation id and version, once more."""
+        gate = os.path.join(self.h.work, "gate")
+        log = os.path.join(self.h.work, "calls")
+        script = self.write_script(
+            "block", 'cat >> %s\necho >> %s\n'
+            'while [ ! -e %s ]; do sleep 0.05; done\nexit 0\n'
+            % (log, log, gate))
+        self.put("crash/cmd", b"v1")
+        self.schedule("crash/cmd", DAY, "command:" + script)
+        rid = self.call("rotate.start", {"name": "crash/cmd"})["rotation_id"]
+        self.assertTrue(poll_until(lambda: os.path.exists(log) and
+                                   os.path.getsize(log) > 0, 10))
+        self.d.kill()
+        self.assertEqual(self.get_after_restart("crash/cmd"), (b"v1", 1))
+        open(gate, "w").close()
+        self.wait_run("crash/cmd", rid)
+        with open(log) as f:
+            calls = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual([c["step"] for c in calls], ["set", "set", "test"])
+        self.assertEqual({c["rotation_id"] for c in calls}, {rid})
+        self.assertEqual({c["version"] for c in calls}, {2})
+        self.assertEqual(len({c["value"] for c in calls}), 1)
+        value, ver = self.get("crash/cmd")
+        self.assertEqual(ver, 2)
+        self.assertEqual(base64.b64decode(calls[0]["value"]), value)
+
+    def get_after_restart(self, name):
+        self.d.start()
+        self.r = self.rpc()
+        return self.get(name)
+
+
+class TestWatch(RotationCase):
+
+    def test_watcher_hears_within_a_second(self):
+        self.put("github/token", b"v1")
+        self.put("other/x", b"v1")
+        self.schedule("github/token", DAY, "random:16")
+        self.schedule("other/x", DAY, "random:16")
+        w = harness.Rpc(self.h.socket)
+        self.addCleanup(w.close)
+        resp = w.call("secret.watch", {"pattern": "github/*"})
+        self.assertEqual(resp["result"], {"watching": "github/*"})
+        self.call("rotate.start", {"name": "other/x"})
+        rid = self.call("rotate.start",
+                        {"name": "github/token"})["rotation_id"]
+        msg = w.recv_json(timeout=5)
+        finished = time.monotonic()
+        self.assertEqual(msg["method"], "secret.rotated")
+        self.assertEqual(msg["params"], {"name": "github/token",
+                                         "version": 2,
+                                         "previous_version": 1,
+                                         "rotation_id": rid})
+        run = self.wait_run("github/token", rid)
+        self.assertEqual(run["step"], "done")
+        self.assertLess(time.monotonic() - finished, 1.0)
+        # Nothing for other/x.
+        with self.assertRaises(Exception):
+            w.recv_json(timeout=0.5)
+
+    def test_watch_validation(self):
+        resp = self.r.call("secret.watch", {"pattern": "../x"})
+        self.assertEqual(resp["error"]["data"]["field"], "pattern")
+        for i in range(16):
+            self.call("secret.watch", {"pattern": "p%d/*" % i})
+        resp = self.r.call("secret.watch", {"pattern": "p99/*"})
+        self.assertEqual(resp["error"]["data"]["kind"], "limit")
+
+
+class TestCli(RotationCase):
+    """keyward schedule / rotate / watch, as an operator runs them."""
+    CONFIG = {"rotation": {"max_attempts": 2, "retry_seconds": 1}}
+
+    def test_schedule_ls_rm(self):
+        r = self.cli("schedule", "app/key", "--every", "30d",
+                     "--rotator", "random:32:hex", "--window", "02:00-04:00",
+                     "--jitter", "1h", "--overlap", "2h")
+        self.assertRc(r, 0)
+        self.assertRegex(r.text, r"^app/key: scheduled every 30d, window "
+                         r"02:00-04:00 UTC, jitter 1h, overlap 2h; next run ")
+        sc = self.status("app/key")["schedule"]
+        self.assertEqual((sc["every"], sc["jitter"], sc["overlap"],
+                          sc["window"]),
+                         (30 * DAY, 3600, 7200, "02:00-04:00"))
+        r = self.cli("schedule", "ls", "--json")
+        self.assertRc(r, 0)
+        rows = [json.loads(line) for line in r.text.splitlines()]
+        self.assertEqual([s["name"] for s in rows], ["app/key"])
+        r = self.cli("schedule", "ls")
+        self.assertRc(r, 0)
+        self.assertIn("random:32:hex", r.text)
+        self.assertRegex(r.text.splitlines()[0], r"^NAME\s+EVERY\s+ROTATOR")
+        for bad in (["--every", "30"], ["--every", "30s"],
+                    ["--every", "1h", "--jitter", "2h"],
+                    ["--every", "1d", "--window", "25:00-01:00"]):
+            r = self.cli("schedule", "x/y", "--rotator", "random:8", *bad)
+            self.assertRc(r, harness.EXIT_USAGE, " ".join(bad))
+        r = self.cli("schedule", "x/y", "--every", "1d", "--rotator",
+                     "bogus:1")
+        self.assertRc(r, harness.EXIT_ERROR)
+        self.assertIn("rotator", r.err)
+        self.assertRc(self.cli("schedule", "rm", "app/key"), 0)
+        self.assertRc(self.cli("schedule", "rm", "app/key"),
+                      harness.EXIT_NOTFOUND)
+
+    def test_rotate_wait_status_and_watch(self):
+        self.put("app/key", b"v1")
+        self.assertRc(self.cli("schedule", "app/key", "--every", "1d",
+                               "--rotator", "random:16:hex"), 0)
+        env = dict(self.h.env)
+        watcher = harness.spawn(
+            [harness.BIN_KEYWARD, "watch", "--count", "1", "app/*"], env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=self.h.work)
+        line = watcher.stderr.readline().decode()
+        self.assertIn("watching app/*", line)
+        r = self.cli("rotate", "--wait", "app/key")
+        self.assertRc(r, 0)
+        self.assertRegex(r.text, r"app/key: rotation [0-9a-f]{32} started")
+        self.assertIn("version 2 is current", r.text)
+        out, _ = watcher.communicate(timeout=10)
+        self.assertEqual(watcher.returncode, 0)
+        self.assertRegex(out.decode().strip(),
+                         r"^\S+Z app/key rotated to version 2$")
+        r = self.cli("rotate", "--status", "app/key")
+        self.assertRc(r, 0)
+        self.assertIn("history (newest first):", r.text)
+        self.assertIn("v1 -> v2", r.text)
+        self.assertRc(self.cli("rotate", "no/schedule"),
+                      harness.EXIT_NOTFOUND)
+
+    def test_rotate_wait_reports_failure(self):
+        script = self.write_script("fail", "echo nope; exit 3\n")
+        self.assertRc(self.cli("schedule", "svc/x", "--every", "1d",
+                               "--rotator", "command:" + script), 0)
+        proc = harness.spawn(
+            [harness.BIN_KEYWARD, "rotate", "--wait", "svc/x"], self.h.env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=self.h.work)
+        self.assertTrue(poll_until(
+            lambda: (self.status("svc/x")["rotation"] or {})
+            .get("attempts") == 1, 10))
+        self.set_clock(T0 + 60)  # past the backoff
+        out, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, harness.EXIT_ERROR, err)
+        self.assertIn("failed after 2 attempts", out.decode() + err.decode())
+        self.assertIn("exit status 3: nope", out.decode() + err.decode())
