@@ -233,6 +233,8 @@ int agent_keys_changed(agent *a)
 {
 	crypto_key_free(a->token_key);
 	a->token_key = NULL;
+	crypto_key_free(a->apikey_key);
+	a->apikey_key = NULL;
 	if (!a->dk) {
 		if (a->au)
 			audit_lock(a->au);
@@ -243,6 +245,10 @@ int agent_keys_changed(agent *a)
 	if (r < 0)
 		log_error("cannot derive the client-token key: %s",
 		          kw_strerror(r));
+	else if ((r = crypto_key_derive(a->dk, 3, "kwapikey", &a->apikey_key)) <
+	         0)
+		log_error("cannot derive the API-key hash key: %s",
+		          kw_strerror(r));
 	else if (a->au && (r = audit_unlock(a->au, a->dk, agent_now_us())) < 0)
 		log_error("cannot open the audit log (%s): staying locked",
 		          kw_strerror(r));
@@ -251,6 +257,8 @@ int agent_keys_changed(agent *a)
 		 * every read would go unrecorded. */
 		crypto_key_free(a->token_key);
 		a->token_key = NULL;
+		crypto_key_free(a->apikey_key);
+		a->apikey_key = NULL;
 		crypto_key_free(a->dk);
 		a->dk = NULL;
 		if (a->au)
@@ -917,6 +925,7 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 		return r;
 	}
 	if ((r = ratelimit_new(RATE_BUCKETS_MAX, &a->rate)) < 0 ||
+	    (r = ratelimit_new(RATE_BUCKETS_MAX, &a->apikey_failures)) < 0 ||
 	    (r = penalty_new(PENALTY_SOURCES_MAX, 100, 10000, &a->refused)) <
 	            0 ||
 	    (r = penalty_new(PENALTY_SOURCES_MAX, 100, 10000, &a->bad_tokens)) <
@@ -971,6 +980,7 @@ static void agent_sweep(agent *a, int64_t now)
 		conn_sweep(c, now);
 	}
 	ratelimit_sweep(a->rate, now);
+	ratelimit_sweep(a->apikey_failures, now);
 	if (a->au && !store_batch_active(a->st))
 		(void)audit_tick(a->au, agent_now_us());
 	penalty_sweep(a->refused, now);
@@ -1061,8 +1071,10 @@ void agent_fini(agent *a)
 	free(a->gated);
 	crypto_key_free(a->dk);
 	crypto_key_free(a->token_key);
+	crypto_key_free(a->apikey_key);
 	policy_free(a->pol);
 	ratelimit_free(a->rate);
+	ratelimit_free(a->apikey_failures);
 	penalty_free(a->refused);
 	penalty_free(a->bad_tokens);
 	exe_hash_cache_free(a->exe_cache);

@@ -79,7 +79,9 @@ typedef struct agent {
 	penalty *refused;    /* refused peers, per uid */
 	penalty *bad_tokens; /* failed client.hello, per uid */
 	exe_hash_cache *exe_cache;
-	kw_key *token_key; /* hashes client tokens; NULL while locked */
+	kw_key *token_key;  /* hashes client tokens; NULL while locked */
+	kw_key *apikey_key; /* hashes API keys; NULL while locked */
+	ratelimit *apikey_failures; /* failed apikey.verify, per principal */
 
 	/* Audit log (audit.h) and the batch of the current loop turn:
 	 * connections whose answers wait for its commit. */

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 
 #include "keyward.h"
+#include "name.h"
 
 void config_defaults(kw_config *ret)
 {
@@ -39,6 +40,12 @@ void config_defaults(kw_config *ret)
 		.rotation_command_timeout = 30,
 		.rotation_webhook_timeout = 30,
 		.rotation_default_overlap = 86400,
+		.token_issuer = "keyward",
+		.token_signing_key = "keyward/token-signing",
+		.token_alg = TOKEN_ALG_EDDSA,
+		.token_default_ttl = 900,
+		.token_max_ttl = 86400,
+		.token_leeway = 60,
 		.kdf_opslimit = 3,
 		.kdf_memlimit = (size_t)256 * 1024 * 1024,
 	};
@@ -126,6 +133,10 @@ static const struct config_num_key config_num_keys[] = {
 	        1, 300, 1),
 	NUM_KEY("rotation", default_overlap_seconds, rotation_default_overlap,
 	        0, 31536000, 1),
+	NUM_KEY("token", default_ttl_seconds, token_default_ttl, 60, 2592000,
+	        1),
+	NUM_KEY("token", max_ttl_seconds, token_max_ttl, 60, 2592000, 1),
+	NUM_KEY("token", leeway_seconds, token_leeway, 0, 600, 1),
 	NUM_KEY("kdf", opslimit, kdf_opslimit, 1, 100, 1),
 	NUM_KEY("kdf", memlimit_kib, kdf_memlimit, 8, 4194304, 1024),
 };
@@ -166,10 +177,10 @@ static int config_handler(void *user, const char *section, const char *name,
 		return 0;
 	if (strcmp(section, "agent") != 0 && strcmp(section, "store") != 0 &&
 	    strcmp(section, "audit") != 0 && strcmp(section, "kdf") != 0 &&
-	    strcmp(section, "rotation") != 0)
+	    strcmp(section, "rotation") != 0 && strcmp(section, "token") != 0)
 		return config_fail(p, section,
 		                   "unknown section (expected agent, store, "
-		                   "audit, rotation or kdf)");
+		                   "audit, rotation, token or kdf)");
 	if (!name)
 		return 1; /* a bare [section] line */
 	for (size_t i = 0;
@@ -204,6 +215,36 @@ static int config_handler(void *user, const char *section, const char *name,
 		memcpy(p->cfg.rotation_webhook_ca_file, value, n + 1);
 		return 1;
 	}
+	if (strcmp(section, "token") == 0 && strcmp(name, "issuer") == 0) {
+		size_t n = strlen(value);
+		if (n == 0 || n >= sizeof(p->cfg.token_issuer))
+			return config_fail(p, name, "must be 1 to 255 bytes");
+		for (size_t i = 0; i < n; i++) {
+			if (value[i] <= 0x20 || value[i] >= 0x7f)
+				return config_fail(
+					p, name,
+					"must be printable ASCII without spaces");
+		}
+		memcpy(p->cfg.token_issuer, value, n + 1);
+		return 1;
+	}
+	if (strcmp(section, "token") == 0 && strcmp(name, "signing_key") == 0) {
+		size_t n = strlen(value);
+		const char *why = NULL;
+		if (kw_name_check(value, n, &why) < 0)
+			return config_fail(p, name, why);
+		memcpy(p->cfg.token_signing_key, value, n + 1);
+		return 1;
+	}
+	if (strcmp(section, "token") == 0 && strcmp(name, "alg") == 0) {
+		if (strcmp(value, "EdDSA") == 0)
+			p->cfg.token_alg = TOKEN_ALG_EDDSA;
+		else if (strcmp(value, "HS256") == 0)
+			p->cfg.token_alg = TOKEN_ALG_HS256;
+		else
+			return config_fail(p, name, "must be EdDSA or HS256");
+		return 1;
+	}
 	if (strcmp(section, "agent") == 0 && strcmp(name, "log_level") == 0) {
 		if (config_log_level(value, &p->cfg.log_level) < 0)
 			return config_fail(
@@ -222,6 +263,13 @@ static int config_check(struct config_parse *p)
 		         "max_frame_bytes: must be at least %" PRIu64
 		         " so that a value of max_value_bytes fits",
 		         b64 + 4096);
+		return KW_ECONFIG;
+	}
+	if (p->cfg.token_default_ttl > p->cfg.token_max_ttl) {
+		snprintf(p->err, p->errsz,
+		         "default_ttl_seconds: must not exceed "
+		         "max_ttl_seconds (%u)",
+		         p->cfg.token_max_ttl);
 		return KW_ECONFIG;
 	}
 	return 0;

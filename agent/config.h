@@ -40,10 +40,19 @@ typedef struct kw_config {
 	uint32_t rotation_default_overlap; /* seconds */
 	/* PEM CAs for webhooks instead of the system's; "" = system */
 	char rotation_webhook_ca_file[KW_PATH_MAX];
+	/* [token] JWT access tokens (docs/tokens.md) */
+	char token_issuer[256];      /* the iss of every token */
+	char token_signing_key[256]; /* the secret that holds the key */
+	int token_alg;               /* TOKEN_ALG_EDDSA or TOKEN_ALG_HS256 */
+	uint32_t token_default_ttl;  /* seconds */
+	uint32_t token_max_ttl;      /* seconds */
+	uint32_t token_leeway;       /* seconds of clock skew tolerated */
 	/* [kdf] used when a passphrase wrap is made (init, passwd) */
 	uint64_t kdf_opslimit;
 	size_t kdf_memlimit; /* bytes */
 } kw_config;
+
+enum { TOKEN_ALG_EDDSA = 0, TOKEN_ALG_HS256 = 1 };
 
 enum { KW_LOG_ERROR = 0, KW_LOG_WARN = 1, KW_LOG_INFO = 2, KW_LOG_DEBUG = 3 };
 

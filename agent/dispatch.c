@@ -24,11 +24,12 @@ enum { M_NEEDS_UNLOCK = 1, M_AUDIT = 2 };
 
 /* What a method needs from the policy (docs/protocol.md, Authorization). */
 enum rpc_auth {
-	AUTH_PEER,  /* any peer, attributed or not (client.hello) */
-	AUTH_ANY,   /* any attributed peer */
-	AUTH_ADMIN, /* admin */
-	AUTH_NAME,  /* op on params.name */
-	AUTH_LIST,  /* some list grant; results are filtered by the method */
+	AUTH_PEER,   /* any peer, attributed or not (client.hello) */
+	AUTH_ANY,    /* any attributed peer */
+	AUTH_ADMIN,  /* admin */
+	AUTH_NAME,   /* op on params.name */
+	AUTH_LIST,   /* some list grant; results are filtered by the method */
+	AUTH_VERIFY, /* some verify grant; the method checks the name */
 };
 
 static const struct rpc_method {
@@ -74,6 +75,21 @@ static const struct rpc_method {
 	{ "rotate.start", method_rotate_start, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_NAME, POLICY_OP_ROTATE },
 	{ "rotate.status", method_rotate_status, 0, AUTH_NAME, POLICY_OP_LIST },
+	{ "apikey.create", method_apikey_create, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "apikey.list", method_apikey_list, 0, AUTH_ADMIN, 0 },
+	{ "apikey.revoke", method_apikey_revoke, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "apikey.rotate", method_apikey_rotate, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "apikey.verify", method_apikey_verify, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_VERIFY, 0 },
+	/* Grants on the signing key's name, checked by the methods. */
+	{ "token.issue", method_token_issue, M_NEEDS_UNLOCK | M_AUDIT, AUTH_ANY,
+	  0 },
+	{ "token.verify", method_token_verify, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ANY, 0 },
+	{ "jwks", method_jwks, M_NEEDS_UNLOCK, AUTH_ANY, 0 },
 };
 
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)
@@ -388,6 +404,13 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 		                "[client \"%s\"] (%s:%u) grants no list",
 		                policy_client_name(pc), policy_client_file(pc),
 		                policy_client_line(pc));
+	case AUTH_VERIFY:
+		if (policy_client_allows(pc, POLICY_OP_VERIFY, NULL))
+			return 0;
+		return rpc_fail(x, KW_EDENIED, NULL,
+		                "[client \"%s\"] (%s:%u) grants no verify",
+		                policy_client_name(pc), policy_client_file(pc),
+		                policy_client_line(pc));
 	default:
 		return 0;
 	}
@@ -412,7 +435,7 @@ static int rpc_outcome(int r)
 static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
                       json_t **result)
 {
-	bool refusal = r == KW_EDENIED || r == KW_ERATE;
+	bool refusal = r == KW_EDENIED || r == KW_ERATE || x->audit_denied;
 	if (!refusal && !(m && (m->flags & M_AUDIT)))
 		return r;
 	json_t *v =
@@ -427,10 +450,11 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 		.version = json_is_integer(v) ?
 		                   (uint64_t)json_integer_value(v) :
 		                   0,
-		.outcome = rpc_outcome(r),
-		.reason = r == 0    ? NULL :
-		          x->msg[0] ? x->msg :
-		                      kw_strerror(r),
+		.outcome = x->audit_denied ? AUDIT_DENIED : rpc_outcome(r),
+		.reason = x->audit_denied ? x->audit_reason :
+		          r == 0          ? NULL :
+		          x->msg[0]       ? x->msg :
+		                            kw_strerror(r),
 	};
 	int ar = agent_batch(x->a);
 	if (ar == 0)

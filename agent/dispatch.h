@@ -31,6 +31,13 @@ typedef struct rpc_ctx {
 	/* Its name, copied: policy.reload frees the policy it points into
 	 * before the request's audit row is written. */
 	char principal_name[KW_NAME_MAX + 1];
+	/* Storage for name when the method makes it (an API key's id). */
+	char name_buf[KW_NAME_MAX + 1];
+	/* For an answer that must not say why (apikey.verify answers a
+	 * client whose grant does not cover the key as it answers an unknown
+	 * key): the audit row says denied, with this reason, instead. */
+	bool audit_denied;
+	char audit_reason[256];
 } rpc_ctx;
 
 /* Handler return for "answer comes later" (the connection is parked). */
@@ -89,6 +96,14 @@ int method_schedule_list(rpc_ctx *x, json_t **ret_result);
 int method_schedule_delete(rpc_ctx *x, json_t **ret_result);
 int method_rotate_start(rpc_ctx *x, json_t **ret_result);
 int method_rotate_status(rpc_ctx *x, json_t **ret_result);
+int method_token_issue(rpc_ctx *x, json_t **ret_result);
+int method_token_verify(rpc_ctx *x, json_t **ret_result);
+int method_jwks(rpc_ctx *x, json_t **ret_result);
+int method_apikey_create(rpc_ctx *x, json_t **ret_result);
+int method_apikey_list(rpc_ctx *x, json_t **ret_result);
+int method_apikey_revoke(rpc_ctx *x, json_t **ret_result);
+int method_apikey_rotate(rpc_ctx *x, json_t **ret_result);
+int method_apikey_verify(rpc_ctx *x, json_t **ret_result);
 
 /* The worker finished a job: answer the parked connection (agent.c calls
  * this from the worker fd's callback). */

@@ -312,6 +312,35 @@ int ratelimit_take(ratelimit *rl, const char *key, const policy_rate *rate,
 	return KW_ERATE;
 }
 
+int ratelimit_peek(ratelimit *rl, const char *key, const policy_rate *rate,
+                   int64_t now_ms, uint32_t *ret_retry_ms)
+{
+	struct entry *e;
+	struct bucket b;
+	size_t len;
+	uint64_t wait;
+
+	if (!rl || !key || !rate || !rate_valid(rate))
+		return KW_EINVAL;
+	len = strnlen(key, KEY_MAX + 1);
+	if (len > KEY_MAX)
+		return KW_EINVAL;
+	e = table_find(&rl->t, key, len);
+	if (!e)
+		return 0;
+	/* What take would see, worked out on a copy. */
+	b = e->v.b;
+	b.credit = credit_after(&b, advance(&b.last_ms, now_ms));
+	if (!rate_same(&b.rate, rate))
+		bucket_rerate(&b, rate);
+	if (b.credit >= b.rate.per_ms)
+		return 0;
+	wait = (b.rate.per_ms - b.credit + b.rate.count - 1) / b.rate.count;
+	if (ret_retry_ms)
+		*ret_retry_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+	return KW_ERATE;
+}
+
 void ratelimit_sweep(ratelimit *rl, int64_t now_ms)
 {
 	struct entry *e, *prev;

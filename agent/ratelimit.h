@@ -28,6 +28,15 @@ void ratelimit_free(ratelimit *rl);
  */
 int ratelimit_take(ratelimit *rl, const char *key, const policy_rate *rate,
                    int64_t now_ms, uint32_t *ret_retry_ms);
+/*
+ * Would ratelimit_take allow a request of key now? 0 if so (a key without
+ * a bucket has a full one), else KW_ERATE with *ret_retry_ms as for take;
+ * KW_EINVAL for a bad key or rate. Takes nothing and makes no bucket: for
+ * budgets spent only by failures (apikey.verify), checked before every
+ * attempt and taken from after each failed one.
+ */
+int ratelimit_peek(ratelimit *rl, const char *key, const policy_rate *rate,
+                   int64_t now_ms, uint32_t *ret_retry_ms);
 /* Drop buckets that are full again. */
 void ratelimit_sweep(ratelimit *rl, int64_t now_ms);
 size_t ratelimit_size(const ratelimit *rl);

@@ -2,7 +2,8 @@
  * store.c - the encrypted secret store on SQLite (see store.h; the on-disk
  * format is in docs/store.md): opening, file checks, pragmas, migrations,
  * transactions, the statement cache and its helpers, the data-key wrap.
- * The tables' own operations live in store_secrets.c and store_clients.c.
+ * The tables' own operations live in store_secrets.c, store_clients.c,
+ * store_audit.c, store_rotation.c and store_apikeys.c.
  *
  * Every statement is prepared once at open, cached in struct store, and run
  * with bound parameters (store_int.h). The only SQL text run otherwise is
@@ -158,6 +159,22 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX rotations_one_active ON rotations (name)"
 	" WHERE next_try IS NOT NULL;"
 	"CREATE INDEX rotations_history ON rotations (name, started);",
+	/* 5: managed API keys, by keyed hash (store_apikeys.h). The id is
+	 * public (the lookup key); valid_until and replaced_by are set when a
+	 * key is rotated and end its overlap. */
+	"CREATE TABLE apikeys ("
+	" id TEXT NOT NULL PRIMARY KEY CHECK (length(id) = 12),"
+	" principal TEXT NOT NULL,"
+	" scopes TEXT NOT NULL,"
+	" hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+	" created INTEGER NOT NULL,"
+	" expires INTEGER,"
+	" last_used INTEGER,"
+	" revoked_at INTEGER,"
+	" valid_until INTEGER,"
+	" replaced_by TEXT CHECK (replaced_by IS NULL OR"
+	"  length(replaced_by) = 12));"
+	"CREATE INDEX apikeys_principal ON apikeys (principal, id);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -205,6 +222,7 @@ static const store_stmts *const modules[STORE_MOD__MAX] = {
 	[STORE_MOD_CLIENTS] = &store_clients_stmts,
 	[STORE_MOD_AUDIT] = &store_audit_stmts,
 	[STORE_MOD_ROTATION] = &store_rotation_stmts,
+	[STORE_MOD_APIKEYS] = &store_apikeys_stmts,
 };
 
 static sqlite3_stmt *core(store *s, enum core_stmt id)

@@ -96,6 +96,7 @@ typedef struct store_version_info {
 	uint64_t version;
 	const char *stage;
 	int64_t created;
+	int64_t retire_at; /* end of a rotation's overlap; 0 if none */
 } store_version_info;
 /* Versions of name, newest first. KW_ENOTFOUND if no such secret. */
 int store_versions(store *s, const char *name,

@@ -32,6 +32,7 @@ enum store_module {
 	STORE_MOD_CLIENTS,
 	STORE_MOD_AUDIT,
 	STORE_MOD_ROTATION,
+	STORE_MOD_APIKEYS,
 	STORE_MOD__MAX
 };
 
@@ -39,6 +40,7 @@ extern const store_stmts store_secrets_stmts;
 extern const store_stmts store_clients_stmts;
 extern const store_stmts store_audit_stmts;
 extern const store_stmts store_rotation_stmts;
+extern const store_stmts store_apikeys_stmts;
 
 struct store {
 	sqlite3 *db;

@@ -93,8 +93,9 @@ static const char *const secrets_sql[ST_SECRETS__MAX] = {
 		" WHERE v.secret_id = s.id AND v.stage = 'current'),"
 		" (SELECT count(*) FROM versions v WHERE v.secret_id = s.id)"
 		" FROM secrets s WHERE s.name >= ?1 ORDER BY s.name",
-	[ST_VERSIONS] = "SELECT version, stage, created FROM versions"
-			" WHERE secret_id = ?1 ORDER BY version DESC",
+	[ST_VERSIONS] = "SELECT version, stage, created, retire_at"
+			" FROM versions WHERE secret_id = ?1"
+			" ORDER BY version DESC",
 	[ST_VERSION_COUNT] =
 		"SELECT count(*) FROM versions WHERE secret_id = ?1",
 	[ST_COUNT] = "SELECT count(*) FROM secrets",
@@ -368,6 +369,7 @@ int store_versions(store *s, const char *name,
 		}
 		vi.version = (uint64_t)ver;
 		vi.created = sqlite3_column_int64(st, 2);
+		vi.retire_at = sqlite3_column_int64(st, 3);
 		cbr = cb(&vi, arg);
 		if (cbr != 0)
 			break;

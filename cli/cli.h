@@ -26,6 +26,9 @@ enum {
 	CLI_EXIT_NOTFOUND = 3,
 	CLI_EXIT_DENIED = 4,
 	CLI_EXIT_LOCKED = 5,
+	CLI_EXIT_REVOKED = 6,   /* an API key (KW_EREVOKED) */
+	CLI_EXIT_EXPIRED = 7,   /* an API key (KW_EEXPIRED) */
+	CLI_EXIT_MALFORMED = 8, /* apikey verify: not a well-formed key */
 	/* Internal: the command finished early with success (--help was
 	 * printed); main() turns it into CLI_EXIT_OK. Lets helpers stop
 	 * their caller without an error. */
@@ -201,6 +204,9 @@ int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_schedule(struct cli *cli, int argc, char **argv);
 int cmd_rotate(struct cli *cli, int argc, char **argv);
 int cmd_watch(struct cli *cli, int argc, char **argv);
+int cmd_token(struct cli *cli, int argc, char **argv);
+int cmd_apikey(struct cli *cli, int argc, char **argv);
+int cmd_jwks(struct cli *cli, int argc, char **argv);
 /* The value of a duration option (common/duration.h) up to max seconds;
  * with zero_ok also "0" and "0s". Prints a usage error naming opt.
  * 0 or an exit code (cmd_schedule.c). */

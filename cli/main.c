@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{ "client", cmd_client },     { "policy", cmd_policy },
 	{ "audit", cmd_audit },       { "schedule", cmd_schedule },
 	{ "rotate", cmd_rotate },     { "watch", cmd_watch },
+	{ "token", cmd_token },       { "jwks", cmd_jwks },
+	{ "apikey", cmd_apikey },
 };
 
 static const char usage_text[] =
@@ -86,7 +88,27 @@ static const char usage_text[] =
 	"                          NAME's schedule, current run and history\n"
 	"  watch PATTERN... [--count N] [--json]\n"
 	"                          print rotations of matching secrets as\n"
-	"                          they finish\n"
+	"                          they finish\n";
+
+/* In two parts: C compilers need only handle 4095-byte literals. */
+static const char usage_text2[] =
+	"  apikey create --principal NAME [--scopes a,b] [--ttl DUR] [--json]\n"
+	"                          make an API key (printed once, on stdout)\n"
+	"  apikey ls [--principal NAME] [--json]\n"
+	"                          list API keys (never the keys)\n"
+	"  apikey revoke ID        make the key ID stop working\n"
+	"  apikey rotate ID [--overlap DUR] [--json]\n"
+	"                          a new key for ID's principal; ID keeps\n"
+	"                          working until the overlap ends\n"
+	"  apikey verify [--json]  check the key on stdin (exit 0 valid,\n"
+	"                          3 unknown, 6 revoked, 7 expired,\n"
+	"                          8 malformed)\n"
+	"  token issue --sub S --aud URI [--aud URI]... [--scopes a,b]\n"
+	"        [--client-id C] [--ttl DUR] [--json]\n"
+	"                          mint a JWT access token (stdout)\n"
+	"  token verify --aud URI [--scopes a,b] [--json]\n"
+	"                          verify the token on stdin\n"
+	"  jwks                    the public JWK Set of the signing key\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"
@@ -109,11 +131,12 @@ static const char usage_text[] =
 	"N (passwd: the current one first, in passphrase mode, then the new).\n"
 	"\n"
 	"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 denied,\n"
-	"5 agent locked.\n";
+	"5 agent locked, 6 revoked, 7 expired, 8 malformed API key.\n";
 
 int cli_help(void)
 {
 	fputs(usage_text, stdout);
+	fputs(usage_text2, stdout);
 	return CLI_EXIT_OK;
 }
 
@@ -128,6 +151,10 @@ int cli_exit_code(int err)
 		return CLI_EXIT_DENIED;
 	case KW_ELOCKED:
 		return CLI_EXIT_LOCKED;
+	case KW_EREVOKED:
+		return CLI_EXIT_REVOKED;
+	case KW_EEXPIRED:
+		return CLI_EXIT_EXPIRED;
 	default:
 		return CLI_EXIT_ERROR;
 	}

@@ -137,3 +137,61 @@ int kw_apikey_check(const char *s, size_t len, const char **why)
 		                        "match (is it mistyped?)");
 	return 0;
 }
+
+#define ID_AT     PREFIX_LEN
+#define SEP_AT    (ID_AT + KW_APIKEY_ID_LEN)
+#define SECRET_AT (SEP_AT + 1u)
+#define CHECK_AT  (SECRET_AT + KW_APIKEY_SECRET_LEN)
+
+void kw_apikey_new(char ret_id[static KW_APIKEY_ID_LEN + 1],
+                   char ret_key[static KW_APIKEY_MANAGED_LEN + 1])
+{
+	memcpy(ret_key, KW_APIKEY_PREFIX, PREFIX_LEN);
+	for (size_t i = 0; i < KW_APIKEY_ID_LEN; i++)
+		ret_key[ID_AT + i] = b62_char(randombytes_uniform(62));
+	ret_key[SEP_AT] = '_';
+	for (size_t i = 0; i < KW_APIKEY_SECRET_LEN; i++)
+		ret_key[SECRET_AT + i] = b62_char(randombytes_uniform(62));
+	apikey_checksum(ret_key, CHECK_AT, ret_key + CHECK_AT);
+	ret_key[KW_APIKEY_MANAGED_LEN] = '\0';
+	memcpy(ret_id, ret_key + ID_AT, KW_APIKEY_ID_LEN);
+	ret_id[KW_APIKEY_ID_LEN] = '\0';
+}
+
+bool kw_apikey_id_valid(const char *id, size_t len)
+{
+	return id && len == KW_APIKEY_ID_LEN && b62_bad(id, len) == 0;
+}
+
+int kw_apikey_parse(const char *s, size_t len,
+                    char ret_id[static KW_APIKEY_ID_LEN + 1], const char **why)
+{
+	char check[KW_APIKEY_CHECK_LEN];
+
+	if (!s || len < PREFIX_LEN ||
+	    memcmp(s, KW_APIKEY_PREFIX, PREFIX_LEN) != 0)
+		return apikey_fail(why, "an API key starts with kwk_");
+	if (len < KW_APIKEY_MANAGED_LEN)
+		return apikey_fail(why, "the API key is too short");
+	if (len > KW_APIKEY_MANAGED_LEN)
+		return apikey_fail(why, "the API key is too long");
+	if (s[SEP_AT] != '_')
+		return apikey_fail(why, "not an API key made by apikey.create "
+		                        "(kwk_, a 12-character id, _, then "
+		                        "the secret)");
+	if (!kw_apikey_id_valid(s + ID_AT, KW_APIKEY_ID_LEN))
+		return apikey_fail(why, "an API key's id has only the "
+		                        "characters 0-9 A-Z a-z");
+	if (b62_bad(s + SECRET_AT, len - SECRET_AT) != 0)
+		return apikey_fail(why, "an API key has only the characters "
+		                        "0-9 A-Z a-z after its id and _");
+	apikey_checksum(s, CHECK_AT, check);
+	int diff = sodium_memcmp(check, s + CHECK_AT, sizeof(check));
+	sodium_memzero(check, sizeof(check));
+	if (diff != 0)
+		return apikey_fail(why, "the API key's checksum does not "
+		                        "match (is it mistyped?)");
+	memcpy(ret_id, s + ID_AT, KW_APIKEY_ID_LEN);
+	ret_id[KW_APIKEY_ID_LEN] = '\0';
+	return 0;
+}

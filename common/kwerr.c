@@ -42,6 +42,12 @@ static const struct kwerr_entry kwerr_table[] = {
 	[-KW_EPARSE] = { "parse_error", "invalid JSON" },
 	[-KW_ESTATE] = { "state", "not possible in the current state" },
 	[-KW_EINTERNAL] = { "internal", "internal error in the agent" },
+	[-KW_EREVOKED] = { "revoked", "the credential was revoked" },
+	[-KW_EEXPIRED] = { "expired", "the credential has expired" },
+	[-KW_ETOKEN] = { "invalid_token",
+	                 "the access token is not acceptable" },
+	[-KW_ESCOPE] = { "insufficient_scope",
+	                 "the access token lacks a required scope" },
 };
 
 bool kwerr_known(int err)

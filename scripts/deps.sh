@@ -35,6 +35,10 @@ if [ "$mode" = test ]; then
 	need_cmd setpriv util-linux
 	need_cmd sqlite3 sqlite3
 	need_cmd openssl openssl
+	# The Node binding's tests and the MCP end-to-end test (the example
+	# server's SDK comes from npm during the test).
+	need_cmd node nodejs
+	need_cmd npm npm
 fi
 
 [ -z "$missing" ] && exit 0

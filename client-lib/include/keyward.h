@@ -22,6 +22,7 @@
 #ifndef KEYWARD_H
 #define KEYWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,8 +76,12 @@ enum kw_error {
 	KW_EPARSE = -23,    /* invalid JSON */
 	KW_ESTATE = -24,    /* not possible in the current state */
 	KW_EINTERNAL = -25, /* internal error in the agent */
+	KW_EREVOKED = -26,  /* the credential was revoked */
+	KW_EEXPIRED = -27,  /* the credential has expired */
+	KW_ETOKEN = -28,    /* the access token is not acceptable */
+	KW_ESCOPE = -29,    /* the token lacks a required scope */
 };
-#define KW_ERROR_MIN KW_EINTERNAL
+#define KW_ERROR_MIN KW_ESCOPE
 
 /* A sentence describing err ("no such secret or version"). Never NULL. */
 KW_EXPORT const char *kw_strerror(int err);
@@ -174,6 +179,52 @@ KW_EXPORT const char *kw_secret_list_name(const struct kw_secret_list *l,
 KW_EXPORT uint64_t kw_secret_list_version(const struct kw_secret_list *l,
                                           size_t i);
 KW_EXPORT void kw_secret_list_free(struct kw_secret_list *l);
+
+/* API keys --------------------------------------------------------------- */
+
+/* What the agent knows about a valid API key. Opaque; kw_apikey_info_free
+ * releases it. Strings belong to it. */
+typedef struct kw_apikey_info kw_apikey_info;
+
+/*
+ * Verify an API key someone presented to your server ("kwk_" ID "_"
+ * SECRET CHECK, as `keyward apikey create` makes; see docs/protocol.md,
+ * apikey.verify). The agent compares it in constant time, audits the
+ * attempt and rate-limits this client's failures. The key's shape and
+ * checksum are checked here first: a malformed key costs no round trip.
+ * This client's policy needs a verify grant covering "apikey/PRINCIPAL".
+ * Errors, each its own code so a server can map them:
+ *   KW_EINVAL     malformed (wrong prefix, length or characters, or a
+ *                 checksum that does not match: a typo); the message says
+ *                 which
+ *   KW_ENOTFOUND  unknown key (also a key whose principal this client may
+ *                 not verify: the agent does not say it exists)
+ *   KW_EREVOKED   revoked
+ *   KW_EEXPIRED   past its expiry, or replaced by a rotation whose overlap
+ *                 has ended
+ *   KW_ERATE      too many failed verifications by this client lately
+ *   KW_EDENIED    this client has no verify grant at all
+ *   KW_ELOCKED, transport errors.
+ * The key is never kept: the library's copies are wiped.
+ */
+KW_EXPORT KW_MUST_CHECK int kw_apikey_verify(kw_client *c,
+                                             const char *presented,
+                                             kw_apikey_info **ret_info);
+/* The key's id (12 characters; public, as apikey list shows it). */
+KW_EXPORT const char *kw_apikey_info_id(const kw_apikey_info *info);
+/* The principal the key was created for. */
+KW_EXPORT const char *kw_apikey_info_principal(const kw_apikey_info *info);
+/* Its scopes: how many, and the i-th (NULL if i is out of range). */
+KW_EXPORT size_t kw_apikey_info_scope_count(const kw_apikey_info *info);
+KW_EXPORT const char *kw_apikey_info_scope(const kw_apikey_info *info,
+                                           size_t i);
+/* 1 if the key has scope (exact match), else 0. */
+KW_EXPORT int kw_apikey_info_has_scope(const kw_apikey_info *info,
+                                       const char *scope);
+/* When it expires, in unix seconds; 0 if it never does. */
+KW_EXPORT int64_t kw_apikey_info_expires(const kw_apikey_info *info);
+/* Free. Accepts NULL. */
+KW_EXPORT void kw_apikey_info_free(kw_apikey_info *info);
 
 /* Agent ------------------------------------------------------------------ */
 
@@ -292,6 +343,66 @@ KW_EXPORT KW_MUST_CHECK int kw_watch_dispatch(kw_client *c, int timeout_ms);
  * Do not read from it or close it.
  */
 KW_EXPORT int kw_fd(const kw_client *c);
+
+/* JWT access tokens ------------------------------------------------------ */
+
+/*
+ * The result of a token verification: who the token speaks for, with
+ * which scopes, until when (docs/tokens.md). Strings belong to the info.
+ */
+typedef struct kw_token_info kw_token_info;
+
+/*
+ * Ask the agent to verify jwt (a JWT access token it issued) for
+ * expected_audience (this server's canonical URI, RFC 8707), and, with
+ * kw_token_verify_scopes, that it carries every one of scopes (at most 32).
+ * The agent picks the key by the token's kid and the algorithm by the key.
+ * Errors: KW_ETOKEN (not acceptable: malformed, bad signature, expired,
+ * wrong audience or issuer, unknown kid; HTTP 401 invalid_token; the
+ * reason is in kw_last_error_message), KW_ESCOPE (valid but lacking a
+ * required scope; HTTP 403 insufficient_scope), KW_EDENIED (this client
+ * may not verify tokens), transport errors.
+ */
+KW_EXPORT KW_MUST_CHECK int kw_token_verify(kw_client *c, const char *jwt,
+                                            const char *expected_audience,
+                                            kw_token_info **ret_info);
+KW_EXPORT KW_MUST_CHECK int
+kw_token_verify_scopes(kw_client *c, const char *jwt,
+                       const char *expected_audience, const char *const *scopes,
+                       size_t nscopes, kw_token_info **ret_info);
+/* NULL if the token has no such claim. */
+KW_EXPORT const char *kw_token_info_subject(const kw_token_info *info);
+KW_EXPORT const char *kw_token_info_client_id(const kw_token_info *info);
+KW_EXPORT const char *kw_token_info_issuer(const kw_token_info *info);
+KW_EXPORT const char *kw_token_info_kid(const kw_token_info *info);
+/* Unix seconds; always set on a verified token. */
+KW_EXPORT int64_t kw_token_info_expires_at(const kw_token_info *info);
+KW_EXPORT size_t kw_token_info_scope_count(const kw_token_info *info);
+KW_EXPORT const char *kw_token_info_scope(const kw_token_info *info, size_t i);
+KW_EXPORT bool kw_token_info_has_scope(const kw_token_info *info,
+                                       const char *scope);
+KW_EXPORT size_t kw_token_info_audience_count(const kw_token_info *info);
+KW_EXPORT const char *kw_token_info_audience(const kw_token_info *info,
+                                             size_t i);
+KW_EXPORT void kw_token_info_free(kw_token_info *info);
+
+/*
+ * The value of the WWW-Authenticate header a protected resource sends
+ * with a 401 or 403 (RFC 6750 section 3, RFC 9728 section 5.1), into out
+ * (with a NUL). err says which: 0 for a request without credentials (no
+ * error code), KW_ESCOPE for insufficient_scope (403; scope lists what is
+ * needed), anything else for invalid_token (401). realm, description,
+ * scope and resource (this server's canonical URI, from which the
+ * protected-resource metadata URL is derived) may each be NULL; they must
+ * be printable ASCII without '"' or '\\' (realm may hold those). 0,
+ * KW_EINVAL, KW_ETOOBIG (512 bytes always suffice for values of 100
+ * bytes).
+ */
+KW_EXPORT KW_MUST_CHECK int kw_www_authenticate(int err, const char *realm,
+                                                const char *description,
+                                                const char *scope,
+                                                const char *resource, char *out,
+                                                size_t outsz);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,14 @@
  *   kwclient survive-restart NAME
  *       one connection; get and print "1 HEX"; wait for a stdin line; get
  *       again on the same client and print "2 HEX".
+ *   kwclient apikey-verify [SCOPE]
+ *       one connection; each stdin line is an API key for kw_apikey_verify.
+ *       Prints one line per key: "ok ID PRINCIPAL EXPIRES N SCOPES HAS"
+ *       (EXPIRES unix seconds, 0 for never; N scopes, SCOPES comma-joined
+ *       or "-"; HAS "yes"/"no": kw_apikey_info_has_scope(SCOPE), "-"
+ *       without SCOPE) or "error KIND MESSAGE". Exits with the status of
+ *       the last key: 0, 3 unknown, 4 denied, 6 revoked, 7 expired,
+ *       8 malformed, 1 other.
  *
  * Exit status mirrors the CLI: 0 ok, 1 error, 2 usage, 3 not found,
  * 4 denied, 5 locked. Errors go to stderr as "kwclient: WHAT: KIND: TEXT".
@@ -49,6 +57,9 @@ enum {
 	EXIT_NOTFOUND = 3,
 	EXIT_DENIED = 4,
 	EXIT_LOCKED = 5,
+	EXIT_REVOKED = 6,
+	EXIT_EXPIRED = 7,
+	EXIT_MALFORMED = 8,
 };
 
 static int exit_for(int err)
@@ -62,6 +73,10 @@ static int exit_for(int err)
 		return EXIT_DENIED;
 	case KW_ELOCKED:
 		return EXIT_LOCKED;
+	case KW_EREVOKED:
+		return EXIT_REVOKED;
+	case KW_EEXPIRED:
+		return EXIT_EXPIRED;
 	default:
 		return EXIT_ERR;
 	}
@@ -79,7 +94,7 @@ static int report(const kw_client *c, const char *what, int err)
 static int usage(void)
 {
 	fputs("usage: kwclient put|generate|get|rm|ls|status|unlock|lock|call|"
-	      "hammer|survive-restart ...\n",
+	      "hammer|survive-restart|apikey-verify ...\n",
 	      stderr);
 	return EXIT_USAGE;
 }
@@ -437,6 +452,58 @@ static int cmd_survive_restart(kw_client *c, int argc, char **argv)
 	return 0;
 }
 
+/* One verified key as a line (see the top of the file). */
+static int print_apikey(const kw_apikey_info *info, const char *scope)
+{
+	size_t n = kw_apikey_info_scope_count(info);
+
+	/* The getters agree with each other. */
+	if (kw_apikey_info_scope(info, n) != NULL || !kw_apikey_info_id(info) ||
+	    !kw_apikey_info_principal(info))
+		return EXIT_ERR;
+	printf("ok %s %s %lld %zu ", kw_apikey_info_id(info),
+	       kw_apikey_info_principal(info),
+	       (long long)kw_apikey_info_expires(info), n);
+	if (n == 0)
+		putchar('-');
+	for (size_t i = 0; i < n; i++) {
+		if (!kw_apikey_info_has_scope(info,
+		                              kw_apikey_info_scope(info, i)))
+			return EXIT_ERR;
+		printf("%s%s", i ? "," : "", kw_apikey_info_scope(info, i));
+	}
+	printf(" %s\n", !scope                                ? "-" :
+	                kw_apikey_info_has_scope(info, scope) ? "yes" :
+	                                                        "no");
+	return 0;
+}
+
+static int cmd_apikey_verify(kw_client *c, int argc, char **argv)
+{
+	char line[4096];
+	int ex = 0;
+
+	if (argc > 1)
+		return usage();
+	while (fgets(line, sizeof(line), stdin)) {
+		kw_apikey_info *info = NULL;
+		int r;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		r = kw_apikey_verify(c, line, &info);
+		if (r == 0) {
+			ex = print_apikey(info, argc ? argv[0] : NULL);
+		} else {
+			printf("error %s %s\n", kw_error_name(r),
+			       kw_last_error_message(c));
+			ex = r == KW_EINVAL ? EXIT_MALFORMED : exit_for(r);
+		}
+		kw_apikey_info_free(info);
+		fflush(stdout);
+	}
+	return ex;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(kw_client *c, int argc, char **argv);
@@ -452,6 +519,7 @@ static const struct {
 	{ "call", cmd_call },
 	{ "hammer", cmd_hammer },
 	{ "survive-restart", cmd_survive_restart },
+	{ "apikey-verify", cmd_apikey_verify },
 };
 
 int main(int argc, char **argv)

@@ -35,6 +35,10 @@ GROUPS = {
     "audit": "test_audit",
     "rotation": "test_rotation",
     "webhook": "test_webhook",
+    "tokens": "test_tokens",
+    "apikey": "test_apikey",
+    "bindings": ("test_bindings_python", "test_bindings_node"),
+    "mcp": ("test_mcp_e2e", "test_apikey_example"),
 }
 
 
@@ -63,7 +67,11 @@ def main(argv):
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     for name in names:
-        suite.addTests(loader.loadTestsFromName(GROUPS[name]))
+        modules = GROUPS[name]
+        if isinstance(modules, str):
+            modules = (modules,)
+        for module in modules:
+            suite.addTests(loader.loadTestsFromName(module))
     started = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2)
     try:

@@ -332,6 +332,240 @@ static void test_checksum_is_blake2b(void **state)
 	}
 }
 
+/* ---- managed keys: kwk_ ID _ SECRET CHECK ------------------------------ */
+
+#define MANAGED_LEN 66u
+#define SEP_AT      16u
+
+/* Computed with Python's hashlib.blake2b(digest_size=32), independently. */
+static const struct {
+	const char *key;
+	const char *id;
+} managed_known[] = {
+	{ "kwk_0123456789AB_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ0v6AfK",
+	  "0123456789AB" },
+	{ "kwk_zzzzzzzzzzzz_00000000000000000000000000000000000000000000gO1Ji",
+	  "zzzzzzzzzzzz" },
+	{ "kwk_Kx7Qp2mN9vLr_ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ4UU1vy",
+	  "Kx7Qp2mN9vLr" },
+};
+#define N_MANAGED (sizeof(managed_known) / sizeof(managed_known[0]))
+
+/* Refused with a reason containing word; the id buffer is untouched. */
+static void assert_parse_fails(const char *key, size_t len, const char *word)
+{
+	char id[KW_APIKEY_ID_LEN + 1];
+	const char *why = NULL;
+
+	memset(id, '#', sizeof(id));
+	assert_int_equal(kw_apikey_parse(key, len, id, &why), KW_EINVAL);
+	assert_non_null(why);
+	if (!strstr(why, word))
+		fail_msg("reason \"%s\" lacks \"%s\"", why, word);
+	for (size_t i = 0; i < sizeof(id); i++)
+		assert_int_equal(id[i], '#');
+	assert_int_equal(kw_apikey_parse(key, len, id, NULL), KW_EINVAL);
+}
+
+static void test_managed_layout(void **state)
+{
+	(void)state;
+	assert_int_equal(KW_APIKEY_MANAGED_LEN, MANAGED_LEN);
+	assert_int_equal(KW_APIKEY_ID_LEN, 12);
+	assert_int_equal(KW_APIKEY_SECRET_LEN, 43);
+	/* 43 base62 characters hold at least 256 bits. */
+	assert_true(kw_apikey_body_len(32) <= KW_APIKEY_SECRET_LEN);
+}
+
+static void test_managed_known_answers(void **state)
+{
+	char id[KW_APIKEY_ID_LEN + 1];
+	const char *why = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < N_MANAGED; i++) {
+		const char *k = managed_known[i].key;
+
+		assert_int_equal(strlen(k), MANAGED_LEN);
+		if (kw_apikey_parse(k, strlen(k), id, &why) != 0)
+			fail_msg("known key %zu refused: %s", i, why);
+		assert_string_equal(id, managed_known[i].id);
+		/* Not a plain key: '_' is outside the plain alphabet. */
+		assert_check_fails(k, strlen(k), "characters");
+	}
+}
+
+static void test_managed_new(void **state)
+{
+	enum { N = 2000 };
+	char(*keys)[MANAGED_LEN + 1] = calloc(N, MANAGED_LEN + 1);
+	char(*ids)[KW_APIKEY_ID_LEN + 1] = calloc(N, KW_APIKEY_ID_LEN + 1);
+	size_t seen[256] = { 0 };
+	uint8_t h[crypto_generichash_BYTES];
+
+	(void)state;
+	assert_non_null(keys);
+	assert_non_null(ids);
+	for (size_t i = 0; i < N; i++) {
+		char id[KW_APIKEY_ID_LEN + 1];
+		const char *k = keys[i];
+
+		kw_apikey_new(ids[i], keys[i]);
+		assert_int_equal(strlen(k), MANAGED_LEN);
+		assert_memory_equal(k, "kwk_", PREFIX_LEN);
+		assert_int_equal(k[SEP_AT], '_');
+		assert_int_equal(strspn(k + PREFIX_LEN, b62), 12);
+		assert_int_equal(strspn(k + SEP_AT + 1, b62), 49);
+		assert_memory_equal(ids[i], k + PREFIX_LEN, 12);
+		assert_int_equal(strlen(ids[i]), 12);
+		assert_int_equal(kw_apikey_parse(k, MANAGED_LEN, id, NULL), 0);
+		assert_string_equal(id, ids[i]);
+		assert_true(kw_apikey_id_valid(ids[i], 12));
+		for (size_t j = SEP_AT + 1; j < SEP_AT + 1 + 43; j++)
+			seen[(unsigned char)k[j]]++;
+		if (i < 50) {
+			/* The checksum is the documented one. */
+			uint32_t v;
+			char want[KW_APIKEY_CHECK_LEN];
+			assert_int_equal(
+				crypto_generichash(h, sizeof(h),
+			                           (const uint8_t *)k,
+			                           MANAGED_LEN -
+			                                   KW_APIKEY_CHECK_LEN,
+			                           NULL, 0),
+				0);
+			v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+			    (uint32_t)h[2] << 8 | h[3];
+			for (size_t d = KW_APIKEY_CHECK_LEN; d > 0; d--) {
+				want[d - 1] = b62[v % 62u];
+				v /= 62u;
+			}
+			assert_memory_equal(k + MANAGED_LEN - 6, want, 6);
+		}
+	}
+	qsort(keys, N, MANAGED_LEN + 1, key_cmp);
+	qsort(ids, N, KW_APIKEY_ID_LEN + 1, key_cmp);
+	for (size_t i = 1; i < N; i++) {
+		assert_string_not_equal(keys[i - 1], keys[i]);
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	}
+	/* 86000 secret characters: ~1387 of each, none missing or
+	 * wildly over-represented. */
+	for (size_t c = 0; c < 62; c++) {
+		size_t n = seen[(unsigned char)b62[c]];
+		if (n < 1100 || n > 1700)
+			fail_msg("'%c' drawn %zu times of 86000", b62[c], n);
+	}
+	free(keys);
+	free(ids);
+}
+
+/* Any one character changed to any other character of the alphabet is
+ * refused; the separator changed is refused as not managed. */
+static void test_managed_single_change_fails(void **state)
+{
+	char key[MANAGED_LEN + 1];
+
+	(void)state;
+	for (size_t k = 0; k < N_MANAGED; k++) {
+		for (size_t i = PREFIX_LEN; i < MANAGED_LEN; i++) {
+			for (size_t c = 0; c < 62; c++) {
+				memcpy(key, managed_known[k].key,
+				       MANAGED_LEN + 1);
+				if (key[i] == b62[c])
+					continue;
+				key[i] = b62[c];
+				assert_parse_fails(key, MANAGED_LEN,
+				                   i == SEP_AT ?
+				                           "apikey.create" :
+				                           "checksum");
+			}
+		}
+	}
+}
+
+static void test_managed_lengths_and_prefix(void **state)
+{
+	const char *k = managed_known[0].key;
+	char key[MANAGED_LEN + 8];
+	char id[KW_APIKEY_ID_LEN + 1];
+
+	(void)state;
+	assert_parse_fails(k, MANAGED_LEN - 1, "short");
+	assert_parse_fails(k, 0, "kwk_");
+	assert_parse_fails(k, 3, "kwk_");
+	assert_parse_fails(k, 4, "short");
+	assert_parse_fails(NULL, MANAGED_LEN, "kwk_");
+	memcpy(key, k, MANAGED_LEN);
+	memcpy(key + MANAGED_LEN, "abc", 4);
+	assert_parse_fails(key, MANAGED_LEN + 1, "long");
+	/* A length that cannot be real is refused before reading. */
+	assert_parse_fails(key, SIZE_MAX, "long");
+	memcpy(key, k, MANAGED_LEN + 1);
+	key[0] = 'K';
+	assert_parse_fails(key, MANAGED_LEN, "kwk_");
+	/* A plain key (random:N:apikey) is not a managed one. */
+	assert_int_equal(kw_apikey_generate(32, key, sizeof(key),
+	                                    &(size_t){ 0 }),
+	                 0);
+	assert_parse_fails(key, strlen(key), "short");
+	assert_int_equal(kw_apikey_generate(41, key, sizeof(key),
+	                                    &(size_t){ 0 }),
+	                 0);
+	assert_int_equal(strlen(key), MANAGED_LEN);
+	assert_parse_fails(key, MANAGED_LEN, "apikey.create");
+	/* The exact length given is the key, even with bytes after it. */
+	memcpy(key, k, MANAGED_LEN);
+	key[MANAGED_LEN] = 'x';
+	assert_int_equal(kw_apikey_parse(key, MANAGED_LEN, id, NULL), 0);
+	assert_string_equal(id, managed_known[0].id);
+}
+
+static void test_managed_bad_characters(void **state)
+{
+	static const char bad[] = {
+		'_',  '-', '+', '/', '=',    ' ',    '\0',
+		'\n', '.', ':', '~', '\x7f', '\x80', '\xff'
+	};
+	const char *k = managed_known[0].key;
+	char key[MANAGED_LEN + 1];
+
+	(void)state;
+	for (size_t b = 0; b < sizeof(bad); b++) {
+		/* In the id, at both ends. */
+		const size_t in_id[] = { PREFIX_LEN, SEP_AT - 1 };
+		/* In the secret and in the checksum. */
+		const size_t in_rest[] = { SEP_AT + 1, SEP_AT + 20,
+			                   MANAGED_LEN - 7, MANAGED_LEN - 6,
+			                   MANAGED_LEN - 1 };
+		for (size_t i = 0; i < 2; i++) {
+			memcpy(key, k, MANAGED_LEN + 1);
+			key[in_id[i]] = bad[b];
+			assert_parse_fails(key, MANAGED_LEN, "id");
+		}
+		for (size_t i = 0; i < 5; i++) {
+			memcpy(key, k, MANAGED_LEN + 1);
+			key[in_rest[i]] = bad[b];
+			assert_parse_fails(key, MANAGED_LEN, "characters");
+		}
+	}
+}
+
+static void test_id_valid(void **state)
+{
+	(void)state;
+	assert_true(kw_apikey_id_valid("0123456789AB", 12));
+	assert_true(kw_apikey_id_valid("zzzzzzzzzzzzX", 12));
+	assert_false(kw_apikey_id_valid("0123456789A", 11));
+	assert_false(kw_apikey_id_valid("0123456789ABC", 13));
+	assert_false(kw_apikey_id_valid("0123456789A_", 12));
+	assert_false(kw_apikey_id_valid("0123456789A-", 12));
+	assert_false(kw_apikey_id_valid("01234567\0009AB", 12));
+	assert_false(kw_apikey_id_valid("../../etc/pa", 12));
+	assert_false(kw_apikey_id_valid(NULL, 12));
+	assert_false(kw_apikey_id_valid("", 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +580,13 @@ int main(void)
 		cmocka_unit_test(test_lengths),
 		cmocka_unit_test(test_distinct_and_alphabet),
 		cmocka_unit_test(test_checksum_is_blake2b),
+		cmocka_unit_test(test_managed_layout),
+		cmocka_unit_test(test_managed_known_answers),
+		cmocka_unit_test(test_managed_new),
+		cmocka_unit_test(test_managed_single_change_fails),
+		cmocka_unit_test(test_managed_lengths_and_prefix),
+		cmocka_unit_test(test_managed_bad_characters),
+		cmocka_unit_test(test_id_valid),
 	};
 
 	if (kw_secmem_init() != 0)

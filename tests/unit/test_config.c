@@ -288,7 +288,7 @@ static void test_rotation_errors(void **state)
 	             "2: webhook_ca_file: unknown key in this section");
 	expect_exact("[rotate]\nmax_attempts = 5\n",
 	             "2: rotate: unknown section (expected agent, store, "
-	             "audit, rotation or kdf)");
+	             "audit, rotation, token or kdf)");
 }
 
 static int setup(void **state)
@@ -308,6 +308,46 @@ static int teardown(void **state)
 	return 0;
 }
 
+static void test_token_section(void **state)
+{
+	kw_config c;
+	char err[256];
+	(void)state;
+	write_ini("");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.token_issuer, "keyward");
+	assert_string_equal(c.token_signing_key, "keyward/token-signing");
+	assert_int_equal(c.token_alg, TOKEN_ALG_EDDSA);
+	assert_int_equal(c.token_default_ttl, 900);
+	assert_int_equal(c.token_max_ttl, 86400);
+	assert_int_equal(c.token_leeway, 60);
+	write_ini("[token]\n"
+	          "issuer = https://auth.example.com\n"
+	          "signing_key = jwt/main\n"
+	          "alg = HS256\n"
+	          "default_ttl_seconds = 300\n"
+	          "max_ttl_seconds = 3600\n"
+	          "leeway_seconds = 0\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.token_issuer, "https://auth.example.com");
+	assert_string_equal(c.token_signing_key, "jwt/main");
+	assert_int_equal(c.token_alg, TOKEN_ALG_HS256);
+	assert_int_equal(c.token_default_ttl, 300);
+	assert_int_equal(c.token_max_ttl, 3600);
+	assert_int_equal(c.token_leeway, 0);
+	expect_exact("[token]\nalg = none\n", "2: alg: must be EdDSA or HS256");
+	expect_exact("[token]\nissuer = a b\n",
+	             "2: issuer: must be printable ASCII without spaces");
+	expect_exact("[token]\nsigning_key = ../x\n",
+	             "2: signing_key: segments must not be '.' or '..'");
+	expect_exact("[token]\nleeway_seconds = 601\n",
+	             "2: leeway_seconds: must be an integer from 0 to 600");
+	expect_exact("[token]\ndefault_ttl_seconds = 7200\n"
+	             "max_ttl_seconds = 3600\n",
+	             " default_ttl_seconds: must not exceed max_ttl_seconds "
+	             "(3600)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_rotation_defaults),
 		cmocka_unit_test(test_rotation_every_key),
 		cmocka_unit_test(test_rotation_errors),
+		cmocka_unit_test(test_token_section),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

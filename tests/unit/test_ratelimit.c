@@ -272,6 +272,42 @@ static penalty *pen_new(size_t max, uint32_t base, uint32_t cap)
 	return p;
 }
 
+/* peek says what take would say, without taking or making a bucket. */
+static void test_peek(void **state)
+{
+	policy_rate r = { 10, 1000, 3 }, slow = { 1, 1000, 3 };
+	ratelimit *rl = rl_new(8);
+	uint32_t retry = 0, peeked = 0;
+
+	(void)state;
+	assert_int_equal(ratelimit_peek(rl, "k", &r, 1000, &retry), 0);
+	assert_int_equal(ratelimit_size(rl), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(ratelimit_peek(rl, "k", &r, 1000, NULL), 0);
+	assert_int_equal(drain(rl, "k", &r, 1000), 3);
+	assert_int_equal(ratelimit_size(rl), 1);
+	assert_int_equal(ratelimit_peek(rl, "k", &r, 1000, &peeked), KW_ERATE);
+	assert_int_equal(peeked, 100);
+	assert_int_equal(refuse(rl, "k", &r, 1000), peeked);
+	assert_int_equal(ratelimit_peek(rl, "k", &r, 1040, &peeked), KW_ERATE);
+	assert_int_equal(peeked, 60);
+	/* One token back after 100 ms: peek sees it and leaves it there. */
+	assert_int_equal(ratelimit_peek(rl, "k", &r, 1100, &retry), 0);
+	assert_int_equal(ratelimit_peek(rl, "k", &r, 1100, &retry), 0);
+	allow(rl, "k", &r, 1100);
+	assert_int_equal(ratelimit_peek(rl, "k", &r, 1100, &retry), KW_ERATE);
+	/* A slower rate for the same key is what counts. */
+	assert_int_equal(ratelimit_peek(rl, "k", &slow, 1150, &peeked),
+	                 KW_ERATE);
+	assert_true(peeked > 100);
+	/* Other keys are untouched. */
+	assert_int_equal(ratelimit_peek(rl, "other", &r, 1100, &retry), 0);
+	assert_int_equal(ratelimit_peek(NULL, "k", &r, 0, &retry), KW_EINVAL);
+	assert_int_equal(ratelimit_peek(rl, NULL, &r, 0, &retry), KW_EINVAL);
+	assert_int_equal(ratelimit_peek(rl, "k", NULL, 0, &retry), KW_EINVAL);
+	ratelimit_free(rl);
+}
+
 static void test_penalty_doubling(void **state)
 {
 	static const uint32_t want[] = { 100, 200, 400, 800, 1600, 3000, 3000 };
@@ -361,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_only_full),
 		cmocka_unit_test(test_time_backwards),
 		cmocka_unit_test(test_stress_bounded),
+		cmocka_unit_test(test_peek),
 		cmocka_unit_test(test_penalty_doubling),
 		cmocka_unit_test(test_penalty_pending_decreases),
 		cmocka_unit_test(test_penalty_forget),

@@ -50,6 +50,10 @@ static const struct {
 	{ KW_ERATE, 1020, "rate_limited" },
 	{ KW_ECLOSED, 1021, "closed" },
 	{ KW_ESTATE, 1024, "state" },
+	{ KW_EREVOKED, 1026, "revoked" },
+	{ KW_EEXPIRED, 1027, "expired" },
+	{ KW_ETOKEN, 1028, "invalid_token" },
+	{ KW_ESCOPE, 1029, "insufficient_scope" },
 };
 #define N_ERRORS (sizeof(error_table) / sizeof(error_table[0]))
 
@@ -389,7 +393,7 @@ static void test_wire_codes(void **state)
 static void test_wire_round_trip(void **state)
 {
 	(void)state;
-	for (int e = KW_EINVAL; e >= KW_EINTERNAL; e--)
+	for (int e = KW_EINVAL; e >= KW_ERROR_MIN; e--)
 		assert_int_equal(kwerr_from_wire(kwerr_to_wire(e)), e);
 }
 
@@ -401,10 +405,10 @@ static void test_unknown_codes(void **state)
 	 */
 	static const int unknown_wire[] = {
 		0,      1,      -1,     42,     999,     1000,    1001,
-		1009,   1022,   1023,   1025,   1026,    2000,    -32000,
+		1009,   1022,   1023,   1025,   1030,    2000,    -32000,
 		-32099, -32604, -32699, -32701, INT_MIN, INT_MAX,
 	};
-	static const int unknown_err[] = { 1, 26, -26, -100, INT_MIN, INT_MAX };
+	static const int unknown_err[] = { 1, 30, -30, -100, INT_MIN, INT_MAX };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(unknown_wire) / sizeof(int); i++)
@@ -424,19 +428,19 @@ static void test_unknown_codes(void **state)
 static void test_strerror(void **state)
 {
 	(void)state;
-	for (int e = KW_EINVAL; e >= KW_EINTERNAL; e--) {
+	for (int e = KW_EINVAL; e >= KW_ERROR_MIN; e--) {
 		const char *s = kw_strerror(e);
 
 		assert_non_null(s);
 		assert_true(strlen(s) > 0);
 		assert_null(strchr(s, '\n'));
-		for (int o = e - 1; o >= KW_EINTERNAL; o--)
+		for (int o = e - 1; o >= KW_ERROR_MIN; o--)
 			if (strcmp(s, kw_strerror(o)) == 0)
 				fail_msg("kw_strerror(%d) == kw_strerror(%d)",
 				         e, o);
 	}
 	assert_non_null(kw_strerror(KW_OK));
-	assert_non_null(kw_strerror(-26));
+	assert_non_null(kw_strerror(-30));
 	assert_non_null(kw_strerror(INT_MIN));
 	assert_non_null(kw_strerror(INT_MAX));
 }

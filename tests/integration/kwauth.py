@@ -1,0 +1,233 @@
+"""Helpers shared by the tests of the bindings, the examples and the MCP
+end-to-end test: where the sources and Node are, the Python binding,
+API keys and tokens made through the real agent, and hostile variants of
+a JWT.
+
+Nothing here talks to a registry except npm_install(), which installs an
+example's locked dependencies (package-lock.json) into its node_modules,
+with the npm cache in the build directory."""
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.realpath(os.path.join(HERE, "..", ".."))
+BINDINGS_PY = os.path.join(SRC, "bindings", "python")
+BINDINGS_NODE = os.path.join(SRC, "bindings", "node")
+EXAMPLE_NODE = os.path.join(SRC, "examples", "node-mcp-server")
+
+if BINDINGS_PY not in sys.path:
+    sys.path.insert(0, BINDINGS_PY)
+import keyward  # noqa: E402  (bindings/python/keyward.py)
+
+NPM_DEADLINE_S = 300.0
+APIKEY_RE = re.compile(rb"kwk_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}")
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def node_exe():
+    """The real path of node (what /proc/PID/exe shows), or None."""
+    path = shutil.which("node") or shutil.which("nodejs")
+    return os.path.realpath(path) if path else None
+
+
+def npm_exe():
+    return shutil.which("npm")
+
+
+def require_node(test):
+    """node's real path; fails the test (never skips it) without one:
+    scripts/deps.sh test installs Node, so its absence is a broken setup."""
+    exe = node_exe()
+    if exe is None:
+        test.fail("node is not installed (scripts/deps.sh test installs "
+                  "Debian's nodejs and npm)")
+    return exe
+
+
+def _tree_digest(directory):
+    h = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        with open(os.path.join(directory, name), "rb") as f:
+            h.update(name.encode() + b"\0" + f.read() + b"\0")
+    return h.hexdigest()
+
+
+def npm_install(directory, cache=None):
+    """`npm ci` in directory unless its node_modules already matches its
+    package-lock.json (a stamp file records the lock it was made from).
+    Serialised across processes with a lock on package-lock.json, so two
+    test runs sharing the source tree do not install over each other.
+    Returns None on success, else a description of the failure."""
+    npm = npm_exe()
+    if npm is None:
+        return ("npm is not installed (scripts/deps.sh test installs "
+                "Debian's npm)")
+    cache = cache or os.environ.get("KW_NPM_CACHE") or \
+        os.path.join(directory, "node_modules", ".cache", "npm")
+    stamp = os.path.join(directory, "node_modules", ".keyward-stamp")
+    lock = os.path.join(directory, "package-lock.json")
+    with open(lock, "rb") as lf:
+        fcntl.flock(lf, fcntl.LOCK_EX)
+        try:
+            want = _tree_digest(directory)
+            try:
+                with open(stamp) as f:
+                    if f.read().strip() == want:
+                        return None
+            except FileNotFoundError:
+                pass
+            env = dict(os.environ)
+            env["npm_config_cache"] = cache
+            env["npm_config_update_notifier"] = "false"
+            env["npm_config_fund"] = "false"
+            env["npm_config_audit"] = "false"
+            try:
+                r = subprocess.run(
+                    [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline",
+                     "--loglevel=error"], cwd=directory, env=env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, timeout=NPM_DEADLINE_S)
+            except subprocess.TimeoutExpired:
+                return "npm ci in %s took longer than %ss" % (
+                    directory, NPM_DEADLINE_S)
+            if r.returncode != 0:
+                return "npm ci in %s failed (%d):\n%s" % (
+                    directory, r.returncode,
+                    r.stdout.decode("utf-8", "replace")[-3000:])
+            with open(stamp, "w") as f:
+                f.write(want + "\n")
+            return None
+        finally:
+            fcntl.flock(lf, fcntl.LOCK_UN)
+
+
+# --- the agent ----------------------------------------------------------------
+
+def client_for(home, token=""):
+    """A Python-binding client of the agent of harness.Home home."""
+    return keyward.Client(path=home.socket, token=token, timeout=20.0)
+
+
+def issue_token(client, subject, audience, scopes=None, client_id=None,
+                ttl=None):
+    """token.issue through the binding; returns the result dict."""
+    return client.issue_token(subject, audience, scopes=scopes,
+                              client_id=client_id, ttl=ttl)
+
+
+def create_api_key(client, principal, scopes=None, ttl=None):
+    """apikey.create through the binding: returns (key, id). The key is
+    shown this once."""
+    params = {"principal": principal}
+    if scopes:
+        params["scopes"] = list(scopes)
+    if ttl is not None:
+        params["ttl"] = ttl
+    res = client.call("apikey.create", params)
+    if not APIKEY_RE.fullmatch(res.get("key", "").encode()):
+        raise AssertionError("apikey.create answered no key: %r"
+                             % sorted(res))
+    return res["key"], res["id"]
+
+
+def revoke_api_key(client, key_id):
+    return client.call("apikey.revoke", {"id": key_id})
+
+
+def apikey_checksum(text):
+    """The six base62 check characters of text, everything of a key
+    before them (common/apikey.h): BLAKE2b-256, first four bytes."""
+    h = hashlib.blake2b(text.encode(), digest_size=32).digest()
+    v = int.from_bytes(h[:4], "big")
+    out = ""
+    for _ in range(6):
+        out = B62[v % 62] + out
+        v //= 62
+    return out
+
+
+def unknown_api_key():
+    """A well-formed managed key ("kwk_" id "_" secret check, right
+    checksum) that no store has issued."""
+    rnd = os.urandom(55)
+    head = "kwk_%s_%s" % ("".join(B62[b % 62] for b in rnd[:12]),
+                          "".join(B62[b % 62] for b in rnd[12:]))
+    return head + apikey_checksum(head)
+
+
+def policy_for_node(home, name, reads, token=None, verify="**"):
+    """A policies/10-NAME.ini section for node itself (its exe is the
+    interpreter), loaded before the harness's 50-tests.ini."""
+    lines = ['[client "%s"]' % name, "exe = %s" % node_exe()]
+    if token:
+        lines.append("token = %s" % token)
+    lines.append("read = %s" % reads)
+    if verify:
+        lines.append("verify = %s" % verify)
+    return home.write_policy("10-%s.ini" % name, "\n".join(lines) + "\n")
+
+
+# --- hostile JWTs ---------------------------------------------------------------
+
+def b64u_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def b64u(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_parts(token):
+    h, p, s = token.split(".")
+    return json.loads(b64u_decode(h)), json.loads(b64u_decode(p)), s
+
+
+def jwt_with(token, header=None, payload=None, signature=None):
+    """token with its header and/or payload replaced (re-encoded) and the
+    original signature kept unless one is given."""
+    h, p, s = token.split(".")
+    if header is not None:
+        h = b64u(json.dumps(header, separators=(",", ":")).encode())
+    if payload is not None:
+        p = b64u(json.dumps(payload, separators=(",", ":")).encode())
+    return ".".join((h, p, s if signature is None else signature))
+
+
+def tampered_payload(token):
+    """The same token with one more scope in its payload."""
+    _h, payload, _s = jwt_parts(token)
+    payload = dict(payload)
+    payload["scope"] = (payload.get("scope", "") + " admin").strip()
+    return jwt_with(token, payload=payload)
+
+
+def tampered_signature(token):
+    """The same token with one bit of its signature flipped."""
+    h, p, s = token.split(".")
+    sig = bytearray(b64u_decode(s))
+    sig[len(sig) // 2] ^= 0x01
+    return ".".join((h, p, b64u(bytes(sig))))
+
+
+def wrong_kid(token):
+    """The same token naming a key id the agent never made."""
+    header, _p, _s = jwt_parts(token)
+    header = dict(header)
+    header["kid"] = "no-such-kid-" + os.urandom(4).hex()
+    return jwt_with(token, header=header)
+
+
+def alg_none(token):
+    """The classic downgrade: alg none and no signature."""
+    header, _p, _s = jwt_parts(token)
+    header = dict(header)
+    header["alg"] = "none"
+    return jwt_with(token, header=header, signature="")
