@@ -390,6 +390,15 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 	case AUTH_NAME:
 		if ((r = rpc_name(x, "name", &name)) < 0)
 			return r;
+		/* The token signing key forges any token: reading or writing
+		 * it takes admin, whatever the name globs say. */
+		if ((m->op == POLICY_OP_READ || m->op == POLICY_OP_WRITE) &&
+		    strcmp(name, a->cfg.token_signing_key) == 0 &&
+		    !policy_client_allows(pc, POLICY_OP_ADMIN, NULL))
+			return rpc_fail(x, KW_EDENIED, NULL,
+			                "this is the token signing key "
+			                "([token] signing_key): only an admin "
+			                "may read or write it");
 		if (policy_client_allows(pc, m->op, name))
 			return 0;
 		return rpc_fail(x, KW_EDENIED, NULL,

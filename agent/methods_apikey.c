@@ -415,6 +415,9 @@ static int verify_fail(rpc_ctx *x, int err, const char *why)
 	int rr = ratelimit_take(x->a->apikey_failures, x->principal_name,
 	                        &verify_failures, loop_now_ms(), &retry);
 
+	/* No bucket (no memory): refuse rather than fail open. */
+	if (rr < 0 && rr != KW_ERATE)
+		return rr;
 	if (rr == KW_ERATE)
 		log_warn("[client \"%s\"]: too many failed API-key "
 		         "verifications; refusing its verifications for "

@@ -130,16 +130,19 @@ static int keyset_load(agent *a, int64_t now, bool create, struct keyset *ks)
 	return r;
 }
 
-/* The grant a token method needs on the signing key's name. */
+/* The grant a token method needs on the signing key's name (admin, for
+ * issuing: a broad write glob must not mint tokens). */
 static int token_grant(rpc_ctx *x, enum policy_op op)
 {
 	x->name = x->a->cfg.token_signing_key;
 	if (x->principal && policy_client_allows(x->principal, op, x->name))
 		return 0;
 	return rpc_fail(x, KW_EDENIED, NULL,
-	                "[client \"%s\"] grants no %s on the token signing "
+	                "[client \"%s\"] grants no %s %s the token signing "
 	                "key %s",
-	                x->principal_name, policy_op_name(op), x->name);
+	                x->principal_name, policy_op_name(op),
+	                op == POLICY_OP_ADMIN ? "to issue with" : "on",
+	                x->name);
 }
 
 /* 1..max printable ASCII (a subject, a client id). */
@@ -185,7 +188,9 @@ static int param_scopes(rpc_ctx *x, const char *key, char *out, size_t outsz)
 		                TOKEN_SCOPES_MAX);
 	json_array_foreach(arr, i, v)
 	{
-		if (!json_is_string(v) || !scope_ok(json_string_value(v)))
+		if (!json_is_string(v) ||
+		    json_string_length(v) != strlen(json_string_value(v)) ||
+		    !scope_ok(json_string_value(v)))
 			return rpc_fail(
 				x, KW_EINVAL, key,
 				"scope %zu: 1 to %u of [A-Za-z0-9:._/-]", i + 1,
@@ -265,7 +270,7 @@ int method_token_issue(rpc_ctx *x, json_t **ret_result)
 	int r;
 
 	if ((r = rpc_allow(x, keys)) < 0 ||
-	    (r = token_grant(x, POLICY_OP_WRITE)) < 0 ||
+	    (r = token_grant(x, POLICY_OP_ADMIN)) < 0 ||
 	    (r = param_text(x, "subject", true, &sub)) < 0 ||
 	    (r = param_text(x, "client_id", false, &client_id)) < 0 ||
 	    (r = param_scopes(x, "scopes", scopes, sizeof(scopes))) < 0 ||

@@ -101,6 +101,9 @@ int cli_call(kw_client *c, const char *method, json_t *params,
  * secret or client it acted on: a result naming another is KW_EPROTO. */
 int cli_call_name(kw_client *c, const char *method, const char *name,
                   json_t **ret_result);
+/* Write s (n bytes) and a newline straight to fd 1, past stdio, so no
+ * copy of a key or token stays in a buffer nobody wipes. 0 or -errno. */
+int cli_write_line(const char *s, size_t n);
 /* Print v compactly on one line. 0 or KW_ENOMEM. */
 int cli_print_json(const json_t *v);
 /* Print each element of arr compactly, one per line. 0 or KW_ENOMEM. */

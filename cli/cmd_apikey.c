@@ -29,7 +29,7 @@
 
 /* Write n bytes of s and a newline to stdout, bypassing stdio. 0 or
  * -errno. */
-static int write_line(const char *s, size_t n)
+int cli_write_line(const char *s, size_t n)
 {
 	const char *parts[2] = { s, "\n" };
 	size_t lens[2] = { n, 1 };
@@ -174,10 +174,10 @@ static int print_new_key(const struct cli *cli, const json_t *res, bool json)
 		text = json_dumps(res, JSON_COMPACT);
 		if (!text)
 			return cli_fail(cli, NULL, NULL, KW_ENOMEM);
-		r = write_line(text, strlen(text));
+		r = cli_write_line(text, strlen(text));
 		kw_json_free(text); /* wipes */
 	} else {
-		r = write_line(key, strlen(key));
+		r = cli_write_line(key, strlen(key));
 	}
 	if (r < 0) {
 		cli_msg(cli, id,

@@ -6,6 +6,7 @@
  * verify from stdin, never from argv: command lines are visible to other
  * users.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,16 +123,18 @@ static int token_issue(struct cli *cli, int argc, char **argv)
 	if (r < 0) {
 		ex = cli_fail(cli, c, NULL, r);
 	} else if (json) {
-		r = cli_print_json(res);
-		ex = r < 0 ? cli_fail(cli, NULL, NULL, r) : 0;
+		char *text = json_dumps(res, JSON_COMPACT);
+		r = text ? cli_write_line(text, strlen(text)) : KW_ENOMEM;
+		kw_wipefree_str(text);
+		ex = r < 0 ? cli_fail(cli, NULL, NULL, KW_EIO) : 0;
 	} else {
 		const char *tok = NULL;
-		if (!kw_json_get_text(res, "token", &tok)) {
+		if (!kw_json_get_text(res, "token", &tok))
 			ex = cli_fail(cli, NULL, NULL, KW_EPROTO);
-		} else {
-			puts(tok);
+		else if (cli_write_line(tok, strlen(tok)) < 0)
+			ex = cli_fail(cli, NULL, NULL, KW_EIO);
+		else
 			ex = 0;
-		}
 	}
 	json_decref(res);
 	kw_close(c);
@@ -147,15 +150,24 @@ static int read_token(struct cli *cli, char **ret_tok)
 
 	if (!buf)
 		return cli_fail(cli, NULL, NULL, KW_ENOMEM);
-	while (len < TOKEN_READ_MAX + 1 &&
-	       (n = read(STDIN_FILENO, buf + len, TOKEN_READ_MAX + 1 - len)) >
-	               0)
+	while (len < TOKEN_READ_MAX + 1) {
+		n = read(STDIN_FILENO, buf + len, TOKEN_READ_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			kw_wipefree(buf);
+			return cli_fail(cli, NULL, NULL, KW_EIO);
+		}
+		if (n == 0)
+			break;
 		len += (size_t)n;
+	}
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
 	               buf[len - 1] == ' '))
 		len--;
 	buf[len] = '\0';
-	if (len == 0 || len > TOKEN_READ_MAX || memchr(buf, '\0', len)) {
+	if (len == 0 || len > TOKEN_READ_MAX || memchr(buf, '\0', len) ||
+	    strpbrk(buf, "\r\n")) {
 		kw_wipefree(buf);
 		return cli_usage(cli,
 		                 "expected one token (at most %u bytes) "

@@ -49,10 +49,10 @@ static bool info_valid(const json_t *res)
 	return true;
 }
 
-int kw_token_verify_scopes(kw_client *c, const char *jwt,
-                           const char *expected_audience,
-                           const char *const *scopes, size_t nscopes,
-                           kw_token_info **ret_info)
+static int token_verify(kw_client *c, const char *jwt,
+                        const char *expected_audience,
+                        const char *const *scopes, size_t nscopes,
+                        kw_token_info **ret_info)
 {
 	json_t *params, *res = NULL, *arr = NULL;
 	kw_token_info *info;
@@ -75,11 +75,11 @@ int kw_token_verify_scopes(kw_client *c, const char *jwt,
 		}
 		if (!arr || json_object_set_new(params, "scopes", arr) < 0) {
 			json_decref(params);
-			return arr ? KW_ENOMEM : KW_EINVAL;
+			return KW_EINVAL; /* a NULL or non-UTF-8 scope */
 		}
 	}
 	if (!params)
-		return KW_ENOMEM;
+		return KW_EINVAL; /* jwt or audience not UTF-8 */
 	r = client_call_object(c, "token.verify", params, &res);
 	if (r < 0)
 		return r;
@@ -95,6 +95,18 @@ int kw_token_verify_scopes(kw_client *c, const char *jwt,
 	info->res = res;
 	*ret_info = info;
 	return 0;
+}
+
+int kw_token_verify_scopes(kw_client *c, const char *jwt,
+                           const char *expected_audience,
+                           const char *const *scopes, size_t nscopes,
+                           kw_token_info **ret_info)
+{
+	if (!c)
+		return KW_EINVAL;
+	client_begin(c);
+	return client_end(c, token_verify(c, jwt, expected_audience, scopes,
+	                                  nscopes, ret_info));
 }
 
 int kw_token_verify(kw_client *c, const char *jwt,

@@ -163,7 +163,8 @@ class TestTokens(TokenCase):
         exe = self.copy_client("verifier")
         self.h.write_policy("40-verifier.ini",
                             "[client \"verifier\"]\nexe = %s\n"
-                            "verify = keyward/**\n" % exe)
+                            "verify = keyward/**\nread = **\n"
+                            "write = **\n" % exe)
         self.call("policy.reload")
         tok = self.issue()["token"]
         r = self.as_client(exe, "call", "token.verify",
@@ -174,6 +175,15 @@ class TestTokens(TokenCase):
         r = self.as_client(exe, "call", "token.issue",
                            json.dumps({"subject": "x", "audience": AUD}))
         self.assertEqual(r.rc, harness.EXIT_DENIED, r)
+        # Nor may a read or write glob reach the signing key itself: it
+        # would forge any token. Only an admin may.
+        r = self.as_client(exe, "get", SIGNER)
+        self.assertEqual(r.rc, harness.EXIT_DENIED, r)
+        self.assertIn("token signing key", r.err)
+        r = self.as_client(exe, "put", SIGNER, input=b"x" * 32)
+        self.assertEqual(r.rc, harness.EXIT_DENIED, r)
+        self.assertEqual(self.as_client(exe, "get", "other/x").rc,
+                         harness.EXIT_NOTFOUND)
 
     def test_cli(self):
         r = self.cli("token", "issue", "--sub", "bob", "--aud", AUD,
