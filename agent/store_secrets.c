@@ -183,15 +183,16 @@ static int secret_find(store *s, const char *name, int64_t *ret_id,
 	return 0;
 }
 
-/* The body of store_put, inside its transaction. */
-static int put_locked(store *s, kw_key *dk, const char *name,
-                      const uint8_t *value, size_t len, uint32_t max_versions,
-                      int64_t now, uint64_t *ret_version)
+/*
+ * The id of name (created if it does not exist) and the next version
+ * number, which this claims: secrets.next_version moves past it, so it is
+ * never handed out twice, whatever the caller does with it.
+ */
+static int claim_version(store *s, const char *name, int64_t now,
+                         int64_t *ret_id, int64_t *ret_version)
 {
 	sqlite3_stmt *st = stmt(s, ST_SECRET_INSERT);
 	int64_t id, next;
-	uint8_t *sealed;
-	size_t sealedlen;
 	int r;
 
 	r = secret_find(s, name, &id, &next);
@@ -210,6 +211,24 @@ static int put_locked(store *s, kw_key *dk, const char *name,
 	if (next < 1 || next == INT64_MAX)
 		return KW_ESTORE;
 	r = store_step_done(stmt(s, ST_SECRET_BUMP), "iii", id, next + 1, now);
+	if (r < 0)
+		return r;
+	*ret_id = id;
+	*ret_version = next;
+	return 0;
+}
+
+/* The body of store_put, inside its transaction. */
+static int put_locked(store *s, kw_key *dk, const char *name,
+                      const uint8_t *value, size_t len, uint32_t max_versions,
+                      int64_t now, uint64_t *ret_version)
+{
+	int64_t id, next;
+	uint8_t *sealed;
+	size_t sealedlen;
+	int r;
+
+	r = claim_version(s, name, now, &id, &next);
 	if (r == 0)
 		r = store_step_done(stmt(s, ST_RETIRE_PREVIOUS), "i", id);
 	if (r == 0)
@@ -448,23 +467,7 @@ static int pending_locked(store *s, kw_key *dk, const char *name,
 	size_t sealedlen;
 	int r;
 
-	r = secret_find(s, name, &id, &next);
-	if (r == KW_ENOTFOUND) {
-		sqlite3_stmt *st = stmt(s, ST_SECRET_INSERT);
-		r = store_step_row(st, "ti", name, now);
-		if (r == KW_ENOTFOUND)
-			r = KW_ESTORE;
-		if (r < 0)
-			return r;
-		id = sqlite3_column_int64(st, 0);
-		next = sqlite3_column_int64(st, 1);
-		store_st_done(st);
-	}
-	if (r < 0)
-		return r;
-	if (next < 1 || next == INT64_MAX)
-		return KW_ESTORE;
-	r = store_step_done(stmt(s, ST_SECRET_BUMP), "iii", id, next + 1, now);
+	r = claim_version(s, name, now, &id, &next);
 	if (r == 0)
 		r = store_step_done(stmt(s, ST_PENDING_DELETE), "i", id);
 	if (r == 0)
