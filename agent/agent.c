@@ -30,6 +30,7 @@
 #include "wire.h"
 
 #define SWEEP_MS            250
+#define KEYS_IDLE_MS        50 /* no work for this long: keys no-access */
 #define SWEEP_FAST_MS       50
 #define STOP_GRACE_MS       5000
 #define ACCEPT_PAUSE_MS     200
@@ -39,6 +40,17 @@
 
 static audit_config agent_audit_config(const kw_config *cfg);
 static void agent_batch_finish(agent *a);
+static void agent_push_row(const audit_row *row, void *arg);
+
+/* Committed rows are read back only for audit.follow streams. */
+static bool agent_has_followers(const agent *a)
+{
+	for (const conn *c = a->conns; c; c = c->next) {
+		if (c->follower && !c->dead)
+			return true;
+	}
+	return false;
+}
 static void agent_passwd_settle(agent *a, bool committed);
 
 const char *agent_mode_name(const agent *a)
@@ -263,8 +275,13 @@ int agent_keys_changed(agent *a)
 		a->dk = NULL;
 		if (a->au)
 			audit_lock(a->au);
+		return r;
 	}
-	return r;
+	/* Used for nearly every request: readable for a whole loop turn. */
+	crypto_key_linger(a->dk);
+	crypto_key_linger(a->token_key);
+	crypto_key_linger(a->apikey_key);
+	return 0;
 }
 
 int64_t agent_now_us(void)
@@ -284,15 +301,90 @@ static audit_config agent_audit_config(const kw_config *cfg)
 	};
 }
 
-int agent_batch(agent *a)
+/* The turn has light commits to sync by flush_ms from now. */
+static void agent_light_committed(agent *a)
 {
-	if (store_batch_active(a->st))
-		return 0;
-	int r = store_batch_begin(a->st);
+	if (!a->sync_due_ms)
+		a->sync_due_ms = loop_now_ms() + (int64_t)a->cfg.audit_flush_ms;
+}
+
+/* A state change joins a turn that so far only read: the reads' part
+ * commits now (without a sync); its answers still wait for the turn. */
+static void agent_batch_split(agent *a)
+{
+	int r;
+	if (a->batch_failed) {
+		store_batch_rollback(a->st);
+		r = KW_EIO;
+	} else {
+		r = store_batch_commit(a->st);
+	}
+	a->batch_failed = false;
+	if (r == 0) {
+		agent_light_committed(a);
+		audit_committed(a->au, agent_now_us(),
+		                agent_has_followers(a) ? agent_push_row : NULL,
+		                a);
+	} else {
+		audit_rolled_back(a->au);
+		a->turn_failed = true;
+		log_error("the store transaction of this turn's reads failed "
+		          "(%s)",
+		          kw_strerror(r));
+	}
+}
+
+static int agent_batch_open(agent *a, bool durable)
+{
+	if (store_batch_active(a->st)) {
+		if (!durable || !store_batch_light(a->st))
+			return 0;
+		agent_batch_split(a);
+	}
+	/* flush_ms = 0, or a sync that failed: every commit syncs. */
+	bool light = !durable && a->cfg.audit_flush_ms > 0 && !a->sync_failed;
+	int r = light ? store_batch_begin_light(a->st) :
+	                store_batch_begin(a->st);
 	if (r < 0)
 		log_error("cannot open a store transaction: %s",
 		          kw_strerror(r));
 	return r;
+}
+
+int agent_batch(agent *a)
+{
+	return agent_batch_open(a, true);
+}
+
+int agent_batch_read(agent *a)
+{
+	return agent_batch_open(a, false);
+}
+
+/* Sync light commits whose time has come (outside any batch). */
+static void agent_flush(agent *a, int64_t now)
+{
+	if (!store_unsynced(a->st)) {
+		/* Nothing waits: a durable commit synced it all. */
+		if (a->sync_failed)
+			log_info("the audit log syncs again");
+		a->sync_failed = false;
+		a->sync_due_ms = 0;
+		return;
+	}
+	if (!a->sync_due_ms || now < a->sync_due_ms)
+		return;
+	int r = store_sync(a->st);
+	if (r == 0) {
+		agent_flush(a, now);
+		return;
+	}
+	if (!a->sync_failed)
+		log_error("cannot sync the audit log to disk (%s): every "
+		          "request now waits for its own sync",
+		          kw_strerror(r));
+	a->sync_failed = true;
+	a->sync_due_ms = now + (int64_t)a->cfg.audit_flush_ms;
 }
 
 void agent_batch_fail(agent *a)
@@ -367,26 +459,43 @@ static void agent_push_row(const audit_row *row, void *arg)
 /* End of a loop turn: commit the batch, then release or replace answers. */
 static void agent_batch_finish(agent *a)
 {
-	if (!store_batch_active(a->st))
+	int r = 0;
+	/* No batch but answers waiting: a split turn whose durable part
+	 * could not be opened. */
+	if (!store_batch_active(a->st) && !a->ngated) {
+		a->turn_failed = false;
 		return;
-	int r;
-	if (a->batch_failed) {
-		store_batch_rollback(a->st);
-		r = KW_EIO;
-	} else {
-		r = store_batch_commit(a->st);
 	}
-	a->batch_failed = false;
-	agent_passwd_settle(a, r == 0);
-	rotate_settled(a->rot, r == 0);
-	if (r == 0) {
-		audit_committed(a->au, agent_now_us(), agent_push_row, a);
-	} else {
-		audit_rolled_back(a->au);
+	if (store_batch_active(a->st)) {
+		bool light = store_batch_light(a->st);
+		if (a->batch_failed) {
+			store_batch_rollback(a->st);
+			r = KW_EIO;
+		} else {
+			r = store_batch_commit(a->st);
+		}
+		a->batch_failed = false;
+		agent_passwd_settle(a, r == 0);
+		rotate_settled(a->rot, r == 0);
+		if (r == 0) {
+			if (light)
+				agent_light_committed(a);
+			audit_committed(a->au, agent_now_us(),
+			                agent_has_followers(a) ?
+			                        agent_push_row :
+			                        NULL,
+			                a);
+		} else {
+			audit_rolled_back(a->au);
+		}
+	}
+	if (r == 0 && a->turn_failed)
+		r = KW_EIO;
+	a->turn_failed = false;
+	if (r < 0)
 		log_error("the store transaction of this turn failed (%s): %u "
 		          "connection(s) get errors, nothing was released",
 		          kw_strerror(r), a->ngated);
-	}
 	/* Take the list: releasing answers lets connections process more
 	 * requests, which open the next batch and register anew. A
 	 * connection freed meanwhile removes itself from the taken list
@@ -693,7 +802,7 @@ static void agent_refuse(int fd, int err, const char *why)
 	close(fd);
 }
 
-static void agent_accept_one(agent *a, int fd)
+void agent_adopt(agent *a, int fd)
 {
 	peer_info peer;
 	if (peer_from_socket(fd, &peer) < 0) {
@@ -765,7 +874,7 @@ static void agent_on_listen(loop_watch *w, uint32_t events)
 		int fd = accept4(a->listen_fd, NULL, NULL,
 		                 SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
-			agent_accept_one(a, fd);
+			agent_adopt(a, fd);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -900,6 +1009,14 @@ static int agent_signals(agent *a)
 	return a->signal_fd < 0 ? KW_EIO : 0;
 }
 
+/* Nothing to do until the next event: the keys the busy turns kept
+ * readable go back to no-access while the agent waits. */
+static void agent_on_idle(void *arg)
+{
+	(void)arg;
+	crypto_keys_idle();
+}
+
 int agent_init(agent *a, const char *home_override, const char *config_path,
                const char *socket_override)
 {
@@ -966,6 +1083,7 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	};
 	agent_audit(a, &ev);
 	agent_batch_finish(a);
+	loop_on_idle(a->loop, KEYS_IDLE_MS, agent_on_idle, a);
 	return 0;
 }
 
@@ -1010,6 +1128,36 @@ static bool agent_drained(const agent *a)
 	return true;
 }
 
+int agent_turn(agent *a, int max_wait_ms)
+{
+	int64_t now = loop_now_ms();
+	int64_t wait = a->next_sweep_ms - now;
+	/* A batch opened while answers were released (or verify work) must
+	 * not wait for the next event. */
+	if (a->sync_due_ms && a->sync_due_ms - now < wait)
+		wait = a->sync_due_ms - now;
+	if (wait < 0 || a->verifies || store_batch_active(a->st) ||
+	    rotate_ready(a->rot))
+		wait = 0;
+	if (max_wait_ms >= 0 && wait > max_wait_ms)
+		wait = max_wait_ms;
+	if (loop_turn(a->loop, (int)wait) < 0) {
+		log_error("event loop failed: %s", strerror(errno));
+		return KW_EIO;
+	}
+	agent_verify_steps(a);
+	rotate_tick(a->rot);
+	now = loop_now_ms();
+	if (now >= a->next_sweep_ms) {
+		agent_sweep(a, now);
+		a->next_sweep_ms = now + agent_sweep_interval(a);
+	}
+	/* One commit for everything this turn did, then the answers. */
+	agent_batch_finish(a);
+	agent_flush(a, loop_now_ms());
+	return 0;
+}
+
 int agent_run(agent *a)
 {
 	a->next_sweep_ms = loop_now_ms() + SWEEP_MS;
@@ -1018,25 +1166,8 @@ int agent_run(agent *a)
 		if (a->stopping &&
 		    (agent_drained(a) || now >= a->stop_deadline_ms))
 			break;
-		int64_t wait = a->next_sweep_ms - now;
-		/* A batch opened while answers were released (or verify work)
-		 * must not wait for the next event. */
-		if (wait < 0 || a->verifies || store_batch_active(a->st) ||
-		    rotate_ready(a->rot))
-			wait = 0;
-		if (loop_turn(a->loop, (int)wait) < 0) {
-			log_error("event loop failed: %s", strerror(errno));
+		if (agent_turn(a, -1) < 0)
 			return KW_EIO;
-		}
-		agent_verify_steps(a);
-		rotate_tick(a->rot);
-		now = loop_now_ms();
-		if (now >= a->next_sweep_ms) {
-			agent_sweep(a, now);
-			a->next_sweep_ms = now + agent_sweep_interval(a);
-		}
-		/* One commit for everything this turn did, then the answers. */
-		agent_batch_finish(a);
 	}
 	agent_batch_finish(a);
 	if (audit_unlocked(a->au) &&

@@ -92,6 +92,14 @@ typedef struct agent {
 	conn **releasing; /* the list agent_batch_finish is working through */
 	uint32_t nreleasing;
 	bool batch_failed;
+	/* The reads' part of this turn's batch, committed early because a
+	 * state change joined the turn (agent_batch), failed. */
+	bool turn_failed;
+	/* Light batches committed without a sync: when they must be synced
+	 * ([audit] flush_ms after the first; 0 = nothing unsynced), and
+	 * whether the last sync failed (then every batch syncs). */
+	int64_t sync_due_ms;
+	bool sync_failed;
 	struct agent_verify *verifies; /* audit.verify jobs in progress */
 	rotate *rot;                   /* the rotation engine */
 	bool curl_ready;               /* curl_global_init done */
@@ -111,6 +119,16 @@ int agent_print_socket(const char *home_override, const char *config_path,
                        const char *socket_override);
 /* Run until SIGTERM/SIGINT and the drain that follows. 0 or KW_E*. */
 int agent_run(agent *a);
+/* One turn of agent_run's loop: wait for events (until the next sweep is
+ * due, and at most max_wait_ms unless it is negative), handle them, run the
+ * periodic work, commit the turn's batch and release its answers. For
+ * programs that drive the agent themselves (the fuzz targets). 0 or
+ * KW_EIO. */
+int agent_turn(agent *a, int max_wait_ms);
+/* Admit fd, a connected Unix stream socket, as the listener admits an
+ * accepted one: peer credentials, policy, connection limits, then a
+ * connection. fd is the agent's in every case (closed on refusal). */
+void agent_adopt(agent *a, int fd);
 void agent_fini(agent *a);
 
 /* Connection accounting, for conn.c. */
@@ -128,8 +146,16 @@ int agent_keys_changed(agent *a);
  * agent_batch_fail makes the end of the turn roll it back (an audit row
  * could not be written: nothing it covers may happen). Connections with
  * answers waiting register with agent_gate_add.
+ *
+ * agent_batch_read is for requests whose only lasting effect is their
+ * audit row: while a turn has only those, its batch commits without a
+ * disk sync (store_batch_begin_light), and the rows are synced within
+ * [audit] flush_ms. When a state change joins such a turn, agent_batch
+ * commits the reads' part first and opens a durable batch for the rest;
+ * no answer of the turn goes out unless both parts commit.
  */
 int agent_batch(agent *a);
+int agent_batch_read(agent *a);
 void agent_batch_fail(agent *a);
 void agent_gate_add(agent *a, conn *c);
 void agent_gate_remove(agent *a, conn *c);

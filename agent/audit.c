@@ -277,7 +277,12 @@ static int checkpoint_head(audit *au, int64_t now_us)
 
 	if (au->committed.seq == 0)
 		return 0;
-	r = audit_cp_write(au, au->committed.seq, au->committed.hash, now_us);
+	/* Never vouch for rows a power loss could still take: a light
+	 * batch's rows reach the disk first (store_batch_begin_light). */
+	r = store_sync(au->st);
+	if (r == 0)
+		r = audit_cp_write(au, au->committed.seq, au->committed.hash,
+		                   now_us);
 	if (r == 0) {
 		au->cp_seq = au->committed.seq;
 		au->cp_us = now_us;
@@ -431,6 +436,7 @@ int audit_unlock(audit *au, kw_key *dk, int64_t now_us)
 	if (!au->sk)
 		return KW_ENOMEM;
 	r = crypto_key_derive(dk, AUDIT_KEY_ID, AUDIT_KEY_CTX, &au->key);
+	crypto_key_linger(au->key); /* chains a row per request */
 	if (r == 0)
 		r = load_keys(au, dk, now_us);
 	if (r < 0)

@@ -30,8 +30,9 @@ typedef struct kw_config {
 	/* [audit] */
 	uint32_t audit_checkpoint_rows;    /* 0: not by count */
 	uint32_t audit_checkpoint_minutes; /* 0: not by time */
-	uint32_t audit_retention_days;     /* 0: keep forever */
-	uint32_t audit_syslog;             /* 1: checkpoints to syslog too */
+	uint32_t audit_flush_ms; /* reads' rows on disk within; 0: at once */
+	uint32_t audit_retention_days; /* 0: keep forever */
+	uint32_t audit_syslog;         /* 1: checkpoints to syslog too */
 	/* [rotation] (docs/rotation.md) */
 	uint32_t rotation_max_attempts;    /* tries of a step before failing */
 	uint32_t rotation_retry_seconds;   /* first backoff; doubles per try */

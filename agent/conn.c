@@ -123,7 +123,7 @@ void conn_batch_done(conn *c, bool committed)
 {
 	json_t *ids = c->gate_ids;
 	c->gate_ids = NULL;
-	if (!committed && c->gated) {
+	if (!committed && c->gated && c->out) {
 		/* Nothing the batch recorded happened: take the answers back
 		 * (unsent, wiped) and say so, request by request. */
 		sodium_memzero(c->out + c->gate_off, c->out_len - c->gate_off);
@@ -196,9 +196,13 @@ static void conn_flush(conn *c)
 			return;
 		conn_kill(c); /* the peer went away */
 	}
-	if (conn_backlog(c) == 0 && c->out_len > 0) {
+	if (conn_backlog(c) == 0 && c->out) {
+		/* Drained: wiped and given back, so an idle connection holds
+		 * no output buffer (and no copy of what it was sent). */
 		sodium_memzero(c->out, c->out_len);
-		c->out_off = c->out_len = 0;
+		free(c->out);
+		c->out = NULL;
+		c->out_off = c->out_len = c->out_cap = 0;
 	}
 }
 

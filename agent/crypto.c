@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,7 +43,13 @@ _Static_assert(CRYPTO_SALT_BYTES == crypto_pwhash_argon2id_SALTBYTES,
 struct kw_key {
 	uint8_t *mem; /* sodium_malloc(CRYPTO_KEY_BYTES) */
 	unsigned views;
+	bool linger;       /* stays readable until crypto_keys_idle() */
+	bool open;         /* mem is readable */
+	kw_key *next_open; /* on the lingering list while open */
 };
+
+/* Lingering keys left readable by this turn (event loop thread only). */
+static kw_key *lingering;
 
 /* A key whose bytes are writable; finish with key_lock() or key_free(). */
 static int key_alloc(kw_key **ret_key)
@@ -100,21 +107,62 @@ int crypto_key_from(const uint8_t bytes[static CRYPTO_KEY_BYTES],
 
 const uint8_t *crypto_key_bytes(kw_key *k)
 {
-	if (k->views++ == 0)
+	k->views++;
+	if (!k->open) {
 		sodium_mprotect_readonly(k->mem);
+		k->open = true;
+		if (k->linger) {
+			k->next_open = lingering;
+			lingering = k;
+		}
+	}
 	return k->mem;
 }
 
 void crypto_key_done(kw_key *k)
 {
-	if (k->views > 0 && --k->views == 0)
+	if (k->views > 0 && --k->views == 0 && !k->linger) {
 		sodium_mprotect_noaccess(k->mem);
+		k->open = false;
+	}
+}
+
+void crypto_key_linger(kw_key *k)
+{
+	if (k)
+		k->linger = true;
+}
+
+void crypto_keys_idle(void)
+{
+	kw_key *k = lingering;
+	lingering = NULL;
+	while (k) {
+		kw_key *next = k->next_open;
+		k->next_open = NULL;
+		/* A view still held (none should be, between turns) keeps its
+		 * key readable; it goes back on the list. */
+		if (k->views > 0) {
+			k->next_open = lingering;
+			lingering = k;
+		} else {
+			sodium_mprotect_noaccess(k->mem);
+			k->open = false;
+		}
+		k = next;
+	}
 }
 
 void crypto_key_free(kw_key *k)
 {
 	if (!k)
 		return;
+	for (kw_key **pk = &lingering; *pk; pk = &(*pk)->next_open) {
+		if (*pk == k) {
+			*pk = k->next_open;
+			break;
+		}
+	}
 	sodium_free(k->mem); /* makes it writable, wipes, unmaps */
 	free(k);
 }

@@ -2,8 +2,9 @@
  * crypto.h - keys, sealing of values and wrapping of the data key.
  *
  * Keys (kw_key) live in sodium_malloc memory that is no-access while idle:
- * crypto_key_bytes() opens it read-only until crypto_key_done(). Freed keys
- * are wiped (sodium_free).
+ * crypto_key_bytes() opens it read-only until crypto_key_done() (or, for a
+ * lingering key, until the agent is idle). Freed keys are wiped
+ * (sodium_free).
  *
  * Values are sealed with XChaCha20-Poly1305-IETF under the data key with a
  * fresh random nonce; the associated data binds the secret name and version,
@@ -37,6 +38,17 @@ int crypto_key_from(const uint8_t bytes[static CRYPTO_KEY_BYTES],
 /* Read-only view of the key bytes; pair every call with crypto_key_done. */
 const uint8_t *crypto_key_bytes(kw_key *k);
 void crypto_key_done(kw_key *k);
+/*
+ * Views for keys that nearly every request uses, on the agent's event loop
+ * thread only: a lingering key stays readable after its last
+ * crypto_key_done() until crypto_keys_idle(), which the agent calls once
+ * its loop has waited 50 ms with nothing to do. Under load the key's page
+ * protection then changes once per busy period instead of twice per
+ * request (each change is a TLB shootdown on every core), and every key is
+ * still no-access whenever the agent is idle.
+ */
+void crypto_key_linger(kw_key *k);
+void crypto_keys_idle(void);
 void crypto_key_free(kw_key *k);
 
 /* Subkey for a purpose (crypto_kdf, context 8 bytes, id): used by later

@@ -19,8 +19,11 @@
 #include "peer.h"
 #include "ratelimit.h"
 
-/* M_AUDIT: every outcome is an audit row (others: only refusals). */
-enum { M_NEEDS_UNLOCK = 1, M_AUDIT = 2 };
+/* M_AUDIT: every outcome is an audit row (others: only refusals).
+ * M_READ: the method changes nothing a power loss could not roll back (its
+ * audit row, a last-used time), so its turn may commit without a disk sync
+ * (store_batch_begin_light; [audit] flush_ms bounds how long). */
+enum { M_NEEDS_UNLOCK = 1, M_AUDIT = 2, M_READ = 4 };
 
 /* What a method needs from the policy (docs/protocol.md, Authorization). */
 enum rpc_auth {
@@ -39,57 +42,60 @@ static const struct rpc_method {
 	enum rpc_auth auth;
 	enum policy_op op; /* for AUTH_NAME */
 } rpc_methods[] = {
-	{ "agent.status", method_agent_status, 0, AUTH_ANY, 0 },
+	{ "agent.status", method_agent_status, M_READ, AUTH_ANY, 0 },
 	{ "agent.unlock", method_agent_unlock, M_AUDIT, AUTH_ADMIN, 0 },
 	{ "agent.lock", method_agent_lock, M_AUDIT, AUTH_ADMIN, 0 },
 	{ "agent.passwd", method_agent_passwd, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
-	{ "client.hello", method_client_hello, M_AUDIT, AUTH_PEER, 0 },
+	{ "client.hello", method_client_hello, M_AUDIT | M_READ, AUTH_PEER, 0 },
 	{ "client.add", method_client_add, M_NEEDS_UNLOCK | M_AUDIT, AUTH_ADMIN,
 	  0 },
-	{ "client.list", method_client_list, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
+	{ "client.list", method_client_list, M_NEEDS_UNLOCK | M_READ,
+	  AUTH_ADMIN, 0 },
 	{ "client.revoke", method_client_revoke, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
-	{ "audit.query", method_audit_query, 0, AUTH_ADMIN, 0 },
-	{ "audit.stats", method_audit_stats, 0, AUTH_ADMIN, 0 },
-	{ "audit.verify", method_audit_verify, M_NEEDS_UNLOCK, AUTH_ADMIN, 0 },
-	{ "audit.follow", method_audit_follow, 0, AUTH_ADMIN, 0 },
-	{ "policy.check", method_policy_check, 0, AUTH_ADMIN, 0 },
-	{ "policy.show", method_policy_show, 0, AUTH_ADMIN, 0 },
+	{ "audit.query", method_audit_query, M_READ, AUTH_ADMIN, 0 },
+	{ "audit.stats", method_audit_stats, M_READ, AUTH_ADMIN, 0 },
+	{ "audit.verify", method_audit_verify, M_NEEDS_UNLOCK | M_READ,
+	  AUTH_ADMIN, 0 },
+	{ "audit.follow", method_audit_follow, M_READ, AUTH_ADMIN, 0 },
+	{ "policy.check", method_policy_check, M_READ, AUTH_ADMIN, 0 },
+	{ "policy.show", method_policy_show, M_READ, AUTH_ADMIN, 0 },
 	{ "policy.reload", method_policy_reload, M_AUDIT, AUTH_ADMIN, 0 },
 	{ "secret.put", method_secret_put, M_NEEDS_UNLOCK | M_AUDIT, AUTH_NAME,
 	  POLICY_OP_WRITE },
-	{ "secret.get", method_secret_get, M_NEEDS_UNLOCK | M_AUDIT, AUTH_NAME,
-	  POLICY_OP_READ },
-	{ "secret.list", method_secret_list, M_NEEDS_UNLOCK | M_AUDIT,
+	{ "secret.get", method_secret_get, M_NEEDS_UNLOCK | M_AUDIT | M_READ,
+	  AUTH_NAME, POLICY_OP_READ },
+	{ "secret.list", method_secret_list, M_NEEDS_UNLOCK | M_AUDIT | M_READ,
 	  AUTH_LIST, 0 },
-	{ "secret.versions", method_secret_versions, M_NEEDS_UNLOCK | M_AUDIT,
-	  AUTH_NAME, POLICY_OP_LIST },
+	{ "secret.versions", method_secret_versions,
+	  M_NEEDS_UNLOCK | M_AUDIT | M_READ, AUTH_NAME, POLICY_OP_LIST },
 	{ "secret.delete", method_secret_delete, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_NAME, POLICY_OP_WRITE },
-	{ "secret.watch", method_secret_watch, 0, AUTH_ANY, 0 },
+	{ "secret.watch", method_secret_watch, M_READ, AUTH_ANY, 0 },
 	{ "schedule.set", method_schedule_set, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
-	{ "schedule.list", method_schedule_list, 0, AUTH_ADMIN, 0 },
+	{ "schedule.list", method_schedule_list, M_READ, AUTH_ADMIN, 0 },
 	{ "schedule.delete", method_schedule_delete, M_AUDIT, AUTH_ADMIN, 0 },
 	{ "rotate.start", method_rotate_start, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_NAME, POLICY_OP_ROTATE },
-	{ "rotate.status", method_rotate_status, 0, AUTH_NAME, POLICY_OP_LIST },
+	{ "rotate.status", method_rotate_status, M_READ, AUTH_NAME,
+	  POLICY_OP_LIST },
 	{ "apikey.create", method_apikey_create, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
-	{ "apikey.list", method_apikey_list, 0, AUTH_ADMIN, 0 },
+	{ "apikey.list", method_apikey_list, M_READ, AUTH_ADMIN, 0 },
 	{ "apikey.revoke", method_apikey_revoke, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
 	{ "apikey.rotate", method_apikey_rotate, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
-	{ "apikey.verify", method_apikey_verify, M_NEEDS_UNLOCK | M_AUDIT,
-	  AUTH_VERIFY, 0 },
+	{ "apikey.verify", method_apikey_verify,
+	  M_NEEDS_UNLOCK | M_AUDIT | M_READ, AUTH_VERIFY, 0 },
 	/* Grants on the signing key's name, checked by the methods. */
 	{ "token.issue", method_token_issue, M_NEEDS_UNLOCK | M_AUDIT, AUTH_ANY,
 	  0 },
-	{ "token.verify", method_token_verify, M_NEEDS_UNLOCK | M_AUDIT,
-	  AUTH_ANY, 0 },
-	{ "jwks", method_jwks, M_NEEDS_UNLOCK, AUTH_ANY, 0 },
+	{ "token.verify", method_token_verify,
+	  M_NEEDS_UNLOCK | M_AUDIT | M_READ, AUTH_ANY, 0 },
+	{ "jwks", method_jwks, M_NEEDS_UNLOCK | M_READ, AUTH_ANY, 0 },
 };
 
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)
@@ -465,7 +471,9 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 		          x->msg[0]       ? x->msg :
 		                            kw_strerror(r),
 	};
-	int ar = agent_batch(x->a);
+	/* A refusal changed nothing: its row alone needs no sync. */
+	int ar = (!m || r < 0 || (m->flags & M_READ)) ? agent_batch_read(x->a) :
+	                                                agent_batch(x->a);
 	if (ar == 0)
 		ar = audit_append(x->a->au, &ev, agent_now_us());
 	if (ar == 0)
@@ -552,7 +560,8 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		r = rpc_fail(&x, KW_ELOCKED, NULL,
 		             "the agent is locked; unlock it first "
 		             "(keyward unlock)");
-	} else if (agent_batch(a) < 0) {
+	} else if (((m->flags & M_READ) ? agent_batch_read(a) :
+	                                  agent_batch(a)) < 0) {
 		r = rpc_fail(
 			&x, KW_ESTORE, NULL,
 			"the store cannot record this request; nothing was "

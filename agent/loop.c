@@ -22,6 +22,9 @@ struct loop {
 	struct epoll_event ready[LOOP_BATCH];
 	int nready;
 	int cursor;
+	void (*idle_fn)(void *arg);
+	void *idle_arg;
+	int idle_grace_ms;
 };
 
 int loop_new(loop **ret_loop)
@@ -84,9 +87,28 @@ void loop_del(loop *l, loop_watch *w)
 	}
 }
 
+void loop_on_idle(loop *l, int grace_ms, void (*fn)(void *arg), void *arg)
+{
+	l->idle_fn = fn;
+	l->idle_arg = arg;
+	l->idle_grace_ms = grace_ms > 0 ? grace_ms : 0;
+}
+
 int loop_turn(loop *l, int timeout_ms)
 {
-	int n = epoll_wait(l->epfd, l->ready, LOOP_BATCH, timeout_ms);
+	int n = 0;
+	if (l->idle_fn && (timeout_ms < 0 || timeout_ms > l->idle_grace_ms)) {
+		/* Wait the grace period first; only a wait that finds
+		 * nothing in it is idle. */
+		n = epoll_wait(l->epfd, l->ready, LOOP_BATCH, l->idle_grace_ms);
+		if (n == 0) {
+			l->idle_fn(l->idle_arg);
+			if (timeout_ms > 0)
+				timeout_ms -= l->idle_grace_ms;
+		}
+	}
+	if (n == 0)
+		n = epoll_wait(l->epfd, l->ready, LOOP_BATCH, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : KW_EIO;
 	l->nready = n;

@@ -54,8 +54,54 @@ static int pick_version(const store_version_info *v, void *arg)
 	return 0;
 }
 
-/* One version of the signing key as a jwt_key. */
-static int key_load(agent *a, uint64_t version, struct keyset *ks)
+/*
+ * Public keys of recent Ed25519 seeds, so that verifying does not derive
+ * the key pair again for every token (that costs a third of a verify).
+ * Looked up by a keyed hash of the seed itself, never by version number:
+ * a secret deleted and made again starts its versions over.
+ */
+#define PK_CACHE 4u
+static struct pk_cache {
+	uint8_t seed_mac[crypto_generichash_BYTES];
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+	bool used;
+} pk_cache[PK_CACHE];
+static uint8_t pk_cache_key[crypto_generichash_KEYBYTES];
+static unsigned pk_cache_next;
+
+static int seed_public_key(const uint8_t seed[static SIGNING_SEED_BYTES],
+                           uint8_t pk[static crypto_sign_PUBLICKEYBYTES])
+{
+	uint8_t mac[crypto_generichash_BYTES];
+	if (pk_cache_next == 0 && !pk_cache[0].used)
+		randombytes_buf(pk_cache_key, sizeof(pk_cache_key));
+	crypto_generichash(mac, sizeof(mac), seed, SIGNING_SEED_BYTES,
+	                   pk_cache_key, sizeof(pk_cache_key));
+	for (unsigned i = 0; i < PK_CACHE; i++) {
+		if (pk_cache[i].used && sodium_memcmp(pk_cache[i].seed_mac, mac,
+		                                      sizeof(mac)) == 0) {
+			memcpy(pk, pk_cache[i].pk, crypto_sign_PUBLICKEYBYTES);
+			return 0;
+		}
+	}
+	uint8_t *sk = kw_wipealloc(crypto_sign_SECRETKEYBYTES);
+	if (!sk)
+		return KW_ENOMEM;
+	int r = crypto_sign_seed_keypair(pk, sk, seed) == 0 ? 0 : KW_ECONFIG;
+	kw_wipefree(sk);
+	if (r == 0) {
+		struct pk_cache *e = &pk_cache[pk_cache_next++ % PK_CACHE];
+		memcpy(e->seed_mac, mac, sizeof(mac));
+		memcpy(e->pk, pk, crypto_sign_PUBLICKEYBYTES);
+		e->used = true;
+	}
+	return r;
+}
+
+/* One version of the signing key as a jwt_key; with need_secret, one that
+ * can sign (else an Ed25519 key holds its public half only). */
+static int key_load(agent *a, uint64_t version, bool need_secret,
+                    struct keyset *ks)
 {
 	const char *name = a->cfg.token_signing_key;
 	store_value *v = NULL;
@@ -63,7 +109,14 @@ static int key_load(agent *a, uint64_t version, struct keyset *ks)
 	int r = store_get(a->st, a->dk, name, version, NULL, &v);
 	if (r < 0)
 		return r;
-	if (a->cfg.token_alg == TOKEN_ALG_EDDSA) {
+	if (a->cfg.token_alg == TOKEN_ALG_EDDSA && !need_secret) {
+		uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+		r = v->len == SIGNING_SEED_BYTES ?
+		            seed_public_key(v->value, pk) :
+		            KW_ECONFIG;
+		if (r == 0)
+			jwt_key_ed25519(pk, NULL, &ks->keys[i]);
+	} else if (a->cfg.token_alg == TOKEN_ALG_EDDSA) {
 		uint8_t pk[crypto_sign_PUBLICKEYBYTES];
 		r = KW_ECONFIG;
 		ks->secret[i] = kw_wipealloc(crypto_sign_SECRETKEYBYTES);
@@ -97,8 +150,10 @@ static int key_load(agent *a, uint64_t version, struct keyset *ks)
 }
 
 /*
- * The keyset of the signing key at now. With create, a signing key that
- * does not exist yet is made (version 1, random) in the open batch.
+ * The keyset of the signing key at now. With create (for signing), a
+ * signing key that does not exist yet is made (version 1, random) in the
+ * open batch, and the keys hold their secrets; without, Ed25519 keys hold
+ * only their public halves.
  */
 static int keyset_load(agent *a, int64_t now, bool create, struct keyset *ks)
 {
@@ -122,9 +177,9 @@ static int keyset_load(agent *a, int64_t now, bool create, struct keyset *ks)
 	}
 	if (p.current == 0)
 		return KW_ENOTFOUND;
-	r = key_load(a, p.current, ks);
+	r = key_load(a, p.current, create, ks);
 	if (r == 0 && p.previous)
-		r = key_load(a, p.previous, ks);
+		r = key_load(a, p.previous, create, ks);
 	if (r < 0)
 		keyset_free(ks);
 	return r;

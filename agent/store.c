@@ -344,19 +344,69 @@ int store_tx_rollback(store *s, int r)
 	return r;
 }
 
-int store_batch_begin(store *s)
+/*
+ * The level can only change outside a transaction; it goes back to FULL
+ * when a light batch ends, so everything else stays durable. Not a
+ * prepared statement: SQLite applies this pragma when it compiles it, so
+ * stepping a kept statement again may not change the level.
+ */
+static int set_sync(store *s, bool full)
+{
+	int rc = sqlite3_exec(s->db,
+	                      full ? "PRAGMA synchronous = FULL" :
+	                             "PRAGMA synchronous = NORMAL",
+	                      NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : store_sql_err(rc);
+}
+
+static int batch_begin(store *s, bool light)
 {
 	if (s->batch)
 		return KW_ESTATE;
-	int r = store_step_done(core(s, ST_BEGIN), "");
+	int r = light ? set_sync(s, false) : 0;
 	if (r == 0)
+		r = store_step_done(core(s, ST_BEGIN), "");
+	if (r == 0) {
 		s->batch = true;
+		s->batch_light = light;
+	} else if (light) {
+		(void)set_sync(s, true);
+	}
 	return r;
+}
+
+int store_batch_begin(store *s)
+{
+	return batch_begin(s, false);
+}
+
+int store_batch_begin_light(store *s)
+{
+	return batch_begin(s, true);
 }
 
 bool store_batch_active(const store *s)
 {
 	return s->batch;
+}
+
+bool store_batch_light(const store *s)
+{
+	return s->batch && s->batch_light;
+}
+
+/* The batch is over (committed or not): back to durable commits. */
+static void batch_end(store *s, bool committed)
+{
+	if (s->batch_light) {
+		if (committed)
+			s->unsynced = true;
+		(void)set_sync(s, true);
+	} else if (committed) {
+		s->unsynced = false; /* the commit synced the whole log */
+	}
+	s->batch = false;
+	s->batch_light = false;
 }
 
 int store_batch_commit(store *s)
@@ -368,7 +418,7 @@ int store_batch_commit(store *s)
 		store_batch_rollback(s);
 		return r;
 	}
-	s->batch = false;
+	batch_end(s, true);
 	return 0;
 }
 
@@ -376,7 +426,31 @@ void store_batch_rollback(store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		(void)store_step_done(core(s, ST_ROLLBACK), "");
-	s->batch = false;
+	batch_end(s, false);
+}
+
+bool store_unsynced(const store *s)
+{
+	return s->unsynced;
+}
+
+int store_sync(store *s)
+{
+	sqlite3_file *wal = NULL;
+
+	if (!s->unsynced)
+		return 0;
+	/* The write-ahead log's own file handle (SQLite gives it out for
+	 * exactly this kind of use); syncing it makes every committed frame
+	 * durable, inside a transaction or not. */
+	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+	                         &wal) != SQLITE_OK ||
+	    !wal || !wal->pMethods)
+		return KW_ESTORE;
+	if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+		return KW_EIO;
+	s->unsynced = false;
+	return 0;
 }
 
 enum { FILES_CHECK, FILES_ABSENT, FILES_UNLINK };

@@ -51,6 +51,20 @@ int store_batch_begin(store *s);
 bool store_batch_active(const store *s);
 int store_batch_commit(store *s);
 void store_batch_rollback(store *s);
+/*
+ * A light batch commits without the disk sync: for turns whose only writes
+ * are the audit rows of requests that read. Its rows are in the log at
+ * once (a killed agent loses nothing) and on disk with the next durable
+ * commit or store_sync(); the log keeps commit order, so a power loss can
+ * drop only a tail of light commits, never a durable commit after them.
+ */
+int store_batch_begin_light(store *s);
+bool store_batch_light(const store *s);
+/* Whether a light batch committed since the last sync. */
+bool store_unsynced(const store *s);
+/* Make every committed batch durable (one sync of the log); works inside a
+ * batch too. 0 at once if nothing is unsynced. */
+int store_sync(store *s);
 
 /* The single data-key wrap. KW_ENOTFOUND if none yet. */
 int store_wrap_get(store *s, crypto_wrap *ret_wrap);

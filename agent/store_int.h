@@ -46,7 +46,9 @@ struct store {
 	sqlite3 *db;
 	/* st[m][i]: statement i of module m, prepared at open. */
 	sqlite3_stmt **st[STORE_MOD__MAX];
-	bool batch; /* a store_batch transaction is open */
+	bool batch;       /* a store_batch transaction is open */
+	bool batch_light; /* ... committing without a disk sync */
+	bool unsynced;    /* a light batch committed since the last sync */
 };
 
 /* KW_ENOMEM for an SQLite out-of-memory code, KW_ESTORE for any other. */

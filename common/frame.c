@@ -2,8 +2,10 @@
  * frame.c - bounded newline framing (see frame.h).
  *
  * Layout: buf[0..start) consumed (already wiped), buf[start..len) pending.
- * The buffer is allocated once at max + 1 bytes so a line of exactly max
- * bytes plus its '\n' fits, and nothing a peer sends can grow it.
+ * The buffer starts small and doubles while a line needs it, up to max + 1
+ * bytes (a line of exactly max bytes plus its '\n'); nothing a peer sends
+ * can grow it further. Starting small keeps an idle connection at about a
+ * kilobyte instead of a page of a max-sized block.
  */
 #include "frame.h"
 
@@ -15,16 +17,34 @@
 #include "secmem.h"
 
 #define FRAME_MAX_LIMIT (64u * 1024u * 1024u)
+#define FRAME_FIRST_CAP 1024u
 
 int kw_framer_init(kw_framer *f, size_t max)
 {
 	if (max == 0 || max > FRAME_MAX_LIMIT)
 		return KW_EINVAL;
-	char *buf = kw_wipealloc(max + 1);
+	size_t cap = max + 1 < FRAME_FIRST_CAP ? max + 1 : FRAME_FIRST_CAP;
+	char *buf = kw_wipealloc(cap);
 	if (!buf)
 		return KW_ENOMEM;
-	*f = (kw_framer){ .buf = buf, .cap = max + 1, .max = max };
+	*f = (kw_framer){ .buf = buf, .cap = cap, .max = max };
 	return 0;
+}
+
+/* Double the buffer (at most to max + 1); false if out of memory. */
+static bool framer_grow(kw_framer *f)
+{
+	size_t cap = f->cap * 2 < f->max + 1 ? f->cap * 2 : f->max + 1;
+	char *buf = kw_wipealloc(cap);
+	if (!buf)
+		return false;
+	memcpy(buf, f->buf, f->len);
+	sodium_memzero(f->buf, f->hw);
+	free(f->buf);
+	f->buf = buf;
+	f->cap = cap;
+	f->hw = f->len;
+	return true;
 }
 
 void kw_framer_free(kw_framer *f)
@@ -54,6 +74,8 @@ static void framer_compact(kw_framer *f)
 void kw_framer_space(kw_framer *f, char **ret_ptr, size_t *ret_len)
 {
 	framer_compact(f);
+	if (f->len == f->cap && f->cap < f->max + 1)
+		(void)framer_grow(f); /* if not, the caller sees no room */
 	*ret_ptr = f->buf + f->len;
 	*ret_len = f->cap - f->len;
 }

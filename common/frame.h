@@ -4,8 +4,9 @@
  * A kw_framer accumulates bytes read from a stream and hands out complete
  * lines (without the '\n'; a trailing '\r' is kept as data). A line longer
  * than max bytes is an error the owner must act on (reply and close): the
- * framer never grows past max + 1 bytes. The buffer may carry secrets, so it
- * is wiped when consumed data is discarded and when freed.
+ * framer starts at a kilobyte and never grows past max + 1 bytes. The buffer
+ * may carry secrets, so it is wiped when consumed data is discarded and when
+ * freed.
  */
 #ifndef KW_FRAME_H
 #define KW_FRAME_H
@@ -15,7 +16,7 @@
 
 typedef struct kw_framer {
 	char *buf;    /* malloc'd, cap bytes, wiped up to hw on free */
-	size_t cap;   /* max + 1 */
+	size_t cap;   /* grows on demand up to max + 1 */
 	size_t len;   /* bytes held */
 	size_t start; /* offset of the first unconsumed byte */
 	size_t max;   /* largest allowed line, excluding '\n' */
@@ -29,8 +30,9 @@ void kw_framer_free(kw_framer *f);
 
 /*
  * Space to read into: *ret_ptr and *ret_len describe the free tail of the
- * buffer (compacting first). ret_len 0 means the buffer is full without a
- * newline, i.e. the current line is already over the bound.
+ * buffer (compacting, and growing it if full, first). ret_len 0 means the
+ * buffer is full without a newline: the current line is already over the
+ * bound, or there was no memory to grow it.
  */
 void kw_framer_space(kw_framer *f, char **ret_ptr, size_t *ret_len);
 /* Record n bytes written into the space returned by kw_framer_space. */

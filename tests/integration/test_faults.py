@@ -13,7 +13,7 @@ import os
 import threading
 import unittest
 
-from harness import DaemonTestCase, Rpc, b64
+from harness import DaemonTestCase, Rpc, b64, poll_until
 
 FAILSYNC_SO = os.environ.get("KW_FAILSYNC_SO", "")
 
@@ -80,6 +80,104 @@ class PasswdWithFailingDisk(DaemonTestCase):
                                timeout=60)
         self.assertEqual(self.assertRpcResult(resp)["mode"], "passphrase")
         self.assertFalse(os.path.exists(self.h.keyfile))
+
+
+class FailingDiskBase(DaemonTestCase):
+    """A daemon whose WAL syncs fail while a trigger file exists, with
+    one secret stored before."""
+    START = False
+
+    def setUp(self):
+        super().setUp()
+        self.trigger = os.path.join(self.h.work, "failsync.on")
+        self.addCleanup(self.disk_ok)
+        self.d.extra_env = {
+            "LD_PRELOAD": FAILSYNC_SO,
+            "KW_FAILSYNC_TRIGGER": self.trigger,
+            "ASAN_OPTIONS": "verify_asan_link_order=0",
+        }
+        self.d.start()
+        self.r = self.rpc()
+        self.assertRpcResult(self.r.call(
+            "secret.put", {"name": "f/x", "value": b64(b"v1")}))
+
+    def disk_fails(self):
+        open(self.trigger, "w").close()
+
+    def disk_ok(self):
+        if os.path.exists(self.trigger):
+            os.unlink(self.trigger)
+
+    def get(self):
+        return self.r.call("secret.get", {"name": "f/x"})
+
+
+@unittest.skipUnless(os.path.exists(FAILSYNC_SO),
+                     "KW_FAILSYNC_SO not built")
+class ReadsWithFailingDisk(FailingDiskBase):
+    """A turn of reads commits without a sync ([audit] flush_ms): a read
+    works while the WAL cannot be synced, a write never does."""
+    CONFIG = {"audit": {"flush_ms": 60000}}
+
+    def test_reads_commit_without_sync_writes_with(self):
+        self.disk_fails()
+        self.assertEqual(self.assertRpcResult(self.get())["value"],
+                         b64(b"v1"))
+        self.assertRpcError(self.r.call(
+            "secret.put", {"name": "f/x", "value": b64(b"v2")}), 1014,
+            "store")
+        # A read and a write pipelined into one turn: the write's batch
+        # fails, and no answer of that turn goes out unrecorded.
+        self.r.send_obj(self.r.request("secret.get", {"name": "f/x"}, id=1))
+        self.r.send_obj(self.r.request(
+            "secret.put", {"name": "f/y", "value": b64(b"n")}, id=2))
+        answers = {m["id"]: m for m in (self.r.recv_json(),
+                                        self.r.recv_json())}
+        self.assertRpcError(answers[2], 1014, "store")
+        self.disk_ok()
+        self.assertRpcError(self.r.call("secret.get", {"name": "f/y"}),
+                            1004, "not_found")
+        self.assertEqual(self.assertRpcResult(self.get())["value"],
+                         b64(b"v1"))
+        self.assertRpcResult(self.r.call(
+            "secret.put", {"name": "f/x", "value": b64(b"v3")}))
+        self.assertEqual(self.assertRpcResult(self.get())["value"],
+                         b64(b"v3"))
+        self.assertEqual(self.cli("audit", "verify").rc, 0)
+
+
+@unittest.skipUnless(os.path.exists(FAILSYNC_SO),
+                     "KW_FAILSYNC_SO not built")
+class DeferredSyncFails(FailingDiskBase):
+    """Once a deferred sync fails, every request waits for its own sync
+    (and fails while the disk does), until a sync works again."""
+    CONFIG = {"audit": {"flush_ms": 200}}
+
+    def test_failed_deferred_sync_fails_reads_closed(self):
+        self.disk_fails()
+        self.assertRpcResult(self.get())
+        self.assertTrue(poll_until(
+            lambda: "cannot sync the audit log" in self.d.log_text(), 20),
+            "the deferred sync was not attempted")
+        self.assertRpcError(self.get(), 1014, "store")
+        self.disk_ok()
+        self.assertTrue(poll_until(lambda: "result" in self.get(), 20))
+        self.assertIn("the audit log syncs again", self.d.log_text())
+        self.assertEqual(self.cli("audit", "verify").rc, 0)
+
+
+@unittest.skipUnless(os.path.exists(FAILSYNC_SO),
+                     "KW_FAILSYNC_SO not built")
+class ReadsSyncedAtOnce(FailingDiskBase):
+    """flush_ms = 0: every read waits for its own sync."""
+    CONFIG = {"audit": {"flush_ms": 0}}
+
+    def test_read_fails_when_its_sync_does(self):
+        self.disk_fails()
+        self.assertRpcError(self.get(), 1014, "store")
+        self.disk_ok()
+        self.assertEqual(self.assertRpcResult(self.get())["value"],
+                         b64(b"v1"))
 
 
 if __name__ == "__main__":

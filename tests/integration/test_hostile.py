@@ -299,6 +299,7 @@ class BadRequests(HostileBase):
 
 
 class Frames(HostileBase):
+    CONFIG = {"agent": {"idle_timeout_ms": 3000}}
 
     def assertClosedWith(self, rpc, kind, code, timeout):
         lines, closed = rpc.read_until_closed(timeout)

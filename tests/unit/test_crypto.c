@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -199,6 +200,64 @@ static void test_key_views(void **state)
 	crypto_key_done(k);
 	crypto_key_free(k);
 	crypto_key_free(NULL);
+}
+
+/* Whether the kernel may read p: write() from a no-access page fails with
+ * EFAULT instead of faulting the test. */
+static bool readable(const uint8_t *p)
+{
+	int fds[2];
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	n = write(fds[1], p, 1);
+	close(fds[0]);
+	close(fds[1]);
+	return n == 1;
+}
+
+static void test_key_linger(void **state)
+{
+	static const uint8_t raw[CRYPTO_KEY_BYTES] = { 9, 8, 7 };
+	kw_key *plain, *kept, *gone;
+	const uint8_t *p, *q, *g;
+
+	(void)state;
+	assert_int_equal(crypto_key_from(raw, &plain), 0);
+	assert_int_equal(crypto_key_from(raw, &kept), 0);
+	assert_int_equal(crypto_key_from(raw, &gone), 0);
+	crypto_key_linger(kept);
+	crypto_key_linger(gone);
+	crypto_key_linger(NULL);
+
+	p = crypto_key_bytes(plain);
+	q = crypto_key_bytes(kept);
+	g = crypto_key_bytes(gone);
+	assert_true(readable(p) && readable(q) && readable(g));
+	crypto_key_done(plain);
+	crypto_key_done(kept);
+	crypto_key_done(gone);
+	assert_false(readable(p)); /* an ordinary key closes at once */
+	assert_true(readable(q));  /* a lingering one at the turn's end */
+	assert_memory_equal(q, raw, sizeof(raw));
+	crypto_key_free(gone); /* freed while open: off the list */
+	crypto_keys_idle();
+	assert_false(readable(q));
+
+	/* A view held across the end of a turn keeps the key open. */
+	q = crypto_key_bytes(kept);
+	crypto_keys_idle();
+	assert_true(readable(q));
+	crypto_key_done(kept);
+	crypto_keys_idle();
+	assert_false(readable(q));
+	/* Reopened in a later turn. */
+	q = crypto_key_bytes(kept);
+	assert_memory_equal(q, raw, sizeof(raw));
+	crypto_key_done(kept);
+	crypto_keys_idle();
+	crypto_key_free(kept);
+	crypto_key_free(plain);
 }
 
 static void test_derive(void **state)
@@ -464,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_open_tampered),
 		cmocka_unit_test(test_seal_bad_args),
 		cmocka_unit_test(test_key_views),
+		cmocka_unit_test(test_key_linger),
 		cmocka_unit_test(test_derive),
 		cmocka_unit_test(test_wrap_keyfile_kek),
 		cmocka_unit_test(test_wrap_passphrase),

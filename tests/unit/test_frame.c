@@ -283,6 +283,42 @@ static void test_space_full(void **state)
 	kw_framer_free(&f);
 }
 
+/* The buffer starts small and grows only as a line needs, never past
+ * max + 1; a long line arrives intact across the moves. */
+static void test_grows_to_bound(void **state)
+{
+	enum { MAX = 100000, LONG = 70000 };
+	kw_framer f;
+	char *data = malloc(MAX + 2), *line = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < MAX + 1; i++)
+		data[i] = (char)('a' + i % 23);
+	assert_int_equal(kw_framer_init(&f, MAX), 0);
+	assert_true(f.cap <= 1024);
+	feed_str(&f, "small\n");
+	assert_int_equal(kw_framer_next(&f, &line, &len), 1);
+	assert_true(f.cap <= 1024);
+
+	data[LONG] = '\n';
+	assert_int_equal(feed_chunked(&f, data, LONG + 1, 3000), LONG + 1);
+	assert_true(f.cap > LONG && f.cap <= MAX + 1);
+	assert_int_equal(kw_framer_next(&f, &line, &len), 1);
+	assert_int_equal(len, LONG);
+	assert_memory_equal(line, data, LONG);
+	data[LONG] = (char)('a' + LONG % 23);
+
+	/* max + 1 bytes without a newline: full at exactly max + 1. */
+	assert_int_equal(feed_chunked(&f, data, MAX + 1, 4096), MAX + 1);
+	assert_int_equal(f.cap, MAX + 1);
+	assert_int_equal(feed(&f, "x", 1), 0);
+	assert_int_equal(kw_framer_next(&f, &line, &len), KW_ETOOBIG);
+	kw_framer_free(&f);
+	free(data);
+}
+
 static void test_compaction(void **state)
 {
 	kw_framer f;
@@ -439,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_consumed_bytes_wiped),
 		cmocka_unit_test(test_partial),
 		cmocka_unit_test(test_stream),
+		cmocka_unit_test(test_grows_to_bound),
 	};
 
 	if (kw_secmem_init() != 0)

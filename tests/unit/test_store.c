@@ -22,6 +22,7 @@
 #include "keyward.h"
 #include "secmem.h"
 #include "store.h"
+#include "store_int.h"
 
 typedef struct fixture {
 	char dir[64];
@@ -464,6 +465,67 @@ static void test_batch_state(void **state)
 	expect(f, "a", 0, NULL, "1", 1, "current");
 }
 
+/* The store connection's own synchronous level (1 NORMAL, 2 FULL). */
+static int sync_level(const fixture *f)
+{
+	sqlite3_stmt *st;
+	int v;
+
+	assert_int_equal(sqlite3_prepare_v2(f->s->db, "PRAGMA synchronous", -1,
+	                                    &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void test_batch_light(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(sync_level(f), 2);
+	assert_false(store_unsynced(f->s));
+	assert_int_equal(store_sync(f->s), 0); /* nothing to do */
+	assert_int_equal(store_batch_begin_light(f->s), 0);
+	assert_true(store_batch_light(f->s));
+	assert_int_equal(store_batch_begin_light(f->s), KW_ESTATE);
+	assert_int_equal(store_batch_begin(f->s), KW_ESTATE);
+	assert_int_equal(sync_level(f), 1);
+	put(f, "a", "1", 10, 1);
+	assert_int_equal(store_batch_commit(f->s), 0);
+	/* Committed for every reader at once, synced later; everything
+	 * outside light batches is durable again. */
+	assert_false(store_batch_light(f->s));
+	assert_true(store_unsynced(f->s));
+	assert_int_equal(sync_level(f), 2);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM secrets"), 1);
+	assert_int_equal(store_sync(f->s), 0);
+	assert_false(store_unsynced(f->s));
+
+	/* A rolled-back light batch leaves nothing to sync. */
+	assert_int_equal(store_batch_begin_light(f->s), 0);
+	put(f, "b", "2", 10, 2);
+	store_batch_rollback(f->s);
+	assert_false(store_unsynced(f->s));
+	assert_int_equal(sync_level(f), 2);
+	expect_err(f, "b", 0, NULL, KW_ENOTFOUND);
+
+	/* A durable commit syncs the light ones before it. */
+	assert_int_equal(store_batch_begin_light(f->s), 0);
+	put(f, "c", "3", 10, 3);
+	assert_int_equal(store_batch_commit(f->s), 0);
+	assert_true(store_unsynced(f->s));
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_false(store_batch_light(f->s));
+	assert_int_equal(sync_level(f), 2);
+	put(f, "d", "4", 10, 4);
+	assert_int_equal(store_sync(f->s), 0); /* inside a batch too */
+	assert_int_equal(store_batch_commit(f->s), 0);
+	assert_false(store_unsynced(f->s));
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM secrets"), 3);
+}
+
 struct listing {
 	char names[512];
 	int calls, stop_after;
@@ -761,6 +823,7 @@ int main(void)
 		T(test_batch_failed_op),
 		T(test_batch_rollback),
 		T(test_batch_state),
+		T(test_batch_light),
 	};
 
 	if (kw_secmem_init() != 0)

@@ -1319,7 +1319,7 @@ static int spawn(char *const argv[], int in_fd, int out_fd, pid_t *ret_pid)
 
 static void openssl_run(const char *what, char *const argv[])
 {
-	pid_t pid;
+	pid_t pid = -1;
 	int st = 0;
 
 	assert_int_equal(spawn(argv, -1, -1, &pid), 0);
