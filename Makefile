@@ -3,9 +3,17 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
-SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent cli client-lib common tests -name '*.[ch]')
+BENCH_BUILD ?= build-bench
+VG_BUILD   ?= build-valgrind
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC    ?= clang-14
+FUZZ_SECONDS ?= 60
+SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent cli client-lib common tests bench -name '*.[ch]')
 
-.PHONY: run test lint build build-asan deps-run deps-test clean
+.PHONY: run test lint build build-asan deps-run deps-test clean \
+	bench deps-bench
+.PHONY: test-valgrind build-valgrind
+.PHONY: fuzz fuzz-smoke build-fuzz
 
 run: deps-run build
 	@scripts/run.sh $(BUILD)
@@ -14,13 +22,28 @@ test: deps-test build build-asan lint
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 \
 		--timeout-multiplier 3
-	@scripts/test-summary.py $(BUILD) $(ASAN_BUILD)
+	$(MAKE) fuzz-smoke
+	@scripts/test-summary.py $(BUILD) $(ASAN_BUILD) \
+		$(FUZZ_BUILD)/fuzz/results.json
 
 deps-run:
 	@scripts/deps.sh run
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-bench:
+	@scripts/deps.sh bench
+
+# Throughput, latency and per-process cost against an echo server, redis and
+# ssh-agent, plus bench/scale.py; writes bench/results/latest.{json,md}.
+# BENCH_SECONDS sets the measured seconds per scenario (default 5);
+# BENCH_ARGS passes options to run.py (e.g. --perf, --no-scale).
+bench: deps-bench
+	@test -f $(BENCH_BUILD)/build.ninja || meson setup $(BENCH_BUILD) \
+		-Dbuildtype=release -Dbench=true -Dtests=false
+	ninja -C $(BENCH_BUILD)
+	python3 bench/run.py --build $(BENCH_BUILD) $(BENCH_ARGS)
 
 build:
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD)
@@ -34,6 +57,38 @@ build-asan:
 		-Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
 	ninja -C $(ASAN_BUILD)
 
+# The integration suite with every keywardd under valgrind's memcheck (see
+# tests/integration/README.md): a memory error or a definitely lost block
+# fails the test whose daemon it was. Not part of `make test`: too slow.
+test-valgrind: deps-test build-valgrind
+	rm -rf $(VG_BUILD)/valgrind-logs
+	mkdir -p $(VG_BUILD)/valgrind-logs
+	KW_VALGRIND=1 KW_VALGRIND_LOGDIR=$(CURDIR)/$(VG_BUILD)/valgrind-logs \
+		meson test -C $(VG_BUILD) --suite integration --print-errorlogs \
+		--num-processes 2 --timeout-multiplier 6
+
+build-valgrind:
+	@test -f $(VG_BUILD)/build.ninja || meson setup $(VG_BUILD) \
+		-Dbuildtype=debug
+	ninja -C $(VG_BUILD)
+
+# libFuzzer (clang) builds of the targets in tests/fuzz, with ASan and UBSan.
+# `make fuzz` runs each for FUZZ_SECONDS, two at a time, on a working corpus
+# in $(FUZZ_BUILD)/fuzz/ (tests/fuzz/README.md); `make test` runs each for
+# 20 s from the committed seeds only.
+build-fuzz:
+	@test -f $(FUZZ_BUILD)/build.ninja || CC=$(FUZZ_CC) meson setup \
+		$(FUZZ_BUILD) -Dfuzz=true -Dtests=false \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fno-sanitize-recover=all
+	ninja -C $(FUZZ_BUILD) -j2
+
+fuzz: deps-test build-fuzz
+	scripts/fuzz.py $(FUZZ_BUILD) $(FUZZ_SECONDS) 2
+
+fuzz-smoke: build-fuzz
+	scripts/fuzz.py --smoke $(FUZZ_BUILD) 20 2
+
 lint:
 	clang-format --dry-run --Werror $(SOURCES)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
@@ -41,7 +96,7 @@ lint:
 		--suppress=missingIncludeSystem \
 		-D__GNUC__ -D_GNU_SOURCE \
 		-I common -I agent -I client-lib/include \
-		agent cli client-lib common
+		agent cli client-lib common bench tests/fuzz
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(VG_BUILD) $(FUZZ_BUILD)

@@ -802,9 +802,29 @@ static void agent_refuse(int fd, int err, const char *why)
 	close(fd);
 }
 
+/* Reading a peer's credentials takes two more descriptors for a moment
+ * (its pidfd, /proc/PID/exe). Without them it would look like an unknown
+ * program and be denied, when the agent is only out of room. */
+static bool agent_fd_headroom(int fd)
+{
+	int d1 = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int d2 = d1 >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (d1 >= 0)
+		close(d1);
+	if (d2 >= 0)
+		close(d2);
+	return d2 >= 0;
+}
+
 void agent_adopt(agent *a, int fd)
 {
 	peer_info peer;
+	if (!agent_fd_headroom(fd)) {
+		agent_refuse(fd, KW_ELIMIT,
+		             "the agent has no file descriptor left for "
+		             "another connection; try again later");
+		return;
+	}
 	if (peer_from_socket(fd, &peer) < 0) {
 		log_warn("refused a peer: no credentials (%s)",
 		         strerror(errno));
@@ -866,6 +886,30 @@ void agent_adopt(agent *a, int fd)
 	}
 }
 
+/*
+ * Out of descriptors with peers waiting: spend the reserve on one of them,
+ * to tell it so and close it, then take the reserve back. False if there
+ * is no reserve or nobody was waiting.
+ */
+static bool agent_refuse_one(agent *a)
+{
+	if (a->reserve_fd < 0)
+		return false;
+	if (!a->fds_exhausted)
+		log_warn("out of file descriptors (%u connections): refusing "
+		         "new ones until some close",
+		         a->nconns);
+	a->fds_exhausted = true;
+	close(a->reserve_fd);
+	int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		agent_refuse(fd, KW_ELIMIT,
+		             "the agent has no file descriptor left for "
+		             "another connection; try again later");
+	a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0;
+}
+
 static void agent_on_listen(loop_watch *w, uint32_t events)
 {
 	agent *a = w->owner;
@@ -874,7 +918,12 @@ static void agent_on_listen(loop_watch *w, uint32_t events)
 		int fd = accept4(a->listen_fd, NULL, NULL,
 		                 SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
+			a->fds_exhausted = false;
 			agent_adopt(a, fd);
+			continue;
+		}
+		if ((errno == EMFILE || errno == ENFILE) &&
+		    agent_refuse_one(a)) {
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -1021,9 +1070,11 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
                const char *socket_override)
 {
 	int r;
-	*a = (agent){
-		.listen_fd = -1, .signal_fd = -1, .lock_fd = -1, .worker_fd = -1
-	};
+	*a = (agent){ .listen_fd = -1,
+		      .signal_fd = -1,
+		      .lock_fd = -1,
+		      .worker_fd = -1,
+		      .reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC) };
 	a->started_ms = loop_now_ms();
 
 	if ((r = agent_paths(a, home_override, config_path)) < 0 ||
@@ -1192,6 +1243,8 @@ void agent_fini(agent *a)
 	}
 	if (a->signal_fd >= 0)
 		close(a->signal_fd);
+	if (a->reserve_fd >= 0)
+		close(a->reserve_fd);
 	while (a->verifies) {
 		struct agent_verify *j = a->verifies;
 		a->verifies = j->next;

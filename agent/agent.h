@@ -48,6 +48,11 @@ typedef struct agent {
 	int listen_fd;
 	loop_watch listen_w;
 	bool listen_paused; /* after EMFILE, until listen_resume_ms */
+	/* Held open so that, out of descriptors, the agent can still accept
+	 * a waiting peer to tell it so (closed, accepted, refused, reopened)
+	 * instead of leaving it in the backlog; -1 if it could not be. */
+	int reserve_fd;
+	bool fds_exhausted; /* logged once until an accept works again */
 	int64_t listen_resume_ms;
 	int signal_fd;
 	loop_watch signal_w;

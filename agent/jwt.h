@@ -55,7 +55,9 @@
  * default port of http (80) and https (443), removes leading zeros of the
  * port, uppercases the hex digits of %HH escapes, and removes one trailing
  * '/' from the path (so "https://h", "https://h/" match, and so do
- * "https://h/mcp" and "https://h/mcp/"). Path and query are otherwise
+ * "https://h/mcp" and "https://h/mcp/") unless another '/' precedes it
+ * ("https://h/mcp//" matches only itself: a canonical form is its own
+ * canonical form). Path and query are otherwise
  * compared byte for byte (case-sensitive, escapes not decoded). Token "aud"
  * entries that are not such URIs never match; an expected audience that is
  * not one is a caller error.

@@ -208,7 +208,10 @@ static int read_path(const char *uri, size_t len, size_t *i, struct out *o)
 		if (dot_segment(o->p + j + 1, seg - j - 1))
 			return KW_EINVAL;
 	}
-	if (o->n > start && o->p[o->n - 1] == '/')
+	/* Not after another '/': "/a//" would become "/a/", whose own
+	 * canonical form is "/a", and a canonical form must be final. */
+	if (o->n > start && o->p[o->n - 1] == '/' &&
+	    (o->n - start == 1 || o->p[o->n - 2] != '/'))
 		o->n--;
 	return 0;
 }

@@ -85,5 +85,14 @@ void rotate_job_free(struct rot_job *j);
 
 /* rotate_step.c: run the step ro is at (its row is due and idle). */
 void rotate_run_step(rotate *r, store_rotation *ro, int64_t now);
+/*
+ * Does detail (what a rotator printed, cut to fit; NUL-terminated) quote
+ * any part of the value v (len bytes): 8 or more consecutive characters
+ * (all of them if the value is shorter) of its printable bytes, its base64
+ * (either alphabet) or its hex (either case)? Cut-off pieces count, so a
+ * value printed near the end of the kept text is caught too. True also
+ * when memory for the check is lacking: the caller then withholds detail.
+ */
+bool rotate_quotes_value(const char *detail, const uint8_t *v, size_t len);
 
 #endif

@@ -231,13 +231,7 @@ static bool window_hit(const char *detail, size_t dlen, const char *enc,
 	return false;
 }
 
-/*
- * Does detail (what a failed rotator printed, cut to fit) quote any part
- * of the value: 8 or more consecutive characters of its printable bytes,
- * its base64 (either alphabet) or its hex? Cut-off pieces count, so a
- * value printed near the end of the kept text is caught too.
- */
-static bool quotes_value(const char *detail, const uint8_t *v, size_t len)
+bool rotate_quotes_value(const char *detail, const uint8_t *v, size_t len)
 {
 	size_t dlen = strlen(detail);
 	size_t cap =
@@ -297,7 +291,7 @@ static void job_done(void *arg, int result, const char *detail)
 
 	r->dirty = true;
 	snprintf(safe, sizeof(safe), "%s", detail ? detail : "");
-	if (quotes_value(safe, j->value, j->len))
+	if (rotate_quotes_value(safe, j->value, j->len))
 		snprintf(safe, sizeof(safe),
 		         "(output withheld: it contains the new value)");
 	/* Locked meanwhile, or the run moved on: the step runs again. */

@@ -346,25 +346,31 @@ static void detail_append(char d[static ROTJOB_DETAIL_MAX], const char *s,
 	d[len] = '\0';
 }
 
+void rotcmd_detail(const char *head, const char *out, size_t out_len,
+                   char ret_detail[static ROTJOB_DETAIL_MAX])
+{
+	size_t first = 0;
+
+	ret_detail[0] = '\0';
+	detail_append(ret_detail, head, strlen(head));
+	while (first < out_len && out[first] == '\n')
+		first++;
+	if (first < out_len) {
+		detail_append(ret_detail, ": ", 2);
+		detail_append(ret_detail, out + first, out_len - first);
+	}
+}
+
 /* Report and free. The job is gone before done runs, so done may start
  * another job or stop the agent. */
 static void rotcmd_finish(rotcmd *job, int result, const char *head,
                           bool with_output)
 {
-	char detail[ROTJOB_DETAIL_MAX] = "";
+	char detail[ROTJOB_DETAIL_MAX];
 	rotjob_done done = job->done;
 	void *arg = job->arg;
-	size_t first = 0;
 
-	detail_append(detail, head, strlen(head));
-	if (with_output) {
-		while (first < job->out_len && job->out[first] == '\n')
-			first++;
-	}
-	if (with_output && first < job->out_len) {
-		detail_append(detail, ": ", 2);
-		detail_append(detail, job->out + first, job->out_len - first);
-	}
+	rotcmd_detail(head, job->out, with_output ? job->out_len : 0, detail);
 	rotcmd_free(job);
 	done(arg, result, detail);
 	sodium_memzero(detail, sizeof(detail));

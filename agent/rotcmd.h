@@ -57,6 +57,15 @@ typedef struct rotcmd rotcmd;
  */
 int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
                  int timeout_ms, rotjob_done done, void *arg, rotcmd **ret_job);
+/*
+ * The detail a finished job reports: head, then ": " and the first line of
+ * out (out_len bytes, leading empty lines skipped; none if out_len is 0 or
+ * out holds only newlines), cut to fit ROTJOB_DETAIL_MAX with its NUL. One
+ * trailing '\r' of that line is dropped, and every byte that is not
+ * printable ASCII becomes '?', so the detail is always printable ASCII.
+ */
+void rotcmd_detail(const char *head, const char *out, size_t out_len,
+                   char ret_detail[static ROTJOB_DETAIL_MAX]);
 /* Stop a job whose done has not been called: SIGKILL to its group, reap
  * (waits for the kill to take effect), free; done is never called. (Used
  * when the agent stops.) NULL ok. */

@@ -474,13 +474,13 @@ static void job_begin(webhook_job *j)
 		job_finish(j);
 }
 
-/* The first line of the response body, printable ASCII, into out. */
-static void job_first_line(const webhook_job *j, char *out, size_t outsz)
+void webhook_first_line(const unsigned char *body, size_t len, char *out,
+                        size_t outsz)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < j->head_len && n + 1 < outsz; i++) {
-		unsigned char c = j->head[i];
+	for (size_t i = 0; i < len && n + 1 < outsz; i++) {
+		unsigned char c = body[i];
 		if (c == '\r' || c == '\n')
 			break;
 		out[n++] = c >= 0x20 && c <= 0x7e ? (char)c : '?';
@@ -496,7 +496,7 @@ static void job_outcome(webhook_job *j, CURLcode rc)
 		long status = 0;
 		char line[ROTJOB_DETAIL_MAX];
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
-		job_first_line(j, line, sizeof(line));
+		webhook_first_line(j->head, j->head_len, line, sizeof(line));
 		if (status >= 200 && status <= 299)
 			job_set(j, 0, "HTTP %ld", status);
 		else if (line[0])

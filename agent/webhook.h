@@ -111,4 +111,10 @@ int webhook_signature(const uint8_t *key, size_t keylen, int64_t t,
                       const char *body, size_t body_len, char *out,
                       size_t outsz);
 
+/* The first line of a response body (len bytes) for a failed step's
+ * detail: bytes up to the first '\r' or '\n', each one that is not
+ * printable ASCII replaced by '?', cut to fit outsz (> 0) with its NUL. */
+void webhook_first_line(const unsigned char *body, size_t len, char *out,
+                        size_t outsz);
+
 #endif

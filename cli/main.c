@@ -169,8 +169,8 @@ void cli_print_clean(FILE *f, const char *s)
 	}
 }
 
-static void cli_vmsg(const struct cli *cli, const char *name, const char *fmt,
-                     va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+cli_vmsg(const struct cli *cli, const char *name, const char *fmt, va_list ap)
 {
 	fputs("keyward: ", stderr);
 	if (cli->command) {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the Debian packages keyward needs, but only those missing.
-# Usage: deps.sh run|test   (test adds the linters and test tools)
+# Usage: deps.sh run|test|bench   (test adds the linters and test tools;
+# bench adds what test needs plus the programs `make bench` compares with)
 set -eu
 
 mode=${1:-run}
@@ -29,16 +30,30 @@ else
 	missing="$missing libsodium-dev libsqlite3-dev libjansson-dev"
 	missing="$missing libinih-dev libcurl4-openssl-dev libcmocka-dev"
 fi
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	need_cmd clang-format clang-format
 	need_cmd cppcheck cppcheck
 	need_cmd setpriv util-linux
 	need_cmd sqlite3 sqlite3
 	need_cmd openssl openssl
+	need_cmd valgrind valgrind # make test-valgrind
 	# The Node binding's tests and the MCP end-to-end test (the example
 	# server's SDK comes from npm during the test).
 	need_cmd node nodejs
 	need_cmd npm npm
+	# libFuzzer (make fuzz, and the fuzz smoke of make test): the runtime
+	# is in libclang-rt-14-dev, which clang-14 only recommends.
+	need_cmd clang-14 clang-14
+	ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a \
+		>/dev/null 2>&1 || missing="$missing libclang-rt-14-dev"
+fi
+if [ "$mode" = bench ]; then
+	need_cmd redis-server redis-server
+	need_cmd ssh-agent openssh-client
+	need_cmd ssh-add openssh-client
+	need_cmd pass pass
+	need_cmd gpg gnupg
+	need_cmd hyperfine hyperfine
 fi
 
 [ -z "$missing" ] && exit 0

@@ -21,8 +21,10 @@ import atexit
 import base64
 import ctypes
 import errno
+import itertools
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -33,16 +35,23 @@ import sys
 import tempfile
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
 BIN_KEYWARDD = os.environ.get("KW_BIN_KEYWARDD", "")
 BIN_KEYWARD = os.environ.get("KW_BIN_KEYWARD", "")
 BIN_KWCLIENT = os.environ.get("KW_BIN_KWCLIENT", "")
 
+# KW_VALGRIND=1 (make test-valgrind): keywardd runs under valgrind's
+# memcheck, every deadline is multiplied by SLOW (KW_SLOW overrides it), and
+# each daemon process's valgrind log is checked when its test ends.
+VALGRIND = os.environ.get("KW_VALGRIND", "") not in ("", "0")
+SLOW = float(os.environ.get("KW_SLOW") or (6 if VALGRIND else 1))
+
 # Generous: an AddressSanitizer build on a loaded machine is slow.
-START_DEADLINE_S = 30.0
-STOP_DEADLINE_S = 30.0
-CLI_DEADLINE_S = 60.0
-RPC_DEADLINE_S = 20.0
+START_DEADLINE_S = 30.0 * SLOW
+STOP_DEADLINE_S = 30.0 * SLOW
+CLI_DEADLINE_S = 60.0 * SLOW
+RPC_DEADLINE_S = 20.0 * SLOW
 
 # Exit codes of the CLI (and of kwclient, which mirrors them).
 EXIT_OK = 0
@@ -310,6 +319,81 @@ def socket_accepts(path):
         s.close()
 
 
+# --- valgrind (KW_VALGRIND) --------------------------------------------------
+
+VALGRIND_EXIT = 99  # keywardd's own exit statuses are 0-2
+VALGRIND_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "valgrind.supp")
+_valgrind_runs = itertools.count(1)
+
+
+def valgrind_argv(base):
+    """The memcheck prefix for keywardd: findings to BASE.PID.xml, valgrind's
+    own messages to BASE.PID.log (not into the daemon's log)."""
+    return ["valgrind", "--tool=memcheck", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+            "--error-exitcode=%d" % VALGRIND_EXIT, "--num-callers=30",
+            "--child-silent-after-fork=yes", "--gen-suppressions=all",
+            "--suppressions=" + VALGRIND_SUPP, "--xml=yes",
+            "--xml-file=%s.%%p.xml" % base, "--log-file=%s.%%p.log" % base]
+
+
+def _valgrind_error_text(err):
+    lines = []
+    for el in err:
+        if el.tag in ("what", "auxwhat"):
+            lines.append(el.text or "")
+        elif el.tag in ("xwhat", "xauxwhat"):
+            lines.append(el.findtext("text") or "")
+        elif el.tag == "stack":
+            for fr in el.findall("frame"):
+                where = fr.findtext("obj") or ""
+                if fr.findtext("file"):
+                    where = "%s:%s" % (fr.findtext("file"),
+                                       fr.findtext("line"))
+                lines.append("    %s (%s)" % (
+                    fr.findtext("fn") or fr.findtext("ip"), where))
+        elif el.tag == "suppression":
+            lines.append((el.findtext("rawtext") or "").strip())
+    return "\n".join(lines)
+
+
+def valgrind_findings(xml_file, complete):
+    """Memcheck's errors (definite leaks included) in xml_file as text, ""
+    if there are none. complete: the process was not SIGKILLed, so the file
+    must hold the whole run, leak check included."""
+    try:
+        with open(xml_file, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except FileNotFoundError:  # fine if SIGKILLed before valgrind wrote
+        return "no valgrind output in %s" % xml_file if complete else ""
+    errors = [_valgrind_error_text(ET.fromstring(e)) for e in
+              re.findall(r"<error>.*?</error>", text, re.S)]
+    if complete and "</valgrindoutput>" not in text:
+        errors.append("valgrind did not finish (no leak check) in %s"
+                      % xml_file)
+    return "\n\n".join(errors)
+
+
+_pidfd_open_ok = None
+
+
+def valgrind_lacks_pidfd_open():
+    """True under a valgrind that answers ENOSYS to pidfd_open (3.19 does):
+    keywardd needs it to watch a rotation command, so such runs fail."""
+    global _pidfd_open_ok
+    if not VALGRIND:
+        return False
+    if _pidfd_open_ok is None:
+        r = subprocess.run(
+            ["valgrind", "-q", "--tool=none", sys.executable, "-c",
+             "import os; os.close(os.pidfd_open(os.getpid()))"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, timeout=START_DEADLINE_S)
+        _pidfd_open_ok = r.returncode == 0
+    return not _pidfd_open_ok
+
+
 class Daemon:
     """keywardd in the foreground, stderr appended to a log file."""
 
@@ -318,6 +402,7 @@ class Daemon:
         self.home = home
         self.log = log or home.log
         self.proc = None
+        self.vg_runs = []  # (process, valgrind xml) not yet checked
 
     def start(self, wait=True):
         assert self.proc is None or self.proc.poll() is not None, \
@@ -327,9 +412,19 @@ class Daemon:
         try:
             env = dict(self.home.env)
             env.update(self.extra_env)
-            self.proc = spawn([BIN_KEYWARDD], env,
+            argv = [BIN_KEYWARDD]
+            if VALGRIND:
+                base = os.path.join(
+                    os.environ.get("KW_VALGRIND_LOGDIR") or self.home.root,
+                    "%s-%d" % (os.path.basename(self.home.root),
+                               next(_valgrind_runs)))
+                argv = valgrind_argv(base) + argv
+            self.proc = spawn(argv, env,
                               stdin=subprocess.DEVNULL, stdout=logfd,
                               stderr=logfd, cwd=self.home.work)
+            if VALGRIND:
+                self.vg_runs.append((self.proc, "%s.%d.xml"
+                                     % (base, self.proc.pid)))
         finally:
             os.close(logfd)
         if wait:
@@ -394,6 +489,18 @@ class Daemon:
 
     def log_tail(self, n=40):
         return "\n".join(self.log_text().splitlines()[-n:])
+
+    def valgrind_problems(self):
+        """Memcheck's findings for each process started since the last call
+        (all must have exited), one text per process with any."""
+        out = []
+        for proc, xml in self.vg_runs:
+            found = valgrind_findings(xml, proc.returncode != -signal.SIGKILL)
+            if found:
+                out.append("valgrind: keywardd pid %d (exit %s, %s):\n%s"
+                           % (proc.pid, proc.returncode, xml, found))
+        self.vg_runs = []
+        return out
 
 
 # --- raw JSON-RPC ------------------------------------------------------------
@@ -541,9 +648,19 @@ class DaemonTestCase(unittest.TestCase):
 
     # cleanups run in reverse: the log is dumped before daemons are stopped
     def _stop_daemons(self):
+        problems = []
         for d in self.daemons:
+            if VALGRIND:  # SIGTERM: a SIGKILLed process gets no leak check
+                try:
+                    d.stop()
+                except AssertionError as e:
+                    problems.append(str(e))
             d.kill()
         kill_all_children()
+        for d in self.daemons:
+            problems.extend(d.valgrind_problems())
+        if problems:
+            self.fail("\n\n".join(problems))
 
     def _failed(self):
         outcome = getattr(self, "_outcome", None)

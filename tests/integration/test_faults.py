@@ -162,7 +162,10 @@ class DeferredSyncFails(FailingDiskBase):
         self.assertRpcError(self.get(), 1014, "store")
         self.disk_ok()
         self.assertTrue(poll_until(lambda: "result" in self.get(), 20))
-        self.assertIn("the audit log syncs again", self.d.log_text())
+        # Logged at the end of the turn, after the answer went out.
+        self.assertTrue(poll_until(
+            lambda: "the audit log syncs again" in self.d.log_text(), 20),
+            "the recovery was not logged:\n%s" % self.d.log_tail())
         self.assertEqual(self.cli("audit", "verify").rc, 0)
 
 

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Write the seed inputs of tests/fuzz/corpus/<target>/ (seed-* files).
+
+Run from anywhere: python3 tests/fuzz/make-seeds.py. It rewrites only the
+seed-* files; inputs that fuzzing found and were kept (other names) stay.
+The EdDSA tokens need the openssl command (3.x); everything else is the
+Python standard library. The keys are the fixed ones of fuzz_jwt.c.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+
+
+def write(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+
+
+def clear_seeds():
+    if not os.path.isdir(CORPUS):
+        return
+    for target in os.listdir(CORPUS):
+        d = os.path.join(CORPUS, target)
+        for f in os.listdir(d):
+            if f.startswith("seed-"):
+                os.unlink(os.path.join(d, f))
+
+
+# ---- dispatch: one session per file, a request per line ----------------
+
+def rpc(i, method, params=None):
+    m = {"jsonrpc": "2.0", "id": i, "method": method}
+    if params is not None:
+        m["params"] = params
+    return json.dumps(m, separators=(",", ":"))
+
+
+def session(*reqs):
+    return "".join(rpc(i + 1, m, p) + "\n" for i, (m, p) in enumerate(reqs))
+
+
+V = base64.b64encode(b"s3cret-value").decode()
+SESSIONS = {
+    "agent-status": [("agent.status", None)],
+    "agent-unlock": [("agent.unlock", {})],
+    "agent-lock": [("agent.lock", {}), ("agent.status", {}),
+                   ("agent.unlock", {}), ("secret.list", {})],
+    "agent-passwd": [("agent.passwd", {"new": "correct horse"}),
+                     ("agent.status", {})],
+    "secret-put-get": [
+        ("secret.put", {"name": "github/token", "value": V}),
+        ("secret.put", {"name": "github/token", "generate": 32}),
+        ("secret.get", {"name": "github/token"}),
+        ("secret.get", {"name": "github/token", "version": 1}),
+        ("secret.get", {"name": "github/token", "stage": "previous"}),
+        ("secret.versions", {"name": "github/token"}),
+        ("secret.list", {"prefix": "github/"}),
+        ("secret.delete", {"name": "github/token"})],
+    "secret-watch": [("secret.watch", {"pattern": "github/**"}),
+                     ("secret.put", {"name": "github/a", "value": V})],
+    "client": [("client.add", {"name": "ci-bot"}), ("client.list", {}),
+               ("client.revoke", {"name": "ci-bot"})],
+    "client-hello": [("client.hello", {
+        "token": "kwt_" + "A" * 43})],
+    "policy": [("policy.show", {}), ("policy.reload", {}),
+               ("policy.check", {"uid": 0, "exe": "/usr/bin/keyward",
+                                 "op": "read", "name": "github/token"}),
+               ("policy.check", {"uid": 1000, "gid": 1000, "op": "admin",
+                                 "token_name": "ci-bot"})],
+    "audit": [("secret.put", {"name": "a", "value": V}),
+              ("audit.query", {"name": "**", "limit": 10,
+                               "order": "oldest", "outcome": "ok"}),
+              ("audit.query", {"since_us": 0, "until_us": 99999999999999999,
+                               "principal": "owner-cli",
+                               "op": "secret.put", "cursor": 1}),
+              ("audit.stats", {}), ("audit.verify", {})],
+    "audit-follow": [("audit.follow", {}),
+                     ("secret.put", {"name": "b", "value": V})],
+    "schedule": [
+        ("secret.put", {"name": "db/pass", "value": V}),
+        ("schedule.set", {"name": "db/pass", "every": 86400,
+                          "rotator": "random:32:base64url",
+                          "window": "02:00-04:00", "jitter": 60,
+                          "overlap": 3600}),
+        ("schedule.list", {"limit": 10, "prefix": "db/"}),
+        ("rotate.start", {"name": "db/pass"}),
+        ("rotate.status", {"name": "db/pass"}),
+        ("schedule.delete", {"name": "db/pass"})],
+    "schedule-command": [
+        ("secret.put", {"name": "db/x", "value": V}),
+        ("schedule.set", {"name": "db/x", "every": 60,
+                          "rotator": "command:/bin/true",
+                          "generate": "random:16:hex"}),
+        ("rotate.start", {"name": "db/x"})],
+    "schedule-webhook": [
+        ("secret.put", {"name": "hooks/key", "value": V}),
+        ("secret.put", {"name": "db/y", "value": V}),
+        ("schedule.set", {"name": "db/y", "every": 60,
+                          "rotator": "webhook:http://127.0.0.1:9/rotate",
+                          "hmac_secret": "hooks/key",
+                          "allow_private": True, "allow_insecure": True}),
+        ("rotate.start", {"name": "db/y"})],
+    "apikey": [
+        ("apikey.create", {"principal": "svc", "scopes": ["read:x"],
+                           "ttl": 3600}),
+        ("apikey.list", {"principal": "svc"}),
+        ("apikey.verify", {"key": "kwk_" + "A" * 12 + "_" + "B" * 49}),
+        ("apikey.rotate", {"id": "AAAAAAAAAAAA", "overlap": 60}),
+        ("apikey.revoke", {"id": "AAAAAAAAAAAA"})],
+    "token": [
+        ("token.issue", {"subject": "alice",
+                         "audience": "https://mcp.example.com/mcp",
+                         "scopes": ["tools:read"], "client_id": "cli-1",
+                         "ttl": 900}),
+        ("token.verify", {"token": "eyJhbGciOiJFZERTQSJ9.e30.AA",
+                          "audience": "https://mcp.example.com/mcp",
+                          "scopes": ["tools:read"]}),
+        ("jwks", {})],
+}
+# Envelope edge cases, written as raw lines.
+RAW = {
+    "parse-error": "{\"jsonrpc\":\"2.0\",\n",
+    "batch": "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"agent.status\"}]\n",
+    "notification": "{\"jsonrpc\":\"2.0\",\"method\":\"agent.status\"}\n",
+    "string-id": "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"}\n",
+    "unknown-param": rpc(1, "secret.get", {"name": "a", "nmae": 1}) + "\n",
+    "no-newline": rpc(1, "agent.status"),
+}
+
+
+def dispatch():
+    for name, reqs in SESSIONS.items():
+        write("dispatch", name, session(*reqs))
+    for name, text in RAW.items():
+        write("dispatch", name, text)
+
+
+# ---- jwt ---------------------------------------------------------------
+
+ISS = "https://issuer.example"
+AUD = "https://mcp.example/mcp"
+NOW = 1800000000
+SEED = bytes(range(32))
+HS = b"\x5a" * 32
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def ed25519(msg):
+    """(signature, public key) of msg under SEED, through openssl."""
+    der = bytes.fromhex("302e020100300506032b657004220420") + SEED
+    with tempfile.TemporaryDirectory() as t:
+        key, data, sig = (os.path.join(t, n) for n in ("k", "m", "s"))
+        with open(key, "wb") as f:
+            f.write(der)
+        with open(data, "wb") as f:
+            f.write(msg)
+        subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-keyform",
+                        "DER", "-inkey", key, "-in", data, "-out", sig],
+                       check=True)
+        pub = subprocess.run(["openssl", "pkey", "-inform", "DER", "-in",
+                              key, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout[-32:]
+        with open(sig, "rb") as f:
+            return f.read(), pub
+
+
+def token(alg, claims):
+    cj = json.dumps(claims, separators=(",", ":")).encode()
+    if alg == "HS256":
+        head = {"alg": "HS256", "typ": "at+jwt", "kid": "fuzz-hs"}
+    else:
+        _, pub = ed25519(b"x")
+        x = b64u(pub)
+        thumb = b64u(hashlib.sha256(
+            ('{"crv":"Ed25519","kty":"OKP","x":"%s"}' % x).encode()).digest())
+        head = {"alg": "EdDSA", "typ": "at+jwt", "kid": thumb}
+    hj = json.dumps(head, separators=(",", ":")).encode()
+    signing = (b64u(hj) + "." + b64u(cj)).encode()
+    if alg == "HS256":
+        sig = hmac.new(HS, signing, hashlib.sha256).digest()
+    else:
+        sig, _ = ed25519(signing)
+    return signing.decode() + "." + b64u(sig)
+
+
+def jwt():
+    full = {"iss": ISS, "sub": "alice", "aud": AUD, "exp": NOW + 300,
+            "iat": NOW, "nbf": NOW - 10, "client_id": "cli-1",
+            "scope": "read write:x", "jti": "t-1"}
+    short = {"iss": ISS, "aud": [AUD, "https://other.example/"],
+             "exp": NOW + 60}
+    write("jwt", "hs256-full", token("HS256", full))
+    write("jwt", "hs256-short", token("HS256", short))
+    write("jwt", "eddsa-full", token("EdDSA", full))
+    write("jwt", "eddsa-expired", token("EdDSA", dict(full, exp=NOW - 3600)))
+    write("jwt", "claims", json.dumps(full))
+    write("jwt", "claims-aud-array", json.dumps(short))
+    write("jwt", "audience", "https://MCP.Example:443/mcp/?q=%2f")
+    write("jwt", "audience-port", "http://h:0080/a/")
+
+
+# ---- apikey --------------------------------------------------------------
+
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def check(text):
+    n = int.from_bytes(hashlib.blake2b(text.encode(),
+                                       digest_size=32).digest()[:4], "big")
+    out = ""
+    for _ in range(6):
+        out = B62[n % 62] + out
+        n //= 62
+    return out
+
+
+def apikey():
+    managed = "kwk_" + "AbCdEf012345" + "_" + ("xY9" * 15)[:43]
+    plain = "kwk_" + "0123456789abcdefghijKLMN"
+    write("apikey", "managed", managed + check(managed))
+    write("apikey", "plain", plain + check(plain))
+    write("apikey", "bad-check", managed + "000000")
+
+
+CONFIG = """; every section and key (docs/config.md)
+[agent]
+socket = /run/user/1000/keyward/agent.sock
+max_frame_bytes = 1048576
+max_connections = 256
+max_connections_per_uid = 128
+idle_timeout_ms = 300000
+frame_timeout_ms = 10000
+max_output_bytes = 4194304
+log_level = info
+
+[store]
+max_value_bytes = 65536
+max_versions = 10
+
+[audit]
+checkpoint_rows = 1000
+checkpoint_minutes = 60
+retention_days = 0
+syslog = 0
+
+[rotation]
+max_attempts = 5
+retry_seconds = 30
+command_timeout_seconds = 30
+webhook_timeout_seconds = 30
+default_overlap_seconds = 86400
+webhook_ca_file = /etc/ssl/certs/ca-certificates.crt
+
+[token]
+issuer = https://issuer.example
+signing_key = keyward/token-signing
+alg = HS256
+default_ttl_seconds = 900
+max_ttl_seconds = 86400
+leeway_seconds = 60
+
+[kdf]
+opslimit = 3
+memlimit_kib = 262144
+"""
+
+POLICY = """[client "owner-cli"]
+uid = 0
+exe = /usr/bin/keyward
+admin = yes
+read = **
+write = **
+list = **
+rotate = **
+verify = **
+
+[client "ci"]
+token = ci-bot
+gid = 0
+exe_sha256 = 0000000000000000000000000000000000000000000000000000000000000000
+read = ci/*, deploy/**
+rate = 10/s burst 20
+
+[defaults]
+rate = 50/m
+"""
+
+
+def main():
+    clear_seeds()
+    dispatch()
+    jwt()
+    apikey()
+    for i, data in enumerate([b"", b"\x00\xff\x10", b"hello world!",
+                              bytes(range(256))]):
+        write("base64", "bin-%d" % i, data)
+        write("base64", "b64-%d" % i, base64.b64encode(data))
+        write("base64", "b64url-%d" % i, b64u(data))
+    for name, text in [("plain", "github/token"),
+                       ("glob-star", "github/*\ngithub/token"),
+                       ("glob-double", "a/**/z\na/b/c/z"),
+                       ("glob-mixed", "x*y/**\nxay/b"),
+                       ("bad-dots", "a/../b")]:
+        write("name", name, text)
+    write("config", "full", CONFIG)
+    write("config", "empty", "")
+    write("policy", "owner", POLICY)
+    examples = os.path.join(HERE, "..", "..", "policies", "examples")
+    for f in sorted(os.listdir(examples)):
+        if f.endswith(".ini"):
+            with open(os.path.join(examples, f), encoding="utf-8") as src:
+                write("policy", "example-" + f[:-4], src.read())
+    write("rotresult", "one-line", "error: the server said no\n")
+    write("rotresult", "multi", "\n\nfirst\r\nsecond line\n")
+    write("rotresult", "value-like", "dGhpcyBpcyBhIHNlY3JldA== deadbeef\x01")
+
+
+if __name__ == "__main__":
+    main()
