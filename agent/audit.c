@@ -545,8 +545,12 @@ void audit_committed(audit *au, int64_t now_us,
 		}
 	}
 	au->notified = au->committed.seq;
+	/* By count at most once per gap: each checkpoint costs two disk
+	 * syncs on the loop thread, and a busy agent reaches 1000 rows many
+	 * times a second. */
 	if (au->key && au->cfg.checkpoint_rows > 0 &&
-	    au->committed.seq - au->cp_seq >= au->cfg.checkpoint_rows)
+	    au->committed.seq - au->cp_seq >= au->cfg.checkpoint_rows &&
+	    now_us - au->cp_us >= (int64_t)au->cfg.checkpoint_gap_ms * 1000)
 		(void)checkpoint_head(au, now_us);
 }
 

@@ -11,13 +11,14 @@
  * the first row chains from 32 zero bytes, or from the anchor left by
  * retention pruning.
  *
- * Checkpoints: every checkpoint_rows rows or checkpoint_minutes minutes,
- * and when the agent stops, the agent signs (Ed25519; the secret key is
- * sealed in the store under the data key, the public key kept beside it)
- * the message "keyward-audit-checkpoint-v1" || seq (u64 BE) || hash[seq]
- * and appends one line "seq hexhash base64sig unix_us" to the checkpoints
- * file ($KEYWARD_HOME/audit.checkpoints, 0600), so deleting the newest rows
- * is detected too.
+ * Checkpoints: every checkpoint_rows rows (at most one per
+ * checkpoint_gap_ms) or checkpoint_minutes minutes, and when the agent stops,
+ * the agent signs (Ed25519; the secret key is sealed in the store under the
+ * data key, the public key kept beside it) the message
+ * "keyward-audit-checkpoint-v1" || seq (u64 BE) || hash[seq] and appends one
+ * line "seq hexhash base64sig unix_us" to the checkpoints file
+ * ($KEYWARD_HOME/audit.checkpoints, 0600), so deleting the newest rows is
+ * detected too.
  *
  * Appends happen inside the caller's open store transaction (store_batch)
  * so a row commits or rolls back with the change it records; the caller
@@ -82,6 +83,7 @@ typedef struct audit_row {
 
 typedef struct audit_config {
 	uint32_t checkpoint_rows;    /* 0: never by count */
+	uint32_t checkpoint_gap_ms;  /* count-based ones at least this apart */
 	uint32_t checkpoint_minutes; /* 0: never by time */
 	uint32_t retention_days;     /* 0: keep forever */
 	bool syslog;                 /* also log each checkpoint to syslog */

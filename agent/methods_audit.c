@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "jsonget.h"
 #include "keyward.h"
 #include "log.h"
 #include "name.h"
@@ -18,26 +19,6 @@
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX     1000
 #define AUDIT_SCAN_MAX     20000 /* rows one query call may examine */
-
-/* A stored string as JSON. Paths need not be UTF-8: such bytes are shown
- * as '?' rather than making the whole row unprintable. */
-static json_t *audit_str(const char *s)
-{
-	if (!s)
-		return json_null();
-	json_t *j = json_string(s);
-	if (j)
-		return j;
-	size_t n = strlen(s);
-	char *copy = malloc(n + 1);
-	if (!copy)
-		return NULL;
-	for (size_t i = 0; i <= n; i++)
-		copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
 
 /* "2026-11-28T14:00:00.123456Z" */
 static json_t *audit_time(int64_t ts_us)
@@ -65,13 +46,14 @@ json_t *audit_row_json(const audit_row *row)
 	                 audit_time(row->ts_us), "ts_us",
 	                 (json_int_t)row->ts_us, "uid", (json_int_t)row->uid,
 	                 "pid", (json_int_t)row->pid, "exe",
-	                 audit_str(row->exe), "principal",
-	                 audit_str(row->principal), "op", audit_str(row->op),
-	                 "name", audit_str(row->name), "version",
+	                 kw_json_lossy(row->exe), "principal",
+	                 kw_json_lossy(row->principal), "op",
+	                 kw_json_lossy(row->op), "name",
+	                 kw_json_lossy(row->name), "version",
 	                 row->version ? json_integer((json_int_t)row->version) :
 	                                json_null(),
 	                 "outcome", audit_outcome_name(row->outcome), "reason",
-	                 audit_str(row->reason));
+	                 kw_json_lossy(row->reason));
 }
 
 static int audit_query_row(const audit_row *row, void *arg)
@@ -154,9 +136,10 @@ int method_audit_query(rpc_ctx *x, json_t **ret_result)
 static int audit_stats_row(const audit_count *ac, void *arg)
 {
 	json_t *o = json_pack("{s:o, s:o, s:s, s:I}", "principal",
-	                      audit_str(ac->principal), "op", audit_str(ac->op),
-	                      "outcome", audit_outcome_name(ac->outcome),
-	                      "count", (json_int_t)ac->count);
+	                      kw_json_lossy(ac->principal), "op",
+	                      kw_json_lossy(ac->op), "outcome",
+	                      audit_outcome_name(ac->outcome), "count",
+	                      (json_int_t)ac->count);
 	if (!o || json_array_append_new(arg, o) != 0)
 		return KW_ENOMEM;
 	return 0;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonget.h"
 #include "keyward.h"
 #include "policy_int.h"
 
@@ -412,24 +413,6 @@ static void rate_render(const policy_rate *r, char *buf, size_t bufsz)
 	         (unsigned long)r->burst);
 }
 
-/* A path as JSON. Paths need not be UTF-8 (JSON strings must be): such
- * bytes are shown as '?', as the audit log shows peers' paths. */
-static json_t *json_path(const char *s)
-{
-	json_t *j = json_string(s);
-	if (j)
-		return j;
-	size_t n = strlen(s);
-	char *copy = malloc(n + 1);
-	if (!copy)
-		return NULL;
-	for (size_t i = 0; i <= n; i++)
-		copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 static int json_put(json_t *obj, const char *key, json_t *v)
 {
 	return v ? json_object_set_new(obj, key, v) : -1;
@@ -444,13 +427,13 @@ static json_t *client_to_json(const struct policy_client *c)
 	if (!o)
 		return NULL;
 	r |= json_put(o, "name", json_string(c->name));
-	r |= json_put(o, "file", json_path(c->file));
+	r |= json_put(o, "file", kw_json_lossy(c->file));
 	r |= json_put(o, "line", json_integer(c->line));
 	r |= json_put(o, "uid", json_integer(c->uid));
 	if (c->has_gid)
 		r |= json_put(o, "gid", json_integer(c->gid));
 	if (c->exe)
-		r |= json_put(o, "exe", json_path(c->exe));
+		r |= json_put(o, "exe", kw_json_lossy(c->exe));
 	if (c->has_sha256) {
 		char hex[POLICY_SHA256_BYTES * 2 + 1];
 		sodium_bin2hex(hex, sizeof(hex), c->sha256, sizeof(c->sha256));
@@ -496,7 +479,7 @@ json_t *policy_to_json(const policy *p)
 		return NULL;
 	}
 	for (size_t i = 0; i < p->nfiles; i++)
-		r |= json_array_append_new(files, json_path(p->files[i]));
+		r |= json_array_append_new(files, kw_json_lossy(p->files[i]));
 	if (p->has_default_rate) {
 		rate_render(&p->default_rate, rate, sizeof(rate));
 		r |= json_put(defaults, "rate", json_string(rate));

@@ -3,6 +3,9 @@
  */
 #include "jsonget.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 bool kw_json_get_uint(const json_t *obj, const char *key, uint64_t min,
                       uint64_t *ret_value)
 {
@@ -44,4 +47,22 @@ bool kw_json_get_text(const json_t *obj, const char *key,
 			return false;
 	*ret_value = s;
 	return true;
+}
+
+json_t *kw_json_lossy(const char *s)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	size_t n = strlen(s);
+	char *copy = malloc(n + 1);
+	if (!copy)
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+	j = json_string(copy);
+	free(copy);
+	return j;
 }

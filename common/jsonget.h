@@ -1,6 +1,7 @@
 /*
  * jsonget.h - checked reads of members of a JSON object, shared by
- * libkeyward and the CLI, which both take results from the agent.
+ * libkeyward and the CLI, which both take results from the agent (and
+ * kw_json_lossy, for the agent's answers).
  *
  * Each returns false if the member is absent or of the wrong type or
  * range, and then leaves *ret_value untouched.
@@ -21,5 +22,10 @@ bool kw_json_get_bool(const json_t *obj, const char *key, bool *ret_value);
  * belongs to obj. */
 bool kw_json_get_text(const json_t *obj, const char *key,
                       const char **ret_value);
+
+/* The other way: a C string that need not be UTF-8 (a path, a reason
+ * naming one) as a JSON string, with every byte >= 0x80 shown as '?' if it
+ * is not valid UTF-8; s NULL gives null. NULL only if out of memory. */
+json_t *kw_json_lossy(const char *s);
 
 #endif

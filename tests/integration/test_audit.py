@@ -653,7 +653,7 @@ class BigLog(AuditCase):
     ROWS = 100000
 
     @unittest.skipIf(harness.VALGRIND, "scale test: 100k audited gets "
-                     "under valgrind take most of an hour; the other audit "
+                     "would take most of the valgrind run; the other audit "
                      "tests verify chains with checkpoints under memcheck")
     def test_100k_rows_verify(self):
         rpc = self.rpc()

@@ -229,6 +229,30 @@ static rows *all_rows(fixture *f)
 	return r;
 }
 
+/* Count-based checkpoints keep their gap: a burst inside it pays for one,
+ * the rows after it are vouched for once the gap has passed. */
+static void test_checkpoint_gap(void **state)
+{
+	fixture *f = *state;
+	audit_verify_result res;
+
+	f->cfg.checkpoint_rows = 10;
+	f->cfg.checkpoint_gap_ms = 1000;
+	audit_configure(f->au, &f->cfg);
+	f->now = 5000000;
+	for (int i = 0; i < 5; i++)
+		append_n(f, 10); /* 50 rows within 50 microseconds */
+	res = verify(f);
+	assert_int_equal(res.kind, AUDIT_INTACT);
+	assert_int_equal(res.rows, 50);
+	assert_int_equal(res.checkpoints, 1);
+	f->now += 1000000; /* a second later */
+	append_n(f, 10);
+	res = verify(f);
+	assert_int_equal(res.rows, 60);
+	assert_int_equal(res.checkpoints, 2);
+}
+
 static void test_chain_intact(void **state)
 {
 	fixture *f = *state;
@@ -1193,6 +1217,7 @@ static void test_100k_rows(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_checkpoint_gap),
 		T(test_chain_intact),
 		T(test_edit_detected),
 		T(test_edit_hash_too),

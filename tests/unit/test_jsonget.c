@@ -89,12 +89,31 @@ static void test_text(void **state)
 	json_decref(obj);
 }
 
+static void test_lossy(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	j = kw_json_lossy(NULL);
+	assert_true(json_is_null(j));
+	json_decref(j);
+	/* Valid UTF-8 stays as it is. */
+	j = kw_json_lossy("/opt/caf\xc3\xa9/bin");
+	assert_string_equal(json_string_value(j), "/opt/caf\xc3\xa9/bin");
+	json_decref(j);
+	/* Anything else loses its high bytes, not the whole string. */
+	j = kw_json_lossy("/tmp/\xff\xfe.x/\xc3\xa9");
+	assert_string_equal(json_string_value(j), "/tmp/??.x/??");
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uint),
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_lossy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
