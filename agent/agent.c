@@ -280,7 +280,8 @@ int agent_keys_changed(agent *a)
 			audit_lock(a->au);
 		return r;
 	}
-	/* Used for nearly every request: readable for a whole loop turn. */
+	/* Used for nearly every request: readable while the agent is busy
+	 * (crypto_key_linger, agent_on_idle). */
 	crypto_key_linger(a->dk);
 	crypto_key_linger(a->token_key);
 	crypto_key_linger(a->apikey_key);
@@ -1062,8 +1063,8 @@ static int agent_signals(agent *a)
 	return a->signal_fd < 0 ? KW_EIO : 0;
 }
 
-/* Nothing to do until the next event: the keys the busy turns kept
- * readable go back to no-access while the agent waits. */
+/* KEYS_IDLE_MS without work: the keys the busy turns kept readable go
+ * back to no-access while the agent waits. */
 static void agent_on_idle(void *arg)
 {
 	(void)arg;
