@@ -313,18 +313,24 @@ static void agent_light_committed(agent *a)
 		a->sync_due_ms = loop_now_ms() + (int64_t)a->cfg.audit_flush_ms;
 }
 
+/* End the open batch: commit it, or roll it back if a row it needed could
+ * not be written (agent_batch_fail). 0 if it committed. */
+static int agent_batch_end(agent *a)
+{
+	int r = KW_EIO;
+	if (a->batch_failed)
+		store_batch_rollback(a->st);
+	else
+		r = store_batch_commit(a->st);
+	a->batch_failed = false;
+	return r;
+}
+
 /* A state change joins a turn that so far only read: the reads' part
  * commits now (without a sync); its answers still wait for the turn. */
 static void agent_batch_split(agent *a)
 {
-	int r;
-	if (a->batch_failed) {
-		store_batch_rollback(a->st);
-		r = KW_EIO;
-	} else {
-		r = store_batch_commit(a->st);
-	}
-	a->batch_failed = false;
+	int r = agent_batch_end(a);
 	if (r == 0) {
 		agent_light_committed(a);
 		audit_committed(a->au, agent_now_us(),
@@ -473,13 +479,7 @@ static void agent_batch_finish(agent *a)
 	}
 	if (store_batch_active(a->st)) {
 		bool light = store_batch_light(a->st);
-		if (a->batch_failed) {
-			store_batch_rollback(a->st);
-			r = KW_EIO;
-		} else {
-			r = store_batch_commit(a->st);
-		}
-		a->batch_failed = false;
+		r = agent_batch_end(a);
 		agent_passwd_settle(a, r == 0);
 		rotate_settled(a->rot, r == 0);
 		if (r == 0) {

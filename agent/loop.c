@@ -97,18 +97,25 @@ void loop_on_idle(loop *l, int grace_ms, void (*fn)(void *arg), void *arg)
 int loop_turn(loop *l, int timeout_ms)
 {
 	int n = 0;
+	bool idled = false;
 	if (l->idle_fn && (timeout_ms < 0 || timeout_ms > l->idle_grace_ms)) {
 		/* Wait the grace period first; only a wait that finds
 		 * nothing in it is idle. */
 		n = epoll_wait(l->epfd, l->ready, LOOP_BATCH, l->idle_grace_ms);
 		if (n == 0) {
 			l->idle_fn(l->idle_arg);
+			idled = true;
 			if (timeout_ms > 0)
 				timeout_ms -= l->idle_grace_ms;
 		}
 	}
-	if (n == 0)
+	if (n == 0) {
 		n = epoll_wait(l->epfd, l->ready, LOOP_BATCH, timeout_ms);
+		/* A shorter wait (at most the grace) that found nothing was
+		 * idle as well. */
+		if (n == 0 && timeout_ms != 0 && l->idle_fn && !idled)
+			l->idle_fn(l->idle_arg);
+	}
 	if (n < 0)
 		return errno == EINTR ? 0 : KW_EIO;
 	l->nready = n;

@@ -35,8 +35,8 @@ int loop_mod(loop *l, loop_watch *w, uint32_t events);
 void loop_del(loop *l, loop_watch *w);
 /* Wait up to timeout_ms (-1 forever) and dispatch. 0 or KW_EIO. */
 int loop_turn(loop *l, int timeout_ms);
-/* Call fn(arg) once a turn has waited grace_ms with nothing to do (not
- * between turns of a busy period, however short their waits). */
+/* Call fn(arg) once a turn has waited grace_ms with nothing to do, or the
+ * whole of a shorter wait (not between the turns of a busy period). */
 void loop_on_idle(loop *l, int grace_ms, void (*fn)(void *arg), void *arg);
 
 /* Monotonic milliseconds. */

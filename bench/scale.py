@@ -111,6 +111,8 @@ import sys
 import tempfile
 import time
 
+import kwrpc
+
 DAY = 86400
 HOUR = 3600
 RSS_TARGET_MIB = 16
@@ -225,49 +227,24 @@ def proc_cpu_s(pid):
 
 # --- protocol ----------------------------------------------------------------
 
-class Conn:
-    """A blocking newline-delimited JSON-RPC connection."""
+class Conn(kwrpc.Conn):
+    """kwrpc.Conn whose call gives the result, and whose failures are
+    BenchErrors."""
 
     def __init__(self, path, timeout=RPC_DEADLINE_S):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.buf = b""
-        self.next_id = 1
-
-    def close(self):
-        self.sock.close()
-
-    def send(self, method, params=None, id=None):
-        if id is None:
-            id = self.next_id
-            self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.sock.sendall(json.dumps(msg, separators=(",", ":")).encode() +
-                          b"\n")
-        return id
+        super().__init__(path, timeout)
 
     def recv(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise BenchError("the agent closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            return super().recv()
+        except kwrpc.Closed as e:
+            raise BenchError(str(e)) from None
 
     def call(self, method, params=None):
-        id = self.send(method, params)
-        while True:
-            resp = self.recv()
-            if resp.get("id") == id:
-                break
-            if "id" in resp:
-                raise BenchError("answer to id %r while waiting for %r"
-                                 % (resp.get("id"), id))
-            # A notification; callers that want them read them with recv.
+        try:
+            resp = super().call(method, params)
+        except kwrpc.Closed as e:
+            raise BenchError(str(e)) from None
         if "result" not in resp:
             raise BenchError("%s failed: %r" % (method, resp.get("error")))
         return resp["result"]

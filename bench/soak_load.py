@@ -44,6 +44,9 @@ import sys
 import threading
 import time
 
+import kwrpc
+from kwrpc import Closed
+
 RPC_TIMEOUT_S = 60.0
 AUDIENCE = "https://mcp.example.com/mcp"
 N_SECRETS = 200
@@ -51,50 +54,9 @@ N_ROTATED = 8
 N_KEYS = 8
 
 
-class Closed(Exception):
-    pass
-
-
-class Conn:
+class Conn(kwrpc.Conn):
     def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(RPC_TIMEOUT_S)
-        self.sock.connect(path)
-        self.buf = b""
-        self.next_id = 1
-
-    def close(self):
-        self.sock.close()
-
-    def send(self, method, params=None):
-        id = self.next_id
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.sock.sendall(json.dumps(msg, separators=(",", ":")).encode() +
-                          b"\n")
-        return id
-
-    def recv(self):
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise Closed("the agent closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def call(self, method, params=None):
-        """The response object (result or error); notifications skipped."""
-        id = self.send(method, params)
-        while True:
-            resp = self.recv()
-            if resp.get("id") == id:
-                return resp
-            if "id" in resp:
-                raise Closed("answer to id %r while waiting for %r"
-                             % (resp.get("id"), id))
+        super().__init__(path, RPC_TIMEOUT_S)
 
 
 class Stats:
