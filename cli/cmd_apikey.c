@@ -507,15 +507,12 @@ static int apikey_rotate(struct cli *cli, int argc, char **argv)
 	return ex;
 }
 
-/* Read stdin (at most STDIN_MAX bytes) into buf and cut it at the first
- * line end. *ret_len is the length of that first line; more than one line
- * of text, or more than STDIN_MAX bytes, is KW_ETOOBIG. */
-static int read_key(char buf[static STDIN_MAX + 1], size_t *ret_len)
+int cli_read_stdin(char *buf, size_t max, size_t *ret_len)
 {
-	size_t len = 0, line;
+	size_t len = 0;
 
 	for (;;) {
-		ssize_t n = read(STDIN_FILENO, buf + len, STDIN_MAX + 1 - len);
+		ssize_t n = read(STDIN_FILENO, buf + len, max + 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -523,9 +520,23 @@ static int read_key(char buf[static STDIN_MAX + 1], size_t *ret_len)
 		if (n == 0)
 			break;
 		len += (size_t)n;
-		if (len > STDIN_MAX)
+		if (len > max)
 			return KW_ETOOBIG;
 	}
+	*ret_len = len;
+	return 0;
+}
+
+/* Read stdin (at most STDIN_MAX bytes) into buf and cut it at the first
+ * line end. *ret_len is the length of that first line; more than one line
+ * of text, or more than STDIN_MAX bytes, is KW_ETOOBIG. */
+static int read_key(char buf[static STDIN_MAX + 1], size_t *ret_len)
+{
+	size_t len = 0, line;
+	int r = cli_read_stdin(buf, STDIN_MAX, &len);
+
+	if (r < 0)
+		return r;
 	buf[len] = '\0';
 	line = strcspn(buf, "\r\n");
 	/* After the line end only more line ends may follow. */

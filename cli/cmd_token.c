@@ -6,11 +6,9 @@
  * verify from stdin, never from argv: command lines are visible to other
  * users.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "duration.h"
@@ -144,30 +142,25 @@ static int token_issue(struct cli *cli, int argc, char **argv)
 /* The token from stdin: one line, surrounding whitespace dropped. */
 static int read_token(struct cli *cli, char **ret_tok)
 {
-	char *buf = kw_wipealloc(TOKEN_READ_MAX + 2);
+	char *buf = kw_wipealloc(TOKEN_READ_MAX + 3);
 	size_t len = 0;
-	ssize_t n;
+	int r;
 
 	if (!buf)
 		return cli_fail(cli, NULL, NULL, KW_ENOMEM);
-	while (len < TOKEN_READ_MAX + 1) {
-		n = read(STDIN_FILENO, buf + len, TOKEN_READ_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			kw_wipefree(buf);
-			return cli_fail(cli, NULL, NULL, KW_EIO);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	/* Room for the longest token and a CRLF; anything longer is
+	 * refused whole (KW_ETOOBIG leaves len 0), not cut. */
+	r = cli_read_stdin(buf, TOKEN_READ_MAX + 2, &len);
+	if (r == KW_EIO) {
+		kw_wipefree(buf);
+		return cli_fail(cli, NULL, NULL, KW_EIO);
 	}
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
 	               buf[len - 1] == ' '))
 		len--;
 	buf[len] = '\0';
-	if (len == 0 || len > TOKEN_READ_MAX || memchr(buf, '\0', len) ||
-	    strpbrk(buf, "\r\n")) {
+	if (r < 0 || len == 0 || len > TOKEN_READ_MAX ||
+	    memchr(buf, '\0', len) || strpbrk(buf, "\r\n")) {
 		kw_wipefree(buf);
 		return cli_usage(cli,
 		                 "expected one token (at most %u bytes) "
