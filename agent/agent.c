@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -175,6 +176,42 @@ static int agent_lock_home(agent *a)
 	return 0;
 }
 
+/* PRAGMA quick_check at start-up reads every page: about a second per
+ * few hundred MB. Past this budget the agent starts without the rest. */
+#define STARTUP_CHECK_MS 3000
+
+/* Refuse a damaged store before serving from it (docs/store.md). */
+static int agent_check_store(agent *a)
+{
+	char detail[256];
+	int64_t t0 = loop_now_ms();
+	int r = store_quick_check(a->st, STARTUP_CHECK_MS, detail,
+	                          sizeof(detail));
+	if (r == KW_ETIMEOUT) {
+		log_warn("%s: the integrity check stopped after %d ms and the "
+		         "rest of the file was not checked (a large store; "
+		         "`sqlite3 %s 'PRAGMA quick_check'` checks all of it)",
+		         a->db_path, STARTUP_CHECK_MS, a->db_path);
+		return 0;
+	}
+	if (r == KW_EDAMAGED) {
+		log_error(
+			"%s is damaged (SQLite's quick_check: %s). Restore it "
+			"from a backup; the agent does not serve from a "
+			"damaged store",
+			a->db_path, detail);
+		return r;
+	}
+	if (r < 0) {
+		log_error("%s: the integrity check failed: %s (%s)", a->db_path,
+		          kw_strerror(r), detail);
+		return r;
+	}
+	log_debug("%s: integrity check ok in %lld ms", a->db_path,
+	          (long long)(loop_now_ms() - t0));
+	return 0;
+}
+
 static int agent_open_store(agent *a)
 {
 	int r = store_open(a->db_path, STORE_OPEN_EXISTING, &a->st);
@@ -189,11 +226,22 @@ static int agent_open_store(agent *a)
 		          a->db_path, (unsigned)geteuid(), a->db_path);
 		return r;
 	}
-	if (r < 0) {
-		log_error("%s: cannot open the store: %s", a->db_path,
-		          kw_strerror(r));
+	if (r == KW_EDAMAGED) {
+		log_error(
+			"%s is damaged: it is empty (0 bytes) or not an SQLite "
+			"database. Restore it from a backup; keyward never "
+			"replaces a store with a new one",
+			a->db_path);
 		return r;
 	}
+	if (r < 0) {
+		char why[KW_PATH_MAX + 96];
+		agent_store_why(a, r, why, sizeof(why));
+		log_error("%s: cannot open the store: %s", a->db_path, why);
+		return r;
+	}
+	if ((r = agent_check_store(a)) < 0)
+		return r;
 	r = store_wrap_get(a->st, &a->wrap);
 	if (r < 0) {
 		log_error("%s: no data key in the store (%s); was `keyward "
@@ -211,10 +259,19 @@ static int agent_open_store(agent *a)
 	}
 	kw_key *kek = NULL;
 	r = crypto_keyfile_read(a->key_path, &kek);
+	if (r == KW_ENOTFOUND) {
+		log_error("master.key not found at %s: the store is in keyfile "
+		          "mode and cannot be opened without it; restore it "
+		          "from a backup",
+		          a->key_path);
+		return r;
+	}
 	if (r < 0) {
 		log_error("%s: cannot use the keyfile: %s%s", a->key_path,
 		          kw_strerror(r),
-		          r == KW_EPERM ? " (it must be ours, mode 600)" : "");
+		          r == KW_EPERM  ? " (it must be ours, mode 600)" :
+		          r == KW_EINVAL ? " (it is not 32 bytes)" :
+		                           "");
 		return r;
 	}
 	r = crypto_unwrap_key(kek, &a->wrap, &a->dk);
@@ -295,6 +352,15 @@ int64_t agent_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+void agent_format_utc(int64_t us, char *buf, size_t size)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, size, "?");
+}
+
 static audit_config agent_audit_config(const kw_config *cfg)
 {
 	return (audit_config){
@@ -306,6 +372,81 @@ static audit_config agent_audit_config(const kw_config *cfg)
 	};
 }
 
+/*
+ * What the disk holds is unknown: a commit or sync failed with an I/O
+ * error. Stop opening batches until agent_store_recover succeeds; answers
+ * already given stay true (those of the failed commit say outcome unknown).
+ */
+static void agent_store_fault(agent *a, const char *what, int err)
+{
+	if (a->fault.active)
+		return;
+	a->fault = (struct agent_fault){
+		.active = true,
+		.since_us = agent_now_us(),
+		.retry_ms = loop_now_ms(),
+	};
+	snprintf(a->fault.cause, sizeof(a->fault.cause), "%s failed (%s)", what,
+	         store_last_error(a->st));
+	snprintf(a->fault.waiting, sizeof(a->fault.waiting),
+	         "reopening secrets.db so that recovery reads what the disk "
+	         "holds, then a full sync");
+	a->sync_due_ms = 0;
+	log_error("%s: %s. What the disk holds is unknown: requests are "
+	          "refused until the store is reopened and a full sync "
+	          "succeeds",
+	          a->fault.cause, kw_strerror(err));
+}
+
+void agent_store_why(const agent *a, int err, char *buf, size_t size)
+{
+	const char *before = "", *after = "";
+	switch (err) {
+	case KW_EDISKFULL:
+		before = "disk full on the filesystem of ";
+		break;
+	case KW_EROFS:
+		before = "the filesystem of ";
+		after = " is read-only";
+		break;
+	case KW_EDAMAGED:
+		after = " is damaged; restore it from a backup (the agent's "
+			"log has SQLite's finding)";
+		break;
+	case KW_EIO:
+	case KW_EUNKNOWN:
+		before = "I/O error on ";
+		break;
+	default:
+		snprintf(buf, size, "%s", kw_strerror(err));
+		return;
+	}
+	/* A path too long for buf is cut; the sentence still says what. */
+	if (snprintf(buf, size, "%s%s%s", before, a->db_path, after) < 0)
+		snprintf(buf, size, "%s", kw_strerror(err));
+}
+
+int agent_store_code(int err)
+{
+	switch (err) {
+	case KW_EDISKFULL:
+	case KW_EROFS:
+	case KW_EDAMAGED:
+	case KW_EIO:
+	case KW_ENOMEM:
+		return err;
+	default:
+		return KW_ESTORE;
+	}
+}
+
+/* The turn's batch ended with err: a fault if its outcome is unknown. */
+static void agent_batch_outcome(agent *a, int err, const char *what)
+{
+	if (err == KW_EUNKNOWN)
+		agent_store_fault(a, what, err);
+}
+
 /* The turn has light commits to sync by flush_ms from now. */
 static void agent_light_committed(agent *a)
 {
@@ -314,15 +455,15 @@ static void agent_light_committed(agent *a)
 }
 
 /* End the open batch: commit it, or roll it back if a row it needed could
- * not be written (agent_batch_fail). 0 if it committed. */
+ * not be written (agent_batch_fail, which said why). 0 if it committed. */
 static int agent_batch_end(agent *a)
 {
-	int r = KW_EIO;
-	if (a->batch_failed)
+	int r = a->batch_err;
+	if (r < 0)
 		store_batch_rollback(a->st);
 	else
 		r = store_batch_commit(a->st);
-	a->batch_failed = false;
+	a->batch_err = 0;
 	return r;
 }
 
@@ -338,22 +479,30 @@ static void agent_batch_split(agent *a)
 		                a);
 	} else {
 		audit_rolled_back(a->au);
-		a->turn_failed = true;
+		a->turn_err = r;
+		char why[KW_PATH_MAX + 96];
+		agent_store_why(a, r, why, sizeof(why));
 		log_error("the store transaction of this turn's reads failed "
-		          "(%s)",
-		          kw_strerror(r));
+		          "(%s: %s)",
+		          why, store_last_error(a->st));
+		agent_batch_outcome(a, r, "committing this turn's reads");
 	}
 }
 
 static int agent_batch_open(agent *a, bool durable)
 {
+	/* Nothing may be written on a store whose state is unknown. */
+	if (a->fault.active)
+		return KW_EIO;
 	if (store_batch_active(a->st)) {
 		if (!durable || !store_batch_light(a->st))
 			return 0;
 		agent_batch_split(a);
+		if (a->fault.active)
+			return KW_EIO;
 	}
-	/* flush_ms = 0, or a sync that failed: every commit syncs. */
-	bool light = !durable && a->cfg.audit_flush_ms > 0 && !a->sync_failed;
+	/* flush_ms = 0: every commit syncs. */
+	bool light = !durable && a->cfg.audit_flush_ms > 0;
 	int r = light ? store_batch_begin_light(a->st) :
 	                store_batch_begin(a->st);
 	if (r < 0)
@@ -372,35 +521,28 @@ int agent_batch_read(agent *a)
 	return agent_batch_open(a, false);
 }
 
-/* Sync light commits whose time has come (outside any batch). */
+/* Sync light commits whose time has come (outside any batch). A failed
+ * sync leaves it unknown which of them the disk has: the answers are out
+ * (reads), but the store must be re-established before more. */
 static void agent_flush(agent *a, int64_t now)
 {
-	if (!store_unsynced(a->st)) {
-		/* Nothing waits: a durable commit synced it all. */
-		if (a->sync_failed)
-			log_info("the audit log syncs again");
-		a->sync_failed = false;
+	if (a->fault.active || !store_unsynced(a->st)) {
 		a->sync_due_ms = 0;
 		return;
 	}
 	if (!a->sync_due_ms || now < a->sync_due_ms)
 		return;
 	int r = store_sync(a->st);
-	if (r == 0) {
-		agent_flush(a, now);
-		return;
-	}
-	if (!a->sync_failed)
-		log_error("cannot sync the audit log to disk (%s): every "
-		          "request now waits for its own sync",
-		          kw_strerror(r));
-	a->sync_failed = true;
-	a->sync_due_ms = now + (int64_t)a->cfg.audit_flush_ms;
+	a->sync_due_ms = 0;
+	if (r < 0)
+		agent_store_fault(a, "syncing the audit rows of recent reads",
+		                  r);
 }
 
-void agent_batch_fail(agent *a)
+void agent_batch_fail(agent *a, int err)
 {
-	a->batch_failed = true;
+	if (!a->batch_err)
+		a->batch_err = err < 0 ? err : KW_ESTORE;
 }
 
 void agent_gate_add(agent *a, conn *c)
@@ -474,7 +616,7 @@ static void agent_batch_finish(agent *a)
 	/* No batch but answers waiting: a split turn whose durable part
 	 * could not be opened. */
 	if (!store_batch_active(a->st) && !a->ngated) {
-		a->turn_failed = false;
+		a->turn_err = 0;
 		return;
 	}
 	if (store_batch_active(a->st)) {
@@ -492,15 +634,21 @@ static void agent_batch_finish(agent *a)
 			                a);
 		} else {
 			audit_rolled_back(a->au);
+			agent_batch_outcome(a, r, "committing this turn");
 		}
 	}
-	if (r == 0 && a->turn_failed)
-		r = KW_EIO;
-	a->turn_failed = false;
-	if (r < 0)
-		log_error("the store transaction of this turn failed (%s): %u "
-		          "connection(s) get errors, nothing was released",
-		          kw_strerror(r), a->ngated);
+	if (r == 0 && a->turn_err)
+		r = a->turn_err;
+	a->turn_err = 0;
+	if (r < 0) {
+		char why[KW_PATH_MAX + 96];
+		agent_store_why(a, r, why, sizeof(why));
+		log_error("the store transaction of this turn failed (%s: %s): "
+		          "%u connection(s) get errors, %s",
+		          why, store_last_error(a->st), a->ngated,
+		          r == KW_EUNKNOWN ? "outcome unknown" :
+		                             "nothing was kept");
+	}
 	/* Take the list: releasing answers lets connections process more
 	 * requests, which open the next batch and register anew. A
 	 * connection freed meanwhile removes itself from the taken list
@@ -515,11 +663,101 @@ static void agent_batch_finish(agent *a)
 		conn *c = list[i];
 		list[i] = NULL;
 		if (c)
-			conn_batch_done(c, r == 0);
+			conn_batch_done(c, r);
 	}
 	a->releasing = NULL;
 	a->nreleasing = 0;
 	free(list);
+}
+
+/* Retry a failed recovery after 100 ms, doubling up to 5 s. */
+#define FAULT_RETRY_MIN_MS 100
+#define FAULT_RETRY_MAX_MS 5000
+
+/* A recovery step failed: say so once per new reason, retry later. */
+static void agent_recover_failed(agent *a, const char *step, int err)
+{
+	char waiting[sizeof(a->fault.waiting)];
+	snprintf(waiting, sizeof(waiting), "%s (last attempt: %s)", step,
+	         store_connected(a->st) ? store_last_error(a->st) :
+	                                  kw_strerror(err));
+	if (strcmp(waiting, a->fault.waiting) != 0)
+		log_error("store recovery: waiting for %s", waiting);
+	memcpy(a->fault.waiting, waiting, sizeof(waiting));
+	int64_t delay = FAULT_RETRY_MIN_MS;
+	for (uint32_t i = 0;
+	     i < a->fault.attempts && delay < FAULT_RETRY_MAX_MS; i++)
+		delay *= 2;
+	if (delay > FAULT_RETRY_MAX_MS)
+		delay = FAULT_RETRY_MAX_MS;
+	a->fault.attempts++;
+	a->fault.retry_ms = loop_now_ms() + delay;
+}
+
+/* The wrap as the recovered store has it: a passwd whose commit was in
+ * doubt may have landed after all. The data key is the same either way. */
+static int agent_recover_wrap(agent *a)
+{
+	crypto_wrap w;
+	int r = store_wrap_get(a->st, &w);
+	if (r < 0)
+		return r;
+	bool to_passphrase = a->wrap.mode == CRYPTO_WRAP_KEYFILE &&
+	                     w.mode == CRYPTO_WRAP_PASSPHRASE;
+	a->wrap = w;
+	sodium_memzero(&w, sizeof(w));
+	if (to_passphrase) {
+		log_info("store recovery: the passphrase change is in the "
+		         "store after all; %s is no longer used",
+		         a->key_path);
+		if (unlink(a->key_path) != 0 && errno != ENOENT)
+			log_error("%s could not be removed; delete it by hand",
+			          a->key_path);
+	}
+	return 0;
+}
+
+/*
+ * Re-establish a known state after a fault: reopen the store (recovery
+ * reads what the files hold), make that durable with a full sync, then
+ * take the state kept in memory (audit head, wrap, rotation work) from it
+ * again. Until every step succeeds the fault stays and this runs again.
+ */
+static void agent_store_recover(agent *a, int64_t now)
+{
+	if (!a->fault.active || now < a->fault.retry_ms ||
+	    store_batch_active(a->st))
+		return;
+	int r = store_reopen(a->st);
+	if (r < 0) {
+		agent_recover_failed(a, "reopening secrets.db", r);
+		return;
+	}
+	r = store_settle(a->st);
+	if (r < 0) {
+		agent_recover_failed(a, "a full sync of secrets.db", r);
+		return;
+	}
+	if ((r = audit_reload(a->au)) < 0 || (r = agent_recover_wrap(a)) < 0) {
+		agent_recover_failed(a, "reading the recovered store", r);
+		return;
+	}
+	rotate_changed(a->rot);
+	char since[32];
+	agent_format_utc(a->fault.since_us, since, sizeof(since));
+	log_info("store recovery: the store is in a known state again (the "
+	         "fault began %s; %u failed attempt(s)); serving requests",
+	         since, a->fault.attempts);
+	audit_event ev = {
+		.uid = geteuid(),
+		.pid = getpid(),
+		.op = "store.recovered",
+		.outcome = AUDIT_OK,
+		.reason = a->fault.cause,
+	};
+	a->fault.active = false;
+	if (agent_audit(a, &ev) < 0)
+		agent_batch_fail(a, KW_ESTORE);
 }
 
 /* audit.verify runs a slice per loop turn so a big log never stalls. */
@@ -555,7 +793,10 @@ static void agent_verify_steps(agent *a)
 		bool done = !j->c;
 		audit_verify_result res = { 0 };
 		int r = 0;
-		if (!done)
+		if (!done && a->fault.active) {
+			done = true;
+			r = KW_EIO;
+		} else if (!done)
 			r = audit_verify_step(j->v, VERIFY_SLICE_ROWS, &done,
 			                      &res);
 		if (!done && r == 0) {
@@ -1155,7 +1396,7 @@ static void agent_sweep(agent *a, int64_t now)
 	}
 	ratelimit_sweep(a->rate, now);
 	ratelimit_sweep(a->apikey_failures, now);
-	if (a->au && !store_batch_active(a->st))
+	if (a->au && !store_batch_active(a->st) && !a->fault.active)
 		(void)audit_tick(a->au, agent_now_us());
 	penalty_sweep(a->refused, now);
 	penalty_sweep(a->bad_tokens, now);
@@ -1192,8 +1433,10 @@ int agent_turn(agent *a, int max_wait_ms)
 	 * not wait for the next event. */
 	if (a->sync_due_ms && a->sync_due_ms - now < wait)
 		wait = a->sync_due_ms - now;
+	if (a->fault.active && a->fault.retry_ms - now < wait)
+		wait = a->fault.retry_ms - now;
 	if (wait < 0 || a->verifies || store_batch_active(a->st) ||
-	    rotate_ready(a->rot))
+	    (!a->fault.active && rotate_ready(a->rot)))
 		wait = 0;
 	if (max_wait_ms >= 0 && wait > max_wait_ms)
 		wait = max_wait_ms;
@@ -1211,6 +1454,7 @@ int agent_turn(agent *a, int max_wait_ms)
 	/* One commit for everything this turn did, then the answers. */
 	agent_batch_finish(a);
 	agent_flush(a, loop_now_ms());
+	agent_store_recover(a, loop_now_ms());
 	return 0;
 }
 
@@ -1226,8 +1470,14 @@ int agent_run(agent *a)
 			return KW_EIO;
 	}
 	agent_batch_finish(a);
-	if (audit_unlocked(a->au) &&
-	    audit_checkpoint(a->au, agent_now_us()) < 0)
+	/* A store in doubt gets no checkpoint: it would vouch for rows the
+	 * disk may not have. */
+	if (a->fault.active)
+		log_error("stopping with the store in an unknown state (%s); "
+		          "recovery runs when the agent starts again",
+		          a->fault.cause);
+	else if (audit_unlocked(a->au) &&
+	         audit_checkpoint(a->au, agent_now_us()) < 0)
 		log_error("could not write the final audit checkpoint");
 	log_info("stopped");
 	return 0;

@@ -96,15 +96,26 @@ typedef struct agent {
 	uint32_t ngated, gated_cap;
 	conn **releasing; /* the list agent_batch_finish is working through */
 	uint32_t nreleasing;
-	bool batch_failed;
+	int batch_err; /* agent_batch_fail: roll back with this KW_E* */
 	/* The reads' part of this turn's batch, committed early because a
-	 * state change joined the turn (agent_batch), failed. */
-	bool turn_failed;
+	 * state change joined the turn (agent_batch), failed with this
+	 * KW_E*: the turn's answers get it too. 0 if not. */
+	int turn_err;
 	/* Light batches committed without a sync: when they must be synced
-	 * ([audit] flush_ms after the first; 0 = nothing unsynced), and
-	 * whether the last sync failed (then every batch syncs). */
+	 * ([audit] flush_ms after the first; 0 = nothing unsynced). */
 	int64_t sync_due_ms;
-	bool sync_failed;
+	/* A commit or sync failed with an I/O error, so what the disk holds
+	 * is unknown (docs/audit.md, "Outcome unknown"). Until
+	 * agent_store_recover has reopened the store and a full sync has
+	 * succeeded, no batch opens: only agent.status is served. */
+	struct agent_fault {
+		bool active;
+		int64_t since_us;  /* wall clock, for status */
+		int64_t retry_ms;  /* next recovery attempt (loop clock) */
+		uint32_t attempts; /* failed recovery attempts so far */
+		char cause[96];    /* what failed */
+		char waiting[160]; /* what recovery waits for */
+	} fault;
 	struct agent_verify *verifies; /* audit.verify jobs in progress */
 	rotate *rot;                   /* the rotation engine */
 	bool curl_ready;               /* curl_global_init done */
@@ -149,8 +160,8 @@ int agent_keys_changed(agent *a);
 /*
  * Group commit (one batch per loop turn). agent_batch opens it if needed;
  * agent_batch_fail makes the end of the turn roll it back (an audit row
- * could not be written: nothing it covers may happen). Connections with
- * answers waiting register with agent_gate_add.
+ * could not be written: nothing it covers may happen; err says why).
+ * Connections with answers waiting register with agent_gate_add.
  *
  * agent_batch_read is for requests whose only lasting effect is their
  * audit row: while a turn has only those, its batch commits without a
@@ -161,7 +172,17 @@ int agent_keys_changed(agent *a);
  */
 int agent_batch(agent *a);
 int agent_batch_read(agent *a);
-void agent_batch_fail(agent *a);
+void agent_batch_fail(agent *a, int err);
+/*
+ * A sentence for a client saying why the store could not do something:
+ * err (a KW_E* from the store) with the file or filesystem it concerns
+ * ("disk full on the filesystem of PATH", ...), into buf.
+ */
+void agent_store_why(const agent *a, int err, char *buf, size_t size);
+/* The code a client gets for a store failure err: err itself if it names
+ * a cause a client can act on (disk full, read-only, damaged, I/O),
+ * else KW_ESTORE. */
+int agent_store_code(int err);
 void agent_gate_add(agent *a, conn *c);
 void agent_gate_remove(agent *a, conn *c);
 /* c is being freed: drop any reference the agent keeps to it. */
@@ -177,6 +198,8 @@ void agent_notify_rotated(agent *a, const char *name, uint64_t version,
                           uint64_t previous, const char *rotation_id);
 /* Wall-clock time in unix microseconds (audit timestamps). */
 int64_t agent_now_us(void);
+/* us as "YYYY-MM-DDTHH:MM:SSZ" (at least 21 bytes of buf). */
+void agent_format_utc(int64_t us, char *buf, size_t size);
 
 /* "keyfile" or "passphrase". */
 const char *agent_mode_name(const agent *a);

@@ -303,10 +303,35 @@ static int checkpoint_head(audit *au, int64_t now_us)
 
 /* Open, close, lock and unlock ------------------------------------------- */
 
+/* The head as the store has it: the newest row, else the anchor left by
+ * pruning everything, else nothing yet. */
+static int load_head(audit *au)
+{
+	store_audit_anchor anchor;
+	audit_pos head = { .ts_us = INT64_MIN };
+	int r = store_audit_head(au->st, &head.seq, &head.ts_us, head.hash);
+
+	if (r == KW_ENOTFOUND) {
+		/* Everything pruned: the chain goes on from the anchor. */
+		r = store_audit_anchor_get(au->st, &anchor);
+		if (r == 0) {
+			head.seq = anchor.seq;
+			memcpy(head.hash, anchor.hash, AUDIT_HASH_BYTES);
+		}
+		if (r == KW_ENOTFOUND)
+			r = 0;
+	}
+	if (r < 0)
+		return r;
+	au->head = head;
+	au->committed = head;
+	au->notified = head.seq;
+	return 0;
+}
+
 int audit_open(store *st, const char *checkpoints_path, const audit_config *cfg,
                audit **ret_audit)
 {
-	store_audit_anchor anchor;
 	audit *au;
 	int r;
 
@@ -323,26 +348,40 @@ int audit_open(store *st, const char *checkpoints_path, const audit_config *cfg,
 	}
 	au->st = st;
 	au->cfg = *cfg;
-	au->head.ts_us = INT64_MIN;
-	r = store_audit_head(st, &au->head.seq, &au->head.ts_us, au->head.hash);
-	if (r == KW_ENOTFOUND) {
-		/* Everything pruned: the chain goes on from the anchor. */
-		r = store_audit_anchor_get(st, &anchor);
-		if (r == 0) {
-			au->head.seq = anchor.seq;
-			memcpy(au->head.hash, anchor.hash, AUDIT_HASH_BYTES);
-		}
-		if (r == KW_ENOTFOUND)
-			r = 0;
-	}
+	r = load_head(au);
 	if (r < 0) {
 		audit_close(au);
 		return r;
 	}
-	au->committed = au->head;
-	au->notified = au->head.seq;
 	*ret_audit = au;
 	return 0;
+}
+
+int audit_reload(audit *au)
+{
+	uint8_t pk[AUDIT_PK_BYTES];
+	uint8_t sealed[STORE_AUDIT_SEALED_BYTES];
+
+	if (!au || store_batch_active(au->st))
+		return KW_ESTATE;
+	int r = load_head(au);
+	if (r < 0)
+		return r;
+	au->queue_in_batch = 0;
+	au->dropped_in_batch = 0;
+	if (au->keys_state != KEYS_UNSAVED)
+		return 0;
+	/* The batch that stored the checkpoint key may have reached the
+	 * disk after all: insert it again only if it is not there. */
+	r = store_audit_keys_get(au->st, pk, sealed);
+	if (r == KW_ENOTFOUND)
+		return 0;
+	if (r == 0 && sodium_memcmp(pk, au->pk, sizeof(pk)) != 0)
+		r = KW_ECRYPTO;
+	if (r == 0)
+		au->keys_state = KEYS_DURABLE;
+	sodium_memzero(sealed, sizeof(sealed));
+	return r;
 }
 
 static void drop_keys(audit *au)

@@ -96,6 +96,13 @@ typedef struct audit audit;
 int audit_open(store *st, const char *checkpoints_path, const audit_config *cfg,
                audit **ret_audit);
 void audit_close(audit *au);
+/*
+ * The store was reopened after a commit whose outcome is unknown
+ * (store_reopen): take the head from the store again (the rows of that
+ * commit may be there or not), and whether the checkpoint key was stored.
+ * Keys and the queue kept while locked stay. Outside a batch only.
+ */
+int audit_reload(audit *au);
 void audit_configure(audit *au, const audit_config *cfg);
 
 /*

@@ -119,28 +119,43 @@ static void conn_gate(conn *c, const json_t *id)
 		conn_kill(c);
 }
 
-void conn_batch_done(conn *c, bool committed)
+void conn_batch_done(conn *c, int err)
 {
 	json_t *ids = c->gate_ids;
 	c->gate_ids = NULL;
-	if (!committed && c->gated && c->out) {
-		/* Nothing the batch recorded happened: take the answers back
-		 * (unsent, wiped) and say so, request by request. */
+	if (err < 0 && c->gated && c->out) {
+		/* The answers cannot stand: take them back (unsent, wiped)
+		 * and say why, request by request. */
 		sodium_memzero(c->out + c->gate_off, c->out_len - c->gate_off);
 		c->out_len = c->gate_off;
 	}
 	c->gated = false;
+	char msg[320];
+	if (err == KW_EUNKNOWN) {
+		snprintf(msg, sizeof(msg),
+		         "outcome unknown: the disk write or sync that would "
+		         "have made this request and its audit row durable "
+		         "failed, so it may or may not have been stored; the "
+		         "agent refuses requests until the store is in a known "
+		         "state again (keyward status), then look");
+	} else if (err < 0) {
+		char why[192];
+		agent_store_why(c->a, err, why, sizeof(why));
+		snprintf(msg, sizeof(msg),
+		         "the store could not commit this request (%s): "
+		         "nothing was kept and the answer was withheld",
+		         why);
+	}
 	size_t i;
 	json_t *id;
 	json_array_foreach(ids, i, id)
 	{
-		if (!committed)
-			conn_reply_error(
-				c, json_is_null(id) ? NULL : id, KW_ESTORE,
-				"the audit log could not be written: no "
-				"stored change was kept and the answer was "
-				"withheld; see the agent's log",
-				NULL);
+		if (err < 0)
+			conn_reply_error(c, json_is_null(id) ? NULL : id,
+			                 err == KW_EUNKNOWN ?
+			                         err :
+			                         agent_store_code(err),
+			                 msg, NULL);
 	}
 	json_decref(ids);
 	conn_settle(c);

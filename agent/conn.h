@@ -83,9 +83,10 @@ size_t conn_unsent(const conn *c);
  * committed facts. */
 void conn_notify(conn *c, const char *method, json_t *params);
 
-/* The agent's batch committed (or not): release the gated answers, or
- * replace them with errors. May free c. */
-void conn_batch_done(conn *c, bool committed);
+/* The agent's batch ended with err: 0 releases the gated answers; else
+ * each is replaced by an error saying why (KW_EUNKNOWN: outcome unknown;
+ * any other: nothing was kept). May free c. */
+void conn_batch_done(conn *c, int err);
 
 /* Process buffered requests, flush, update interest, free if dead. Used
  * after a parked request finished or a hold expired. */

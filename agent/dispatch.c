@@ -478,17 +478,20 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 		ar = audit_append(x->a->au, &ev, agent_now_us());
 	if (ar == 0)
 		return r;
-	agent_batch_fail(x->a);
+	agent_batch_fail(x->a, ar);
+	char why[192];
+	agent_store_why(x->a, ar, why, sizeof(why));
 	log_error("conn %llu: %s: audit row not written (%s); refusing",
-	          (unsigned long long)x->c->serial, x->method, kw_strerror(ar));
+	          (unsigned long long)x->c->serial, x->method, why);
 	json_decref(*result);
 	*result = NULL;
 	x->field = NULL;
 	json_decref(x->extra);
 	x->extra = NULL;
-	return rpc_fail(x, KW_ESTORE, NULL,
-	                "the audit log could not be written: no stored "
-	                "change was kept and the answer was withheld");
+	return rpc_fail(x, agent_store_code(ar), NULL,
+	                "the audit log could not be written (%s): nothing "
+	                "was kept and the answer was withheld",
+	                why);
 }
 
 static void rpc_answer(rpc_ctx *x, int r, json_t *result)
@@ -550,6 +553,18 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 	json_t *result = NULL;
 	int r;
 	const struct rpc_method *m = rpc_lookup(x.method);
+	if (a->fault.active && !(m && m->fn == method_agent_status)) {
+		/* Nothing can be recorded, so nothing is served: not even a
+		 * refusal could get its audit row. */
+		rpc_answer(&x,
+		           rpc_fail(&x, KW_EIO, NULL,
+		                    "the agent is re-establishing a known "
+		                    "state of the store after a failed "
+		                    "disk write; nothing was done (keyward "
+		                    "status says what it waits for)"),
+		           NULL);
+		goto done;
+	}
 	if (!m) {
 		x.method = "(unknown)";
 		r = rpc_fail(&x, KW_EMETHOD, NULL,
@@ -560,12 +575,15 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		r = rpc_fail(&x, KW_ELOCKED, NULL,
 		             "the agent is locked; unlock it first "
 		             "(keyward unlock)");
-	} else if (((m->flags & M_READ) ? agent_batch_read(a) :
-	                                  agent_batch(a)) < 0) {
-		r = rpc_fail(
-			&x, KW_ESTORE, NULL,
-			"the store cannot record this request; nothing was "
-			"done");
+	} else if (!a->fault.active &&
+	           (r = (m->flags & M_READ) ? agent_batch_read(a) :
+	                                      agent_batch(a)) < 0) {
+		char why[192];
+		agent_store_why(a, r, why, sizeof(why));
+		r = rpc_fail(&x, agent_store_code(r), NULL,
+		             "the store cannot record this request (%s); "
+		             "nothing was done",
+		             why);
 	} else {
 		r = m->fn(&x, &result);
 	}
@@ -576,6 +594,7 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		r = rpc_record(&x, m, r, &result);
 		rpc_answer(&x, r, result);
 	}
+done:
 	json_decref(x.extra);
 	json_decref(empty);
 out:

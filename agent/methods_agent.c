@@ -34,9 +34,21 @@ int method_agent_status(rpc_ctx *x, json_t **ret_result)
 	if (!res)
 		return KW_ENOMEM;
 	uint64_t n = 0;
-	if (a->dk && store_count(a->st, &n) == 0)
+	if (a->fault.active) {
+		char since[32];
+		agent_format_utc(a->fault.since_us, since, sizeof(since));
+		json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "since", since,
+		                      "cause", a->fault.cause, "waiting_for",
+		                      a->fault.waiting, "attempts",
+		                      (json_int_t)a->fault.attempts);
+		if (!f || json_object_set_new(res, "store_fault", f) < 0) {
+			json_decref(res);
+			return KW_ENOMEM;
+		}
+	} else if (a->dk && store_count(a->st, &n) == 0) {
 		json_object_set_new(res, "secrets",
 		                    json_integer((json_int_t)n));
+	}
 	*ret_result = res;
 	return 0;
 }
@@ -303,7 +315,8 @@ void methods_worker_done(agent *a)
 		                              AUDIT_ERROR,
 		.reason = r == 0 ? NULL : kw_strerror(r),
 	};
-	if (agent_audit(a, &ev) < 0 && r == 0) {
+	int ar = agent_audit(a, &ev);
+	if (ar < 0 && r == 0) {
 		/* No record, no change (fail closed): the batch rolls back
 		 * (taking a passwd's wrap with it) and an unlock is undone. */
 		if (kind == UNLOCK_JOB_UNLOCK) {
@@ -311,8 +324,8 @@ void methods_worker_done(agent *a)
 			a->dk = NULL;
 			agent_keys_changed(a);
 		}
-		agent_batch_fail(a);
-		r = KW_ESTORE;
+		agent_batch_fail(a, ar);
+		r = agent_store_code(ar);
 	}
 	if (c)
 		methods_reply_parked(c, kind, r);

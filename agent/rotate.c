@@ -148,7 +148,7 @@ void rotate_settling_add(rotate *r, const char *id)
 		uint32_t cap = r->settling_cap ? r->settling_cap * 2 : 64;
 		void *n = realloc(r->settling, cap * sizeof(*r->settling));
 		if (!n) {
-			agent_batch_fail(r->a);
+			agent_batch_fail(r->a, KW_ENOMEM);
 			return;
 		}
 		r->settling = n;
@@ -218,8 +218,9 @@ void rotate_audit(rotate *r, const char *op, const char *name, uint64_t version,
 		.outcome = outcome,
 		.reason = reason,
 	};
-	if (agent_audit(r->a, &ev) < 0)
-		agent_batch_fail(r->a);
+	int ar = agent_audit(r->a, &ev);
+	if (ar < 0)
+		agent_batch_fail(r->a, ar);
 }
 
 uint64_t rotate_rnd64(void)
@@ -433,7 +434,7 @@ void rotate_tick(rotate *r)
 		rr = store_retire_due(a->st, now, TICK_RETIRE, retired, r);
 	if (rr < 0) {
 		log_error("rotation work failed: %s", kw_strerror(rr));
-		agent_batch_fail(a);
+		agent_batch_fail(a, rr);
 		r->next_due = now + 1;
 		return;
 	}

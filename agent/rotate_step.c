@@ -43,7 +43,7 @@ static int save(rotate *r, const store_rotation *ro)
 	if (rr < 0) {
 		log_error("rotation %s of %s: cannot record step %s: %s",
 		          ro->id, ro->name, ro->step, kw_strerror(rr));
-		agent_batch_fail(r->a);
+		agent_batch_fail(r->a, rr);
 		return rr;
 	}
 	rotate_settling_add(r, ro->id);
@@ -68,7 +68,7 @@ static void step_failed(rotate *r, store_rotation *ro, const char *detail,
 		int sr = store_schedule_outcome(r->a->st, ro->name, now,
 		                                "failed");
 		if (sr < 0 && sr != KW_ENOTFOUND)
-			agent_batch_fail(r->a);
+			agent_batch_fail(r->a, sr);
 		log_warn("rotation %s of %s failed at %s after %u attempt(s): "
 		         "%s",
 		         ro->id, ro->name, step, ro->attempts, detail);
@@ -188,7 +188,7 @@ static void step_finish(rotate *r, store_rotation *ro, int64_t now)
 	ro->finished = now;
 	int sr = store_schedule_outcome(a->st, ro->name, now, "ok");
 	if (sr < 0 && sr != KW_ENOTFOUND)
-		agent_batch_fail(a);
+		agent_batch_fail(a, sr);
 	if (r->nnotices == r->notices_cap) {
 		uint32_t cap = r->notices_cap ? r->notices_cap * 2 : 8;
 		struct rot_notice *n = realloc(r->notices, cap * sizeof(*n));

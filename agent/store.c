@@ -232,7 +232,36 @@ static sqlite3_stmt *core(store *s, enum core_stmt id)
 
 int store_sql_err(int rc)
 {
-	return (rc & 0xff) == SQLITE_NOMEM ? KW_ENOMEM : KW_ESTORE;
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return KW_ENOMEM;
+	case SQLITE_FULL:
+		return KW_EDISKFULL;
+	case SQLITE_READONLY:
+		return KW_EROFS;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return KW_EDAMAGED;
+	case SQLITE_IOERR:
+		return KW_EIO;
+	default:
+		return KW_ESTORE;
+	}
+}
+
+/* store_sql_err, refined by the errno behind an I/O error: SQLite reports
+ * a write refused by a read-only or full filesystem as SQLITE_IOERR_WRITE
+ * in some paths (EROFS, EDQUOT). */
+static int db_err(sqlite3 *db, int rc)
+{
+	if ((rc & 0xff) == SQLITE_IOERR && db) {
+		int e = sqlite3_system_errno(db);
+		if (e == EROFS)
+			return KW_EROFS;
+		if (e == ENOSPC || e == EDQUOT)
+			return KW_EDISKFULL;
+	}
+	return store_sql_err(rc);
 }
 
 void store_st_done(sqlite3_stmt *st)
@@ -267,7 +296,7 @@ static int vstep(sqlite3_stmt *st, const char *types, va_list ap)
 	if (rc == SQLITE_ROW)
 		return SQLITE_ROW;
 	store_st_done(st);
-	return rc == SQLITE_DONE ? 0 : store_sql_err(rc);
+	return rc == SQLITE_DONE ? 0 : db_err(sqlite3_db_handle(st), rc);
 }
 
 int store_step_row(sqlite3_stmt *st, const char *types, ...)
@@ -364,6 +393,7 @@ static int batch_begin(store *s, bool light)
 	if (s->batch)
 		return KW_ESTATE;
 	int r = light ? set_sync(s, false) : 0;
+	s->err[0] = '\0';
 	if (r == 0)
 		r = store_step_done(core(s, ST_BEGIN), "");
 	if (r == 0) {
@@ -415,6 +445,19 @@ int store_batch_commit(store *s)
 		return KW_ESTATE;
 	int r = store_step_done(core(s, ST_COMMIT), "");
 	if (r < 0) {
+		/* An I/O error while committing (the WAL write or its sync)
+		 * may leave the commit's frames in the -wal file, where
+		 * recovery replays them although SQLite rolled back in
+		 * memory. Only a write the filesystem refused (full, or
+		 * read-only) is sure: the commit frame, written last, is then
+		 * missing or torn, and recovery ignores what precedes it. */
+		snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
+		int x = sqlite3_extended_errcode(s->db);
+		int e = sqlite3_system_errno(s->db);
+		bool refused = x == SQLITE_IOERR_WRITE &&
+		               (e == EROFS || e == ENOSPC || e == EDQUOT);
+		if ((x & 0xff) == SQLITE_IOERR && !refused)
+			r = KW_EUNKNOWN;
 		store_batch_rollback(s);
 		return r;
 	}
@@ -448,7 +491,7 @@ int store_sync(store *s)
 	    !wal || !wal->pMethods)
 		return KW_ESTORE;
 	if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK)
-		return KW_EIO;
+		return KW_EUNKNOWN;
 	s->unsynced = false;
 	return 0;
 }
@@ -490,6 +533,14 @@ static int store_files(const char *path, int what)
 	return 0;
 }
 
+/* SQLite would take a 0-byte file for a new database and migrate it into
+ * an empty store: an existing store never has 0 bytes, so it was cut. */
+static bool store_file_empty(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && st.st_size == 0;
+}
+
 /* An empty file of mode 0600 whatever the umask; never world-readable. */
 static int create_file(const char *path)
 {
@@ -517,7 +568,7 @@ static int exec_const(sqlite3 *db, const char *sql)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : store_sql_err(rc);
+	return rc == SQLITE_OK ? 0 : db_err(db, rc);
 }
 
 /* The integer in the first row of constant SQL. */
@@ -527,12 +578,12 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
 	if (rc != SQLITE_OK)
-		return store_sql_err(rc);
+		return db_err(db, rc);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*ret = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : store_sql_err(rc);
+	return rc == SQLITE_ROW ? 0 : db_err(db, rc);
 }
 
 /*
@@ -629,31 +680,14 @@ static int prepare_all(store *s)
 	return 0;
 }
 
-int store_open(const char *path, int flags, store **ret_store)
+/* Open s->path on s->db: pragmas, migrations, statements. */
+static int store_connect(store *s)
 {
-	bool creating = flags == STORE_CREATE;
-	store *s;
-	int rc, r;
-
-	if (!path || !*path || !ret_store ||
-	    (flags != STORE_OPEN_EXISTING && flags != STORE_CREATE))
-		return KW_EINVAL;
-	/* The daemon has checked the directory: it is ours and 0700. */
-	r = store_files(path, creating ? FILES_ABSENT : FILES_CHECK);
-	if (r == 0 && creating)
-		r = create_file(path);
-	if (r < 0)
-		return r;
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		r = KW_ENOMEM;
-		goto fail_unlink;
-	}
-	rc = sqlite3_open_v2(path, &s->db,
-	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-	                             SQLITE_OPEN_NOFOLLOW,
-	                     NULL);
-	r = rc == SQLITE_OK ? 0 : store_sql_err(rc);
+	int rc = sqlite3_open_v2(s->path, &s->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+	                                 SQLITE_OPEN_NOFOLLOW,
+	                         NULL);
+	int r = rc == SQLITE_OK ? 0 : db_err(s->db, rc);
 	if (r == 0) {
 		sqlite3_extended_result_codes(s->db, 1);
 		sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
@@ -663,6 +697,46 @@ int store_open(const char *path, int flags, store **ret_store)
 		r = migrate(s->db);
 	if (r == 0)
 		r = prepare_all(s);
+	return r;
+}
+
+/* Finalize the statements and close the connection; s stays. */
+static void store_disconnect(store *s)
+{
+	for (int m = 0; m < STORE_MOD__MAX; m++) {
+		for (int i = 0; s->st[m] && i < modules[m]->count; i++)
+			sqlite3_finalize(s->st[m][i]);
+		free(s->st[m]);
+		s->st[m] = NULL;
+	}
+	sqlite3_close(s->db);
+	s->db = NULL;
+	s->batch = s->batch_light = s->unsynced = false;
+}
+
+int store_open(const char *path, int flags, store **ret_store)
+{
+	bool creating = flags == STORE_CREATE;
+	store *s;
+	int r;
+
+	if (!path || !*path || !ret_store ||
+	    (flags != STORE_OPEN_EXISTING && flags != STORE_CREATE))
+		return KW_EINVAL;
+	/* The daemon has checked the directory: it is ours and 0700. */
+	r = store_files(path, creating ? FILES_ABSENT : FILES_CHECK);
+	if (r == 0 && creating)
+		r = create_file(path);
+	else if (r == 0 && store_file_empty(path))
+		r = KW_EDAMAGED;
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->path = strdup(path))) {
+		r = KW_ENOMEM;
+		goto fail_close;
+	}
+	r = store_connect(s);
 	if (r < 0)
 		goto fail_close;
 	*ret_store = s;
@@ -670,7 +744,6 @@ int store_open(const char *path, int flags, store **ret_store)
 
 fail_close:
 	store_close(s);
-fail_unlink:
 	/* Leave no half-made store behind for the next create to trip on. */
 	if (creating)
 		(void)store_files(path, FILES_UNLINK);
@@ -681,13 +754,127 @@ void store_close(store *s)
 {
 	if (!s)
 		return;
-	for (int m = 0; m < STORE_MOD__MAX; m++) {
-		for (int i = 0; s->st[m] && i < modules[m]->count; i++)
-			sqlite3_finalize(s->st[m][i]);
-		free(s->st[m]);
-	}
-	sqlite3_close(s->db);
+	store_disconnect(s);
+	free(s->path);
 	free(s);
+}
+
+/* Ask the kernel to forget the cached pages of path (clean ones: dirty
+ * pages stay until written), so that the next read sees the disk. */
+static void drop_cached(const char *path, const char *suffix)
+{
+	char p[PATH_MAX];
+	int n = snprintf(p, sizeof(p), "%s%s", path, suffix);
+	if (n < 0 || (size_t)n >= sizeof(p))
+		return;
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+}
+
+int store_reopen(store *s)
+{
+	if (!s)
+		return KW_EINVAL;
+	if (s->db) {
+		/* No checkpoint on the way out: it would copy pages this
+		 * process holds, which after a failed sync may not be what
+		 * the disk has. The log stays for the new connection. */
+		sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+		                  NULL);
+		store_disconnect(s);
+	}
+	/* Pages the kernel kept after failing to write them would hide
+	 * what the disk really holds from recovery. */
+	drop_cached(s->path, "");
+	drop_cached(s->path, "-wal");
+	int r = store_files(s->path, FILES_CHECK);
+	/* As the only connection, SQLite rebuilds the WAL index from the
+	 * -wal file it reads now: recovery keeps the committed prefix whose
+	 * checksums hold. */
+	if (r == 0)
+		r = store_connect(s);
+	if (r < 0)
+		store_disconnect(s);
+	return r;
+}
+
+const char *store_last_error(const store *s)
+{
+	if (!store_connected(s))
+		return "the database is not open";
+	return s->err[0] ? s->err : sqlite3_errmsg(s->db);
+}
+
+bool store_connected(const store *s)
+{
+	return s && s->db;
+}
+
+int store_settle(store *s)
+{
+	if (!store_connected(s) || s->batch)
+		return KW_ESTATE;
+	/* The checkpoint syncs the log before copying it into the database
+	 * and the database after (synchronous is FULL outside light
+	 * batches); TRUNCATE leaves no stale frame behind. */
+	int rc = sqlite3_wal_checkpoint_v2(s->db, "main",
+	                                   SQLITE_CHECKPOINT_TRUNCATE, NULL,
+	                                   NULL);
+	if (rc != SQLITE_OK)
+		return (rc & 0xff) == SQLITE_BUSY ? KW_EBUSY :
+		                                    db_err(s->db, rc);
+	s->unsynced = false;
+	return 0;
+}
+
+/* Stop a quick_check that has used up its time (store_quick_check). */
+static int check_deadline(void *arg)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return now_ms >= *(const int64_t *)arg;
+}
+
+int store_quick_check(store *s, uint32_t budget_ms, char *detail,
+                      size_t detail_size)
+{
+	sqlite3_stmt *st = NULL;
+	struct timespec ts;
+
+	if (!store_connected(s) || s->batch || !detail || !detail_size)
+		return KW_EINVAL;
+	detail[0] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t deadline =
+		(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + budget_ms;
+	/* One problem is enough to refuse; the check reads every page. */
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st,
+	                            NULL);
+	if (rc != SQLITE_OK)
+		return db_err(s->db, rc);
+	sqlite3_progress_handler(s->db, 1000, check_deadline, &deadline);
+	rc = sqlite3_step(st);
+	sqlite3_progress_handler(s->db, 0, NULL, NULL);
+	int r = 0;
+	if (rc == SQLITE_ROW) {
+		const char *res = (const char *)sqlite3_column_text(st, 0);
+		if (!res || strcmp(res, "ok") != 0) {
+			snprintf(detail, detail_size, "%s",
+			         res ? res : "quick_check gave no answer");
+			r = KW_EDAMAGED;
+		}
+	} else if ((rc & 0xff) == SQLITE_INTERRUPT) {
+		r = KW_ETIMEOUT;
+	} else {
+		snprintf(detail, detail_size, "%s", sqlite3_errmsg(s->db));
+		r = db_err(s->db, rc);
+	}
+	sqlite3_finalize(st);
+	return r;
 }
 
 int store_schema_version(store *s, int *ret_version)

@@ -31,10 +31,37 @@ enum { STORE_OPEN_EXISTING = 0, STORE_CREATE = 1 };
  * Open (or, with STORE_CREATE, create with mode 0600) the database at path,
  * set WAL mode, apply pending migrations. Refuses, with KW_EPERM, a file not
  * owned by the caller or accessible by group/others. KW_ENOTFOUND if absent
- * and not creating; KW_EEXIST if present and creating; KW_ESTORE otherwise.
+ * and not creating; KW_EEXIST if present and creating; KW_EDAMAGED if an
+ * existing file is empty (0 bytes) or not a database; KW_EDISKFULL,
+ * KW_EROFS or KW_EIO for those failures; KW_ESTORE otherwise.
  */
 int store_open(const char *path, int flags, store **ret_store);
 void store_close(store *s);
+
+/*
+ * After a failed disk sync the agent cannot know what the disk holds
+ * (docs/audit.md, "Outcome unknown"). store_reopen closes the connection
+ * without a checkpoint, asks the kernel to drop its cached pages of the
+ * files, and opens them again, so SQLite's recovery rebuilds the state from
+ * what the files hold. On failure the store is left disconnected
+ * (store_connected false): nothing but store_reopen and store_close may be
+ * called until a reopen succeeds. store_settle then makes that state
+ * durable: a full checkpoint of the log into the database (synced), which
+ * leaves the log empty. Both return 0 or KW_E* (KW_EBUSY: try again).
+ */
+int store_reopen(store *s);
+bool store_connected(const store *s);
+/* SQLite's sentence for the last error on s, for logs (never a value). */
+const char *store_last_error(const store *s);
+int store_settle(store *s);
+
+/*
+ * PRAGMA quick_check(1), stopped after budget_ms (KW_ETIMEOUT: not checked
+ * to the end). KW_EDAMAGED with SQLite's first finding in detail, or the
+ * KW_E* of an error reading the file (its message in detail).
+ */
+int store_quick_check(store *s, uint32_t budget_ms, char *detail,
+                      size_t detail_size);
 /* The schema version (highest applied migration). */
 int store_schema_version(store *s, int *ret_version);
 
@@ -45,7 +72,10 @@ int store_schema_version(store *s, int *ret_version);
  * store_batch_commit makes them all durable with one disk sync, or, if the
  * commit fails, rolls everything back and returns the error. The agent
  * runs one batch per event-loop turn and releases no answer before it
- * commits (docs/audit.md, durability).
+ * commits (docs/audit.md, durability). KW_EUNKNOWN: an I/O error during
+ * the commit (writing or syncing the log) left it unknown whether the
+ * disk has the batch; the caller must store_reopen before trusting the
+ * store again. Any other error means nothing of the batch was kept.
  */
 int store_batch_begin(store *s);
 bool store_batch_active(const store *s);
@@ -63,7 +93,8 @@ bool store_batch_light(const store *s);
 /* Whether a light batch committed since the last sync. */
 bool store_unsynced(const store *s);
 /* Make every committed batch durable (one sync of the log); works inside a
- * batch too. 0 at once if nothing is unsynced. */
+ * batch too. 0 at once if nothing is unsynced. KW_EUNKNOWN if the sync
+ * failed: light commits since the last sync may or may not be on disk. */
 int store_sync(store *s);
 
 /* The single data-key wrap. KW_ENOTFOUND if none yet. */

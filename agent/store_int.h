@@ -43,15 +43,19 @@ extern const store_stmts store_rotation_stmts;
 extern const store_stmts store_apikeys_stmts;
 
 struct store {
-	sqlite3 *db;
+	sqlite3 *db; /* NULL after a store_reopen that failed */
+	char *path;
 	/* st[m][i]: statement i of module m, prepared at open. */
 	sqlite3_stmt **st[STORE_MOD__MAX];
 	bool batch;       /* a store_batch transaction is open */
 	bool batch_light; /* ... committing without a disk sync */
 	bool unsynced;    /* a light batch committed since the last sync */
+	char err[128];    /* SQLite's sentence for the last failed commit */
 };
 
-/* KW_ENOMEM for an SQLite out-of-memory code, KW_ESTORE for any other. */
+/* The KW_E* code for an SQLite result code: KW_ENOMEM, KW_EDISKFULL
+ * (SQLITE_FULL), KW_EROFS (SQLITE_READONLY), KW_EDAMAGED (SQLITE_CORRUPT,
+ * SQLITE_NOTADB), KW_EIO (SQLITE_IOERR), else KW_ESTORE. */
 int store_sql_err(int rc);
 
 /* Reset after use; bindings are cleared so no pointer outlives the call. */

@@ -29,6 +29,8 @@ enum {
 	CLI_EXIT_REVOKED = 6,   /* an API key (KW_EREVOKED) */
 	CLI_EXIT_EXPIRED = 7,   /* an API key (KW_EEXPIRED) */
 	CLI_EXIT_MALFORMED = 8, /* apikey verify: not a well-formed key */
+	CLI_EXIT_UNKNOWN = 9,   /* KW_EUNKNOWN: the write may or may not be
+	                           stored */
 	/* Internal: the command finished early with success (--help was
 	 * printed); main() turns it into CLI_EXIT_OK. Lets helpers stop
 	 * their caller without an error. */

@@ -83,6 +83,26 @@ static int no_args(const struct cli *cli, int argc)
 	return 0;
 }
 
+/* After a failed disk sync (docs/protocol.md, "Outcome unknown"). */
+static void print_store_fault(const json_t *f)
+{
+	const char *since = "?", *cause = "?", *waiting = "?";
+	if (!json_is_object(f))
+		return;
+	kw_json_get_text(f, "since", &since);
+	kw_json_get_text(f, "cause", &cause);
+	kw_json_get_text(f, "waiting_for", &waiting);
+	fputs("store: state unknown since ", stdout);
+	cli_print_clean(stdout, since);
+	fputs(" (", stdout);
+	cli_print_clean(stdout, cause);
+	fputs("); requests are refused until it is known again; waiting "
+	      "for ",
+	      stdout);
+	cli_print_clean(stdout, waiting);
+	fputs("\n", stdout);
+}
+
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
 	struct agent_status st;
@@ -120,6 +140,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		printf(", %llu secret%s", (unsigned long long)st.secrets,
 		       st.secrets == 1 ? "" : "s");
 	printf(", up %s, socket %s\n", up, sock);
+	print_store_fault(json_object_get(res, "store_fault"));
 out:
 	json_decref(res);
 	kw_close(c);

@@ -131,7 +131,9 @@ static const char usage_text2[] =
 	"N (passwd: the current one first, in passphrase mode, then the new).\n"
 	"\n"
 	"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 denied,\n"
-	"5 agent locked, 6 revoked, 7 expired, 8 malformed API key.\n";
+	"5 agent locked, 6 revoked, 7 expired, 8 malformed API key,\n"
+	"9 outcome unknown (a failed disk sync: the change may or may not be\n"
+	"stored; see keyward status).\n";
 
 int cli_help(void)
 {
@@ -155,6 +157,8 @@ int cli_exit_code(int err)
 		return CLI_EXIT_REVOKED;
 	case KW_EEXPIRED:
 		return CLI_EXIT_EXPIRED;
+	case KW_EUNKNOWN:
+		return CLI_EXIT_UNKNOWN;
 	default:
 		return CLI_EXIT_ERROR;
 	}

@@ -48,6 +48,12 @@ static const struct kwerr_entry kwerr_table[] = {
 	                 "the access token is not acceptable" },
 	[-KW_ESCOPE] = { "insufficient_scope",
 	                 "the access token lacks a required scope" },
+	[-KW_EUNKNOWN] = { "outcome_unknown",
+	                   "outcome unknown: a disk sync failed, so the "
+	                   "change may or may not have been stored" },
+	[-KW_EDISKFULL] = { "disk_full", "the store's filesystem is full" },
+	[-KW_EROFS] = { "read_only", "the store's filesystem is read-only" },
+	[-KW_EDAMAGED] = { "damaged", "the store's database file is damaged" },
 };
 
 bool kwerr_known(int err)

@@ -80,8 +80,13 @@ enum kw_error {
 	KW_EEXPIRED = -27,  /* the credential has expired */
 	KW_ETOKEN = -28,    /* the access token is not acceptable */
 	KW_ESCOPE = -29,    /* the token lacks a required scope */
+	KW_EUNKNOWN = -30,  /* a write's disk sync failed: it may or may not
+	                       have been stored (outcome unknown) */
+	KW_EDISKFULL = -31, /* the store's filesystem is full */
+	KW_EROFS = -32,     /* the store's filesystem is read-only */
+	KW_EDAMAGED = -33,  /* the store's database file is damaged */
 };
-#define KW_ERROR_MIN KW_ESCOPE
+#define KW_ERROR_MIN KW_EDAMAGED
 
 /* A sentence describing err ("no such secret or version"). Never NULL. */
 KW_EXPORT const char *kw_strerror(int err);

@@ -736,8 +736,16 @@ class FullDisk(AuditCase):
             r = self.kw("get", "full/x")
             self.assertNotEqual(r.rc, 0, r)
             self.assertEqual(r.out, b"", r)
-            self.assertIn(self.kind_of(r), ("store", "io"), r)
+            # The cause, named (issue 12): not "store error".
+            self.assertEqual(self.kind_of(r), "disk_full", r)
+            self.assertIn("disk full on the filesystem of %s"
+                          % os.path.join(h.home, "secrets.db"), r.err)
+            self.assertIn("disk full on the filesystem of", h.log_text())
             self.assertNotIn(value, r.err.encode(), r)
+            # A full disk is a sure failure (nothing written), not an
+            # outcome in doubt: no recovery is needed.
+            self.assertNotIn("store_fault", self.rpc().call(
+                "agent.status")["result"])
             self.assertTrue(d.alive(), "the daemon died on a full "
                             "filesystem; log:\n%s" % h.log_tail())
             r = self.cli("status")

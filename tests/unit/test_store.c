@@ -800,6 +800,141 @@ static void test_open_refuses_unsafe(void **state)
 	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
 }
 
+/* Each SQLite result class maps to the error that names its cause. */
+static void test_error_mapping(void **state)
+{
+	(void)state;
+	assert_int_equal(store_sql_err(SQLITE_FULL), KW_EDISKFULL);
+	assert_int_equal(store_sql_err(SQLITE_READONLY), KW_EROFS);
+	assert_int_equal(store_sql_err(SQLITE_READONLY_DBMOVED), KW_EROFS);
+	assert_int_equal(store_sql_err(SQLITE_CORRUPT), KW_EDAMAGED);
+	assert_int_equal(store_sql_err(SQLITE_NOTADB), KW_EDAMAGED);
+	assert_int_equal(store_sql_err(SQLITE_IOERR_FSYNC), KW_EIO);
+	assert_int_equal(store_sql_err(SQLITE_IOERR_WRITE), KW_EIO);
+	assert_int_equal(store_sql_err(SQLITE_NOMEM), KW_ENOMEM);
+	assert_int_equal(store_sql_err(SQLITE_CONSTRAINT), KW_ESTORE);
+	assert_int_equal(store_sql_err(SQLITE_BUSY), KW_ESTORE);
+}
+
+/* A 0-byte file or one that is not a database is damaged: never migrated
+ * into a new, empty store. */
+static void test_open_refuses_damaged(void **state)
+{
+	fixture *f = *state;
+	store *s2 = NULL;
+	char p[PATH_MAX];
+	struct stat st;
+
+	store_close(f->s);
+	f->s = NULL;
+	side(p, f, "-wal");
+	unlink(p);
+	side(p, f, "-shm");
+	unlink(p);
+	int fd = open(f->path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &s2),
+	                 KW_EDAMAGED);
+	assert_null(s2);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+
+	fd = open(f->path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(write(fd, "not a database, not at all\n", 27),
+		                 27);
+	close(fd);
+	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &s2),
+	                 KW_EDAMAGED);
+	assert_null(s2);
+	side(p, f, "-wal");
+	unlink(p);
+	side(p, f, "-shm");
+	unlink(p);
+	unlink(f->path);
+	/* Control: a store made anew opens. */
+	assert_int_equal(store_open(f->path, STORE_CREATE, &f->s), 0);
+}
+
+/* Reopen keeps what was committed, settle leaves an empty log, and the
+ * statements work again afterwards. */
+static void test_reopen_settle(void **state)
+{
+	fixture *f = *state;
+	char p[PATH_MAX];
+	struct stat st;
+	char detail[128];
+
+	put(f, "r/a", "one", 5, 100);
+	assert_int_equal(store_batch_begin_light(f->s), 0);
+	put(f, "r/b", "two", 5, 101);
+	assert_int_equal(store_batch_commit(f->s), 0);
+	assert_true(store_unsynced(f->s));
+
+	assert_int_equal(store_reopen(f->s), 0);
+	assert_true(store_connected(f->s));
+	assert_false(store_unsynced(f->s));
+	expect(f, "r/a", 0, NULL, "one", 1, "current");
+	expect(f, "r/b", 0, NULL, "two", 1, "current");
+
+	assert_int_equal(store_settle(f->s), 0);
+	side(p, f, "-wal");
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(store_quick_check(f->s, 5000, detail, sizeof(detail)),
+	                 0);
+
+	/* Not inside a batch. */
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_settle(f->s), KW_ESTATE);
+	store_batch_rollback(f->s);
+
+	/* A reopen that cannot open leaves it disconnected, and a later one
+	 * that can works. */
+	assert_int_equal(chmod(f->path, 0644), 0);
+	assert_int_equal(store_reopen(f->s), KW_EPERM);
+	assert_false(store_connected(f->s));
+	assert_int_equal(store_settle(f->s), KW_ESTATE);
+	assert_int_equal(chmod(f->path, 0600), 0);
+	assert_int_equal(store_reopen(f->s), 0);
+	expect(f, "r/b", 0, NULL, "two", 1, "current");
+}
+
+/* quick_check names a damaged page. */
+static void test_quick_check_finds_damage(void **state)
+{
+	fixture *f = *state;
+	char detail[256];
+	char big[300];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 100; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "q/%03d", i);
+		put(f, name, big, 5, 100);
+	}
+	assert_int_equal(store_settle(f->s), 0);
+	assert_int_equal(store_quick_check(f->s, 5000, detail, sizeof(detail)),
+	                 0);
+	int fd = open(f->path, O_WRONLY);
+	assert_true(fd >= 0);
+	uint8_t junk[512];
+	memset(junk, 0xa5, sizeof(junk));
+	for (int page = 3; page < 8; page += 2)
+		assert_int_equal(pwrite(fd, junk, sizeof(junk),
+		                        (off_t)page * 4096 + 8),
+		                 (ssize_t)sizeof(junk));
+	close(fd);
+	/* What this connection has cached is not what the file has now. */
+	assert_int_equal(store_reopen(f->s), 0);
+	assert_int_equal(store_quick_check(f->s, 5000, detail, sizeof(detail)),
+	                 KW_EDAMAGED);
+	assert_true(detail[0] != '\0');
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -824,6 +959,10 @@ int main(void)
 		T(test_batch_rollback),
 		T(test_batch_state),
 		T(test_batch_light),
+		cmocka_unit_test(test_error_mapping),
+		T(test_open_refuses_damaged),
+		T(test_reopen_settle),
+		T(test_quick_check_finds_damage),
 	};
 
 	if (kw_secmem_init() != 0)

@@ -54,6 +54,10 @@ static const struct {
 	{ KW_EEXPIRED, 1027, "expired" },
 	{ KW_ETOKEN, 1028, "invalid_token" },
 	{ KW_ESCOPE, 1029, "insufficient_scope" },
+	{ KW_EUNKNOWN, 1030, "outcome_unknown" },
+	{ KW_EDISKFULL, 1031, "disk_full" },
+	{ KW_EROFS, 1032, "read_only" },
+	{ KW_EDAMAGED, 1033, "damaged" },
 };
 #define N_ERRORS (sizeof(error_table) / sizeof(error_table[0]))
 
@@ -405,10 +409,10 @@ static void test_unknown_codes(void **state)
 	 */
 	static const int unknown_wire[] = {
 		0,      1,      -1,     42,     999,     1000,    1001,
-		1009,   1022,   1023,   1025,   1030,    2000,    -32000,
+		1009,   1022,   1023,   1025,   1034,    2000,    -32000,
 		-32099, -32604, -32699, -32701, INT_MIN, INT_MAX,
 	};
-	static const int unknown_err[] = { 1, 30, -30, -100, INT_MIN, INT_MAX };
+	static const int unknown_err[] = { 1, 34, -34, -100, INT_MIN, INT_MAX };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(unknown_wire) / sizeof(int); i++)
