@@ -249,13 +249,36 @@ int store_sql_err(int rc)
 	}
 }
 
+/*
+ * The errno behind the last I/O error on db. sqlite3_system_errno reads
+ * errno only when SQLite gets to it, which may be after other calls; the
+ * unix VFS keeps each file's own last errno, and the log's is the one a
+ * commit meets.
+ */
+static int io_errno(sqlite3 *db)
+{
+	sqlite3_file *wal = NULL;
+	int e = sqlite3_system_errno(db);
+
+	if (e == 0 &&
+	    sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+	                         &wal) == SQLITE_OK &&
+	    wal && wal->pMethods)
+		(void)wal->pMethods->xFileControl(wal, SQLITE_FCNTL_LAST_ERRNO,
+		                                  &e);
+	if (e == 0)
+		(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO,
+		                           &e);
+	return e;
+}
+
 /* store_sql_err, refined by the errno behind an I/O error: SQLite reports
  * a write refused by a read-only or full filesystem as SQLITE_IOERR_WRITE
  * in some paths (EROFS, EDQUOT). */
 static int db_err(sqlite3 *db, int rc)
 {
 	if ((rc & 0xff) == SQLITE_IOERR && db) {
-		int e = sqlite3_system_errno(db);
+		int e = io_errno(db);
 		if (e == EROFS)
 			return KW_EROFS;
 		if (e == ENOSPC || e == EDQUOT)
@@ -453,7 +476,7 @@ int store_batch_commit(store *s)
 		 * missing or torn, and recovery ignores what precedes it. */
 		snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
 		int x = sqlite3_extended_errcode(s->db);
-		int e = sqlite3_system_errno(s->db);
+		int e = io_errno(s->db);
 		bool refused = x == SQLITE_IOERR_WRITE &&
 		               (e == EROFS || e == ENOSPC || e == EDQUOT);
 		if ((x & 0xff) == SQLITE_IOERR && !refused)

@@ -1,8 +1,11 @@
 /*
  * failsync.c - an LD_PRELOAD shim for fault tests: while the file named by
  * $KW_FAILSYNC_TRIGGER exists, fsync() and fdatasync() on a SQLite WAL
- * file ("...-wal") fail with EIO, as a dying disk would make them. Every
- * other call goes to the real function.
+ * file ("...-wal") fail with EIO, as a dying disk would make them. With
+ * $KW_FAILSYNC_WRITES set to "EROFS" or "ENOSPC", writes to the WAL
+ * (write, pwrite64) fail instead, with that errno and nothing written, as
+ * a read-only or full filesystem refuses them. Every other call goes to
+ * the real function.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -14,6 +17,8 @@
 
 int fsync(int fd);
 int fdatasync(int fd);
+ssize_t write(int fd, const void *buf, size_t n);
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
 
 static bool failsync_now(int fd)
 {
@@ -30,6 +35,19 @@ static bool failsync_now(int fd)
 	return strcmp(target + n - 4, "-wal") == 0;
 }
 
+/* The errno writes fail with, 0 when they do not (KW_FAILSYNC_WRITES). */
+static int failwrite_errno(void)
+{
+	const char *w = getenv("KW_FAILSYNC_WRITES");
+	if (!w)
+		return 0;
+	if (strcmp(w, "EROFS") == 0)
+		return EROFS;
+	if (strcmp(w, "ENOSPC") == 0)
+		return ENOSPC;
+	return 0;
+}
+
 typedef int (*sync_fn)(int);
 
 static int failsync_call(const char *name, int fd)
@@ -39,7 +57,7 @@ static int failsync_call(const char *name, int fd)
 	/* ISO C has no cast from object to function pointer; POSIX
 	 * guarantees the representation, so copy it. */
 	memcpy(&real, &sym, sizeof(real));
-	if (failsync_now(fd)) {
+	if (!failwrite_errno() && failsync_now(fd)) {
 		errno = EIO;
 		return -1;
 	}
@@ -54,4 +72,33 @@ int fsync(int fd)
 int fdatasync(int fd)
 {
 	return failsync_call("fdatasync", fd);
+}
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	void *sym = dlsym(RTLD_NEXT, "write");
+	write_fn real = NULL;
+	memcpy(&real, &sym, sizeof(real));
+	int e = failwrite_errno();
+	if (e && failsync_now(fd)) {
+		errno = e;
+		return -1;
+	}
+	return real ? real(fd, buf, n) : -1;
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	void *sym = dlsym(RTLD_NEXT, "pwrite64");
+	pwrite_fn real = NULL;
+	memcpy(&real, &sym, sizeof(real));
+	int e = failwrite_errno();
+	if (e && failsync_now(fd)) {
+		errno = e;
+		return -1;
+	}
+	return real ? real(fd, buf, n, off) : -1;
 }

@@ -376,6 +376,52 @@ class ReadsSyncedAtOnce(OutcomeCase):
                          b64(b"v1"))
 
 
+@unittest.skipUnless(os.path.exists(FAILSYNC_SO),
+                     "KW_FAILSYNC_SO not built")
+class RefusedWrites(FailingDiskBase):
+    """A filesystem that refuses the log's writes (read-only, full) is a
+    sure failure, not an outcome in doubt: the error names the cause and
+    the file, nothing is kept, and the agent serves on (issue 12)."""
+
+    def check(self, errno_name, code, kind, words):
+        self.d.stop()
+        self.d.extra_env = dict(self.d.extra_env,
+                                KW_FAILSYNC_WRITES=errno_name)
+        self.d.start()
+        self.r = self.rpc()
+        self.disk_fails()
+        for resp in (self.get(),
+                     self.r.call("secret.put", {"name": "f/new",
+                                                "value": b64(b"n")})):
+            self.assertRpcError(resp, code, kind)
+            self.assertIn(words % self.h.db, resp["error"]["message"])
+            self.assertIn("nothing was", resp["error"]["message"])
+        self.assertNotIn("store_fault",
+                         self.assertRpcResult(self.r.call("agent.status")))
+        self.assertIn(words % self.h.db, self.d.log_text())
+        self.disk_ok()
+        self.assertRpcError(self.r.call("secret.get", {"name": "f/new"}),
+                            1004, "not_found")
+        self.assertEqual(self.assertRpcResult(self.get())["value"],
+                         b64(b"v1"))
+        # Killed now, nothing refused comes back.
+        self.d.kill()
+        self.d.extra_env = {}
+        self.d.start()
+        self.r = self.rpc()
+        self.assertRpcError(self.r.call("secret.get", {"name": "f/new"}),
+                            1004, "not_found")
+        self.assertEqual(self.cli("audit", "verify").rc, 0)
+
+    def test_read_only_filesystem(self):
+        self.check("EROFS", 1032, "read_only",
+                   "the filesystem of %s is read-only")
+
+    def test_full_filesystem(self):
+        self.check("ENOSPC", 1031, "disk_full",
+                   "disk full on the filesystem of %s")
+
+
 class StartupRefusals(DaemonTestCase):
     """A store the agent cannot trust is refused at start-up with the cause
     and the fix named, and left as it was (issue 12)."""
