@@ -55,7 +55,7 @@ static bool agent_has_followers(const agent *a)
 	}
 	return false;
 }
-static void agent_passwd_settle(agent *a, bool committed);
+static void agent_passwd_settle(agent *a, int err);
 
 const char *agent_mode_name(const agent *a)
 {
@@ -313,8 +313,16 @@ int agent_keys_changed(agent *a)
 		return 0;
 	}
 	rotate_changed(a->rot);
-	int r = crypto_key_derive(a->dk, 1, "kwclient", &a->token_key);
-	if (r < 0)
+	int r = 0;
+	/* Unlocking writes (the queued audit rows): not on a store whose
+	 * state is unknown, which may not even be open. */
+	if (a->fault.active) {
+		r = KW_EIO;
+		log_error("cannot unlock while the store's state is unknown "
+		          "(waiting for %s): staying locked",
+		          a->fault.waiting);
+	} else if ((r = crypto_key_derive(a->dk, 1, "kwclient",
+	                                  &a->token_key)) < 0)
 		log_error("cannot derive the client-token key: %s",
 		          kw_strerror(r));
 	else if ((r = crypto_key_derive(a->dk, 3, "kwapikey", &a->apikey_key)) <
@@ -622,7 +630,7 @@ static void agent_batch_finish(agent *a)
 	if (store_batch_active(a->st)) {
 		bool light = store_batch_light(a->st);
 		r = agent_batch_end(a);
-		agent_passwd_settle(a, r == 0);
+		agent_passwd_settle(a, r);
 		rotate_settled(a->rot, r == 0);
 		if (r == 0) {
 			if (light)
@@ -838,13 +846,19 @@ int agent_audit(agent *a, const audit_event *ev)
 /* After the turn's batch: a passwd's new wrap (written in that batch with
  * its audit row) takes effect only if the batch committed; only then is
  * master.key removed. On a rollback the old wrap and key stay, and the
- * gated answer becomes an error like every other in the batch. */
-static void agent_passwd_settle(agent *a, bool committed)
+ * gated answer becomes an error like every other in the batch. If the
+ * outcome is unknown (err KW_EUNKNOWN) they stay too, until
+ * agent_recover_wrap reads the wrap the recovered store holds. */
+static void agent_passwd_settle(agent *a, int err)
 {
 	if (!a->passwd_pending)
 		return;
 	a->passwd_pending = false;
-	if (committed) {
+	if (err == KW_EUNKNOWN) {
+		log_error("passphrase change in doubt (its commit failed to "
+		          "sync): the old wrap and key stay in force until the "
+		          "recovered store shows which wrap it holds");
+	} else if (err == 0) {
 		bool was_keyfile = a->wrap.mode == CRYPTO_WRAP_KEYFILE;
 		a->wrap = a->passwd_wrap;
 		if (was_keyfile && unlink(a->key_path) != 0 && errno != ENOENT)
