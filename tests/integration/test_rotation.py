@@ -43,9 +43,9 @@ def utc(s):
 
 # Skips runs of a command rotator under a valgrind without pidfd_open.
 needs_pidfd_open = unittest.skipIf(
-    harness.valgrind_lacks_pidfd_open(),
-    "valgrind here answers ENOSYS to pidfd_open, which keywardd needs to "
-    "watch a rotation command")
+    harness.valgrind_lacks_pidfd_open(), harness.accepted_skip(
+        "valgrind-no-pidfd_open", "valgrind here answers ENOSYS to "
+        "pidfd_open, which keywardd needs to watch a rotation command"))
 
 
 class RotationCase(DaemonTestCase):
@@ -399,9 +399,9 @@ class TestClock(RotationCase):
         self.set_clock(nxt)
         self.wait_run("w/one")
 
-    @unittest.skipIf(harness.VALGRIND, "scale test: 10,000 rotations "
-                     "would dominate the valgrind run; other TestClock tests "
-                     "run the same paths under memcheck")
+    @unittest.skipIf(harness.VALGRIND, harness.accepted_skip(
+        "valgrind-scale", "10,000 rotations would dominate the valgrind "
+        "run; other TestClock tests run the same paths under memcheck"))
     def test_ten_thousand_schedules(self):
         n = 10000
         sock = harness.Rpc(self.h.socket)
