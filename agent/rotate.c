@@ -446,9 +446,12 @@ void rotate_tick(rotate *r)
 		r->next_due = now + 1;
 		return;
 	}
-	r->checks++;
-	r->checked_at = now;
 	r->ready = more_sched || more_runs;
+	if (!r->ready) {
+		/* Only a look that left nothing due at now is complete. */
+		r->checks++;
+		r->checked_at = now;
+	}
 	int64_t due;
 	rr = store_rotation_next_due(a->st, &due);
 	if (rr == KW_ENOTFOUND)

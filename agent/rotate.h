@@ -50,9 +50,10 @@ int64_t rotate_now(const rotate *r);
  */
 void rotate_tick(rotate *r);
 /*
- * How many ticks have looked for due work since start (a tick that knew
- * nothing was due counts; one that failed or ran while locked does not),
- * and the rotate_now() time the last one looked at (0 before the first).
+ * How many times the engine has looked for due work since start and
+ * done all of it that was due (a tick that knew nothing was due counts; a
+ * tick that failed, ran while locked or left more than a slice due does
+ * not), and the rotate_now() time of the latest (0 before the first).
  * Shown by agent.status, so that a client that moved the clock can wait
  * until that time has been looked at instead of sleeping.
  */
