@@ -75,7 +75,7 @@ def main(args):
                 skips += s
     print(f"{passed} passed, {failed} failed, {len(skips)} skipped")
     for where, test, reason, accepted in skips:
-        note = f" [accepted: {accepted}]" if accepted else ""
+        note = " (accepted)" if accepted else ""
         print(f"  skipped in {where}: {test}: {reason}{note}")
     strict = os.environ.get("KW_REQUIRE_ALL", "") not in ("", "0")
     refused = [s for s in skips if s[3] is None]
