@@ -66,6 +66,7 @@ test-valgrind: deps-test build-valgrind
 	KW_VALGRIND=1 KW_VALGRIND_LOGDIR=$(CURDIR)/$(VG_BUILD)/valgrind-logs \
 		meson test -C $(VG_BUILD) --suite integration --print-errorlogs \
 		--num-processes 2 --timeout-multiplier 6
+	@scripts/test-summary.py $(VG_BUILD)
 
 build-valgrind:
 	@test -f $(VG_BUILD)/build.ninja || meson setup $(VG_BUILD) \

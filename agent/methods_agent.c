@@ -10,6 +10,7 @@
 #include "dispatch.h"
 #include "keyward.h"
 #include "log.h"
+#include "rotate.h"
 #include "secmem.h"
 #include "unlock.h"
 
@@ -49,6 +50,13 @@ int method_agent_status(rpc_ctx *x, json_t **ret_result)
 		json_object_set_new(res, "secrets",
 		                    json_integer((json_int_t)n));
 	}
+	uint64_t checks = 0;
+	int64_t checked_at = 0;
+	rotate_checks(a->rot, &checks, &checked_at);
+	json_object_set_new(res, "rotation_checks",
+	                    json_integer((json_int_t)checks));
+	json_object_set_new(res, "rotation_checked_at",
+	                    json_integer((json_int_t)checked_at));
 	*ret_result = res;
 	return 0;
 }

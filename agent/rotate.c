@@ -412,6 +412,12 @@ static int retired(const char *name, uint64_t version, void *arg)
 	return 0;
 }
 
+void rotate_checks(const rotate *r, uint64_t *ret_count, int64_t *ret_at)
+{
+	*ret_count = r ? r->checks : 0;
+	*ret_at = r ? r->checked_at : 0;
+}
+
 void rotate_tick(rotate *r)
 {
 	if (!r)
@@ -420,8 +426,11 @@ void rotate_tick(rotate *r)
 	if (!a->dk || a->stopping)
 		return;
 	int64_t now = rotate_now(r);
-	if (!r->dirty && !r->ready && now < r->next_due)
+	if (!r->dirty && !r->ready && now < r->next_due) {
+		r->checks++;
+		r->checked_at = now;
 		return;
+	}
 	if (agent_batch(a) < 0)
 		return;
 	bool more_sched = false, more_runs = false;
@@ -439,6 +448,11 @@ void rotate_tick(rotate *r)
 		return;
 	}
 	r->ready = more_sched || more_runs;
+	if (!r->ready) {
+		/* Only a look that left nothing due at now is complete. */
+		r->checks++;
+		r->checked_at = now;
+	}
 	int64_t due;
 	rr = store_rotation_next_due(a->st, &due);
 	if (rr == KW_ENOTFOUND)

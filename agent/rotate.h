@@ -49,6 +49,15 @@ int64_t rotate_now(const rotate *r);
  * agent's open batch. Cheap when nothing is due (no query).
  */
 void rotate_tick(rotate *r);
+/*
+ * How many times the engine has looked for due work since start and
+ * done all of it that was due (a tick that knew nothing was due counts; a
+ * tick that failed, ran while locked or left more than a slice due does
+ * not), and the rotate_now() time of the latest (0 before the first).
+ * Shown by agent.status, so that a client that moved the clock can wait
+ * until that time has been looked at instead of sleeping.
+ */
+void rotate_checks(const rotate *r, uint64_t *ret_count, int64_t *ret_at);
 /* More work can be done at once: the loop should not sleep. */
 bool rotate_ready(const rotate *r);
 /* The turn's batch committed (or rolled back): runs touched in it may go

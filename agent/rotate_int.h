@@ -56,6 +56,8 @@ struct rotate {
 	bool dirty;       /* look at the store on the next tick */
 	bool ready;       /* more work is due right now */
 	int64_t next_due; /* rotate_now() time of the next work */
+	uint64_t checks;  /* rotate_checks() */
+	int64_t checked_at;
 
 	/* Runs written in the open batch: their next step waits for its
 	 * commit. */

@@ -3,9 +3,10 @@ end-to-end test: where the sources and Node are, the Python binding,
 API keys and tokens made through the real agent, and hostile variants of
 a JWT.
 
-Nothing here talks to a registry except npm_install(), which installs an
-example's locked dependencies (package-lock.json) into its node_modules,
-with the npm cache in the build directory."""
+Nothing here talks to a registry except install_example(), which installs
+the example MCP server's locked dependencies (package-lock.json) into a
+copy of it in the build directory, with the npm cache there too: the
+source tree is only read, so a read-only checkout can run the suite."""
 
 import base64
 import fcntl
@@ -21,7 +22,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.realpath(os.path.join(HERE, "..", ".."))
 BINDINGS_PY = os.path.join(SRC, "bindings", "python")
 BINDINGS_NODE = os.path.join(SRC, "bindings", "node")
-EXAMPLE_NODE = os.path.join(SRC, "examples", "node-mcp-server")
+EXAMPLE_NODE = "examples/node-mcp-server"
+# What install_example() copies out of the source tree: the example, and the
+# binding its package.json links as file:../../bindings/node, at the same
+# relative paths so that the lock file's link resolves to the copy.
+EXAMPLE_FILES = {
+    EXAMPLE_NODE: ("package.json", "package-lock.json", "server.js",
+                   "client.js"),
+    "bindings/node": ("package.json", "index.js", "index.d.ts"),
+}
 
 if BINDINGS_PY not in sys.path:
     sys.path.insert(0, BINDINGS_PY)
@@ -52,6 +61,16 @@ def require_node(test):
     return exe
 
 
+def node_work():
+    """The build directory's folder for the Node example: KW_NODE_WORK
+    (meson sets it), else "node" next to kwclient (KW_BIN_KWCLIENT)."""
+    work = os.environ.get("KW_NODE_WORK")
+    if not work and os.environ.get("KW_BIN_KWCLIENT"):
+        work = os.path.join(os.path.dirname(os.path.abspath(
+            os.environ["KW_BIN_KWCLIENT"])), "node")
+    return work
+
+
 def _tree_digest(directory):
     h = hashlib.sha256()
     for name in ("package.json", "package-lock.json"):
@@ -60,28 +79,42 @@ def _tree_digest(directory):
     return h.hexdigest()
 
 
-def npm_install(directory, cache=None):
-    """`npm ci` in directory unless its node_modules already matches its
-    package-lock.json (a stamp file records the lock it was made from).
-    Serialised across processes with a lock on package-lock.json, so two
-    test runs sharing the source tree do not install over each other.
-    Returns None on success, else a description of the failure."""
+def _copy_example(work):
+    for rel, names in EXAMPLE_FILES.items():
+        os.makedirs(os.path.join(work, rel), exist_ok=True)
+        for name in names:
+            shutil.copyfile(os.path.join(SRC, rel, name),
+                            os.path.join(work, rel, name))
+
+
+def install_example():
+    """Copy the example MCP server (and the binding it links) into
+    node_work() and `npm ci` it there unless its node_modules already
+    matches its package-lock.json (a stamp file records the lock it was
+    made from). Serialised across processes with a lock file in
+    node_work(). Returns (the example's directory, None) on success, else
+    (None, a description of the failure)."""
     npm = npm_exe()
     if npm is None:
-        return ("npm is not installed (scripts/deps.sh test installs "
-                "Debian's npm)")
-    cache = cache or os.environ.get("KW_NPM_CACHE") or \
-        os.path.join(directory, "node_modules", ".cache", "npm")
+        return None, ("npm is not installed (scripts/deps.sh test installs "
+                      "Debian's npm)")
+    work = node_work()
+    if not work:
+        return None, ("neither KW_NODE_WORK nor KW_BIN_KWCLIENT is set: "
+                      "no build directory to install the example into")
+    directory = os.path.join(work, EXAMPLE_NODE)
+    cache = os.environ.get("KW_NPM_CACHE") or os.path.join(work, "npm-cache")
     stamp = os.path.join(directory, "node_modules", ".keyward-stamp")
-    lock = os.path.join(directory, "package-lock.json")
-    with open(lock, "rb") as lf:
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(work, ".lock"), "ab") as lf:
         fcntl.flock(lf, fcntl.LOCK_EX)
         try:
+            _copy_example(work)
             want = _tree_digest(directory)
             try:
                 with open(stamp) as f:
                     if f.read().strip() == want:
-                        return None
+                        return directory, None
             except FileNotFoundError:
                 pass
             env = dict(os.environ)
@@ -96,15 +129,15 @@ def npm_install(directory, cache=None):
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT, timeout=NPM_DEADLINE_S)
             except subprocess.TimeoutExpired:
-                return "npm ci in %s took longer than %ss" % (
+                return None, "npm ci in %s took longer than %ss" % (
                     directory, NPM_DEADLINE_S)
             if r.returncode != 0:
-                return "npm ci in %s failed (%d):\n%s" % (
+                return None, "npm ci in %s failed (%d):\n%s" % (
                     directory, r.returncode,
                     r.stdout.decode("utf-8", "replace")[-3000:])
             with open(stamp, "w") as f:
                 f.write(want + "\n")
-            return None
+            return directory, None
         finally:
             fcntl.flock(lf, fcntl.LOCK_UN)
 

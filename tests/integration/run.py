@@ -4,10 +4,16 @@
     run.py [GROUP ...]      groups: see GROUPS below; none means all
 
 Binaries come from KW_BIN_KEYWARDD, KW_BIN_KEYWARD and KW_BIN_KWCLIENT
-(meson sets them). Exits 0 only if every selected test passed or was
-skipped; prints one summary line at the end.
+(meson sets them). Exit status: 1 if a test failed, 77 if every test
+skipped (meson shows SKIP), else 0. With KW_REQUIRE_ALL=1 (CI) a skip
+fails the run unless its reason is one of harness.ACCEPTED_SKIPS.
+
+Prints unittest's report, one summary line, and one line
+"integration-result: {JSON}" with the counts and every skip's reason,
+which scripts/test-summary.py reads from meson's test log.
 """
 
+import json
 import os
 import signal
 import sys
@@ -42,7 +48,57 @@ GROUPS = {
     "crash": "test_stress.CrashConsistency",
     "load": ("test_stress.Thousand", "test_stress.FdExhaustion",
              "test_stress.SlowClients"),
+    "selftest": "test_run",
 }
+
+EXIT_SKIP = 77  # meson's "skipped" exit status
+RESULT_PREFIX = "integration-result: "
+
+
+def require_all():
+    return os.environ.get("KW_REQUIRE_ALL", "") not in ("", "0")
+
+
+def run_suite(suite, label, stream, strict):
+    """Run suite, report to stream; returns the exit status (see the module
+    comment). strict: KW_REQUIRE_ALL."""
+    started = time.monotonic()
+    runner = unittest.TextTestRunner(stream=stream, verbosity=2)
+    try:
+        result = runner.run(suite)
+    finally:
+        harness.kill_all_children()
+    elapsed = time.monotonic() - started
+    unexpected = len(getattr(result, "unexpectedSuccesses", []))
+    failed = len(result.failures) + len(result.errors) + unexpected
+    skips = [{"test": test.id(), "reason": reason,
+              "accepted": harness.accepted_skip_key(reason)}
+             for test, reason in result.skipped]
+    refused = [s for s in skips if s["accepted"] is None] if strict else []
+    for s in refused:
+        stream.write("integration: FAIL: %s skipped (%s); KW_REQUIRE_ALL=1 "
+                     "accepts only the reasons in harness.ACCEPTED_SKIPS\n"
+                     % (s["test"], s["reason"]))
+    if failed or refused:
+        rc, verdict = 1, "FAIL"
+    elif result.testsRun == len(skips):
+        rc, verdict = EXIT_SKIP, "SKIP (nothing ran)"
+    else:
+        rc, verdict = 0, "PASS"
+    stream.write("integration [%s]: %s: %d run, %d failed, %d errors, "
+                 "%d skipped (%.1fs)\n"
+                 % (label, verdict, result.testsRun, len(result.failures),
+                    len(result.errors), len(skips), elapsed))
+    stream.write(RESULT_PREFIX + json.dumps({
+        "groups": label.split(),
+        "passed": result.testsRun - len(skips) - failed,
+        "failed": failed,
+        "skipped": skips,
+        "require_all": strict,
+        "exit": rc,
+    }, sort_keys=True) + "\n")
+    stream.flush()
+    return rc
 
 
 def _terminate(signum, _frame):
@@ -75,21 +131,7 @@ def main(argv):
             modules = (modules,)
         for module in modules:
             suite.addTests(loader.loadTestsFromName(module))
-    started = time.monotonic()
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2)
-    try:
-        result = runner.run(suite)
-    finally:
-        harness.kill_all_children()
-    elapsed = time.monotonic() - started
-    failed = len(result.failures) + len(result.errors) + \
-        len(getattr(result, "unexpectedSuccesses", []))
-    verdict = "PASS" if result.wasSuccessful() else "FAIL"
-    print("integration [%s]: %s: %d run, %d failed, %d errors, %d skipped "
-          "(%.1fs)" % (" ".join(names), verdict, result.testsRun,
-                       len(result.failures), len(result.errors),
-                       len(result.skipped), elapsed))
-    return 0 if result.wasSuccessful() and failed == 0 else 1
+    return run_suite(suite, " ".join(names), sys.stdout, require_all())
 
 
 if __name__ == "__main__":

@@ -652,9 +652,10 @@ class BigLog(AuditCase):
 
     ROWS = 100000
 
-    @unittest.skipIf(harness.VALGRIND, "scale test: 100k audited gets "
-                     "would take most of the valgrind run; the other audit "
-                     "tests verify chains with checkpoints under memcheck")
+    @unittest.skipIf(harness.VALGRIND, harness.accepted_skip(
+        "valgrind-scale", "100k audited gets would take most of the "
+        "valgrind run; the other audit tests verify chains with "
+        "checkpoints under memcheck"))
     def test_100k_rows_verify(self):
         rpc = self.rpc()
         self.assertRpcResult(rpc.call("secret.put", {

@@ -2,8 +2,9 @@
 the official @modelcontextprotocol/sdk from npm) protected by keyward, and
 called by the SDK's own Client with a token keyward minted.
 
-Setup: `npm ci` of the example (locked versions; the cache in the build
-directory; skipped when node_modules already matches the lock), then per
+Setup: `npm ci` of a copy of the example in the build directory (locked
+versions, the cache there too, the source tree only read; skipped when
+node_modules already matches the lock), then per
 test a fresh agent on a test clock set to the real time, a client token
 and policy for the server, the server on a free loopback port.
 
@@ -47,18 +48,16 @@ INIT_BODY = json.dumps({
     "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                "clientInfo": {"name": "kw-e2e", "version": "0"}}})
 
-_npm_failure = None
-_npm_done = False
+_npm = None
 
 
 def npm_ready():
-    """Install the example's dependencies once per run; the failure, if
-    any, is reported by every test that needs them."""
-    global _npm_done, _npm_failure
-    if not _npm_done:
-        _npm_failure = kwauth.npm_install(kwauth.EXAMPLE_NODE)
-        _npm_done = True
-    return _npm_failure
+    """Install the example once per run: (its directory, None), or (None,
+    the failure), which every test that needs it reports."""
+    global _npm
+    if _npm is None:
+        _npm = kwauth.install_example()
+    return _npm
 
 
 class McpE2E(DaemonTestCase):
@@ -68,7 +67,7 @@ class McpE2E(DaemonTestCase):
     def setUp(self):
         super().setUp()
         self.node = kwauth.require_node(self)
-        failure = npm_ready()
+        self.example, failure = npm_ready()
         if failure:
             self.fail(failure)
         self.clock = os.path.join(self.h.work, "clock")
@@ -106,9 +105,9 @@ class McpE2E(DaemonTestCase):
                         os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
             self.server = spawn(
-                [self.node, os.path.join(kwauth.EXAMPLE_NODE, "server.js")],
+                [self.node, os.path.join(self.example, "server.js")],
                 env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=logfd, cwd=kwauth.EXAMPLE_NODE)
+                stderr=logfd, cwd=self.example)
         finally:
             os.close(logfd)
         self.addCleanup(self.stop_server)
@@ -181,9 +180,9 @@ class McpE2E(DaemonTestCase):
         if token is not None:
             env["MCP_TOKEN"] = token
         r = harness.run([self.node,
-                         os.path.join(kwauth.EXAMPLE_NODE, "client.js"),
+                         os.path.join(self.example, "client.js"),
                          self.url], env, timeout=START_DEADLINE_S,
-                        cwd=kwauth.EXAMPLE_NODE)
+                        cwd=self.example)
         try:
             lines = [json.loads(x) for x in r.text.splitlines() if x.strip()]
         except ValueError:

@@ -313,6 +313,77 @@ static void test_edit_hash_too(void **state)
 	expect_break(f, AUDIT_EDITED, 6);
 }
 
+/*
+ * Every column the chain hash covers, edited alone in a fresh log: each
+ * edit must break verification at that row, or a column left out of
+ * audit_chain_hash (or read back wrongly) would go unnoticed. The rows
+ * carry a value in every column (reason and principal included) and lie
+ * a millisecond apart, so that moving a time by one microsecond is not
+ * also a reordering. seq is hashed as well, but an edited seq is a gap or
+ * a move first (test_delete_detected, test_reorder_detected).
+ */
+static void test_edit_each_column(void **state)
+{
+	static const struct {
+		const char *column;
+		const char *sql;
+	} edits[] = {
+		{ "ts_us", "UPDATE audit SET ts_us = ts_us + 1 WHERE seq = 5" },
+		{ "uid", "UPDATE audit SET uid = uid + 1 WHERE seq = 5" },
+		{ "pid", "UPDATE audit SET pid = pid + 1 WHERE seq = 5" },
+		{ "exe", "UPDATE audit SET exe = exe || 'x' WHERE seq = 5" },
+		{ "exe (to NULL)",
+		  "UPDATE audit SET exe = NULL WHERE seq = 5" },
+		{ "principal",
+		  "UPDATE audit SET principal = 'other' WHERE seq = 5" },
+		{ "principal (to empty)",
+		  "UPDATE audit SET principal = '' WHERE seq = 5" },
+		{ "op", "UPDATE audit SET op = 'secret.put' WHERE seq = 5" },
+		{ "name", "UPDATE audit SET name = name || 'x' WHERE seq = 5" },
+		{ "version",
+		  "UPDATE audit SET version = version + 1 WHERE seq = 5" },
+		{ "outcome", "UPDATE audit SET outcome = 0 WHERE seq = 5" },
+		{ "reason",
+		  "UPDATE audit SET reason = 'no policy section' WHERE seq = 5" },
+		{ "reason (to NULL)",
+		  "UPDATE audit SET reason = NULL WHERE seq = 5" },
+		{ "hash",
+		  "UPDATE audit SET hash = zeroblob(32) WHERE seq = 5" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		void *fresh = NULL;
+		fixture *f;
+		audit_verify_result res;
+
+		assert_int_equal(setup(&fresh), 0);
+		f = fresh;
+		assert_int_equal(store_batch_begin(f->s), 0);
+		for (int n = 0; n < 8; n++) {
+			audit_event ev = ev_of("secret.get", "github/token",
+			                       AUDIT_DENIED);
+
+			ev.reason = "not granted by any policy section";
+			assert_int_equal(audit_append(f->au, &ev, f->now), 0);
+			f->now += 1000;
+		}
+		assert_int_equal(store_batch_commit(f->s), 0);
+		audit_committed(f->au, f->now, NULL, NULL);
+		assert_int_equal(verify(f).kind, AUDIT_INTACT);
+
+		raw_exec(f, edits[i].sql);
+		res = verify(f);
+		if (res.kind != AUDIT_EDITED || res.seq != 5)
+			print_error("editing %s: got %s at %" PRIu64 " (%s)\n",
+			            edits[i].column, audit_break_name(res.kind),
+			            res.seq, res.detail);
+		assert_int_equal(res.kind, AUDIT_EDITED);
+		assert_int_equal(res.seq, 5);
+		teardown(&fresh);
+	}
+}
+
 static void test_delete_detected(void **state)
 {
 	fixture *f = *state;
@@ -1221,6 +1292,7 @@ int main(void)
 		T(test_chain_intact),
 		T(test_edit_detected),
 		T(test_edit_hash_too),
+		cmocka_unit_test(test_edit_each_column),
 		T(test_delete_detected),
 		T(test_delete_oldest_detected),
 		T(test_reorder_detected),
