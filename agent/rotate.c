@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "keyward.h"
 #include "log.h"
+#include "procgroup.h"
 #include "rotate_int.h"
 #include "rotcmd.h"
 #include "schedule.h"
@@ -47,6 +48,33 @@ int64_t rotate_now(const rotate *r)
 		}
 	}
 	return (int64_t)time(NULL);
+}
+
+_Static_assert(STORE_BOOT_ID_LEN == PROCGROUP_BOOT_ID_LEN,
+               "a stored boot id is a procgroup's");
+
+/* A run names the process group of a command that a previous agent
+ * started and did not see end: kill what is left of it, so that the step,
+ * which runs again, does not overlap with it. (The keeper in the group
+ * has done that already if it could; see rotcmd.h.) */
+static int kill_left_over(const store_rotation_group *sg, void *arg)
+{
+	procgroup g = { .pgid = sg->pgid, .sid = sg->sid, .start = sg->start };
+	bool killed = false;
+
+	(void)arg;
+	memcpy(g.boot, sg->boot, sizeof(g.boot));
+	int rr = procgroup_kill(&g, &killed);
+	if (rr < 0)
+		log_error("rotation %s: cannot end process group %lld, which "
+		          "its command left running: %s",
+		          sg->id, (long long)sg->pgid, kw_strerror(rr));
+	else if (killed)
+		log_warn("rotation %s: killed process group %lld, which its "
+		         "command left running when the agent died; the step "
+		         "runs again",
+		         sg->id, (long long)sg->pgid);
+	return 0;
 }
 
 int rotate_new(agent *a, rotate **ret_rotate)
@@ -80,6 +108,11 @@ int rotate_new(agent *a, rotate **ret_rotate)
 		log_warn("rotation crash hook armed (KEYWARD_TEST_CRASH); "
 		         "never in production");
 	}
+	int rr = a->st ? store_rotation_groups(a->st, kill_left_over, NULL) : 0;
+	if (rr < 0)
+		log_error("cannot list the commands a previous agent left "
+		          "running: %s",
+		          kw_strerror(rr));
 	*ret_rotate = r;
 	return 0;
 }
