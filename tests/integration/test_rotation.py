@@ -766,6 +766,8 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
             calls = [json.loads(x) for x in fh if x.strip()]
         self.assertEqual([c["step"] for c in calls], ["set", "set", "test"])
         self.assertEqual({c["rotation_id"] for c in calls}, {rid})
+        # Ended normally: nothing left for the next start to kill.
+        self.assertIsNone(self.recorded_group(rid))
 
     @needs_pidfd_open
     def test_kill_during_slow_set(self):
