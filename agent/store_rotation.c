@@ -97,8 +97,8 @@ static const char *const rotation_sql[ST_ROTATION__MAX] = {
 	[ST_ROT_SET_GROUP] = "UPDATE rotations SET cmd_pgid = ?2,"
 			     " cmd_start = ?3, cmd_sid = ?4, cmd_boot = ?5"
 			     " WHERE id = ?1",
-	[ST_ROT_GROUPS] = "SELECT id, cmd_pgid, cmd_start, cmd_sid, cmd_boot"
-			  " FROM rotations WHERE next_try IS NOT NULL"
+	[ST_ROT_GROUPS] = "SELECT id, cmd_pgid, cmd_start, cmd_sid, cmd_boot,"
+			  " name FROM rotations WHERE next_try IS NOT NULL"
 			  " AND cmd_pgid IS NOT NULL ORDER BY id",
 };
 
@@ -561,6 +561,7 @@ int store_rotation_groups(store *s,
 		g.start = col_u64(st, 2);
 		g.sid = sqlite3_column_int64(st, 3);
 		col_text(st, 4, g.boot, sizeof(g.boot));
+		col_text(st, 5, g.name, sizeof(g.name));
 		cbr = cb(&g, arg);
 		if (cbr != 0)
 			break;

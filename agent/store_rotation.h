@@ -108,6 +108,7 @@ int store_rotation_prune(store *s, const char *name, uint32_t keep);
  */
 typedef struct store_rotation_group {
 	char id[ROTATION_ID_LEN + 1]; /* the run */
+	char name[KW_NAME_MAX + 1];   /* its secret (not written by _set_) */
 	int64_t pgid, sid;
 	uint64_t start; /* the leader's start, clock ticks after boot */
 	char boot[STORE_BOOT_ID_LEN + 1];

@@ -755,7 +755,7 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
             db.close()
         return row[0] if row else None
 
-    def finish(self, name, rid):
+    def finish(self, name, rid, kills):
         self.assertEqual(self.lines("overlaps"), [],
                          "the restarted step overlapped with an old copy")
         open(self.f["gate"], "w").close()
@@ -768,6 +768,8 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
         self.assertEqual({c["rotation_id"] for c in calls}, {rid})
         # Ended normally: nothing left for the next start to kill.
         self.assertIsNone(self.recorded_group(rid))
+        ops = self.steps_of(self.audit_rows(name), rid)
+        self.assertEqual(ops.count("rotate.kill"), kills, ops)
 
     @needs_pidfd_open
     def test_kill_during_slow_set(self):
@@ -781,7 +783,7 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
         self.d.start()
         self.r = self.rpc()
         self.wait_copies(2)
-        self.finish("left/a", rid)
+        self.finish("left/a", rid, kills=0)
 
     @needs_pidfd_open
     def test_left_over_killed_at_start(self):
@@ -804,7 +806,7 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
         self.assert_ends(child, "the command's child")
         self.wait_copies(2)
         self.assertIn("killed process group %d" % cmd, self.d.log_text())
-        self.finish("left/b", rid)
+        self.finish("left/b", rid, kills=1)
 
 
 class TestWatch(RotationCase):

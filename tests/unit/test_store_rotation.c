@@ -712,9 +712,9 @@ static int collect_group(const store_rotation_group *g, void *arg)
 {
 	char *out = arg;
 
-	append(out, "%ld:%lld:%llu:%lld:%.4s ", strtol(g->id, NULL, 16),
-	       (long long)g->pgid, (unsigned long long)g->start,
-	       (long long)g->sid, g->boot);
+	append(out, "%s/%ld:%lld:%llu:%lld:%.4s ", g->name,
+	       strtol(g->id, NULL, 16), (long long)g->pgid,
+	       (unsigned long long)g->start, (long long)g->sid, g->boot);
 	return 0;
 }
 
@@ -754,7 +754,7 @@ static void test_rotation_groups(void **state)
 	fill_rotation(&ro, 2, "y", 20, 0);
 	g = group(ro.id, 99);
 	assert_int_equal(store_rotation_set_group(f->s, ro.id, &g), 0);
-	assert_string_equal(groups(f, out), "1:4242:777:55:0123 ");
+	assert_string_equal(groups(f, out), "x/1:4242:777:55:0123 ");
 	assert_int_equal(raw_int(f, "SELECT count(*) FROM rotations"
 	                            " WHERE cmd_pgid IS NOT NULL"),
 	                 2);
@@ -764,13 +764,13 @@ static void test_rotation_groups(void **state)
 	g = group(ro.id, 5151);
 	g.start = 888;
 	assert_int_equal(store_rotation_set_group(f->s, ro.id, &g), 0);
-	assert_string_equal(groups(f, out), "1:5151:888:55:0123 ");
+	assert_string_equal(groups(f, out), "x/1:5151:888:55:0123 ");
 
 	/* Updating the run's step leaves the record alone. */
 	assert_int_equal(store_rotation_get(f->s, ro.id, &ro), 0);
 	snprintf(ro.step, sizeof(ro.step), "test");
 	assert_int_equal(store_rotation_update(f->s, &ro), 0);
-	assert_string_equal(groups(f, out), "1:5151:888:55:0123 ");
+	assert_string_equal(groups(f, out), "x/1:5151:888:55:0123 ");
 
 	assert_int_equal(store_rotation_set_group(f->s, ro.id, NULL), 0);
 	assert_string_equal(groups(f, out), "");
@@ -843,7 +843,7 @@ static void test_rotation_groups_migrate(void **state)
 	assert_string_equal(groups(f, out), "");
 	g = group(ro.id, 4242);
 	assert_int_equal(store_rotation_set_group(f->s, ro.id, &g), 0);
-	assert_string_equal(groups(f, out), "1:4242:777:55:0123 ");
+	assert_string_equal(groups(f, out), "x/1:4242:777:55:0123 ");
 }
 
 static const char *history(fixture *f, names *n, const char *name,
