@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "keyward.h"
 #include "log.h"
+#include "procgroup.h"
 #include "rotate_int.h"
 #include "rotcmd.h"
 #include "schedule.h"
@@ -47,6 +48,79 @@ int64_t rotate_now(const rotate *r)
 		}
 	}
 	return (int64_t)time(NULL);
+}
+
+_Static_assert(STORE_BOOT_ID_LEN == PROCGROUP_BOOT_ID_LEN,
+               "a stored boot id is a procgroup's");
+
+/* A run names the process group of a command that a previous agent
+ * started and did not see end: kill what is left of it, so that the step,
+ * which runs again, does not overlap with it. (The keeper in the group
+ * has done that already if it could; see rotcmd.h.) */
+static void kill_left_over(rotate *r, const store_rotation_group *sg)
+{
+	procgroup g = { .pgid = sg->pgid, .sid = sg->sid, .start = sg->start };
+	bool killed = false;
+
+	memcpy(g.boot, sg->boot, sizeof(g.boot));
+	int rr = procgroup_kill(&g, &killed);
+	if (rr < 0) {
+		log_error("rotation %s of %s: cannot end process group %lld, "
+		          "which its command left running: %s",
+		          sg->id, sg->name, (long long)sg->pgid,
+		          kw_strerror(rr));
+		rotate_audit(r, "rotate.kill", sg->name, 0, AUDIT_ERROR,
+		             "rotation %s: cannot end process group %lld, "
+		             "which its command left running: %s",
+		             sg->id, (long long)sg->pgid, kw_strerror(rr));
+	} else if (killed) {
+		log_warn("rotation %s of %s: killed process group %lld, which "
+		         "its command left running when the agent died; the "
+		         "step runs again",
+		         sg->id, sg->name, (long long)sg->pgid);
+		rotate_audit(r, "rotate.kill", sg->name, 0, AUDIT_OK,
+		             "rotation %s: killed process group %lld, which "
+		             "its command left running when the agent died",
+		             sg->id, (long long)sg->pgid);
+	}
+}
+
+struct collect_groups {
+	store_rotation_group *v;
+	size_t n, cap;
+};
+
+static int collect_group(const store_rotation_group *sg, void *arg)
+{
+	struct collect_groups *c = arg;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		void *v = realloc(c->v, cap * sizeof(*c->v));
+		if (!v)
+			return KW_ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = *sg;
+	return 0;
+}
+
+/* All of them first: the kills write audit rows, not to be mixed with a
+ * read of the store in progress. */
+static void kill_all_left_over(rotate *r)
+{
+	struct collect_groups c = { NULL, 0, 0 };
+	int rr = store_rotation_groups(r->a->st, collect_group, &c);
+
+	if (rr < 0)
+		log_error("cannot list the commands a previous agent left "
+		          "running: %s",
+		          kw_strerror(rr));
+	/* What was listed before a failure is still worth ending. */
+	for (size_t i = 0; i < c.n; i++)
+		kill_left_over(r, &c.v[i]);
+	free(c.v);
 }
 
 int rotate_new(agent *a, rotate **ret_rotate)
@@ -80,6 +154,8 @@ int rotate_new(agent *a, rotate **ret_rotate)
 		log_warn("rotation crash hook armed (KEYWARD_TEST_CRASH); "
 		         "never in production");
 	}
+	if (a->st)
+		kill_all_left_over(r);
 	*ret_rotate = r;
 	return 0;
 }

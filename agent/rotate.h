@@ -36,7 +36,9 @@
 typedef struct agent agent;
 typedef struct rotate rotate;
 
-/* Read the testing hooks from the environment; no work yet. */
+/* Read the testing hooks from the environment; kill what the commands of
+ * an agent that died left running, before any step can run again
+ * (procgroup_kill: blocks while they die, at most 2 s a group). */
 int rotate_new(agent *a, rotate **ret_rotate);
 /* Cancel steps in flight (they rerun after the next start) and free. */
 void rotate_free(rotate *r);

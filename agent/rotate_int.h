@@ -36,7 +36,8 @@ struct rot_job {
 	char step[8];
 	rotcmd *cmd;
 	webhook_job *wh;
-	uint8_t *value; /* kw_wipealloc: to keep it out of the detail */
+	bool group_saved; /* the run's row names cmd's process group */
+	uint8_t *value;   /* kw_wipealloc: to keep it out of the detail */
 	size_t len;
 };
 

@@ -295,8 +295,19 @@ static void job_done(void *arg, int result, const char *detail)
 		snprintf(safe, sizeof(safe),
 		         "(output withheld: it contains the new value)");
 	/* Locked meanwhile, or the run moved on: the step runs again. */
-	if (!a->dk || agent_batch(a) < 0 ||
-	    store_rotation_get(a->st, j->id, &ro) < 0 || ro.next_try == 0 ||
+	if (!a->dk || agent_batch(a) < 0) {
+		rotate_job_free(j);
+		return;
+	}
+	/* Its group is gone: rotcmd killed what the command left. */
+	if (j->group_saved) {
+		int gr = store_rotation_set_group(a->st, j->id, NULL);
+		if (gr < 0 && gr != KW_ENOTFOUND)
+			log_warn("rotation %s: cannot forget its command's "
+			         "process group: %s",
+			         j->id, kw_strerror(gr));
+	}
+	if (store_rotation_get(a->st, j->id, &ro) < 0 || ro.next_try == 0 ||
 	    strcmp(ro.step, j->step) != 0) {
 		rotate_job_free(j);
 		return;
@@ -331,6 +342,32 @@ static char *step_input(const store_rotation *ro, const store_value *v,
 	if (text)
 		*ret_len = strlen(text);
 	return text;
+}
+
+/* Keep the group of j's command with its run, so that an agent started
+ * after this one died can end it (rotate_new). Without it that agent has
+ * only the keeper and PR_SET_PDEATHSIG (rotcmd.h) to rely on: worth a
+ * warning, not a failed step. */
+static void save_group(rotate *r, struct rot_job *j)
+{
+	procgroup g;
+	store_rotation_group sg = { .pgid = 0 };
+	int rr = rotcmd_group_of(j->cmd, &g);
+
+	if (rr == 0) {
+		snprintf(sg.id, sizeof(sg.id), "%s", j->id);
+		sg.pgid = g.pgid;
+		sg.sid = g.sid;
+		sg.start = g.start;
+		memcpy(sg.boot, g.boot, sizeof(sg.boot));
+		rr = store_rotation_set_group(r->a->st, j->id, &sg);
+	}
+	if (rr < 0)
+		log_warn("rotation %s: cannot record its command's process "
+		         "group: %s",
+		         j->id, kw_strerror(rr));
+	else
+		j->group_saved = true;
 }
 
 /* set or test: nothing to do for random:, else start the outside step. */
@@ -444,6 +481,8 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 		step_failed(r, ro, why, false, now);
 		return;
 	}
+	if (j->cmd)
+		save_group(r, j);
 	j->next = r->jobs;
 	r->jobs = j;
 	r->njobs++;

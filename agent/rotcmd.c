@@ -13,7 +13,9 @@
  *
  * The leader is reaped only after any kill of its group: until then its pid,
  * which is also the group id, cannot be reused, so killpg cannot hit a
- * stranger's group.
+ * stranger's group. The keeper (keeper_run) is killed and reaped before
+ * the leader's reaping could matter to it: it is a member of the group, so
+ * while it lives the id stays reserved for its own kill too.
  */
 #include "rotcmd.h"
 
@@ -56,6 +58,7 @@ enum rotcmd_phase {
 enum rotcmd_step {
 	STEP_SIGNALS,
 	STEP_PGID,
+	STEP_PDEATHSIG,
 	STEP_FDS,
 	STEP_CWD,
 	STEP_RLIMIT,
@@ -65,8 +68,8 @@ enum rotcmd_step {
 };
 
 static const char *const step_names[STEP_COUNT] = {
-	"signal mask", "setpgid",      "file descriptors", "chdir",
-	"setrlimit",   "no_new_privs", "execve",
+	"signal mask", "setpgid",   "parent-death signal", "file descriptors",
+	"chdir",       "setrlimit", "no_new_privs",        "execve",
 };
 
 struct rotcmd_childerr {
@@ -92,6 +95,11 @@ struct rotcmd {
 
 	int in_fd, out_fd, err_fd, timer_fd, pid_fd;
 	loop_watch in_w, out_w, timer_w, pid_w;
+
+	pid_t keeper; /* 0: none (yet) */
+	int keep_fd;  /* the keeper's pipe: its only write end */
+	bool group_known;
+	procgroup group;
 };
 
 /* The sanitised environment; envp points into buf and static strings. */
@@ -213,7 +221,8 @@ static int child_fds(int in, int out, int *errfd)
 	return child_close_from(4);
 }
 
-static void child_run(char *path, char *envp[], int in, int out, int errfd)
+static void child_run(char *path, char *envp[], int in, int out, int errfd,
+                      pid_t agent)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	struct rlimit no_core = { 0, 0 };
@@ -243,6 +252,13 @@ static void child_run(char *path, char *envp[], int in, int out, int errfd)
 		child_fail(errfd, STEP_SIGNALS);
 	if (setpgid(0, 0) != 0)
 		child_fail(errfd, STEP_PGID);
+	/* Die with the agent. The signal comes only for a parent that dies
+	 * after this call: one already gone has left us to init, and then
+	 * the command must not start at all (nobody would watch it). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+		child_fail(errfd, STEP_PDEATHSIG);
+	if (getppid() != agent)
+		_exit(127);
 	if (child_fds(in, out, &errfd) != 0)
 		child_fail(errfd, STEP_FDS);
 	if (chdir("/") != 0)
@@ -255,6 +271,42 @@ static void child_run(char *path, char *envp[], int in, int out, int errfd)
 		child_fail(errfd, STEP_NO_NEW_PRIVS);
 	execve(path, argv, envp);
 	child_fail(errfd, STEP_EXEC);
+}
+
+/*
+ * The keeper: a forked copy of the agent that never execs, a member of
+ * the command's group, blocked reading a pipe whose only write end is the
+ * agent's. However the agent dies, SIGKILL included, the kernel closes
+ * that end; the read returns and the keeper kills the whole group, the
+ * command's own children included (PR_SET_PDEATHSIG reaches the command
+ * alone). While it lives, the group id cannot be reused, so that kill
+ * cannot reach a stranger. When a step ends normally the agent kills and
+ * reaps the keeper before closing its end. It ignores every signal it can,
+ * so that a command signalling its own group (kill 0) does not end it.
+ */
+static void keeper_run(int rfd, int wfd, pid_t group)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	char b;
+	ssize_t n;
+
+	sigemptyset(&ign.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &ign, NULL);
+	}
+	close(wfd);
+	/* Every other fd goes: holding the write end of a command's stdin
+	 * would keep it from seeing EOF. A keeper that cannot do that, or
+	 * cannot join the group, must not stay. */
+	if (setpgid(0, group) != 0 || dup2(rfd, 0) < 0 ||
+	    child_close_from(1) != 0)
+		_exit(1);
+	do {
+		n = read(0, &b, 1);
+	} while (n < 0 && errno == EINTR);
+	(void)kill(-group, SIGKILL);
+	_exit(0);
 }
 
 /* ---- the parent ---- */
@@ -314,8 +366,28 @@ static void stdin_done(rotcmd *job)
 	job->input = NULL;
 }
 
+/* Kill and reap the keeper, then close its pipe: a keeper that saw the
+ * pipe close after its group's leader was reaped could otherwise kill a
+ * group that reuses the id. */
+static void keeper_stop(rotcmd *job)
+{
+	siginfo_t si;
+
+	if (job->keeper > 0) {
+		(void)kill(job->keeper, SIGKILL);
+		while (waitid(P_PID, (id_t)job->keeper, &si, WEXITED) != 0 &&
+		       errno == EINTR)
+			;
+		job->keeper = 0;
+	}
+	if (job->keep_fd >= 0)
+		close(job->keep_fd);
+	job->keep_fd = -1;
+}
+
 static void rotcmd_free(rotcmd *job)
 {
+	keeper_stop(job);
 	stdin_done(job);
 	close_fd(job, &job->out_w, &job->out_fd);
 	close_fd(job, &job->timer_w, &job->timer_fd);
@@ -558,11 +630,22 @@ static void rotcmd_break(rotcmd *job, const char *what, int err)
 	(void)timer_arm(job, 0);
 }
 
+int rotcmd_group_of(const rotcmd *job, procgroup *ret)
+{
+	if (!job || !ret)
+		return KW_EINVAL;
+	if (!job->group_known)
+		return KW_ENOTFOUND;
+	*ret = job->group;
+	return 0;
+}
+
 int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
                  int timeout_ms, rotjob_done done, void *arg, rotcmd **ret_job)
 {
 	struct rotcmd_env env = { .buf = NULL };
-	int child_in = -1, child_out = -1, child_err = -1;
+	int child_in = -1, child_out = -1, child_err = -1, keep_rd = -1;
+	pid_t agent = getpid();
 	rotcmd *job;
 	int r;
 
@@ -583,6 +666,7 @@ int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
 		.err_fd = -1,
 		.timer_fd = -1,
 		.pid_fd = -1,
+		.keep_fd = -1,
 	};
 	job->path = strdup(path);
 	job->input = kw_wipealloc(len);
@@ -598,6 +682,15 @@ int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
 	    (r = pipe_for_child(&job->out_fd, &child_out, true)) < 0 ||
 	    (r = pipe_for_child(&job->err_fd, &child_err, true)) < 0)
 		goto fail;
+	{
+		int keep[2];
+		if (pipe2(keep, O_CLOEXEC) != 0) {
+			r = KW_EIO;
+			goto fail;
+		}
+		keep_rd = keep[0];
+		job->keep_fd = keep[1];
+	}
 	job->timer_fd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (job->timer_fd < 0) {
@@ -623,7 +716,8 @@ int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
 		goto fail;
 	}
 	if (job->pid == 0)
-		child_run(job->path, env.envp, child_in, child_out, child_err);
+		child_run(job->path, env.envp, child_in, child_out, child_err,
+		          agent);
 	close(child_in);
 	close(child_out);
 	close(child_err);
@@ -632,16 +726,32 @@ int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
 	 * before the parent could signal it. EACCES: it has already exec'd,
 	 * so it has already done it. */
 	(void)setpgid(job->pid, job->pid);
-	job->pid_fd = (int)syscall(SYS_pidfd_open, job->pid, 0u);
-	if (job->pid_fd < 0)
+	job->group_known = procgroup_identify(job->pid, &job->group) == 0;
+	job->keeper = fork();
+	if (job->keeper == 0)
+		keeper_run(keep_rd, job->keep_fd, job->pid);
+	int err = errno;
+	close(keep_rd);
+	if (job->keeper < 0) {
+		job->keeper = 0;
+		rotcmd_break(job, "fork", err);
+	} else if (setpgid(job->keeper, job->pid) != 0) {
+		/* Outside the group the keeper guards nothing, and its
+		 * kill could reach another group: stop the command. */
+		rotcmd_break(job, "setpgid", errno);
+	} else if ((job->pid_fd = (int)syscall(SYS_pidfd_open, job->pid, 0u)) <
+	           0) {
 		rotcmd_break(job, "pidfd_open", errno);
-	else if (loop_add(l, &job->pid_w, job->pid_fd, EPOLLIN, on_exit_event,
-	                  job) < 0)
+	} else if (loop_add(l, &job->pid_w, job->pid_fd, EPOLLIN, on_exit_event,
+	                    job) < 0) {
 		rotcmd_break(job, "epoll_ctl", errno);
+	}
 	*ret_job = job;
 	return 0;
 
 fail:
+	if (keep_rd >= 0)
+		close(keep_rd);
 	if (child_in >= 0)
 		close(child_in);
 	if (child_out >= 0)

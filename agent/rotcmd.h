@@ -28,6 +28,19 @@
  * reason, anything it left running in its group gets SIGKILL: nothing
  * outlives the step.
  *
+ * The command dies with the agent, however the agent dies (docs/rotation.md,
+ * "When the agent dies"): it runs with PR_SET_PDEATHSIG set to SIGKILL (and
+ * does not start at all if the agent died before that was set), and a
+ * keeper process in its group (a forked copy of the agent that never
+ * execs) kills the whole group when the agent's end of a pipe closes,
+ * which also reaches what the command started itself, as long as it stays
+ * in the group. The keeper is killed and reaped with the job. For what the
+ * keeper cannot reach (it was killed itself, e.g. by the command; a member
+ * left the group), rotcmd_group_of names the group so that a later agent
+ * can kill what is left of it (procgroup_kill). PR_SET_PDEATHSIG fires
+ * when the thread that forked exits: call rotcmd_start only from a thread
+ * that lives as long as the process (the loop's).
+ *
  * The process must ignore SIGPIPE (keywardd does, in agent_signals): input
  * written to a command that closed its stdin must fail with EPIPE. The
  * child resets every signal disposition and the signal mask, so the
@@ -40,6 +53,7 @@
 #include <stddef.h>
 
 #include "loop.h"
+#include "procgroup.h"
 #include "rotjob.h"
 
 #define ROTCMD_OUTPUT_MAX 4096u
@@ -66,6 +80,9 @@ int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
  */
 void rotcmd_detail(const char *head, const char *out, size_t out_len,
                    char ret_detail[static ROTJOB_DETAIL_MAX]);
+/* The group of a started job: KW_ENOTFOUND if /proc could not tell it at
+ * the start (the job runs all the same). */
+int rotcmd_group_of(const rotcmd *job, procgroup *ret);
 /* Stop a job whose done has not been called: SIGKILL to its group, reap
  * (waits for the kill to take effect), free; done is never called. (Used
  * when the agent stops.) NULL ok. */

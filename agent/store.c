@@ -175,6 +175,20 @@ static const char *const migrations[] = {
 	" replaced_by TEXT CHECK (replaced_by IS NULL OR"
 	"  length(replaced_by) = 12));"
 	"CREATE INDEX apikeys_principal ON apikeys (principal, id);",
+	/* 6: the process group of the command a run's step started, so that
+	 * an agent restarted after one that died kills it before the step
+	 * runs again (store_rotation_group, procgroup.h). A pid is reused,
+	 * within a boot and across boots: the leader's start time (clock
+	 * ticks after boot), the session and the boot id tell the group
+	 * apart from a stranger with the same id. */
+	"ALTER TABLE rotations ADD COLUMN cmd_pgid INTEGER"
+	" CHECK (cmd_pgid > 1);"
+	"ALTER TABLE rotations ADD COLUMN cmd_start INTEGER"
+	" CHECK (cmd_start >= 0);"
+	"ALTER TABLE rotations ADD COLUMN cmd_sid INTEGER"
+	" CHECK (cmd_sid >= 0);"
+	"ALTER TABLE rotations ADD COLUMN cmd_boot TEXT"
+	" CHECK (length(cmd_boot) = 36);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -28,6 +28,8 @@ enum rotation_stmt {
 	ST_ROT_HISTORY,
 	ST_ROT_PRUNE,
 	ST_NEXT_DUE,
+	ST_ROT_SET_GROUP,
+	ST_ROT_GROUPS,
 	ST_ROTATION__MAX
 };
 
@@ -92,6 +94,12 @@ static const char *const rotation_sql[ST_ROTATION__MAX] = {
 		" WHERE next_try IS NOT NULL), 9223372036854775807),"
 		" coalesce((SELECT min(retire_at) FROM versions"
 		" WHERE retire_at IS NOT NULL), 9223372036854775807))",
+	[ST_ROT_SET_GROUP] = "UPDATE rotations SET cmd_pgid = ?2,"
+			     " cmd_start = ?3, cmd_sid = ?4, cmd_boot = ?5"
+			     " WHERE id = ?1",
+	[ST_ROT_GROUPS] = "SELECT id, cmd_pgid, cmd_start, cmd_sid, cmd_boot,"
+			  " name FROM rotations WHERE next_try IS NOT NULL"
+			  " AND cmd_pgid IS NOT NULL ORDER BY id",
 };
 
 const store_stmts store_rotation_stmts = { rotation_sql, ST_ROTATION__MAX };
@@ -501,4 +509,62 @@ int store_rotation_next_due(store *s, int64_t *ret_when)
 		return KW_ENOTFOUND;
 	*ret_when = when;
 	return 0;
+}
+
+int store_rotation_set_group(store *s, const char *id,
+                             const store_rotation_group *g)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!s || !id ||
+	    (g && (g->pgid <= 1 || g->sid < 0 || g->start > INT64_MAX ||
+	           strlen(g->boot) != STORE_BOOT_ID_LEN)))
+		return KW_EINVAL;
+	st = stmt(s, ST_ROT_SET_GROUP);
+	rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (g) {
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 2, g->pgid);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 3, (int64_t)g->start);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 4, g->sid);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(st, 5, g->boot, -1,
+			                       SQLITE_STATIC);
+	}
+	/* Without g, ?2..?5 stay NULL: the record is forgotten. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	store_st_done(st);
+	if (rc != SQLITE_DONE)
+		return store_sql_err(rc);
+	return sqlite3_changes(s->db) == 1 ? 0 : KW_ENOTFOUND;
+}
+
+int store_rotation_groups(store *s,
+                          int (*cb)(const store_rotation_group *g, void *arg),
+                          void *arg)
+{
+	store_rotation_group g;
+	sqlite3_stmt *st;
+	int r, cbr = 0;
+
+	if (!s || !cb)
+		return KW_EINVAL;
+	st = stmt(s, ST_ROT_GROUPS);
+	for (r = store_step_row(st, ""); r == 0; r = store_step_row(st, "")) {
+		memset(&g, 0, sizeof(g));
+		col_text(st, 0, g.id, sizeof(g.id));
+		g.pgid = sqlite3_column_int64(st, 1);
+		g.start = col_u64(st, 2);
+		g.sid = sqlite3_column_int64(st, 3);
+		col_text(st, 4, g.boot, sizeof(g.boot));
+		col_text(st, 5, g.name, sizeof(g.name));
+		cbr = cb(&g, arg);
+		if (cbr != 0)
+			break;
+	}
+	return store_rows_end(st, r, cbr);
 }

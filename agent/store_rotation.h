@@ -1,6 +1,7 @@
 /*
  * store_rotation.h - rotation schedules and runs in the store (tables
- * schedules and rotations, migration 4; docs/store.md, docs/rotation.md).
+ * schedules and rotations, migrations 4 and 6; docs/store.md,
+ * docs/rotation.md).
  *
  * The rotation engine (rotate.h) is the only user. Every function runs in
  * the caller's open batch, or, outside one, as its own statement. Due work
@@ -97,6 +98,31 @@ int store_rotation_history(store *s, const char *name, uint32_t limit,
                            void *arg);
 /* Delete finished runs of name beyond the newest keep. */
 int store_rotation_prune(store *s, const char *name, uint32_t keep);
+
+#define STORE_BOOT_ID_LEN 36
+
+/*
+ * The process group of the command a run's step started (procgroup.h),
+ * kept with the run so that an agent that starts after one that died can
+ * kill what is still running before it runs the step again.
+ */
+typedef struct store_rotation_group {
+	char id[ROTATION_ID_LEN + 1]; /* the run */
+	char name[KW_NAME_MAX + 1];   /* its secret (not written by _set_) */
+	int64_t pgid, sid;
+	uint64_t start; /* the leader's start, clock ticks after boot */
+	char boot[STORE_BOOT_ID_LEN + 1];
+} store_rotation_group;
+
+/* Record g as run id's command group, or forget it (g NULL). KW_EINVAL
+ * (g out of range), KW_ENOTFOUND (no such run). */
+int store_rotation_set_group(store *s, const char *id,
+                             const store_rotation_group *g);
+/* Each active run that still names a command group, in id order. cb's
+ * non-zero return stops and is returned. */
+int store_rotation_groups(store *s,
+                          int (*cb)(const store_rotation_group *g, void *arg),
+                          void *arg);
 
 /*
  * The earliest moment any rotation work is due: min of schedules.next_run,

@@ -10,6 +10,9 @@ no test waits for a schedule.
 - a kill -9 inside and right after each step (KEYWARD_TEST_CRASH, and a
   command rotator that blocks) resumes the run exactly once, with the value
   readable throughout and no version lost;
+- a command rotator, and what it started, dies with a kill -9 of the agent
+  (or, if it got out of reach of that, at the restart) and never runs
+  alongside the copy the restart starts;
 - a failing command retries with backoff and then fails, leaving `current`
   alone; the command gets its input on stdin only;
 - watchers get `secret.rotated` right after finish.
@@ -20,8 +23,10 @@ import base64
 import json
 import os
 import re
+import select
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import time
@@ -269,26 +274,6 @@ class TestRunSteps(RotationCase):
         resp = self.r.call("secret.get", {"name": "gone/two"})
         self.assertEqual(resp["error"]["data"]["kind"], "not_found")
 
-    @needs_pidfd_open
-    def test_busy_outside_steps_do_not_starve_others(self):
-        gate = os.path.join(self.h.work, "gate")
-        script = self.write_script(
-            "block", "while [ ! -e %s ]; do sleep 0.1; done\n" % gate)
-        names = ["busy/n%02d" % i for i in range(40)]
-        for n in names:
-            self.schedule(n, DAY, "command:" + script)
-            self.call("rotate.start", {"name": n})
-        self.assertTrue(poll_until(
-            lambda: self.status(names[-1])["rotation"]["step"] == "set",
-            10))
-        # 40 runs wait on their command; a random: run still goes through.
-        self.schedule("busy/free", DAY, "random:8")
-        rid = self.call("rotate.start", {"name": "busy/free"})["rotation_id"]
-        self.wait_run("busy/free", rid)
-        open(gate, "w").close()
-        for n in names:
-            self.wait_run(n, deadline=30)
-
     def test_status_hides_rotator_target_from_non_admins(self):
         self.put("hooks/key", b"k" * 16)
         self.schedule("svc/hidden", DAY,
@@ -346,6 +331,36 @@ class TestRunSteps(RotationCase):
         resp = self.r.call("schedule.delete", {"name": "gone/soon"})
         self.assertEqual(resp["error"]["data"]["kind"], "not_found")
         self.assertIsNone(self.status("gone/soon")["schedule"])
+
+
+
+@needs_pidfd_open
+class TestBusyCommands(RotationCase):
+    """Forty command rotators wait on a gate while other work goes on. On a
+    loaded 2-core machine (CI runs two groups at once, one of them under a
+    sanitizer) starting them all and a random: run can take longer than
+    the default 30 s command timeout, and a timed-out step retries on the
+    test clock, which this test does not move: the commands get longer."""
+    CONFIG = {"rotation": {"command_timeout_seconds": 600}}
+
+    def test_busy_outside_steps_do_not_starve_others(self):
+        gate = os.path.join(self.h.work, "gate")
+        script = self.write_script(
+            "block", "while [ ! -e %s ]; do sleep 0.1; done\n" % gate)
+        names = ["busy/n%02d" % i for i in range(40)]
+        for n in names:
+            self.schedule(n, DAY, "command:" + script)
+            self.call("rotate.start", {"name": n})
+        self.assertTrue(poll_until(
+            lambda: self.status(names[-1])["rotation"]["step"] == "set",
+            60))
+        # 40 runs wait on their command; a random: run still goes through.
+        self.schedule("busy/free", DAY, "random:8")
+        rid = self.call("rotate.start", {"name": "busy/free"})["rotation_id"]
+        self.wait_run("busy/free", rid, deadline=60)
+        open(gate, "w").close()
+        for n in names:
+            self.wait_run(n, deadline=60)
 
 
 class TestClock(RotationCase):
@@ -675,6 +690,152 @@ class TestCrash(RotationCase):
         self.d.start()
         self.r = self.rpc()
         return self.get(name)
+
+
+# Kills every other member of the script's process group: the keeper that
+# keywardd puts there (docs/rotation.md, "When the agent dies").
+KILL_KEEPER = """for f in /proc/[0-9]*/stat; do
+  read -r s 2>/dev/null < "$f" || continue
+  set -- $s
+  if [ "$5" = $$ ] && [ "$1" != $$ ]; then kill -9 "$1" 2>/dev/null; fi
+done
+"""
+
+
+@unittest.skipIf(shutil.which("flock") is None,
+                 "flock (util-linux) is needed to see two copies overlap")
+class TestLeftRunning(RotationCase):
+    """kill -9 of the agent during a slow set step of a command that started
+    a child: nothing of it outlives the agent, and the step that runs again
+    after the restart never overlaps with an old copy. The command holds a
+    lock (flock on fd 9, inherited by its child) for as long as any of it
+    runs; a copy that cannot take it at once records an overlap."""
+
+    def setUp(self):
+        super().setUp()
+        w = os.path.realpath(self.h.work)
+        self.f = {k: os.path.join(w, k) for k in
+                  ("lock", "overlaps", "pids", "children", "gate", "calls")}
+
+    def tearDown(self):
+        # Whatever a failed test left running (the groups, then strays).
+        for pid in self.lines("pids") + self.lines("children"):
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        super().tearDown()
+
+    def slow_script(self, prelude=""):
+        f = dict(self.f, flock=shutil.which("flock"), prelude=prelude)
+        return self.write_script("slow", """exec 9>>%(lock)s
+if ! %(flock)s -n 9; then echo "$$" >> %(overlaps)s; fi
+input=$(cat)
+echo "$input" >> %(calls)s
+case "$input" in *'"step":"set"'*) ;; *) exit 0 ;; esac
+%(prelude)s
+sleep 300 &
+echo $! >> %(children)s
+echo $$ >> %(pids)s
+while [ ! -e %(gate)s ]; do sleep 0.05; done
+""" % f)
+
+    def lines(self, key):
+        try:
+            with open(self.f[key]) as fh:
+                return [int(x) for x in fh.read().split()]
+        except FileNotFoundError:
+            return []
+
+    def wait_copies(self, n):
+        self.assertTrue(poll_until(
+            lambda: len(self.lines("pids")) >= n and
+            len(self.lines("children")) >= n, 10),
+            "copy %d of the command did not start" % n)
+        return self.lines("pids")[n - 1], self.lines("children")[n - 1]
+
+    def assert_ends(self, pid, what, deadline_s=10):
+        """pid exits (a zombie counts) within the deadline: waits on a
+        pidfd, an event, not a sleep."""
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        try:
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            self.assertTrue(p.poll(deadline_s * 1000),
+                            "%s (pid %d) outlived the agent" % (what, pid))
+        finally:
+            os.close(fd)
+
+    def assert_running(self, pid, what):
+        with open("/proc/%d/stat" % pid) as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        self.assertNotEqual(state, "Z", "%s (pid %d) is gone" % (what, pid))
+
+    def recorded_group(self, rid):
+        db = sqlite3.connect("file:%s?mode=ro" % self.h.db, uri=True)
+        try:
+            row = db.execute("SELECT cmd_pgid FROM rotations WHERE id = ?",
+                             (rid,)).fetchone()
+        finally:
+            db.close()
+        return row[0] if row else None
+
+    def finish(self, name, rid, kills):
+        self.assertEqual(self.lines("overlaps"), [],
+                         "the restarted step overlapped with an old copy")
+        open(self.f["gate"], "w").close()
+        self.wait_run(name, rid)
+        self.assertEqual(self.lines("overlaps"), [],
+                         "a step overlapped with an old copy")
+        with open(self.f["calls"]) as fh:
+            calls = [json.loads(x) for x in fh if x.strip()]
+        self.assertEqual([c["step"] for c in calls], ["set", "set", "test"])
+        self.assertEqual({c["rotation_id"] for c in calls}, {rid})
+        # Ended normally: nothing left for the next start to kill.
+        self.assertIsNone(self.recorded_group(rid))
+        ops = self.steps_of(self.audit_rows(name), rid)
+        self.assertEqual(ops.count("rotate.kill"), kills, ops)
+
+    @needs_pidfd_open
+    def test_kill_during_slow_set(self):
+        self.put("left/a", b"v1")
+        self.schedule("left/a", DAY, "command:" + self.slow_script())
+        rid = self.call("rotate.start", {"name": "left/a"})["rotation_id"]
+        cmd, child = self.wait_copies(1)
+        self.d.kill()
+        self.assert_ends(cmd, "the command")
+        self.assert_ends(child, "the command's child")
+        self.d.start()
+        self.r = self.rpc()
+        self.wait_copies(2)
+        self.finish("left/a", rid, kills=0)
+
+    @needs_pidfd_open
+    def test_left_over_killed_at_start(self):
+        """The command kills the keeper, so its child outlives the agent
+        (docs/rotation.md says so): the restart kills it before the step
+        runs again."""
+        self.put("left/b", b"v1")
+        self.schedule("left/b", DAY,
+                      "command:" + self.slow_script(KILL_KEEPER))
+        rid = self.call("rotate.start", {"name": "left/b"})["rotation_id"]
+        cmd, child = self.wait_copies(1)
+        # The group is on disk before the agent dies.
+        self.assertTrue(poll_until(lambda: self.recorded_group(rid) == cmd,
+                                   10), "the command's group was not kept")
+        self.d.kill()
+        self.assert_ends(cmd, "the command")
+        self.assert_running(child, "the command's child")
+        self.d.start()
+        self.r = self.rpc()
+        self.assert_ends(child, "the command's child")
+        self.wait_copies(2)
+        self.assertIn("killed process group %d" % cmd, self.d.log_text())
+        self.finish("left/b", rid, kills=1)
 
 
 class TestWatch(RotationCase):

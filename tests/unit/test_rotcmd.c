@@ -486,7 +486,11 @@ static void test_process_state(void **state)
 	       "umask > '%s/umask'\n"
 	       "ulimit -c > '%s/core'\n"
 	       "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > '%s/pgid'\n"
-	       "grep -E '^Sig(Blk|Ign):' /proc/$$/status > '%s/sig'\n",
+	       /* Builtins only: dash blocks every signal while it waits
+	        * for a child such as grep, and /proc may show that. */
+	       "while read -r k v; do case $k in SigBlk:|SigIgn:)"
+	       " printf '%%s\\t%%s\\n' \"$k\" \"$v\";; esac;"
+	       " done < /proc/$$/status > '%s/sig'\n",
 	       dir, dir, dir, dir, dir, dir, dir, dir);
 	run(*state, path, "{}", 2, 5000, &o);
 	close(leak);
@@ -547,6 +551,150 @@ static void test_cancel(void **state)
 	assert_int_equal(loop_turn(*state, 50), 0);
 	assert_int_equal(o.calls, 0);
 	rotcmd_cancel(NULL);
+}
+
+/* on_done without cmocka; the parent checks the detail. */
+static void on_done_forked(void *arg, int result, const char *detail)
+{
+	outcome *o = arg;
+
+	o->calls++;
+	o->result = result;
+	snprintf(o->detail, sizeof(o->detail), "%s", detail);
+}
+
+/*
+ * Start the script at path in a forked copy of this test running a loop
+ * (the "agent"), wait until the script has written its pid to dir/pid,
+ * kill the copy with SIGKILL, and return the command's pid. This process
+ * is made a subreaper, so that what the copy leaves comes here.
+ */
+static pid_t kill_agent_during(void **state, const char *path)
+{
+	pid_t agent;
+	int status;
+
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	agent = fork();
+	assert_true(agent >= 0);
+	if (agent == 0) {
+		loop *l = NULL;
+		rotcmd *job = NULL;
+		outcome o;
+
+		if (loop_new(&l) != 0 ||
+		    rotcmd_start(l, path, "{}", 2, 60000, on_done_forked, &o,
+		                 &job) != 0)
+			_exit(1);
+		for (;;)
+			(void)loop_turn(l, 1000);
+	}
+	start_ms = loop_now_ms();
+	while (!file_complete("pid") && loop_now_ms() - start_ms < 5000)
+		assert_int_equal(loop_turn(*state, 20), 0);
+	assert_int_equal(kill(agent, SIGKILL), 0);
+	assert_int_equal(waitpid(agent, &status, 0), agent);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	return read_pid("pid");
+}
+
+/* Reap what is left of group pgid (here by kill_agent_during); fail if
+ * any of it is still running 2 s on. */
+static void assert_group_ends(void **state, pid_t pgid)
+{
+	siginfo_t si;
+
+	start_ms = loop_now_ms();
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PGID, (id_t)pgid, &si, WEXITED | WNOHANG) != 0)
+			break;
+		if (si.si_pid == 0 && loop_now_ms() - start_ms > 2000)
+			fail_msg("a process of the group outlived the agent");
+		if (si.si_pid == 0)
+			assert_int_equal(loop_turn(*state, 20), 0);
+	}
+	assert_int_equal(errno, ECHILD);
+	assert_int_equal(kill(-pgid, 0), -1);
+	assert_int_equal(errno, ESRCH);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
+}
+
+/* The agent dies by SIGKILL while a command runs that started a child of
+ * its own and sent SIGTERM to its whole group: the command, its child and
+ * the keeper all die with the agent. */
+static void test_dies_with_agent(void **state)
+{
+	char path[PATH_MAX];
+	pid_t cmd;
+
+	script(path, "orphan.sh",
+	       "trap '' TERM\n"
+	       "sleep 30 &\n"
+	       "echo $! > '%s/bg'\n"
+	       "kill -TERM 0\n"
+	       "echo $$ > '%s/pid'\n"
+	       "exec sleep 30\n",
+	       dir, dir);
+	cmd = kill_agent_during(state, path);
+	assert_dies(cmd);
+	assert_dies(read_pid("bg"));
+	assert_group_ends(state, cmd);
+}
+
+/* The command kills the keeper first (every other member of its group):
+ * PR_SET_PDEATHSIG alone still ends the command with the agent. */
+static void test_dies_with_agent_without_keeper(void **state)
+{
+	char path[PATH_MAX];
+	pid_t cmd;
+
+	script(path, "nokeeper.sh",
+	       "for f in /proc/[0-9]*/stat; do\n"
+	       "  s=$(cat \"$f\" 2>/dev/null) || continue\n"
+	       "  set -- $s\n"
+	       "  if [ \"$5\" = $$ ] && [ \"$1\" != $$ ]; then\n"
+	       "    kill -9 \"$1\" 2>/dev/null\n"
+	       "  fi\n"
+	       "done\n"
+	       "echo $$ > '%s/pid'\n"
+	       "exec sleep 30\n",
+	       dir);
+	cmd = kill_agent_during(state, path);
+	assert_dies(cmd);
+	assert_group_ends(state, cmd);
+}
+
+/* The job names its group: its id is the command's pid, its leader's
+ * start time is the one /proc gives for that pid. */
+static void test_group_of(void **state)
+{
+	char path[PATH_MAX], stat[512], *p;
+	procgroup g;
+	rotcmd *job;
+	outcome o;
+
+	script(path, "grp.sh",
+	       "cat /proc/$$/stat > '%s/stat'\n"
+	       "echo $$ > '%s/pid'\nexec sleep 20\n",
+	       dir, dir);
+	job = start(*state, path, "{}", 2, 5000, &o);
+	while (!file_complete("pid") && loop_now_ms() - start_ms < 3000)
+		assert_int_equal(loop_turn(*state, 20), 0);
+	assert_int_equal(rotcmd_group_of(job, &g), 0);
+	assert_int_equal(g.pgid, read_pid("pid"));
+	assert_int_equal(g.sid, getsid(0));
+	assert_int_equal(strlen(g.boot), PROCGROUP_BOOT_ID_LEN);
+	slurp("stat", stat, sizeof(stat));
+	p = strrchr(stat, ')');
+	assert_non_null(p);
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		assert_non_null(p);
+	}
+	assert_int_equal(g.start, strtoull(p + 1, NULL, 10));
+	assert_int_equal(rotcmd_group_of(NULL, &g), KW_EINVAL);
+	rotcmd_cancel(job);
 }
 
 /* Could not be executed: reported through done, never by rotcmd_start. */
@@ -672,16 +820,6 @@ static void check(bool ok, int n)
 		_exit(n);
 }
 
-/* on_done without cmocka; the parent checks the detail. */
-static void on_done_forked(void *arg, int result, const char *detail)
-{
-	outcome *o = arg;
-
-	o->calls++;
-	o->result = result;
-	snprintf(o->detail, sizeof(o->detail), "%s", detail);
-}
-
 /* Run path in a copy of this process where syscall nr fails; the copy's
  * outcome in *o (or the test fails). */
 static void run_without(long nr, const char *path, outcome *o)
@@ -790,6 +928,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_process_state, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dies_with_agent, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(
+			test_dies_with_agent_without_keeper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_of, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_failure, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),

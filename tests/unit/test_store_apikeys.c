@@ -99,7 +99,7 @@ static void test_schema_version(void **state)
 	int ver = 0;
 
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 5);
+	assert_int_equal(ver, 6);
 }
 
 static void test_insert_get(void **state)
@@ -418,14 +418,22 @@ static void test_migrate_from_v4(void **state)
 	f->s = NULL;
 	assert_int_equal(raw_exec(f->path, "DROP INDEX apikeys_principal;"
 	                                   "DROP TABLE apikeys;"
+	                                   "ALTER TABLE rotations"
+	                                   " DROP COLUMN cmd_pgid;"
+	                                   "ALTER TABLE rotations"
+	                                   " DROP COLUMN cmd_start;"
+	                                   "ALTER TABLE rotations"
+	                                   " DROP COLUMN cmd_sid;"
+	                                   "ALTER TABLE rotations"
+	                                   " DROP COLUMN cmd_boot;"
 	                                   "DELETE FROM schema_migrations"
-	                                   " WHERE version = 5;"
+	                                   " WHERE version >= 5;"
 	                                   "CREATE TABLE keep (x);"
 	                                   "INSERT INTO keep VALUES (1);"),
 	                 SQLITE_OK);
 	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 5);
+	assert_int_equal(ver, 6);
 	assert_int_equal(store_apikey_insert(f->s, &a), 0);
 	assert_int_equal(store_apikey_get(f->s, "AAAAAAAAAAAA", &got), 0);
 	assert_int_equal(raw_exec(f->path, "SELECT x FROM keep"), SQLITE_OK);

@@ -706,6 +706,146 @@ static void test_rotation_active_due(void **state)
 	assert_string_equal(n.text, "y:2 ");
 }
 
+/* Command groups ----------------------------------------------------- */
+
+static int collect_group(const store_rotation_group *g, void *arg)
+{
+	char *out = arg;
+
+	append(out, "%s/%ld:%lld:%llu:%lld:%.4s ", g->name,
+	       strtol(g->id, NULL, 16), (long long)g->pgid,
+	       (unsigned long long)g->start, (long long)g->sid, g->boot);
+	return 0;
+}
+
+static const char *groups(fixture *f, char out[static TEXT_BUF])
+{
+	out[0] = '\0';
+	assert_int_equal(store_rotation_groups(f->s, collect_group, out), 0);
+	return out;
+}
+
+static store_rotation_group group(const char *id, int64_t pgid)
+{
+	store_rotation_group g = { .pgid = pgid, .start = 777, .sid = 55 };
+
+	snprintf(g.id, sizeof(g.id), "%s", id);
+	snprintf(g.boot, sizeof(g.boot), "%s",
+	         "0123abcd-0000-4000-8000-000000000000");
+	return g;
+}
+
+/* Recorded, listed for active runs only, forgotten; bad records refused. */
+static void test_rotation_groups(void **state)
+{
+	fixture *f = *state;
+	char out[TEXT_BUF];
+	store_rotation ro;
+	store_rotation_group g, bad;
+
+	insert_rotation(f, 1, "x", 10, 300);
+	insert_rotation(f, 2, "y", 20, 0); /* finished */
+	insert_rotation(f, 3, "z", 30, 100);
+	assert_string_equal(groups(f, out), "");
+
+	fill_rotation(&ro, 1, "x", 10, 300);
+	g = group(ro.id, 4242);
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &g), 0);
+	fill_rotation(&ro, 2, "y", 20, 0);
+	g = group(ro.id, 99);
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &g), 0);
+	assert_string_equal(groups(f, out), "x/1:4242:777:55:0123 ");
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM rotations"
+	                            " WHERE cmd_pgid IS NOT NULL"),
+	                 2);
+
+	/* A later step's command replaces the record. */
+	fill_rotation(&ro, 1, "x", 10, 300);
+	g = group(ro.id, 5151);
+	g.start = 888;
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &g), 0);
+	assert_string_equal(groups(f, out), "x/1:5151:888:55:0123 ");
+
+	/* Updating the run's step leaves the record alone. */
+	assert_int_equal(store_rotation_get(f->s, ro.id, &ro), 0);
+	snprintf(ro.step, sizeof(ro.step), "test");
+	assert_int_equal(store_rotation_update(f->s, &ro), 0);
+	assert_string_equal(groups(f, out), "x/1:5151:888:55:0123 ");
+
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, NULL), 0);
+	assert_string_equal(groups(f, out), "");
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM rotations"
+	                            " WHERE cmd_pgid IS NULL"
+	                            " AND cmd_start IS NULL AND cmd_sid IS NULL"
+	                            " AND cmd_boot IS NULL"),
+	                 2); /* the finished run keeps its own */
+
+	bad = group(ro.id, 1); /* init's group is never a command's */
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &bad),
+	                 KW_EINVAL);
+	bad = group(ro.id, 4242);
+	bad.boot[5] = '\0';
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &bad),
+	                 KW_EINVAL);
+	bad = group(ro.id, 4242);
+	bad.sid = -1;
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &bad),
+	                 KW_EINVAL);
+	bad = group(ro.id, 4242);
+	bad.start = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &bad),
+	                 KW_EINVAL);
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, NULL), 0);
+	g = group("ffffffffffffffffffffffffffffffff", 4242);
+	assert_int_equal(store_rotation_set_group(f->s, g.id, &g),
+	                 KW_ENOTFOUND);
+	assert_int_equal(store_rotation_set_group(NULL, ro.id, NULL),
+	                 KW_EINVAL);
+	assert_int_equal(store_rotation_groups(f->s, NULL, NULL), KW_EINVAL);
+	assert_string_equal(groups(f, out), "");
+}
+
+/* A store of schema 5 gains the columns; its runs are kept. */
+static void test_rotation_groups_migrate(void **state)
+{
+	fixture *f = *state;
+	char out[TEXT_BUF];
+	store_rotation ro;
+	store_rotation_group g;
+	sqlite3 *db;
+	int ver = 0;
+
+	insert_rotation(f, 1, "x", 10, 300);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE,
+	                                 NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "ALTER TABLE rotations DROP COLUMN"
+	                              " cmd_pgid;"
+	                              "ALTER TABLE rotations DROP COLUMN"
+	                              " cmd_start;"
+	                              "ALTER TABLE rotations DROP COLUMN"
+	                              " cmd_sid;"
+	                              "ALTER TABLE rotations DROP COLUMN"
+	                              " cmd_boot;"
+	                              "DELETE FROM schema_migrations"
+	                              " WHERE version = 6;",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
+	assert_int_equal(store_schema_version(f->s, &ver), 0);
+	assert_int_equal(ver, 6);
+	fill_rotation(&ro, 1, "x", 10, 300);
+	assert_int_equal(store_rotation_get(f->s, ro.id, &ro), 0);
+	assert_string_equal(groups(f, out), "");
+	g = group(ro.id, 4242);
+	assert_int_equal(store_rotation_set_group(f->s, ro.id, &g), 0);
+	assert_string_equal(groups(f, out), "x/1:4242:777:55:0123 ");
+}
+
 static const char *history(fixture *f, names *n, const char *name,
                            uint32_t limit)
 {
@@ -1328,6 +1468,8 @@ int main(void)
 		T(test_rotation_active_due),
 		T(test_rotation_history),
 		T(test_rotation_prune),
+		T(test_rotation_groups),
+		T(test_rotation_groups_migrate),
 		T(test_current_version),
 		T(test_put_pending),
 		T(test_promote),
