@@ -486,6 +486,12 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 	x->field = NULL;
 	json_decref(x->extra);
 	x->extra = NULL;
+	/* audit_append's KW_ESTATE: [audit] checkpoint_failure = refuse. */
+	if (ar == KW_ESTATE)
+		return rpc_fail(x, KW_ESTATE, NULL,
+		                "audit checkpoints cannot be written "
+		                "(checkpoint_failure = refuse; see keyward "
+		                "status): nothing was done");
 	return rpc_fail(x, KW_ESTORE, NULL,
 	                "the audit log could not be written: no stored "
 	                "change was kept and the answer was withheld");

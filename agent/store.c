@@ -175,6 +175,20 @@ static const char *const migrations[] = {
 	" replaced_by TEXT CHECK (replaced_by IS NULL OR"
 	"  length(replaced_by) = 12));"
 	"CREATE INDEX apikeys_principal ON apikeys (principal, id);",
+	/* 6: the newest line of audit.checkpoints, recorded after the rows it
+	 * covers and before the line is appended, and the losses of rows an
+	 * operator accepted (keywardd --accept-loss): each resumes the chain
+	 * from a signed checkpoint line (store_audit.h, docs/audit.md). */
+	"CREATE TABLE audit_cp_head ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" line_no INTEGER NOT NULL CHECK (line_no >= 1),"
+	" seq INTEGER NOT NULL CHECK (seq >= 1),"
+	" line TEXT NOT NULL);"
+	"CREATE TABLE audit_gaps ("
+	" seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
+	" lost_from INTEGER NOT NULL CHECK (lost_from >= 1),"
+	" line TEXT NOT NULL,"
+	" accepted_at INTEGER NOT NULL);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
