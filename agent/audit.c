@@ -498,7 +498,7 @@ int audit_append(audit *au, const audit_event *ev, int64_t now_us)
 	if (!store_batch_active(au->st))
 		return KW_ESTATE;
 	/* Fail closed: nothing would vouch for this row. */
-	if (au->cp_failing && au->cfg.refuse_unvouched)
+	if (audit_refusing(au))
 		return KW_ESTATE;
 	if (au->keys_state == KEYS_UNSAVED) {
 		r = store_audit_keys_put(au->st, au->pk, au->sealed,
@@ -629,7 +629,7 @@ int audit_tick(audit *au, int64_t now_us)
 	r = prune(au, now_us);
 	/* A failing checkpoint is retried at every tick: until it works,
 	 * tamper evidence has stopped (and, with refuse, so has service). */
-	if (au->cp_failing ||
+	if (au->cp_failing || au->cp_pending[0] ||
 	    (au->cfg.checkpoint_minutes > 0 && au->committed.seq > au->cp_seq &&
 	     now_us - au->cp_us >=
 	             (int64_t)au->cfg.checkpoint_minutes * US_PER_MIN))

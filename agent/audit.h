@@ -160,6 +160,9 @@ typedef struct audit_cp_status {
 	uint64_t changes;   /* bumped each time failing changes */
 } audit_cp_status;
 void audit_cp_state(const audit *au, audit_cp_status *ret);
+/* Unlocked, checkpoints failing and refuse_unvouched: audit_append would
+ * refuse, so requests that need a row should not start. */
+bool audit_refusing(const audit *au);
 /*
  * Periodic work, outside any batch: a checkpoint due by time, and
  * retention pruning (in bounded transactions of its own, leaving a signed

@@ -102,11 +102,16 @@ static int cp_scan_file(const char *path, struct cp_scan *sc)
 	return 0;
 }
 
-/* The position new lines chain from: line number lines, text last. */
+/* The position new lines chain from: line number lines, text last. The
+ * rows up to the seq it names need no new line. */
 static void set_position(audit *au, uint64_t lines, const char *last)
 {
+	audit_cp cp;
+
 	au->cp_lines = lines;
 	snprintf(au->cp_last, sizeof(au->cp_last), "%s", last);
+	if (audit_cp_parse(last, strlen(last), &cp) == 0)
+		au->cp_seq = cp.seq;
 }
 
 int audit_cpfile_load(audit *au)
@@ -149,6 +154,7 @@ int audit_cpfile_load(audit *au)
 			set_position(au, sc.lines, sc.last);
 			snprintf(au->cp_pending, sizeof(au->cp_pending), "%s",
 			         rec.line);
+			au->cp_seq = cp.seq;
 			return 0;
 		}
 	}
@@ -207,6 +213,9 @@ static const char *why_of(int r, int err)
 {
 	if (r == KW_EPERM && err == EPERM)
 		return "not a regular file of ours with mode 600";
+	if (err == EILSEQ)
+		return "it ends in more than a line without a newline (not "
+		       "a torn checkpoint line: look at it)";
 	return err ? strerror(err) : kw_strerror(r);
 }
 
@@ -349,6 +358,11 @@ void audit_cp_state(const audit *au, audit_cp_status *ret)
 	ret->changes = au->cp_changes;
 }
 
+bool audit_refusing(const audit *au)
+{
+	return au && au->key && au->cp_failing && au->cfg.refuse_unvouched;
+}
+
 int audit_cpfile_in_gap(audit *au, uint64_t seq, bool *ret_void)
 {
 	store_audit_gap g;
@@ -458,6 +472,8 @@ int audit_startup(audit *au, bool accept, int64_t now_us, char *msg,
 	int r;
 
 	msg[0] = '\0';
+	/* A line the store recorded just before a crash (no key needed). */
+	(void)flush_pending(au, now_us);
 	r = resume_gap(au, now_us);
 	if (r < 0)
 		return r;
