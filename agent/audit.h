@@ -15,10 +15,12 @@
  * checkpoint_gap_ms) or checkpoint_minutes minutes, and when the agent stops,
  * the agent signs (Ed25519; the secret key is sealed in the store under the
  * data key, the public key kept beside it) the message
- * "keyward-audit-checkpoint-v1" || seq (u64 BE) || hash[seq] and appends one
- * line "seq hexhash base64sig unix_us" to the checkpoints file
- * ($KEYWARD_HOME/audit.checkpoints, 0600), so deleting the newest rows is
- * detected too.
+ * "keyward-audit-checkpoint-v2" || seq (u64 BE) || hash[seq] || prev ||
+ * unix_us (i64 BE), prev being the hash of the line before, records the
+ * line in the store (audit_cp_head) and then appends
+ * "seq hexhash hexprev base64sig unix_us" to the checkpoints file
+ * ($KEYWARD_HOME/audit.checkpoints, 0600) and the anchor, so deleting the
+ * newest rows, and cutting the file back, are detected too.
  *
  * Appends happen inside the caller's open store transaction (store_batch)
  * so a row commits or rolls back with the change it records; the caller

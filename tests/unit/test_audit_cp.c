@@ -582,6 +582,32 @@ static void test_anchor_catches_rollback(void **state)
 	expect_kind(f, AUDIT_INTACT, NULL);
 }
 
+/* An anchor that cannot be written is a failing checkpoint too; once it
+ * can, it gets the newest line. */
+static void test_anchor_unwritable(void **state)
+{
+	fixture *f = *state;
+	char dir[PATH_MAX + 16], anchor[PATH_MAX + 32], buf[8192];
+	audit_cp_status st;
+
+	snprintf(dir, sizeof(dir), "%s/anchor-dir", f->dir);
+	snprintf(anchor, sizeof(anchor), "%s/a", dir);
+	f->cfg.anchor_path = anchor;
+	assert_int_equal(audit_configure(f->au, &f->cfg), 0);
+	append_n(f, 5);
+	audit_cp_state(f->au, &st);
+	assert_true(st.failing);
+	assert_non_null(strstr(st.why, anchor));
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(audit_tick(f->au, f->now), 0);
+	audit_cp_state(f->au, &st);
+	assert_false(st.failing);
+	read_file(anchor, buf, sizeof(buf));
+	assert_int_equal(count_lines(buf), 1);
+	assert_int_equal(unlink(anchor), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -599,6 +625,7 @@ int main(void)
 		T(test_lost_rows_refused_then_accepted),
 		T(test_gap_without_its_row_is_deleted),
 		T(test_anchor_catches_rollback),
+		T(test_anchor_unwritable),
 	};
 
 	if (kw_secmem_init() != 0)
