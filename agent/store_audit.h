@@ -117,7 +117,7 @@ int store_audit_keys_put(store *s,
 
 /* Checkpoint lines and accepted losses (migration 6) ---------------------- */
 
-#define STORE_AUDIT_LINE_MAX 272u /* a checkpoint line and its NUL */
+#define STORE_AUDIT_LINE_MAX 265u /* a checkpoint line and its NUL */
 
 /* The newest line of the checkpoint file: its number (1 = first), the
  * seq it vouches for and its text without the newline. */
