@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "jsonget.h"
 #include "keyward.h"
 #include "log.h"
 #include "secmem.h"
@@ -61,7 +62,7 @@ static json_t *agent_status_checkpoints(const agent *a)
 	if (cp && st.failing &&
 	    (json_object_set_new(cp, "failing_since",
 	                         json_integer(st.since_us / 1000000)) < 0 ||
-	     json_object_set_new(cp, "reason", json_string(st.why)) < 0)) {
+	     json_object_set_new(cp, "reason", kw_json_lossy(st.why)) < 0)) {
 		json_decref(cp);
 		return NULL;
 	}
