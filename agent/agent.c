@@ -266,11 +266,19 @@ static int agent_audit_startup(agent *a)
 }
 
 /* Log checkpoint failures once per change of state ([audit]
- * checkpoint_failure says what else happens). */
+ * checkpoint_failure says what else happens). A checkpoint that failed
+ * because the store could not sync is retried as soon as it syncs again,
+ * not at the next tick, so nothing reports stale once the disk is back. */
 static void agent_audit_watch(agent *a)
 {
 	audit_cp_status st;
 	audit_cp_state(a->au, &st);
+	if (st.failing && a->cp_saw_sync_failed && !a->sync_failed &&
+	    audit_unlocked(a->au)) {
+		(void)audit_checkpoint(a->au, agent_now_us());
+		audit_cp_state(a->au, &st);
+	}
+	a->cp_saw_sync_failed = a->sync_failed;
 	if (st.changes == a->cp_changes_seen)
 		return;
 	a->cp_changes_seen = st.changes;

@@ -108,6 +108,7 @@ typedef struct agent {
 	struct agent_verify *verifies; /* audit.verify jobs in progress */
 	bool accept_loss;         /* keywardd --accept-loss (audit_startup) */
 	uint64_t cp_changes_seen; /* audit_cp_status.changes last logged */
+	bool cp_saw_sync_failed;  /* sync_failed at the last look */
 	rotate *rot;              /* the rotation engine */
 	bool curl_ready;          /* curl_global_init done */
 
