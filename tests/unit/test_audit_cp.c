@@ -519,6 +519,27 @@ static void test_lost_rows_refused_then_accepted(void **state)
 	expect_kind(f, AUDIT_INTACT, "6 rows lost and accepted");
 }
 
+/* Accepted, then killed before the row was written (passphrase mode: it
+ * waits for the unlock): the next start takes the gap up again. */
+static void test_accepted_loss_row_survives_a_crash(void **state)
+{
+	fixture *f = *state;
+	char msg[512];
+
+	append_n(f, 10);
+	raw_exec(f, "DELETE FROM audit WHERE seq > 4;"
+	            "DELETE FROM audit_cp_head;");
+	audit_close(f->au);
+	f->au = NULL;
+	assert_int_equal(audit_open(f->s, f->cp, &f->cfg, &f->au), 0);
+	assert_int_equal(audit_startup(f->au, true, f->now, msg, sizeof(msg)),
+	                 0);
+	/* No unlock: the queued row dies with the agent. */
+	assert_int_equal(reopen(f, false, msg, sizeof(msg)), 0);
+	assert_int_equal(verify(f).lost, 6);
+	expect_kind(f, AUDIT_INTACT, "6 rows lost and accepted");
+}
+
 /* The accepting row is what makes the gap acceptable: without it, or
  * with a gap record an attacker added, the rows read as deleted. */
 static void test_gap_without_its_row_is_deleted(void **state)
@@ -623,6 +644,7 @@ int main(void)
 		T(test_unwritable_is_stale_then_recovers),
 		T(test_directory_in_place_refuse),
 		T(test_lost_rows_refused_then_accepted),
+		T(test_accepted_loss_row_survives_a_crash),
 		T(test_gap_without_its_row_is_deleted),
 		T(test_anchor_catches_rollback),
 		T(test_anchor_unwritable),
