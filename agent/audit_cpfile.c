@@ -461,8 +461,9 @@ static int resume_gap(audit *au, int64_t now_us)
 	return accept_loss(au, &cp, g.line, "an accepted checkpoint", now_us);
 }
 
-int audit_startup(audit *au, bool accept, int64_t now_us, char *msg,
-                  size_t msgsz)
+/* audit_startup without the repair. */
+static int startup_compare(audit *au, bool accept, int64_t now_us, char *msg,
+                           size_t msgsz)
 {
 	uint8_t pk[AUDIT_PK_BYTES];
 	uint8_t sealed[STORE_AUDIT_SEALED_BYTES];
@@ -472,8 +473,6 @@ int audit_startup(audit *au, bool accept, int64_t now_us, char *msg,
 	int r;
 
 	msg[0] = '\0';
-	/* A line the store recorded just before a crash (no key needed). */
-	(void)flush_pending(au, now_us);
 	r = resume_gap(au, now_us);
 	if (r < 0)
 		return r;
@@ -546,4 +545,17 @@ int audit_startup(audit *au, bool accept, int64_t now_us, char *msg,
 	         " that the audit anchor %s signed (--accept-loss)",
 	         au->head.seq + 1, cp.seq, au->anchor_path);
 	return accept_loss(au, &cp, line, "the audit anchor", now_us);
+}
+
+int audit_startup(audit *au, bool accept, int64_t now_us, char *msg,
+                  size_t msgsz)
+{
+	int r = startup_compare(au, accept, now_us, msg, msgsz);
+
+	/* Only then (an anchor must be read before the file's last line is
+	 * copied to it): the line the store recorded just before a crash,
+	 * which needs no key. A failure is the failing state. */
+	if (r == 0)
+		(void)flush_pending(au, now_us);
+	return r;
 }

@@ -597,6 +597,9 @@ static void test_anchor_catches_rollback(void **state)
 	                            "anchor"));
 	assert_non_null(strstr(msg, anchor));
 	assert_non_null(strstr(msg, "signed row 15"));
+	/* Refused before anything was copied to the anchor. */
+	read_file(anchor, buf, sizeof(buf));
+	assert_int_equal(count_lines(buf), 3);
 	/* Without the anchor the pair looks whole. */
 	f->cfg.anchor_path = NULL;
 	assert_int_equal(reopen(f, false, msg, sizeof(msg)), 0);
