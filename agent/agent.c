@@ -43,6 +43,7 @@
 #define EXE_CACHE_MAX           256
 
 static audit_config agent_audit_config(const kw_config *cfg);
+static int agent_audit_startup(agent *a);
 static void agent_batch_finish(agent *a);
 static void agent_push_row(const audit_row *row, void *arg);
 
@@ -298,7 +299,59 @@ static int agent_open_audit(agent *a)
 		          kw_strerror(r));
 		return r;
 	}
+	if ((r = agent_audit_startup(a)) < 0)
+		return r;
 	return agent_keys_changed(a);
+}
+
+/* Before the audit key is in use: does the store still have every row the
+ * checkpoint file and the anchor signed? (audit_startup) */
+static int agent_audit_startup(agent *a)
+{
+	char msg[512];
+	int r = audit_startup(a->au, a->accept_loss, agent_now_us(), msg,
+	                      sizeof(msg));
+	if (r == KW_ESTATE)
+		log_error("refusing to start: %s", msg);
+	else if (r < 0)
+		log_error("cannot compare the store with the audit checkpoints "
+		          "(%s)%s%s",
+		          kw_strerror(r), msg[0] ? ": " : "", msg);
+	else if (msg[0])
+		log_warn("%s", msg);
+	return r;
+}
+
+/* Log checkpoint failures once per change of state ([audit]
+ * checkpoint_failure says what else happens). A checkpoint that failed
+ * because the store could not sync is retried as soon as the store is in
+ * a known state again (agent_store_recover), not at the next tick, so
+ * nothing reports stale once the disk is back. */
+static void agent_audit_watch(agent *a)
+{
+	audit_cp_status st;
+	audit_cp_state(a->au, &st);
+	if (st.failing && a->cp_saw_fault && !a->fault.active &&
+	    audit_unlocked(a->au)) {
+		(void)audit_checkpoint(a->au, agent_now_us());
+		audit_cp_state(a->au, &st);
+	}
+	a->cp_saw_fault = a->fault.active;
+	if (st.changes == a->cp_changes_seen)
+		return;
+	a->cp_changes_seen = st.changes;
+	if (st.failing)
+		log_error("audit checkpoints cannot be written (%s): the rows "
+		          "after seq %llu are not vouched for; %s",
+		          st.why, (unsigned long long)st.newest_seq,
+		          a->cfg.audit_checkpoint_refuse ?
+		                  "audited requests are refused until they "
+		                  "can be (checkpoint_failure = refuse)" :
+		                  "requests are still served "
+		                  "(checkpoint_failure = warn)");
+	else
+		log_info("audit checkpoints are written again (seq %llu)",
+		         (unsigned long long)st.newest_seq);
 }
 
 int agent_keys_changed(agent *a)
@@ -377,6 +430,8 @@ static audit_config agent_audit_config(const kw_config *cfg)
 		.checkpoint_minutes = cfg->audit_checkpoint_minutes,
 		.retention_days = cfg->audit_retention_days,
 		.syslog = cfg->audit_syslog != 0,
+		.refuse_unvouched = cfg->audit_checkpoint_refuse != 0,
+		.anchor_path = cfg->audit_anchor[0] ? cfg->audit_anchor : NULL,
 	};
 }
 
@@ -1327,14 +1382,15 @@ static void agent_on_idle(void *arg)
 }
 
 int agent_init(agent *a, const char *home_override, const char *config_path,
-               const char *socket_override)
+               const char *socket_override, unsigned flags)
 {
 	int r;
 	*a = (agent){ .listen_fd = -1,
 		      .signal_fd = -1,
 		      .lock_fd = -1,
 		      .worker_fd = -1,
-		      .reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC) };
+		      .reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC),
+		      .accept_loss = (flags & AGENT_ACCEPT_LOSS) != 0 };
 	a->started_ms = loop_now_ms();
 
 	if ((r = agent_paths(a, home_override, config_path)) < 0 ||
@@ -1468,7 +1524,13 @@ int agent_turn(agent *a, int max_wait_ms)
 	/* One commit for everything this turn did, then the answers. */
 	agent_batch_finish(a);
 	agent_flush(a, loop_now_ms());
+	/* A commit of the agent's own (a checkpoint's record, retention, an
+	 * unlock's queued rows) can leave the store in doubt too. */
+	if (store_in_doubt(a->st))
+		agent_store_fault(a, "a commit outside a request's turn",
+		                  KW_EUNKNOWN);
 	agent_store_recover(a, loop_now_ms());
+	agent_audit_watch(a);
 	return 0;
 }
 

@@ -117,8 +117,11 @@ typedef struct agent {
 		char waiting[160]; /* what recovery waits for */
 	} fault;
 	struct agent_verify *verifies; /* audit.verify jobs in progress */
-	rotate *rot;                   /* the rotation engine */
-	bool curl_ready;               /* curl_global_init done */
+	bool accept_loss;         /* keywardd --accept-loss (audit_startup) */
+	uint64_t cp_changes_seen; /* audit_cp_status.changes last logged */
+	bool cp_saw_fault;        /* fault.active at the last look */
+	rotate *rot;              /* the rotation engine */
+	bool curl_ready;          /* curl_global_init done */
 
 	int64_t started_ms;
 	int64_t next_sweep_ms;
@@ -126,10 +129,14 @@ typedef struct agent {
 	int64_t stop_deadline_ms;
 } agent;
 
+/* agent_init flags: go on after rows the audit checkpoints (or the
+ * anchor) signed were lost, recording the loss (audit_startup). */
+#define AGENT_ACCEPT_LOSS 1u
+
 /* Start: paths, permission checks, store, key, socket, signals. Logs and
  * returns a negative KW_E* on failure (nothing left running). */
 int agent_init(agent *a, const char *home_override, const char *config_path,
-               const char *socket_override);
+               const char *socket_override, unsigned flags);
 /* Print the socket path agent_init would listen on (for scripts). */
 int agent_print_socket(const char *home_override, const char *config_path,
                        const char *socket_override);

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,35 +269,19 @@ static void mark_committed(audit *au)
 
 /* Checkpoints ----------------------------------------------------------- */
 
-/* Vouch for the committed head. */
+/* Something for the checkpoint file: rows it does not vouch for yet, or a
+ * line the store recorded that it lacks. */
+static bool checkpoint_owed(const audit *au)
+{
+	return au->committed.seq > au->cp_seq || au->cp_pending[0] != '\0';
+}
+
+/* Vouch for the committed head (audit_cpfile.c). */
 static int checkpoint_head(audit *au, int64_t now_us)
 {
-	int r;
-
 	if (au->committed.seq == 0)
 		return 0;
-	/* Never vouch for rows a power loss could still take: a light
-	 * batch's rows reach the disk first (store_batch_begin_light). */
-	r = store_sync(au->st);
-	if (r == 0)
-		r = audit_cp_write(au, au->committed.seq, au->committed.hash,
-		                   now_us);
-	if (r == 0) {
-		au->cp_seq = au->committed.seq;
-		au->cp_us = now_us;
-		if (au->cfg.syslog) {
-			/* A copy out of the attacker's reach if syslog
-			 * forwards elsewhere: the head a deletion would have
-			 * to match. */
-			char hex[AUDIT_HASH_BYTES * 2 + 1];
-			sodium_bin2hex(hex, sizeof(hex), au->committed.hash,
-			               AUDIT_HASH_BYTES);
-			syslog(LOG_AUTHPRIV | LOG_NOTICE,
-			       "keyward audit checkpoint seq=%llu hash=%s",
-			       (unsigned long long)au->committed.seq, hex);
-		}
-	}
-	return r;
+	return audit_cpfile_checkpoint(au, now_us);
 }
 
 /* Open, close, lock and unlock ------------------------------------------- */
@@ -348,7 +331,15 @@ int audit_open(store *st, const char *checkpoints_path, const audit_config *cfg,
 	}
 	au->st = st;
 	au->cfg = *cfg;
+	au->cfg.anchor_path = NULL;
+	if (cfg->anchor_path && !(au->anchor_path = strdup(cfg->anchor_path))) {
+		audit_close(au);
+		return KW_ENOMEM;
+	}
 	r = load_head(au);
+	if (r == 0)
+		r = audit_cpfile_load(au);
+	au->anchor_behind = au->anchor_path != NULL;
 	if (r < 0) {
 		audit_close(au);
 		return r;
@@ -403,13 +394,26 @@ void audit_close(audit *au)
 		queued_free(&au->queue[i]);
 	free(au->queue);
 	free(au->cp_path);
+	free(au->anchor_path);
 	free(au);
 }
 
-void audit_configure(audit *au, const audit_config *cfg)
+int audit_configure(audit *au, const audit_config *cfg)
 {
-	if (au && cfg)
-		au->cfg = *cfg;
+	char *anchor = NULL;
+
+	if (!au || !cfg)
+		return KW_EINVAL;
+	if (cfg->anchor_path && !(anchor = strdup(cfg->anchor_path)))
+		return KW_ENOMEM;
+	/* A new anchor gets the newest line at the next checkpoint. */
+	if (!anchor || !au->anchor_path || strcmp(anchor, au->anchor_path) != 0)
+		au->anchor_behind = anchor != NULL;
+	free(au->anchor_path);
+	au->anchor_path = anchor;
+	au->cfg = *cfg;
+	au->cfg.anchor_path = NULL;
+	return 0;
 }
 
 bool audit_unlocked(const audit *au)
@@ -512,7 +516,7 @@ void audit_lock(audit *au)
 		return;
 	/* What was logged while unlocked stays vouched for. A failure is
 	 * not fatal: verification then relies on the chain alone. */
-	if (au->committed.seq > au->cp_seq)
+	if (checkpoint_owed(au))
 		(void)checkpoint_head(au, real_now_us());
 	drop_keys(au);
 }
@@ -531,6 +535,9 @@ int audit_append(audit *au, const audit_event *ev, int64_t now_us)
 	if (!au->key)
 		return queue_event(au, ev, now_us);
 	if (!store_batch_active(au->st))
+		return KW_ESTATE;
+	/* Fail closed: nothing would vouch for this row. */
+	if (audit_refusing(au))
 		return KW_ESTATE;
 	if (au->keys_state == KEYS_UNSAVED) {
 		r = store_audit_keys_put(au->st, au->pk, au->sealed,
@@ -612,7 +619,7 @@ int audit_checkpoint(audit *au, int64_t now_us)
 		return KW_EINVAL;
 	if (!au->key)
 		return KW_ELOCKED;
-	if (au->committed.seq <= au->cp_seq)
+	if (!checkpoint_owed(au))
 		return 0;
 	return checkpoint_head(au, now_us);
 }
@@ -622,7 +629,8 @@ int audit_checkpoint(audit *au, int64_t now_us)
 /*
  * Delete up to PRUNE_MAX of the oldest rows older than retention_days, in a
  * transaction of its own that first records the last deleted row as the
- * signed anchor; then vouch for the anchor in the checkpoint file too.
+ * signed anchor (its signature is what vouches for it; checkpoint lines
+ * only ever vouch for the head).
  */
 static int prune(audit *au, int64_t now_us)
 {
@@ -646,10 +654,7 @@ static int prune(audit *au, int64_t now_us)
 	a.ts_us = now_us;
 	audit_cp_sign(audit_sk_open(au), a.seq, a.hash, a.sig);
 	audit_sk_close(au);
-	r = store_audit_prune(au->st, &a);
-	if (r < 0)
-		return r;
-	return audit_cp_write(au, a.seq, a.hash, now_us);
+	return store_audit_prune(au->st, &a);
 }
 
 int audit_tick(audit *au, int64_t now_us)
@@ -661,9 +666,12 @@ int audit_tick(audit *au, int64_t now_us)
 	if (!au->key)
 		return 0;
 	r = prune(au, now_us);
-	if (au->cfg.checkpoint_minutes > 0 && au->committed.seq > au->cp_seq &&
-	    now_us - au->cp_us >=
-	            (int64_t)au->cfg.checkpoint_minutes * US_PER_MIN)
+	/* A failing checkpoint is retried at every tick: until it works,
+	 * tamper evidence has stopped (and, with refuse, so has service). */
+	if (au->cp_failing || au->cp_pending[0] ||
+	    (au->cfg.checkpoint_minutes > 0 && au->committed.seq > au->cp_seq &&
+	     now_us - au->cp_us >=
+	             (int64_t)au->cfg.checkpoint_minutes * US_PER_MIN))
 		r2 = checkpoint_head(au, now_us);
 	return r < 0 ? r : r2;
 }

@@ -15,10 +15,12 @@
  * checkpoint_gap_ms) or checkpoint_minutes minutes, and when the agent stops,
  * the agent signs (Ed25519; the secret key is sealed in the store under the
  * data key, the public key kept beside it) the message
- * "keyward-audit-checkpoint-v1" || seq (u64 BE) || hash[seq] and appends one
- * line "seq hexhash base64sig unix_us" to the checkpoints file
- * ($KEYWARD_HOME/audit.checkpoints, 0600), so deleting the newest rows is
- * detected too.
+ * "keyward-audit-checkpoint-v2" || seq (u64 BE) || hash[seq] || prev ||
+ * unix_us (i64 BE), prev being the hash of the line before, records the
+ * line in the store (audit_cp_head) and then appends
+ * "seq hexhash hexprev base64sig unix_us" to the checkpoints file
+ * ($KEYWARD_HOME/audit.checkpoints, 0600) and the anchor, so deleting the
+ * newest rows, and cutting the file back, are detected too.
  *
  * Appends happen inside the caller's open store transaction (store_batch)
  * so a row commits or rolls back with the change it records; the caller
@@ -87,12 +89,18 @@ typedef struct audit_config {
 	uint32_t checkpoint_minutes; /* 0: never by time */
 	uint32_t retention_days;     /* 0: keep forever */
 	bool syslog;                 /* also log each checkpoint to syslog */
+	/* Audited requests fail (KW_ESTATE) while checkpoints cannot be
+	 * written ([audit] checkpoint_failure = refuse). */
+	bool refuse_unvouched;
+	/* [audit] anchor: a copy of each checkpoint line, checked at start
+	 * (audit_startup); NULL for none. Copied. */
+	const char *anchor_path;
 } audit_config;
 
 typedef struct audit audit;
 
-/* Load the chain head from the store. checkpoints_path is the checkpoint
- * file. Locked until audit_unlock. */
+/* Load the chain head from the store and read the checkpoint file
+ * (checkpoints_path). Locked until audit_unlock. */
 int audit_open(store *st, const char *checkpoints_path, const audit_config *cfg,
                audit **ret_audit);
 void audit_close(audit *au);
@@ -103,7 +111,22 @@ void audit_close(audit *au);
  * Keys and the queue kept while locked stay. Outside a batch only.
  */
 int audit_reload(audit *au);
-void audit_configure(audit *au, const audit_config *cfg);
+/* KW_ENOMEM if the anchor path cannot be copied (the old config stays). */
+int audit_configure(audit *au, const audit_config *cfg);
+
+/*
+ * At start, before audit_unlock: compare the store with the checkpoint
+ * file and the anchor. If either has a signed line for a row the store
+ * does not have, the store lost rows it had committed (its -wal deleted,
+ * or it and the checkpoint file restored from a backup): KW_ESTATE, and
+ * msg (a sentence naming the rows and the fix) says so, unless accept:
+ * then the chain goes on after that line, the loss is recorded (store
+ * table audit_gaps, and an audit.loss_accepted row, queued until the
+ * unlock) and msg says what was accepted. 0 with msg "" when all agree,
+ * or with a warning to log in msg. Other KW_E* on store errors.
+ */
+int audit_startup(audit *au, bool accept, int64_t now_us, char *msg,
+                  size_t msgsz);
 
 /*
  * Derive audit_key from the data key and load (or, the first time, create
@@ -134,6 +157,21 @@ void audit_committed(audit *au, int64_t now_us,
 void audit_rolled_back(audit *au);
 /* A checkpoint now (at stop), if any row came after the last one. */
 int audit_checkpoint(audit *au, int64_t now_us);
+
+/* Whether checkpoints can be written (agent.status, logging). */
+typedef struct audit_cp_status {
+	bool failing;     /* the last attempt failed */
+	int64_t since_us; /* since when (unix microseconds) */
+	char why[192];    /* the last failure: file and cause */
+	uint64_t
+		newest_seq; /* the newest row the checkpoint file vouches for */
+	uint64_t log_seq;   /* the newest committed row */
+	uint64_t changes;   /* bumped each time failing changes */
+} audit_cp_status;
+void audit_cp_state(const audit *au, audit_cp_status *ret);
+/* Unlocked, checkpoints failing and refuse_unvouched: audit_append would
+ * refuse, so requests that need a row should not start. */
+bool audit_refusing(const audit *au);
 /*
  * Periodic work, outside any batch: a checkpoint due by time, and
  * retention pruning (in bounded transactions of its own, leaving a signed
@@ -184,7 +222,8 @@ enum audit_break {
 	AUDIT_DELETED,        /* a sequence number is missing */
 	AUDIT_REORDERED,      /* rows are out of time order */
 	AUDIT_TRUNCATED,      /* rows a checkpoint vouches for are gone */
-	AUDIT_BAD_CHECKPOINT, /* a checkpoint's signature or hash is wrong */
+	AUDIT_BAD_CHECKPOINT, /* a checkpoint is wrong, missing or torn */
+	AUDIT_STALE,          /* intact, but checkpoints cannot be written */
 };
 const char *audit_break_name(int kind); /* "intact", "edited", ... */
 
@@ -194,7 +233,8 @@ typedef struct audit_verify_result {
 	uint64_t seq;         /* first broken sequence number (0 if intact) */
 	uint64_t rows;        /* rows checked */
 	uint64_t checkpoints; /* checkpoints checked */
-	char detail[160];
+	uint64_t lost;        /* rows lost and accepted (--accept-loss) */
+	char detail[224];
 } audit_verify_result;
 
 /* KW_ELOCKED if locked. */

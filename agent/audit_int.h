@@ -20,16 +20,28 @@
 #define AUDIT_CP_TAG       "keyward-audit-checkpoint-v1"
 #define AUDIT_CP_TAG_BYTES (sizeof(AUDIT_CP_TAG) - 1)
 #define AUDIT_CP_MSG_BYTES (AUDIT_CP_TAG_BYTES + 8 + AUDIT_HASH_BYTES)
-#define AUDIT_SIG_BYTES    STORE_AUDIT_SIG_BYTES
-#define AUDIT_PK_BYTES     STORE_AUDIT_PK_BYTES
-#define AUDIT_SK_BYTES     64u
+/* Chained lines sign "keyward-audit-checkpoint-v2" || seq (u64 BE) ||
+ * hash[seq] || prev || unix_us (i64 BE), prev being the BLAKE2b-256 of
+ * the line before (its bytes without the newline; zeros for the first). */
+#define AUDIT_CP2_TAG       "keyward-audit-checkpoint-v2"
+#define AUDIT_CP2_TAG_BYTES (sizeof(AUDIT_CP2_TAG) - 1)
+#define AUDIT_CP2_MSG_BYTES (AUDIT_CP2_TAG_BYTES + 8 + 2 * AUDIT_HASH_BYTES + 8)
+#define AUDIT_SIG_BYTES     STORE_AUDIT_SIG_BYTES
+#define AUDIT_PK_BYTES      STORE_AUDIT_PK_BYTES
+#define AUDIT_SK_BYTES      64u
 /* The longest line the checkpoint file may hold, newline included: u64
- * (20), 64 hex digits, 88 base64 characters, i64 (20), three spaces and
- * the newline make at most 196. */
-#define AUDIT_CP_LINE_MAX 200u
+ * (20), two hashes of 64 hex digits, 88 base64 characters, i64 (20), four
+ * spaces and the newline make at most 261 (an old-format line, without
+ * the second hash, 196). */
+#define AUDIT_CP_LINE_MAX 264u
+_Static_assert(AUDIT_CP_LINE_MAX + 1 == STORE_AUDIT_LINE_MAX,
+               "the store records a whole checkpoint line");
 /* The checkpoint key's sealing identity (crypto_seal_value's ad). */
 #define AUDIT_KEY_NAME    "audit/checkpoint-key"
 #define AUDIT_KEY_VERSION 1u
+
+/* The op of the row that records an accepted loss (audit_startup). */
+#define AUDIT_OP_LOSS "audit.loss_accepted"
 
 /* An event held while locked; its strings are owned copies. */
 typedef struct audit_queued {
@@ -69,6 +81,27 @@ struct audit {
 	uint64_t cp_seq;     /* last checkpoint's seq (0: none since open) */
 	int64_t cp_us;       /* and when it was written */
 
+	/* The checkpoint file as this process knows it (audit_cpfile.c). */
+	char *anchor_path;                   /* [audit] anchor; NULL: none */
+	uint64_t cp_lines;                   /* complete lines in the file */
+	char cp_last[AUDIT_CP_LINE_MAX + 1]; /* the last, no newline; "" */
+	uint64_t cp_file_seq; /* the newest row the file vouches for */
+	char cp_max_line[AUDIT_CP_LINE_MAX + 1]; /* the line that does */
+	/* The file does not hold the store's record of its newest line:
+	 * cp_mismatch_lines lines, the record is line cp_mismatch_want. */
+	bool cp_mismatch;
+	uint64_t cp_mismatch_lines, cp_mismatch_want;
+	/* A line recorded in the store (store_audit_cp_put) but not yet in
+	 * the file: appended before any newer one. "" if none. */
+	char cp_pending[AUDIT_CP_LINE_MAX + 1];
+	bool anchor_behind; /* the anchor lacks cp_last */
+	/* Checkpoints cannot be written: since when and why (logged once
+	 * per change of state; agent.status, audit verify "stale"). */
+	bool cp_failing;
+	int64_t cp_fail_since_us;
+	char cp_fail_why[192];
+	uint64_t cp_changes; /* counts changes of cp_failing */
+
 	audit_queued *queue; /* oldest first */
 	size_t queued;
 	size_t queue_cap;
@@ -95,30 +128,60 @@ bool audit_cp_check(const uint8_t pk[static AUDIT_PK_BYTES], uint64_t seq,
                     const uint8_t sig[static AUDIT_SIG_BYTES]);
 
 typedef struct audit_cp {
+	int format; /* 1: "seq hash sig us" (old); 2: chained */
 	uint64_t seq;
 	uint8_t hash[AUDIT_HASH_BYTES];
+	uint8_t prev[AUDIT_HASH_BYTES]; /* format 2 only */
 	uint8_t sig[AUDIT_SIG_BYTES];
 	int64_t ts_us;
 } audit_cp;
-/* "seq hexhash base64sig unix_us\n" into buf (AUDIT_CP_LINE_MAX + 1);
- * returns its length. */
+/* "seq hexhash hexprev base64sig unix_us\n" (format 2) into buf
+ * (AUDIT_CP_LINE_MAX + 1); returns its length, 0 if it does not fit. */
 size_t audit_cp_format(const audit_cp *cp, char *buf, size_t bufsz);
-/* One line without its newline; KW_EINVAL if it is not exactly that. */
+/* One line without its newline, in either format; KW_EINVAL if it is not
+ * exactly that. */
 int audit_cp_parse(const char *line, size_t len, audit_cp *ret_cp);
+/* Sign cp (format 2: seq, hash, prev, ts_us) into cp->sig. */
+void audit_cp2_sign(const uint8_t *sk, audit_cp *cp);
+/* The signature of cp is good (either format). */
+bool audit_cp_valid(const uint8_t pk[static AUDIT_PK_BYTES],
+                    const audit_cp *cp);
+/* BLAKE2b-256 of a line's bytes (without its newline): the next line's
+ * prev. */
+void audit_cp_line_hash(const char *line, size_t len,
+                        uint8_t ret_hash[static AUDIT_HASH_BYTES]);
 /*
- * Sign (seq, hash) and append the line to the checkpoint file (created
- * 0600, never through a symlink, fsync'd). KW_ELOCKED without a signing
- * key that is durable in the store: a key that a rollback took away would
- * leave lines that no stored key verifies. KW_EPERM if the file is not a
- * regular file of ours closed to others; KW_EIO.
+ * Append line (newline included) to the file at path, all or nothing:
+ * created 0600, never through a symlink, refused unless a regular file of
+ * ours closed to others (KW_EPERM). A provably torn last line (bytes after
+ * the last newline, fewer than a line's worth: only an interrupted append
+ * leaves them) is cut off first; a line already at the end is not written
+ * twice. On a short write or a failed fsync the file is truncated back to
+ * where it was. KW_EIO with *ret_errno set to the cause.
  */
-int audit_cp_write(audit *au, uint64_t seq,
-                   const uint8_t hash[static AUDIT_HASH_BYTES], int64_t now_us);
+int audit_cp_append(const char *path, const char *line, size_t len,
+                    int *ret_errno);
 
 /* audit.c ----------------------------------------------------------------- */
 
 /* Open the signing key read-only / close it again. */
 const uint8_t *audit_sk_open(audit *au);
 void audit_sk_close(audit *au);
+
+/* audit_cpfile.c ----------------------------------------------------------- */
+
+/* Read the checkpoint file (lines, last line, newest seq) and the store's
+ * record of it; a line the store has and the file lacks becomes pending. */
+int audit_cpfile_load(audit *au);
+/*
+ * Vouch for the committed head: sync the store, sign a chained line,
+ * record it in the store (a transaction of its own, after the rows it
+ * covers), then append it to the file and the anchor. A pending line goes
+ * first. Failures set the failing state (logged once) and are returned.
+ */
+int audit_cpfile_checkpoint(audit *au, int64_t now_us);
+/* Rows in [from, upto] were lost and accepted (store_audit_gap_*): the
+ * checkpoint lines vouching for them are void. */
+int audit_cpfile_in_gap(audit *au, uint64_t seq, bool *ret_void);
 
 #endif

@@ -38,6 +38,10 @@ struct audit_verify {
 	uint64_t end; /* rows up to here are walked */
 	FILE *cp;     /* the checkpoint file, in phase 2 */
 	uint64_t line;
+	uint8_t line_hash[AUDIT_HASH_BYTES]; /* of the last line read */
+	bool chained;                        /* a format-2 line was read */
+	bool have_rec; /* the store's record of the newest line, at begin */
+	store_audit_cp_line rec;
 	audit_verify_result res;
 };
 
@@ -56,6 +60,8 @@ const char *audit_break_name(int kind)
 		return "truncated";
 	case AUDIT_BAD_CHECKPOINT:
 		return "bad_checkpoint";
+	case AUDIT_STALE:
+		return "stale";
 	default:
 		return "unknown";
 	}
@@ -120,13 +126,41 @@ int audit_verify_begin(audit *au, audit_verify **ret_verify)
 	v->next = 1;
 	v->prev_ts = INT64_MIN;
 	v->end = au->committed.seq;
-	r = follow_anchor(v);
+	r = store_audit_cp_get(au->st, &v->rec);
+	v->have_rec = r == 0;
+	if (r == 0 || r == KW_ENOTFOUND)
+		r = follow_anchor(v);
 	if (r < 0) {
 		free(v);
 		return r;
 	}
 	*ret_verify = v;
 	return 0;
+}
+
+/*
+ * Rows from v->next to before row are missing: a loss accepted with
+ * --accept-loss if a gap recorded in the store ends right before row,
+ * starts at v->next, holds a checkpoint line signed for row->seq - 1, and
+ * row itself is the audit.loss_accepted row chained from that line's hash
+ * (which check_row then checks).
+ */
+static bool resume_after_gap(audit_verify *v, const audit_row *row)
+{
+	store_audit_gap g;
+	audit_cp cp;
+
+	if (!row->op || strcmp(row->op, AUDIT_OP_LOSS) != 0 ||
+	    row->seq - 1 > INT64_MAX ||
+	    store_audit_gap_at(v->au->st, (int64_t)(row->seq - 1), &g) != 0 ||
+	    (uint64_t)g.lost_from != v->next ||
+	    audit_cp_parse(g.line, strlen(g.line), &cp) < 0 ||
+	    cp.seq != row->seq - 1 || !audit_cp_valid(v->au->pk, &cp))
+		return false;
+	v->res.lost += row->seq - v->next;
+	v->next = row->seq;
+	memcpy(v->prev, cp.hash, AUDIT_HASH_BYTES);
+	return true;
 }
 
 /* One row in seq order (store_audit_scan callback). */
@@ -136,7 +170,8 @@ static int check_row(const audit_row *row, void *arg)
 	uint8_t h[AUDIT_HASH_BYTES];
 	int64_t next_ts;
 
-	if (row->seq != v->next)
+	if (row->seq != v->next &&
+	    !(row->seq > v->next && resume_after_gap(v, row)))
 		return found(v, AUDIT_DELETED, v->next,
 		             "row %" PRIu64 " is missing", v->next);
 	if (row->ts_us < v->prev_ts)
@@ -210,8 +245,13 @@ static int check_cp(audit_verify *v, const audit_cp *cp)
 	store_audit_anchor a;
 	uint8_t h[AUDIT_HASH_BYTES];
 	uint64_t last;
+	bool lost;
 	int r;
 
+	/* Rows lost and accepted: their lines vouch for nothing now. */
+	r = audit_cpfile_in_gap(v->au, cp->seq, &lost);
+	if (r < 0 || lost)
+		return r;
 	r = store_audit_anchor_get(v->au->st, &a);
 	if (r < 0 && r != KW_ENOTFOUND)
 		return r;
@@ -260,6 +300,11 @@ static int open_checkpoints(audit_verify *v)
 		if (errno != ENOENT)
 			return errno == EACCES || errno == ELOOP ? KW_EPERM :
 			                                           KW_EIO;
+		if (v->have_rec)
+			found(v, AUDIT_BAD_CHECKPOINT, 0,
+			      "%s is missing; the store recorded its line %" PRId64
+			      " (row %" PRId64 ")",
+			      v->au->cp_path, v->rec.line_no, v->rec.seq);
 		v->phase = PHASE_DONE; /* none written yet */
 		return 0;
 	}
@@ -269,6 +314,75 @@ static int open_checkpoints(audit_verify *v)
 		return KW_ENOMEM;
 	}
 	return 0;
+}
+
+/* The file ended (after v->line lines): it must reach the store's record
+ * of its newest line, unless that line is the one the agent has not been
+ * able to append yet (then checkpoints are failing: stale, not broken). */
+static void checkpoints_end(audit_verify *v)
+{
+	const audit *au = v->au;
+
+	v->phase = PHASE_DONE;
+	if (!v->have_rec || v->line >= (uint64_t)v->rec.line_no)
+		return;
+	if (v->line + 1 == (uint64_t)v->rec.line_no && au->cp_pending[0] &&
+	    strcmp(au->cp_pending, v->rec.line) == 0)
+		return;
+	found(v, AUDIT_BAD_CHECKPOINT, 0,
+	      "%s has %" PRIu64 " lines, shorter than the store recorded "
+	      "(line %" PRId64 ", row %" PRId64 ")",
+	      au->cp_path, v->line, v->rec.line_no, v->rec.seq);
+}
+
+/* One complete line (without its newline), well-formed or not. */
+static int check_line(audit_verify *v, const char *buf, size_t len)
+{
+	audit_cp cp;
+
+	v->line++;
+	if (audit_cp_parse(buf, len, &cp) < 0) {
+		found(v, AUDIT_BAD_CHECKPOINT, 0,
+		      "checkpoint line %" PRIu64 " is malformed", v->line);
+		return 0;
+	}
+	if (!audit_cp_valid(v->au->pk, &cp)) {
+		found(v, AUDIT_BAD_CHECKPOINT, cp.seq,
+		      "checkpoint line %" PRIu64 " has a bad signature",
+		      v->line);
+		return 0;
+	}
+	/* Old-format lines only before the chain starts: one inserted later
+	 * would not be bound to its neighbours. */
+	if (cp.format == 1 && v->chained) {
+		found(v, AUDIT_BAD_CHECKPOINT, cp.seq,
+		      "checkpoint line %" PRIu64
+		      " is in the old format after chained lines",
+		      v->line);
+		return 0;
+	}
+	if (cp.format == 2 &&
+	    sodium_memcmp(cp.prev, v->line_hash, AUDIT_HASH_BYTES) != 0) {
+		found(v, AUDIT_BAD_CHECKPOINT, cp.seq,
+		      "checkpoint line %" PRIu64
+		      " does not follow the line before it (lines removed, "
+		      "added or reordered)",
+		      v->line);
+		return 0;
+	}
+	if (v->have_rec && v->line == (uint64_t)v->rec.line_no &&
+	    (len != strlen(v->rec.line) ||
+	     memcmp(buf, v->rec.line, len) != 0)) {
+		found(v, AUDIT_BAD_CHECKPOINT, cp.seq,
+		      "checkpoint line %" PRIu64
+		      " differs from the store's record of it",
+		      v->line);
+		return 0;
+	}
+	v->chained = v->chained || cp.format == 2;
+	audit_cp_line_hash(buf, len, v->line_hash);
+	v->res.checkpoints++;
+	return check_cp(v, &cp);
 }
 
 static int step_checkpoints(audit_verify *v, uint32_t max_lines)
@@ -282,37 +396,49 @@ static int step_checkpoints(audit_verify *v, uint32_t max_lines)
 			return r;
 	}
 	for (uint32_t i = 0; i < max_lines && v->phase != PHASE_DONE; i++) {
-		audit_cp cp;
 		size_t len;
 
 		if (!fgets(buf, sizeof(buf), v->cp)) {
 			if (ferror(v->cp))
 				return KW_EIO;
-			v->phase = PHASE_DONE;
+			checkpoints_end(v);
+			return 0;
+		}
+		/* strlen stops at a NUL in the file: then no newline either. */
+		len = strlen(buf);
+		if (len > 0 && buf[len - 1] == '\n') {
+			r = check_line(v, buf, len - 1);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		/* Bytes after the last newline, fewer than any line: an append
+		 * that was cut short (a full disk, a crash). The writer cuts
+		 * them off before its next line; a reader skips them. */
+		if (len < sizeof(buf) - 1 && fgetc(v->cp) == EOF &&
+		    !ferror(v->cp)) {
+			checkpoints_end(v);
 			return 0;
 		}
 		v->line++;
-		/* strlen stops at a NUL in the file: then no newline either. */
-		len = strlen(buf);
-		if (len == 0 || buf[len - 1] != '\n' ||
-		    audit_cp_parse(buf, len - 1, &cp) < 0) {
-			found(v, AUDIT_BAD_CHECKPOINT, 0,
-			      "checkpoint line %" PRIu64 " is malformed",
-			      v->line);
-			return 0;
-		}
-		if (!audit_cp_check(v->au->pk, cp.seq, cp.hash, cp.sig)) {
-			found(v, AUDIT_BAD_CHECKPOINT, cp.seq,
-			      "checkpoint line %" PRIu64 " has a bad signature",
-			      v->line);
-			return 0;
-		}
-		v->res.checkpoints++;
-		r = check_cp(v, &cp);
-		if (r < 0)
-			return r;
+		found(v, AUDIT_BAD_CHECKPOINT, 0,
+		      "checkpoint line %" PRIu64 " is malformed", v->line);
 	}
 	return 0;
+}
+
+/* Intact, but nothing vouches for the newest rows. */
+static void check_stale(audit_verify *v)
+{
+	audit_cp_status st;
+
+	audit_cp_state(v->au, &st);
+	if (!st.failing)
+		return;
+	found(v, AUDIT_STALE, st.newest_seq,
+	      "newest checkpoint at seq %" PRIu64 ", log at seq %" PRIu64
+	      "; checkpoints cannot be written: %s",
+	      st.newest_seq, st.log_seq, st.why);
 }
 
 int audit_verify_step(audit_verify *v, uint32_t max_rows, bool *ret_done,
@@ -335,6 +461,14 @@ int audit_verify_step(audit_verify *v, uint32_t max_rows, bool *ret_done,
 		return 0;
 	}
 	if (v->res.kind == AUDIT_INTACT)
+		check_stale(v);
+	if (v->res.kind == AUDIT_INTACT && v->res.lost > 0)
+		snprintf(v->res.detail, sizeof(v->res.detail),
+		         "%" PRIu64 " rows and %" PRIu64
+		         " checkpoints verified; %" PRIu64
+		         " rows lost and accepted (audit.loss_accepted)",
+		         v->res.rows, v->res.checkpoints, v->res.lost);
+	else if (v->res.kind == AUDIT_INTACT)
 		snprintf(v->res.detail, sizeof(v->res.detail),
 		         "%" PRIu64 " rows and %" PRIu64
 		         " checkpoints verified",

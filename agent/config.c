@@ -238,6 +238,25 @@ static int config_handler(void *user, const char *section, const char *name,
 		memcpy(p->cfg.token_signing_key, value, n + 1);
 		return 1;
 	}
+	if (strcmp(section, "audit") == 0 &&
+	    strcmp(name, "checkpoint_failure") == 0) {
+		if (strcmp(value, "warn") == 0)
+			p->cfg.audit_checkpoint_refuse = 0;
+		else if (strcmp(value, "refuse") == 0)
+			p->cfg.audit_checkpoint_refuse = 1;
+		else
+			return config_fail(p, name, "must be warn or refuse");
+		return 1;
+	}
+	if (strcmp(section, "audit") == 0 && strcmp(name, "anchor") == 0) {
+		size_t n = strlen(value);
+		if (n == 0 || value[0] != '/')
+			return config_fail(p, name, "must be an absolute path");
+		if (n >= sizeof(p->cfg.audit_anchor))
+			return config_fail(p, name, "path too long");
+		memcpy(p->cfg.audit_anchor, value, n + 1);
+		return 1;
+	}
 	if (strcmp(section, "token") == 0 && strcmp(name, "alg") == 0) {
 		if (strcmp(value, "EdDSA") == 0)
 			p->cfg.token_alg = TOKEN_ALG_EDDSA;

@@ -33,6 +33,10 @@ typedef struct kw_config {
 	uint32_t audit_flush_ms; /* reads' rows on disk within; 0: at once */
 	uint32_t audit_retention_days; /* 0: keep forever */
 	uint32_t audit_syslog;         /* 1: checkpoints to syslog too */
+	/* checkpoint_failure: 1 "refuse" (audited requests fail while
+	 * checkpoints cannot be written), 0 "warn" */
+	int audit_checkpoint_refuse;
+	char audit_anchor[KW_PATH_MAX]; /* a copy of each checkpoint; "" none */
 	/* [rotation] (docs/rotation.md) */
 	uint32_t rotation_max_attempts;    /* tries of a step before failing */
 	uint32_t rotation_retry_seconds;   /* first backoff; doubles per try */

@@ -453,6 +453,10 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 	bool refusal = r == KW_EDENIED || r == KW_ERATE || x->audit_denied;
 	if (!refusal && !(m && (m->flags & M_AUDIT)))
 		return r;
+	/* Refused before it ran because no row can be vouched for now
+	 * (checkpoint_failure = refuse): there is no row to write either. */
+	if (r == KW_ESTATE && audit_refusing(x->a->au))
+		return r;
 	json_t *v =
 		r == 0 && *result ? json_object_get(*result, "version") : NULL;
 	audit_event ev = {
@@ -575,6 +579,12 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		r = rpc_fail(&x, KW_ELOCKED, NULL,
 		             "the agent is locked; unlock it first "
 		             "(keyward unlock)");
+	} else if ((m->flags & M_AUDIT) && audit_refusing(a->au)) {
+		r = rpc_fail(
+			&x, KW_ESTATE, NULL,
+			"audit checkpoints cannot be written "
+			"([audit] checkpoint_failure = refuse; see keyward "
+			"status): nothing was done");
 	} else if (!a->fault.active &&
 	           (r = (m->flags & M_READ) ? agent_batch_read(a) :
 	                                      agent_batch(a)) < 0) {

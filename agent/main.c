@@ -16,6 +16,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: keywardd [--home DIR] [--config FILE] [--socket PATH]\n"
+	        "                [--accept-loss]\n"
 	        "\n"
 	        "The keyward agent. Runs in the foreground and logs to "
 	        "stderr.\n"
@@ -28,6 +29,11 @@ static void usage(FILE *out)
 	        "                  $XDG_RUNTIME_DIR/keyward/agent.sock, else "
 	        "DIR/agent.sock)\n"
 	        "  --print-socket  print the socket path and exit\n"
+	        "  --accept-loss   start although the store lost rows the "
+	        "audit\n"
+	        "                  checkpoints or the anchor signed (a restored\n"
+	        "                  backup, a deleted -wal file); the loss is\n"
+	        "                  recorded in the audit log (docs/audit.md)\n"
 	        "  --version, --help\n"
 	        "Signals: TERM/INT finish requests in flight and exit 0; HUP "
 	        "reloads the config.\n"
@@ -41,12 +47,14 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "print-socket", no_argument, NULL, 'p' },
+		{ "accept-loss", no_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *home = NULL, *config = NULL, *sock = NULL;
 	bool print_socket = false;
+	unsigned flags = 0;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -62,6 +70,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			print_socket = true;
+			break;
+		case 'L':
+			flags |= AGENT_ACCEPT_LOSS;
 			break;
 		case 'V':
 			printf("keywardd %s\n", KW_VERSION_STRING);
@@ -93,7 +104,7 @@ int main(int argc, char **argv)
 	}
 
 	agent a;
-	int r = agent_init(&a, home, config, sock);
+	int r = agent_init(&a, home, config, sock, flags);
 	if (r == 0)
 		r = agent_run(&a);
 	agent_fini(&a);

@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "jsonget.h"
 #include "keyward.h"
 #include "log.h"
 #include "rotate.h"
@@ -17,6 +18,8 @@
 /* Delay before answering the n-th consecutive failed unlock. */
 #define UNLOCK_DELAY_BASE_MS 250
 #define UNLOCK_DELAY_MAX_MS  30000
+
+static json_t *agent_status_checkpoints(const agent *a);
 
 int method_agent_status(rpc_ctx *x, json_t **ret_result)
 {
@@ -57,8 +60,33 @@ int method_agent_status(rpc_ctx *x, json_t **ret_result)
 	                    json_integer((json_int_t)checks));
 	json_object_set_new(res, "rotation_checked_at",
 	                    json_integer((json_int_t)checked_at));
+	json_t *cp = agent_status_checkpoints(a);
+	if (!cp || json_object_set_new(res, "checkpoints", cp) < 0) {
+		json_decref(res);
+		return KW_ENOMEM;
+	}
 	*ret_result = res;
 	return 0;
+}
+
+/* {"state": "ok"|"failing", "newest_seq", "log_seq", and when failing
+ * "failing_since" (unix seconds) and "reason"}. */
+static json_t *agent_status_checkpoints(const agent *a)
+{
+	audit_cp_status st;
+	audit_cp_state(a->au, &st);
+	json_t *cp = json_pack("{s:s, s:I, s:I}", "state",
+	                       st.failing ? "failing" : "ok", "newest_seq",
+	                       (json_int_t)st.newest_seq, "log_seq",
+	                       (json_int_t)st.log_seq);
+	if (cp && st.failing &&
+	    (json_object_set_new(cp, "failing_since",
+	                         json_integer(st.since_us / 1000000)) < 0 ||
+	     json_object_set_new(cp, "reason", kw_json_lossy(st.why)) < 0)) {
+		json_decref(cp);
+		return NULL;
+	}
+	return cp;
 }
 
 int method_agent_lock(rpc_ctx *x, json_t **ret_result)

@@ -202,7 +202,7 @@ void methods_verify_done(conn *c, int r, const audit_verify_result *res)
 		if (id)
 			conn_reply_result(
 				c, id,
-				json_pack("{s:b, s:s, s:o, s:I, s:I, s:s}",
+				json_pack("{s:b, s:s, s:o, s:I, s:I, s:o}",
 			                  "intact", res->kind == AUDIT_INTACT,
 			                  "kind", audit_break_name(res->kind),
 			                  "seq",
@@ -213,7 +213,9 @@ void methods_verify_done(conn *c, int r, const audit_verify_result *res)
 			                  "rows", (json_int_t)res->rows,
 			                  "checkpoints",
 			                  (json_int_t)res->checkpoints,
-			                  "detail", res->detail));
+			                  /* it may name a path */
+			                  "detail",
+			                  kw_json_lossy(res->detail)));
 	}
 	json_decref(id);
 	conn_resume(c);

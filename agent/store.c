@@ -189,6 +189,20 @@ static const char *const migrations[] = {
 	" CHECK (cmd_sid >= 0);"
 	"ALTER TABLE rotations ADD COLUMN cmd_boot TEXT"
 	" CHECK (length(cmd_boot) = 36);",
+	/* 7: the newest line of audit.checkpoints, recorded after the rows it
+	 * covers and before the line is appended, and the losses of rows an
+	 * operator accepted (keywardd --accept-loss): each resumes the chain
+	 * from a signed checkpoint line (store_audit.h, docs/audit.md). */
+	"CREATE TABLE audit_cp_head ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" line_no INTEGER NOT NULL CHECK (line_no >= 1),"
+	" seq INTEGER NOT NULL CHECK (seq >= 1),"
+	" line TEXT NOT NULL);"
+	"CREATE TABLE audit_gaps ("
+	" seq INTEGER PRIMARY KEY CHECK (seq >= 1),"
+	" lost_from INTEGER NOT NULL CHECK (lost_from >= 1),"
+	" line TEXT NOT NULL,"
+	" accepted_at INTEGER NOT NULL);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -390,11 +404,33 @@ int store_tx_begin(store *s)
 	return store_step_done(core(s, ST_BEGIN), "");
 }
 
+/*
+ * A COMMIT failed with r. An I/O error while committing (the WAL write or
+ * its sync) may leave the commit's frames in the -wal file, where recovery
+ * replays them although SQLite rolled back in memory: KW_EUNKNOWN, and the
+ * store is in doubt until store_reopen. Only a write the filesystem
+ * refused (full, or read-only) is sure: the commit frame, written last, is
+ * then missing or torn, and recovery ignores what precedes it.
+ */
+static int commit_failed(store *s, int r)
+{
+	snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
+	int x = sqlite3_extended_errcode(s->db);
+	int e = io_errno(s->db);
+	bool refused = x == SQLITE_IOERR_WRITE &&
+	               (e == EROFS || e == ENOSPC || e == EDQUOT);
+	if ((x & 0xff) != SQLITE_IOERR || refused)
+		return r;
+	s->in_doubt = true;
+	return KW_EUNKNOWN;
+}
+
 int store_tx_commit(store *s)
 {
 	if (s->batch)
 		return store_step_done(core(s, ST_RELEASE), "");
-	return store_step_done(core(s, ST_COMMIT), "");
+	int r = store_step_done(core(s, ST_COMMIT), "");
+	return r < 0 ? commit_failed(s, r) : 0;
 }
 
 int store_tx_rollback(store *s, int r)
@@ -482,19 +518,7 @@ int store_batch_commit(store *s)
 		return KW_ESTATE;
 	int r = store_step_done(core(s, ST_COMMIT), "");
 	if (r < 0) {
-		/* An I/O error while committing (the WAL write or its sync)
-		 * may leave the commit's frames in the -wal file, where
-		 * recovery replays them although SQLite rolled back in
-		 * memory. Only a write the filesystem refused (full, or
-		 * read-only) is sure: the commit frame, written last, is then
-		 * missing or torn, and recovery ignores what precedes it. */
-		snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
-		int x = sqlite3_extended_errcode(s->db);
-		int e = io_errno(s->db);
-		bool refused = x == SQLITE_IOERR_WRITE &&
-		               (e == EROFS || e == ENOSPC || e == EDQUOT);
-		if ((x & 0xff) == SQLITE_IOERR && !refused)
-			r = KW_EUNKNOWN;
+		r = commit_failed(s, r);
 		store_batch_rollback(s);
 		return r;
 	}
@@ -527,8 +551,10 @@ int store_sync(store *s)
 	                         &wal) != SQLITE_OK ||
 	    !wal || !wal->pMethods)
 		return KW_ESTORE;
-	if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+	if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+		s->in_doubt = true;
 		return KW_EUNKNOWN;
+	}
 	s->unsynced = false;
 	return 0;
 }
@@ -835,7 +861,14 @@ int store_reopen(store *s)
 		r = store_connect(s);
 	if (r < 0)
 		store_disconnect(s);
+	else
+		s->in_doubt = false;
 	return r;
+}
+
+bool store_in_doubt(const store *s)
+{
+	return s && s->in_doubt;
 }
 
 const char *store_last_error(const store *s)

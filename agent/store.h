@@ -51,6 +51,10 @@ void store_close(store *s);
  */
 int store_reopen(store *s);
 bool store_connected(const store *s);
+/* A commit or sync since the last store_reopen failed with an I/O error
+ * (KW_EUNKNOWN from store_batch_commit, store_tx_commit or store_sync):
+ * what the disk holds is unknown until a store_reopen. */
+bool store_in_doubt(const store *s);
 /* SQLite's sentence for the last error on s, for logs (never a value). */
 const char *store_last_error(const store *s);
 int store_settle(store *s);

@@ -30,6 +30,12 @@ enum audit_stmt {
 	ST_AUDIT_ANCHOR_SET,
 	ST_AUDIT_KEYS_GET,
 	ST_AUDIT_KEYS_PUT,
+	ST_AUDIT_CP_GET,
+	ST_AUDIT_CP_PUT,
+	ST_AUDIT_GAP_PUT,
+	ST_AUDIT_GAP_AT,
+	ST_AUDIT_GAP_COVERING,
+	ST_AUDIT_GAP_NEWEST,
 	ST_AUDIT__MAX
 };
 
@@ -89,6 +95,23 @@ static const char *const audit_sql[ST_AUDIT__MAX] = {
 	[ST_AUDIT_KEYS_PUT] =
 		"INSERT INTO audit_keys (id, public, sealed_secret, created)"
 		" VALUES (1, ?1, ?2, ?3) ON CONFLICT DO NOTHING",
+	[ST_AUDIT_CP_GET] = "SELECT line_no, seq, line FROM audit_cp_head"
+			    " WHERE id = 1",
+	[ST_AUDIT_CP_PUT] =
+		"INSERT INTO audit_cp_head (id, line_no, seq, line)"
+		" VALUES (1, ?1, ?2, ?3)"
+		" ON CONFLICT (id) DO UPDATE SET line_no = excluded.line_no,"
+		" seq = excluded.seq, line = excluded.line",
+	[ST_AUDIT_GAP_PUT] =
+		"INSERT INTO audit_gaps (seq, lost_from, line, accepted_at)"
+		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+	[ST_AUDIT_GAP_AT] = "SELECT seq, lost_from, line FROM audit_gaps"
+			    " WHERE seq = ?1",
+	[ST_AUDIT_GAP_COVERING] = "SELECT seq, lost_from, line FROM audit_gaps"
+				  " WHERE seq >= ?1 AND lost_from <= ?1"
+				  " ORDER BY seq LIMIT 1",
+	[ST_AUDIT_GAP_NEWEST] = "SELECT seq, lost_from, line FROM audit_gaps"
+				" ORDER BY seq DESC LIMIT 1",
 };
 
 const store_stmts store_audit_stmts = { audit_sql, ST_AUDIT__MAX };
@@ -432,4 +455,95 @@ int store_audit_keys_put(store *s,
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_EEXIST;
 	return r;
+}
+
+/* Checkpoint lines and accepted losses ------------------------------------ */
+
+/* A text column into buf (NUL-terminated); false if it is not text, holds
+ * a NUL or does not fit. */
+static bool text_into(sqlite3_stmt *st, int col, char *buf, size_t bufsz)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n;
+
+	if (sqlite3_column_type(st, col) != SQLITE_TEXT || !t)
+		return false;
+	n = (size_t)sqlite3_column_bytes(st, col);
+	if (n >= bufsz || strlen((const char *)t) != n)
+		return false;
+	memcpy(buf, t, n + 1);
+	return true;
+}
+
+int store_audit_cp_get(store *s, store_audit_cp_line *ret_line)
+{
+	sqlite3_stmt *st = stmt(s, ST_AUDIT_CP_GET);
+	store_audit_cp_line l;
+	int r = store_step_row(st, "");
+
+	if (r < 0)
+		return r;
+	l.line_no = sqlite3_column_int64(st, 0);
+	l.seq = sqlite3_column_int64(st, 1);
+	if (l.line_no < 1 || l.seq < 1 ||
+	    !text_into(st, 2, l.line, sizeof(l.line)))
+		r = KW_ESTORE;
+	store_st_done(st);
+	if (r == 0)
+		*ret_line = l;
+	return r;
+}
+
+int store_audit_cp_put(store *s, const store_audit_cp_line *l)
+{
+	if (!s || !l || l->line_no < 1 || l->seq < 1)
+		return KW_EINVAL;
+	return store_step_done(stmt(s, ST_AUDIT_CP_PUT), "iit", l->line_no,
+	                       l->seq, l->line);
+}
+
+int store_audit_gap_put(store *s, const store_audit_gap *g, int64_t now)
+{
+	if (!s || !g || g->lost_from < 1 || g->lost_from > g->seq)
+		return KW_EINVAL;
+	return store_step_done(stmt(s, ST_AUDIT_GAP_PUT), "iiti", g->seq,
+	                       g->lost_from, g->line, now);
+}
+
+static int gap_read(sqlite3_stmt *st, int r, store_audit_gap *ret_gap)
+{
+	store_audit_gap g;
+
+	if (r < 0)
+		return r;
+	g.seq = sqlite3_column_int64(st, 0);
+	g.lost_from = sqlite3_column_int64(st, 1);
+	if (g.seq < 1 || g.lost_from < 1 || g.lost_from > g.seq ||
+	    !text_into(st, 2, g.line, sizeof(g.line)))
+		r = KW_ESTORE;
+	store_st_done(st);
+	if (r == 0)
+		*ret_gap = g;
+	return r;
+}
+
+int store_audit_gap_at(store *s, int64_t seq, store_audit_gap *ret_gap)
+{
+	sqlite3_stmt *st = stmt(s, ST_AUDIT_GAP_AT);
+
+	return gap_read(st, store_step_row(st, "i", seq), ret_gap);
+}
+
+int store_audit_gap_covering(store *s, int64_t seq, store_audit_gap *ret_gap)
+{
+	sqlite3_stmt *st = stmt(s, ST_AUDIT_GAP_COVERING);
+
+	return gap_read(st, store_step_row(st, "i", seq), ret_gap);
+}
+
+int store_audit_gap_newest(store *s, store_audit_gap *ret_gap)
+{
+	sqlite3_stmt *st = stmt(s, ST_AUDIT_GAP_NEWEST);
+
+	return gap_read(st, store_step_row(st, ""), ret_gap);
 }

@@ -115,4 +115,35 @@ int store_audit_keys_put(store *s,
                          const uint8_t sealed[static STORE_AUDIT_SEALED_BYTES],
                          int64_t created);
 
+/* Checkpoint lines and accepted losses (migration 7) ---------------------- */
+
+#define STORE_AUDIT_LINE_MAX 265u /* a checkpoint line and its NUL */
+
+/* The newest line of the checkpoint file: its number (1 = first), the
+ * seq it vouches for and its text without the newline. */
+typedef struct store_audit_cp_line {
+	int64_t line_no;
+	int64_t seq;
+	char line[STORE_AUDIT_LINE_MAX];
+} store_audit_cp_line;
+/* KW_ENOTFOUND if none was recorded (a store older than migration 7). */
+int store_audit_cp_get(store *s, store_audit_cp_line *ret_line);
+/* Replace the record: one statement, so a transaction of its own outside a
+ * batch. */
+int store_audit_cp_put(store *s, const store_audit_cp_line *l);
+
+/* Rows lost_from..seq were lost and the loss accepted: the chain resumes
+ * after seq from the hash that line (a signed checkpoint line) gives. */
+typedef struct store_audit_gap {
+	int64_t seq;
+	int64_t lost_from;
+	char line[STORE_AUDIT_LINE_MAX];
+} store_audit_gap;
+/* Nothing if a gap ends at seq already. now: unix seconds. */
+int store_audit_gap_put(store *s, const store_audit_gap *g, int64_t now);
+/* The gap that ends at seq / covers seq / ends last; KW_ENOTFOUND. */
+int store_audit_gap_at(store *s, int64_t seq, store_audit_gap *ret_gap);
+int store_audit_gap_covering(store *s, int64_t seq, store_audit_gap *ret_gap);
+int store_audit_gap_newest(store *s, store_audit_gap *ret_gap);
+
 #endif

@@ -51,6 +51,7 @@ struct store {
 	bool batch_light; /* ... committing without a disk sync */
 	bool unsynced;    /* a light batch committed since the last sync */
 	char err[128];    /* SQLite's sentence for the last failed commit */
+	bool in_doubt;    /* a commit or sync failed with an I/O error */
 };
 
 /* The KW_E* code for an SQLite result code: KW_ENOMEM, KW_EDISKFULL

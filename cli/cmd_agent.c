@@ -75,6 +75,34 @@ static void format_uptime(uint64_t s, char *buf, size_t bufsz)
 		         (unsigned long long)(s % 86400 / 3600));
 }
 
+/* "checkpoints: ok (newest at seq N, log at seq M)" or "checkpoints:
+ * failing since TIME: REASON"; nothing from an agent without the field. */
+static void print_checkpoints(const json_t *cp)
+{
+	const char *state, *why = "";
+	uint64_t newest = 0, log = 0, since = 0;
+	char t[CLI_TIME_LEN];
+
+	if (!json_is_object(cp) || !kw_json_get_text(cp, "state", &state))
+		return;
+	(void)kw_json_get_uint(cp, "newest_seq", 0, &newest);
+	(void)kw_json_get_uint(cp, "log_seq", 0, &log);
+	if (strcmp(state, "failing") != 0) {
+		printf("checkpoints: %s (newest at seq %llu, log at seq %llu)\n",
+		       state, (unsigned long long)newest,
+		       (unsigned long long)log);
+		return;
+	}
+	(void)kw_json_get_uint(cp, "failing_since", 0, &since);
+	(void)kw_json_get_text(cp, "reason", &why);
+	cli_time_local(since > INT64_MAX / 1000000 ? -1 :
+	                                             (int64_t)since * 1000000,
+	               t);
+	printf("checkpoints: failing since %s: %s (newest at seq %llu, log "
+	       "at seq %llu)\n",
+	       t, why, (unsigned long long)newest, (unsigned long long)log);
+}
+
 /* Commands below take no positional arguments. */
 static int no_args(const struct cli *cli, int argc)
 {
@@ -141,6 +169,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		       st.secrets == 1 ? "" : "s");
 	printf(", up %s, socket %s\n", up, sock);
 	print_store_fault(json_object_get(res, "store_fault"));
+	print_checkpoints(json_object_get(res, "checkpoints"));
 out:
 	json_decref(res);
 	kw_close(c);

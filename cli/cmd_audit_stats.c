@@ -93,6 +93,8 @@ static int verify_report(const struct cli *cli, const json_t *res, bool json)
 	} else if (intact) {
 		printf("intact: %llu rows, %llu checkpoints\n",
 		       (unsigned long long)rows, (unsigned long long)cps);
+	} else if (strcmp(kind, "stale") == 0) {
+		printf("stale: %s\n", detail);
 	} else if (json_is_null(s)) {
 		printf("BROKEN: %s: %s\n", kind, detail);
 	} else {

@@ -441,6 +441,7 @@ class Daemon:
 
     def __init__(self, home, log=None):
         self.extra_env = {}  # for the daemon only (fault injection)
+        self.extra_args = []  # keywardd options (--accept-loss)
         self.home = home
         self.log = log or home.log
         self.proc = None
@@ -454,7 +455,7 @@ class Daemon:
         try:
             env = dict(self.home.env)
             env.update(self.extra_env)
-            argv = [BIN_KEYWARDD]
+            argv = [BIN_KEYWARDD] + list(self.extra_args)
             if VALGRIND:
                 base = os.path.join(
                     os.environ.get("KW_VALGRIND_LOGDIR") or self.home.root,

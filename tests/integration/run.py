@@ -38,7 +38,7 @@ GROUPS = {
     "unlock": "test_unlock",
     "faults": "test_faults",
     "policy": "test_policy",
-    "audit": "test_audit",
+    "audit": ("test_audit", "test_checkpoints"),
     "rotation": "test_rotation",
     "webhook": "test_webhook",
     "tokens": "test_tokens",

@@ -493,11 +493,12 @@ static void edit_cp_file(fixture *f, void (*edit)(char *buf, size_t *len))
 	write_cp_file(f, buf, len);
 }
 
-/* Flip a character inside the second line's signature. */
+/* Flip a character inside the second line's signature (the fourth
+ * field of a chained line). */
 static void flip_sig(char *buf, size_t *len)
 {
 	char *l2 = strchr(buf, '\n') + 1;
-	char *sig = strchr(strchr(l2, ' ') + 1, ' ') + 1;
+	char *sig = strchr(strchr(strchr(l2, ' ') + 1, ' ') + 1, ' ') + 1;
 
 	(void)len;
 	sig[10] = sig[10] == 'A' ? 'B' : 'A';

@@ -233,6 +233,33 @@ static void expect_exact(const char *text, const char *want)
 	assert_string_equal(err, full);
 }
 
+/* [audit] checkpoint_failure and anchor (issue 12). */
+static void test_audit_checkpoint_keys(void **state)
+{
+	kw_config c;
+	char err[512];
+
+	(void)state;
+	write_ini("[audit]\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.audit_checkpoint_refuse, 0);
+	assert_string_equal(c.audit_anchor, "");
+	write_ini("[audit]\ncheckpoint_failure = refuse\n"
+	          "anchor = /mnt/other/keyward.anchor\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.audit_checkpoint_refuse, 1);
+	assert_string_equal(c.audit_anchor, "/mnt/other/keyward.anchor");
+	write_ini("[audit]\ncheckpoint_failure = warn\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.audit_checkpoint_refuse, 0);
+	expect_exact("[audit]\ncheckpoint_failure = ignore\n",
+	             "2: checkpoint_failure: must be warn or refuse");
+	expect_exact("[audit]\nanchor = keyward.anchor\n",
+	             "2: anchor: must be an absolute path");
+	expect_exact("[audit]\nanchor =\n",
+	             "2: anchor: must be an absolute path");
+}
+
 static void test_rotation_errors(void **state)
 {
 	(void)state;
@@ -359,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_rotation_defaults),
 		cmocka_unit_test(test_rotation_every_key),
 		cmocka_unit_test(test_rotation_errors),
+		cmocka_unit_test(test_audit_checkpoint_keys),
 		cmocka_unit_test(test_token_section),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
