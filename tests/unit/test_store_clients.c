@@ -450,7 +450,7 @@ static void test_migrate_from_v1(void **state)
 	                 1700000000);
 	assert_int_equal(raw_int(old, "SELECT max(version)"
 	                              " FROM schema_migrations"),
-	                 6);
+	                 7);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
