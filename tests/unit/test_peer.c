@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -365,6 +366,144 @@ static void test_cache_eviction(void **state)
 	close(sv[1]);
 }
 
+/* Read what is waiting on fd (blocking up to a second), with its writer. */
+static ssize_t recv_from(int fd, char *buf, size_t len, peer_sender *from)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	assert_int_equal(poll(&pfd, 1, 1000), 1);
+	return peer_recv(fd, buf, len, from);
+}
+
+/*
+ * The kernel behaviour the per-read check relies on: bytes of different
+ * writers never come in one read of a stream socket (the parent's, a
+ * forked child's, the parent's again: three reads), and each read names
+ * its writer; the connection's own process passes, the child does not.
+ */
+static void test_sender_per_read(void **state)
+{
+	char buf[64], why[256];
+	peer_sender from;
+	peer_info p;
+	bool changed = true;
+	int lfd = listen_here(), fd, c;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pid_t child;
+
+	(void)state;
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	close(lfd);
+	assert_int_equal(peer_from_socket(fd, &p), 0);
+	assert_int_equal(p.pid, getpid());
+
+	assert_int_equal(write(c, "a", 1), 1);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(write(c, "b", 1) == 1 ? 0 : 1);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(write(c, "c", 1), 1);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_true(from.creds);
+	assert_int_equal(from.pid, getpid());
+	assert_int_equal(from.uid, getuid());
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	assert_false(changed);
+	peer_sender_release(&from);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_int_equal(buf[0], 'b');
+	assert_int_equal(from.pid, child);
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 KW_EDENIED);
+	assert_non_null(strstr(why, "not by process"));
+	peer_sender_release(&from);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_int_equal(buf[0], 'c');
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	peer_sender_release(&from);
+	peer_sender_release(&from);
+
+	peer_release(&p);
+	close(fd);
+	close(c);
+}
+
+/*
+ * A peer that execs another program keeps its pid and its connection:
+ * the next read says the executable changed, and p names the new one.
+ */
+static void test_sender_exec(void **state)
+{
+	char buf[64], why[256], want[PATH_MAX];
+	peer_sender from;
+	peer_info p;
+	bool changed = false;
+	int lfd = listen_here(), fd, go[2];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(realpath("/bin/sh", want));
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+		if (s < 0 ||
+		    connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    dup2(s, 9) != 9 || read(go[0], buf, 1) != 1)
+			_exit(2);
+		execl("/bin/sh", "sh", "-c", "printf x >&9; sleep 60",
+		      (char *)NULL);
+		_exit(3);
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	close(lfd);
+	assert_int_equal(peer_from_socket(fd, &p), 0);
+	assert_int_equal(p.pid, pid);
+	assert_true(p.exe_known);
+	assert_string_not_equal(p.exe, want);
+	assert_int_equal(write(go[1], "g", 1), 1);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_int_equal(from.pid, pid);
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	assert_true(changed);
+	assert_true(p.exe_known);
+	assert_string_equal(p.exe, want);
+	peer_sender_release(&from);
+
+	/* Gone: its bytes are refused, even if its pid came back. */
+	reap(pid);
+	from = (peer_sender){ .creds = true, .pid = pid, .pidfd = -1 };
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 KW_EDENIED);
+	assert_non_null(strstr(why, "has exited"));
+	peer_release(&p);
+	close(fd);
+	close(go[0]);
+	close(go[1]);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -395,6 +534,8 @@ int main(void)
 		cmocka_unit_test(test_modified_binary),
 		cmocka_unit_test(test_deleted_binary),
 		cmocka_unit_test(test_cache_eviction),
+		cmocka_unit_test(test_sender_per_read),
+		cmocka_unit_test(test_sender_exec),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
