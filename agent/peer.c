@@ -334,6 +334,16 @@ void peer_release(peer_info *p)
 	p->pidfd = p->procfd = -1;
 }
 
+int peer_listen_setup(int listen_fd)
+{
+	int on = 1;
+
+	return setsockopt(listen_fd, SOL_SOCKET, SO_PASSCRED, &on,
+	                  sizeof(on)) == 0 ?
+	               0 :
+	               KW_EIO;
+}
+
 /* Close every descriptor an SCM_RIGHTS or SCM_PIDFD message holds, except
  * the SCM_PIDFD one, which is returned (or -1). */
 static int recv_fds(struct msghdr *msg, peer_sender *from)

@@ -69,6 +69,12 @@ typedef struct peer_info {
 	struct timespec exe_mtime;
 } peer_info;
 
+/* Turn on SO_PASSCRED on the listening socket, so that accepted sockets
+ * have it from the start. Linux (6.18 seen) attaches a writer's
+ * credentials to bytes written on an accepted socket only if that socket
+ * asks for them at the time of the write: bytes written between accept
+ * and a later setsockopt would come with pid 0. KW_EIO on failure. */
+int peer_listen_setup(int listen_fd);
 /* Fill *ret from the connected socket fd and turn on SO_PASSCRED (and
  * SO_PASSPIDFD where /proc/PID cannot be kept) for peer_recv. KW_EIO if
  * SO_PEERCRED or SO_PASSCRED fails; exe problems are not errors

@@ -1,6 +1,7 @@
 """keywardd as a process: restarts keep data, file and socket modes, refusal
 of unsafe files, one daemon per socket, stale sockets, clean SIGTERM."""
 
+import json
 import os
 import signal
 import stat
@@ -247,6 +248,47 @@ class Config(DaemonTestCase):
         self.put_cli("hup/x", b"e" * 100)
         self.assertEqual(self.get_cli("hup/x"), b"e" * 100)
         self.assertEqual(self.d.stop(), 0)
+
+
+class ModesWatched(DaemonTestCase):
+    """The home's and the socket's modes are checked on every sweep, not
+    only at start: loosened while the agent runs, every request is refused
+    (saying why) until they are put back; logged and audited once."""
+
+    def test_loosened_while_running(self):
+        value = b"not while the home is open"
+        self.put_cli("modes/x", value)
+        for path, loose, fixed, text in (
+                (self.h.home, 0o755, 0o700, "chmod 700"),
+                (self.h.socket, 0o666, 0o600, "socket_mode is 0600")):
+            with self.subTest(path=path):
+                before = self.h.log_text().count("refusing every request")
+                os.chmod(path, loose)
+                try:
+                    self.assertTrue(poll_until(
+                        lambda: self.h.log_text().count(
+                            "refusing every request") > before, 10),
+                        "a loosened %s went unnoticed:\n%s"
+                        % (path, self.h.log_tail()))
+                    r = self.cli("get", "modes/x")
+                    self.assertNotEqual(r.rc, EXIT_OK, r)
+                    self.assertIn("refuses every request", r.err)
+                    self.assertIn(path, r.err)
+                    self.assertIn(text, r.err)
+                    self.assertNotIn(value, r.out + r.err.encode())
+                finally:
+                    os.chmod(path, fixed)
+                self.assertTrue(poll_until(
+                    lambda: self.h.log_text().count("modes safe again") >
+                    before, 10), self.h.log_tail())
+                self.assertEqual(self.get_cli("modes/x"), value)
+        r = self.cli("audit", "--json", "--op", "agent.modes")
+        self.assertRc(r, 0)
+        rows = [json.loads(l) for l in r.text.splitlines() if l.strip()]
+        self.assertEqual([row["outcome"] for row in rows],
+                         ["error", "ok", "error", "ok"], rows)
+        self.assertIn(self.h.home, rows[0]["reason"])
+        self.assertIn(self.h.socket, rows[2]["reason"])
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ did exec'd an allowed binary before the agent looked at it; an exec on a
 live connection is noticed at the next request; threads of the connecting
 process are served."""
 
+import grp
 import hashlib
 import json
 import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import unittest
@@ -121,8 +123,13 @@ class OtherUid(DaemonTestCase):
         self.assertTrue(poll_until(lambda: uid in self.h.log_text(), 10),
                         "the log does not mention uid %s:\n%s"
                         % (uid, self.h.log_tail()))
-        # The owner is still served.
+        # The owner is still served, once the agent has seen the home
+        # closed again (it refuses requests while the home is open).
         self.assertTrue(self.d.alive())
+        if "refusing every request" in self.h.log_text():
+            self.assertTrue(poll_until(
+                lambda: "modes safe again" in self.h.log_text(), 10),
+                self.h.log_tail())
         self.assertEqual(self.get_cli("peer/secret"), b"not for nobody")
 
     def test_client_refuses_an_impostor_agent(self):
@@ -386,6 +393,105 @@ class PerMessage(DaemonTestCase):
         self.assertTrue(poll_until(
             lambda: "attributing it anew" in self.h.log_text(), 10),
             self.h.log_tail())
+
+
+# As another uid: connect, ask for secret argv[2], print what came back
+# (or the errno of a refused connect).
+GET_SCRIPT = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print(json.dumps({"connect": e.errno})); sys.exit(0)
+req = {"jsonrpc": "2.0", "id": 1, "method": "secret.get",
+       "params": {"name": sys.argv[2]}}
+s.sendall(json.dumps(req).encode() + b"\n")
+f = s.makefile("rb")
+print(f.readline().decode().strip())
+"""
+
+
+@unittest.skipUnless(os.geteuid() == 0,
+                     "needs root to run a client as another uid (nobody)")
+@unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
+class SocketGroup(DaemonTestCase):
+    """The recommended deployment: the socket reachable by one group
+    ([agent] socket_mode = 0660, socket_group), in a directory of its own
+    that is 0750 with that group, the home staying 0700."""
+
+    START = False
+    CONFIG = {"agent": {"socket_mode": "0660", "socket_group": "nogroup"}}
+    VALUE = b"for the group's server"
+
+    def setUp(self):
+        try:
+            self.uid = pwd.getpwnam("nobody").pw_uid
+            self.gid = grp.getgrnam("nogroup").gr_gid
+        except KeyError:
+            self.skipTest("no user nobody or group nogroup")
+        self.python = _python_for(self.uid, self.gid)
+        if self.python is None:
+            self.skipTest("no python3 executable by uid %d" % self.uid)
+        super().setUp()
+        self.run_dir = os.path.join(self.h.root, "run")
+        self.h.socket = os.path.join(self.run_dir, "agent.sock")
+        self.h.env["KEYWARD_SOCKET"] = self.h.socket
+
+    def as_nobody(self, gid):
+        r = run(["setpriv", "--reuid", str(self.uid), "--regid", str(gid),
+                 "--clear-groups", self.python, "-c", GET_SCRIPT,
+                 self.h.socket, "grp/x"],
+                {"PATH": "/usr/bin:/bin"}, cwd="/", timeout=60)
+        self.assertEqual(r.rc, 0, r)
+        return json.loads(r.out)
+
+    def test_group_may_connect_others_may_not(self):
+        self.h.write_policy("10-nobody.ini",
+                            '[client "group-server"]\nuid = nobody\n'
+                            'exe = %s\nread = grp/*\n'
+                            % os.path.realpath(self.python))
+        self.d.start()
+        self.put_cli("grp/x", self.VALUE)
+        st = os.stat(self.run_dir)
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_gid),
+                         (0o750, self.gid))
+        st = os.stat(self.h.socket)
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_gid),
+                         (0o660, self.gid))
+        self.assertEqual(stat.S_IMODE(os.stat(self.h.home).st_mode), 0o700)
+        os.chmod(self.h.root, 0o711)  # let nobody walk to run/
+        try:
+            out = self.as_nobody(self.gid)
+            self.assertEqual(out.get("result", {}).get("value"),
+                             b64(self.VALUE), out)
+            # Another group: the directory keeps it out.
+            out = self.as_nobody(1)
+            self.assertEqual(out, {"connect": 13})
+        finally:
+            os.chmod(self.h.root, 0o700)
+        # Still watched: the directory opened to everyone is noticed.
+        os.chmod(self.run_dir, 0o755)
+        try:
+            self.assertTrue(poll_until(
+                lambda: "refusing every request" in self.h.log_text(), 10),
+                self.h.log_tail())
+            r = self.cli("get", "grp/x")
+            self.assertNotEqual(r.rc, 0, r)
+            self.assertIn("chmod 750 %s" % self.run_dir, r.err)
+        finally:
+            os.chmod(self.run_dir, 0o750)
+        self.assertTrue(poll_until(
+            lambda: "modes safe again" in self.h.log_text(), 10))
+        self.assertEqual(self.get_cli("grp/x"), self.VALUE)
+
+    def test_home_as_socket_directory_refused(self):
+        self.h.socket = os.path.join(self.h.home, "agent.sock")
+        self.h.env["KEYWARD_SOCKET"] = self.h.socket
+        self.d.start(wait=False)
+        self.assertNotEqual(self.d.wait_exit(), 0)
+        self.assertIn("needs a directory of its own", self.h.log_text())
 
 
 if __name__ == "__main__":

@@ -101,6 +101,7 @@ static int listen_here(void)
 	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
 	unlink(sock_path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(peer_listen_setup(fd), 0);
 	assert_int_equal(listen(fd, 4), 0);
 	return fd;
 }
@@ -395,13 +396,14 @@ static void test_sender_per_read(void **state)
 	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
 	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* Written before the accept: still named (peer_listen_setup). */
+	assert_int_equal(write(c, "a", 1), 1);
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(fd >= 0);
 	close(lfd);
 	assert_int_equal(peer_from_socket(fd, &p), 0);
 	assert_int_equal(p.pid, getpid());
 
-	assert_int_equal(write(c, "a", 1), 1);
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0)
