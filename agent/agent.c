@@ -702,6 +702,23 @@ static int agent_socket_mode(agent *a)
 	return 0;
 }
 
+/* The socket's directory (unless it is the home) and the socket. One
+ * that is gone lets nobody in: not a reason to refuse those connected. */
+static int agent_watch_socket(agent *a, char *why, size_t whysz)
+{
+	char dir[KW_PATH_MAX];
+	bool group = a->cfg.socket_mode == 0660;
+	uid_t uid = geteuid();
+	int r = agent_socket_dirname(a->socket_path, dir);
+	if (r == 0 && strcmp(dir, a->home) != 0)
+		r = fsguard_dir(dir, uid, group ? 050 : 0, a->cfg.socket_gid,
+		                why, whysz);
+	if (r == 0)
+		r = fsguard_socket(a->socket_path, uid, a->cfg.socket_mode,
+		                   a->cfg.socket_gid, why, whysz);
+	return r == KW_ENOTFOUND ? 0 : r;
+}
+
 /*
  * On every sweep: the home, and the socket's directory and socket (unless
  * systemd owns them), must still have the modes checked at start. Someone
@@ -714,18 +731,12 @@ static int agent_socket_mode(agent *a)
 static void agent_watch_modes(agent *a)
 {
 	char why[sizeof(a->unsafe_why)] = "";
-	char dir[KW_PATH_MAX];
-	bool group = a->cfg.socket_mode == 0660;
 	uid_t uid = geteuid();
 	int r = fsguard_dir(a->home, uid, 0, 0, why, sizeof(why));
-	if (r == 0 && !a->socket_inherited && a->socket_path[0] &&
-	    agent_socket_dirname(a->socket_path, dir) == 0 &&
-	    strcmp(dir, a->home) != 0)
-		r = fsguard_dir(dir, uid, group ? 050 : 0, a->cfg.socket_gid,
-		                why, sizeof(why));
-	if (r == 0 && !a->socket_inherited && a->socket_path[0])
-		r = fsguard_socket(a->socket_path, uid, a->cfg.socket_mode,
-		                   a->cfg.socket_gid, why, sizeof(why));
+	/* systemd's socket is its unit's business; a stopping agent has
+	 * removed its own. */
+	if (r == 0 && !a->socket_inherited && a->socket_path[0] && !a->stopping)
+		r = agent_watch_socket(a, why, sizeof(why));
 	bool was = a->unsafe_why[0] != '\0';
 	if (r < 0) {
 		if (!was || strcmp(why, a->unsafe_why) != 0)
