@@ -1064,10 +1064,18 @@ static int agent_reload(agent *a)
 		log_error("reload failed; keeping the configuration in force");
 		return KW_ECONFIG;
 	}
-	if (strcmp(fresh.socket, a->cfg.socket) != 0)
-		log_warn("socket changed in %s; that takes a restart",
+	if (strcmp(fresh.socket, a->cfg.socket) != 0 ||
+	    fresh.socket_mode != a->cfg.socket_mode ||
+	    strcmp(fresh.socket_group, a->cfg.socket_group) != 0)
+		log_warn("socket, socket_mode or socket_group changed in %s; "
+		         "that takes a restart",
 		         a->config_path);
+	/* The socket was made with these; the sweep checks it against them. */
 	memcpy(fresh.socket, a->cfg.socket, sizeof(fresh.socket));
+	fresh.socket_mode = a->cfg.socket_mode;
+	memcpy(fresh.socket_group, a->cfg.socket_group,
+	       sizeof(fresh.socket_group));
+	fresh.socket_gid = a->cfg.socket_gid;
 	if (fresh.max_connections > a->uids_cap) {
 		/* One accounting slot per possible connection. */
 		struct agent_uid_count *u =

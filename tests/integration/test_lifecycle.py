@@ -8,7 +8,7 @@ import stat
 import unittest
 
 from harness import (DaemonTestCase, EXIT_OK, Rpc, mode_of, poll_until,
-                     socket_accepts)
+                     render_config, socket_accepts)
 
 
 class Restart(DaemonTestCase):
@@ -290,6 +290,32 @@ class ModesWatched(DaemonTestCase):
         self.assertIn(self.h.home, rows[0]["reason"])
         self.assertIn(self.h.socket, rows[2]["reason"])
 
+
+    def test_reload_keeps_the_socket_mode(self):
+        """socket_mode and socket_group take a restart: a reload that
+        changes them keeps the running ones, also for the watch."""
+        config = {k: dict(v) for k, v in self.h.config.items()}
+        config["agent"].update({"socket_mode": "0660",
+                                "socket_group": str(os.getegid())})
+        with open(self.h.ini, "w") as f:
+            f.write(render_config(config))
+        os.kill(self.d.proc.pid, signal.SIGHUP)
+        self.assertTrue(poll_until(
+            lambda: "configuration reloaded" in self.h.log_text(), 10),
+            self.h.log_tail())
+        self.assertIn("takes a restart", self.h.log_text())
+        self.put_cli("modes/y", b"y")
+        # The watch still wants the mode the socket was made with.
+        os.chmod(self.h.socket, 0o660)
+        try:
+            self.assertTrue(poll_until(
+                lambda: "socket_mode is 0600" in self.h.log_text(), 10),
+                self.h.log_tail())
+        finally:
+            os.chmod(self.h.socket, 0o600)
+        self.assertTrue(poll_until(
+            lambda: "modes safe again" in self.h.log_text(), 10))
+        self.assertEqual(self.get_cli("modes/y"), b"y")
 
 if __name__ == "__main__":
     unittest.main()

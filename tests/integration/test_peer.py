@@ -394,6 +394,27 @@ class PerMessage(DaemonTestCase):
             lambda: "attributing it anew" in self.h.log_text(), 10),
             self.h.log_tail())
 
+    def test_exec_into_a_pinned_program_is_hashed(self):
+        """The other way round: the program exec'd is one a section pins
+        by exe_sha256; it is hashed and served under that section."""
+        shell = os.path.realpath("/bin/sh")
+        self.h.write_policy("10-shell.ini",
+                            '[client "pinned-shell"]\nexe = %s\n'
+                            'exe_sha256 = %s\nread = fork/*\n'
+                            % (shell, sha256_of(shell)))
+        self.d.start()
+        self.put_cli("fork/x", self.VALUE)
+        r = run([sys.executable, "-c", EXEC_SCRIPT, self.h.socket,
+                 "fork/x"], self.h.env, cwd=self.h.work, timeout=60)
+        self.assertEqual(r.rc, 0, r)
+        second = json.loads(r.text.splitlines()[1])
+        self.assertEqual(second.get("result", {}).get("value"),
+                         b64(self.VALUE), second)
+        rows = [row for row in self.audit_rows("secret.get")
+                if row.get("principal") == "pinned-shell"]
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual(rows[0]["exe"], shell)
+
 
 # As another uid: connect, ask for secret argv[2], print what came back
 # (or the errno of a refused connect).
