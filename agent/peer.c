@@ -344,9 +344,10 @@ int peer_listen_setup(int listen_fd)
 	               KW_EIO;
 }
 
-/* Close every descriptor an SCM_RIGHTS or SCM_PIDFD message holds, except
- * the SCM_PIDFD one, which is returned (or -1). */
-static int recv_fds(struct msghdr *msg, peer_sender *from)
+/* The writer's credentials into *from; every descriptor an SCM_RIGHTS or
+ * SCM_PIDFD message holds is closed, except the first SCM_PIDFD one,
+ * which is returned (or -1). */
+static int recv_control(struct msghdr *msg, peer_sender *from)
 {
 	int pidfd = -1;
 
@@ -410,7 +411,7 @@ ssize_t peer_recv(int fd, void *buf, size_t len, peer_sender *ret_from)
 	memset(control.buf, 0, sizeof(control.buf));
 	n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n >= 0)
-		ret_from->pidfd = recv_fds(&msg, ret_from);
+		ret_from->pidfd = recv_control(&msg, ret_from);
 	return n;
 }
 
