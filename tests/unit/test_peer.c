@@ -443,6 +443,55 @@ static void test_sender_per_read(void **state)
 	close(c);
 }
 
+/* Descriptors a peer pushes at the agent (SCM_RIGHTS) are closed unread:
+ * none is left in the agent's table. */
+static void test_sender_fds_closed(void **state)
+{
+	char buf[8], why[256];
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = "x", .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+		              .msg_iovlen = 1,
+		              .msg_control = control.buf,
+		              .msg_controllen = sizeof(control.buf) };
+	peer_sender from;
+	peer_info p;
+	bool changed;
+	int sv[2], pushed, next;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+	                 0);
+	assert_int_equal(peer_from_socket(sv[0], &p), 0);
+	pushed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(pushed >= 0);
+	memset(&control, 0, sizeof(control));
+	control.hdr.cmsg_level = SOL_SOCKET;
+	control.hdr.cmsg_type = SCM_RIGHTS;
+	control.hdr.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&control.hdr), &pushed, sizeof(int));
+	assert_int_equal(sendmsg(sv[1], &msg, 0), 1);
+	close(pushed);
+	/* The lowest free number: where the kernel would put it. */
+	next = dup(sv[0]);
+	assert_true(next >= 0);
+	close(next);
+
+	assert_int_equal(recv_from(sv[0], buf, sizeof(buf), &from), 1);
+	assert_int_equal(fcntl(next, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	peer_sender_release(&from);
+	peer_release(&p);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /*
  * A peer that execs another program keeps its pid and its connection:
  * the next read says the executable changed, and p names the new one.
@@ -537,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_deleted_binary),
 		cmocka_unit_test(test_cache_eviction),
 		cmocka_unit_test(test_sender_per_read),
+		cmocka_unit_test(test_sender_fds_closed),
 		cmocka_unit_test(test_sender_exec),
 	};
 
