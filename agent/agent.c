@@ -25,6 +25,7 @@
 
 #include "conn.h"
 #include "dispatch.h"
+#include "fsguard.h"
 #include "keyward.h"
 #include "log.h"
 #include "secmem.h"
@@ -64,31 +65,15 @@ const char *agent_mode_name(const agent *a)
 	                                                "keyfile";
 }
 
-/* A directory we own that nobody else may enter. */
-static int agent_check_dir(const char *path)
+/* A directory we own that nobody else may enter (group_bits: what the
+ * socket's group may do in the socket's directory; 0 elsewhere). */
+static int agent_check_dir(const char *path, unsigned group_bits, gid_t gid)
 {
-	struct stat st;
-	if (lstat(path, &st) != 0) {
-		log_error("%s: %s", path, strerror(errno));
-		return errno == ENOENT ? KW_ENOTFOUND : KW_EIO;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		log_error("%s: not a directory", path);
-		return KW_EPERM;
-	}
-	if (st.st_uid != geteuid()) {
-		log_error("%s: owned by uid %u, not by uid %u; refusing to "
-		          "use it",
-		          path, (unsigned)st.st_uid, (unsigned)geteuid());
-		return KW_EPERM;
-	}
-	if (st.st_mode & 077) {
-		log_error("%s: mode %03o lets other users in; run: chmod 700 "
-		          "%s",
-		          path, (unsigned)(st.st_mode & 0777), path);
-		return KW_EPERM;
-	}
-	return 0;
+	char why[KW_PATH_MAX + 128];
+	int r = fsguard_dir(path, geteuid(), group_bits, gid, why, sizeof(why));
+	if (r < 0)
+		log_error("%s; refusing to use it", why);
+	return r;
 }
 
 /* keyward.ini must not be writable by anyone else (it sets limits). */
@@ -959,22 +944,130 @@ static bool agent_socket_live(const struct sockaddr_un *sa)
 	return live;
 }
 
-static int agent_socket_dir(const char *sock)
+/* The directory of the socket at sock, in ret_dir. */
+static int agent_socket_dirname(const char *sock, char ret_dir[KW_PATH_MAX])
 {
-	char dir[KW_PATH_MAX];
 	size_t n = strlen(sock);
-	memcpy(dir, sock, n + 1);
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir) {
+	memcpy(ret_dir, sock, n + 1);
+	char *slash = strrchr(ret_dir, '/');
+	if (!slash || slash == ret_dir) {
 		log_error("%s: the socket needs a directory of its own", sock);
 		return KW_EINVAL;
 	}
 	*slash = '\0';
+	return 0;
+}
+
+/*
+ * The socket's directory: made if missing; with socket_mode 0660 it gets
+ * the socket's group and mode 0750 (the group may reach the socket, not
+ * create or remove anything), which the home must never have.
+ */
+static int agent_socket_dir(agent *a)
+{
+	char dir[KW_PATH_MAX];
+	bool group = a->cfg.socket_mode == 0660;
+	int r = agent_socket_dirname(a->socket_path, dir);
+	if (r < 0)
+		return r;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		log_error("%s: cannot create: %s", dir, strerror(errno));
 		return KW_EIO;
 	}
-	return agent_check_dir(dir);
+	if (group && strcmp(dir, a->home) == 0) {
+		log_error(
+			"socket_mode 0660: the socket needs a directory of its "
+			"own, not %s (which holds the store); set [agent] "
+			"socket",
+			a->home);
+		return KW_ECONFIG;
+	}
+	if ((r = agent_check_dir(dir, group ? 050 : 0, a->cfg.socket_gid)) < 0)
+		return r;
+	if (group && (chown(dir, (uid_t)-1, a->cfg.socket_gid) != 0 ||
+	              chmod(dir, 0750) != 0)) {
+		log_error("%s: cannot give it to group %s (%s): the agent's "
+		          "user must belong to that group",
+		          dir, a->cfg.socket_group, strerror(errno));
+		return KW_EPERM;
+	}
+	return 0;
+}
+
+/* The socket just bound: its mode, and its group for 0660. The directory
+ * keeps others out meanwhile. */
+static int agent_socket_mode(agent *a)
+{
+	if (a->cfg.socket_mode == 0660 &&
+	    chown(a->socket_path, (uid_t)-1, a->cfg.socket_gid) != 0) {
+		log_error("%s: cannot give it to group %s (%s): the agent's "
+		          "user must belong to that group",
+		          a->socket_path, a->cfg.socket_group, strerror(errno));
+		return KW_EPERM;
+	}
+	if (chmod(a->socket_path, a->cfg.socket_mode) != 0) {
+		log_error("%s: chmod: %s", a->socket_path, strerror(errno));
+		return KW_EIO;
+	}
+	return 0;
+}
+
+/* The socket's directory (unless it is the home) and the socket. One
+ * that is gone lets nobody in: not a reason to refuse those connected. */
+static int agent_watch_socket(agent *a, char *why, size_t whysz)
+{
+	char dir[KW_PATH_MAX];
+	bool group = a->cfg.socket_mode == 0660;
+	uid_t uid = geteuid();
+	int r = agent_socket_dirname(a->socket_path, dir);
+	if (r == 0 && strcmp(dir, a->home) != 0)
+		r = fsguard_dir(dir, uid, group ? 050 : 0, a->cfg.socket_gid,
+		                why, whysz);
+	if (r == 0)
+		r = fsguard_socket(a->socket_path, uid, a->cfg.socket_mode,
+		                   a->cfg.socket_gid, why, whysz);
+	return r == KW_ENOTFOUND ? 0 : r;
+}
+
+/*
+ * On every sweep: the home, and the socket's directory and socket (unless
+ * systemd owns them), must still have the modes checked at start. Someone
+ * loosening one while the agent runs (chmod 755 ~/.mcp) makes the agent
+ * refuse every request, saying why, until it is put back: serving on
+ * would hand out secrets through a home or socket others can now reach,
+ * and stopping would take every client down for what a chmod undoes.
+ * Logged and audited once per change.
+ */
+static void agent_watch_modes(agent *a)
+{
+	char why[sizeof(a->unsafe_why)] = "";
+	uid_t uid = geteuid();
+	int r = fsguard_dir(a->home, uid, 0, 0, why, sizeof(why));
+	/* systemd's socket is its unit's business; a stopping agent has
+	 * removed its own. */
+	if (r == 0 && !a->socket_inherited && a->socket_path[0] && !a->stopping)
+		r = agent_watch_socket(a, why, sizeof(why));
+	bool was = a->unsafe_why[0] != '\0';
+	if (r < 0) {
+		if (!was || strcmp(why, a->unsafe_why) != 0)
+			log_error("%s; refusing every request until this is "
+			          "fixed",
+			          why);
+		memcpy(a->unsafe_why, why, sizeof(why));
+	} else if (was) {
+		log_info("modes safe again (%s); serving requests", a->home);
+		a->unsafe_why[0] = '\0';
+	}
+	if ((r < 0) != was) {
+		audit_event ev = {
+			.uid = uid,
+			.pid = getpid(),
+			.op = "agent.modes",
+			.outcome = r < 0 ? AUDIT_ERROR : AUDIT_OK,
+			.reason = r < 0 ? why : "safe again",
+		};
+		agent_audit(a, &ev);
+	}
 }
 
 /* --socket, else [agent] socket, else the environment (paths.h). */
@@ -1013,6 +1106,16 @@ int agent_print_socket(const char *home_override, const char *config_path,
 	return r;
 }
 
+/* Every message must carry its writer (peer.h), from the first byte. */
+static int agent_listen_creds(agent *a)
+{
+	if (peer_listen_setup(a->listen_fd) == 0)
+		return 0;
+	log_error("%s: cannot enable SO_PASSCRED: %s", a->socket_path,
+	          strerror(errno));
+	return KW_EIO;
+}
+
 static int agent_listen(agent *a, const char *override)
 {
 	const char *lfds = getenv("LISTEN_FDS");
@@ -1031,6 +1134,8 @@ static int agent_listen(agent *a, const char *override)
 			         sa.sun_path);
 		unsetenv("LISTEN_FDS");
 		unsetenv("LISTEN_PID");
+		if (agent_listen_creds(a) < 0)
+			return KW_EIO;
 		log_info("using the socket passed by systemd (%s)",
 		         a->socket_path);
 		return 0;
@@ -1041,7 +1146,7 @@ static int agent_listen(agent *a, const char *override)
 		return r;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	memcpy(sa.sun_path, a->socket_path, strlen(a->socket_path) + 1);
-	if ((r = agent_socket_dir(a->socket_path)) < 0)
+	if ((r = agent_socket_dir(a)) < 0)
 		return r;
 
 	struct stat st;
@@ -1065,9 +1170,16 @@ static int agent_listen(agent *a, const char *override)
 		socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (a->listen_fd < 0)
 		return KW_EIO;
-	if (bind(a->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    chmod(a->socket_path, 0600) != 0 ||
-	    listen(a->listen_fd, SOMAXCONN) != 0) {
+	if (bind(a->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		log_error("%s: cannot listen: %s", a->socket_path,
+		          strerror(errno));
+		return KW_EIO;
+	}
+	if (agent_listen_creds(a) < 0)
+		return KW_EIO;
+	if ((r = agent_socket_mode(a)) < 0)
+		return r;
+	if (listen(a->listen_fd, SOMAXCONN) != 0) {
 		log_error("%s: cannot listen: %s", a->socket_path,
 		          strerror(errno));
 		return KW_EIO;
@@ -1262,10 +1374,18 @@ static int agent_reload(agent *a)
 		log_error("reload failed; keeping the configuration in force");
 		return KW_ECONFIG;
 	}
-	if (strcmp(fresh.socket, a->cfg.socket) != 0)
-		log_warn("socket changed in %s; that takes a restart",
+	if (strcmp(fresh.socket, a->cfg.socket) != 0 ||
+	    fresh.socket_mode != a->cfg.socket_mode ||
+	    strcmp(fresh.socket_group, a->cfg.socket_group) != 0)
+		log_warn("socket, socket_mode or socket_group changed in %s; "
+		         "that takes a restart",
 		         a->config_path);
+	/* The socket was made with these; the sweep checks it against them. */
 	memcpy(fresh.socket, a->cfg.socket, sizeof(fresh.socket));
+	fresh.socket_mode = a->cfg.socket_mode;
+	memcpy(fresh.socket_group, a->cfg.socket_group,
+	       sizeof(fresh.socket_group));
+	fresh.socket_gid = a->cfg.socket_gid;
 	if (fresh.max_connections > a->uids_cap) {
 		/* One accounting slot per possible connection. */
 		struct agent_uid_count *u =
@@ -1394,7 +1514,7 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	a->started_ms = loop_now_ms();
 
 	if ((r = agent_paths(a, home_override, config_path)) < 0 ||
-	    (r = agent_check_dir(a->home)) < 0)
+	    (r = agent_check_dir(a->home, 0, 0)) < 0)
 		return r;
 	if ((r = agent_load_config(a, &a->cfg)) < 0)
 		return r;
@@ -1470,6 +1590,7 @@ static void agent_sweep(agent *a, int64_t now)
 		(void)audit_tick(a->au, agent_now_us());
 	penalty_sweep(a->refused, now);
 	penalty_sweep(a->bad_tokens, now);
+	agent_watch_modes(a);
 }
 
 /* Sweep often while something waits on a short clock. */

@@ -39,6 +39,9 @@ typedef struct agent {
 	char socket_path[KW_PATH_MAX];
 	bool socket_inherited; /* from systemd (LISTEN_FDS): not ours to unlink
 	                        */
+	/* Why the home, socket directory or socket is unsafe (checked every
+	 * sweep); "" when all is well. Every request is refused meanwhile. */
+	char unsafe_why[KW_PATH_MAX + 128];
 
 	store *st;
 	crypto_wrap wrap; /* the wrap in force; its mode is the agent's mode */

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -23,6 +24,7 @@ void config_defaults(kw_config *ret)
 {
 	*ret = (kw_config){
 		.socket = "",
+		.socket_mode = 0600,
 		.max_frame_bytes = 1024 * 1024,
 		.max_connections = 256,
 		.max_connections_per_uid = 128,
@@ -170,6 +172,30 @@ static int config_log_level(const char *v, int *ret)
 	return -1;
 }
 
+/* A group name, or a number; resolved now so that a typo is a load error
+ * naming the line. */
+static int config_socket_group(struct config_parse *p, const char *value)
+{
+	char buf[4096];
+	struct group gr, *found = NULL;
+	uint64_t gid;
+	size_t n = strlen(value);
+
+	if (n == 0 || n >= sizeof(p->cfg.socket_group))
+		return config_fail(p, "socket_group", "must be 1 to 63 bytes");
+	if (config_number(value, 0, (gid_t)-2, &gid)) {
+		p->cfg.socket_gid = (gid_t)gid;
+	} else {
+		int r = getgrnam_r(value, &gr, buf, sizeof(buf), &found);
+		if (r != 0 || !found)
+			return config_fail(p, "socket_group",
+			                   "no such group on this system");
+		p->cfg.socket_gid = found->gr_gid;
+	}
+	memcpy(p->cfg.socket_group, value, n + 1);
+	return 1;
+}
+
 static int config_handler(void *user, const char *section, const char *name,
                           const char *value)
 {
@@ -207,6 +233,20 @@ static int config_handler(void *user, const char *section, const char *name,
 		memcpy(p->cfg.socket, value, n + 1);
 		return 1;
 	}
+	if (strcmp(section, "agent") == 0 && strcmp(name, "socket_mode") == 0) {
+		/* Only the two modes the agent can keep safe: the owner, or
+		 * the owner and one group. Never other users. */
+		if (strcmp(value, "0600") == 0 || strcmp(value, "600") == 0)
+			p->cfg.socket_mode = 0600;
+		else if (strcmp(value, "0660") == 0 ||
+		         strcmp(value, "660") == 0)
+			p->cfg.socket_mode = 0660;
+		else
+			return config_fail(p, name, "must be 0600 or 0660");
+		return 1;
+	}
+	if (strcmp(section, "agent") == 0 && strcmp(name, "socket_group") == 0)
+		return config_socket_group(p, value);
 	if (strcmp(section, "rotation") == 0 &&
 	    strcmp(name, "webhook_ca_file") == 0) {
 		size_t n = strlen(value);
@@ -284,6 +324,18 @@ static int config_check(struct config_parse *p)
 		         "max_frame_bytes: must be at least %" PRIu64
 		         " so that a value of max_value_bytes fits",
 		         b64 + 4096);
+		return KW_ECONFIG;
+	}
+	if (p->cfg.socket_mode == 0660 && !p->cfg.socket_group[0]) {
+		snprintf(p->err, p->errsz,
+		         "socket_mode: 0660 needs socket_group (the group "
+		         "allowed to connect)");
+		return KW_ECONFIG;
+	}
+	if (p->cfg.socket_mode == 0600 && p->cfg.socket_group[0]) {
+		snprintf(p->err, p->errsz,
+		         "socket_group: has no effect unless socket_mode is "
+		         "0660");
 		return KW_ECONFIG;
 	}
 	if (p->cfg.token_default_ttl > p->cfg.token_max_ttl) {

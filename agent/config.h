@@ -11,12 +11,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "paths.h"
 
 typedef struct kw_config {
 	/* [agent] */
 	char socket[KW_PATH_MAX]; /* "" = resolve from environment */
+	/* Who may connect: 0600 (the owner) or 0660 (and socket_gid, the
+	 * group named by socket_group, which 0660 requires). */
+	unsigned socket_mode;
+	char socket_group[64]; /* "" = none; as written, for messages */
+	gid_t socket_gid;
 	size_t max_frame_bytes;   /* largest request line */
 	uint32_t max_connections; /* total open client connections */
 	uint32_t max_connections_per_uid;

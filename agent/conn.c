@@ -4,7 +4,9 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -261,14 +263,74 @@ static void conn_pump(conn *c)
 	}
 }
 
+/*
+ * Bytes written by a process other than the connection's own (a child it
+ * forked, a process it passed the socket to): refused, audited, and the
+ * connection ends, since what the two wrote may be interleaved within a
+ * line. The bytes were wiped unread.
+ */
+static void conn_foreign(conn *c, const peer_sender *from, const char *why)
+{
+	char exe[PATH_MAX];
+	char msg[320];
+
+	peer_exe_of(from->pid, exe);
+	log_warn("conn %llu: uid %u pid %d exe %s: %s; closing",
+	         (unsigned long long)c->serial, (unsigned)from->uid,
+	         (int)from->pid, exe[0] ? exe : "(unknown)", why);
+	audit_event ev = {
+		.uid = from->uid,
+		.pid = from->pid,
+		.exe = exe[0] ? exe : NULL,
+		.op = "peer.refused",
+		.outcome = AUDIT_DENIED,
+		.reason = why,
+	};
+	agent_audit(c->a, &ev);
+	snprintf(msg, sizeof(msg), "refused: %s", why);
+	conn_reply_error(c, NULL, KW_EDENIED, msg, NULL);
+	c->closing = true;
+}
+
+/* The process exec'd another program (it keeps its pid, and the
+ * connection if the socket was not close-on-exec): what it sends from now
+ * on is attributed to the new program, re-hashed if a policy pins one. */
+static void conn_reattribute(conn *c)
+{
+	/* The cached principal belongs to the policy it came from. */
+	const policy_client *was =
+		c->principal_gen == c->a->policy_gen ? c->principal : NULL;
+	log_info("conn %llu: pid %d now runs %s; attributing it anew (it was "
+	         "%s%s%s)",
+	         (unsigned long long)c->serial, (int)c->peer.pid,
+	         c->peer.exe_known ? c->peer.exe : "an unknown executable",
+	         was ? "[client \"" : "not attributed",
+	         was ? policy_client_name(was) : "", was ? "\"]" : "");
+	c->principal = NULL;
+	c->principal_gen = 0;
+}
+
 static void conn_read(conn *c)
 {
 	char *space = NULL;
 	size_t room = 0;
+	peer_sender from;
+	char why[256];
+	bool exe_changed = false;
 	kw_framer_space(&c->in, &space, &room);
 	if (room == 0)
 		return; /* full: conn_pump reports the oversized line */
-	ssize_t n = recv(c->w.fd, space, room, MSG_DONTWAIT);
+	ssize_t n = peer_recv(c->w.fd, space, room, &from);
+	if (n > 0 && peer_sender_check(&c->peer, &from, &exe_changed, why,
+	                               sizeof(why)) < 0) {
+		sodium_memzero(space, (size_t)n);
+		conn_foreign(c, &from, why);
+		peer_sender_release(&from);
+		return;
+	}
+	peer_sender_release(&from);
+	if (exe_changed)
+		conn_reattribute(c);
 	if (n > 0) {
 		kw_framer_commit(&c->in, (size_t)n);
 		if (c->partial_since_ms == 0)
@@ -405,7 +467,7 @@ int conn_open(agent *a, int fd, peer_info *peer)
 		free(c);
 		return r;
 	}
-	peer->pidfd = -1; /* ours now */
+	peer->pidfd = peer->procfd = -1; /* ours now */
 	c->next = a->conns;
 	if (a->conns)
 		a->conns->prev = c;

@@ -573,6 +573,12 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		x.method = "(unknown)";
 		r = rpc_fail(&x, KW_EMETHOD, NULL,
 		             "unknown method (see docs/protocol.md)");
+	} else if (a->unsafe_why[0]) {
+		/* The home or socket was opened up while the agent runs
+		 * (agent_watch_modes): nothing is served until it is fixed. */
+		r = rpc_fail(&x, KW_EPERM, NULL,
+		             "the agent refuses every request: %s",
+		             a->unsafe_why);
 	} else if ((r = rpc_authorize(&x, m)) < 0) {
 		/* denied or rate limited: the reason is in x */
 	} else if ((m->flags & M_NEEDS_UNLOCK) && !a->dk) {

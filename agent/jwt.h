@@ -32,19 +32,22 @@
  *   exp        required, integer NumericDate in [0, JWT_TIME_MAX]; a
  *              fractional NumericDate is refused (we only issue integers);
  *              valid while now < exp + leeway
- *   nbf, iat   optional, same type; nbf <= now + leeway, iat <= now + leeway
+ *   iat        required, same type; iat <= now + leeway
+ *   nbf        optional, same type; nbf <= now + leeway
  *   iss        required string (1..JWT_STRING_MAX), equal byte for byte to
  *              the expected issuer
  *   aud        required: a string or a non-empty array of at most
  *              JWT_AUD_COUNT_MAX strings (each 1..JWT_AUD_MAX); one entry
  *              must match the expected audience (jwt_audience_match)
- *   sub, client_id  optional strings (1..JWT_STRING_MAX)
+ *   sub, jti   required strings (1..JWT_STRING_MAX): RFC 9068 section 2.2
+ *              makes them, and iat, mandatory in an access token
+ *   client_id  optional string (1..JWT_STRING_MAX)
  *   scope      optional RFC 6749 section 3.3 list: scope-tokens of
  *              %x21 / %x23-5B / %x5D-7E, one space between them, no leading
  *              or trailing space, not empty (omit the claim for no scopes);
  *              each token 1..JWT_SCOPE_MAX, at most JWT_SCOPES_MAX tokens,
  *              the whole string at most JWT_SCOPE_STR_MAX
- *   anything else (jti, ...) is kept untouched in jwt_claims.extra.
+ *   anything else, and jti, is kept untouched in jwt_claims.extra.
  *
  * Audience comparison (RFC 8707 resource indicators; the MCP authorization
  * spec's canonical server URI). An audience must be an absolute URI
@@ -87,7 +90,7 @@
 #define JWT_ED25519_SK_BYTES  64u /* libsodium form: seed || public key */
 #define JWT_HS256_KEY_MIN     32u
 #define JWT_HS256_KEY_MAX     64u
-#define JWT_STRING_MAX        256u  /* iss, sub, client_id */
+#define JWT_STRING_MAX        256u  /* iss, sub, jti, client_id */
 #define JWT_AUD_MAX           512u  /* one audience URI */
 #define JWT_AUD_COUNT_MAX     16u   /* entries of an "aud" array */
 #define JWT_SCOPE_MAX         128u  /* one scope token */
@@ -140,7 +143,7 @@ enum jwt_reason {
 	JWT_R_UNKNOWN_KID,     /* no key of the keyset has this kid */
 	JWT_R_ALG_MISMATCH,    /* alg is not the algorithm of the kid's key */
 	JWT_R_BAD_SIGNATURE,   /* signature wrong, or of the wrong length */
-	JWT_R_MISSING_CLAIM,   /* exp, iss or aud absent */
+	JWT_R_MISSING_CLAIM,   /* exp, iat, iss, aud, sub or jti absent */
 	JWT_R_BAD_CLAIM,       /* a claim of the wrong type or size */
 	JWT_R_EXPIRED,         /* now >= exp + leeway */
 	JWT_R_NOT_YET_VALID,   /* now + leeway < nbf */
@@ -163,7 +166,7 @@ typedef struct jwt_claims {
 	enum jwt_alg alg;          /* of the key that verified it */
 	char kid[JWT_KID_MAX + 1]; /* that key's id */
 	const char *iss;           /* the issuer */
-	const char *sub;           /* NULL if absent */
+	const char *sub;           /* always set (a required claim) */
 	const char *client_id;     /* NULL if absent */
 	const char *audience;      /* the aud entry that matched, as sent */
 	const char *const *aud;    /* every aud entry, in token order */
@@ -171,8 +174,8 @@ typedef struct jwt_claims {
 	const char *const *scopes; /* the scope tokens, in token order */
 	size_t nscopes;            /* 0 if there was no scope claim */
 	int64_t exp;               /* always set */
-	int64_t iat, nbf;          /* 0 unless has_iat / has_nbf */
-	bool has_iat, has_nbf;
+	int64_t iat, nbf;          /* nbf 0 unless has_nbf */
+	bool has_iat, has_nbf;     /* has_iat: always (a required claim) */
 	json_t *extra; /* object of the other claims; json_incref to keep */
 } jwt_claims;
 
@@ -204,9 +207,9 @@ void jwt_kid_for(const uint8_t pub[static JWT_ED25519_PUB_BYTES],
 
 /*
  * Sign claims (a JSON object) with k, which must hold its secret. The claims
- * must pass the checks jwt_verify makes on types and sizes (exp, iss and aud
- * present, ...), so that we never issue a token we would refuse; times,
- * issuer and audience values are the caller's business.
+ * must pass the checks jwt_verify makes on types and sizes (exp, iat, iss,
+ * aud, sub and jti present, ...), so that we never issue a token we would
+ * refuse; times, issuer and audience values are the caller's business.
  * *ret_token is NUL-terminated, at most JWT_TOKEN_MAX bytes, in wiping
  * memory: free it with kw_wipefree_str (secmem.h).
  * 0, KW_EINVAL (bad key or claims), KW_ETOOBIG (token over JWT_TOKEN_MAX),

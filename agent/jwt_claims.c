@@ -98,15 +98,15 @@ static int time_claim(const json_t *payload, const char *name, bool required,
 	return JWT_R_OK;
 }
 
-/* An optional text claim; *ret_s NULL if absent. */
+/* A text claim; *ret_s NULL if absent and not required. */
 static int text_claim(const json_t *payload, const char *name, size_t max,
-                      const char **ret_s)
+                      bool required, const char **ret_s)
 {
 	const json_t *v = json_object_get(payload, name);
 
 	*ret_s = NULL;
 	if (!v)
-		return JWT_R_OK;
+		return required ? JWT_R_MISSING_CLAIM : JWT_R_OK;
 	if (!text_ok(v, max))
 		return JWT_R_BAD_CLAIM;
 	*ret_s = json_string_value(v);
@@ -142,25 +142,29 @@ static int aud_claim(const json_t *payload, struct jwt_shape *s)
 int jwt_shape_check(const json_t *payload, struct jwt_shape *ret_shape)
 {
 	struct jwt_shape s;
+	const char *jti;
 	bool has_exp;
 	int r;
 
 	memset(&s, 0, sizeof s);
 	if (!json_is_object(payload))
 		return JWT_R_BAD_CLAIM;
+	/* RFC 9068 section 2.2 requires sub, iat and jti besides exp, iss
+	 * and aud: a server must never be handed a token without a subject
+	 * (it would see "subject": null). */
 	if ((r = time_claim(payload, "exp", true, &s.exp, &has_exp)) ||
 	    (r = time_claim(payload, "nbf", false, &s.nbf, &s.has_nbf)) ||
-	    (r = time_claim(payload, "iat", false, &s.iat, &s.has_iat)))
+	    (r = time_claim(payload, "iat", true, &s.iat, &s.has_iat)))
 		return r;
-	if (!json_object_get(payload, "iss"))
-		return JWT_R_MISSING_CLAIM;
-	if ((r = text_claim(payload, "iss", JWT_STRING_MAX, &s.iss)) ||
+	if ((r = text_claim(payload, "iss", JWT_STRING_MAX, true, &s.iss)) ||
 	    (r = aud_claim(payload, &s)) ||
-	    (r = text_claim(payload, "sub", JWT_STRING_MAX, &s.sub)) ||
-	    (r = text_claim(payload, "client_id", JWT_STRING_MAX,
+	    (r = text_claim(payload, "sub", JWT_STRING_MAX, true, &s.sub)) ||
+	    (r = text_claim(payload, "jti", JWT_STRING_MAX, true, &jti)) ||
+	    (r = text_claim(payload, "client_id", JWT_STRING_MAX, false,
 	                    &s.client_id)))
 		return r;
-	if ((r = text_claim(payload, "scope", JWT_SCOPE_STR_MAX, &s.scope)))
+	if ((r = text_claim(payload, "scope", JWT_SCOPE_STR_MAX, false,
+	                    &s.scope)))
 		return r;
 	if (s.scope && !scope_ok(s.scope, strlen(s.scope)))
 		return JWT_R_BAD_CLAIM;

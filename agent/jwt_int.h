@@ -26,7 +26,7 @@ static inline bool jwt_b64url_char(unsigned char c)
 /* The known claims of a payload, borrowed from it. */
 struct jwt_shape {
 	const char *iss;
-	const char *sub;       /* NULL if absent */
+	const char *sub;       /* required: never NULL after a check */
 	const char *client_id; /* NULL if absent */
 	const char *scope;     /* NULL if absent */
 	const json_t *aud;     /* a string or an array of strings */

@@ -384,13 +384,12 @@ static json_t *claims_json(const jwt_claims *c)
 		json_array_append_new(aud, json_string(c->aud[i]));
 	for (size_t i = 0; scopes && i < c->nscopes; i++)
 		json_array_append_new(scopes, json_string(c->scopes[i]));
-	return json_pack("{s:s?, s:s?, s:o, s:I, s:o, s:o, s:s, s:s, s:o}",
+	/* sub and iat are required claims (jwt.h): never null here. */
+	return json_pack("{s:s, s:s?, s:o, s:I, s:I, s:o, s:s, s:s, s:o}",
 	                 "subject", c->sub, "client_id", c->client_id, "scopes",
 	                 scopes, "expires_at", (json_int_t)c->exp, "issued_at",
-	                 c->has_iat ? json_integer((json_int_t)c->iat) :
-	                              json_null(),
-	                 "audience", aud, "issuer", c->iss, "kid", c->kid,
-	                 "extra",
+	                 (json_int_t)c->iat, "audience", aud, "issuer", c->iss,
+	                 "kid", c->kid, "extra",
 	                 c->extra ? json_incref(c->extra) : json_object());
 }
 

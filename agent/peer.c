@@ -17,17 +17,31 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "keyward.h"
 
-/* Linux 6.5; Debian 12's headers predate it. The asm-generic value, which
- * x86 and arm use. Kernels without it answer ENOPROTOOPT. */
+/* Linux 6.5; Debian 12's headers predate these. The asm-generic values
+ * (include/uapi/asm-generic/socket.h, linux/socket.h), which x86 and arm
+ * use; alpha, mips, parisc and sparc number socket options differently
+ * and are not built for. Kernels without them answer ENOPROTOOPT. */
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
 #endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+/* statfs f_type of pidfs (Linux 6.9, include/uapi/linux/magic.h). */
+#define KW_PIDFS_MAGIC 0x50494446
+/* File descriptors a peer may push at us in one read (SCM_RIGHTS); what
+ * does not fit is discarded by the kernel. */
+#define RECV_FDS_MAX 4
 
 #define PROC_PATH_MAX   64
 #define HASH_CHUNK      (64 * 1024)
@@ -120,6 +134,23 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/* The same version of the same file: size and mtime too. */
+static bool same_version(const struct stat *a, const struct stat *b)
+{
+	return same_file(a, b) && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Is st the version of /proc/PID/exe p last saw? */
+static bool same_seen(const peer_info *p, const struct stat *st)
+{
+	return p->seen && st->st_dev == p->seen_dev &&
+	       st->st_ino == p->seen_ino && st->st_size == p->seen_size &&
+	       st->st_mtim.tv_sec == p->seen_mtime.tv_sec &&
+	       st->st_mtim.tv_nsec == p->seen_mtime.tv_nsec;
+}
+
 /*
  * Fill p's exe fields, or leave exe_known false. Fails closed:
  * - a path that does not fit PATH_MAX is unknown, not truncated;
@@ -136,12 +167,22 @@ static void exe_read(peer_info *p)
 	char link[PROC_PATH_MAX];
 	char exe[PATH_MAX];
 	unsigned long long start0 = 0, start1 = 0;
-	struct stat st, by_path;
+	struct stat st, by_path, seen;
 	ssize_t n;
 	size_t dl = strlen(DELETED_SUFFIX);
 
+	p->exe_known = false;
+	p->exe[0] = '\0';
+	p->seen = false;
 	if (p->pid <= 0 || proc_path(link, p->pid, "exe") < 0)
 		return;
+	if (stat(link, &seen) == 0) {
+		p->seen = true;
+		p->seen_dev = seen.st_dev;
+		p->seen_ino = seen.st_ino;
+		p->seen_size = seen.st_size;
+		p->seen_mtime = seen.st_mtim;
+	}
 	if (p->pidfd < 0 && proc_start_time(p->pid, &start0) < 0)
 		return;
 	n = readlink(link, exe, sizeof(exe));
@@ -153,6 +194,10 @@ static void exe_read(peer_info *p)
 	if ((size_t)n >= dl && strcmp(exe + n - dl, DELETED_SUFFIX) == 0)
 		return;
 	if (stat(link, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	/* An exec between the first look and now: what was read may be
+	 * either program's. Unknown; the next look reads it again. */
+	if (!p->seen || !same_version(&st, &seen))
 		return;
 	if (stat(exe, &by_path) < 0 || !same_file(&st, &by_path))
 		return;
@@ -199,10 +244,54 @@ static int peer_pidfd(int fd, bool *gone)
 	return pidfd;
 }
 
+/* On pidfs each process has its own inode: note it, to compare writers'
+ * pidfds with. On older kernels all pidfds share one anonymous inode. */
+static void pidfd_identity(peer_info *p)
+{
+	struct statfs fs;
+	struct stat st;
+
+	if (p->pidfd < 0 || fstatfs(p->pidfd, &fs) < 0 ||
+	    fs.f_type != KW_PIDFS_MAGIC || fstat(p->pidfd, &st) < 0)
+		return;
+	p->pidfd_pidfs = true;
+	p->pidfd_dev = st.st_dev;
+	p->pidfd_ino = st.st_ino;
+}
+
+/*
+ * /proc/PID of the peer, or -1. The number may have been reused between
+ * connect and the open: the pidfd's process still being alive afterwards
+ * (it held the number throughout), or without a pidfd the same start time
+ * before and after, shows the directory is the peer's.
+ */
+static int proc_open(const peer_info *p)
+{
+	char path[PROC_PATH_MAX];
+	unsigned long long start0 = 0, start1 = 0;
+	int fd;
+
+	if (p->pid <= 0 || proc_path(path, p->pid, "") < 0)
+		return -1;
+	if (p->pidfd < 0 && proc_start_time(p->pid, &start0) < 0)
+		return -1;
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (p->pidfd >= 0 ?
+	            !pidfd_alive(p->pidfd) :
+	            proc_start_time(p->pid, &start1) < 0 || start1 != start0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int peer_from_socket(int fd, peer_info *ret)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	int on = 1;
 	bool gone;
 
 	if (!ret)
@@ -210,23 +299,210 @@ int peer_from_socket(int fd, peer_info *ret)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 	    len != sizeof(cred))
 		return KW_EIO;
+	/* Without per-read credentials no request could be bound to the
+	 * connection's process. */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
+		return KW_EIO;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->uid = cred.uid;
 	ret->gid = cred.gid;
 	ret->pid = cred.pid;
+	ret->procfd = -1;
 	ret->pidfd = peer_pidfd(fd, &gone);
-	if (!gone)
-		exe_read(ret);
+	if (gone)
+		return 0;
+	pidfd_identity(ret);
+	ret->procfd = proc_open(ret);
+	/* A pidfd per read costs a descriptor each time: only where the
+	 * process cannot be told by its /proc directory. Kernels without
+	 * the option (ENOPROTOOPT) are left to the pidfd's liveness. */
+	if (ret->procfd < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on));
+	exe_read(ret);
 	return 0;
 }
 
 void peer_release(peer_info *p)
 {
-	if (!p || p->pidfd < 0)
+	if (!p)
 		return;
-	close(p->pidfd);
-	p->pidfd = -1;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->procfd >= 0)
+		close(p->procfd);
+	p->pidfd = p->procfd = -1;
+}
+
+int peer_listen_setup(int listen_fd)
+{
+	int on = 1;
+
+	return setsockopt(listen_fd, SOL_SOCKET, SO_PASSCRED, &on,
+	                  sizeof(on)) == 0 ?
+	               0 :
+	               KW_EIO;
+}
+
+/* The writer's credentials into *from; every descriptor an SCM_RIGHTS or
+ * SCM_PIDFD message holds is closed, except the first SCM_PIDFD one,
+ * which is returned (or -1). */
+static int recv_control(struct msghdr *msg, peer_sender *from)
+{
+	int pidfd = -1;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
+	     cm = CMSG_NXTHDR(msg, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cm->cmsg_type == SCM_CREDENTIALS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred uc;
+
+			memcpy(&uc, CMSG_DATA(cm), sizeof(uc));
+			from->creds = true;
+			from->pid = uc.pid;
+			from->uid = uc.uid;
+			from->gid = uc.gid;
+			continue;
+		}
+		if (cm->cmsg_type != SCM_RIGHTS && cm->cmsg_type != SCM_PIDFD)
+			continue;
+		if (cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
+			if (fd < 0)
+				continue;
+			if (cm->cmsg_type == SCM_PIDFD && pidfd < 0)
+				pidfd = fd;
+			else
+				close(fd);
+		}
+	}
+	return pidfd;
+}
+
+ssize_t peer_recv(int fd, void *buf, size_t len, peer_sender *ret_from)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred)) +
+		         CMSG_SPACE(sizeof(int)) +
+		         CMSG_SPACE(RECV_FDS_MAX * sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = sizeof(control.buf),
+	};
+	ssize_t n;
+
+	memset(ret_from, 0, sizeof(*ret_from));
+	ret_from->pidfd = -1;
+	memset(control.buf, 0, sizeof(control.buf));
+	n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n >= 0)
+		ret_from->pidfd = recv_control(&msg, ret_from);
+	return n;
+}
+
+void peer_sender_release(peer_sender *s)
+{
+	if (!s || s->pidfd < 0)
+		return;
+	close(s->pidfd);
+	s->pidfd = -1;
+}
+
+/* Is the writer's pidfd the connection's process (pidfs inodes)? */
+static bool pidfd_same(const peer_info *p, int pidfd)
+{
+	struct stat st;
+
+	return fstat(pidfd, &st) == 0 && st.st_dev == p->pidfd_dev &&
+	       st.st_ino == p->pidfd_ino;
+}
+
+/* The writer is p's process (pid equal): is that process still the one
+ * that connected, and has it changed its executable? */
+static int sender_alive(peer_info *p, const peer_sender *s,
+                        bool *ret_exe_changed)
+{
+	struct stat st;
+	bool had = p->exe_known;
+
+	if (p->procfd >= 0) {
+		/* A peer whose executable the agent may not look at (another
+		 * uid without ptrace access) is only checked for life. */
+		if (fstatat(p->procfd, p->seen ? "exe" : "stat", &st, 0) < 0)
+			return KW_EDENIED;
+		if (p->seen && !same_seen(p, &st)) {
+			exe_read(p);
+			*ret_exe_changed = had || p->exe_known;
+		}
+		return 0;
+	}
+	if (p->pidfd >= 0 && p->pidfd_pidfs && s->pidfd >= 0)
+		return pidfd_same(p, s->pidfd) ? 0 : KW_EDENIED;
+	if (p->pidfd >= 0)
+		return pidfd_alive(p->pidfd) ? 0 : KW_EDENIED;
+	return KW_EDENIED;
+}
+
+int peer_sender_check(peer_info *p, const peer_sender *s, bool *ret_exe_changed,
+                      char *why, size_t whysz)
+{
+	*ret_exe_changed = false;
+	if (!s->creds) {
+		snprintf(why, whysz,
+		         "the request came without the sender's credentials");
+		return KW_EDENIED;
+	}
+	/* Not compared: uid and gid. SCM_CREDENTIALS carries the real ids,
+	 * SO_PEERCRED the effective ones, and a process may drop privileges
+	 * after connecting; it is still the same program. */
+	if (s->pid != p->pid) {
+		snprintf(why, whysz,
+		         "the request was sent by process %ld, not by process "
+		         "%ld that opened this connection (a connection serves "
+		         "one process: a forked child must connect on its own)",
+		         (long)s->pid, (long)p->pid);
+		return KW_EDENIED;
+	}
+	if (sender_alive(p, s, ret_exe_changed) < 0) {
+		snprintf(why, whysz,
+		         "the request was sent under pid %ld, but the process "
+		         "that opened this connection has exited (or cannot be "
+		         "told apart from a later one of that pid)",
+		         (long)p->pid);
+		return KW_EDENIED;
+	}
+	return 0;
+}
+
+void peer_exe_of(pid_t pid, char out[static PATH_MAX])
+{
+	char link[PROC_PATH_MAX];
+	ssize_t n;
+
+	out[0] = '\0';
+	if (pid <= 0 || proc_path(link, pid, "exe") < 0)
+		return;
+	n = readlink(link, out, PATH_MAX);
+	if (n <= 0 || n >= PATH_MAX) {
+		out[0] = '\0';
+		return;
+	}
+	out[n] = '\0';
 }
 
 /* One digest per file version, keyed as peer_info identifies the file. */

@@ -16,6 +16,10 @@
  *   per thread, or serialise calls on a shared client with your own lock.
  *   Distinct clients may be used concurrently from different threads.
  *   kw_strerror() and kw_error_name() are thread-safe.
+ *   After fork(), the child must not call with its parent's client: the
+ *   agent serves a connection only to the process that opened it, and
+ *   refuses and closes it when another writes on it. Connect anew in the
+ *   child.
  *
  * SPDX-License-Identifier: MIT
  */

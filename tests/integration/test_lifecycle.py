@@ -1,13 +1,14 @@
 """keywardd as a process: restarts keep data, file and socket modes, refusal
 of unsafe files, one daemon per socket, stale sockets, clean SIGTERM."""
 
+import json
 import os
 import signal
 import stat
 import unittest
 
 from harness import (DaemonTestCase, EXIT_OK, Rpc, mode_of, poll_until,
-                     socket_accepts)
+                     render_config, socket_accepts)
 
 
 class Restart(DaemonTestCase):
@@ -248,6 +249,73 @@ class Config(DaemonTestCase):
         self.assertEqual(self.get_cli("hup/x"), b"e" * 100)
         self.assertEqual(self.d.stop(), 0)
 
+
+class ModesWatched(DaemonTestCase):
+    """The home's and the socket's modes are checked on every sweep, not
+    only at start: loosened while the agent runs, every request is refused
+    (saying why) until they are put back; logged and audited once."""
+
+    def test_loosened_while_running(self):
+        value = b"not while the home is open"
+        self.put_cli("modes/x", value)
+        for path, loose, fixed, text in (
+                (self.h.home, 0o755, 0o700, "chmod 700"),
+                (self.h.socket, 0o666, 0o600, "socket_mode is 0600")):
+            with self.subTest(path=path):
+                before = self.h.log_text().count("refusing every request")
+                os.chmod(path, loose)
+                try:
+                    self.assertTrue(poll_until(
+                        lambda: self.h.log_text().count(
+                            "refusing every request") > before, 10),
+                        "a loosened %s went unnoticed:\n%s"
+                        % (path, self.h.log_tail()))
+                    r = self.cli("get", "modes/x")
+                    self.assertNotEqual(r.rc, EXIT_OK, r)
+                    self.assertIn("refuses every request", r.err)
+                    self.assertIn(path, r.err)
+                    self.assertIn(text, r.err)
+                    self.assertNotIn(value, r.out + r.err.encode())
+                finally:
+                    os.chmod(path, fixed)
+                self.assertTrue(poll_until(
+                    lambda: self.h.log_text().count("modes safe again") >
+                    before, 10), self.h.log_tail())
+                self.assertEqual(self.get_cli("modes/x"), value)
+        r = self.cli("audit", "--json", "--op", "agent.modes")
+        self.assertRc(r, 0)
+        rows = [json.loads(l) for l in r.text.splitlines() if l.strip()]
+        self.assertEqual([row["outcome"] for row in rows],
+                         ["error", "ok", "error", "ok"], rows)
+        self.assertIn(self.h.home, rows[0]["reason"])
+        self.assertIn(self.h.socket, rows[2]["reason"])
+
+
+    def test_reload_keeps_the_socket_mode(self):
+        """socket_mode and socket_group take a restart: a reload that
+        changes them keeps the running ones, also for the watch."""
+        config = {k: dict(v) for k, v in self.h.config.items()}
+        config["agent"].update({"socket_mode": "0660",
+                                "socket_group": str(os.getegid())})
+        with open(self.h.ini, "w") as f:
+            f.write(render_config(config))
+        os.kill(self.d.proc.pid, signal.SIGHUP)
+        self.assertTrue(poll_until(
+            lambda: "configuration reloaded" in self.h.log_text(), 10),
+            self.h.log_tail())
+        self.assertIn("takes a restart", self.h.log_text())
+        self.put_cli("modes/y", b"y")
+        # The watch still wants the mode the socket was made with.
+        os.chmod(self.h.socket, 0o660)
+        try:
+            self.assertTrue(poll_until(
+                lambda: "socket_mode is 0600" in self.h.log_text(), 10),
+                self.h.log_tail())
+        finally:
+            os.chmod(self.h.socket, 0o600)
+        self.assertTrue(poll_until(
+            lambda: "modes safe again" in self.h.log_text(), 10))
+        self.assertEqual(self.get_cli("modes/y"), b"y")
 
 if __name__ == "__main__":
     unittest.main()

@@ -394,10 +394,23 @@ print(json.dumps(rep))
 """
 
 
+def _nobody_gid():
+    try:
+        return pwd.getpwnam("nobody").pw_gid
+    except KeyError:
+        return 65534
+
+
 @unittest.skipUnless(os.geteuid() == 0,
                      "needs root to run clients as another uid (nobody)")
 @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
 class OtherUid(PolicyCase):
+    """The socket reachable by nobody's group (the recommended deployment:
+    [agent] socket_mode 0660 and socket_group), in a directory of its own;
+    the home stays 0700."""
+
+    CONFIG = {"agent": {"socket_mode": "0660",
+                        "socket_group": str(_nobody_gid())}}
 
     def setUp(self):
         try:
@@ -406,6 +419,8 @@ class OtherUid(PolicyCase):
             self.skipTest("no user 'nobody'")
         self.uid, self.gid = pw.pw_uid, pw.pw_gid
         super().setUp()
+        self.h.socket = os.path.join(self.h.root, "run", "agent.sock")
+        self.h.env["KEYWARD_SOCKET"] = self.h.socket
 
     def as_nobody(self, argv):
         return run(["setpriv", "--reuid", str(self.uid), "--regid",
@@ -433,8 +448,7 @@ class OtherUid(PolicyCase):
         self.h.write_policy("10-nobody.ini", text)
         self.d.start()
         self.seed("pub/x", "priv/x")
-        opened = [(self.h.root, 0o711), (self.h.work, 0o711),
-                  (self.h.home, 0o711), (self.h.socket, 0o666)]
+        opened = [(self.h.root, 0o711), (self.h.work, 0o711)]
         try:
             for path, mode in opened:
                 os.chmod(path, mode)
@@ -480,7 +494,7 @@ class OtherUid(PolicyCase):
         finally:
             for path, _ in reversed(opened):
                 try:
-                    os.chmod(path, 0o600 if path == self.h.socket else 0o700)
+                    os.chmod(path, 0o700)
                 except OSError:
                     pass
         self.assertEqual(self.get_cli("pub/x"), value_of("pub/x"))

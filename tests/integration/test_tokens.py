@@ -4,6 +4,8 @@ the signing key rotated by the rotation engine with an overlap during which
 tokens of the previous key still verify."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -217,3 +219,38 @@ class TestHS256(TokenCase):
         self.assertIn("result", self.verify(res["token"]))
         # Nothing public to publish.
         self.assertEqual(self.call("jwks"), {"keys": []})
+
+    def test_access_token_claims_required(self):
+        """RFC 9068 section 2.2: sub, iat and jti are required. token.issue
+        sets them; a token signed with the real key but lacking one is
+        refused (missing_claim), so no server is handed "subject": null."""
+        res = self.issue()
+        header, claims, _ = parts(res["token"])
+        self.assertEqual(claims["sub"], "alice")
+        self.assertEqual(claims["iat"], T0)
+        self.assertIsInstance(claims["jti"], str)
+        self.assertTrue(claims["jti"])
+        self.assertNotEqual(claims["jti"], parts(self.issue()["token"])[1]
+                            ["jti"], "two tokens share a jti")
+        # Forge with the signing key itself (an admin may read it).
+        key = base64.b64decode(self.call("secret.get", {"name": SIGNER})
+                               ["value"])
+
+        def forge(payload):
+            signing_input = (b64url_json(header) + "." +
+                             b64url_json(payload)).encode()
+            mac = hmac.new(key, signing_input, hashlib.sha256).digest()
+            return (signing_input.decode() + "." +
+                    base64.urlsafe_b64encode(mac).rstrip(b"=").decode())
+
+        # The forger is right: the full claims verify.
+        self.assertIn("result", self.verify(forge(claims)))
+        for claim in ("sub", "iat", "jti"):
+            with self.subTest(missing=claim):
+                partial = {k: v for k, v in claims.items() if k != claim}
+                self.assertInvalid(self.verify(forge(partial)),
+                                   "missing_claim")
+            with self.subTest(null=claim):
+                nulled = dict(claims)
+                nulled[claim] = None
+                self.assertInvalid(self.verify(forge(nulled)), "bad_claim")

@@ -335,6 +335,45 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Who may reach the socket: the owner (0600, the default) or the owner
+ * and one group (0660 with socket_group), never anyone else. */
+static void test_socket_access(void **state)
+{
+	kw_config c;
+	char err[256];
+	(void)state;
+	write_ini("");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.socket_mode, 0600);
+	assert_string_equal(c.socket_group, "");
+	write_ini("[agent]\nsocket_mode = 0660\nsocket_group = root\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.socket_mode, 0660);
+	assert_string_equal(c.socket_group, "root");
+	assert_int_equal(c.socket_gid, 0);
+	write_ini("[agent]\nsocket_mode = 660\nsocket_group = 4242\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.socket_mode, 0660);
+	assert_int_equal(c.socket_gid, 4242);
+	write_ini("[agent]\nsocket_mode = 0600\n");
+	assert_int_equal(config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.socket_mode, 0600);
+	expect_exact("[agent]\nsocket_mode = 0666\n",
+	             "2: socket_mode: must be 0600 or 0660");
+	expect_exact("[agent]\nsocket_mode = 0644\n",
+	             "2: socket_mode: must be 0600 or 0660");
+	expect_exact("[agent]\nsocket_mode = 0700\n",
+	             "2: socket_mode: must be 0600 or 0660");
+	expect_exact("[agent]\nsocket_group = no-such-group-kw\n",
+	             "2: socket_group: no such group on this system");
+	expect_exact("[agent]\nsocket_mode = 0660\n",
+	             " socket_mode: 0660 needs socket_group (the group "
+	             "allowed to connect)");
+	expect_exact("[agent]\nsocket_group = root\n",
+	             " socket_group: has no effect unless socket_mode is "
+	             "0660");
+}
+
 static void test_token_section(void **state)
 {
 	kw_config c;
@@ -388,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_rotation_errors),
 		cmocka_unit_test(test_audit_checkpoint_keys),
 		cmocka_unit_test(test_token_section),
+		cmocka_unit_test(test_socket_access),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -38,12 +38,21 @@
 /* A payload valid at NOW, with extra members appended. */
 #define PL(extra)                                                     \
 	"{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\"," \
-	"\"exp\":1700000300,\"iat\":1700000000" extra "}"
+	"\"exp\":1700000300,\"iat\":1700000000,\"jti\":\"t-1\"" extra "}"
+/* The claims every access token must carry besides exp, iss and aud
+ * (RFC 9068 section 2.2), for payloads spelled out in full. */
+#define JTI_IAT    "\"iat\":1699999000,\"jti\":\"t-1\","
+#define IDS        "\"sub\":\"alice\"," JTI_IAT
+#define IDS_NO_JTI "\"sub\":\"alice\",\"iat\":1699999000,"
+/* The rest of such a payload. */
+#define REST    "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1700000300}"
 #define GOOD_PL PL("")
 /* A payload without aud, for audience variants. */
-#define PL_AUD(aud) "{\"iss\":\"" ISS "\",\"aud\":" aud ",\"exp\":1700000300}"
+#define PL_AUD(aud) \
+	"{" IDS "\"iss\":\"" ISS "\",\"aud\":" aud ",\"exp\":1700000300}"
 /* A minimal payload with this exp. */
-#define PL_EXP(exp) "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":" exp "}"
+#define PL_EXP(exp) \
+	"{" IDS "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":" exp "}"
 
 static uint8_t pk_a[32], sk_a[64], pk_b[32], sk_b[64];
 static uint8_t hs_secret[32];
@@ -344,24 +353,45 @@ static void test_round_trip(void **state)
 	check_round_trip(&keys[0]);
 	check_round_trip(&keys[1]);
 	check_round_trip(&keys[2]);
-	/* Minimal claims: no sub, client_id, scope, iat. */
-	tok = sign_new(&keys[0], json_pack("{s:s, s:[s, s], s:I}", "iss", ISS,
-	                                   "aud", "https://other.example",
-	                                   "https://MCP.example.com:443/mcp/",
-	                                   "exp", (json_int_t)(NOW + 1)));
+	/* Minimal claims: no client_id, no scope. */
+	tok = sign_new(&keys[0],
+	               json_pack("{s:s, s:s, s:[s, s], s:I, s:I, s:s}", "iss",
+	                         ISS, "sub", "bob", "aud",
+	                         "https://other.example",
+	                         "https://MCP.example.com:443/mcp/", "exp",
+	                         (json_int_t)(NOW + 1), "iat", (json_int_t)NOW,
+	                         "jti", "j"));
 	assert_int_equal(jwt_verify(tok, strlen(tok), keys, 3, &expect, NOW, &c,
 	                            NULL),
 	                 0);
-	assert_null(c->sub);
+	assert_string_equal(c->sub, "bob");
 	assert_null(c->client_id);
 	assert_int_equal(c->nscopes, 0);
-	assert_false(c->has_iat);
+	assert_true(c->has_iat);
 	assert_int_equal(c->naud, 2);
 	assert_string_equal(c->audience, "https://MCP.example.com:443/mcp/");
-	assert_int_equal(json_object_size(c->extra), 0);
+	assert_int_equal(json_object_size(c->extra), 1); /* jti */
 	jwt_claims_free(c);
 	kw_wipefree_str(tok);
 	jwt_claims_free(NULL);
+}
+
+/* We never issue a token we would refuse: without sub, iat or jti,
+ * signing fails. */
+static void test_sign_requires_ids(void **state)
+{
+	static const char *const required[] = { "sub", "iat", "jti" };
+	char *tok = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+		json_t *claims = good_claims();
+
+		assert_int_equal(json_object_del(claims, required[i]), 0);
+		assert_int_equal(jwt_sign(&keys[0], claims, &tok), KW_EINVAL);
+		assert_null(tok);
+		json_decref(claims);
+	}
 }
 
 /* Rotation: the previous key keeps verifying while it is in the set. */
@@ -479,33 +509,59 @@ static const struct hostile {
 	  JWT_R_MALFORMED },
 	{ "NUL in sub", GOOD_HDR, PL(",\"client_id\":\"a\\u0000b\""), SIG_ED_A,
 	  JWT_R_MALFORMED },
-	{ "exp missing", GOOD_HDR, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\"}",
+	{ "exp missing", GOOD_HDR,
+	  "{" IDS "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\"}", SIG_ED_A,
+	  JWT_R_MISSING_CLAIM },
+	{ "iss missing", GOOD_HDR,
+	  "{" IDS "\"aud\":\"" AUD "\",\"exp\":1700000300}", SIG_ED_A,
+	  JWT_R_MISSING_CLAIM },
+	{ "aud missing", GOOD_HDR,
+	  "{" IDS "\"iss\":\"" ISS "\",\"exp\":1700000300}", SIG_ED_A,
+	  JWT_R_MISSING_CLAIM },
+	/* RFC 9068 section 2.2: an access token names its subject, when it
+	 * was issued and its own id. */
+	{ "sub missing", GOOD_HDR, "{" JTI_IAT REST, SIG_ED_A,
+	  JWT_R_MISSING_CLAIM },
+	{ "sub null", GOOD_HDR, "{\"sub\":null," JTI_IAT REST, SIG_ED_A,
+	  JWT_R_BAD_CLAIM },
+	{ "sub empty", GOOD_HDR, "{\"sub\":\"\"," JTI_IAT REST, SIG_ED_A,
+	  JWT_R_BAD_CLAIM },
+	{ "iat missing", GOOD_HDR, "{\"sub\":\"alice\",\"jti\":\"t-1\"," REST,
 	  SIG_ED_A, JWT_R_MISSING_CLAIM },
-	{ "iss missing", GOOD_HDR, "{\"aud\":\"" AUD "\",\"exp\":1700000300}",
-	  SIG_ED_A, JWT_R_MISSING_CLAIM },
-	{ "aud missing", GOOD_HDR, "{\"iss\":\"" ISS "\",\"exp\":1700000300}",
-	  SIG_ED_A, JWT_R_MISSING_CLAIM },
+	{ "iat null", GOOD_HDR,
+	  "{\"sub\":\"alice\",\"jti\":\"t-1\",\"iat\":null," REST, SIG_ED_A,
+	  JWT_R_BAD_CLAIM },
+	{ "jti missing", GOOD_HDR,
+	  "{\"sub\":\"alice\",\"iat\":1699999000," REST, SIG_ED_A,
+	  JWT_R_MISSING_CLAIM },
+	{ "jti null", GOOD_HDR, "{" IDS_NO_JTI "\"jti\":null," REST, SIG_ED_A,
+	  JWT_R_BAD_CLAIM },
+	{ "jti a number", GOOD_HDR, "{" IDS_NO_JTI "\"jti\":7," REST, SIG_ED_A,
+	  JWT_R_BAD_CLAIM },
+	{ "jti empty", GOOD_HDR, "{" IDS_NO_JTI "\"jti\":\"\"," REST, SIG_ED_A,
+	  JWT_R_BAD_CLAIM },
 	{ "exp a string", GOOD_HDR, PL_EXP("\"1700000300\""), SIG_ED_A,
 	  JWT_R_BAD_CLAIM },
 	{ "exp a real", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
+	  "{" IDS "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
 	  "\"exp\":1700000300.5}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "exp negative", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
+	  "{" IDS "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
 	  "\"exp\":-1}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "exp past year 9999", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":253402300800}",
+	  "{" IDS "\"iss\":\"" ISS "\",\"aud\":\"" AUD
+	  "\",\"exp\":253402300800}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "exp true", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
+	  "{" IDS "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
 	  "\"exp\":true}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "nbf a string", GOOD_HDR, PL(",\"nbf\":\"0\""), SIG_ED_A,
 	  JWT_R_BAD_CLAIM },
 	{ "iss a number", GOOD_HDR,
-	  "{\"iss\":1,\"aud\":\"" AUD "\","
+	  "{" IDS "\"iss\":1,\"aud\":\"" AUD "\","
 	  "\"exp\":1700000300}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "aud an empty array", GOOD_HDR, PL_AUD("[]"), SIG_ED_A,
@@ -516,15 +572,15 @@ static const struct hostile {
 	{ "aud an empty string", GOOD_HDR, PL_AUD("\"\""), SIG_ED_A,
 	  JWT_R_BAD_CLAIM },
 	{ "sub a number", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
+	  "{" JTI_IAT "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
 	  "\"exp\":1700000300,\"sub\":5}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "sub with an escape character", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\","
+	  "{" JTI_IAT "\"iss\":\"" ISS "\","
 	  "\"aud\":\"" AUD "\",\"exp\":1700000300,\"sub\":\"a\\u001b[2J\"}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "sub with a C1 control", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
+	  "{" JTI_IAT "\"iss\":\"" ISS "\",\"aud\":\"" AUD
 	  "\",\"exp\":1700000300,\"sub\":\"a\\u009bb\"}",
 	  SIG_ED_A, JWT_R_BAD_CLAIM },
 	{ "client_id an array", GOOD_HDR, PL(",\"client_id\":[\"c\"]"),
@@ -548,15 +604,17 @@ static const struct hostile {
 	  JWT_R_NOT_YET_VALID },
 	{ "nbf now", GOOD_HDR, PL(",\"nbf\":1700000000"), SIG_ED_A, JWT_R_OK },
 	{ "iat in the future", GOOD_HDR,
-	  "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
+	  "{"
+	  "\"sub\":\"alice\",\"jti\":\"t-1\","
+	  "\"iss\":\"" ISS "\",\"aud\":\"" AUD
 	  "\",\"exp\":1700000300,\"iat\":1700000001}",
 	  SIG_ED_A, JWT_R_ISSUED_IN_FUTURE },
 	{ "wrong iss", GOOD_HDR,
-	  "{\"iss\":\"https://evil.example\",\"aud\":\"" AUD
+	  "{" IDS "\"iss\":\"https://evil.example\",\"aud\":\"" AUD
 	  "\",\"exp\":1700000300}",
 	  SIG_ED_A, JWT_R_BAD_ISSUER },
 	{ "iss in another case", GOOD_HDR,
-	  "{\"iss\":\"https://Keyward.local\","
+	  "{" IDS "\"iss\":\"https://Keyward.local\","
 	  "\"aud\":\"" AUD "\",\"exp\":1700000300}",
 	  SIG_ED_A, JWT_R_BAD_ISSUER },
 	{ "aud another resource", GOOD_HDR, PL_AUD("\"https://x.example/mcp\""),
@@ -634,7 +692,7 @@ static void expect_splice(const char *name, const char *tok, size_t at,
 static void test_mangled(void **state)
 {
 	char *tok = forge(GOOD_HDR, GOOD_PL, SIG_ED_A);
-	char *other = forge(GOOD_HDR, PL(",\"jti\":\"2\""), SIG_ED_A);
+	char *other = forge(GOOD_HDR, PL(",\"client_id\":\"2\""), SIG_ED_A);
 	size_t n = strlen(tok), d1 = (size_t)(strchr(tok, '.') - tok);
 	size_t d2 = (size_t)(strrchr(tok, '.') - tok);
 	size_t o2 = (size_t)(strrchr(other, '.') - other);
@@ -833,11 +891,13 @@ static void test_leeway(void **state)
 		{ PL_EXP("1699999971"), 0, JWT_R_EXPIRED },
 		{ PL(",\"nbf\":1700000030"), 30, JWT_R_OK },
 		{ PL(",\"nbf\":1700000031"), 30, JWT_R_NOT_YET_VALID },
-		{ "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1700000300,"
-		  "\"iat\":1700000030}",
+		{ "{\"sub\":\"alice\",\"jti\":\"t-1\",\"iss\":\"" ISS
+		  "\",\"aud\":\"" AUD
+		  "\",\"exp\":1700000300,\"iat\":1700000030}",
 		  30, JWT_R_OK },
-		{ "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1700000300,"
-		  "\"iat\":1700000031}",
+		{ "{\"sub\":\"alice\",\"jti\":\"t-1\",\"iss\":\"" ISS
+		  "\",\"aud\":\"" AUD
+		  "\",\"exp\":1700000300,\"iat\":1700000031}",
 		  30, JWT_R_ISSUED_IN_FUTURE },
 		{ PL_EXP("253402300799"), JWT_LEEWAY_MAX, JWT_R_OK },
 	};
@@ -1106,6 +1166,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_overlap),
 		cmocka_unit_test(test_hostile_table),
+		cmocka_unit_test(test_sign_requires_ids),
 		cmocka_unit_test(test_mangled),
 		cmocka_unit_test(test_every_change_fails),
 		cmocka_unit_test(test_malleated_signature),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -100,6 +101,7 @@ static int listen_here(void)
 	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
 	unlink(sock_path);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(peer_listen_setup(fd), 0);
 	assert_int_equal(listen(fd, 4), 0);
 	return fd;
 }
@@ -365,6 +367,194 @@ static void test_cache_eviction(void **state)
 	close(sv[1]);
 }
 
+/* Read what is waiting on fd (blocking up to a second), with its writer. */
+static ssize_t recv_from(int fd, char *buf, size_t len, peer_sender *from)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	assert_int_equal(poll(&pfd, 1, 1000), 1);
+	return peer_recv(fd, buf, len, from);
+}
+
+/*
+ * The kernel behaviour the per-read check relies on: bytes of different
+ * writers never come in one read of a stream socket (the parent's, a
+ * forked child's, the parent's again: three reads), and each read names
+ * its writer; the connection's own process passes, the child does not.
+ */
+static void test_sender_per_read(void **state)
+{
+	char buf[64], why[256];
+	peer_sender from;
+	peer_info p;
+	bool changed = true;
+	int lfd = listen_here(), fd, c;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pid_t child;
+
+	(void)state;
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* Written before the accept: still named (peer_listen_setup). */
+	assert_int_equal(write(c, "a", 1), 1);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	close(lfd);
+	assert_int_equal(peer_from_socket(fd, &p), 0);
+	assert_int_equal(p.pid, getpid());
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(write(c, "b", 1) == 1 ? 0 : 1);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(write(c, "c", 1), 1);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_true(from.creds);
+	assert_int_equal(from.pid, getpid());
+	assert_int_equal(from.uid, getuid());
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	assert_false(changed);
+	peer_sender_release(&from);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_int_equal(buf[0], 'b');
+	assert_int_equal(from.pid, child);
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 KW_EDENIED);
+	assert_non_null(strstr(why, "not by process"));
+	peer_sender_release(&from);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_int_equal(buf[0], 'c');
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	peer_sender_release(&from);
+	peer_sender_release(&from);
+
+	peer_release(&p);
+	close(fd);
+	close(c);
+}
+
+/* Descriptors a peer pushes at the agent (SCM_RIGHTS) are closed unread:
+ * none is left in the agent's table. */
+static void test_sender_fds_closed(void **state)
+{
+	char buf[8], why[256];
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = "x", .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+		              .msg_iovlen = 1,
+		              .msg_control = control.buf,
+		              .msg_controllen = sizeof(control.buf) };
+	peer_sender from;
+	peer_info p;
+	bool changed;
+	int sv[2], pushed, next;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+	                 0);
+	assert_int_equal(peer_from_socket(sv[0], &p), 0);
+	pushed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(pushed >= 0);
+	memset(&control, 0, sizeof(control));
+	control.hdr.cmsg_level = SOL_SOCKET;
+	control.hdr.cmsg_type = SCM_RIGHTS;
+	control.hdr.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&control.hdr), &pushed, sizeof(int));
+	assert_int_equal(sendmsg(sv[1], &msg, 0), 1);
+	close(pushed);
+	/* The lowest free number: where the kernel would put it. */
+	next = dup(sv[0]);
+	assert_true(next >= 0);
+	close(next);
+
+	assert_int_equal(recv_from(sv[0], buf, sizeof(buf), &from), 1);
+	assert_int_equal(fcntl(next, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	peer_sender_release(&from);
+	peer_release(&p);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * A peer that execs another program keeps its pid and its connection:
+ * the next read says the executable changed, and p names the new one.
+ */
+static void test_sender_exec(void **state)
+{
+	char buf[64], why[256], want[PATH_MAX];
+	peer_sender from;
+	peer_info p;
+	bool changed = false;
+	int lfd = listen_here(), fd, go[2];
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(realpath("/bin/sh", want));
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+		if (s < 0 ||
+		    connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    dup2(s, 9) != 9 || read(go[0], buf, 1) != 1)
+			_exit(2);
+		execl("/bin/sh", "sh", "-c", "printf x >&9; sleep 60",
+		      (char *)NULL);
+		_exit(3);
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	close(lfd);
+	assert_int_equal(peer_from_socket(fd, &p), 0);
+	assert_int_equal(p.pid, pid);
+	assert_true(p.exe_known);
+	assert_string_not_equal(p.exe, want);
+	assert_int_equal(write(go[1], "g", 1), 1);
+
+	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
+	assert_int_equal(from.pid, pid);
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	assert_true(changed);
+	assert_true(p.exe_known);
+	assert_string_equal(p.exe, want);
+	peer_sender_release(&from);
+
+	/* Gone: its bytes are refused, even if its pid came back. */
+	reap(pid);
+	from = (peer_sender){ .creds = true, .pid = pid, .pidfd = -1 };
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 KW_EDENIED);
+	assert_non_null(strstr(why, "has exited"));
+	peer_release(&p);
+	close(fd);
+	close(go[0]);
+	close(go[1]);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -395,6 +585,9 @@ int main(void)
 		cmocka_unit_test(test_modified_binary),
 		cmocka_unit_test(test_deleted_binary),
 		cmocka_unit_test(test_cache_eviction),
+		cmocka_unit_test(test_sender_per_read),
+		cmocka_unit_test(test_sender_fds_closed),
+		cmocka_unit_test(test_sender_exec),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
