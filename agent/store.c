@@ -552,6 +552,9 @@ int store_sync(store *s)
 	    !wal || !wal->pMethods)
 		return KW_ESTORE;
 	if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err),
+		         "syncing the write-ahead log failed: %s",
+		         strerror(io_errno(s->db)));
 		s->in_doubt = true;
 		return KW_EUNKNOWN;
 	}

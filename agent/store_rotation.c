@@ -402,6 +402,18 @@ int store_rotation_insert(store *s, const store_rotation *ro)
 	return store_sql_err(rc);
 }
 
+/* Step st, bound with result rc so far, for an UPDATE of exactly one run:
+ * 0, KW_ENOTFOUND if no row matched, or the SQLite error. */
+static int step_one_change(store *s, sqlite3_stmt *st, int rc)
+{
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	store_st_done(st);
+	if (rc != SQLITE_DONE)
+		return store_sql_err(rc);
+	return sqlite3_changes(s->db) == 1 ? 0 : KW_ENOTFOUND;
+}
+
 int store_rotation_update(store *s, const store_rotation *ro)
 {
 	sqlite3_stmt *st;
@@ -411,12 +423,7 @@ int store_rotation_update(store *s, const store_rotation *ro)
 		return KW_EINVAL;
 	st = stmt(s, ST_ROT_UPDATE);
 	rc = bind_rotation(st, ro, false);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	store_st_done(st);
-	if (rc != SQLITE_DONE)
-		return store_sql_err(rc);
-	return sqlite3_changes(s->db) == 1 ? 0 : KW_ENOTFOUND;
+	return step_one_change(s, st, rc);
 }
 
 static int rotation_one(sqlite3_stmt *st, const char *key, store_rotation *ret)
@@ -535,12 +542,7 @@ int store_rotation_set_group(store *s, const char *id,
 			                       SQLITE_STATIC);
 	}
 	/* Without g, ?2..?5 stay NULL: the record is forgotten. */
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	store_st_done(st);
-	if (rc != SQLITE_DONE)
-		return store_sql_err(rc);
-	return sqlite3_changes(s->db) == 1 ? 0 : KW_ENOTFOUND;
+	return step_one_change(s, st, rc);
 }
 
 int store_rotation_groups(store *s,
