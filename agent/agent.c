@@ -1650,8 +1650,10 @@ int agent_turn(agent *a, int max_wait_ms)
 	if (store_in_doubt(a->st))
 		agent_store_fault(a, "a commit outside a request's turn",
 		                  KW_EUNKNOWN);
-	agent_store_recover(a, loop_now_ms());
+	/* Before a recovery, which opens a batch for its audit row: the
+	 * checkpoint retried after it must run outside one (next turn). */
 	agent_audit_watch(a);
+	agent_store_recover(a, loop_now_ms());
 	return 0;
 }
 

@@ -356,6 +356,10 @@ int audit_reload(audit *au)
 	if (!au || store_batch_active(au->st))
 		return KW_ESTATE;
 	int r = load_head(au);
+	/* A checkpoint record in doubt may have landed: the file then gets
+	 * the recorded line at the next checkpoint, as after a crash. */
+	if (r == 0)
+		r = audit_cpfile_load(au);
 	if (r < 0)
 		return r;
 	au->queue_in_batch = 0;

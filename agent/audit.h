@@ -107,8 +107,10 @@ void audit_close(audit *au);
 /*
  * The store was reopened after a commit whose outcome is unknown
  * (store_reopen): take the head from the store again (the rows of that
- * commit may be there or not), and whether the checkpoint key was stored.
- * Keys and the queue kept while locked stay. Outside a batch only.
+ * commit may be there or not), the newest checkpoint line it recorded
+ * (compared with the checkpoint file as at start), and whether the
+ * checkpoint key was stored. Keys and the queue kept while locked stay.
+ * Outside a batch only.
  */
 int audit_reload(audit *au);
 /* KW_ENOMEM if the anchor path cannot be copied (the old config stays). */

@@ -860,6 +860,7 @@ int store_reopen(store *s)
 	/* As the only connection, SQLite rebuilds the WAL index from the
 	 * -wal file it reads now: recovery keeps the committed prefix whose
 	 * checksums hold. */
+	s->err[0] = '\0';
 	if (r == 0)
 		r = store_connect(s);
 	if (r < 0)
@@ -896,9 +897,11 @@ int store_settle(store *s)
 	int rc = sqlite3_wal_checkpoint_v2(s->db, "main",
 	                                   SQLITE_CHECKPOINT_TRUNCATE, NULL,
 	                                   NULL);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
 		return (rc & 0xff) == SQLITE_BUSY ? KW_EBUSY :
 		                                    db_err(s->db, rc);
+	}
 	s->unsynced = false;
 	return 0;
 }
