@@ -1648,7 +1648,9 @@ int agent_turn(agent *a, int max_wait_ms)
 	/* A commit of the agent's own (a checkpoint's record, retention, an
 	 * unlock's queued rows) can leave the store in doubt too. */
 	if (store_in_doubt(a->st))
-		agent_store_fault(a, "a commit outside a request's turn",
+		agent_store_fault(a,
+		                  "a write of the agent's own (an audit "
+		                  "checkpoint, retention, an unlock)",
 		                  KW_EUNKNOWN);
 	/* Before a recovery, which opens a batch for its audit row: the
 	 * checkpoint retried after it must run outside one (next turn). */

@@ -116,7 +116,7 @@ typedef struct agent {
 		int64_t since_us;  /* wall clock, for status */
 		int64_t retry_ms;  /* next recovery attempt (loop clock) */
 		uint32_t attempts; /* failed recovery attempts so far */
-		char cause[96];    /* what failed */
+		char cause[200];   /* what failed */
 		char waiting[160]; /* what recovery waits for */
 	} fault;
 	struct agent_verify *verifies; /* audit.verify jobs in progress */
