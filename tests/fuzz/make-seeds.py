@@ -327,6 +327,13 @@ def main():
     write("rotresult", "one-line", "error: the server said no\n")
     write("rotresult", "multi", "\n\nfirst\r\nsecond line\n")
     write("rotresult", "value-like", "dGhpcyBpcyBhIHNlY3JldA== deadbeef\x01")
+    write("dotenv", "plain", "A=1\nB=2\n")
+    write("dotenv", "quotes",
+          'export TOKEN="ghp_\\n\\t\\"x"\n# c\n'
+          "C='multi\nline' # after\n")
+    write("dotenv", "comments-crlf", "A= # c\nB=v#x\r\nexport=1\n")
+    write("dotenv", "unterminated", 'A="unterminated\n')
+    write("dotenv", "bom-dollar", "\ufeffK=$HOME ${X} \\q\n")
 
 
 if __name__ == "__main__":
