@@ -143,6 +143,10 @@ int kw_tmpl_parse(const char *text, size_t len, struct kw_tmpl **ret_tmpl,
 	};
 	int r;
 
+	if ((!text && len > 0) || !ret_tmpl) {
+		snprintf(why, whysz, "no template");
+		return KW_EINVAL;
+	}
 	if (len > KW_TMPL_MAX_BYTES) {
 		snprintf(why, whysz, "larger than %u bytes", KW_TMPL_MAX_BYTES);
 		return KW_ETOOBIG;
