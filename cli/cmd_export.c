@@ -229,6 +229,12 @@ static int collect(const struct cli *cli, kw_client *c,
 		const char *name = kw_secret_list_name(sl, i);
 		kw_secret *s = NULL;
 
+		/* The agent filtered by prefix; a name outside it would make
+		 * the relative name below read out of bounds. */
+		if (strncmp(name, o->prefix, plen) != 0 || !name[plen]) {
+			r = KW_EPROTO;
+			break;
+		}
 		r = kw_secret_get(c, name, &s);
 		if (r < 0) {
 			int ex = cli_fail(cli, c, name, r);

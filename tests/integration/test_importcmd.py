@@ -204,6 +204,46 @@ class ImportJson(ImportBase):
         self.assertEqual(self.get_cli("a/b"), b"replacement")
         self.assertEqual(self.get_cli("a/b", "--version", "1"), b"kept")
 
+    def test_partial_failure_lists_done_and_not_done(self):
+        # The agent's max_value_bytes (64 KiB here) is only known to it:
+        # a bigger value fails its put, and import stops there.
+        tree = {"a": "stored", "b": "x" * 65537, "c": "never"}
+        src = self.write_json("s.json", tree)
+        r = self.cli("import", src)
+        self.assertRc(r, EXIT_ERROR)
+        self.assertIn("import b:", r.err)
+        self.assertIn("imported before the failure (1):\n  a\n", r.err)
+        self.assertIn("not imported:\n  b\n  c\n", r.err)
+        self.assertEqual(self.names(), ["a"])
+        self.assertNotIn("stored", r.err)
+
+    def test_progress_on_a_terminal(self):
+        tree = {"k%03d" % i: "v%d" % i for i in range(150)}
+        src = self.write_json("s.json", tree)
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        try:
+            proc = spawn([BIN_KEYWARD, "import", src], self.h.env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=slave, cwd=self.h.work)
+            out, _ = proc.communicate(timeout=CLI_DEADLINE_S)
+        finally:
+            os.close(slave)
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn(b"imported 150 of 150", out)
+        os.set_blocking(master, False)
+        err = [b""]
+
+        def read_some():
+            try:
+                err[0] += os.read(master, 4096)
+            except (BlockingIOError, OSError):
+                pass
+            return b"importing 150/150 (" in err[0]
+
+        self.assertTrue(poll_until(read_some, CLI_DEADLINE_S), err[0])
+        self.assertRegex(err[0].decode(), r"importing 150/150 \(\d+/s\)")
+
     def test_format_from_name_or_option(self):
         src = self.write("creds", '{"k": "v"}')
         r = self.cli("import", src)
