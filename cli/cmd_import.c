@@ -199,7 +199,7 @@ static int put_all(const struct cli *cli, kw_client *c,
 	p.start_ns = now_ns();
 	for (size_t i = 0; i < l->n; i++) {
 		const struct imp_entry *e = &l->v[i];
-		int r;
+		int r, ex;
 
 		if (e->action == IMP_SKIP)
 			continue;
@@ -207,8 +207,7 @@ static int put_all(const struct cli *cli, kw_client *c,
 		if (r < 0) {
 			if (p.on)
 				fputc('\n', stderr);
-			int ex = cli_fail(cli, c, e->name, r);
-
+			ex = cli_fail(cli, c, e->name, r);
 			report_partial(l, i);
 			return ex;
 		}
