@@ -134,8 +134,9 @@ static int walk(struct loader *ld, const json_t *obj, char *path, size_t plen,
 		size_t klen = strlen(key), n = plen + (top ? 0 : 1) + klen;
 
 		if (n > KW_NAME_MAX) {
+			/* Named by its parent: the key may be huge. */
 			path[plen] = '\0';
-			problem(ld, path[0] ? path : key,
+			problem(ld, path[0] ? path : NULL,
 			        "a member's name would be longer than %u "
 			        "bytes",
 			        KW_NAME_MAX);

@@ -159,13 +159,15 @@ class ImportJson(ImportBase):
             "secrets.json",
             '{"ok": "1", "also": {"fine": "2"}, "bad name": "3",'
             ' "port": 8080, "list": ["a"], "flag": true, "nil": null,'
-            ' "deep": {"..": "4"}}')
+            ' "deep": {"..": "4", "%s": "5"}}' % ("b" * 300))
         rows = self.stored_rows()
         r = self.cli("import", src)
         self.assertRc(r, EXIT_ERROR)
         for name in ("bad name", "port", "list", "flag", "nil", "deep/.."):
             self.assertIn("import %s:" % name, r.err)
-        self.assertIn("nothing imported: 6 entries are not valid", r.err)
+        self.assertIn("import deep: a member's name would be longer than "
+                      "255 bytes", r.err)
+        self.assertIn("nothing imported: 7 entries are not valid", r.err)
         self.assertEqual(self.names(), [])
         self.assertEqual(self.stored_rows(), rows)
 
