@@ -20,6 +20,7 @@ import json
 import os
 import pty
 import random
+import signal
 import sqlite3
 import string
 import subprocess
@@ -337,6 +338,39 @@ class ImportShred(ImportBase):
         r = self.cli("import", src, "--shred", "--overwrite")
         self.assertRc(r, 0)
         self.assertFalse(os.path.lexists(src))
+
+    def test_file_changed_after_reading_is_kept(self):
+        # The agent is stopped, so import blocks on its first request
+        # after reading the file (it reads before it connects); the file
+        # changes then, and the shred must notice.
+        src = self.write_json("secrets.json", {"a": "one"})
+        os.kill(self.d.proc.pid, signal.SIGSTOP)
+        try:
+            proc = spawn([BIN_KEYWARD, "import", src, "--shred"], self.h.env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=self.h.work)
+            self.addCleanup(proc.kill)
+
+            def connected():
+                fds = "/proc/%d/fd" % proc.pid
+                try:
+                    return any(os.readlink(os.path.join(fds, f))
+                               .startswith("socket:")
+                               for f in os.listdir(fds))
+                except OSError:
+                    return False
+
+            self.assertTrue(poll_until(connected, CLI_DEADLINE_S))
+            with open(src, "a") as f:
+                f.write("\n")
+        finally:
+            os.kill(self.d.proc.pid, signal.SIGCONT)
+        out, err = proc.communicate(timeout=CLI_DEADLINE_S)
+        self.assertEqual(proc.returncode, EXIT_ERROR, err)
+        self.assertIn(b"not shredded: the file changed since it was read",
+                      err)
+        self.assertTrue(os.path.exists(src))
+        self.assertEqual(self.get_cli("a"), b"one")
 
     def test_shred_refused_with_dry_run(self):
         src = self.write_json("secrets.json", {"a": "1"})
