@@ -9,6 +9,7 @@
  * without it the agent would let nothing connect, not even this CLI.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <sodium.h>
@@ -39,7 +40,42 @@ static bool join(char *out, const char *dir, const char *leaf)
 	return n > 0 && n < KW_PATH_MAX;
 }
 
-/* Create home 0700, or accept an existing one only if private and ours. */
+/*
+ * An existing home of ours that group or others may enter (~/.mcp made
+ * 0755 by another tool, secrets.json inside): make it 0700, as keywardd
+ * requires, and say so. Through an fd opened without following links, so
+ * the mode lands on the directory that was inspected.
+ */
+static int home_make_private(const struct cli *cli, const char *home,
+                             const struct stat *seen)
+{
+	struct stat st;
+	int fd;
+
+	errno = 0;
+	fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_ino != seen->st_ino ||
+	    st.st_dev != seen->st_dev || fchmod(fd, 0700) < 0) {
+		cli_msg(cli, NULL,
+		        "%s is accessible by group or others and cannot be "
+		        "made private (%s); fix with: chmod 700 %s",
+		        home, fd < 0 || errno ? strerror(errno) : "it changed",
+		        home);
+		if (fd >= 0)
+			close(fd);
+		return CLI_EXIT_ERROR;
+	}
+	close(fd);
+	cli_msg(cli, NULL,
+	        "%s had mode %04o (other users could enter it, and keywardd "
+	        "refuses such a home); changed it to 0700",
+	        home, (unsigned)(seen->st_mode & 07777));
+	return 0;
+}
+
+/* Create home 0700, or accept an existing one only if ours (made private
+ * if it is not). */
 static int home_prepare(const struct cli *cli, const char *home,
                         bool *ret_created)
 {
@@ -71,13 +107,8 @@ static int home_prepare(const struct cli *cli, const char *home,
 		        (unsigned long)geteuid());
 		return CLI_EXIT_ERROR;
 	}
-	if (st.st_mode & 077) {
-		cli_msg(cli, NULL,
-		        "%s is accessible by group or others; fix "
-		        "with: chmod 700 %s",
-		        home, home);
+	if ((st.st_mode & 077) && home_make_private(cli, home, &st) != 0)
 		return CLI_EXIT_ERROR;
-	}
 	*ret_created = created;
 	return 0;
 }
@@ -177,6 +208,28 @@ fail:
 	crypto_key_free(kek);
 	sodium_memzero(&w, sizeof(w));
 	return CLI_EXIT_ERROR;
+}
+
+/* A plaintext secrets file other tools left in the home: say how to move
+ * it into the store. */
+static void notice_plaintext(const char *home)
+{
+	static const char *const leaves[] = { "secrets.json", ".env" };
+	char path[KW_PATH_MAX + 16];
+	struct stat st;
+	bool first = true;
+
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", home, leaves[i]);
+		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (first)
+			puts("Plaintext secrets found in the store's directory. "
+			     "Once keywardd runs, move them in\n(every value "
+			     "is read back before the file is shredded):");
+		first = false;
+		printf("  keyward import %s --shred\n", path);
+	}
 }
 
 static void print_done(const struct init_paths *p, bool passphrase,
@@ -302,6 +355,7 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (ex != 0)
 		goto fail_store;
 	print_done(&p, passphrase, exe);
+	notice_plaintext(p.home);
 	return 0;
 
 fail_store:

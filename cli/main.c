@@ -31,7 +31,8 @@ static const struct command commands[] = {
 	{ "audit", cmd_audit },       { "schedule", cmd_schedule },
 	{ "rotate", cmd_rotate },     { "watch", cmd_watch },
 	{ "token", cmd_token },       { "jwks", cmd_jwks },
-	{ "apikey", cmd_apikey },
+	{ "apikey", cmd_apikey },     { "import", cmd_import },
+	{ "export", cmd_export },     { "inject", cmd_inject },
 };
 
 static const char usage_text[] =
@@ -109,6 +110,16 @@ static const char usage_text2[] =
 	"  token verify --aud URI [--scopes a,b] [--json]\n"
 	"                          verify the token on stdin\n"
 	"  jwks                    the public JWK Set of the signing key\n"
+	"  import FILE [--format json|dotenv] [--prefix P] [--dry-run]\n"
+	"         [--overwrite] [--shred]\n"
+	"                          store every entry of a secrets.json or\n"
+	"                          .env file (all valid, or nothing)\n"
+	"  export [PREFIX/] [--format json|dotenv] [--force]\n"
+	"                          write names and values to stdout (not to\n"
+	"                          a terminal unless --force)\n"
+	"  inject -i TEMPLATE -o FILE [--mode 0600] [--watch [--exec CMD]]\n"
+	"                          render {{ keyward://REF }} into FILE;\n"
+	"                          --watch: again after each rotation\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"

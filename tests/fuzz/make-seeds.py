@@ -334,6 +334,13 @@ def main():
     write("dotenv", "comments-crlf", "A= # c\nB=v#x\r\nexport=1\n")
     write("dotenv", "unterminated", 'A="unterminated\n')
     write("dotenv", "bom-dollar", "\ufeffK=$HOME ${X} \\q\n")
+    write("tmpl", "plain", "no references here }} {\n")
+    write("tmpl", "refs",
+          "token={{ keyward://github/token }}\n"
+          "old={{keyward://db/pass@3}} prev={{\tkeyward://db/pass#previous }}"
+          "\nkey: {{ keyward://signing/key:base64 }}\n")
+    write("tmpl", "bad-open", "a\nb {{ other }}\n")
+    write("tmpl", "unclosed", "{{ keyward://a\n}}")
 
 
 if __name__ == "__main__":
