@@ -217,6 +217,7 @@ int cmd_watch(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_apikey(struct cli *cli, int argc, char **argv);
 int cmd_jwks(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
 /* The value of a duration option (common/duration.h) up to max seconds;
  * with zero_ok also "0" and "0s". Prints a usage error naming opt.
  * 0 or an exit code (cmd_schedule.c). */
