@@ -49,6 +49,7 @@ GROUPS = {
     "load": ("test_stress.Thousand", "test_stress.FdExhaustion",
              "test_stress.SlowClients"),
     "selftest": "test_run",
+    "runcmd": "test_runcmd",
 }
 
 EXIT_SKIP = 77  # meson's "skipped" exit status
