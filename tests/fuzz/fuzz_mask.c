@@ -111,7 +111,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			v[k].len = size - pos;
 		memcpy(v[k].bytes, data + pos, v[k].len);
 		pos += v[k].len;
-		snprintf(v[k].label, sizeof(v[k].label), "V%zu", k);
+		v[k].label[0] = 'V';
+		v[k].label[1] = (char)('0' + k);
+		v[k].label[2] = '\0';
 	}
 	if (pos >= size)
 		return 0;
