@@ -423,11 +423,17 @@ static int run_exec_in_place(struct run *r)
 	return run_exec_status(err);
 }
 
-/* Connect, presenting --token-file's token instead of $KEYWARD_TOKEN. */
+/* Connect, presenting --token-file's token instead of $KEYWARD_TOKEN.
+ * Plain variables alone need no agent. */
 static int run_connect(struct run *r)
 {
+	bool refs = false;
 	int ex, e;
 
+	for (size_t i = 0; i < r->nvars; i++)
+		refs |= r->vars[i].is_ref;
+	if (!refs)
+		return 0;
 	if (r->token)
 		unsetenv("KEYWARD_TOKEN");
 	if ((ex = cli_connect(r->cli, KW_TIMEOUT_DEFAULT_MS, &r->c)))

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +42,7 @@ struct stream {
 
 struct super {
 	struct run *r;
+	pid_t parent; /* keyward's pid, for the child to check */
 	sigset_t oldmask;
 	int sigfd;
 	pid_t child;        /* 0: none running */
@@ -50,7 +52,8 @@ struct super {
 	bool rotated;
 	int exit_signal; /* a terminating signal with no child to take it */
 	struct stream st[2];
-	kw_client *wc; /* the watch connection, with --watch */
+	kw_client *wc;        /* the watch connection, with --watch */
+	int64_t reconnect_ms; /* while it is down: next attempt */
 };
 
 static int64_t super_now_ms(void)
@@ -144,6 +147,11 @@ static void super_child_exec(struct super *sv, const int out[2],
 {
 	int e;
 
+	/* If keyward is killed, the child must not run on unsupervised
+	 * (and, with --watch, never restarted): it gets SIGTERM. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 ||
+	    getppid() != sv->parent)
+		_exit(127);
 	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &sv->oldmask, NULL);
 	if ((out[1] >= 0 && dup2(out[1], 1) < 0) ||
@@ -238,17 +246,24 @@ static void super_on_rotated(const char *name, uint64_t version, void *arg)
 	}
 }
 
-/* The names to watch: each distinct unpinned one, or "**" (filtered in
- * the callback) when there are more than one client may watch. */
+/* References a rotation can change: those not pinned to a version. */
+static size_t super_watched(const struct run *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nvars; i++)
+		n += r->vars[i].is_ref && !r->vars[i].ref.version;
+	return n;
+}
+
+/* The names to watch: each unpinned one, or "**" (filtered in the
+ * callback) when there are more than one client may watch. */
 static int super_watch_all(struct super *sv)
 {
 	struct run *r = sv->r;
-	size_t distinct = 0;
 	int e = 0;
 
-	for (size_t i = 0; i < r->nvars; i++)
-		distinct += r->vars[i].is_ref && !r->vars[i].ref.version;
-	if (distinct > KW_WATCH_MAX)
+	if (super_watched(r) > KW_WATCH_MAX)
 		return kw_watch(sv->wc, "**", super_on_rotated, sv);
 	for (size_t i = 0; i < r->nvars && e == 0; i++)
 		if (r->vars[i].is_ref && !r->vars[i].ref.version)
@@ -341,8 +356,11 @@ static int super_timeout(const struct super *sv, int64_t now)
 
 		t = t < 0 || d < t ? d : t;
 	}
-	if (sv->wc && kw_fd(sv->wc) < 0)
-		t = t < 0 || t > SUPER_RECONNECT_MS ? SUPER_RECONNECT_MS : t;
+	if (sv->wc && kw_fd(sv->wc) < 0) {
+		int64_t d = sv->reconnect_ms - now;
+
+		t = t < 0 || d < t ? d : t;
+	}
 	return t < 0 ? -1 : (int)(t > 0 ? t : 0);
 }
 
@@ -357,8 +375,10 @@ static void super_timers(struct super *sv, int64_t now)
 	}
 	if (sv->stopping && sv->child > 0 && now >= sv->kill_at_ms)
 		kill(sv->child, SIGKILL);
-	if (sv->wc && kw_fd(sv->wc) < 0)
+	if (sv->wc && kw_fd(sv->wc) < 0 && now >= sv->reconnect_ms) {
+		sv->reconnect_ms = now + SUPER_RECONNECT_MS;
 		super_watch_events(sv);
+	}
 }
 
 /* One turn of the loop: wait, then handle what is ready. */
@@ -456,7 +476,7 @@ static int super_signals_setup(struct super *sv)
 
 int run_supervise(struct run *r)
 {
-	struct super sv = { .r = r, .sigfd = -1 };
+	struct super sv = { .r = r, .sigfd = -1, .parent = getpid() };
 	int ex, status = 0;
 
 	sv.st[0] = (struct stream){ .fd = -1, .out = 1 };
@@ -466,7 +486,7 @@ int run_supervise(struct run *r)
 		        strerror(errno));
 		return CLI_EXIT_ERROR;
 	}
-	ex = r->watch ? super_watch_start(&sv) : 0;
+	ex = r->watch && super_watched(r) ? super_watch_start(&sv) : 0;
 	if (ex == 0)
 		ex = super_spawn(&sv);
 	/* The child has its values; ours go (the maskers keep theirs). */

@@ -64,6 +64,10 @@ elif mode == "signals":
     os.write(1, b"ready\n")
     while True:
         time.sleep(1)
+elif mode == "pid":
+    os.write(1, b"pid=%d\n" % os.getpid())
+    while True:
+        time.sleep(1)
 elif mode == "serve":
     # one line per start: the hash of VAR; then wait to be stopped
     os.write(1, ("start %s\n" % h(os.environb[sys.argv[2].encode()]))
@@ -235,6 +239,27 @@ class Status(RunCase):
         os.kill(p.pid, signal.SIGTERM)
         rc, _, err = self.finish(p)
         self.assertEqual(rc, 128 + signal.SIGTERM, err)
+
+
+    def test_child_does_not_outlive_keyward(self):
+        # keyward killed outright: its child gets SIGTERM, not a life
+        # without a supervisor.
+        self.put_cli("app/token", random_value())
+        p = self.start("--env", "T=app/token", "--",
+                       *self.child_argv("pid"))
+        got = self.read_until(p, b"\n")
+        pid = int(got.decode().strip().split("=")[1])
+        p.kill()
+        p.wait(timeout=harness.CLI_DEADLINE_S)
+
+        def gone():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] in "ZX"
+            except FileNotFoundError:
+                return True
+        self.assertTrue(harness.poll_until(gone, harness.CLI_DEADLINE_S),
+                        "the child outlived keyward")
 
 
 class AllOrNothing(RunCase):
