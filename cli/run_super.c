@@ -109,12 +109,11 @@ static void super_close_stream(struct stream *s)
 }
 
 /* Read once from s (non-blocking). false when there was nothing. */
-static bool super_read(struct super *sv, struct stream *s)
+static bool super_read(struct stream *s)
 {
 	unsigned char buf[SUPER_READ_MAX];
 	ssize_t n = read(s->fd, buf, sizeof(buf));
 
-	(void)sv;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return false;
 	if (n <= 0) {
@@ -136,7 +135,7 @@ static bool super_read(struct super *sv, struct stream *s)
 static void super_drain(struct super *sv)
 {
 	for (int i = 0; i < 2; i++) {
-		while (sv->st[i].fd >= 0 && super_read(sv, &sv->st[i]))
+		while (sv->st[i].fd >= 0 && super_read(&sv->st[i]))
 			;
 		super_close_stream(&sv->st[i]);
 	}
@@ -373,8 +372,10 @@ static void super_timers(struct super *sv, int64_t now)
 		    now >= s->fed_ms + sv->r->hold_ms)
 			(void)kw_mask_flush(s->m, super_out, s);
 	}
-	if (sv->stopping && sv->child > 0 && now >= sv->kill_at_ms)
+	if (sv->stopping && sv->child > 0 && now >= sv->kill_at_ms) {
 		kill(sv->child, SIGKILL);
+		sv->kill_at_ms = INT64_MAX; /* once; SIGCHLD follows */
+	}
 	if (sv->wc && kw_fd(sv->wc) < 0 && now >= sv->reconnect_ms) {
 		sv->reconnect_ms = now + SUPER_RECONNECT_MS;
 		super_watch_events(sv);
@@ -400,7 +401,7 @@ static void super_turn(struct super *sv)
 		return; /* EINTR: go round */
 	for (int i = 0; i < 2; i++)
 		if (pfd[1 + i].revents && sv->st[i].fd >= 0)
-			(void)super_read(sv, &sv->st[i]);
+			(void)super_read(&sv->st[i]);
 	if (pfd[0].revents)
 		super_signals(sv);
 	if (wi >= 0 && pfd[wi].revents)

@@ -68,8 +68,11 @@ elif mode == "pid":
     os.write(1, b"pid=%d\n" % os.getpid())
     while True:
         time.sleep(1)
-elif mode == "serve":
+elif mode in ("serve", "stubborn"):
     # one line per start: the hash of VAR; then wait to be stopped
+    # ("stubborn": SIGTERM is ignored, only SIGKILL stops it)
+    if mode == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.write(1, ("start %s\n" % h(os.environb[sys.argv[2].encode()]))
              .encode())
     while True:
@@ -383,6 +386,22 @@ class Watch(RunCase):
         self.assertIn("read for keyward run", reasons)
         self.assertIn("read for a keyward run restart after rotation",
                       reasons)
+
+
+    def test_grace_ends_in_sigkill(self):
+        self.put_cli("svc/key", random_value())
+        self.assertRc(self.cli("schedule", "svc/key", "--every", "30d",
+                               "--rotator", "random:16:hex"), 0)
+        p = self.start("--watch", "--grace", "1s", "--env", "K=svc/key",
+                       "--", *self.child_argv("stubborn", "K"))
+        got = self.read_until(p, b"\n")
+        self.assertRc(self.cli("rotate", "--wait", "svc/key"), 0)
+        want = b"start %s\n" % sha(self.get_cli("svc/key")).encode()
+        self.read_until(p, want, got)
+        p.send_signal(signal.SIGINT)
+        rc, _, err = self.finish(p)
+        # SIGINT, forwarded, still ends the stubborn child.
+        self.assertEqual(rc, 128 + signal.SIGINT, err)
 
 
 class TokenFile(RunCase):
