@@ -164,8 +164,10 @@ static int run_read_token(struct run *r, const char *path)
 	ssize_t n;
 
 	if (fd < 0) {
-		cli_msg(r->cli, path, "--token-file: %s%s", strerror(errno),
-		        errno == ELOOP ? " (a symbolic link is refused)" : "");
+		int err = errno;
+
+		cli_msg(r->cli, path, "--token-file: %s%s", strerror(err),
+		        err == ELOOP ? " (a symbolic link is refused)" : "");
 		return CLI_EXIT_ERROR;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
@@ -427,17 +429,23 @@ static int run_exec_in_place(struct run *r)
  * Plain variables alone need no agent. */
 static int run_connect(struct run *r)
 {
-	bool refs = false;
+	const struct run_var *first = NULL;
+	char label[RUN_VAR_MAX + KW_NAME_MAX + 8];
 	int ex, e;
 
-	for (size_t i = 0; i < r->nvars; i++)
-		refs |= r->vars[i].is_ref;
-	if (!refs)
+	for (size_t i = 0; i < r->nvars && !first; i++)
+		if (r->vars[i].is_ref)
+			first = &r->vars[i];
+	if (!first)
 		return 0;
 	if (r->token)
 		unsetenv("KEYWARD_TOKEN");
-	if ((ex = cli_connect(r->cli, KW_TIMEOUT_DEFAULT_MS, &r->c)))
+	if ((ex = cli_connect(r->cli, KW_TIMEOUT_DEFAULT_MS, &r->c))) {
+		run_ref_label(first, label, sizeof(label));
+		cli_msg(r->cli, label, "not fetched; %s not started",
+		        r->cmd[0]);
 		return ex;
+	}
 	if (r->token && (e = kw_client_hello(r->c, r->token)) < 0) {
 		cli_msg(r->cli, NULL,
 		        "the agent refused --token-file's token: %s",

@@ -280,6 +280,24 @@ class AllOrNothing(RunCase):
         self.assertIn("TWO (app/two)", r.err)
         self.assertNotIn(value.decode(), r.err)
 
+    def test_agent_down_starts_nothing(self):
+        self.d.stop()
+        marker = os.path.join(self.h.work, "ran")
+        r = self.run_kw("--env", "T=app/token", "--",
+                        *self.child_argv("marker", marker))
+        self.assertRc(r, EXIT_ERROR)
+        self.assertIn("cannot connect to the agent", r.err)
+        self.assertIn("T (app/token): not fetched", r.err)
+        self.assertFalse(os.path.exists(marker))
+        # Plain variables alone need no agent.
+        path = os.path.join(self.h.work, "plain.env")
+        with open(path, "w") as f:
+            f.write("MODE=offline\n")
+        r = self.run_kw("--env-file", path, "--",
+                        *self.child_argv("env", "MODE"))
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.splitlines()[1], "MODE=" + sha(b"offline"))
+
     def test_nul_refused_base64_works(self):
         binary = b"\x00\x01binary\x00\xff"
         self.put_cli("app/bin", binary)
