@@ -43,7 +43,7 @@ int main(void)
 		have += (size_t)n;
 		char *nl = memrchr(buf, '\n', have);
 		/* A line longer than the buffer goes out in pieces. */
-		size_t done = nl ? (size_t)(nl - buf) + 1 :
+		size_t done = nl                  ? (size_t)(nl - buf) + 1 :
 		              have == sizeof(buf) ? have :
 		                                    0;
 		if (done && put(buf, done) < 0)

@@ -94,12 +94,13 @@ int main(int argc, char **argv)
 		return 1;
 	double t0 = now_us();
 	for (long i = 0; i < n; i++) {
-		int len = snprintf(req, sizeof(req),
-		                   "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
-		                   "\"tools/call\",\"params\":{\"name\":\"echo\","
-		                   "\"arguments\":{\"text\":\"round trip %ld "
-		                   "through a stdio server\"}}}\n",
-		                   i, i);
+		int len =
+			snprintf(req, sizeof(req),
+		                 "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
+		                 "\"tools/call\",\"params\":{\"name\":\"echo\","
+		                 "\"arguments\":{\"text\":\"round trip %ld "
+		                 "through a stdio server\"}}}\n",
+		                 i, i);
 		double s = now_us();
 		if (write(to, req, (size_t)len) != len ||
 		    expect(from, req, (size_t)len) < 0) {
