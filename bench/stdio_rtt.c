@@ -66,6 +66,9 @@ static int expect(int fd, const char *want, size_t len)
 	char got[REQ_MAX];
 	size_t have = 0;
 
+	if (len == 0 || len > sizeof(got))
+		return -1;
+
 	while (have < len) {
 		ssize_t n = read(fd, got + have, len - have);
 
