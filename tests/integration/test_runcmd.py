@@ -49,6 +49,12 @@ elif mode == "env":
         v = os.environb.get(var.encode())
         out.append("%s=%s" % (var, "-" if v is None else h(v)))
     os.write(1, ("\n".join(out) + "\n").encode())
+elif mode == "fds":
+    # the descriptors the child was given, beyond 0, 1 and 2
+    fds = sorted(int(f) for f in os.listdir("/proc/self/fd"))
+    extra = [f for f in fds if f > 2 and os.path.exists(
+        "/proc/self/fd/%d" % f)]
+    os.write(1, ("fds=%s\n" % extra).encode())
 elif mode == "marker":
     open(sys.argv[2], "w").close()
 elif mode == "exit":
@@ -243,6 +249,16 @@ class Status(RunCase):
         rc, _, err = self.finish(p)
         self.assertEqual(rc, 128 + signal.SIGTERM, err)
 
+
+    def test_child_gets_no_descriptor_of_keyward(self):
+        # Not the agent connection, the watch connection, the signalfd
+        # or the other ends of its pipes.
+        self.put_cli("app/token", random_value())
+        for extra in ([], ["--watch"], ["--mask", "stderr"]):
+            r = self.run_kw("--env", "T=app/token", *extra, "--",
+                            *self.child_argv("fds"))
+            self.assertRc(r, 0)
+            self.assertEqual(r.out, b"fds=[]\n", extra)
 
     def test_child_does_not_outlive_keyward(self):
         # keyward killed outright: its child gets SIGTERM, not a life
