@@ -75,7 +75,8 @@ static int run_var_new(struct run *r, const char *name, size_t n,
 /* --env VAR=REF */
 static int run_add_env(struct run *r, const char *arg)
 {
-	const char *eq = strchr(arg, '=');
+	const char *eq = strchr(arg, '='), *ref;
+	size_t reflen;
 	struct run_var *v;
 	char why[160];
 	int ex;
@@ -87,8 +88,12 @@ static int run_add_env(struct run *r, const char *arg)
 	if ((ex = run_var_new(r, arg, (size_t)(eq - arg), "--env", 0, &v)))
 		return ex;
 	v->is_ref = true;
-	if (kw_secref_parse(eq + 1, strlen(eq + 1), &v->ref, why, sizeof(why)) <
-	    0) {
+	/* keyward://REF as in .env files is the same reference. */
+	if (!kw_secref_uri(eq + 1, strlen(eq + 1), &ref, &reflen)) {
+		ref = eq + 1;
+		reflen = strlen(ref);
+	}
+	if (kw_secref_parse(ref, reflen, &v->ref, why, sizeof(why)) < 0) {
 		cli_msg(r->cli, v->name, "--env: %s", why);
 		return CLI_EXIT_USAGE;
 	}

@@ -385,6 +385,11 @@ class InPlace(RunCase):
         lines = r.text.splitlines()[1:]
         self.assertEqual(lines, ["ONE=" + sha(one), "TWO=" + sha(two),
                                  "PLAIN=" + sha(b"just text")])
+        r = self.run_kw("--env", "TWO=keyward://x/two", "--",
+                        *self.child_argv("env", "TWO"))
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.splitlines()[1], "TWO=" + sha(
+            self.get_cli("x/two")))
         r = self.run_kw("--env-file", path, "--env", "ONE=x/two", "--",
                         "true")
         self.assertRc(r, harness.EXIT_USAGE)
