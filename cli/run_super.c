@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "run.h"
+#include "secmem.h"
 
 /* While the watch connection is down, try it again this often. */
 #define SUPER_RECONNECT_MS 1000
@@ -488,6 +489,10 @@ int run_supervise(struct run *r)
 		return CLI_EXIT_ERROR;
 	}
 	ex = r->watch && super_watched(r) ? super_watch_start(&sv) : 0;
+	/* Both connections have the token (the library keeps it for
+	 * reconnects): our copy goes. */
+	kw_wipefree(r->token);
+	r->token = NULL;
 	if (ex == 0)
 		ex = super_spawn(&sv);
 	/* The child has its values; ours go (the maskers keep theirs). */
