@@ -487,6 +487,26 @@ class TokenFile(RunCase):
         self.assertIn("O (other/token)", r.err)
         self.assertFalse(os.path.exists(marker))
 
+    def test_token_file_with_watch(self):
+        self.put_cli("mcp/srv/token", random_value())
+        self.assertRc(self.cli("schedule", "mcp/srv/token", "--every",
+                               "30d", "--rotator", "random:16:hex"), 0)
+        p = self.start("--token-file", self.tf, "--watch", "--env",
+                       "T=mcp/srv/token", "--",
+                       *self.child_argv("serve", "T"))
+        got = self.read_until(p, b"\n")
+        self.assertRc(self.cli("rotate", "--wait", "mcp/srv/token"), 0)
+        want = b"start %s\n" % sha(self.get_cli("mcp/srv/token")).encode()
+        self.read_until(p, want, got)
+        p.send_signal(signal.SIGTERM)
+        rc, _, err = self.finish(p)
+        self.assertEqual(rc, 128 + signal.SIGTERM, err)
+        restarts = [row for row in self.audit_rows("mcp/srv/token")
+                    if row["reason"] == "read for a keyward run restart "
+                    "after rotation"]
+        self.assertEqual([row["principal"] for row in restarts],
+                         ["mcp-srv"])
+
     def test_token_file_must_be_private(self):
         os.chmod(self.tf, 0o644)
         r = self.run_kw("--token-file", self.tf, "--", "true")
