@@ -471,7 +471,7 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 		                   0,
 		.outcome = x->audit_denied ? AUDIT_DENIED : rpc_outcome(r),
 		.reason = x->audit_denied ? x->audit_reason :
-		          r == 0          ? NULL :
+		          r == 0          ? x->audit_note :
 		          x->msg[0]       ? x->msg :
 		                            kw_strerror(r),
 	};

@@ -38,6 +38,9 @@ typedef struct rpc_ctx {
 	 * key): the audit row says denied, with this reason, instead. */
 	bool audit_denied;
 	char audit_reason[256];
+	/* Why a successful request was made, as the caller said (static
+	 * text, e.g. secret.get's purpose): the ok row's reason. NULL: none. */
+	const char *audit_note;
 } rpc_ctx;
 
 /* Handler return for "answer comes later" (the connection is parked). */

@@ -95,9 +95,33 @@ static bool secret_stage_ok(const char *s)
 	       strcmp(s, "previous") == 0 || strcmp(s, "retired") == 0;
 }
 
+/*
+ * secret.get's optional purpose: the audit row's reason for a read made on
+ * behalf of `keyward run` (docs/protocol.md). Only these words, so the
+ * row's text is ours and never the caller's. 0 or an error naming it.
+ */
+static int secret_get_purpose(rpc_ctx *x)
+{
+	const char *purpose;
+	size_t len;
+	int r = rpc_opt_string(x, "purpose", 16, &purpose, &len);
+
+	if (r < 0 || !purpose)
+		return r;
+	if (strcmp(purpose, "run") == 0)
+		x->audit_note = "read for keyward run";
+	else if (strcmp(purpose, "restart") == 0)
+		x->audit_note = "read for a keyward run restart after rotation";
+	else
+		return rpc_fail(x, KW_EINVAL, "purpose",
+		                "must be run or restart");
+	return 0;
+}
+
 int method_secret_get(rpc_ctx *x, json_t **ret_result)
 {
-	static const char *const keys[] = { "name", "version", "stage", NULL };
+	static const char *const keys[] = { "name", "version", "stage",
+		                            "purpose", NULL };
 	const char *name, *stage;
 	size_t stage_len;
 	bool have_version;
@@ -108,7 +132,8 @@ int method_secret_get(rpc_ctx *x, json_t **ret_result)
 	    (r = rpc_name(x, "name", &name)) < 0 ||
 	    (r = rpc_opt_uint(x, "version", 1, INT64_MAX, &have_version,
 	                      &version)) < 0 ||
-	    (r = rpc_opt_string(x, "stage", 16, &stage, &stage_len)) < 0)
+	    (r = rpc_opt_string(x, "stage", 16, &stage, &stage_len)) < 0 ||
+	    (r = secret_get_purpose(x)) < 0)
 		return r;
 	if (stage && !secret_stage_ok(stage))
 		return rpc_fail(

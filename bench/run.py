@@ -86,6 +86,8 @@ class Bench:
             "oneshot": os.path.join(self.build, "bench", "oneshot"),
             "sodium_verify": os.path.join(self.build, "bench",
                                           "sodium_verify"),
+            "stdio_echo": os.path.join(self.build, "bench", "stdio_echo"),
+            "stdio_rtt": os.path.join(self.build, "bench", "stdio_rtt"),
         }
         self.procs = []        # Popen of every long-running child
         self.tmp = None
@@ -526,6 +528,51 @@ class Bench:
                 % (c["name"], c["mean_ms"], c["ratio_to_oneshot"] or 0))
         self.results["per_process"] = out
 
+    def stdio_roundtrip(self):
+        """keyward run's cost on a stdio server (issue 13): sequential
+        round trips to bench/stdio_echo bare, behind `cat` (the floor of
+        any process that relays output), and through `keyward run` with
+        stdout masked and with only stderr masked. Rounds alternate; the
+        median of each command's means is kept."""
+        n = str(max(2000, int(self.args.seconds * 4000)))
+        value = base64.b16encode(os.urandom(16))
+        self.kw("put", "bench/stdio", input=value)
+        echo = self.bin["stdio_echo"]
+        run = [self.bin["keyward"], "run", "--env", "TOKEN=bench/stdio"]
+        cases = [
+            ("bare", [echo]),
+            ("cat relay", ["sh", "-c", 'exec "$0" | cat', echo]),
+            ("keyward run --mask all", run + ["--mask", "all", "--", echo]),
+            ("keyward run --mask stderr",
+             run + ["--mask", "stderr", "--", echo]),
+        ]
+        means = {name: [] for name, _ in cases}
+        last = {}
+        for _ in range(3):
+            for name, argv in cases:
+                r = subprocess.run([self.bin["stdio_rtt"], n, "--"] + argv,
+                                   env=self.kw_env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=600)
+                if r.returncode != 0:
+                    self.failed = True
+                    self.results["stdio"] = {"failed": name, "stderr":
+                                             r.stderr.decode(
+                                                 errors="replace")[-2000:]}
+                    log("stdio round trip %s failed" % name)
+                    return
+                last[name] = json.loads(r.stdout)
+                means[name].append(last[name]["mean_us"])
+        rows = []
+        for name, _ in cases:
+            row = dict(last[name], name=name,
+                       mean_us=sorted(means[name])[1])
+            rows.append(row)
+            log("stdio %-26s mean %7.2f us" % (name, row["mean_us"]))
+        bare = rows[0]["mean_us"]
+        for row in rows:
+            row["ratio_to_bare"] = ratio(row["mean_us"], bare)
+        self.results["stdio"] = {"requests": int(n), "rows": rows}
+
     def scale(self):
         script = os.path.join(ROOT, "bench", "scale.py")
         if self.args.no_scale:
@@ -577,6 +624,7 @@ class Bench:
         self.run_scenarios()
         self.sodium()
         self.per_process()
+        self.stdio_roundtrip()
         # The daemons of this run stop before scale.py starts its own, so
         # the two do not compete for the machine.
         self.results["keywardd_memory_end"] = self.keywardd_memory()
@@ -716,6 +764,13 @@ def targets(results):
     add("keyward get vs one-shot C client", "<= 1.5x mean time",
         ratio(pp.get("keyward get"), pp.get("oneshot (C, echo server)")),
         1.5, higher_is_better=False)
+    st = {r["name"]: r["mean_us"]
+          for r in results.get("stdio", {}).get("rows", [])}
+    for mode in ("all", "stderr"):
+        add("stdio round trip through keyward run --mask %s" % mode,
+            "<= 1.1x the bare server's mean",
+            ratio(st.get("keyward run --mask %s" % mode), st.get("bare")),
+            1.1, higher_is_better=False)
     sc = results.get("scale", {})
     if isinstance(sc.get("rss_max_kib"), (int, float)):
         rss = sc["rss_max_kib"] / 1024.0
@@ -787,6 +842,17 @@ def markdown(results):
                 c["name"], c["runs"], fmt(c["mean_ms"], 2),
                 fmt(c["median_ms"], 2), fmt(c["min_ms"], 2),
                 fmt(c.get("ratio_to_oneshot"), 2)))
+    st = results.get("stdio")
+    if st and "rows" in st:
+        lines += ["", "## stdio round trips through keyward run (%d "
+                  "sequential requests, median of 3 rounds)"
+                  % st["requests"], "",
+                  "| command | mean µs | p50 µs | p99 µs | x bare |",
+                  "|---|---:|---:|---:|---:|"]
+        for r in st["rows"]:
+            lines.append("| %s | %s | %s | %s | %s |" % (
+                r["name"], fmt(r["mean_us"]), fmt(r["p50_us"]),
+                fmt(r["p99_us"]), fmt(r.get("ratio_to_bare"), 2)))
     lines += ["", "## Scale (bench/scale.py)", ""]
     sc = results.get("scale", {})
     if "skipped" in sc or "failed" in sc:

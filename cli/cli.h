@@ -220,6 +220,7 @@ int cmd_jwks(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_inject(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
 /* The value of a duration option (common/duration.h) up to max seconds;
  * with zero_ok also "0" and "0s". Prints a usage error naming opt.
  * 0 or an exit code (cmd_schedule.c). */

@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "token", cmd_token },       { "jwks", cmd_jwks },
 	{ "apikey", cmd_apikey },     { "import", cmd_import },
 	{ "export", cmd_export },     { "inject", cmd_inject },
+	{ "run", cmd_run },
 };
 
 static const char usage_text[] =
@@ -120,6 +121,13 @@ static const char usage_text2[] =
 	"  inject -i TEMPLATE -o FILE [--mode 0600] [--watch [--exec CMD]]\n"
 	"                          render {{ keyward://REF }} into FILE;\n"
 	"                          --watch: again after each rotation\n"
+	"  run [--env VAR=REF]... [--env-file FILE]... [--mask all|stderr|none]\n"
+	"      [--mask-hold MS] [--watch [--grace DUR]] [--token-file FILE]\n"
+	"      -- CMD [ARG...]\n"
+	"                          run CMD with secrets in its environment,\n"
+	"                          masking them in its output; REF is\n"
+	"                          NAME[@VERSION|#STAGE][:base64]; exit\n"
+	"                          status is CMD's (128+N for signal N)\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"

@@ -341,6 +341,24 @@ def main():
           "\nkey: {{ keyward://signing/key:base64 }}\n")
     write("tmpl", "bad-open", "a\nb {{ other }}\n")
     write("tmpl", "unclosed", "{{ keyward://a\n}}")
+    mask_seeds()
+
+
+def mask_value(v):
+    return bytes([len(v)]) + v
+
+
+def mask_seeds():
+    """fuzz_mask: k, (length, bytes) per value, control byte, stream."""
+    write("mask", "one", b"\x00" + mask_value(b"sk-1234") + b"\x05" +
+          b'{"jsonrpc":"2.0","result":"sk-1234"}\nsk-12sk-1234')
+    write("mask", "prefix-of-another", b"\x01" + mask_value(b"abcd") +
+          mask_value(b"abcdef") + b"\x21" + b"abcdeabcdefabcdabcdefg")
+    write("mask", "folded", b"\x03" + mask_value(b"\x00\x01\x00\x01") +
+          mask_value(b"\x00\x00\x00\x00\x00") + mask_value(b"\x01\x02\x00\x01") +
+          mask_value(b"\x02") + b"\x93" + bytes(range(64)) * 3)
+    write("mask", "binary", b"\x00" + mask_value(b"\x00\xff\x00\xfe\x80") +
+          b"\x40" + b"\x00\x00\xff\x00\xfe\x80\x00\xff\x00")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ GROUPS = {
              "test_stress.SlowClients"),
     "selftest": "test_run",
     "importcmd": "test_importcmd",
+    "runcmd": "test_runcmd",
 }
 
 EXIT_SKIP = 77  # meson's "skipped" exit status
