@@ -31,7 +31,7 @@ static const struct command commands[] = {
 	{ "audit", cmd_audit },       { "schedule", cmd_schedule },
 	{ "rotate", cmd_rotate },     { "watch", cmd_watch },
 	{ "token", cmd_token },       { "jwks", cmd_jwks },
-	{ "apikey", cmd_apikey },
+	{ "apikey", cmd_apikey },     { "mcp", cmd_mcp },
 };
 
 static const char usage_text[] =
