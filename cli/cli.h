@@ -229,9 +229,8 @@ struct mcp_config;
  * PREFIX<server>/<any>, then policy.reload. Prints failures; 0 or an exit
  * code.
  */
-int cli_mcp_narrow(struct cli *cli, kw_client *c,
-                   const struct mcp_config *cfg, const bool *sel,
-                   const char *prefix, const char *exe,
+int cli_mcp_narrow(struct cli *cli, kw_client *c, const struct mcp_config *cfg,
+                   const bool *sel, const char *prefix, const char *exe,
                    char *const *token_files);
 /* The value of a duration option (common/duration.h) up to max seconds;
  * with zero_ok also "0" and "0s". Prints a usage error naming opt.

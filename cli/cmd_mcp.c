@@ -57,9 +57,8 @@ static void scan_error(struct cli *cli, struct scan *sc, const char *path,
 
 /* One finding as text: PATH:L:C: CLIENT: server "S": env VAR: ... */
 static void print_finding(const char *path, const char *client,
-                          const struct mcp_server *s,
-                          const struct mcp_cred *c, unsigned line,
-                          unsigned col)
+                          const struct mcp_server *s, const struct mcp_cred *c,
+                          unsigned line, unsigned col)
 {
 	cli_print_clean(stdout, path);
 	printf(":%u:%u: %s: server \"", line, col, client);
@@ -137,8 +136,8 @@ static int scan_file(struct cli *cli, struct scan *sc, const char *path,
 	struct kw_filestamp st;
 	struct mcp_config *cfg = NULL;
 
-	int r = kw_file_read_follow(path, MCP_CONFIG_MAX, &text, &len, &st,
-	                            why, sizeof(why));
+	int r = kw_file_read_follow(path, MCP_CONFIG_MAX, &text, &len, &st, why,
+	                            sizeof(why));
 	if (r == KW_ENOTFOUND && !must_exist)
 		return 0;
 	if (r == KW_ENOMEM)
@@ -231,17 +230,17 @@ static int mcp_scan(struct cli *cli, int argc, char **argv)
 		ex = cli_fail(cli, NULL, NULL, r);
 	} else {
 		if (sc->json) {
-			json_t *out = json_pack("{s:O, s:O, s:O}", "files",
-			                        sc->files, "findings",
-			                        sc->findings, "errors",
-			                        sc->errors);
+			json_t *out =
+				json_pack("{s:O, s:O, s:O}", "files", sc->files,
+			                  "findings", sc->findings, "errors",
+			                  sc->errors);
 			if (!out || cli_print_json(out) != 0)
 				sc->failed = true;
 			json_decref(out);
 		} else {
 			scan_summary(sc);
 		}
-		ex = sc->failed  ? CLI_EXIT_ERROR :
+		ex = sc->failed ? CLI_EXIT_ERROR :
 		     sc->nfound ? CLI_EXIT_FOUND :
 		                  CLI_EXIT_OK;
 	}

@@ -45,8 +45,7 @@ struct import {
 	char **token_files; /* --narrow, indexed like cfg->servers */
 };
 
-static int parse_opts(struct cli *cli, int argc, char **argv,
-                      struct import *im)
+static int parse_opts(struct cli *cli, int argc, char **argv, struct import *im)
 {
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' },
@@ -145,7 +144,8 @@ static int check_names(struct cli *cli, const struct import *im)
 			                    &rule) != 0) {
 				cli_msg(cli, s->creds[k].var,
 				        "server \"%s\": no secret name for this "
-				        "variable: %s", a, rule);
+				        "variable: %s",
+				        a, rule);
 				return CLI_EXIT_ERROR;
 			}
 		for (size_t k = 0; k < i; k++) {
@@ -247,7 +247,8 @@ static int plan_token_files(struct cli *cli, struct import *im)
 /* --dry-run: the diff with every credential value as <redacted>. */
 static int show_diff(struct cli *cli, const struct import *im)
 {
-	struct mcp_render_opts o = { .exe = im->exe, .prefix = im->prefix,
+	struct mcp_render_opts o = { .exe = im->exe,
+		                     .prefix = im->prefix,
 		                     .token_files = im->token_files,
 		                     .redact = true };
 	char why[200], *before = NULL, *after = NULL, label[PATH_MAX + 32];
@@ -350,7 +351,8 @@ static int store_all(struct cli *cli, kw_client *c, const struct import *im,
 				cli_msg(cli, im->path,
 				        "not changed; %zu credential%s stored "
 				        "before the failure",
-				        *ret_stored, *ret_stored == 1 ? "" : "s");
+				        *ret_stored,
+				        *ret_stored == 1 ? "" : "s");
 				return ex;
 			}
 			++*ret_stored;
@@ -362,7 +364,8 @@ static int store_all(struct cli *cli, kw_client *c, const struct import *im,
 /* Replace the file, kept mode and owner, only if unchanged since read. */
 static int rewrite(struct cli *cli, const struct import *im, size_t stored)
 {
-	struct mcp_render_opts o = { .exe = im->exe, .prefix = im->prefix,
+	struct mcp_render_opts o = { .exe = im->exe,
+		                     .prefix = im->prefix,
 		                     .token_files = im->token_files,
 		                     .rewrite = true };
 	char why[256], *text = NULL;
@@ -402,8 +405,8 @@ static int load(struct cli *cli, struct import *im)
 		r = mcp_config_parse(im->text, im->len, im->exe, &im->cfg, why,
 		                     sizeof(why));
 	if (r) {
-		cli_msg(cli, im->path, "%s", r == KW_ENOMEM ? kw_strerror(r) :
-		                                              why);
+		cli_msg(cli, im->path, "%s",
+		        r == KW_ENOMEM ? kw_strerror(r) : why);
 		return r == KW_ENOTFOUND ? CLI_EXIT_NOTFOUND : CLI_EXIT_ERROR;
 	}
 	im->sel = calloc(im->cfg->nservers + 1, sizeof(bool));

@@ -33,18 +33,18 @@ struct mcp_cred {
 	char *var;                   /* its key, decoded */
 	bool header;
 	enum kw_cred_rule rule;
-	size_t len;                  /* bytes of the decoded value */
-	char fp[KW_CRED_FP_SIZE];    /* "" when none may be shown */
+	size_t len;               /* bytes of the decoded value */
+	char fp[KW_CRED_FP_SIZE]; /* "" when none may be shown */
 };
 
 struct mcp_server {
-	const struct kw_jnode *node;  /* the server's object */
-	char *name;                   /* its key, decoded */
-	char *scope;                  /* "projects./dir" or "" (top level) */
-	bool remote;                  /* has url, serverUrl or httpUrl */
-	bool wrapped;                 /* already launched by `keyward run` */
+	const struct kw_jnode *node; /* the server's object */
+	char *name;                  /* its key, decoded */
+	char *scope;                 /* "projects./dir" or "" (top level) */
+	bool remote;                 /* has url, serverUrl or httpUrl */
+	bool wrapped;                /* already launched by `keyward run` */
 	const struct kw_jnode *command, *args, *env; /* NULL when absent */
-	struct mcp_cred *creds;       /* env ones first, then headers */
+	struct mcp_cred *creds; /* env ones first, then headers */
 	size_t ncreds, nenv_creds;
 };
 

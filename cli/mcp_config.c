@@ -51,8 +51,8 @@ void mcp_config_free(struct mcp_config *cfg)
 }
 
 /* A decoded key or string that is not a secret, in plain memory. */
-static int plain_string(const kw_jdoc *doc, const struct kw_jnode *n,
-                        bool key, char **ret)
+static int plain_string(const kw_jdoc *doc, const struct kw_jnode *n, bool key,
+                        char **ret)
 {
 	char *w;
 	size_t len;
@@ -95,8 +95,11 @@ static int scan_entry(const kw_jdoc *doc, struct mcp_server *s,
 	}
 	s->creds = c;
 	c = &s->creds[s->ncreds++];
-	*c = (struct mcp_cred){ .node = v, .var = var, .header = header,
-		                .rule = rule, .len = len };
+	*c = (struct mcp_cred){ .node = v,
+		                .var = var,
+		                .header = header,
+		                .rule = rule,
+		                .len = len };
 	if (!kw_cred_fingerprint(rule, value, len, c->fp))
 		c->fp[0] = '\0';
 	kw_wipefree(value);
@@ -145,9 +148,8 @@ static bool is_wrapped(const kw_jdoc *doc, const struct mcp_server *s,
 	return first && kw_jspan_string_eq(doc, first, "run");
 }
 
-static const struct kw_jnode *string_member(const kw_jdoc *doc,
-                                            const struct kw_jnode *obj,
-                                            const char *key)
+static const struct kw_jnode *
+string_member(const kw_jdoc *doc, const struct kw_jnode *obj, const char *key)
 {
 	const struct kw_jnode *n = kw_jspan_member(doc, obj, key);
 	return n && n->type == KW_JSTRING ? n : NULL;
@@ -163,8 +165,8 @@ static int add_server(struct mcp_config *cfg, const struct kw_jnode *node,
 		return 0;
 	if (cfg->nservers >= SERVERS_MAX)
 		return KW_ETOOBIG;
-	struct mcp_server *s = realloc(cfg->servers,
-	                               (cfg->nservers + 1) * sizeof(*s));
+	struct mcp_server *s =
+		realloc(cfg->servers, (cfg->nservers + 1) * sizeof(*s));
 	if (!s)
 		return KW_ENOMEM;
 	cfg->servers = s;

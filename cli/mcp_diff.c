@@ -21,7 +21,7 @@ struct line {
 };
 
 struct op {
-	char kind; /* ' ', '-', '+' */
+	char kind;   /* ' ', '-', '+' */
 	size_t a, b; /* line indices in a and b before this op */
 };
 
@@ -115,8 +115,8 @@ static void print_line(FILE *f, char kind, const struct line *l)
 		fputs("\\ No newline at end of file\n", f);
 }
 
-static void print_hunk(FILE *f, const struct script *sc, size_t from,
-                       size_t to, const struct line *a, const struct line *b)
+static void print_hunk(FILE *f, const struct script *sc, size_t from, size_t to,
+                       const struct line *a, const struct line *b)
 {
 	size_t na = 0, nb = 0;
 	for (size_t k = from; k < to; k++) {
@@ -132,8 +132,8 @@ static void print_hunk(FILE *f, const struct script *sc, size_t from,
 }
 
 /* Group changes less than 2 * CONTEXT + 1 equal lines apart. */
-static void print_hunks(FILE *f, const struct script *sc,
-                        const struct line *a, const struct line *b)
+static void print_hunks(FILE *f, const struct script *sc, const struct line *a,
+                        const struct line *b)
 {
 	size_t i = 0, done = 0;
 	while (i < sc->n) {

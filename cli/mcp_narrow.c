@@ -27,8 +27,7 @@
 #define POLICY_LINE_MAX 198
 
 /* $KEYWARD_HOME/<leaf>, a directory made 0700 if missing. */
-static int private_dir(struct cli *cli, const char *leaf, char *buf,
-                       size_t sz)
+static int private_dir(struct cli *cli, const char *leaf, char *buf, size_t sz)
 {
 	if (kw_path_in_home(leaf, buf, sz) != 0) {
 		cli_msg(cli, NULL, "cannot resolve the keyward home");
@@ -92,7 +91,8 @@ static int write_policy(struct cli *cli, const char *dir, const char *slug,
 	}
 	if (strlen(exe) + 6 > POLICY_LINE_MAX ||
 	    strlen(prefix) + strlen(slug) + 9 > POLICY_LINE_MAX) {
-		cli_msg(cli, path, "a line would be longer than policies allow");
+		cli_msg(cli, path,
+		        "a line would be longer than policies allow");
 		return CLI_EXIT_ERROR;
 	}
 	n = snprintf(text, sizeof(text),
@@ -116,9 +116,8 @@ static int write_policy(struct cli *cli, const char *dir, const char *slug,
 	return 0;
 }
 
-int cli_mcp_narrow(struct cli *cli, kw_client *c,
-                   const struct mcp_config *cfg, const bool *sel,
-                   const char *prefix, const char *exe,
+int cli_mcp_narrow(struct cli *cli, kw_client *c, const struct mcp_config *cfg,
+                   const bool *sel, const char *prefix, const char *exe,
                    char *const *token_files)
 {
 	char clients[KW_PATH_MAX], policies[KW_PATH_MAX];

@@ -148,8 +148,9 @@ static int new_elements(const struct mcp_config *cfg,
 		if (!env_name_ok(var) ||
 		    mcp_secret_name(prefix, s->name, var, name, sizeof(name),
 		                    &rule) != 0) {
-			snprintf(why, whysz, "a variable of this server cannot "
-			                     "be passed by keyward run");
+			snprintf(why, whysz,
+			         "a variable of this server cannot "
+			         "be passed by keyward run");
 			return KW_EINVAL;
 		}
 		if (asprintf(&pair, "%s=%s", var, name) < 0)
@@ -233,9 +234,9 @@ static int edit_args(const struct mcp_config *cfg, const struct mcp_server *s,
 		/* "command": "x", "args": [...] on its line, or after it. */
 		const char *t = doc->text;
 		size_t ks = s->command->key_start, ls = line_start(t, ks);
-		bool own_line = blanks(t, ls, ks) &&
-		                memchr(t + s->node->start, '\n',
-		                       ks - s->node->start);
+		bool own_line =
+			blanks(t, ls, ks) &&
+			memchr(t + s->node->start, '\n', ks - s->node->start);
 		sb_str(&arr, own_line ? ",\n" : ", ");
 		if (own_line)
 			sb_add(&arr, t + ls, ks - ls);
@@ -312,8 +313,8 @@ static int edit_server(const struct mcp_config *cfg, size_t i,
 	if ((r = edit_add(ed, s->command->start, s->command->end, cmd, len,
 	                  cmd)))
 		return r;
-	r = edit_args(cfg, s, o, o->token_files ? o->token_files[i] : NULL,
-	              ed, why, whysz);
+	r = edit_args(cfg, s, o, o->token_files ? o->token_files[i] : NULL, ed,
+	              why, whysz);
 	return r ? r : edit_env(cfg->doc, s, ed);
 }
 

@@ -25,17 +25,17 @@ struct prefix_rule {
 /* Token prefixes of the services MCP servers talk to. Longer prefixes of
  * the same start come first only for readability: any match counts. */
 static const struct prefix_rule prefixes[] = {
-	{ "ghp_", 20 },    { "gho_", 20 },        { "ghu_", 20 },
-	{ "ghs_", 20 },    { "ghr_", 20 },        { "github_pat_", 20 },
-	{ "sk-ant-", 20 }, { "sk-proj-", 20 },    { "sk-", 20 },
-	{ "sk_live_", 16 }, { "sk_test_", 16 },   { "rk_live_", 16 },
-	{ "xoxb-", 10 },   { "xoxp-", 10 },       { "xoxa-", 10 },
-	{ "xapp-", 10 },   { "glpat-", 16 },      { "AIza", 30 },
-	{ "npm_", 30 },    { "pypi-", 30 },       { "hf_", 20 },
-	{ "SG.", 20 },     { "sq0atp-", 16 },     { "sq0csp-", 16 },
-	{ "shpat_", 16 },  { "shpss_", 16 },      { "dop_v1_", 32 },
-	{ "lin_api_", 20 }, { "ntn_", 20 },       { "secret_", 20 },
-	{ "Bearer ", 8 },  { "Basic ", 8 },       { "Token ", 8 },
+	{ "ghp_", 20 },     { "gho_", 20 },     { "ghu_", 20 },
+	{ "ghs_", 20 },     { "ghr_", 20 },     { "github_pat_", 20 },
+	{ "sk-ant-", 20 },  { "sk-proj-", 20 }, { "sk-", 20 },
+	{ "sk_live_", 16 }, { "sk_test_", 16 }, { "rk_live_", 16 },
+	{ "xoxb-", 10 },    { "xoxp-", 10 },    { "xoxa-", 10 },
+	{ "xapp-", 10 },    { "glpat-", 16 },   { "AIza", 30 },
+	{ "npm_", 30 },     { "pypi-", 30 },    { "hf_", 20 },
+	{ "SG.", 20 },      { "sq0atp-", 16 },  { "sq0csp-", 16 },
+	{ "shpat_", 16 },   { "shpss_", 16 },   { "dop_v1_", 32 },
+	{ "lin_api_", 20 }, { "ntn_", 20 },     { "secret_", 20 },
+	{ "Bearer ", 8 },   { "Basic ", 8 },    { "Token ", 8 },
 };
 
 static bool is_upper(char c)
@@ -128,8 +128,8 @@ bool kw_cred_is_reference(const char *value, size_t len)
 /* The rule for AKIA/ASIA: exactly 16 upper-case letters or digits. */
 static bool is_aws_key_id(const char *s, size_t len)
 {
-	if (len != 20 || !(starts_with(s, len, "AKIA") ||
-	                   starts_with(s, len, "ASIA")))
+	if (len != 20 ||
+	    !(starts_with(s, len, "AKIA") || starts_with(s, len, "ASIA")))
 		return false;
 	for (size_t i = 4; i < len; i++)
 		if (!is_upper(s[i]) && !is_digit(s[i]))
@@ -193,8 +193,9 @@ static bool part_is_credential(const char *p, size_t n)
 {
 	static const char *const inside[] = { "SECRET", "PASSWORD", "PASSWD",
 		                              "PASSPHRASE", "CREDENTIAL" };
-	static const char *const exact[] = { "PAT", "PASS", "AUTH", "OAUTH",
-		                             "AUTHORIZATION", "COOKIE" };
+	static const char *const exact[] = {
+		"PAT", "PASS", "AUTH", "OAUTH", "AUTHORIZATION", "COOKIE"
+	};
 	for (size_t i = 0; i < sizeof(inside) / sizeof(inside[0]); i++)
 		if (memmem(p, n, inside[i], strlen(inside[i])))
 			return true;
@@ -211,10 +212,10 @@ static bool part_is_credential(const char *p, size_t n)
 static bool part_is_metadata(const char *p, size_t n)
 {
 	static const char *const words[] = {
-		"URL",   "URI",    "FILE",     "PATH",    "DIR",     "TTL",
-		"TYPE",  "NAME",   "ENDPOINT", "HOST",    "PORT",    "LIMIT",
-		"SIZE",  "LENGTH", "VERSION",  "ENABLED", "TIMEOUT", "EXPIRY",
-		"MODE",  "HEADER", "ISSUER",   "AUDIENCE", "SCOPE",  "SCOPES",
+		"URL",  "URI",    "FILE",     "PATH",     "DIR",     "TTL",
+		"TYPE", "NAME",   "ENDPOINT", "HOST",     "PORT",    "LIMIT",
+		"SIZE", "LENGTH", "VERSION",  "ENABLED",  "TIMEOUT", "EXPIRY",
+		"MODE", "HEADER", "ISSUER",   "AUDIENCE", "SCOPE",   "SCOPES",
 	};
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (n == strlen(words[i]) && memcmp(p, words[i], n) == 0)
@@ -266,10 +267,11 @@ bool kw_cred_name_matches(const char *name)
 /* Values a credential name may hold that are not credentials. */
 static bool is_setting_value(const char *s, size_t len)
 {
-	static const char *const words[] = { "true", "false", "yes", "no",
+	static const char *const words[] = { "true", "false", "yes",  "no",
 		                             "on",   "off",   "null", "none" };
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (len == strlen(words[i]) && strncasecmp(s, words[i], len) == 0)
+		if (len == strlen(words[i]) &&
+		    strncasecmp(s, words[i], len) == 0)
 			return true;
 	if (memmem(s, len, "://", 3))
 		return true; /* a URL: one with a password was caught before */
@@ -311,10 +313,10 @@ static bool is_uuid(const char *s, size_t len)
 
 /* Entropy rule bounds: random base64 of 20 bytes or more reaches 0.75 of
  * the most its length allows (log2 of min(len, 64)) practically always. */
-#define ENTROPY_MIN_LEN 20u
-#define ENTROPY_MAX_LEN 4096u
+#define ENTROPY_MIN_LEN     20u
+#define ENTROPY_MAX_LEN     4096u
 #define ENTROPY_HEX_MIN_LEN 32u
-#define ENTROPY_FACTOR 0.75
+#define ENTROPY_FACTOR      0.75
 
 /*
  * A long random-looking token: only token bytes, not a UUID, and either
@@ -337,8 +339,8 @@ static bool looks_random(const char *s, size_t len)
 	}
 	double h = kw_cred_entropy(s, len);
 	if (hex && !(upper && lower))
-		return len >= ENTROPY_HEX_MIN_LEN && digit && (upper || lower) &&
-		       h >= ENTROPY_FACTOR * 4.0;
+		return len >= ENTROPY_HEX_MIN_LEN && digit &&
+		       (upper || lower) && h >= ENTROPY_FACTOR * 4.0;
 	double most = log2((double)(len < 64 ? len : 64));
 	return upper && lower && digit && h >= ENTROPY_FACTOR * most;
 }
@@ -390,8 +392,8 @@ static bool too_random_to_guess(const char *s, size_t len)
 	return kw_cred_entropy(s, len) * (double)len >= 80.0;
 }
 
-bool kw_cred_fingerprint(enum kw_cred_rule rule, const char *value,
-                         size_t len, char out[static KW_CRED_FP_SIZE])
+bool kw_cred_fingerprint(enum kw_cred_rule rule, const char *value, size_t len,
+                         char out[static KW_CRED_FP_SIZE])
 {
 	unsigned char h[crypto_generichash_BYTES_MIN];
 
@@ -402,8 +404,8 @@ bool kw_cred_fingerprint(enum kw_cred_rule rule, const char *value,
 	 * 80 bits, so it must look random by the entropy rule too. */
 	if (rule == KW_CRED_NAME && !looks_random(value, len))
 		return false;
-	if (crypto_generichash(h, sizeof(h), (const unsigned char *)value,
-	                       len, (const unsigned char *)fp_key,
+	if (crypto_generichash(h, sizeof(h), (const unsigned char *)value, len,
+	                       (const unsigned char *)fp_key,
 	                       sizeof(fp_key) - 1) != 0)
 		return false;
 	sodium_bin2hex(out, KW_CRED_FP_SIZE, h, KW_CRED_FP_HEX / 2);

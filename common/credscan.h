@@ -63,8 +63,8 @@ bool kw_cred_name_matches(const char *name);
  * by the entropy rule's measure; never for a URL. For a password it would
  * confirm a guess. out receives KW_CRED_FP_SIZE bytes.
  */
-bool kw_cred_fingerprint(enum kw_cred_rule rule, const char *value,
-                         size_t len, char out[static KW_CRED_FP_SIZE]);
+bool kw_cred_fingerprint(enum kw_cred_rule rule, const char *value, size_t len,
+                         char out[static KW_CRED_FP_SIZE]);
 
 /* Shannon entropy of value in bits per byte (for the rules and tests). */
 double kw_cred_entropy(const char *value, size_t len);

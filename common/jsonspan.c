@@ -76,7 +76,8 @@ static int skip_blank(struct parser *p)
 				return fail(p, at, "unterminated comment");
 			p->pos = i + 2;
 		} else {
-			return fail(p, at, "a comment must start with // or /*");
+			return fail(p, at,
+			            "a comment must start with // or /*");
 		}
 	}
 	return 0;
@@ -213,8 +214,9 @@ static int scan_string(struct parser *p)
 		} else if (c < 0x20) {
 			return fail(p, p->pos, "control character in a string");
 		} else if (c >= 0x80) {
-			size_t n = utf8_len((const unsigned char *)p->s + p->pos,
-			                    p->len - p->pos);
+			size_t n =
+				utf8_len((const unsigned char *)p->s + p->pos,
+			                 p->len - p->pos);
 			if (n == 0)
 				return fail(p, p->pos, "invalid UTF-8");
 			p->pos += n;
@@ -474,8 +476,11 @@ static int parse_value(struct parser *p, uint32_t parent, uint32_t *ret_idx)
 int kw_jspan_parse(const char *text, size_t len, unsigned flags,
                    kw_jdoc **ret_doc, char *why, size_t whysz)
 {
-	struct parser p = { .s = text, .len = len, .flags = flags,
-		            .why = why, .whysz = whysz };
+	struct parser p = { .s = text,
+		            .len = len,
+		            .flags = flags,
+		            .why = why,
+		            .whysz = whysz };
 	uint32_t top = KW_JSPAN_NONE;
 	int r;
 
@@ -624,9 +629,8 @@ bool kw_jspan_string_eq(const kw_jdoc *doc, const struct kw_jnode *n,
 	return eq;
 }
 
-const struct kw_jnode *kw_jspan_member(const kw_jdoc *doc,
-                                       const struct kw_jnode *obj,
-                                       const char *key)
+const struct kw_jnode *
+kw_jspan_member(const kw_jdoc *doc, const struct kw_jnode *obj, const char *key)
 {
 	if (obj->type != KW_JOBJECT)
 		return NULL;

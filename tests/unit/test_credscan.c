@@ -39,7 +39,8 @@ static const struct row rows[] = {
 	{ "X", "npm_abcdefghijklmnopqrstuvwxyz0123456789", KW_CRED_PREFIX },
 	{ "X", "pypi-AgEIcHlwaS5vcmcCJGFiY2RlZmdoaWprbG1u", KW_CRED_PREFIX },
 	{ "X", "hf_kwFixtureVsCode000000000000000000001", KW_CRED_PREFIX },
-	{ "X", "SG.kwFixtureGemini0001.kwFixtureGeminiSendGrid", KW_CRED_PREFIX },
+	{ "X", "SG.kwFixtureGemini0001.kwFixtureGeminiSendGrid",
+	  KW_CRED_PREFIX },
 	{ "X", "sq0atp-abcdefghijklmnopqrstuv", KW_CRED_PREFIX },
 	{ "X", "shpat_abcdef0123456789abcdef0123456789", KW_CRED_PREFIX },
 	{ "X", "dop_v1_0123456789abcdef0123456789abcdef0123", KW_CRED_PREFIX },
@@ -48,7 +49,8 @@ static const struct row rows[] = {
 	{ "X", "secret_kwFixtureNotionOld00000000000000", KW_CRED_PREFIX },
 	{ "Authorization", "Bearer abcdefgh12345678", KW_CRED_PREFIX },
 	{ "X", "Basic dXNlcjpwYXNzd29yZA==", KW_CRED_PREFIX },
-	{ "X", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n", KW_CRED_PREFIX },
+	{ "X", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n",
+	  KW_CRED_PREFIX },
 	/* A prefix alone, or followed by a sentence, is no token. */
 	{ "X", "sk-", KW_CRED_NONE },
 	{ "X", "sk-learn is a library name", KW_CRED_NONE },
@@ -109,7 +111,8 @@ static const struct row rows[] = {
 	  KW_CRED_ENTROPY },
 	{ "X", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3j",
 	  KW_CRED_ENTROPY },
-	{ "X", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+	{ "X",
+	  "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 	  KW_CRED_ENTROPY },
 	{ "X", "3f2b8c1e-9d4a-4b7e-8f10-2a6c5e9d0b13", KW_CRED_NONE },
 	{ "X", "claude-3-5-sonnet-20241022", KW_CRED_NONE },
@@ -162,8 +165,8 @@ static void test_fingerprint(void **state)
 	const char *url = "postgresql://app:kwFixtureGeminiDbPw01@db:5432/a";
 	assert_false(kw_cred_fingerprint(KW_CRED_URL, url, strlen(url), a));
 	const char *weak = "ghp_aaaaaaaaaaaaaaaaaaaaaaaa";
-	assert_false(kw_cred_fingerprint(KW_CRED_PREFIX, weak, strlen(weak),
-	                                 a));
+	assert_false(
+		kw_cred_fingerprint(KW_CRED_PREFIX, weak, strlen(weak), a));
 	assert_false(kw_cred_fingerprint(KW_CRED_NONE, rnd, strlen(rnd), a));
 }
 

@@ -100,7 +100,7 @@ static void test_error_position(void **state)
 static void test_spans(void **state)
 {
 	const char *t = "{ \"mcpServers\" : { \"gh\": {\"command\": \"npx\","
-	                " \"args\": [\"-y\", \"pkg\"], \"env\": {}} } }";
+			" \"args\": [\"-y\", \"pkg\"], \"env\": {}} } }";
 	kw_jdoc *doc = NULL;
 	char why[200];
 	(void)state;
@@ -112,8 +112,8 @@ static void test_spans(void **state)
 	assert_int_equal(root->type, KW_JOBJECT);
 	assert_int_equal(root->start, 0);
 	assert_int_equal(root->end, strlen(t));
-	const struct kw_jnode *servers = kw_jspan_member(doc, root,
-	                                                 "mcpServers");
+	const struct kw_jnode *servers =
+		kw_jspan_member(doc, root, "mcpServers");
 	assert_non_null(servers);
 	assert_int_equal(servers->key_start, 2);
 	assert_int_equal(servers->key_end, 14);
@@ -142,7 +142,8 @@ static void test_spans(void **state)
 
 static void test_decode(void **state)
 {
-	const char *t = "{\"k\\u0065y\": \"a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\"}";
+	const char *t =
+		"{\"k\\u0065y\": \"a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\"}";
 	kw_jdoc *doc = NULL;
 	char why[200], *s = NULL;
 	size_t len = 0;
@@ -171,14 +172,14 @@ static void test_decode(void **state)
 static void test_apply(void **state)
 {
 	const char *t = "{\n  // keep me\n  \"a\": \"old\", /* and me */\n"
-	                "  \"b\": [1,\n    2,],\n}\n";
+			"  \"b\": [1,\n    2,],\n}\n";
 	kw_jdoc *doc = NULL;
 	char why[200], *out = NULL;
 	size_t len = 0;
 	(void)state;
 
-	assert_int_equal(kw_jspan_parse(t, strlen(t), KW_JSPAN_JSONC, &doc,
-	                                why, sizeof(why)),
+	assert_int_equal(kw_jspan_parse(t, strlen(t), KW_JSPAN_JSONC, &doc, why,
+	                                sizeof(why)),
 	                 0);
 	const struct kw_jnode *a = kw_jspan_member(doc, &doc->nodes[0], "a");
 	const struct kw_jnode *b = kw_jspan_member(doc, &doc->nodes[0], "b");
