@@ -109,6 +109,13 @@ static const char usage_text2[] =
 	"  token verify --aud URI [--scopes a,b] [--json]\n"
 	"                          verify the token on stdin\n"
 	"  jwks                    the public JWK Set of the signing key\n"
+	"  mcp scan [PATH...] [--json]\n"
+	"                          report plaintext credentials in MCP client\n"
+	"                          configs (exit 0 none, 10 some found)\n"
+	"  mcp import CONFIG [--server NAME]... [--prefix P] [--dry-run]\n"
+	"             [--yes] [--narrow]\n"
+	"                          store a config's credentials in keyward\n"
+	"                          and launch its servers through keyward run\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"
@@ -133,7 +140,7 @@ static const char usage_text2[] =
 	"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 denied,\n"
 	"5 agent locked, 6 revoked, 7 expired, 8 malformed API key,\n"
 	"9 outcome unknown (a failed disk sync: the change may or may not be\n"
-	"stored; see keyward status).\n";
+	"stored; see keyward status), 10 mcp scan found credentials.\n";
 
 int cli_help(void)
 {
