@@ -43,6 +43,9 @@ struct import {
 	bool *sel;
 	size_t nsel;
 	char **token_files; /* --narrow, indexed like cfg->servers */
+	char *out;          /* the new text, rendered before anything is
+	                       stored so that it cannot fail after */
+	size_t outlen;
 };
 
 static int parse_opts(struct cli *cli, int argc, char **argv, struct import *im)
@@ -138,16 +141,25 @@ static int check_names(struct cli *cli, const struct import *im)
 			cli_msg(cli, s->name, "server name too long");
 			return CLI_EXIT_ERROR;
 		}
-		for (size_t k = 0; k < s->nenv_creds; k++)
-			if (mcp_secret_name(im->prefix, s->name,
-			                    s->creds[k].var, name, sizeof(name),
-			                    &rule) != 0) {
-				cli_msg(cli, s->creds[k].var,
+		for (size_t k = 0; k < s->nenv_creds; k++) {
+			const char *var = s->creds[k].var;
+			if (!mcp_env_name_ok(var)) {
+				cli_msg(cli, var,
+				        "server \"%s\": keyward run cannot set "
+				        "this variable (A-Z a-z 0-9 _, not "
+				        "starting with a digit)",
+				        a);
+				return CLI_EXIT_ERROR;
+			}
+			if (mcp_secret_name(im->prefix, s->name, var, name,
+			                    sizeof(name), &rule) != 0) {
+				cli_msg(cli, var,
 				        "server \"%s\": no secret name for this "
 				        "variable: %s",
 				        a, rule);
 				return CLI_EXIT_ERROR;
 			}
+		}
 		for (size_t k = 0; k < i; k++) {
 			if (!im->sel[k] ||
 			    mcp_server_slug(cfg->servers[k].name, b,
@@ -299,8 +311,8 @@ static int confirm(struct cli *cli, const struct import *im)
 	return 0;
 }
 
-/* Store one credential unless it is already the current value, then read
- * it back and compare in constant time. */
+/* Store one credential unless it is already the current value, then
+ * read it back and compare in constant time. */
 static int store_one(kw_client *c, const char *name, const char *value,
                      size_t len)
 {
@@ -361,23 +373,34 @@ static int store_all(struct cli *cli, kw_client *c, const struct import *im,
 	return 0;
 }
 
-/* Replace the file, kept mode and owner, only if unchanged since read. */
-static int rewrite(struct cli *cli, const struct import *im, size_t stored)
+/* The new text, before anything is stored. */
+static int render_new(struct cli *cli, struct import *im)
 {
 	struct mcp_render_opts o = { .exe = im->exe,
 		                     .prefix = im->prefix,
 		                     .token_files = im->token_files,
 		                     .rewrite = true };
-	char why[256], *text = NULL;
-	size_t len;
+	char why[256];
 
-	int r = mcp_render(im->cfg, im->sel, &o, &text, &len, why, sizeof(why));
+	int r = mcp_render(im->cfg, im->sel, &o, &im->out, &im->outlen, why,
+	                   sizeof(why));
 	if (r == 0)
-		r = kw_atomic_replace(im->path, text, len, 0600,
-		                      KW_ATOMIC_KEEP_OWNER |
-		                              KW_ATOMIC_IF_UNCHANGED,
-		                      &im->stamp, why, sizeof(why));
-	kw_wipefree(text);
+		return 0;
+	if (r == KW_EINVAL) {
+		cli_msg(cli, im->path, "%s", why);
+		return CLI_EXIT_ERROR;
+	}
+	return cli_fail(cli, NULL, NULL, r);
+}
+
+/* Replace the file, kept mode and owner, only if unchanged since read. */
+static int rewrite(struct cli *cli, const struct import *im, size_t stored)
+{
+	char why[256] = "";
+
+	int r = kw_atomic_replace(im->path, im->out, im->outlen, 0600,
+	                          KW_ATOMIC_KEEP_OWNER | KW_ATOMIC_IF_UNCHANGED,
+	                          &im->stamp, why, sizeof(why));
 	if (r) {
 		cli_msg(cli, im->path, "%s", why[0] ? why : kw_strerror(r));
 		cli_msg(cli, im->path,
@@ -426,6 +449,7 @@ static void import_free(struct import *im)
 		free(im->token_files[i]);
 	free(im->token_files);
 	free(im->sel);
+	kw_wipefree(im->out);
 	mcp_config_free(im->cfg);
 	kw_wipefree(im->text);
 }
@@ -477,6 +501,8 @@ int cli_mcp_import(struct cli *cli, int argc, char **argv)
 	}
 	if (ex == 0 && im.narrow)
 		ex = plan_token_files(cli, &im);
+	if (ex == 0)
+		ex = render_new(cli, &im);
 	if (ex == 0 && im.dry_run)
 		ex = show_diff(cli, &im);
 	else if (ex == 0)

@@ -77,6 +77,9 @@ bool mcp_server_importable(const struct mcp_server *s);
  */
 int mcp_secret_name(const char *prefix, const char *server, const char *var,
                     char *buf, size_t sz, const char **ret_why);
+/* [A-Za-z_][A-Za-z0-9_]*: a variable `keyward run --env VAR=...` can
+ * set. */
+bool mcp_env_name_ok(const char *var);
 /* The server part alone (also names client tokens and policy files). */
 int mcp_server_slug(const char *server, char *buf, size_t sz);
 

@@ -269,6 +269,17 @@ bool mcp_server_importable(const struct mcp_server *s)
 	return !s->remote && !s->wrapped && s->command && s->nenv_creds > 0;
 }
 
+bool mcp_env_name_ok(const char *s)
+{
+	if (!*s || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
 int mcp_server_slug(const char *server, char *buf, size_t sz)
 {
 	size_t n = strlen(server);

@@ -114,18 +114,6 @@ static bool blanks(const char *t, size_t a, size_t b)
 	return true;
 }
 
-/* [A-Za-z_][A-Za-z0-9_]*: what `keyward run --env VAR=...` can set. */
-static bool env_name_ok(const char *s)
-{
-	if (!*s || (*s >= '0' && *s <= '9'))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
-}
-
 /* The new elements of "args", each as JSON text, separated by '\n' in
  * one buffer (no element contains a raw newline). */
 static int new_elements(const struct mcp_config *cfg,
@@ -145,7 +133,7 @@ static int new_elements(const struct mcp_config *cfg,
 		char name[KW_NAME_MAX + 1], *pair;
 		const char *rule;
 		const char *var = s->creds[i].var;
-		if (!env_name_ok(var) ||
+		if (!mcp_env_name_ok(var) ||
 		    mcp_secret_name(prefix, s->name, var, name, sizeof(name),
 		                    &rule) != 0) {
 			snprintf(why, whysz,

@@ -470,6 +470,23 @@ class McpImport(McpBase):
                                   "GITLAB_PERSONAL_ACCESS_TOKEN").rc,
                          EXIT_NOTFOUND)
 
+    def test_unusable_variable_refused_before_storing(self):
+        path = os.path.join(self.project, "bad.json")
+        with open(path, "w") as f:
+            json.dump({"mcpServers": {"s": {
+                "command": "srv", "env": {
+                    "GOOD_TOKEN": "ghp_kwFixtureBadName000000000000000001",
+                    "BAD-TOKEN": "ghp_kwFixtureBadName000000000000000002"}}}},
+                f)
+        digest = sha256_file(path)
+        r = self.mcp("import", path, "--yes")
+        self.assertEqual(r.rc, EXIT_ERROR, r)
+        self.assertIn("BAD-TOKEN", r.err)
+        self.assertIn("keyward run cannot set this variable", r.err)
+        self.assertNoValue(r, ["ghp_kwFixtureBadName"])
+        self.assertEqual(sha256_file(path), digest)
+        self.assertEqual(self.cli("ls", "mcp/").text.strip(), "")
+
     def test_symlink_refused(self):
         path = self.copy_config("mcp.json")
         link = os.path.join(self.project, "link.json")
