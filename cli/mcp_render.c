@@ -169,7 +169,7 @@ static int layout_args(const kw_jdoc *doc, const struct kw_jnode *old,
 	const struct kw_jnode *e0 = old ? kw_jspan_first(doc, old) : NULL;
 	bool multi = e0 && memchr(t + old->start, '\n', old->end - old->start);
 	const char *sep = ", ";
-	char indent[128] = "", close[128] = "";
+	char indent[128] = "", close[sizeof(indent) - 2] = "";
 
 	if (multi) {
 		size_t ls = line_start(t, e0->start);
