@@ -160,15 +160,17 @@ static int new_elements(const struct mcp_config *cfg,
 }
 
 /* Lay elements (from new_elements) out like the old array: one element a
- * line at the old indentation if it spanned lines, else on one line with
- * its separator. */
+ * line at the old indentation, with its line ends (LF or CRLF), if it
+ * spanned lines, else on one line with its separator. */
 static int layout_args(const kw_jdoc *doc, const struct kw_jnode *old,
                        const char *elems, struct sbuf *out)
 {
 	const char *t = doc->text;
 	const struct kw_jnode *e0 = old ? kw_jspan_first(doc, old) : NULL;
 	bool multi = e0 && memchr(t + old->start, '\n', old->end - old->start);
-	const char *sep = ", ";
+	bool crlf = multi &&
+	            memmem(t + old->start, old->end - old->start, "\r\n", 2);
+	const char *sep = ", ", *eol = crlf ? "\r\n" : "\n";
 	char indent[128] = "", close[sizeof(indent) - 2] = "";
 
 	if (multi) {
@@ -180,13 +182,15 @@ static int layout_args(const kw_jdoc *doc, const struct kw_jnode *old,
 			memcpy(close, t + cs, ce - cs);
 		if (!indent[0])
 			snprintf(indent, sizeof(indent), "%s  ", close);
-		sep = ",\n";
+		sep = crlf ? ",\r\n" : ",\n";
 	} else if (e0 && kw_jspan_next(doc, e0)) {
 		const struct kw_jnode *e1 = kw_jspan_next(doc, e0);
 		if (e1->start - e0->end == 1 && t[e0->end] == ',')
 			sep = ",";
 	}
-	sb_str(out, multi ? "[\n" : "[");
+	sb_str(out, "[");
+	if (multi)
+		sb_str(out, eol);
 	for (const char *p = elems; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -197,7 +201,7 @@ static int layout_args(const kw_jdoc *doc, const struct kw_jnode *old,
 		p += n + (nl != NULL);
 	}
 	if (multi) {
-		sb_str(out, "\n");
+		sb_str(out, eol);
 		sb_str(out, close);
 	}
 	sb_str(out, "]");
@@ -222,10 +226,10 @@ static int edit_args(const struct mcp_config *cfg, const struct mcp_server *s,
 		/* "command": "x", "args": [...] on its line, or after it. */
 		const char *t = doc->text;
 		size_t ks = s->command->key_start, ls = line_start(t, ks);
-		bool own_line =
-			blanks(t, ls, ks) &&
-			memchr(t + s->node->start, '\n', ks - s->node->start);
-		sb_str(&arr, own_line ? ",\n" : ", ");
+		size_t os = s->node->start;
+		bool own_line = blanks(t, ls, ks) && ls > os;
+		bool crlf = ls >= 2 && t[ls - 2] == '\r';
+		sb_str(&arr, !own_line ? ", " : crlf ? ",\r\n" : ",\n");
 		if (own_line)
 			sb_add(&arr, t + ls, ks - ls);
 		sb_str(&arr, "\"args\": ");

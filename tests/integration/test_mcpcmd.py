@@ -487,6 +487,29 @@ class McpImport(McpBase):
         self.assertEqual(sha256_file(path), digest)
         self.assertEqual(self.cli("ls", "mcp/").text.strip(), "")
 
+    def test_name_collision_refused(self):
+        """The same server name in two projects, and names that come out
+        alike once made safe, would share secret names."""
+        path = os.path.join(self.project, "two.json")
+        env = {"API_KEY": "k1-kwFixtureCollision"}
+        with open(path, "w") as f:
+            json.dump({"projects": {
+                "/a": {"mcpServers": {"x y": {"command": "s", "env": env}}},
+                "/b": {"mcpServers": {"x/y": {"command": "s", "env": env}}},
+            }}, f)
+        digest = sha256_file(path)
+        r = self.mcp("import", path, "--yes")
+        self.assertEqual(r.rc, EXIT_ERROR, r)
+        self.assertIn("would share the secret names mcp/x-y/", r.err)
+        self.assertEqual(sha256_file(path), digest)
+        self.assertEqual(self.cli("ls", "mcp/").text.strip(), "")
+        # One at a time, under different prefixes, both go through.
+        r = self.mcp("import", path, "--server", "x y", "--prefix", "a/",
+                     "--yes")
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertEqual(self.get_cli("a/x-y/API_KEY"),
+                         b"k1-kwFixtureCollision")
+
     def test_symlink_refused(self):
         path = self.copy_config("mcp.json")
         link = os.path.join(self.project, "link.json")

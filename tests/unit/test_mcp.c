@@ -227,6 +227,36 @@ static void test_env_removal(void **state)
 	mcp_config_free(cfg);
 }
 
+/* CRLF files keep CRLF in the lines the rewrite adds. */
+static void test_crlf(void **state)
+{
+	static const char in[] =
+		"{\r\n  \"mcpServers\": {\r\n    \"s\": {\r\n"
+		"      \"command\": \"c\",\r\n"
+		"      \"args\": [\r\n        \"x\"\r\n      ],\r\n"
+		"      \"env\": {\"TOKEN\": \"t\"}\r\n    },\r\n"
+		"    \"t\": {\r\n      \"command\": \"d\",\r\n"
+		"      \"env\": {\"TOKEN\": \"t\"}\r\n    }\r\n  }\r\n}\r\n";
+	static const char want[] =
+		"{\r\n  \"mcpServers\": {\r\n    \"s\": {\r\n"
+		"      \"command\": \"" EXE "\",\r\n"
+		"      \"args\": [\r\n        \"run\",\r\n        \"--env\",\r\n"
+		"        \"TOKEN=mcp/s/TOKEN\",\r\n        \"--\",\r\n"
+		"        \"c\",\r\n        \"x\"\r\n      ],\r\n"
+		"      \"env\": {}\r\n    },\r\n"
+		"    \"t\": {\r\n      \"command\": \"" EXE "\",\r\n"
+		"      \"args\": [\"run\", \"--env\", \"TOKEN=mcp/t/TOKEN\", "
+		"\"--\", \"d\"],\r\n"
+		"      \"env\": {}\r\n    }\r\n  }\r\n}\r\n";
+	struct mcp_config *cfg = parse(in);
+	(void)state;
+
+	char *out = render(cfg, true, false, NULL);
+	assert_string_equal(out, want);
+	kw_wipefree(out);
+	mcp_config_free(cfg);
+}
+
 /* --narrow puts --token-file right after "run". */
 static void test_token_file(void **state)
 {
@@ -393,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_rewrite_jsonc),
 		cmocka_unit_test(test_env_removal),
 		cmocka_unit_test(test_token_file),
+		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_redacted),
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_names),
