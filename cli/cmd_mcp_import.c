@@ -84,7 +84,8 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct import *im)
 			im->narrow = true;
 			break;
 		case 'h':
-			return cli_help();
+			cli_help();
+			return CLI_EXIT_DONE; /* main() makes it exit 0 */
 		default:
 			return cli_bad_option(cli, argv);
 		}
