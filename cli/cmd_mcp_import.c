@@ -374,6 +374,15 @@ static int store_all(struct cli *cli, kw_client *c, const struct import *im,
 	return 0;
 }
 
+/* After a failure past the storing: what is where. */
+static void stored_note(struct cli *cli, const struct import *im, size_t stored)
+{
+	cli_msg(cli, im->path,
+	        "not changed, but its %zu credential%s are stored in keyward; "
+	        "run the import again to rewrite it",
+	        stored, stored == 1 ? "" : "s");
+}
+
 /* The new text, before anything is stored. */
 static int render_new(struct cli *cli, struct import *im)
 {
@@ -404,10 +413,7 @@ static int rewrite(struct cli *cli, const struct import *im, size_t stored)
 	                          &im->stamp, why, sizeof(why));
 	if (r) {
 		cli_msg(cli, im->path, "%s", why[0] ? why : kw_strerror(r));
-		cli_msg(cli, im->path,
-		        "not changed, but its %zu credential%s are stored in "
-		        "keyward; run the import again to rewrite it",
-		        stored, stored == 1 ? "" : "s");
+		stored_note(cli, im, stored);
 		return CLI_EXIT_ERROR;
 	}
 	return 0;
@@ -464,9 +470,10 @@ static int apply(struct cli *cli, struct import *im)
 
 	if (ex == 0)
 		ex = store_all(cli, c, im, &stored);
-	if (ex == 0 && im->narrow)
-		ex = cli_mcp_narrow(cli, c, im->cfg, im->sel, im->prefix,
-		                    im->exe, im->token_files);
+	if (ex == 0 && im->narrow &&
+	    (ex = cli_mcp_narrow(cli, c, im->cfg, im->sel, im->prefix, im->exe,
+	                         im->token_files)))
+		stored_note(cli, im, stored);
 	if (ex == 0)
 		ex = rewrite(cli, im, stored);
 	kw_close(c);

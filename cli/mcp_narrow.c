@@ -8,7 +8,9 @@
  * keys all match decides (policies/README.md); "00-mcp-" sorts before
  * "00-owner.ini", so a `keyward run --token-file` is held to its server's
  * secrets, while the owner's CLI, which presents no token, does not match
- * these sections and falls through to its own.
+ * these sections and falls through to its own. If any step fails, the
+ * policy files of this run are removed again (the agent keeps the policy
+ * it had); tokens stay, and a later run reuses them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -78,14 +80,19 @@ static int make_token(struct cli *cli, kw_client *c, const char *client,
 	return 0;
 }
 
+static int policy_path(const char *dir, const char *slug, char *path, size_t sz)
+{
+	int n = snprintf(path, sz, "%s/00-mcp-%s.ini", dir, slug);
+	return n < 0 || (size_t)n >= sz ? KW_ETOOBIG : 0;
+}
+
 static int write_policy(struct cli *cli, const char *dir, const char *slug,
                         const char *prefix, const char *exe)
 {
 	char path[KW_PATH_MAX], text[4 * POLICY_LINE_MAX + 512], why[256];
 	int n;
 
-	if (snprintf(path, sizeof(path), "%s/00-mcp-%s.ini", dir, slug) >=
-	    (int)sizeof(path)) {
+	if (policy_path(dir, slug, path, sizeof(path)) != 0) {
 		cli_msg(cli, dir, "path too long");
 		return CLI_EXIT_ERROR;
 	}
@@ -116,6 +123,23 @@ static int write_policy(struct cli *cli, const char *dir, const char *slug,
 	return 0;
 }
 
+/* The agent refused the new policy: take this run's files away again, so
+ * that the next reload does not fail on them too. */
+static void remove_policies(struct cli *cli, const struct mcp_config *cfg,
+                            const bool *sel, const char *dir)
+{
+	char slug[KW_NAME_MAX + 1], path[KW_PATH_MAX];
+
+	for (size_t i = 0; i < cfg->nservers; i++)
+		if (sel[i] &&
+		    mcp_server_slug(cfg->servers[i].name, slug, sizeof(slug)) ==
+		            0 &&
+		    policy_path(dir, slug, path, sizeof(path)) == 0 &&
+		    unlink(path) != 0 && errno != ENOENT)
+			cli_msg(cli, path, "cannot remove: %s",
+			        strerror(errno));
+}
+
 int cli_mcp_narrow(struct cli *cli, kw_client *c, const struct mcp_config *cfg,
                    const bool *sel, const char *prefix, const char *exe,
                    char *const *token_files)
@@ -136,11 +160,13 @@ int cli_mcp_narrow(struct cli *cli, kw_client *c, const struct mcp_config *cfg,
 		snprintf(client, sizeof(client), "mcp-%s", slug);
 		if ((ex = make_token(cli, c, client, token_files[i])) ||
 		    (ex = write_policy(cli, policies, slug, prefix, exe)))
-			return ex;
+			break;
 	}
-	int r = cli_call(c, "policy.reload", NULL, &res);
+	int r = ex ? 0 : cli_call(c, "policy.reload", NULL, &res);
 	json_decref(res);
 	if (r)
-		return cli_fail(cli, c, "policy reload", r);
-	return 0;
+		ex = cli_fail(cli, c, "policy reload", r);
+	if (ex)
+		remove_policies(cli, cfg, sel, policies);
+	return ex;
 }

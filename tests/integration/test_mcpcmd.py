@@ -599,6 +599,24 @@ class McpImport(McpBase):
                                       "GITHUB_PERSONAL_ACCESS_TOKEN"),
                          b"ghp_kwFixtureDesktop00000000000000000001")
 
+    def test_narrow_policy_refused_leaves_config(self):
+        """A policy the agent will not load (here: another file in the
+        directory is broken) stops the import before the rewrite: the
+        credentials are stored, the config and the policy directory are
+        as they were."""
+        path = self.copy_config("mcp.json")
+        digest = sha256_file(path)
+        self.h.write_policy("99-broken.ini", "[client \"x\"]\nbogus = 1\n")
+        before = sorted(os.listdir(self.h.policies))
+        r = self.mcp("import", path, "--narrow", "--yes")
+        self.assertEqual(r.rc, EXIT_ERROR, r)
+        self.assertIn("policy reload", r.err)
+        self.assertIn("are stored in keyward", r.err)
+        self.assertEqual(sha256_file(path), digest)
+        self.assertEqual(sorted(os.listdir(self.h.policies)), before)
+        self.assertEqual(self.get_cli("mcp/brave-search/BRAVE_API_KEY"),
+                         b"BSAkwFixtureProjectMcpJson00000001")
+
 
 if __name__ == "__main__":
     import unittest
