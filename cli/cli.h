@@ -32,6 +32,7 @@ enum {
 	CLI_EXIT_MALFORMED = 8, /* apikey verify: not a well-formed key */
 	CLI_EXIT_UNKNOWN = 9,   /* KW_EUNKNOWN: the write may or may not be
 	                           stored */
+	CLI_EXIT_FOUND = 10,    /* mcp scan: plaintext credentials found */
 	/* Internal: the command finished early with success (--help was
 	 * printed); main() turns it into CLI_EXIT_OK. Lets helpers stop
 	 * their caller without an error. */
@@ -221,6 +222,20 @@ int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_inject(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_mcp(struct cli *cli, int argc, char **argv);
+/* keyward mcp import (cmd_mcp_import.c). */
+int cli_mcp_import(struct cli *cli, int argc, char **argv);
+struct mcp_config;
+/*
+ * --narrow (mcp_narrow.c): for each server marked in sel, a client token
+ * "mcp-<server>" written to token_files[i] (0600) and a policy file
+ * policies/00-mcp-<server>.ini granting this exe with that token read of
+ * PREFIX<server>/<any>, then policy.reload. Prints failures; 0 or an exit
+ * code.
+ */
+int cli_mcp_narrow(struct cli *cli, kw_client *c, const struct mcp_config *cfg,
+                   const bool *sel, const char *prefix, const char *exe,
+                   char *const *token_files);
 /* The value of a duration option (common/duration.h) up to max seconds;
  * with zero_ok also "0" and "0s". Prints a usage error naming opt.
  * 0 or an exit code (cmd_schedule.c). */

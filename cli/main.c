@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	{ "apikey", cmd_apikey },     { "import", cmd_import },
 	{ "export", cmd_export },     { "inject", cmd_inject },
 	{ "run", cmd_run },
+	{ "mcp", cmd_mcp },
 };
 
 static const char usage_text[] =
@@ -128,6 +129,13 @@ static const char usage_text2[] =
 	"                          masking them in its output; REF is\n"
 	"                          NAME[@VERSION|#STAGE][:base64]; exit\n"
 	"                          status is CMD's (128+N for signal N)\n"
+	"  mcp scan [PATH...] [--json]\n"
+	"                          report plaintext credentials in MCP client\n"
+	"                          configs (exit 0 none, 10 some found)\n"
+	"  mcp import CONFIG [--server NAME]... [--prefix P] [--dry-run]\n"
+	"             [--yes] [--narrow]\n"
+	"                          store a config's credentials in keyward\n"
+	"                          and launch its servers through keyward run\n"
 	"  help                    show this text\n"
 	"\n"
 	"Options:\n"
@@ -152,7 +160,7 @@ static const char usage_text2[] =
 	"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 denied,\n"
 	"5 agent locked, 6 revoked, 7 expired, 8 malformed API key,\n"
 	"9 outcome unknown (a failed disk sync: the change may or may not be\n"
-	"stored; see keyward status).\n";
+	"stored; see keyward status), 10 mcp scan found credentials.\n";
 
 int cli_help(void)
 {

@@ -300,6 +300,26 @@ rate = 50/m
 """
 
 
+def jsonspan():
+    """MCP client configs (the integration fixtures), JSON edge cases and
+    the JSONC that VS Code writes."""
+    fixtures = os.path.join(HERE, "..", "integration", "fixtures", "mcp")
+    for name in sorted(os.listdir(fixtures)):
+        if name.endswith(".json"):
+            with open(os.path.join(fixtures, name), "rb") as f:
+                write("jsonspan", "fixture-" + name, f.read())
+    write("jsonspan", "scalars", '[0, -1.5e+3, true, false, null, ""]')
+    write("jsonspan", "escapes",
+          '{"k\\u0065y": "a\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\\/"}')
+    write("jsonspan", "utf8", "\"\u00e9\u20ac\U0001f600\"")
+    write("jsonspan", "duplicate", '{"a": 1, "\\u0061": 2}')
+    write("jsonspan", "nul-escape", '["\\u0000"]')
+    write("jsonspan", "lone-surrogate", '["\\ud800"]')
+    write("jsonspan", "big-number", '[1e999, 123456789012345678901234567890]')
+    write("jsonspan", "jsonc", '// c\n{"a": [1, 2,], /* b */ "c": {},}\n')
+    write("jsonspan", "deep", "[" * 130 + "]" * 130)
+
+
 def main():
     clear_seeds()
     dispatch()
@@ -342,6 +362,7 @@ def main():
     write("tmpl", "bad-open", "a\nb {{ other }}\n")
     write("tmpl", "unclosed", "{{ keyward://a\n}}")
     mask_seeds()
+    jsonspan()
 
 
 def mask_value(v):

@@ -1,0 +1,122 @@
+/*
+ * mcp.h - the agent-free part of `keyward mcp`: where MCP clients keep
+ * their configs, which servers and credentials a config holds, the
+ * rewrite that makes a server launch through `keyward run`, and the line
+ * diff `--dry-run` shows. cmd_mcp.c talks to the agent; everything here is
+ * unit-tested on strings (tests/unit/test_mcp.c).
+ */
+#ifndef KW_CLI_MCP_H
+#define KW_CLI_MCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "credscan.h"
+#include "jsonspan.h"
+
+/* A config larger than this is refused. */
+#define MCP_CONFIG_MAX (8u << 20)
+
+/* A known config location: under $HOME or the working directory. */
+struct mcp_location {
+	const char *client;
+	bool in_home;
+	const char *path;
+};
+extern const struct mcp_location mcp_locations[];
+extern const size_t mcp_nlocations;
+
+/* A credential in a server's "env" or "headers". */
+struct mcp_cred {
+	const struct kw_jnode *node; /* the string value */
+	char *var;                   /* its key, decoded */
+	bool header;
+	enum kw_cred_rule rule;
+	size_t len;               /* bytes of the decoded value */
+	char fp[KW_CRED_FP_SIZE]; /* "" when none may be shown */
+};
+
+struct mcp_server {
+	const struct kw_jnode *node; /* the server's object */
+	char *name;                  /* its key, decoded */
+	char *scope;                 /* "projects./dir" or "" (top level) */
+	bool remote;                 /* has url, serverUrl or httpUrl */
+	bool wrapped;                /* already launched by `keyward run` */
+	const struct kw_jnode *command, *args, *env; /* NULL when absent */
+	struct mcp_cred *creds; /* env ones first, then headers */
+	size_t ncreds, nenv_creds;
+};
+
+struct mcp_config {
+	kw_jdoc *doc;
+	struct mcp_server *servers;
+	size_t nservers;
+};
+
+/*
+ * Read the servers of a config: "mcpServers" (Claude, Cursor, Windsurf,
+ * Gemini), "servers" (VS Code) at the top and under each
+ * "projects".<dir> (Claude Code), JSONC accepted. exe is the keyward
+ * binary (to tell wrapped servers). text must outlive the result.
+ * 0; KW_EPARSE with why "line L, column C: ..." or "the top level is not
+ * an object"; KW_ETOOBIG; KW_ENOMEM.
+ */
+int mcp_config_parse(const char *text, size_t len, const char *exe,
+                     struct mcp_config **ret_cfg, char *why, size_t whysz);
+void mcp_config_free(struct mcp_config *cfg);
+
+/* Can import move s's credentials? A stdio server (a "command", no URL)
+ * with credentials in "env", not yet wrapped. */
+bool mcp_server_importable(const struct mcp_server *s);
+
+/*
+ * The secret name PREFIX<server>/<VAR>: the server name with every byte
+ * outside [A-Za-z0-9._-] replaced by '-'. 0, or KW_ENAME when the result
+ * is not a valid secret name (why says which rule), KW_ETOOBIG.
+ */
+int mcp_secret_name(const char *prefix, const char *server, const char *var,
+                    char *buf, size_t sz, const char **ret_why);
+/* [A-Za-z_][A-Za-z0-9_]*: a variable `keyward run --env VAR=...` can
+ * set. */
+bool mcp_env_name_ok(const char *var);
+/* The server part alone (also names client tokens and policy files). */
+int mcp_server_slug(const char *server, char *buf, size_t sz);
+
+/* What mcp_render does to the servers marked in sel[] (one flag per
+ * cfg->servers entry). */
+struct mcp_render_opts {
+	const char *exe;    /* the new "command" */
+	const char *prefix; /* of the secret names */
+	/* With --narrow: the token file of each server (indexed like
+	 * servers), else NULL. */
+	char *const *token_files;
+	bool rewrite; /* launch the marked servers through keyward run */
+	bool redact;  /* every credential left in the text -> <redacted> */
+};
+
+/*
+ * The config text with the marked servers rewritten: "command" becomes
+ * opts->exe, "args" becomes ["run", ["--token-file", F,] "--env",
+ * "VAR=NAME", ..., "--", old command, old args...] laid out like the old
+ * array (one line, or one element a line at its indentation), and the
+ * credentials leave "env"; every other byte stays. With redact, every
+ * credential value still in the text reads "<redacted>". Result in
+ * kw_wipealloc memory. 0, KW_EINVAL (why: a variable name keyward run
+ * cannot set, an unusable secret name), KW_ENOMEM, KW_ETOOBIG.
+ */
+int mcp_render(const struct mcp_config *cfg, const bool *sel,
+               const struct mcp_render_opts *opts, char **ret_text,
+               size_t *ret_len, char *why, size_t whysz);
+
+/*
+ * A unified diff (3 lines of context) of a -> b on f, with the headers
+ * "--- label_a" and "+++ label_b"; nothing when they are equal. Lines
+ * are matched by a longest-common-subsequence table over the part between
+ * the common first and last lines, when that table stays under a bound;
+ * past it the whole part is shown removed and added. 0 or KW_ENOMEM.
+ */
+int mcp_diff(FILE *f, const char *label_a, const char *a, size_t alen,
+             const char *label_b, const char *b, size_t blen);
+
+#endif
