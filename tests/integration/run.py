@@ -45,6 +45,7 @@ GROUPS = {
     "apikey": "test_apikey",
     "bindings": ("test_bindings_python", "test_bindings_node"),
     "mcp": ("test_mcp_e2e", "test_apikey_example"),
+    "mcpclients": "test_mcpclients",
     "crash": "test_stress.CrashConsistency",
     "load": ("test_stress.Thousand", "test_stress.FdExhaustion",
              "test_stress.SlowClients"),
