@@ -18,6 +18,7 @@
 
 #include "jsonget.h"
 #include "keyward.h"
+#include "secref.h"
 
 enum {
 	CLI_EXIT_OK = 0,
@@ -222,6 +223,31 @@ int cmd_jwks(struct cli *cli, int argc, char **argv);
 int cli_parse_duration_opt(const struct cli *cli, const char *opt,
                            const char *arg, uint64_t max, bool zero_ok,
                            uint64_t *ret_seconds);
+
+/* secref_cli.c: values for other programs -------------------------------- */
+
+/* Largest value a reference fetches (the protocol's line bounds it well
+ * below this). */
+#define CLI_VALUE_MAX (16u << 20)
+
+/* A fetched value: len bytes at data (kw_wipealloc memory, with a NUL
+ * after them), of this version. */
+struct cli_value {
+	uint8_t *data;
+	size_t len;
+	uint64_t version;
+};
+/*
+ * The value ref names (its version or stage, else current), through
+ * secret.get; base64-encoded when ref says ":base64". purpose is NULL,
+ * "run" or "restart" and goes into the audit row's reason
+ * (docs/protocol.md). 0 or a KW_E* code (KW_EPROTO for a result that is
+ * not about ref). The caller checks for NUL bytes where they matter.
+ */
+int cli_secref_fetch(kw_client *c, const struct kw_secref *ref,
+                     const char *purpose, struct cli_value *ret);
+/* Wipe and free v's data; v may be NULL or empty. */
+void cli_value_free(struct cli_value *v);
 
 /* rotate_fmt.c: no agent needed ------------------------------------------ */
 
