@@ -33,7 +33,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import stat
 import string
 
@@ -165,12 +164,15 @@ class ConfigFile:
     """A client's config file: its document (servers placed in it at
     the paths in `maps`), how it is indented, and its mode."""
 
-    def __init__(self, path, doc, maps, indent, mode=0o600, text=None):
+    def __init__(self, path, doc, maps, indent, mode=0o600, text=None,
+                 comments=()):
         self.path = path
         self.doc = doc
         self.maps = maps          # key paths of the name->server objects
         self.indent = indent      # 2, 4 or "\t"
         self.mode = mode
+        # JSONC: the comments import must keep (or refuse the file)
+        self.comments = comments
         self.text = text if text is not None else (
             json.dumps(doc, indent=indent, ensure_ascii=False) + "\n")
 
@@ -194,20 +196,13 @@ def remote_with_reference():
 
 def findings_of(out):
     """The (server, variable) pairs a `keyward mcp scan --json` answer
-    reports: a list of findings, or an object holding them under
-    "findings", each naming its server and its env variable or header."""
-    doc = json.loads(out.decode("utf-8"))
-    items = doc.get("findings") if isinstance(doc, dict) else doc
-    if not isinstance(items, list):
-        raise AssertionError("scan --json gave no list of findings: %r"
-                             % (doc,))
+    reports (JSON lines, a list, or an object holding the list under
+    "findings"), each finding naming its server and its env variable or
+    header."""
     pairs = set()
-    for item in items:
-        var = None
-        for key in ("var", "variable", "name", "header", "key"):
-            if isinstance(item.get(key), str):
-                var = item[key]
-                break
+    for item in harness.parse_json_list(out, "findings"):
+        var = next((item[k] for k in ("var", "variable", "header", "key")
+                    if isinstance(item.get(k), str)), None)
         if not isinstance(item.get("server"), str) or var is None:
             raise AssertionError("a finding without server and variable: "
                                  "%r" % (item,))
@@ -215,7 +210,7 @@ def findings_of(out):
     return pairs
 
 
-# --- JSON comparison that sees key order ---------------------------------------
+# --- JSON comparison that sees key order ------------------------------------
 
 def ordered(value):
     """value with every object turned into its list of (key, value)
@@ -290,7 +285,8 @@ class SdkPair(DaemonTestCase):
 
     def test_env_hash_through_the_sdk(self):
         planted = {"GITHUB_PERSONAL_ACCESS_TOKEN": github_classic(),
-                   "LOG_LEVEL": "debug", "GREETING": "gr\u00fc\u00df dich \u2713",
+                   "LOG_LEVEL": "debug",
+                   "GREETING": "gr\u00fc\u00df dich \u2713",
                    "EMPTY": ""}
         r = self.call({"command": "node",
                        "args": [os.path.join(self.pkg, "server.mjs"),
@@ -507,13 +503,26 @@ class McpClients(DaemonTestCase):
             names = [n for n, _ in cfg.servers()]
             secret_vars = {n: list(by_server[n].secret_env)
                            for n in names if n in by_server}
+            self.assertDryRun(cfg, secret_vars, secret_values)
             r = self.kw_at("mcp", "import", cfg.path, "--yes")
-            self.assertRc(r, 0)
             for value in secret_values:
                 self.assertNotInBytes(value.encode(),
                                       r.out + r.err.encode(),
                                       "mcp import's output")
+            if r.rc != 0 and cfg.comments:
+                self.assertRefusedJsonc(cfg, r)
+                return
+            self.assertRc(r, 0)
+            # before anything else writes: a .bak or a temporary file
+            # holding the old text would be caught here
+            self.assertNoValueAnywhere(
+                [v for n in secret_vars
+                 for v in by_server[n].secret_env.values()],
+                "after importing %s" % cfg.path)
             raw, rewritten = self.assertRewritten(cfg, secret_vars)
+            for comment in cfg.comments:
+                self.assertIn(comment, raw.decode("utf-8"),
+                              "import dropped a comment of %s" % cfg.path)
             started.update(rewritten)
             again = self.kw_at("mcp", "import", cfg.path, "--yes")
             self.assertRc(again, 0)
@@ -540,6 +549,37 @@ class McpClients(DaemonTestCase):
         r = self.kw_at("mcp", "scan", "--json")
         self.assertRc(r, 0)
         self.assertEqual(findings_of(r.out), set(), r)
+
+    def assertDryRun(self, cfg, secret_vars, values):
+        """--dry-run prints the change with values redacted and changes
+        nothing: not the file, not the store."""
+        with open(cfg.path, "rb") as f:
+            before = f.read()
+        r = self.kw_at("mcp", "import", cfg.path, "--dry-run")
+        for value in values:
+            self.assertNotInBytes(value.encode(), r.out + r.err.encode(),
+                                  "mcp import --dry-run's output")
+        with open(cfg.path, "rb") as f:
+            self.assertEqual(f.read(), before,
+                             "--dry-run changed %s" % cfg.path)
+        if r.rc != 0 and cfg.comments:
+            return
+        self.assertRc(r, 0)
+        if any(secret_vars.values()):
+            self.assertIn(b"<redacted>", r.out, r)
+        for name, variables in secret_vars.items():
+            for var in variables:
+                self.assertRc(self.cli("get", PREFIX + name + "/" + var),
+                              harness.EXIT_NOTFOUND)
+
+    def assertRefusedJsonc(self, cfg, r):
+        """The issue lets import refuse JSON with comments, with a clear
+        message and the file left as it was."""
+        self.assertIn("comment", (r.err + r.text).lower(),
+                      "refused %s without saying why: %r" % (cfg.path, r))
+        with open(cfg.path) as f:
+            self.assertEqual(f.read(), cfg.text,
+                             "a refused import changed %s" % cfg.path)
 
     def server(self, name, secret_env, plain_env, **kw):
         s = Server(name, self.script, secret_env, plain_env, **kw)
@@ -667,43 +707,32 @@ class McpClients(DaemonTestCase):
                                      mode=0o644)])
 
     def test_vscode_with_comments(self):
-        # VS Code's mcp.json is JSONC: import keeps the comments, or
-        # refuses with a clear message and leaves the file as it was.
+        # VS Code's mcp.json is JSONC: comments of both kinds and trailing
+        # commas. Import keeps the comments, or refuses with a clear
+        # message and leaves the file as it was.
         doc = self.vscode_doc()
         plain = json.dumps(doc, indent="\t") + "\n"
-        text = plain.replace('\t"servers": {',
-                             '\t// Servers for this workspace\n'
-                             '\t"servers": {', 1)
-        text = text.replace('"password": true\n',
-                            '"password": true, // asked once\n', 1)
-        self.assertNotEqual(text, plain)
-        cfg = ConfigFile(self.project_path(".vscode", "mcp.json"), doc,
-                         [("servers",)], "\t", mode=0o644, text=text)
-        self.write(cfg)
-        secret_values = [v for s in self.servers
-                         for v in s.secret_env.values()]
-        self.assertScanFinds({(s.name, v) for s in self.servers
-                              for v in s.secret_env}, secret_values)
-        r = self.kw_at("mcp", "import", cfg.path, "--yes")
-        if r.rc != 0:
-            self.assertIn("comment", (r.err + r.text).lower(), r)
-            with open(cfg.path) as f:
-                self.assertEqual(f.read(), text,
-                                 "a refused import changed the file")
-            return
-        with open(cfg.path) as f:
-            after = f.read()
-        self.assertIn("\t// Servers for this workspace\n", after)
-        self.assertIn("// asked once", after)
-        self.assertNoValueAnywhere(secret_values, "after import")
-        _raw, rewritten = self.assertRewritten(
-            cfg, {s.name: list(s.secret_env) for s in self.servers})
-        for s in self.servers:
-            res = self.start_as_client(rewritten[s.name],
-                                       sorted(s.secret_env))
-            self.assertEqual(res["hashes"],
-                             {v: sha256_hex(x)
-                              for v, x in s.secret_env.items()})
+        edits = [
+            ('\t"servers": {\n',
+             '\t// Servers for this workspace\n\t"servers": {\n'),
+            ('\t\t"openai": {\n',
+             '\t\t/* pasted from the vendor\'s README */\n'
+             '\t\t"openai": {\n'),
+            ('"password": true\n', '"password": true, // asked once\n'),
+            ('"%s"\n' % self.script, '"%s",\n' % self.script),
+            ("\t}\n}\n", "\t},\n}\n"),
+        ]
+        text = plain
+        for old, new in edits:
+            self.assertEqual(text.count(old), 1, old)
+            text = text.replace(old, new)
+        self.assertEqual(json.loads(strip_jsonc(text)), doc)
+        self.journey([], [ConfigFile(
+            self.project_path(".vscode", "mcp.json"), doc, [("servers",)],
+            "\t", mode=0o644, text=text,
+            comments=("// Servers for this workspace",
+                      "/* pasted from the vendor's README */",
+                      "// asked once"))])
 
     def test_windsurf(self):
         self.servers = []
