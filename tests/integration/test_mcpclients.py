@@ -589,6 +589,13 @@ class McpClients(DaemonTestCase):
     # -- one test per client --
 
     def test_claude_desktop(self):
+        self.claude_desktop(".config", "Claude")
+
+    def test_claude_desktop_macos_path(self):
+        # Where the macOS app keeps it; scan looks there on every system.
+        self.claude_desktop("Library", "Application Support", "Claude")
+
+    def claude_desktop(self, *where):
         self.servers = []
         github = self.server(
             "github", {"GITHUB_PERSONAL_ACCESS_TOKEN": github_classic()},
@@ -610,7 +617,7 @@ class McpClients(DaemonTestCase):
             "preferences": {"menuBarEnabled": False,
                             "quickEntryShortcut": "double-tap-option"},
         }
-        cfg = ConfigFile(self.user_path(".config", "Claude",
+        cfg = ConfigFile(self.user_path(*where,
                                         "claude_desktop_config.json"),
                          doc, [("mcpServers",)], 2)
         self.journey([cfg])
