@@ -343,6 +343,7 @@ class McpClients(DaemonTestCase):
         self.project = os.path.join(self.h.work, "src", "webapp")
         os.makedirs(self.project)
         self.keyward = os.path.realpath(harness.BIN_KEYWARD)
+        self.import_flags = ()    # ("--narrow",) in TestNarrow
 
     # -- running things as the user would --
 
@@ -366,6 +367,13 @@ class McpClients(DaemonTestCase):
     def start_as_client(self, entry, names):
         """client.mjs spawns entry's command, args, env (and cwd) the way
         an MCP client does; returns its {"tools", "hashes"} answer."""
+        r = self.try_as_client(entry, names)
+        self.assertEqual(r.rc, 0, "the SDK client could not use %s %s: %r"
+                         % (entry["command"], entry.get("args"), r))
+        return json.loads(r.out)
+
+    def try_as_client(self, entry, names):
+        """start_as_client()'s run of client.mjs, as a harness.Result."""
         spec = {"command": entry["command"], "args": entry.get("args", []),
                 "env": entry.get("env", {}), "names": names}
         if "cwd" in entry:
@@ -376,9 +384,7 @@ class McpClients(DaemonTestCase):
         r = run([self.node, os.path.join(self.pkg, "client.mjs"), path],
                 self.h.env, timeout=CLIENT_DEADLINE_S, cwd=self.h.work)
         os.unlink(path)
-        self.assertEqual(r.rc, 0, "the SDK client could not use %s %s: %r"
-                         % (entry["command"], entry.get("args"), r))
-        return json.loads(r.out)
+        return r
 
     # -- checks --
 
@@ -479,11 +485,25 @@ class McpClients(DaemonTestCase):
         opts = args[1:sep]
         self.assertEqual(len(opts) % 2, 0, where + ": " + repr(opts))
         pairs = [(opts[i], opts[i + 1]) for i in range(0, len(opts), 2)]
+        if "--narrow" in self.import_flags:
+            tokens = [p for p in pairs if p[0] == "--token-file"]
+            self.assertEqual(len(tokens), 1, where + ": " + repr(opts))
+            self.assertTokenFile(where, tokens[0][1])
+            pairs.remove(tokens[0])
         self.assertEqual(
             sorted(pairs),
             sorted(("--env", "%s=%s%s/%s" % (v, PREFIX, name, v))
                    for v in moved),
             where + ": one --env VAR=mcp/SERVER/VAR per credential")
+
+    def assertTokenFile(self, where, path):
+        """--narrow's token: in a private regular file, never in the
+        config."""
+        self.assertTrue(os.path.isabs(path), where + ": " + path)
+        st = os.lstat(path)
+        self.assertTrue(stat.S_ISREG(st.st_mode), where + ": " + path)
+        self.assertEqual(stat.S_IMODE(st.st_mode) & 0o077, 0,
+                         where + ": others may read " + path)
 
     # -- the whole path, for one client's files --
 
@@ -504,7 +524,8 @@ class McpClients(DaemonTestCase):
             secret_vars = {n: list(by_server[n].secret_env)
                            for n in names if n in by_server}
             self.assertDryRun(cfg, secret_vars, secret_values)
-            r = self.kw_at("mcp", "import", cfg.path, "--yes")
+            r = self.kw_at("mcp", "import", cfg.path, "--yes",
+                           *self.import_flags)
             for value in secret_values:
                 self.assertNotInBytes(value.encode(),
                                       r.out + r.err.encode(),
@@ -524,7 +545,8 @@ class McpClients(DaemonTestCase):
                 self.assertIn(comment, raw.decode("utf-8"),
                               "import dropped a comment of %s" % cfg.path)
             started.update(rewritten)
-            again = self.kw_at("mcp", "import", cfg.path, "--yes")
+            again = self.kw_at("mcp", "import", cfg.path, "--yes",
+                               *self.import_flags)
             self.assertRc(again, 0)
             with open(cfg.path, "rb") as f:
                 self.assertEqual(f.read(), raw,
@@ -546,9 +568,25 @@ class McpClients(DaemonTestCase):
                          for v, x in server.plain_env.items()})
             self.assertEqual(res["hashes"], want,
                              "server %s did not get its environment" % name)
+            self.assertReadForRun(server)
         r = self.kw_at("mcp", "scan", "--json")
         self.assertRc(r, 0)
         self.assertEqual(findings_of(r.out), set(), r)
+        return started
+
+    def assertReadForRun(self, server):
+        """Each credential the started server got was read by keyward
+        run, and the audit log says so."""
+        for var in server.secret_env:
+            name = PREFIX + server.name + "/" + var
+            r = self.cli("audit", "--json", "--name", name, "--op",
+                         "secret.get")
+            self.assertRc(r, 0)
+            rows = harness.parse_json_lines(r.out)
+            self.assertIn(("ok", "read for keyward run"),
+                          [(row["outcome"], row["reason"]) for row in rows],
+                          "no audit row of keyward run reading %s: %r"
+                          % (name, rows))
 
     def assertDryRun(self, cfg, secret_vars, values):
         """--dry-run prints the change with values redacted and changes
@@ -784,6 +822,50 @@ class McpClients(DaemonTestCase):
         }
         self.journey([ConfigFile(self.user_path(".gemini", "settings.json"),
                                  doc, [("mcpServers",)], 2)])
+
+    def test_narrow(self):
+        # --narrow: each server's keyward run presents its own client
+        # token, which reads that server's secrets and nothing else.
+        self.import_flags = ("--narrow",)
+        self.servers = []
+        github = self.server(
+            "github", {"GITHUB_PERSONAL_ACCESS_TOKEN": github_classic()},
+            {"LOG_LEVEL": "info"})
+        stripe = self.server(
+            "stripe", {"STRIPE_SECRET_KEY": stripe_key()},
+            {"STRIPE_API_VERSION": "2024-06-20"})
+        doc = {"mcpServers": {"github": github.entry,
+                              "stripe": stripe.entry}}
+        cfg = ConfigFile(self.user_path(".cursor", "mcp.json"), doc,
+                         [("mcpServers",)], 2)
+        started = self.journey([cfg])
+        with open(cfg.path, "rb") as f:
+            config = f.read()
+        for dirpath, _dirs, names in os.walk(self.h.home):
+            for leaf in names:
+                if leaf.endswith(".token"):
+                    with open(os.path.join(dirpath, leaf), "rb") as f:
+                        self.assertNotInBytes(f.read().strip(), config,
+                                              cfg.path)
+        # github's entry, pointed at stripe's secret: keyward run must
+        # refuse it and start nothing.
+        entry = json.loads(json.dumps(started["github"]))
+        args = entry["args"]
+        i = args.index("GITHUB_PERSONAL_ACCESS_TOKEN=%sgithub/"
+                       "GITHUB_PERSONAL_ACCESS_TOKEN" % PREFIX)
+        args[i] = "STOLEN=%sstripe/STRIPE_SECRET_KEY" % PREFIX
+        r = self.try_as_client(entry, ["STOLEN"])
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertNotIn(b'"hashes"', r.out, r)
+        self.assertNotInBytes(stripe.secret_env["STRIPE_SECRET_KEY"].encode(),
+                              r.out + r.err.encode(), "the client's output")
+        self.assertIn("%sstripe/STRIPE_SECRET_KEY" % PREFIX, r.err, r)
+        r = self.cli("audit", "--json", "--name",
+                     PREFIX + "stripe/STRIPE_SECRET_KEY", "--outcome",
+                     "denied")
+        self.assertRc(r, 0)
+        self.assertTrue(harness.parse_json_lines(r.out),
+                        "the refused read is not in the audit log")
 
     def test_remote_server_left_alone(self):
         # A remote server's plaintext header is reported, and import
