@@ -867,6 +867,49 @@ class McpClients(DaemonTestCase):
         self.assertTrue(harness.parse_json_lines(r.out),
                         "the refused read is not in the audit log")
 
+    def test_same_server_name_in_two_configs(self):
+        # A user-scope and a project-scope server of the same name with
+        # different tokens (Claude Code allows both). After importing both
+        # files each must still start with its own token, or the second
+        # import must refuse and leave its file as it was: never may one
+        # server silently get the other's credential.
+        user_token, project_token = github_classic(), github_classic()
+        user = Server("github", self.script,
+                      {"GITHUB_PERSONAL_ACCESS_TOKEN": user_token}, {})
+        project = Server("github", self.script,
+                         {"GITHUB_PERSONAL_ACCESS_TOKEN": project_token}, {})
+        files = [ConfigFile(self.user_path(".claude.json"),
+                            {"mcpServers": {"github": user.entry}},
+                            [("mcpServers",)], 2),
+                 ConfigFile(self.project_path(".mcp.json"),
+                            {"mcpServers": {"github": project.entry}},
+                            [("mcpServers",)], 2)]
+        for cfg in files:
+            self.write(cfg)
+        r = self.kw_at("mcp", "import", files[0].path, "--yes")
+        self.assertRc(r, 0)
+        r = self.kw_at("mcp", "import", files[1].path, "--yes")
+        for value in (user_token, project_token):
+            self.assertNotInBytes(value.encode(), r.out + r.err.encode(),
+                                  "mcp import's output")
+        if r.rc != 0:
+            self.assertIn("github", r.err + r.text, r)
+            with open(files[1].path) as f:
+                self.assertEqual(f.read(), files[1].text,
+                                 "a refused import changed the file")
+            servers = [(files[0], user)]
+        else:
+            servers = [(files[0], user), (files[1], project)]
+        for cfg, server in servers:
+            with open(cfg.path) as f:
+                entry = json.load(f)["mcpServers"]["github"]
+            res = self.start_as_client(entry,
+                                       ["GITHUB_PERSONAL_ACCESS_TOKEN"])
+            self.assertEqual(
+                res["hashes"]["GITHUB_PERSONAL_ACCESS_TOKEN"],
+                sha256_hex(server.secret_env["GITHUB_PERSONAL_ACCESS_TOKEN"]),
+                "%s's server started with another token" % cfg.path)
+
     def test_remote_server_left_alone(self):
         # A remote server's plaintext header is reported, and import
         # leaves it as it is (until keyward has a stdio bridge for it).
