@@ -42,6 +42,8 @@ import kwauth
 
 EXIT_FOUND = 10  # `keyward mcp scan`: plaintext credentials found
 PREFIX = "mcp/"
+# What an import may add to a server's env to lead keyward run to the agent
+AGENT_VARS = ("KEYWARD_SOCKET", "KEYWARD_HOME")
 CLIENT_DEADLINE_S = 120.0 * harness.SLOW
 
 ALNUM = string.ascii_letters + string.digits
@@ -328,8 +330,9 @@ class SdkPair(DaemonTestCase):
         self.assertIn("env_hash(1NOT A NAME) failed", r.text)
 
 
-class McpClients(DaemonTestCase):
-    """Each client's config: scan, import, start as the client would."""
+class ClientConfigCase(DaemonTestCase):
+    """Fixtures, the journey from scan to a started server, and its
+    checks; the tests are in the subclasses."""
 
     HOME_IN_USER_HOME = True
 
@@ -343,7 +346,7 @@ class McpClients(DaemonTestCase):
         self.project = os.path.join(self.h.work, "src", "webapp")
         os.makedirs(self.project)
         self.keyward = os.path.realpath(harness.BIN_KEYWARD)
-        self.import_flags = ()    # ("--narrow",) in TestNarrow
+        self.import_flags = ()    # ("--narrow",) in test_narrow
 
     # -- running things as the user would --
 
@@ -470,13 +473,18 @@ class McpClients(DaemonTestCase):
             if k not in ("command", "args", "env"):
                 self.assertEqual(ordered(new[k]), ordered(old[k]),
                                  "%s: %s changed" % (where, k))
-        self.assertEqual(ordered(new.get("env", {})), kept_env,
+        # Where the agent is may be added for keyward run (see
+        # SocketInRuntimeDir); nothing else.
+        self.assertEqual([(k, v) for k, v in ordered(new.get("env", {}))
+                          if k not in AGENT_VARS], kept_env,
                          where + ": env should keep exactly the entries that "
                          "are not credentials")
         self.assertEqual(os.path.realpath(new["command"]), self.keyward,
                          where + ": command is not the keyward in use")
         self.assertTrue(os.path.isabs(new["command"]), where)
         args = new["args"]
+        if args[:1] == ["--socket"]:
+            args = args[2:]
         self.assertEqual(args[:1], ["run"], where)
         self.assertIn("--", args, where)
         sep = args.index("--")
@@ -623,6 +631,10 @@ class McpClients(DaemonTestCase):
         s = Server(name, self.script, secret_env, plain_env, **kw)
         self.servers.append(s)
         return s
+
+
+class McpClients(ClientConfigCase):
+    """Each client's config: scan, import, start as the client would."""
 
     # -- one test per client --
 
