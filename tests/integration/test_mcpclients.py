@@ -953,6 +953,35 @@ class McpClients(ClientConfigCase):
         self.assertEqual(findings_of(r.out), {("remote", "Authorization")})
 
 
+class SocketInRuntimeDir(ClientConfigCase):
+    """The agent where the packaged systemd socket unit puts it,
+    $XDG_RUNTIME_DIR/keyward/agent.sock, found by the user's CLI through
+    XDG_RUNTIME_DIR. An MCP client on the SDK passes its servers only
+    HOME, LOGNAME, PATH, SHELL, TERM and USER, so the rewritten entry
+    itself must lead `keyward run` to the agent."""
+
+    START = False
+
+    def setUp(self):
+        super().setUp()
+        run_dir = os.path.join(self.h.root, "run")
+        os.makedirs(os.path.join(run_dir, "keyward"), 0o700)
+        self.h.socket = os.path.join(run_dir, "keyward", "agent.sock")
+        self.h.env.pop("KEYWARD_SOCKET")
+        self.h.env["XDG_RUNTIME_DIR"] = run_dir
+        self.d.start()
+
+    def test_claude_desktop(self):
+        self.servers = []
+        github = self.server(
+            "github", {"GITHUB_PERSONAL_ACCESS_TOKEN": github_classic()},
+            {"LOG_LEVEL": "info"})
+        doc = {"mcpServers": {"github": github.entry}}
+        self.journey([ConfigFile(self.user_path(".config", "Claude",
+                                                "claude_desktop_config.json"),
+                                 doc, [("mcpServers",)], 2)])
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()
