@@ -322,6 +322,20 @@ class SdkPair(DaemonTestCase):
         self.assertEqual(hashes["KEYWARD_SOCKET"], "unset")
         self.assertEqual(hashes["HOME"], sha256_hex(env["HOME"]))
 
+    def test_log_env_logs_the_value(self):
+        # Without keyward in between the careless server's log line holds
+        # the value: what makes the masking test of McpClients mean
+        # something.
+        value = github_classic()
+        r = self.call({"command": "node",
+                       "args": [os.path.join(self.pkg, "server.mjs"),
+                                "--log-env=GITHUB_PERSONAL_ACCESS_TOKEN"],
+                       "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": value},
+                       "names": []})
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("server: GITHUB_PERSONAL_ACCESS_TOKEN=%s\n" % value,
+                      r.err)
+
     def test_bad_tool_argument_is_an_error(self):
         r = self.call({"command": "node",
                        "args": [os.path.join(self.pkg, "server.mjs")],
@@ -921,6 +935,32 @@ class McpClients(ClientConfigCase):
                 res["hashes"]["GITHUB_PERSONAL_ACCESS_TOKEN"],
                 sha256_hex(server.secret_env["GITHUB_PERSONAL_ACCESS_TOKEN"]),
                 "%s's server started with another token" % cfg.path)
+
+    def test_server_logging_its_token_is_masked(self):
+        # A server that logs its configuration on stderr, as some do: the
+        # client (which keeps server stderr in its logs) sees
+        # <redacted:VAR>, while the server itself still has the value.
+        self.servers = []
+        token = github_classic()
+        github = self.server(
+            "github", {"GITHUB_PERSONAL_ACCESS_TOKEN": token},
+            {"LOG_LEVEL": "debug"},
+            extra_args=("--log-env=GITHUB_PERSONAL_ACCESS_TOKEN",
+                        "--log-env=LOG_LEVEL"))
+        cfg = ConfigFile(self.user_path(".cursor", "mcp.json"),
+                         {"mcpServers": {"github": github.entry}},
+                         [("mcpServers",)], 2)
+        started = self.journey([cfg])
+        r = self.try_as_client(started["github"],
+                               ["GITHUB_PERSONAL_ACCESS_TOKEN"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(json.loads(r.out)["hashes"],
+                         {"GITHUB_PERSONAL_ACCESS_TOKEN": sha256_hex(token)})
+        self.assertNotInBytes(token.encode(), r.out + r.err.encode(),
+                              "what the client got from the server")
+        self.assertIn("server: GITHUB_PERSONAL_ACCESS_TOKEN=<redacted:"
+                      "GITHUB_PERSONAL_ACCESS_TOKEN>\n", r.err, r)
+        self.assertIn("server: LOG_LEVEL=debug\n", r.err, r)
 
     def test_remote_server_left_alone(self):
         # A remote server's plaintext header is reported, and import

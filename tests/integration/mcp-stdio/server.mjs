@@ -1,14 +1,19 @@
 // server.mjs - a stdio MCP server on the official TypeScript SDK 2.x, for
 // keyward's end-to-end tests (tests/integration/test_mcpclients.py).
 //
-//   node server.mjs
+//   node server.mjs [--log-env=NAME]...
 //
 // Speaks MCP on stdin/stdout (StdioServerTransport) and offers one tool,
 // `env_hash` {name}: the SHA-256 (hex) of the UTF-8 bytes of
 // process.env[name], or "unset". A test that planted a credential in an
 // MCP client's config can so check what the server was started with without
 // the value itself ever crossing the wire. Nothing is written to stdout but
-// the protocol; diagnostics go to stderr.
+// the protocol.
+//
+// --log-env=NAME makes it a careless server that logs NAME=VALUE on stderr
+// at start, as some do with their configuration: what `keyward run`'s
+// masking must catch before it reaches the client's logs. Other arguments
+// are ignored (tests pass some to check that args arrive untouched).
 
 import { createHash } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/server';
@@ -34,5 +39,10 @@ server.registerTool(
   },
   async ({ name }) => ({ content: [{ type: 'text', text: envHash(name) }] }),
 );
+
+for (const arg of process.argv.slice(2)) {
+  const name = arg.startsWith('--log-env=') ? arg.slice('--log-env='.length) : null;
+  if (name !== null && NAME_RE.test(name)) process.stderr.write(`server: ${name}=${process.env[name] ?? ''}\n`);
+}
 
 await server.connect(new StdioServerTransport());
