@@ -31,8 +31,7 @@ static int secref_value(const json_t *res, const struct kw_secref *ref,
 	if (!kw_json_get_text(res, "name", &name) ||
 	    strcmp(name, ref->name) != 0 ||
 	    !kw_json_get_uint(res, "version", 1, &version) ||
-	    (ref->version && version != ref->version) ||
-	    !json_is_string(value))
+	    (ref->version && version != ref->version) || !json_is_string(value))
 		return KW_EPROTO;
 	r = kw_b64_decode(json_string_value(value), json_string_length(value),
 	                  CLI_VALUE_MAX, &bin, &len);

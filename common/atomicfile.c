@@ -83,8 +83,8 @@ static int af_write_all(int fd, const void *data, size_t n)
 }
 
 /* The directory and the last component of path, in dirbuf and basebuf. */
-static int af_split(const char *path, char *dirbuf, char *basebuf,
-                    char *why, size_t whysz)
+static int af_split(const char *path, char *dirbuf, char *basebuf, char *why,
+                    size_t whysz)
 {
 	size_t n = strlen(path);
 	const char *slash;
@@ -183,9 +183,9 @@ static void af_temp_name(const char *base, char *out, size_t sz)
 	snprintf(out, sz, ".%s.kw-%s", base, hex);
 }
 
-static int af_write_temp(int dfd, const char *tmp, const void *data,
-                         size_t len, const struct stat *old, bool keep,
-                         mode_t mode, char *why, size_t whysz)
+static int af_write_temp(int dfd, const char *tmp, const void *data, size_t len,
+                         const struct stat *old, bool keep, mode_t mode,
+                         char *why, size_t whysz)
 {
 	int fd = openat(dfd, tmp,
 	                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -283,8 +283,8 @@ static int af_read(const char *path, bool follow, size_t max, char **ret_data,
 
 	if (whysz)
 		why[0] = '\0';
-	fd = open(path,
-	          O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	                        (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return af_fail(KW_ENOTFOUND, why, whysz,
@@ -309,8 +309,8 @@ static int af_read(const char *path, bool follow, size_t max, char **ret_data,
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max) {
-		r = af_fail(KW_ETOOBIG, why, whysz,
-		            "larger than %zu bytes", max);
+		r = af_fail(KW_ETOOBIG, why, whysz, "larger than %zu bytes",
+		            max);
 		goto out;
 	}
 	buf = kw_wipealloc(max + 1);
@@ -349,9 +349,8 @@ out:
 	return r;
 }
 
-int kw_file_read(const char *path, size_t max, char **ret_data,
-                 size_t *ret_len, struct kw_filestamp *ret_stamp, char *why,
-                 size_t whysz)
+int kw_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len,
+                 struct kw_filestamp *ret_stamp, char *why, size_t whysz)
 {
 	return af_read(path, false, max, ret_data, ret_len, ret_stamp, why,
 	               whysz);

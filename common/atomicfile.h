@@ -16,7 +16,7 @@
 #include <time.h>
 
 /* Keep the replaced file's mode and owner (mode is used for a new file). */
-#define KW_ATOMIC_KEEP_OWNER   0x1u
+#define KW_ATOMIC_KEEP_OWNER 0x1u
 /* Replace only if the file is still the one *expect describes. */
 #define KW_ATOMIC_IF_UNCHANGED 0x2u
 
@@ -57,9 +57,8 @@ int kw_atomic_replace(const char *path, const void *data, size_t len,
  * over max bytes, KW_EIO (errno kept) or KW_EPERM on other failures; why
  * says which, naming no content.
  */
-int kw_file_read(const char *path, size_t max, char **ret_data,
-                 size_t *ret_len, struct kw_filestamp *ret_stamp, char *why,
-                 size_t whysz);
+int kw_file_read(const char *path, size_t max, char **ret_data, size_t *ret_len,
+                 struct kw_filestamp *ret_stamp, char *why, size_t whysz);
 /* kw_file_read, following a symbolic link to its target. */
 int kw_file_read_follow(const char *path, size_t max, char **ret_data,
                         size_t *ret_len, struct kw_filestamp *ret_stamp,

@@ -50,8 +50,8 @@ static bool secref_stage(const char *s, size_t len, char *out)
 	return false;
 }
 
-int kw_secref_parse(const char *s, size_t len, struct kw_secref *ref,
-                    char *why, size_t whysz)
+int kw_secref_parse(const char *s, size_t len, struct kw_secref *ref, char *why,
+                    size_t whysz)
 {
 	static const char b64[] = ":base64";
 	const size_t b64len = sizeof(b64) - 1;

@@ -25,8 +25,8 @@
 
 struct kw_secref {
 	char name[KW_NAME_MAX + 1];
-	uint64_t version;                 /* 0: none given */
-	char stage[KW_SECREF_STAGE_SZ];   /* "": none given (current) */
+	uint64_t version;               /* 0: none given */
+	char stage[KW_SECREF_STAGE_SZ]; /* "": none given (current) */
 	bool base64;
 };
 
@@ -35,8 +35,8 @@ struct kw_secref {
  * KW_EINVAL with a sentence in why naming the part that is wrong; the
  * sentence never quotes the input.
  */
-int kw_secref_parse(const char *s, size_t len, struct kw_secref *ref,
-                    char *why, size_t whysz);
+int kw_secref_parse(const char *s, size_t len, struct kw_secref *ref, char *why,
+                    size_t whysz);
 
 /* ref in the syntax above, into buf of sz bytes. 0 or KW_ETOOBIG. */
 int kw_secref_format(const struct kw_secref *ref, char *buf, size_t sz);

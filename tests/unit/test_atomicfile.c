@@ -105,9 +105,8 @@ static void test_new_and_replace(void **state)
 	assert_int_equal(st.st_mode & 07777, 0640);
 	/* KEEP_OWNER keeps the old file's mode. */
 	assert_int_equal(chmod(p, 0604), 0);
-	assert_int_equal(kw_atomic_replace(p, "", 0, 0600,
-	                                   KW_ATOMIC_KEEP_OWNER, NULL, why,
-	                                   sizeof(why)),
+	assert_int_equal(kw_atomic_replace(p, "", 0, 0600, KW_ATOMIC_KEEP_OWNER,
+	                                   NULL, why, sizeof(why)),
 	                 0);
 	assert_content(p, "");
 	assert_int_equal(stat(p, &st), 0);
@@ -250,8 +249,8 @@ static void test_readers_never_see_a_partial_file(void **state)
 	memset(a, 'a', sizeof(a));
 	memset(b, 'b', sizeof(b));
 	path_of(p, sizeof(p), "hot");
-	assert_int_equal(kw_atomic_replace(p, a, sizeof(a), 0600, 0, NULL,
-	                                   why, sizeof(why)),
+	assert_int_equal(kw_atomic_replace(p, a, sizeof(a), 0600, 0, NULL, why,
+	                                   sizeof(why)),
 	                 0);
 	assert_int_equal(pipe(pfd), 0);
 	pid_t pid = fork();
@@ -266,9 +265,10 @@ static void test_readers_never_see_a_partial_file(void **state)
 			if (kw_file_read(p, 1 << 20, &data, &len, NULL, why,
 			                 sizeof(why)) < 0)
 				_exit(2);
-			bool ok = (len == sizeof(a) &&
-			           memcmp(data, a, len) == 0) ||
-			          (len == sizeof(b) && memcmp(data, b, len) == 0);
+			bool ok =
+				(len == sizeof(a) &&
+			         memcmp(data, a, len) == 0) ||
+				(len == sizeof(b) && memcmp(data, b, len) == 0);
 			kw_wipefree(data);
 			if (!ok)
 				_exit(3);
@@ -279,7 +279,8 @@ static void test_readers_never_see_a_partial_file(void **state)
 	close(pfd[0]);
 	for (int i = 0; i < 300; i++)
 		assert_int_equal(kw_atomic_replace(p, i % 2 ? a : b,
-		                                   i % 2 ? sizeof(a) : sizeof(b),
+		                                   i % 2 ? sizeof(a) :
+		                                           sizeof(b),
 		                                   0600, 0, NULL, why,
 		                                   sizeof(why)),
 		                 0);

@@ -46,8 +46,8 @@ static void test_good(void **state)
 		struct kw_secref ref;
 		char why[128], back[400];
 
-		assert_int_equal(kw_secref_parse(g->text, strlen(g->text),
-		                                 &ref, why, sizeof(why)),
+		assert_int_equal(kw_secref_parse(g->text, strlen(g->text), &ref,
+		                                 why, sizeof(why)),
 		                 0);
 		assert_string_equal(ref.name, g->name);
 		assert_true(ref.version == g->version);
@@ -94,8 +94,8 @@ static void test_bad(void **state)
 		char why[160];
 
 		why[0] = '\0';
-		assert_int_equal(kw_secref_parse(bads[i], strlen(bads[i]),
-		                                 &ref, why, sizeof(why)),
+		assert_int_equal(kw_secref_parse(bads[i], strlen(bads[i]), &ref,
+		                                 why, sizeof(why)),
 		                 KW_EINVAL);
 		assert_true(why[0] != '\0');
 		if (strlen(bads[i]) > 2)
