@@ -13,7 +13,8 @@ non-secret env entries. Then:
 - `keyward mcp import CONFIG --yes` leaves no planted value in any file
   anywhere under the test's root (the config, a backup, a temporary file,
   the store), the config parses and keeps every other field, its key
-  order, indentation and mode; each value is stored at mcp/SERVER/VAR;
+  order, indentation and mode; each value is stored at mcp/SERVER/VAR
+  (SERVER made a name segment when people wrote it otherwise);
 - each rewritten server is started exactly as an MCP client starts it:
   mcp-stdio/client.mjs (the SDK's StdioClientTransport) spawns `command`
   with `args` and `env` from the rewritten file, with the SDK's default
@@ -44,6 +45,8 @@ EXIT_FOUND = 10  # `keyward mcp scan`: plaintext credentials found
 PREFIX = "mcp/"
 # What an import may add to a server's env to lead keyward run to the agent
 AGENT_VARS = ("KEYWARD_SOCKET", "KEYWARD_HOME")
+# A server name usable as it is in a secret name (common/name.h)
+SEGMENT_RE = re.compile(r"[A-Za-z0-9._-]+")
 CLIENT_DEADLINE_S = 120.0 * harness.SLOW
 
 ALNUM = string.ascii_letters + string.digits
@@ -369,6 +372,7 @@ class ClientConfigCase(DaemonTestCase):
         os.makedirs(self.project)
         self.keyward = os.path.realpath(harness.BIN_KEYWARD)
         self.import_flags = ()    # ("--narrow",) in test_narrow
+        self.slugs = {}           # server name -> its part of secret names
 
     # -- running things as the user would --
 
@@ -520,9 +524,18 @@ class ClientConfigCase(DaemonTestCase):
             self.assertEqual(len(tokens), 1, where + ": " + repr(opts))
             self.assertTokenFile(where, tokens[0][1])
             pairs.remove(tokens[0])
+        slug = name
+        if not SEGMENT_RE.fullmatch(name) or name in (".", ".."):
+            # not a name segment as it is: import makes one of it
+            ref = pairs[0][1].split("=", 1)[-1]
+            slug = ref[len(PREFIX):ref.rfind("/")]
+            self.assertTrue(ref.startswith(PREFIX) and
+                            SEGMENT_RE.fullmatch(slug) and
+                            slug not in (".", ".."), where + ": " + ref)
+        self.slugs[name] = slug
         self.assertEqual(
             sorted(pairs),
-            sorted(("--env", "%s=%s%s/%s" % (v, PREFIX, name, v))
+            sorted(("--env", "%s=%s%s/%s" % (v, PREFIX, slug, v))
                    for v in moved),
             where + ": one --env VAR=mcp/SERVER/VAR per credential")
 
@@ -585,8 +598,8 @@ class ClientConfigCase(DaemonTestCase):
 
         for server in self.servers:
             for var, value in server.secret_env.items():
-                self.assertEqual(self.get_cli(PREFIX + server.name + "/" +
-                                              var), value.encode())
+                self.assertEqual(self.get_cli(self.secret_name(server, var)),
+                                 value.encode())
         self.assertEqual(sorted(started), sorted(by_server))
         for name, entry in started.items():
             server = by_server[name]
@@ -604,11 +617,15 @@ class ClientConfigCase(DaemonTestCase):
         self.assertEqual(findings_of(r.out), set(), r)
         return started
 
+    def secret_name(self, server, var):
+        """Where import stored server's var."""
+        return PREFIX + self.slugs[server.name] + "/" + var
+
     def assertReadForRun(self, server):
         """Each credential the started server got was read by keyward
         run, and the audit log says so."""
         for var in server.secret_env:
-            name = PREFIX + server.name + "/" + var
+            name = self.secret_name(server, var)
             r = self.cli("audit", "--json", "--name", name, "--op",
                          "secret.get")
             self.assertRc(r, 0)
@@ -623,6 +640,7 @@ class ClientConfigCase(DaemonTestCase):
         nothing: not the file, not the store."""
         with open(cfg.path, "rb") as f:
             before = f.read()
+        stored = self.stored()
         r = self.kw_at("mcp", "import", cfg.path, "--dry-run")
         for value in values:
             self.assertNotInBytes(value.encode(), r.out + r.err.encode(),
@@ -630,15 +648,18 @@ class ClientConfigCase(DaemonTestCase):
         with open(cfg.path, "rb") as f:
             self.assertEqual(f.read(), before,
                              "--dry-run changed %s" % cfg.path)
+        self.assertEqual(self.stored(), stored, "--dry-run stored secrets")
         if r.rc != 0 and cfg.comments:
             return
         self.assertRc(r, 0)
         if any(secret_vars.values()):
             self.assertIn(b"<redacted>", r.out, r)
-        for name, variables in secret_vars.items():
-            for var in variables:
-                self.assertRc(self.cli("get", PREFIX + name + "/" + var),
-                              harness.EXIT_NOTFOUND)
+
+    def stored(self):
+        """Every secret in the store, with its versions (never values)."""
+        r = self.cli("ls", "--json")
+        self.assertRc(r, 0)
+        return harness.parse_json_lines(r.out)
 
     def assertRefusedJsonc(self, cfg, r):
         """The issue lets import refuse JSON with comments, with a clear
@@ -740,6 +761,22 @@ class McpClients(ClientConfigCase):
                          ("projects", project, "mcpServers")], 2)],
             [ConfigFile(self.project_path(".mcp.json"), shared,
                         [("mcpServers",)], 2, mode=0o644)])
+
+    def test_server_names_as_people_write_them(self):
+        # Claude Desktop takes any string as a server's name; the secrets
+        # need a name of their own, and the servers still get them.
+        self.servers = []
+        brave = self.server("Brave Search",
+                            {"BRAVE_API_KEY": "BSA" + rand(ALNUM, 28)},
+                            {"LOG_LEVEL": "info"})
+        notion = self.server("notion.so (work)",
+                             {"NOTION_TOKEN": "ntn_" + rand(ALNUM, 46)},
+                             {"NOTION_VERSION": "2022-06-28"})
+        doc = {"mcpServers": {"Brave Search": brave.entry,
+                              "notion.so (work)": notion.entry}}
+        self.journey([ConfigFile(self.user_path(".config", "Claude",
+                                                "claude_desktop_config.json"),
+                                 doc, [("mcpServers",)], 2)])
 
     def test_cursor(self):
         self.servers = []
