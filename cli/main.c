@@ -33,8 +33,7 @@ static const struct command commands[] = {
 	{ "token", cmd_token },       { "jwks", cmd_jwks },
 	{ "apikey", cmd_apikey },     { "import", cmd_import },
 	{ "export", cmd_export },     { "inject", cmd_inject },
-	{ "run", cmd_run },
-	{ "mcp", cmd_mcp },
+	{ "run", cmd_run },           { "mcp", cmd_mcp },
 };
 
 static const char usage_text[] =

@@ -216,15 +216,20 @@ def render_config(config):
 
 class Home:
     """A private KEYWARD_HOME (0700) with the socket inside it, plus a work
-    directory outside it for files the test itself writes."""
+    directory outside it for files the test itself writes. The work
+    directory is also HOME; with in_user_home the KEYWARD_HOME is
+    HOME/.mcp, where keyward looks when nothing in the environment names
+    it (as for a program an MCP client starts with a cleaned
+    environment)."""
 
-    def __init__(self, config_overrides=None):
+    def __init__(self, config_overrides=None, in_user_home=False):
         self.root = tempfile.mkdtemp(prefix="kwit-", dir=_tmp_base())
-        self.home = os.path.join(self.root, "home")
         self.work = os.path.join(self.root, "work")
+        os.mkdir(self.work, 0o700)
+        self.home = os.path.join(self.work if in_user_home else self.root,
+                                 ".mcp" if in_user_home else "home")
         os.mkdir(self.home, 0o700)
         os.chmod(self.home, 0o700)
-        os.mkdir(self.work, 0o700)
         self.socket = os.path.join(self.home, "agent.sock")
         self.db = os.path.join(self.home, "secrets.db")
         self.keyfile = os.path.join(self.home, "master.key")
@@ -273,7 +278,7 @@ class Home:
             sys.stderr.write("keeping %s\n" % self.root)
             return
         # Restore modes a test may have changed so rmtree can proceed.
-        for path in (self.root, self.home, self.work):
+        for path in (self.root, self.work, self.home):
             try:
                 os.chmod(path, 0o700)
             except OSError:
@@ -670,6 +675,7 @@ class DaemonTestCase(unittest.TestCase):
     PASSPHRASE is set) and a running daemon."""
 
     CONFIG = None          # overrides of DEFAULT_CONFIG
+    HOME_IN_USER_HOME = False  # KEYWARD_HOME is HOME/.mcp (see Home)
     PASSPHRASE = None      # init in passphrase mode with this passphrase
     INIT = True            # run `keyward init` in setUp
     START = True           # start the daemon in setUp (needs INIT)
@@ -678,7 +684,7 @@ class DaemonTestCase(unittest.TestCase):
         missing = missing_binaries()
         if missing:
             self.fail("binaries not available: " + ", ".join(missing))
-        self.h = Home(self.CONFIG)
+        self.h = Home(self.CONFIG, in_user_home=self.HOME_IN_USER_HOME)
         self.addCleanup(self.h.cleanup)
         self.daemons = []
         self.addCleanup(self._stop_daemons)

@@ -3,10 +3,11 @@ end-to-end test: where the sources and Node are, the Python binding,
 API keys and tokens made through the real agent, and hostile variants of
 a JWT.
 
-Nothing here talks to a registry except install_example(), which installs
-the example MCP server's locked dependencies (package-lock.json) into a
-copy of it in the build directory, with the npm cache there too: the
-source tree is only read, so a read-only checkout can run the suite."""
+Nothing here talks to a registry except install_node_package(), which
+installs the locked dependencies (package-lock.json) of the example MCP
+server or of the stdio server and client in mcp-stdio/ into a copy of it
+in the build directory, with the npm cache there too: the source tree is
+only read, so a read-only checkout can run the suite."""
 
 import base64
 import fcntl
@@ -23,13 +24,23 @@ SRC = os.path.realpath(os.path.join(HERE, "..", ".."))
 BINDINGS_PY = os.path.join(SRC, "bindings", "python")
 BINDINGS_NODE = os.path.join(SRC, "bindings", "node")
 EXAMPLE_NODE = "examples/node-mcp-server"
-# What install_example() copies out of the source tree: the example, and the
-# binding its package.json links as file:../../bindings/node, at the same
-# relative paths so that the lock file's link resolves to the copy.
-EXAMPLE_FILES = {
-    EXAMPLE_NODE: ("package.json", "package-lock.json", "server.js",
-                   "client.js"),
-    "bindings/node": ("package.json", "index.js", "index.d.ts"),
+MCP_STDIO = "tests/integration/mcp-stdio"
+# The Node packages install_node_package() can set up: for each, the folder
+# npm ci runs in and the files copied out of the source tree, at the same
+# relative paths so that a lock file's file: link (the example's
+# file:../../bindings/node) resolves to the copy.
+NODE_PACKAGES = {
+    # examples/node-mcp-server and the binding it links
+    "example": (EXAMPLE_NODE, {
+        EXAMPLE_NODE: ("package.json", "package-lock.json", "server.js",
+                       "client.js"),
+        "bindings/node": ("package.json", "index.js", "index.d.ts"),
+    }),
+    # the stdio MCP server and client on the SDK 2.x (test_mcpclients.py)
+    "mcp-stdio": (MCP_STDIO, {
+        MCP_STDIO: ("package.json", "package-lock.json", "server.mjs",
+                    "client.mjs"),
+    }),
 }
 
 if BINDINGS_PY not in sys.path:
@@ -79,21 +90,30 @@ def _tree_digest(directory):
     return h.hexdigest()
 
 
-def _copy_example(work):
-    for rel, names in EXAMPLE_FILES.items():
+def _copy_files(work, files):
+    for rel, names in files.items():
         os.makedirs(os.path.join(work, rel), exist_ok=True)
         for name in names:
             shutil.copyfile(os.path.join(SRC, rel, name),
                             os.path.join(work, rel, name))
 
 
-def install_example():
-    """Copy the example MCP server (and the binding it links) into
-    node_work() and `npm ci` it there unless its node_modules already
-    matches its package-lock.json (a stamp file records the lock it was
-    made from). Serialised across processes with a lock file in
-    node_work(). Returns (the example's directory, None) on success, else
-    (None, a description of the failure)."""
+def _npm_env(cache):
+    env = dict(os.environ)
+    env["npm_config_cache"] = cache
+    env["npm_config_update_notifier"] = "false"
+    env["npm_config_fund"] = "false"
+    env["npm_config_audit"] = "false"
+    return env
+
+
+def install_node_package(key):
+    """Copy the files of NODE_PACKAGES[key] into node_work() and `npm ci`
+    its folder there unless its node_modules already matches its
+    package-lock.json (a stamp file records the lock it was made from).
+    Serialised across processes with a lock file in node_work(). Returns
+    (the package's directory, None) on success, else (None, a description
+    of the failure)."""
     npm = npm_exe()
     if npm is None:
         return None, ("npm is not installed (scripts/deps.sh test installs "
@@ -101,15 +121,16 @@ def install_example():
     work = node_work()
     if not work:
         return None, ("neither KW_NODE_WORK nor KW_BIN_KWCLIENT is set: "
-                      "no build directory to install the example into")
-    directory = os.path.join(work, EXAMPLE_NODE)
+                      "no build directory to install %s into" % key)
+    rel, files = NODE_PACKAGES[key]
+    directory = os.path.join(work, rel)
     cache = os.environ.get("KW_NPM_CACHE") or os.path.join(work, "npm-cache")
     stamp = os.path.join(directory, "node_modules", ".keyward-stamp")
     os.makedirs(work, exist_ok=True)
     with open(os.path.join(work, ".lock"), "ab") as lf:
         fcntl.flock(lf, fcntl.LOCK_EX)
         try:
-            _copy_example(work)
+            _copy_files(work, files)
             want = _tree_digest(directory)
             try:
                 with open(stamp) as f:
@@ -117,15 +138,10 @@ def install_example():
                         return directory, None
             except FileNotFoundError:
                 pass
-            env = dict(os.environ)
-            env["npm_config_cache"] = cache
-            env["npm_config_update_notifier"] = "false"
-            env["npm_config_fund"] = "false"
-            env["npm_config_audit"] = "false"
             try:
                 r = subprocess.run(
                     [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline",
-                     "--loglevel=error"], cwd=directory, env=env,
+                     "--loglevel=error"], cwd=directory, env=_npm_env(cache),
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT, timeout=NPM_DEADLINE_S)
             except subprocess.TimeoutExpired:
@@ -140,6 +156,18 @@ def install_example():
             return directory, None
         finally:
             fcntl.flock(lf, fcntl.LOCK_UN)
+
+
+def install_example():
+    """install_node_package() of the example MCP server (with the binding
+    it links)."""
+    return install_node_package("example")
+
+
+def install_mcp_stdio():
+    """install_node_package() of tests/integration/mcp-stdio: the stdio
+    MCP server and client on the official SDK 2.x."""
+    return install_node_package("mcp-stdio")
 
 
 # --- the agent ----------------------------------------------------------------
