@@ -528,38 +528,57 @@ class Bench:
                 % (c["name"], c["mean_ms"], c["ratio_to_oneshot"] or 0))
         self.results["per_process"] = out
 
-    def stdio_roundtrip(self):
-        """keyward run's cost on a stdio server (issue 13): sequential
-        round trips to bench/stdio_echo bare, behind `cat` (the floor of
-        any process that relays output), and through `keyward run` with
-        stdout masked and with only stderr masked. Rounds alternate; the
-        median of each command's means is kept."""
-        n = str(max(2000, int(self.args.seconds * 4000)))
-        value = base64.b16encode(os.urandom(16))
-        self.kw("put", "bench/stdio", input=value)
-        echo = self.bin["stdio_echo"]
+    def mcp_stdio_server(self):
+        """argv of the stdio MCP server on the official SDK 2.x that the
+        end-to-end tests use (tests/integration/mcp-stdio), installed
+        into BUILD/node with the tests' installer; (None, why) when Node
+        or npm cannot provide it."""
+        sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+        os.environ.setdefault("KW_NODE_WORK",
+                              os.path.join(os.path.abspath(self.build),
+                                           "node"))
+        try:
+            import kwauth
+        except Exception as e:  # noqa: BLE001 (any import failure)
+            return None, "cannot load tests/integration/kwauth.py: %s" % e
+
+        class Need:
+            def fail(self, why):
+                raise RuntimeError(why)
+        try:
+            node = kwauth.sdk2_node(Need())
+        except RuntimeError as e:
+            return None, str(e)
+        directory, failure = kwauth.install_mcp_stdio()
+        if failure:
+            return None, failure
+        return [node, os.path.join(directory, "server.mjs")], None
+
+    def stdio_series(self, label, server, rtt_args, n):
+        """One server bare and through `keyward run`: rows of mean, p50,
+        p99 (median of 3 alternating rounds) with the ratio to bare."""
         run = [self.bin["keyward"], "run", "--env", "TOKEN=bench/stdio"]
-        cases = [
-            ("bare", [echo]),
-            ("cat relay", ["sh", "-c", 'exec "$0" | cat', echo]),
-            ("keyward run --mask all", run + ["--mask", "all", "--", echo]),
-            ("keyward run --mask stderr",
-             run + ["--mask", "stderr", "--", echo]),
+        cases = [("%s, bare" % label, server)]
+        if label == "echo":
+            cases.append(("echo, behind cat",
+                          ["sh", "-c", 'exec "$0" "$@" | cat'] + server))
+        cases += [
+            ("%s, keyward run --mask all" % label,
+             run + ["--mask", "all", "--"] + server),
+            ("%s, keyward run --mask stderr" % label,
+             run + ["--mask", "stderr", "--"] + server),
         ]
         means = {name: [] for name, _ in cases}
         last = {}
         for _ in range(3):
             for name, argv in cases:
-                r = subprocess.run([self.bin["stdio_rtt"], n, "--"] + argv,
+                r = subprocess.run([self.bin["stdio_rtt"], str(n)] +
+                                   rtt_args + ["--"] + argv,
                                    env=self.kw_env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, timeout=600)
                 if r.returncode != 0:
-                    self.failed = True
-                    self.results["stdio"] = {"failed": name, "stderr":
-                                             r.stderr.decode(
-                                                 errors="replace")[-2000:]}
-                    log("stdio round trip %s failed" % name)
-                    return
+                    raise RuntimeError("%s: %s" % (name, r.stderr.decode(
+                        errors="replace")[-2000:]))
                 last[name] = json.loads(r.stdout)
                 means[name].append(last[name]["mean_us"])
         rows = []
@@ -567,11 +586,40 @@ class Bench:
             row = dict(last[name], name=name,
                        mean_us=sorted(means[name])[1])
             rows.append(row)
-            log("stdio %-26s mean %7.2f us" % (name, row["mean_us"]))
+            log("stdio %-40s mean %8.2f us" % (name, row["mean_us"]))
         bare = rows[0]["mean_us"]
         for row in rows:
             row["ratio_to_bare"] = ratio(row["mean_us"], bare)
-        self.results["stdio"] = {"requests": int(n), "rows": rows}
+            row["added_us"] = row["mean_us"] - bare
+        return rows
+
+    def stdio_roundtrip(self):
+        """keyward run's cost on stdio round trips (issue 13), sequential
+        requests through bench/stdio_rtt: to the official SDK 2.x stdio
+        MCP server (tools/call env_hash, what an MCP client does; the
+        target applies here), and to bench/stdio_echo, a server that does
+        no work at all, which shows the relay's own cost in µs (behind
+        `cat` too: the floor of any process that relays output)."""
+        n = max(2000, int(self.args.seconds * 2000))
+        value = base64.b16encode(os.urandom(16))
+        self.kw("put", "bench/stdio", input=value)
+        out = {"requests": n}
+        try:
+            server, why = self.mcp_stdio_server()
+            if server is None:
+                out["mcp_skipped"] = why
+                log("stdio: no SDK server: %s" % why)
+            else:
+                out["mcp_rows"] = self.stdio_series(
+                    "MCP server (SDK 2.x)", server,
+                    ["--mcp", "env_hash", '{"name":"TOKEN"}'], n)
+            out["echo_rows"] = self.stdio_series(
+                "echo", [self.bin["stdio_echo"]], [], n)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            self.failed = True
+            out["failed"] = str(e)
+            log("stdio round trip failed: %s" % e)
+        self.results["stdio"] = out
 
     def scale(self):
         script = os.path.join(ROOT, "bench", "scale.py")
@@ -765,11 +813,13 @@ def targets(results):
         ratio(pp.get("keyward get"), pp.get("oneshot (C, echo server)")),
         1.5, higher_is_better=False)
     st = {r["name"]: r["mean_us"]
-          for r in results.get("stdio", {}).get("rows", [])}
+          for r in results.get("stdio", {}).get("mcp_rows", [])}
+    server = "MCP server (SDK 2.x)"
     for mode in ("all", "stderr"):
-        add("stdio round trip through keyward run --mask %s" % mode,
+        add("stdio MCP round trip through keyward run --mask %s" % mode,
             "<= 1.1x the bare server's mean",
-            ratio(st.get("keyward run --mask %s" % mode), st.get("bare")),
+            ratio(st.get("%s, keyward run --mask %s" % (server, mode)),
+                  st.get("%s, bare" % server)),
             1.1, higher_is_better=False)
     sc = results.get("scale", {})
     if isinstance(sc.get("rss_max_kib"), (int, float)):
@@ -843,16 +893,21 @@ def markdown(results):
                 fmt(c["median_ms"], 2), fmt(c["min_ms"], 2),
                 fmt(c.get("ratio_to_oneshot"), 2)))
     st = results.get("stdio")
-    if st and "rows" in st:
+    if st and ("mcp_rows" in st or "echo_rows" in st):
         lines += ["", "## stdio round trips through keyward run (%d "
                   "sequential requests, median of 3 rounds)"
                   % st["requests"], "",
-                  "| command | mean µs | p50 µs | p99 µs | x bare |",
-                  "|---|---:|---:|---:|---:|"]
-        for r in st["rows"]:
-            lines.append("| %s | %s | %s | %s | %s |" % (
+                  "| server, command | mean µs | p50 µs | p99 µs | "
+                  "+µs | x bare |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r in st.get("mcp_rows", []) + st.get("echo_rows", []):
+            lines.append("| %s | %s | %s | %s | %s | %s |" % (
                 r["name"], fmt(r["mean_us"]), fmt(r["p50_us"]),
-                fmt(r["p99_us"]), fmt(r.get("ratio_to_bare"), 2)))
+                fmt(r["p99_us"]), fmt(r.get("added_us")),
+                fmt(r.get("ratio_to_bare"), 2)))
+        if "mcp_skipped" in st:
+            lines.append("")
+            lines.append("MCP server not measured: %s" % st["mcp_skipped"])
     lines += ["", "## Scale (bench/scale.py)", ""]
     sc = results.get("scale", {})
     if "skipped" in sc or "failed" in sc:

@@ -1,12 +1,16 @@
 /*
  * stdio_rtt - round trips to a stdio JSON-RPC server, one at a time: start
  * CMD with pipes on its stdin and stdout, send N requests, each only after
- * the previous reply arrived, check every reply is the request echoed
- * (bench/stdio_echo), and time each round trip (CLOCK_MONOTONIC).
+ * the previous reply arrived, check every reply, and time each round trip
+ * (CLOCK_MONOTONIC).
  *
- * usage: stdio_rtt N -- CMD [ARG...]
- * Prints one JSON line: requests, seconds, mean, p50, p99 (microseconds).
- * Exit 1 on a wrong or missing reply.
+ * usage: stdio_rtt N [--mcp TOOL ARGS_JSON] -- CMD [ARG...]
+ * Without --mcp the server must echo each request line (bench/stdio_echo).
+ * With --mcp it is an MCP server: stdio_rtt first initializes it, then
+ * each request is tools/call of TOOL with the arguments ARGS_JSON (an
+ * object), and the reply must be the one line carrying its id and a
+ * result. Prints one JSON line: requests, seconds, mean, p50, p99
+ * (microseconds). Exit 1 on a wrong or missing reply.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -79,34 +83,134 @@ static int expect(int fd, const char *want, size_t len)
 	return memcmp(got, want, len) == 0 ? 0 : -1;
 }
 
+/* Lines read from an MCP server's stdout. */
+struct lines {
+	int fd;
+	char buf[1 << 16];
+	size_t have;
+};
+
+/* The next whole line (without its newline, NUL-terminated in place), or
+ * NULL at end of file, on error or past the buffer. */
+static char *next_line(struct lines *l)
+{
+	static size_t consumed;
+
+	if (consumed) {
+		memmove(l->buf, l->buf + consumed, l->have - consumed);
+		l->have -= consumed;
+		consumed = 0;
+	}
+	for (;;) {
+		char *nl = memchr(l->buf, '\n', l->have);
+
+		if (nl) {
+			*nl = '\0';
+			consumed = (size_t)(nl - l->buf) + 1;
+			return l->buf;
+		}
+		if (l->have >= sizeof(l->buf) - 1)
+			return NULL;
+		ssize_t n = read(l->fd, l->buf + l->have,
+		                 sizeof(l->buf) - 1 - l->have);
+		if (n <= 0)
+			return NULL;
+		l->have += (size_t)n;
+	}
+}
+
+/* Wait for the reply to request id: a line with "id":ID and a result.
+ * Other lines (notifications, logging) are passed over. */
+static int expect_result(struct lines *l, long id)
+{
+	char a[40], b[40];
+
+	snprintf(a, sizeof(a), "\"id\":%ld,", id);
+	snprintf(b, sizeof(b), "\"id\":%ld}", id);
+	for (;;) {
+		char *line = next_line(l);
+
+		if (!line)
+			return -1;
+		if (strstr(line, a) || strstr(line, b))
+			return strstr(line, "\"result\"") ? 0 : -1;
+	}
+}
+
+static int send_all(int fd, const char *s, size_t len)
+{
+	return write(fd, s, len) == (ssize_t)len ? 0 : -1;
+}
+
+/* initialize, its answer, then notifications/initialized. */
+static int mcp_init(int to, struct lines *l)
+{
+	static const char init[] =
+		"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\","
+		"\"params\":{\"protocolVersion\":\"2025-06-18\","
+		"\"capabilities\":{},\"clientInfo\":{\"name\":\"stdio_rtt\","
+		"\"version\":\"1\"}}}\n";
+	static const char done[] = "{\"jsonrpc\":\"2.0\",\"method\":"
+				   "\"notifications/initialized\"}\n";
+
+	if (send_all(to, init, strlen(init)) < 0 || expect_result(l, 0) < 0)
+		return -1;
+	return send_all(to, done, strlen(done));
+}
+
 int main(int argc, char **argv)
 {
 	char req[REQ_MAX];
+	const char *tool = NULL, *tool_args = NULL;
+	static struct lines l;
 	long n;
-	int to, from, status;
+	int to, from, status, cmd = 3;
 
-	if (argc < 4 || strcmp(argv[2], "--") != 0 ||
-	    (n = strtol(argv[1], NULL, 10)) < 1 || n > 10000000) {
-		fprintf(stderr, "usage: stdio_rtt N -- CMD [ARG...]\n");
+	if (argc >= 7 && strcmp(argv[2], "--mcp") == 0) {
+		tool = argv[3];
+		tool_args = argv[4];
+		cmd = 6;
+	}
+	if (argc <= cmd || strcmp(argv[cmd - 1], "--") != 0 ||
+	    (n = strtol(argv[1], NULL, 10)) < 1 || n > 10000000 ||
+	    (tool && strlen(tool) + strlen(tool_args) > REQ_MAX / 2)) {
+		fprintf(stderr, "usage: stdio_rtt N [--mcp TOOL ARGS_JSON] -- "
+		                "CMD [ARG...]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	pid_t pid = start(argv + 3, &to, &from);
+	pid_t pid = start(argv + cmd, &to, &from);
 	double *rtt = calloc((size_t)n, sizeof(double));
 	if (pid < 0 || !rtt)
 		return 1;
+	l.fd = from;
+	if (tool && mcp_init(to, &l) < 0) {
+		fprintf(stderr,
+		        "stdio_rtt: the MCP server did not initialize\n");
+		return 1;
+	}
 	double t0 = now_us();
 	for (long i = 0; i < n; i++) {
-		int len =
-			snprintf(req, sizeof(req),
-		                 "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
-		                 "\"tools/call\",\"params\":{\"name\":\"echo\","
-		                 "\"arguments\":{\"text\":\"round trip %ld "
-		                 "through a stdio server\"}}}\n",
-		                 i, i);
+		int len;
+
+		if (tool)
+			len = snprintf(req, sizeof(req),
+			               "{\"jsonrpc\":\"2.0\",\"id\":%ld,"
+			               "\"method\":\"tools/call\",\"params\":"
+			               "{\"name\":\"%s\",\"arguments\":%s}}\n",
+			               i + 1, tool, tool_args);
+		else
+			len = snprintf(req, sizeof(req),
+			               "{\"jsonrpc\":\"2.0\",\"id\":%ld,"
+			               "\"method\":\"tools/call\",\"params\":"
+			               "{\"name\":\"echo\",\"arguments\":"
+			               "{\"text\":\"round trip %ld through a "
+			               "stdio server\"}}}\n",
+			               i, i);
 		double s = now_us();
-		if (write(to, req, (size_t)len) != len ||
-		    expect(from, req, (size_t)len) < 0) {
+		if (len <= 0 || send_all(to, req, (size_t)len) < 0 ||
+		    (tool ? expect_result(&l, i + 1) :
+		            expect(from, req, (size_t)len)) < 0) {
 			fprintf(stderr, "stdio_rtt: no or wrong reply to %ld\n",
 			        i);
 			return 1;
