@@ -187,6 +187,7 @@ int main(int argc, char **argv)
 	if (tool && mcp_init(to, &l) < 0) {
 		fprintf(stderr,
 		        "stdio_rtt: the MCP server did not initialize\n");
+		free(rtt);
 		return 1;
 	}
 	double t0 = now_us();
