@@ -26,6 +26,7 @@ struct scan {
 	bool failed;
 	size_t nfound, nfiles_found;
 	json_t *files, *findings, *errors;
+	json_t *importable; /* paths with a stdio server's credential */
 	struct kw_filestamp seen[SCAN_FILES_MAX];
 	size_t nseen;
 };
@@ -100,9 +101,11 @@ static int report(struct scan *sc, const char *path, const char *client,
                   const struct mcp_config *cfg)
 {
 	size_t n = 0;
+	bool stdio = false;
 
 	for (size_t i = 0; i < cfg->nservers; i++) {
 		const struct mcp_server *s = &cfg->servers[i];
+		stdio = stdio || (!s->remote && s->ncreds > 0);
 		for (size_t k = 0; k < s->ncreds; k++) {
 			const struct mcp_cred *c = &s->creds[k];
 			unsigned line, col;
@@ -119,6 +122,9 @@ static int report(struct scan *sc, const char *path, const char *client,
 	}
 	sc->nfound += n;
 	sc->nfiles_found += n > 0;
+	if (stdio &&
+	    json_array_append_new(sc->importable, kw_json_lossy(path)) < 0)
+		return KW_ENOMEM;
 	json_t *f = json_pack("{s:o, s:s, s:I, s:I}", "path",
 	                      kw_json_lossy(path), "client", client, "servers",
 	                      (json_int_t)cfg->nservers, "credentials",
@@ -179,6 +185,33 @@ static int scan_known(struct cli *cli, struct scan *sc)
 	return 0;
 }
 
+/* path as one shell word: as it is when every byte is plainly safe,
+ * else in single quotes ('\'' for a quote); other bytes shown as '?'. */
+static void print_shell_word(const char *path)
+{
+	bool plain = *path != '\0';
+
+	for (const char *p = path; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		            "0123456789/._-+:@%,=",
+		            *p))
+			plain = false;
+	if (plain) {
+		fputs(path, stdout);
+		return;
+	}
+	putchar('\'');
+	for (const char *p = path; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(ch < 0x20 || ch == 0x7f ? '?' : ch);
+	}
+	putchar('\'');
+}
+
 static void scan_summary(const struct scan *sc)
 {
 	size_t files = json_array_size(sc->files);
@@ -188,10 +221,19 @@ static void scan_summary(const struct scan *sc)
 		return;
 	}
 	printf("%zu plaintext credential%s in %zu of %zu MCP config "
-	       "file%s.\nMove those of stdio servers into keyward with: "
-	       "keyward mcp import FILE\n",
+	       "file%s.\n",
 	       sc->nfound, sc->nfound == 1 ? "" : "s", sc->nfiles_found, files,
 	       files == 1 ? "" : "s");
+	size_t n = json_array_size(sc->importable);
+	if (n == 0)
+		return;
+	printf("Move those of stdio servers into keyward with:\n");
+	for (size_t i = 0; i < n; i++) {
+		fputs("  keyward mcp import ", stdout);
+		print_shell_word(
+			json_string_value(json_array_get(sc->importable, i)));
+		putchar('\n');
+	}
 }
 
 static int mcp_scan(struct cli *cli, int argc, char **argv)
@@ -220,7 +262,8 @@ static int mcp_scan(struct cli *cli, int argc, char **argv)
 	sc->files = json_array();
 	sc->findings = json_array();
 	sc->errors = json_array();
-	if (!sc->files || !sc->findings || !sc->errors)
+	sc->importable = json_array();
+	if (!sc->files || !sc->findings || !sc->errors || !sc->importable)
 		r = KW_ENOMEM;
 	if (r == 0)
 		r = scan_known(cli, sc);
@@ -247,6 +290,7 @@ static int mcp_scan(struct cli *cli, int argc, char **argv)
 	json_decref(sc->files);
 	json_decref(sc->findings);
 	json_decref(sc->errors);
+	json_decref(sc->importable);
 	free(sc);
 	return ex;
 }
