@@ -70,6 +70,11 @@ int cli_fail(const struct cli *cli, kw_client *c, const char *name, int err);
 int cli_usage(const struct cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The agent socket cli_connect uses: --socket as given, else resolved
+ * from the environment (common/paths.h). Prints the failure; returns 0
+ * or an exit code. */
+int cli_socket_path(const struct cli *cli, char *buf, size_t sz);
+
 /* Connect with --socket/--timeout applied (default_ms when no --timeout).
  * Prints the failure; returns 0 or an exit code. */
 int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c);

@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "atomicfile.h"
@@ -42,9 +44,11 @@ struct import {
 	struct mcp_config *cfg;
 	bool *sel;
 	size_t nsel;
-	char **token_files; /* --narrow, indexed like cfg->servers */
-	char *out;          /* the new text, rendered before anything is
-	                       stored so that it cannot fail after */
+	char **token_files;       /* --narrow, indexed like cfg->servers */
+	char socket[KW_PATH_MAX]; /* the agent's, absolute */
+	const char *socket_arg;   /* socket, when the args must name it */
+	char *out;                /* the new text, rendered before anything is
+	                             stored so that it cannot fail after */
 	size_t outlen;
 };
 
@@ -257,12 +261,62 @@ static int plan_token_files(struct cli *cli, struct import *im)
 	return 0;
 }
 
+/* The importing user's HOME, as an MCP client passes it on. */
+static const char *user_home(void)
+{
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+
+	if (home && home[0] == '/')
+		return home;
+	pw = getpwuid(geteuid());
+	return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "";
+}
+
+/*
+ * The socket this import reaches the agent at, made absolute, and whether
+ * the rewritten args must name it: a server an MCP client starts gets
+ * none of XDG_RUNTIME_DIR, KEYWARD_SOCKET or KEYWARD_HOME, so its
+ * `keyward run` looks only at $HOME/.mcp/agent.sock (mcp_socket_arg).
+ */
+static int plan_socket(struct cli *cli, struct import *im)
+{
+	char used[KW_PATH_MAX], cwd[KW_PATH_MAX];
+	int ex = cli_socket_path(cli, used, sizeof(used));
+	int n;
+
+	if (ex)
+		return ex;
+	if (used[0] == '/')
+		n = snprintf(im->socket, sizeof(im->socket), "%s", used);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(im->socket, sizeof(im->socket), "%s/%s", cwd,
+		             used);
+	else
+		n = -1;
+	if (n < 0 || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		cli_msg(cli, NULL,
+		        "the agent socket has no absolute path short enough "
+		        "for a socket address; give --socket one");
+		return CLI_EXIT_ERROR;
+	}
+	im->socket_arg = mcp_socket_arg(im->socket, user_home());
+	if (im->socket_arg) {
+		fputs("  (keyward run is given --socket ", stdout);
+		cli_print_clean(stdout, im->socket_arg);
+		puts(": MCP clients do not pass on the environment that "
+		     "leads there)");
+	}
+	return 0;
+}
+
 /* --dry-run: the diff with every credential value as <redacted>. */
 static int show_diff(struct cli *cli, const struct import *im)
 {
 	struct mcp_render_opts o = { .exe = im->exe,
 		                     .prefix = im->prefix,
 		                     .token_files = im->token_files,
+		                     .socket = im->socket_arg,
 		                     .redact = true };
 	char why[200], *before = NULL, *after = NULL, label[PATH_MAX + 32];
 	size_t blen, alen;
@@ -389,6 +443,7 @@ static int render_new(struct cli *cli, struct import *im)
 	struct mcp_render_opts o = { .exe = im->exe,
 		                     .prefix = im->prefix,
 		                     .token_files = im->token_files,
+		                     .socket = im->socket_arg,
 		                     .rewrite = true };
 	char why[256];
 
@@ -507,6 +562,8 @@ int cli_mcp_import(struct cli *cli, int argc, char **argv)
 		import_free(&im);
 		return CLI_EXIT_OK;
 	}
+	if (ex == 0)
+		ex = plan_socket(cli, &im);
 	if (ex == 0 && im.narrow)
 		ex = plan_token_files(cli, &im);
 	if (ex == 0)
