@@ -10,6 +10,8 @@ planted credentials) placed under a fake HOME and working directory.
   gives the planted values back), rewrites those servers to launch
   through keyward run, keeps every other field, comments in JSONC, the
   file's mode, and changes nothing the second time; remote servers stay;
+  the args name the agent's socket (--socket) when a client's minimal
+  environment would not find it at $HOME/.mcp/agent.sock;
 - --dry-run shows a diff with <redacted> values and changes no byte of
   the config or the store; without --yes and a terminal nothing happens;
 - a config changed while import waits for its confirmation (on a pty) is
@@ -308,6 +310,13 @@ class McpScan(McpBase):
 
 
 class McpImport(McpBase):
+    """The agent listens at KEYWARD_SOCKET in the test's KEYWARD_HOME, not
+    at $HOME/.mcp/agent.sock where a client-started `keyward run` looks:
+    so every rewritten server names it with "--socket" before "run"."""
+
+    def setUp(self):
+        super().setUp()
+        self.lead = ["--socket", self.h.socket]
 
     def copy_config(self, fixture, mode=0o640):
         path = os.path.join(self.project, fixture)
@@ -346,7 +355,7 @@ class McpImport(McpBase):
                 continue
             got = new[name]
             self.assertEqual(got["command"], self.keyward)
-            args = ["run"]
+            args = self.lead + ["run"]
             for var, _ in moved[name]:
                 args += ["--env", "%s=mcp/%s/%s" % (var, name, var)]
             args += ["--", entry["command"]] + entry.get("args", [])
@@ -414,7 +423,9 @@ class McpImport(McpBase):
         # Untouched servers keep their bytes, the multi-line args array
         # stays one element a line at its old indentation.
         self.assertIn('"args": ["-y", "server-perplexity-ask"],', text)
-        self.assertIn('      "args": [\n        "run",\n        "--env",\n'
+        self.assertIn('      "args": [\n        "--socket",\n'
+                      '        "%s",\n' % self.h.socket +
+                      '        "run",\n        "--env",\n'
                       '        "HF_TOKEN=mcp/huggingface/HF_TOKEN",\n'
                       '        "--",\n        "uvx",\n'
                       '        "huggingface-mcp-server"\n      ],', text)
@@ -514,6 +525,56 @@ class McpImport(McpBase):
         self.assertEqual(self.get_cli("a/x-y/API_KEY"),
                          b"k1-kwFixtureCollision")
 
+    # -- where the agent is --
+
+    def import_first_args(self, env, *global_opts, cwd=None):
+        """Import a fresh mcp.json with env and keyward's global options;
+        the brave-search server's new args."""
+        path = self.copy_config("mcp.json")
+        r = harness.run([BIN_KEYWARD] + list(global_opts) +
+                        ["mcp", "import", path, "--yes"], env,
+                        cwd=cwd or self.project)
+        self.assertEqual(r.rc, EXIT_OK, r)
+        again = harness.run([BIN_KEYWARD, "mcp", "import", path, "--yes"],
+                            env, cwd=self.project)
+        self.assertIn("already launched through keyward run", again.text)
+        return r, self.load(path)["mcpServers"]["brave-search"]["args"]
+
+    def test_socket_left_out_where_a_client_finds_it(self):
+        """No --socket when $HOME/.mcp/agent.sock is the agent's socket:
+        by name, or as the same file (here a link to it)."""
+        link = os.path.join(self.fake_home, ".mcp", "agent.sock")
+        os.makedirs(os.path.dirname(link), 0o700)
+        os.symlink(self.h.socket, link)
+        env = dict(self.env)
+        env["KEYWARD_SOCKET"] = link
+        r, args = self.import_first_args(env)
+        self.assertEqual(args[0], "run", args)
+        self.assertNotIn("--socket", r.text)
+        r, args = self.import_first_args(self.env)
+        self.assertEqual(args[0], "run", args)
+
+    def test_socket_named_when_elsewhere(self):
+        """The agent in $XDG_RUNTIME_DIR/keyward (the packaged socket
+        unit), and a relative --socket: the args name the absolute path,
+        the plan says so, and a second import is still a no-op."""
+        env = dict(self.env)
+        del env["KEYWARD_SOCKET"]
+        env["XDG_RUNTIME_DIR"] = os.path.join(self.h.work, "run")
+        os.makedirs(os.path.join(env["XDG_RUNTIME_DIR"], "keyward"), 0o700)
+        xdg = os.path.join(env["XDG_RUNTIME_DIR"], "keyward", "agent.sock")
+        os.symlink(self.h.socket, xdg)
+        r, args = self.import_first_args(env)
+        self.assertEqual(args[:3], ["--socket", xdg, "run"])
+        self.assertIn("(keyward run is given --socket %s" % xdg, r.text)
+        r, args = self.import_first_args(self.env, "--socket", "agent.sock",
+                                         cwd=self.h.home)
+        self.assertEqual(args[0], "--socket")
+        self.assertTrue(os.path.isabs(args[1]), args)
+        self.assertEqual(os.path.realpath(args[1]),
+                         os.path.realpath(self.h.socket))
+        self.assertEqual(args[2], "run")
+
     def test_symlink_refused(self):
         path = self.copy_config("mcp.json")
         link = os.path.join(self.project, "link.json")
@@ -581,7 +642,8 @@ class McpImport(McpBase):
             for p in (token_file, policy):
                 self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600)
             args = doc["mcpServers"][server]["args"]
-            self.assertEqual(args[:3], ["run", "--token-file", token_file])
+            self.assertEqual(args[:5],
+                             self.lead + ["run", "--token-file", token_file])
             self.assertIn("[client \"mcp-%s\"]\n" % server,
                           open(policy).read())
             ok = self.cli("policy", "check", "--uid", uid, "--exe",
