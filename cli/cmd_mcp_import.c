@@ -4,10 +4,12 @@
  * launch through `keyward run` (docs/cli.md, keyward mcp).
  *
  * Order, so that no failure loses a credential: read the file and its
- * stamp; plan and show; store every credential and read each back
- * (constant-time compare); with --narrow, make the client tokens and
- * policy sections; only then replace the file, atomically, keeping mode
- * and owner, and only if it is still the file that was read. A failure
+ * stamp; plan and show; refuse a secret name two servers would share
+ * with different values, in the file or with the store (mcp_collide.c);
+ * store every credential and read each back (constant-time compare); with
+ * --narrow, make the client tokens and policy sections; only then replace
+ * the file, atomically, keeping mode and owner, and only if it is still
+ * the file that was read. A failure
  * after the secrets are stored leaves the config as it was and says so.
  */
 #include <errno.h>
@@ -129,12 +131,12 @@ static int check_server_opts(struct cli *cli, const struct import *im)
 	return 0;
 }
 
-/* Secret names (and with them client and file names) come from server
- * names made safe: two servers that come out alike are refused. */
+/* Every secret name import would write is a valid name, from a variable
+ * keyward run can set. */
 static int check_names(struct cli *cli, const struct import *im)
 {
 	const struct mcp_config *cfg = im->cfg;
-	char a[KW_NAME_MAX + 1], b[KW_NAME_MAX + 1], name[KW_NAME_MAX + 1];
+	char a[KW_NAME_MAX + 1], name[KW_NAME_MAX + 1];
 	const char *rule;
 
 	for (size_t i = 0; i < cfg->nservers; i++) {
@@ -164,19 +166,6 @@ static int check_names(struct cli *cli, const struct import *im)
 				        a, rule);
 				return CLI_EXIT_ERROR;
 			}
-		}
-		for (size_t k = 0; k < i; k++) {
-			if (!im->sel[k] ||
-			    mcp_server_slug(cfg->servers[k].name, b,
-			                    sizeof(b)) != 0 ||
-			    strcmp(a, b) != 0)
-				continue;
-			cli_msg(cli, NULL,
-			        "two servers would share the secret names "
-			        "%s%s/...; import them one at a time with "
-			        "--server and different --prefix",
-			        im->prefix, a);
-			return CLI_EXIT_ERROR;
 		}
 	}
 	return 0;
@@ -366,23 +355,18 @@ static int confirm(struct cli *cli, const struct import *im)
 	return 0;
 }
 
-/* Store one credential unless it is already the current value, then
- * read it back and compare in constant time. */
+/* Store one credential unless it is already the current value (then
+ * *ret_reused), then read it back and compare in constant time. */
 static int store_one(kw_client *c, const char *name, const char *value,
-                     size_t len)
+                     size_t len, bool *ret_reused)
 {
 	kw_secret *s = NULL;
-	int r = kw_secret_get(c, name, &s);
+	bool exists;
+	int r = cli_mcp_stored_as(c, name, value, len, &exists, ret_reused);
 
-	if (r != 0 && r != KW_ENOTFOUND)
-		return r;
-	bool same = r == 0 && kw_secret_len(s) == len &&
-	            sodium_memcmp(kw_secret_value(s), value, len) == 0;
-	kw_secret_free(s);
-	s = NULL;
-	if (!same && (r = kw_secret_put(c, name, value, len, NULL)))
-		return r;
-	if ((r = kw_secret_get(c, name, &s)))
+	if (r == 0 && !*ret_reused)
+		r = kw_secret_put(c, name, value, len, NULL);
+	if (r || (r = kw_secret_get(c, name, &s)))
 		return r;
 	if (kw_secret_len(s) != len ||
 	    sodium_memcmp(kw_secret_value(s), value, len) != 0)
@@ -392,27 +376,22 @@ static int store_one(kw_client *c, const char *name, const char *value,
 }
 
 static int store_all(struct cli *cli, kw_client *c, const struct import *im,
-                     size_t *ret_stored)
+                     size_t *ret_stored, size_t *ret_reused)
 {
 	const struct mcp_config *cfg = im->cfg;
 	char name[KW_NAME_MAX + 1];
-	const char *rule;
 
 	for (size_t i = 0; i < cfg->nservers; i++) {
 		const struct mcp_server *s = &cfg->servers[i];
 		for (size_t k = 0; im->sel[i] && k < s->nenv_creds; k++) {
-			char *value;
+			char *value = NULL;
 			size_t len;
-			int r = mcp_secret_name(im->prefix, s->name,
-			                        s->creds[k].var, name,
-			                        sizeof(name), &rule);
+			bool reused = false;
+			int r = mcp_cred_value(cfg, im->prefix, s, k, name,
+			                       sizeof(name), &value, &len);
 			if (r == 0)
-				r = kw_jspan_string(cfg->doc, s->creds[k].node,
-				                    false, &value, &len);
-			if (r == 0) {
-				r = store_one(c, name, value, len);
-				kw_wipefree(value);
-			}
+				r = store_one(c, name, value, len, &reused);
+			kw_wipefree(value);
 			if (r) {
 				int ex = cli_fail(cli, c, name, r);
 				cli_msg(cli, im->path,
@@ -423,6 +402,7 @@ static int store_all(struct cli *cli, kw_client *c, const struct import *im,
 				return ex;
 			}
 			++*ret_stored;
+			*ret_reused += reused;
 		}
 	}
 	return 0;
@@ -520,11 +500,14 @@ static void import_free(struct import *im)
 static int apply(struct cli *cli, struct import *im)
 {
 	kw_client *c = NULL;
-	size_t stored = 0;
+	size_t stored = 0, reused = 0;
 	int ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 
 	if (ex == 0)
-		ex = store_all(cli, c, im, &stored);
+		ex = cli_mcp_check_store(cli, c, im->cfg, im->sel, im->prefix,
+		                         im->path);
+	if (ex == 0)
+		ex = store_all(cli, c, im, &stored, &reused);
 	if (ex == 0 && im->narrow &&
 	    (ex = cli_mcp_narrow(cli, c, im->cfg, im->sel, im->prefix, im->exe,
 	                         im->token_files)))
@@ -533,8 +516,11 @@ static int apply(struct cli *cli, struct import *im)
 		ex = rewrite(cli, im, stored);
 	kw_close(c);
 	if (ex == 0) {
-		printf("stored %zu credential%s; ", stored,
+		printf("stored %zu credential%s", stored,
 		       stored == 1 ? "" : "s");
+		if (reused)
+			printf(" (%zu already held that value)", reused);
+		fputs("; ", stdout);
 		cli_print_clean(stdout, im->path);
 		printf(" now launches %zu server%s through keyward run "
 		       "(restart the MCP client to use it)\n",
@@ -554,6 +540,9 @@ int cli_mcp_import(struct cli *cli, int argc, char **argv)
 		ex = check_server_opts(cli, &im);
 	if (ex == 0)
 		ex = check_names(cli, &im);
+	if (ex == 0)
+		ex = cli_mcp_check_shared(cli, im.cfg, im.sel, im.prefix,
+		                          im.path);
 	if (ex == 0)
 		print_plan(&im);
 	if (ex == 0 && im.nsel == 0) {

@@ -77,6 +77,12 @@ bool mcp_server_importable(const struct mcp_server *s);
  */
 int mcp_secret_name(const char *prefix, const char *server, const char *var,
                     char *buf, size_t sz, const char **ret_why);
+/* The env credential k of s: its secret name (mcp_secret_name) into name
+ * (namesz bytes) and its decoded value into kw_wipealloc memory. 0, or
+ * the error of either. */
+int mcp_cred_value(const struct mcp_config *cfg, const char *prefix,
+                   const struct mcp_server *s, size_t k, char *name,
+                   size_t namesz, char **ret_value, size_t *ret_len);
 /* [A-Za-z_][A-Za-z0-9_]*: a variable `keyward run --env VAR=...` can
  * set. */
 bool mcp_env_name_ok(const char *var);

@@ -349,3 +349,16 @@ const char *mcp_socket_arg(const char *used, const char *home)
 	            a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 	return same ? NULL : used;
 }
+
+int mcp_cred_value(const struct mcp_config *cfg, const char *prefix,
+                   const struct mcp_server *s, size_t k, char *name,
+                   size_t namesz, char **ret_value, size_t *ret_len)
+{
+	const char *rule;
+	int r = mcp_secret_name(prefix, s->name, s->creds[k].var, name, namesz,
+	                        &rule);
+
+	return r ? r :
+	           kw_jspan_string(cfg->doc, s->creds[k].node, false, ret_value,
+	                           ret_len);
+}

@@ -12,6 +12,9 @@ planted credentials) placed under a fake HOME and working directory.
   file's mode, and changes nothing the second time; remote servers stay;
   the args name the agent's socket (--socket) when a client's minimal
   environment would not find it at $HOME/.mcp/agent.sock;
+- one secret name never gets two values: the same server name in two
+  files or twice in one shares one value and refuses two, before
+  anything is stored;
 - --dry-run shows a diff with <redacted> values and changes no byte of
   the config or the store; without --yes and a terminal nothing happens;
 - a config changed while import waits for its confirmation (on a pty) is
@@ -524,6 +527,114 @@ class McpImport(McpBase):
         self.assertEqual(r.rc, EXIT_OK, r)
         self.assertEqual(self.get_cli("a/x-y/API_KEY"),
                          b"k1-kwFixtureCollision")
+
+    # -- one secret name, two servers --
+
+    def write_json(self, rel, doc):
+        path = os.path.join(self.project, rel)
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=2)
+        return path
+
+    def github(self, token):
+        return {"command": "github-mcp",
+                "env": {"GITHUB_TOKEN": token, "LOG_LEVEL": "info"}}
+
+    def listed(self, prefix="mcp/"):
+        """name -> (version, versions) of the stored secrets."""
+        r = self.cli("ls", prefix, "--json")
+        self.assertRc(r, EXIT_OK)
+        return {row["name"]: (row["version"], row["versions"])
+                for row in harness.parse_json_lines(r.out)}
+
+    def test_same_server_two_files_same_value_reused(self):
+        """The same server with the same token in a user and a project
+        config: both launch through one secret, stored once."""
+        token = "ghp_kwFixtureSharedSame000000000000000001"
+        a = self.write_json("user.json", {"mcpServers": {
+            "github": self.github(token)}})
+        b = self.write_json(os.path.join("webapp", ".mcp.json"),
+                            {"mcpServers": {"github": self.github(token)}})
+        self.assertEqual(self.mcp("import", a, "--yes").rc, EXIT_OK)
+        r = self.mcp("import", b, "--yes")
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertIn("stored 1 credential (1 already held that value)",
+                      r.text)
+        self.assertNoValue(r, [token])
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
+        for path in (a, b):
+            args = self.load(path)["mcpServers"]["github"]["args"]
+            self.assertIn("GITHUB_TOKEN=mcp/github/GITHUB_TOKEN", args)
+
+    def test_same_server_two_files_other_value_refused(self):
+        """The same server name with another token in a second config:
+        refused before anything is stored, naming the secret and the
+        server and suggesting a prefix; the suggested prefix works."""
+        first = "ghp_kwFixtureSharedFirst00000000000000001"
+        second = "ghp_kwFixtureSharedSecond0000000000000001"
+        a = self.write_json("user.json", {"mcpServers": {
+            "github": self.github(first)}})
+        b = self.write_json(os.path.join("webapp", ".cursor", "mcp.json"),
+                            {"mcpServers": {
+                                "github": self.github(second),
+                                "slack": {"command": "slack-mcp", "env": {
+                                    "SLACK_TOKEN": "xoxb-kwFixtureShared"}}}})
+        self.assertEqual(self.mcp("import", a, "--yes").rc, EXIT_OK)
+        digest = sha256_file(b)
+        r = self.mcp("import", b, "--yes")
+        self.assertEqual(r.rc, EXIT_ERROR, r)
+        self.assertNoValue(r, [first, second, "xoxb-kwFixtureShared"])
+        self.assertIn("mcp/github/GITHUB_TOKEN: already holds a different "
+                      "value", r.err)
+        self.assertIn('server "github" (top level)', r.err)
+        self.assertIn("--prefix mcp/webapp/", r.err)
+        self.assertEqual(sha256_file(b), digest)
+        # Nothing stored: not even the server that does not collide.
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
+        self.assertEqual(self.get_cli("mcp/github/GITHUB_TOKEN"),
+                         first.encode())
+        r = self.mcp("import", b, "--prefix", "mcp/webapp/", "--yes")
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertEqual(self.get_cli("mcp/webapp/github/GITHUB_TOKEN"),
+                         second.encode())
+        self.assertEqual(self.get_cli("mcp/github/GITHUB_TOKEN"),
+                         first.encode())
+
+    def test_same_server_twice_in_one_file(self):
+        """Claude Code's projects.<dir>.mcpServers with one server name in
+        two projects: the same token shares the secret, two tokens are
+        refused before anything is stored."""
+        same = "ghp_kwFixtureInFileSame00000000000000001"
+        path = self.write_json("claude.json", {"projects": {
+            "/a": {"mcpServers": {"github": self.github(same)}},
+            "/b": {"mcpServers": {"github": self.github(same)}}}})
+        r = self.mcp("import", path, "--yes")
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertIn("stored 2 credentials (1 already held that value)",
+                      r.text)
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
+        projects = self.load(path)["projects"]
+        for d in ("/a", "/b"):
+            self.assertIn("GITHUB_TOKEN=mcp/github/GITHUB_TOKEN",
+                          projects[d]["mcpServers"]["github"]["args"])
+
+        other = ("ghp_kwFixtureInFileOne000000000000000001",
+                 "ghp_kwFixtureInFileTwo000000000000000001")
+        path = self.write_json("claude2.json", {"projects": {
+            "/c": {"mcpServers": {"gitlab": {"command": "gl", "env": {
+                "GITLAB_TOKEN": "glpat-kwFixtureInFile0001"}}}},
+            "/a": {"mcpServers": {"github": self.github(other[0])}},
+            "/b": {"mcpServers": {"github": self.github(other[1])}}}})
+        digest = sha256_file(path)
+        r = self.mcp("import", path, "--yes")
+        self.assertEqual(r.rc, EXIT_ERROR, r)
+        self.assertNoValue(r, list(other) + ["glpat-kwFixtureInFile0001"])
+        self.assertIn("mcp/github/GITHUB_TOKEN: servers \"github\" "
+                      "(projects./a) and \"github\" (projects./b) hold "
+                      "different values", r.err)
+        self.assertEqual(sha256_file(path), digest)
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
 
     # -- where the agent is --
 
