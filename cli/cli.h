@@ -70,6 +70,11 @@ int cli_fail(const struct cli *cli, kw_client *c, const char *name, int err);
 int cli_usage(const struct cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The agent socket cli_connect uses: --socket as given, else resolved
+ * from the environment (common/paths.h). Prints the failure; returns 0
+ * or an exit code. */
+int cli_socket_path(const struct cli *cli, char *buf, size_t sz);
+
 /* Connect with --socket/--timeout applied (default_ms when no --timeout).
  * Prints the failure; returns 0 or an exit code. */
 int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c);
@@ -236,6 +241,25 @@ struct mcp_config;
 int cli_mcp_narrow(struct cli *cli, kw_client *c, const struct mcp_config *cfg,
                    const bool *sel, const char *prefix, const char *exe,
                    char *const *token_files);
+/*
+ * One secret name, two servers (mcp_collide.c). check_shared: servers
+ * marked in sel whose secret names come out alike are refused when their
+ * names differ, or when the same name holds two values for a variable
+ * (one value is shared). check_store: a name import would write that
+ * already holds another value in the store is refused, naming the secret
+ * and the server and suggesting a --prefix. Both print the refusal
+ * (path: the config, unchanged); 0 or an exit code.
+ */
+int cli_mcp_check_shared(struct cli *cli, const struct mcp_config *cfg,
+                         const bool *sel, const char *prefix, const char *path);
+int cli_mcp_check_store(struct cli *cli, kw_client *c,
+                        const struct mcp_config *cfg, const bool *sel,
+                        const char *prefix, const char *path);
+/* Whether name has a current value (*ret_exists) and it is value
+ * (*ret_same, compared in constant time). 0 (also when there is none)
+ * or the KW_E* of the read. */
+int cli_mcp_stored_as(kw_client *c, const char *name, const char *value,
+                      size_t len, bool *ret_exists, bool *ret_same);
 /* The value of a duration option (common/duration.h) up to max seconds;
  * with zero_ok also "0" and "0s". Prints a usage error naming opt.
  * 0 or an exit code (cmd_schedule.c). */

@@ -4,19 +4,23 @@
  * launch through `keyward run` (docs/cli.md, keyward mcp).
  *
  * Order, so that no failure loses a credential: read the file and its
- * stamp; plan and show; store every credential and read each back
- * (constant-time compare); with --narrow, make the client tokens and
- * policy sections; only then replace the file, atomically, keeping mode
- * and owner, and only if it is still the file that was read. A failure
+ * stamp; plan and show; refuse a secret name two servers would share
+ * with different values, in the file or with the store (mcp_collide.c);
+ * store every credential and read each back (constant-time compare); with
+ * --narrow, make the client tokens and policy sections; only then replace
+ * the file, atomically, keeping mode and owner, and only if it is still
+ * the file that was read. A failure
  * after the secrets are stored leaves the config as it was and says so.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "atomicfile.h"
@@ -42,9 +46,11 @@ struct import {
 	struct mcp_config *cfg;
 	bool *sel;
 	size_t nsel;
-	char **token_files; /* --narrow, indexed like cfg->servers */
-	char *out;          /* the new text, rendered before anything is
-	                       stored so that it cannot fail after */
+	char **token_files;       /* --narrow, indexed like cfg->servers */
+	char socket[KW_PATH_MAX]; /* the agent's, absolute */
+	const char *socket_arg;   /* socket, when the args must name it */
+	char *out;                /* the new text, rendered before anything is
+	                             stored so that it cannot fail after */
 	size_t outlen;
 };
 
@@ -125,12 +131,12 @@ static int check_server_opts(struct cli *cli, const struct import *im)
 	return 0;
 }
 
-/* Secret names (and with them client and file names) come from server
- * names made safe: two servers that come out alike are refused. */
+/* Every secret name import would write is a valid name, from a variable
+ * keyward run can set. */
 static int check_names(struct cli *cli, const struct import *im)
 {
 	const struct mcp_config *cfg = im->cfg;
-	char a[KW_NAME_MAX + 1], b[KW_NAME_MAX + 1], name[KW_NAME_MAX + 1];
+	char a[KW_NAME_MAX + 1], name[KW_NAME_MAX + 1];
 	const char *rule;
 
 	for (size_t i = 0; i < cfg->nservers; i++) {
@@ -160,19 +166,6 @@ static int check_names(struct cli *cli, const struct import *im)
 				        a, rule);
 				return CLI_EXIT_ERROR;
 			}
-		}
-		for (size_t k = 0; k < i; k++) {
-			if (!im->sel[k] ||
-			    mcp_server_slug(cfg->servers[k].name, b,
-			                    sizeof(b)) != 0 ||
-			    strcmp(a, b) != 0)
-				continue;
-			cli_msg(cli, NULL,
-			        "two servers would share the secret names "
-			        "%s%s/...; import them one at a time with "
-			        "--server and different --prefix",
-			        im->prefix, a);
-			return CLI_EXIT_ERROR;
 		}
 	}
 	return 0;
@@ -257,12 +250,62 @@ static int plan_token_files(struct cli *cli, struct import *im)
 	return 0;
 }
 
+/* The importing user's HOME, as an MCP client passes it on. */
+static const char *user_home(void)
+{
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+
+	if (home && home[0] == '/')
+		return home;
+	pw = getpwuid(geteuid());
+	return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "";
+}
+
+/*
+ * The socket this import reaches the agent at, made absolute, and whether
+ * the rewritten args must name it: a server an MCP client starts gets
+ * none of XDG_RUNTIME_DIR, KEYWARD_SOCKET or KEYWARD_HOME, so its
+ * `keyward run` looks only at $HOME/.mcp/agent.sock (mcp_socket_arg).
+ */
+static int plan_socket(struct cli *cli, struct import *im)
+{
+	char used[KW_PATH_MAX], cwd[KW_PATH_MAX];
+	int ex = cli_socket_path(cli, used, sizeof(used));
+	int n;
+
+	if (ex)
+		return ex;
+	if (used[0] == '/')
+		n = snprintf(im->socket, sizeof(im->socket), "%s", used);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(im->socket, sizeof(im->socket), "%s/%s", cwd,
+		             used);
+	else
+		n = -1;
+	if (n < 0 || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		cli_msg(cli, NULL,
+		        "the agent socket has no absolute path short enough "
+		        "for a socket address; give --socket one");
+		return CLI_EXIT_ERROR;
+	}
+	im->socket_arg = mcp_socket_arg(im->socket, user_home());
+	if (im->socket_arg) {
+		fputs("  (keyward run is given --socket ", stdout);
+		cli_print_clean(stdout, im->socket_arg);
+		puts(": MCP clients do not pass on the environment that "
+		     "leads there)");
+	}
+	return 0;
+}
+
 /* --dry-run: the diff with every credential value as <redacted>. */
 static int show_diff(struct cli *cli, const struct import *im)
 {
 	struct mcp_render_opts o = { .exe = im->exe,
 		                     .prefix = im->prefix,
 		                     .token_files = im->token_files,
+		                     .socket = im->socket_arg,
 		                     .redact = true };
 	char why[200], *before = NULL, *after = NULL, label[PATH_MAX + 32];
 	size_t blen, alen;
@@ -312,23 +355,18 @@ static int confirm(struct cli *cli, const struct import *im)
 	return 0;
 }
 
-/* Store one credential unless it is already the current value, then
- * read it back and compare in constant time. */
+/* Store one credential unless it is already the current value (then
+ * *ret_reused), then read it back and compare in constant time. */
 static int store_one(kw_client *c, const char *name, const char *value,
-                     size_t len)
+                     size_t len, bool *ret_reused)
 {
 	kw_secret *s = NULL;
-	int r = kw_secret_get(c, name, &s);
+	bool exists;
+	int r = cli_mcp_stored_as(c, name, value, len, &exists, ret_reused);
 
-	if (r != 0 && r != KW_ENOTFOUND)
-		return r;
-	bool same = r == 0 && kw_secret_len(s) == len &&
-	            sodium_memcmp(kw_secret_value(s), value, len) == 0;
-	kw_secret_free(s);
-	s = NULL;
-	if (!same && (r = kw_secret_put(c, name, value, len, NULL)))
-		return r;
-	if ((r = kw_secret_get(c, name, &s)))
+	if (r == 0 && !*ret_reused)
+		r = kw_secret_put(c, name, value, len, NULL);
+	if (r || (r = kw_secret_get(c, name, &s)))
 		return r;
 	if (kw_secret_len(s) != len ||
 	    sodium_memcmp(kw_secret_value(s), value, len) != 0)
@@ -338,27 +376,22 @@ static int store_one(kw_client *c, const char *name, const char *value,
 }
 
 static int store_all(struct cli *cli, kw_client *c, const struct import *im,
-                     size_t *ret_stored)
+                     size_t *ret_stored, size_t *ret_reused)
 {
 	const struct mcp_config *cfg = im->cfg;
 	char name[KW_NAME_MAX + 1];
-	const char *rule;
 
 	for (size_t i = 0; i < cfg->nservers; i++) {
 		const struct mcp_server *s = &cfg->servers[i];
 		for (size_t k = 0; im->sel[i] && k < s->nenv_creds; k++) {
-			char *value;
+			char *value = NULL;
 			size_t len;
-			int r = mcp_secret_name(im->prefix, s->name,
-			                        s->creds[k].var, name,
-			                        sizeof(name), &rule);
+			bool reused = false;
+			int r = mcp_cred_value(cfg, im->prefix, s, k, name,
+			                       sizeof(name), &value, &len);
 			if (r == 0)
-				r = kw_jspan_string(cfg->doc, s->creds[k].node,
-				                    false, &value, &len);
-			if (r == 0) {
-				r = store_one(c, name, value, len);
-				kw_wipefree(value);
-			}
+				r = store_one(c, name, value, len, &reused);
+			kw_wipefree(value);
 			if (r) {
 				int ex = cli_fail(cli, c, name, r);
 				cli_msg(cli, im->path,
@@ -369,6 +402,7 @@ static int store_all(struct cli *cli, kw_client *c, const struct import *im,
 				return ex;
 			}
 			++*ret_stored;
+			*ret_reused += reused;
 		}
 	}
 	return 0;
@@ -389,6 +423,7 @@ static int render_new(struct cli *cli, struct import *im)
 	struct mcp_render_opts o = { .exe = im->exe,
 		                     .prefix = im->prefix,
 		                     .token_files = im->token_files,
+		                     .socket = im->socket_arg,
 		                     .rewrite = true };
 	char why[256];
 
@@ -465,11 +500,14 @@ static void import_free(struct import *im)
 static int apply(struct cli *cli, struct import *im)
 {
 	kw_client *c = NULL;
-	size_t stored = 0;
+	size_t stored = 0, reused = 0;
 	int ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 
 	if (ex == 0)
-		ex = store_all(cli, c, im, &stored);
+		ex = cli_mcp_check_store(cli, c, im->cfg, im->sel, im->prefix,
+		                         im->path);
+	if (ex == 0)
+		ex = store_all(cli, c, im, &stored, &reused);
 	if (ex == 0 && im->narrow &&
 	    (ex = cli_mcp_narrow(cli, c, im->cfg, im->sel, im->prefix, im->exe,
 	                         im->token_files)))
@@ -478,8 +516,11 @@ static int apply(struct cli *cli, struct import *im)
 		ex = rewrite(cli, im, stored);
 	kw_close(c);
 	if (ex == 0) {
-		printf("stored %zu credential%s; ", stored,
+		printf("stored %zu credential%s", stored,
 		       stored == 1 ? "" : "s");
+		if (reused)
+			printf(" (%zu already held that value)", reused);
+		fputs("; ", stdout);
 		cli_print_clean(stdout, im->path);
 		printf(" now launches %zu server%s through keyward run "
 		       "(restart the MCP client to use it)\n",
@@ -500,6 +541,9 @@ int cli_mcp_import(struct cli *cli, int argc, char **argv)
 	if (ex == 0)
 		ex = check_names(cli, &im);
 	if (ex == 0)
+		ex = cli_mcp_check_shared(cli, im.cfg, im.sel, im.prefix,
+		                          im.path);
+	if (ex == 0)
 		print_plan(&im);
 	if (ex == 0 && im.nsel == 0) {
 		cli_print_clean(stdout, im.path);
@@ -507,6 +551,8 @@ int cli_mcp_import(struct cli *cli, int argc, char **argv)
 		import_free(&im);
 		return CLI_EXIT_OK;
 	}
+	if (ex == 0)
+		ex = plan_socket(cli, &im);
 	if (ex == 0 && im.narrow)
 		ex = plan_token_files(cli, &im);
 	if (ex == 0)

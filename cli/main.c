@@ -245,25 +245,32 @@ int cli_fail(const struct cli *cli, kw_client *c, const char *name, int err)
 	return cli_exit_code(err);
 }
 
-int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c)
+int cli_socket_path(const struct cli *cli, char *buf, size_t sz)
 {
-	char path[KW_PATH_MAX];
-	kw_client *c = NULL;
-	int r;
-
 	if (cli->socket) {
-		if (strlen(cli->socket) >= sizeof(path)) {
+		if (strlen(cli->socket) >= sz) {
 			cli_msg(cli, NULL, "socket path too long");
 			return CLI_EXIT_ERROR;
 		}
-		memcpy(path, cli->socket, strlen(cli->socket) + 1);
-	} else if (kw_path_socket(path, sizeof(path)) < 0) {
+		memcpy(buf, cli->socket, strlen(cli->socket) + 1);
+	} else if (kw_path_socket(buf, sz) < 0) {
 		cli_msg(cli, NULL,
 		        "cannot resolve the agent socket (KEYWARD_SOCKET, "
 		        "XDG_RUNTIME_DIR, KEYWARD_HOME and HOME must be "
 		        "absolute paths that fit a socket address)");
 		return CLI_EXIT_ERROR;
 	}
+	return 0;
+}
+
+int cli_connect(const struct cli *cli, int default_ms, kw_client **ret_c)
+{
+	char path[KW_PATH_MAX];
+	kw_client *c = NULL;
+	int r;
+
+	if ((r = cli_socket_path(cli, path, sizeof(path))))
+		return r;
 	r = kw_connect(&c, path);
 	if (r == KW_ECONNECT) {
 		cli_msg(cli, NULL,

@@ -77,11 +77,28 @@ bool mcp_server_importable(const struct mcp_server *s);
  */
 int mcp_secret_name(const char *prefix, const char *server, const char *var,
                     char *buf, size_t sz, const char **ret_why);
+/* The env credential k of s: its secret name (mcp_secret_name) into name
+ * (namesz bytes) and its decoded value into kw_wipealloc memory. 0, or
+ * the error of either. */
+int mcp_cred_value(const struct mcp_config *cfg, const char *prefix,
+                   const struct mcp_server *s, size_t k, char *name,
+                   size_t namesz, char **ret_value, size_t *ret_len);
 /* [A-Za-z_][A-Za-z0-9_]*: a variable `keyward run --env VAR=...` can
  * set. */
 bool mcp_env_name_ok(const char *var);
 /* The server part alone (also names client tokens and policy files). */
 int mcp_server_slug(const char *server, char *buf, size_t sz);
+
+/*
+ * The socket import must name in the args it writes, or NULL. An MCP
+ * client starts its servers with a minimal environment (the SDK's
+ * StdioClientTransport passes HOME, LOGNAME, PATH, SHELL, TERM, USER and
+ * the config's "env"), in which `keyward run` looks for the agent at
+ * home/.mcp/agent.sock only. used is the absolute path import reaches
+ * the agent at, home the user's HOME. Returns used unless it is that
+ * path, or the same file (stat(2): a link to it, another spelling).
+ */
+const char *mcp_socket_arg(const char *used, const char *home);
 
 /* What mcp_render does to the servers marked in sel[] (one flag per
  * cfg->servers entry). */
@@ -91,16 +108,19 @@ struct mcp_render_opts {
 	/* With --narrow: the token file of each server (indexed like
 	 * servers), else NULL. */
 	char *const *token_files;
+	/* The agent's socket, put as "--socket", P before "run" (see
+	 * mcp_socket_arg), or NULL. */
+	const char *socket;
 	bool rewrite; /* launch the marked servers through keyward run */
 	bool redact;  /* every credential left in the text -> <redacted> */
 };
 
 /*
  * The config text with the marked servers rewritten: "command" becomes
- * opts->exe, "args" becomes ["run", ["--token-file", F,] "--env",
- * "VAR=NAME", ..., "--", old command, old args...] laid out like the old
- * array (one line, or one element a line at its indentation), and the
- * credentials leave "env"; every other byte stays. With redact, every
+ * opts->exe, "args" becomes [["--socket", S,] "run", ["--token-file", F,]
+ * "--env", "VAR=NAME", ..., "--", old command, old args...] laid out like
+ * the old array (one line, or one element a line at its indentation), and
+ * the credentials leave "env"; every other byte stays. With redact, every
  * credential value still in the text reads "<redacted>". Result in
  * kw_wipealloc memory. 0, KW_EINVAL (why: a variable name keyward run
  * cannot set, an unusable secret name), KW_ENOMEM, KW_ETOOBIG.

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "keyward.h"
 #include "mcp.h"
 #include "name.h"
+#include "paths.h"
 #include "secmem.h"
 
 const struct mcp_location mcp_locations[] = {
@@ -137,15 +139,38 @@ static bool is_keyward(const kw_jdoc *doc, const struct kw_jnode *n,
 	return yes;
 }
 
-/* Launched through `keyward run`: keyward as command, "run" first. */
+/* How many elements the keyward global option at n takes up: 2 for
+ * "--socket" or "--timeout" (the option, then its value), 1 for their
+ * "--socket=V" form, 0 when n is no such option. */
+static size_t global_opt(const kw_jdoc *doc, const struct kw_jnode *n)
+{
+	char *arg;
+	size_t len;
+
+	if (kw_jspan_string_eq(doc, n, "--socket") ||
+	    kw_jspan_string_eq(doc, n, "--timeout"))
+		return 2;
+	if (kw_jspan_string(doc, n, false, &arg, &len) != 0)
+		return 0;
+	bool joined = strncmp(arg, "--socket=", 9) == 0 ||
+	              strncmp(arg, "--timeout=", 10) == 0;
+	kw_wipefree(arg);
+	return joined ? 1 : 0;
+}
+
+/* Launched through `keyward run`: keyward as command, "run" first after
+ * any global options (import puts "--socket", P there). */
 static bool is_wrapped(const kw_jdoc *doc, const struct mcp_server *s,
                        const char *exe)
 {
 	if (!is_keyward(doc, s->command, exe) || !s->args ||
 	    s->args->type != KW_JARRAY)
 		return false;
-	const struct kw_jnode *first = kw_jspan_first(doc, s->args);
-	return first && kw_jspan_string_eq(doc, first, "run");
+	const struct kw_jnode *e = kw_jspan_first(doc, s->args);
+	for (size_t skip; e && (skip = global_opt(doc, e)) > 0;)
+		while (e && skip-- > 0)
+			e = kw_jspan_next(doc, e);
+	return e && kw_jspan_string_eq(doc, e, "run");
 }
 
 static const struct kw_jnode *
@@ -308,4 +333,32 @@ int mcp_secret_name(const char *prefix, const char *server, const char *var,
 	if (n < 0 || (size_t)n >= sz)
 		return KW_ETOOBIG;
 	return kw_name_check(buf, (size_t)n, ret_why);
+}
+
+const char *mcp_socket_arg(const char *used, const char *home)
+{
+	char def[KW_PATH_MAX];
+	struct stat a, b;
+
+	int n = snprintf(def, sizeof(def), "%s/.mcp/agent.sock", home);
+	if (n < 0 || (size_t)n >= sizeof(def))
+		return used;
+	if (strcmp(def, used) == 0)
+		return NULL;
+	bool same = stat(def, &a) == 0 && stat(used, &b) == 0 &&
+	            a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return same ? NULL : used;
+}
+
+int mcp_cred_value(const struct mcp_config *cfg, const char *prefix,
+                   const struct mcp_server *s, size_t k, char *name,
+                   size_t namesz, char **ret_value, size_t *ret_len)
+{
+	const char *rule;
+	int r = mcp_secret_name(prefix, s->name, s->creds[k].var, name, namesz,
+	                        &rule);
+
+	return r ? r :
+	           kw_jspan_string(cfg->doc, s->creds[k].node, false, ret_value,
+	                           ret_len);
 }

@@ -117,13 +117,19 @@ static bool blanks(const char *t, size_t a, size_t b)
 /* The new elements of "args", each as JSON text, separated by '\n' in
  * one buffer (no element contains a raw newline). */
 static int new_elements(const struct mcp_config *cfg,
-                        const struct mcp_server *s, const char *prefix,
-                        const char *token_file, struct sbuf *b, char *why,
-                        size_t whysz)
+                        const struct mcp_server *s,
+                        const struct mcp_render_opts *o, const char *token_file,
+                        struct sbuf *b, char *why, size_t whysz)
 {
 	const kw_jdoc *doc = cfg->doc;
 	const char *t = doc->text;
+	const char *prefix = o->prefix;
 
+	if (o->socket) {
+		sb_str(b, "\"--socket\"\n");
+		sb_quoted(b, o->socket);
+		sb_str(b, "\n");
+	}
 	sb_str(b, "\"run\"");
 	if (token_file) {
 		sb_str(b, "\n\"--token-file\"\n");
@@ -221,7 +227,7 @@ static int edit_args(const struct mcp_config *cfg, const struct mcp_server *s,
 		snprintf(why, whysz, "\"args\" is not an array");
 		return KW_EINVAL;
 	}
-	r = new_elements(cfg, s, o->prefix, token_file, &elems, why, whysz);
+	r = new_elements(cfg, s, o, token_file, &elems, why, whysz);
 	if (r == 0 && !s->args) {
 		/* "command": "x", "args": [...] on its line, or after it. */
 		const char *t = doc->text;

@@ -10,6 +10,11 @@ planted credentials) placed under a fake HOME and working directory.
   gives the planted values back), rewrites those servers to launch
   through keyward run, keeps every other field, comments in JSONC, the
   file's mode, and changes nothing the second time; remote servers stay;
+  the args name the agent's socket (--socket) when a client's minimal
+  environment would not find it at $HOME/.mcp/agent.sock;
+- one secret name never gets two values: the same server name in two
+  files or twice in one shares one value and refuses two, before
+  anything is stored;
 - --dry-run shows a diff with <redacted> values and changes no byte of
   the config or the store; without --yes and a terminal nothing happens;
 - a config changed while import waits for its confirmation (on a pty) is
@@ -308,6 +313,13 @@ class McpScan(McpBase):
 
 
 class McpImport(McpBase):
+    """The agent listens at KEYWARD_SOCKET in the test's KEYWARD_HOME, not
+    at $HOME/.mcp/agent.sock where a client-started `keyward run` looks:
+    so every rewritten server names it with "--socket" before "run"."""
+
+    def setUp(self):
+        super().setUp()
+        self.lead = ["--socket", self.h.socket]
 
     def copy_config(self, fixture, mode=0o640):
         path = os.path.join(self.project, fixture)
@@ -346,7 +358,7 @@ class McpImport(McpBase):
                 continue
             got = new[name]
             self.assertEqual(got["command"], self.keyward)
-            args = ["run"]
+            args = self.lead + ["run"]
             for var, _ in moved[name]:
                 args += ["--env", "%s=mcp/%s/%s" % (var, name, var)]
             args += ["--", entry["command"]] + entry.get("args", [])
@@ -414,7 +426,9 @@ class McpImport(McpBase):
         # Untouched servers keep their bytes, the multi-line args array
         # stays one element a line at its old indentation.
         self.assertIn('"args": ["-y", "server-perplexity-ask"],', text)
-        self.assertIn('      "args": [\n        "run",\n        "--env",\n'
+        self.assertIn('      "args": [\n        "--socket",\n'
+                      '        "%s",\n' % self.h.socket +
+                      '        "run",\n        "--env",\n'
                       '        "HF_TOKEN=mcp/huggingface/HF_TOKEN",\n'
                       '        "--",\n        "uvx",\n'
                       '        "huggingface-mcp-server"\n      ],', text)
@@ -514,6 +528,164 @@ class McpImport(McpBase):
         self.assertEqual(self.get_cli("a/x-y/API_KEY"),
                          b"k1-kwFixtureCollision")
 
+    # -- one secret name, two servers --
+
+    def write_json(self, rel, doc):
+        path = os.path.join(self.project, rel)
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=2)
+        return path
+
+    def github(self, token):
+        return {"command": "github-mcp",
+                "env": {"GITHUB_TOKEN": token, "LOG_LEVEL": "info"}}
+
+    def listed(self, prefix="mcp/"):
+        """name -> (version, versions) of the stored secrets."""
+        r = self.cli("ls", prefix, "--json")
+        self.assertRc(r, EXIT_OK)
+        return {row["name"]: (row["version"], row["versions"])
+                for row in harness.parse_json_lines(r.out)}
+
+    def test_same_server_two_files_same_value_reused(self):
+        """The same server with the same token in a user and a project
+        config: both launch through one secret, stored once."""
+        token = "ghp_kwFixtureSharedSame000000000000000001"
+        a = self.write_json("user.json", {"mcpServers": {
+            "github": self.github(token)}})
+        b = self.write_json(os.path.join("webapp", ".mcp.json"),
+                            {"mcpServers": {"github": self.github(token)}})
+        self.assertEqual(self.mcp("import", a, "--yes").rc, EXIT_OK)
+        r = self.mcp("import", b, "--yes")
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertIn("stored 1 credential (1 already held that value)",
+                      r.text)
+        self.assertNoValue(r, [token])
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
+        for path in (a, b):
+            args = self.load(path)["mcpServers"]["github"]["args"]
+            self.assertIn("GITHUB_TOKEN=mcp/github/GITHUB_TOKEN", args)
+
+    def test_same_server_two_files_other_value_refused(self):
+        """The same server name with another token in a second config:
+        refused before anything is stored, naming the secret and the
+        server and suggesting a prefix; the suggested prefix works."""
+        first = "ghp_kwFixtureSharedFirst00000000000000001"
+        second = "ghp_kwFixtureSharedSecond0000000000000001"
+        a = self.write_json("user.json", {"mcpServers": {
+            "github": self.github(first)}})
+        b = self.write_json(os.path.join("webapp", ".cursor", "mcp.json"),
+                            {"mcpServers": {
+                                "github": self.github(second),
+                                "slack": {"command": "slack-mcp", "env": {
+                                    "SLACK_TOKEN": "xoxb-kwFixtureShared"}}}})
+        self.assertEqual(self.mcp("import", a, "--yes").rc, EXIT_OK)
+        digest = sha256_file(b)
+        r = self.mcp("import", b, "--yes")
+        self.assertEqual(r.rc, EXIT_ERROR, r)
+        self.assertNoValue(r, [first, second, "xoxb-kwFixtureShared"])
+        self.assertIn("mcp/github/GITHUB_TOKEN: already holds a different "
+                      "value", r.err)
+        self.assertIn('server "github" (top level)', r.err)
+        self.assertIn("--prefix mcp/webapp/", r.err)
+        self.assertEqual(sha256_file(b), digest)
+        # Nothing stored: not even the server that does not collide.
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
+        self.assertEqual(self.get_cli("mcp/github/GITHUB_TOKEN"),
+                         first.encode())
+        r = self.mcp("import", b, "--prefix", "mcp/webapp/", "--yes")
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertEqual(self.get_cli("mcp/webapp/github/GITHUB_TOKEN"),
+                         second.encode())
+        self.assertEqual(self.get_cli("mcp/github/GITHUB_TOKEN"),
+                         first.encode())
+
+    def test_same_server_twice_in_one_file(self):
+        """Claude Code's projects.<dir>.mcpServers with one server name in
+        two projects: the same token shares the secret, two tokens are
+        refused before anything is stored."""
+        same = "ghp_kwFixtureInFileSame00000000000000001"
+        path = self.write_json("claude.json", {"projects": {
+            "/a": {"mcpServers": {"github": self.github(same)}},
+            "/b": {"mcpServers": {"github": self.github(same)}}}})
+        r = self.mcp("import", path, "--yes")
+        self.assertEqual(r.rc, EXIT_OK, r)
+        self.assertIn("stored 2 credentials (1 already held that value)",
+                      r.text)
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
+        projects = self.load(path)["projects"]
+        for d in ("/a", "/b"):
+            self.assertIn("GITHUB_TOKEN=mcp/github/GITHUB_TOKEN",
+                          projects[d]["mcpServers"]["github"]["args"])
+
+        other = ("ghp_kwFixtureInFileOne000000000000000001",
+                 "ghp_kwFixtureInFileTwo000000000000000001")
+        path = self.write_json("claude2.json", {"projects": {
+            "/c": {"mcpServers": {"gitlab": {"command": "gl", "env": {
+                "GITLAB_TOKEN": "glpat-kwFixtureInFile0001"}}}},
+            "/a": {"mcpServers": {"github": self.github(other[0])}},
+            "/b": {"mcpServers": {"github": self.github(other[1])}}}})
+        digest = sha256_file(path)
+        r = self.mcp("import", path, "--yes")
+        self.assertEqual(r.rc, EXIT_ERROR, r)
+        self.assertNoValue(r, list(other) + ["glpat-kwFixtureInFile0001"])
+        self.assertIn("mcp/github/GITHUB_TOKEN: servers \"github\" "
+                      "(projects./a) and \"github\" (projects./b) hold "
+                      "different values", r.err)
+        self.assertEqual(sha256_file(path), digest)
+        self.assertEqual(self.listed(), {"mcp/github/GITHUB_TOKEN": (1, 1)})
+
+    # -- where the agent is --
+
+    def import_first_args(self, env, *global_opts, cwd=None):
+        """Import a fresh mcp.json with env and keyward's global options;
+        the brave-search server's new args."""
+        path = self.copy_config("mcp.json")
+        r = harness.run([BIN_KEYWARD] + list(global_opts) +
+                        ["mcp", "import", path, "--yes"], env,
+                        cwd=cwd or self.project)
+        self.assertEqual(r.rc, EXIT_OK, r)
+        again = harness.run([BIN_KEYWARD, "mcp", "import", path, "--yes"],
+                            env, cwd=self.project)
+        self.assertIn("already launched through keyward run", again.text)
+        return r, self.load(path)["mcpServers"]["brave-search"]["args"]
+
+    def test_socket_left_out_where_a_client_finds_it(self):
+        """No --socket when $HOME/.mcp/agent.sock is the agent's socket:
+        by name, or as the same file (here a link to it)."""
+        link = os.path.join(self.fake_home, ".mcp", "agent.sock")
+        os.makedirs(os.path.dirname(link), 0o700)
+        os.symlink(self.h.socket, link)
+        env = dict(self.env)
+        env["KEYWARD_SOCKET"] = link
+        r, args = self.import_first_args(env)
+        self.assertEqual(args[0], "run", args)
+        self.assertNotIn("--socket", r.text)
+        r, args = self.import_first_args(self.env)
+        self.assertEqual(args[0], "run", args)
+
+    def test_socket_named_when_elsewhere(self):
+        """The agent in $XDG_RUNTIME_DIR/keyward (the packaged socket
+        unit), and a relative --socket: the args name the absolute path,
+        the plan says so, and a second import is still a no-op."""
+        env = dict(self.env)
+        del env["KEYWARD_SOCKET"]
+        env["XDG_RUNTIME_DIR"] = os.path.join(self.h.work, "run")
+        os.makedirs(os.path.join(env["XDG_RUNTIME_DIR"], "keyward"), 0o700)
+        xdg = os.path.join(env["XDG_RUNTIME_DIR"], "keyward", "agent.sock")
+        os.symlink(self.h.socket, xdg)
+        r, args = self.import_first_args(env)
+        self.assertEqual(args[:3], ["--socket", xdg, "run"])
+        self.assertIn("(keyward run is given --socket %s" % xdg, r.text)
+        r, args = self.import_first_args(self.env, "--socket", "agent.sock",
+                                         cwd=self.h.home)
+        self.assertEqual(args[0], "--socket")
+        self.assertTrue(os.path.isabs(args[1]), args)
+        self.assertEqual(os.path.realpath(args[1]),
+                         os.path.realpath(self.h.socket))
+        self.assertEqual(args[2], "run")
+
     def test_symlink_refused(self):
         path = self.copy_config("mcp.json")
         link = os.path.join(self.project, "link.json")
@@ -581,7 +753,8 @@ class McpImport(McpBase):
             for p in (token_file, policy):
                 self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600)
             args = doc["mcpServers"][server]["args"]
-            self.assertEqual(args[:3], ["run", "--token-file", token_file])
+            self.assertEqual(args[:5],
+                             self.lead + ["run", "--token-file", token_file])
             self.assertIn("[client \"mcp-%s\"]\n" % server,
                           open(policy).read())
             ok = self.cli("policy", "check", "--uid", uid, "--exe",

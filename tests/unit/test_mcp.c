@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -31,27 +33,33 @@ static struct mcp_config *parse(const char *text)
 	return cfg;
 }
 
-/* Render with every importable server selected. */
-static char *render(const struct mcp_config *cfg, bool rewrite, bool redact,
-                    char *const *token_files)
+/* Render with o and every importable server selected. */
+static char *render_opts(const struct mcp_config *cfg,
+                         const struct mcp_render_opts *o)
 {
 	bool sel[16] = { false };
-	struct mcp_render_opts o = { .exe = EXE,
-		                     .prefix = "mcp/",
-		                     .token_files = token_files,
-		                     .rewrite = rewrite,
-		                     .redact = redact };
 	char why[200], *out = NULL;
 	size_t len;
 
 	assert_true(cfg->nservers <= 16);
 	for (size_t i = 0; i < cfg->nservers; i++)
 		sel[i] = mcp_server_importable(&cfg->servers[i]);
-	int r = mcp_render(cfg, sel, &o, &out, &len, why, sizeof(why));
+	int r = mcp_render(cfg, sel, o, &out, &len, why, sizeof(why));
 	if (r != 0)
 		fail_msg("render: %d %s", r, why);
 	assert_int_equal(strlen(out), len);
 	return out;
+}
+
+static char *render(const struct mcp_config *cfg, bool rewrite, bool redact,
+                    char *const *token_files)
+{
+	struct mcp_render_opts o = { .exe = EXE,
+		                     .prefix = "mcp/",
+		                     .token_files = token_files,
+		                     .rewrite = rewrite,
+		                     .redact = redact };
+	return render_opts(cfg, &o);
 }
 
 static const char desktop[] =
@@ -277,6 +285,109 @@ static void test_token_file(void **state)
 	mcp_config_free(cfg);
 }
 
+/* The agent's socket, when a client's minimal environment would not find
+ * it, goes before "run" as the global option --socket (also before
+ * --token-file's "run"); the result counts as wrapped, so a second import
+ * changes nothing. */
+static void test_socket(void **state)
+{
+	static const char in[] =
+		"{\"mcpServers\": {\"s\": {\"command\": \"c\", "
+		"\"args\": [\"-v\"], \"env\": {\"TOKEN\": \"t\"}}}}";
+	static const char want[] =
+		"{\"mcpServers\": {\"s\": {\"command\": \"" EXE "\", "
+		"\"args\": [\"--socket\", \"/run/user/7/keyward/agent.sock\", "
+		"\"run\", \"--token-file\", \"/h/clients/s.token\", "
+		"\"--env\", \"TOKEN=mcp/s/TOKEN\", \"--\", \"c\", \"-v\"], "
+		"\"env\": {}}}}";
+	char *files[] = { (char *)"/h/clients/s.token" };
+	struct mcp_render_opts o = { .exe = EXE,
+		                     .prefix = "mcp/",
+		                     .token_files = files,
+		                     .socket = "/run/user/7/keyward/agent.sock",
+		                     .rewrite = true };
+	struct mcp_config *cfg = parse(in);
+	(void)state;
+
+	char *out = render_opts(cfg, &o);
+	assert_string_equal(out, want);
+	struct mcp_config *again = parse(out);
+	assert_true(again->servers[0].wrapped);
+	assert_false(mcp_server_importable(&again->servers[0]));
+	kw_wipefree(out);
+	mcp_config_free(again);
+	mcp_config_free(cfg);
+}
+
+/* Wrapped: "run" first once keyward's global options (--socket P,
+ * --timeout MS, and their --opt=V forms) are skipped; nothing else is
+ * skipped, and an option missing its value is not a wrapped server. */
+static void test_wrapped_global_opts(void **state)
+{
+	static const struct {
+		const char *args;
+		bool wrapped;
+	} cases[] = {
+		{ "[\"--socket\", \"/s\", \"--timeout\", \"9\", \"run\"]",
+		  true },
+		{ "[\"--socket=/s\", \"--timeout=9\", \"run\", \"--\"]", true },
+		{ "[\"--timeout\", \"9\", \"run\"]", true },
+		{ "[\"--socket\", \"run\"]", false },
+		{ "[\"--socket\"]", false },
+		{ "[\"--verbose\", \"run\"]", false },
+		{ "[\"--socket\", \"/s\", \"secret\", \"run\"]", false },
+		{ "[\"--socket=/s\"]", false },
+		{ "[1, \"run\"]", false },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char in[256];
+		snprintf(in, sizeof(in),
+		         "{\"mcpServers\": {\"s\": {\"command\": "
+		         "\"/usr/bin/keyward\", \"args\": %s, \"env\": "
+		         "{\"TOKEN\": \"t\"}}}}",
+		         cases[i].args);
+		struct mcp_config *cfg = parse(in);
+		if (cfg->servers[0].wrapped != cases[i].wrapped)
+			fail_msg("%s: wrapped %d", cases[i].args,
+			         cfg->servers[0].wrapped);
+		mcp_config_free(cfg);
+	}
+}
+
+/* --socket is needed unless the socket is the one a minimal environment
+ * resolves, HOME/.mcp/agent.sock: by that name or as the same file. */
+static void test_socket_arg(void **state)
+{
+	char dir[] = "/tmp/kw-test-mcp-XXXXXX", mcp[64], sock[64], other[64];
+	const char *used = "/run/user/7/keyward/agent.sock";
+	(void)state;
+
+	assert_null(mcp_socket_arg("/home/u/.mcp/agent.sock", "/home/u"));
+	assert_ptr_equal(mcp_socket_arg(used, "/home/u"), used);
+	assert_string_equal(mcp_socket_arg("/home/u/.mcp/x.sock", "/home/u"),
+	                    "/home/u/.mcp/x.sock");
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(mcp, sizeof(mcp), "%s/.mcp", dir);
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	snprintf(other, sizeof(other), "%s/.mcp/agent.sock", dir);
+	assert_int_equal(mkdir(mcp, 0700), 0);
+	FILE *f = fopen(sock, "w");
+	assert_non_null(f);
+	fclose(f);
+	/* Not there: another path. */
+	assert_ptr_equal(mcp_socket_arg(sock, dir), sock);
+	/* A link to it: the same file. */
+	assert_int_equal(symlink(sock, other), 0);
+	assert_null(mcp_socket_arg(sock, dir));
+	unlink(other);
+	unlink(sock);
+	rmdir(mcp);
+	rmdir(dir);
+}
+
 /* Redacted views: no value left in either, headers redacted too. */
 static void test_redacted(void **state)
 {
@@ -423,6 +534,9 @@ int main(void)
 		cmocka_unit_test(test_rewrite_jsonc),
 		cmocka_unit_test(test_env_removal),
 		cmocka_unit_test(test_token_file),
+		cmocka_unit_test(test_socket),
+		cmocka_unit_test(test_wrapped_global_opts),
+		cmocka_unit_test(test_socket_arg),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_redacted),
 		cmocka_unit_test(test_diff),
