@@ -122,11 +122,36 @@ int cli_mcp_check_shared(struct cli *cli, const struct mcp_config *cfg,
 	return 0;
 }
 
+/* Whether name is stored: 1 yes, 0 no, or a KW_E* code (KW_EDENIED when
+ * the caller may read but not list). */
+static int stored_name(kw_client *c, const char *name)
+{
+	struct kw_secret_list *l = NULL;
+	int r = kw_secret_list(c, name, &l);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < kw_secret_list_count(l); i++)
+		r = strcmp(kw_secret_list_name(l, i), name) == 0;
+	kw_secret_list_free(l);
+	return r;
+}
+
 int cli_mcp_stored_as(kw_client *c, const char *name, const char *value,
                       size_t len, bool *ret_exists, bool *ret_same)
 {
 	kw_secret *s = NULL;
-	int r = kw_secret_get(c, name, &s);
+	int r;
+
+	/* Listing first: a get of a name that is not there would leave an
+	 * error row in the audit log for every credential imported. */
+	*ret_exists = *ret_same = false;
+	r = stored_name(c, name);
+	if (r == 0)
+		return 0;
+	if (r < 0 && r != KW_EDENIED)
+		return r;
+	r = kw_secret_get(c, name, &s);
 
 	*ret_exists = r == 0;
 	*ret_same = r == 0 && kw_secret_len(s) == len &&
