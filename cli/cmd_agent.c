@@ -131,6 +131,28 @@ static void print_store_fault(const json_t *f)
 	fputs("\n", stdout);
 }
 
+/* `status` for a caller the policy refuses: the agent's reason on stdout
+ * ("denied" in --json), exit 0. */
+static int status_denied(struct cli *cli, kw_client *c, bool json)
+{
+	const char *why = kw_last_error_message(c);
+	int r;
+
+	if (!why || !*why)
+		why = kw_strerror(KW_EDENIED);
+	if (json) {
+		json_t *o = json_pack("{s:b, s:b, s:o}", "running", 1, "denied",
+		                      1, "reason", kw_json_lossy(why));
+		r = o ? cli_print_json(o) : KW_ENOMEM;
+		json_decref(o);
+		return r < 0 ? cli_fail(cli, NULL, NULL, r) : CLI_EXIT_OK;
+	}
+	fputs("agent: running, but denied to this program: ", stdout);
+	cli_print_clean(stdout, why);
+	putchar('\n');
+	return CLI_EXIT_OK;
+}
+
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
 	struct agent_status st;
@@ -149,6 +171,12 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	if (ex != 0)
 		return ex;
 	r = agent_status(c, &st, &res);
+	if (r == KW_EDENIED) {
+		/* The agent answered: it runs, and its policy does not let
+		 * this program ask. That is a status, not a failure. */
+		ex = status_denied(cli, c, json);
+		goto out;
+	}
 	if (r < 0) {
 		ex = cli_fail(cli, c, NULL, r);
 		goto out;

@@ -4,10 +4,12 @@ listing, deletion, limits, names and exit codes."""
 import json
 import os
 import re
+import shutil
 import unittest
 
-from harness import (DaemonTestCase, EXIT_ERROR, EXIT_NOTFOUND, EXIT_USAGE,
-                     parse_json_lines, parse_json_list)
+import harness
+from harness import (DaemonTestCase, EXIT_DENIED, EXIT_ERROR, EXIT_NOTFOUND,
+                     EXIT_USAGE, parse_json_lines, parse_json_list, run)
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ALL_BYTES = bytes(range(256))
@@ -289,6 +291,28 @@ class CliNamesAndUsage(DaemonTestCase):
         st = json.loads(r.out)
         self.assertIs(st["locked"], False, st)
         self.assertEqual(st["mode"], "keyfile", st)
+
+    def test_status_of_a_denied_program(self):
+        """A keyward the policy does not name (the installed one, say,
+        when init pinned the build's) still learns that the agent runs:
+        exit 0 with "denied" and the agent's reason, not exit 4."""
+        d = os.path.join(os.path.realpath(self.h.work), "elsewhere")
+        os.makedirs(d, 0o755, exist_ok=True)
+        other = os.path.join(d, "keyward")
+        shutil.copy2(harness.BIN_KEYWARD, other)
+        r = run([other, "status"], self.h.env, cwd=self.h.work)
+        self.assertRc(r, 0)
+        self.assertIn("denied to this program", r.text, r)
+        self.assertIn("no policy section matches", r.text, r)
+        self.assertIn(other, r.text, r)
+        r = run([other, "status", "--json"], self.h.env, cwd=self.h.work)
+        self.assertRc(r, 0)
+        st = json.loads(r.out)
+        self.assertEqual((st["running"], st["denied"]), (True, True), st)
+        self.assertIn("no policy section matches", st["reason"], st)
+        # Denied commands that act still fail as before.
+        self.assertRc(run([other, "ls"], self.h.env, cwd=self.h.work),
+                      EXIT_DENIED)
 
 
 if __name__ == "__main__":
