@@ -128,10 +128,12 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "generate", required_argument, NULL, 'g' },
+		{ "allow-empty", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *name = NULL;
+	bool allow_empty = false;
 	uint64_t generate = 0, version = 0;
 	uint8_t *value = NULL;
 	size_t len = 0;
@@ -145,6 +147,8 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 			                 "--generate: expected a number "
 			                 "of bytes, 1-%u",
 			                 UINT32_MAX);
+		else if (opt == 'e')
+			allow_empty = true;
 		else if (opt == 'h')
 			return cli_help();
 		else if (opt != 'g')
@@ -153,6 +157,9 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	if (optind + 1 < argc)
 		return cli_usage(cli, "the value is read from stdin, never "
 		                      "from the command line");
+	if (generate && allow_empty)
+		return cli_usage(cli, "--allow-empty is for values read from "
+		                      "stdin, not --generate");
 	ex = one_name(cli, argc, argv, &name);
 	if (ex != 0)
 		return ex;
@@ -162,6 +169,15 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		             read_stdin(cli, name, &value, &len);
 		if (ex != 0)
 			return ex;
+		/* printf %s "$UNSET" | keyward put x: almost always a
+		 * mistake, and storing it would replace a good value. */
+		if (len == 0 && !allow_empty) {
+			kw_wipefree(value);
+			cli_msg(cli, name,
+			        "the value on stdin is empty; nothing stored "
+			        "(--allow-empty stores an empty value)");
+			return CLI_EXIT_USAGE;
+		}
 	}
 	ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 	if (ex != 0)

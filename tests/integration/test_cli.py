@@ -28,7 +28,8 @@ def listed_names(result):
 class CliRoundTrip(DaemonTestCase):
 
     def roundtrip(self, name, value, version=1):
-        r = self.cli("put", name, input=value)
+        extra = () if value else ("--allow-empty",)
+        r = self.cli("put", name, *extra, input=value)
         self.assertRc(r, 0)
         self.assertEqual(r.text.strip(), "%s: version %d" % (name, version),
                          r)
@@ -81,6 +82,24 @@ class CliRoundTrip(DaemonTestCase):
         self.assertEqual(len(second), 32)
         self.assertNotEqual(first, second, "generated values repeat")
         self.assertEqual(self.get_cli("gen/key", "--version", "1"), first)
+
+    def test_empty_input_needs_allow_empty(self):
+        """An empty stdin (an unset variable piped in) stores nothing and
+        leaves the current value current; --allow-empty stores 0 bytes."""
+        self.assertRc(self.cli("put", "e/v", input=b"keep"), 0)
+        r = self.cli("put", "e/v")
+        self.assertRc(r, EXIT_USAGE)
+        self.assertIn("empty", r.err, r)
+        self.assertIn("--allow-empty", r.err, r)
+        self.assertEqual(self.get_cli("e/v"), b"keep")
+        r = self.cli("versions", "e/v", "--json")
+        self.assertEqual(len(parse_json_list(r.out, "versions")), 1, r)
+        r = self.cli("put", "e/v", "--allow-empty")
+        self.assertRc(r, 0)
+        self.assertEqual(r.text.strip(), "e/v: version 2", r)
+        self.assertEqual(self.get_cli("e/v"), b"")
+        self.assertRc(self.cli("put", "e/v", "--allow-empty", "--generate",
+                               "8"), EXIT_USAGE)
 
     def test_get_missing(self):
         r = self.cli("get", "no/such")
