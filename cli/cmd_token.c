@@ -247,8 +247,14 @@ static int token_verify(struct cli *cli, int argc, char **argv)
 		}
 		if (json_array_size(sc) == 0)
 			fputs(" none", stdout);
+		char when[CLI_TIME_LEN];
 		kw_json_get_uint(res, "expires_at", 0, &exp);
-		printf(", expires at %llu\n", (unsigned long long)exp);
+		/* A date a person can read; --json keeps the number. */
+		cli_time_local(exp <= INT64_MAX / 1000000 ?
+		                       (int64_t)exp * 1000000 :
+		                       -1,
+		               when);
+		printf(", expires at %s\n", when);
 		ex = 0;
 	}
 	json_decref(res);

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import os
+import time
+import re
 import subprocess
 
 import harness
@@ -197,6 +199,19 @@ class TestTokens(TokenCase):
                      input=tok.encode() + b"\n")
         self.assertRc(r, 0)
         self.assertIn("valid: subject bob, scopes a b", r.text)
+        # The expiry as a local date, ten minutes after the agent's (test)
+        # clock; --json keeps the number.
+        m = re.search(r"expires at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$",
+                      r.text.strip())
+        self.assertIsNotNone(m, r)
+        shown = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"))
+        self.assertEqual(shown, T0 + 600, r)
+        r = self.cli("token", "verify", "--aud", AUD, "--json",
+                     input=tok.encode())
+        self.assertRc(r, 0)
+        exp = json.loads(r.out)["expires_at"]
+        self.assertIsInstance(exp, int)
+        self.assertEqual(exp, shown, r)
         r = self.cli("token", "verify", "--aud", "https://x.example/",
                      input=tok.encode())
         self.assertRc(r, harness.EXIT_ERROR)
