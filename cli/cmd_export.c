@@ -90,9 +90,10 @@ static int parse_opts(struct cli *cli, int argc, char **argv,
 			                      "dotenv");
 		else if (opt == 'F')
 			o->force = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
+		else if (opt == 'h') {
+			cli_help();
+			return CLI_EXIT_DONE; /* main() exits 0 */
+		} else
 			return cli_bad_option(cli, argv);
 	}
 	if (optind + 1 < argc)

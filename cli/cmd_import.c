@@ -93,9 +93,10 @@ static int parse_opts(struct cli *cli, int argc, char **argv,
 			o->overwrite = true;
 		else if (opt == 's')
 			o->shred = true;
-		else if (opt == 'h')
-			return cli_help();
-		else
+		else if (opt == 'h') {
+			cli_help();
+			return CLI_EXIT_DONE; /* main() exits 0 */
+		} else
 			return cli_bad_option(cli, argv);
 	}
 	if (optind + 1 != argc)

@@ -114,9 +114,10 @@ static int parse_opts(struct cli *cli, int argc, char **argv,
 			inj->watch = true;
 		else if (opt == 'e')
 			inj->exec = optarg;
-		else if (opt == 'h')
-			return cli_help();
-		else if (opt != 'm')
+		else if (opt == 'h') {
+			cli_help();
+			return CLI_EXIT_DONE; /* main() exits 0 */
+		} else if (opt != 'm')
 			return cli_bad_option(cli, argv);
 	}
 	if (optind < argc)

@@ -133,7 +133,8 @@ static int check_parse(struct cli *cli, int argc, char **argv,
 			a->json = true;
 			break;
 		case 'h':
-			return cli_help();
+			cli_help();
+			return CLI_EXIT_DONE; /* main() exits 0 */
 		default:
 			return cli_bad_option(cli, argv);
 		}

@@ -137,7 +137,7 @@ static const char usage_text2[] =
 	"             [--yes] [--narrow]\n"
 	"                          store a config's credentials in keyward\n"
 	"                          and launch its servers through keyward run\n"
-	"  help                    show this text\n"
+	"  help [COMMAND]          show this text, or COMMAND's part of it\n"
 	"\n"
 	"Options:\n"
 	"  --socket PATH   agent socket (default: $KEYWARD_SOCKET, else\n"
@@ -163,11 +163,78 @@ static const char usage_text2[] =
 	"9 outcome unknown (a failed disk sync: the change may or may not be\n"
 	"stored; see keyward status), 10 mcp scan found credentials.\n";
 
+/* The command being run, for its --help; NULL before dispatch. */
+static const char *help_topic;
+
+/* Whether line (up to its newline) starts the entry of command cmd:
+ * two spaces, then cmd, then a blank or the end of the line. */
+static bool help_entry_of(const char *line, const char *cmd)
+{
+	size_t n = strlen(cmd);
+
+	return strncmp(line, "  ", 2) == 0 && strncmp(line + 2, cmd, n) == 0 &&
+	       (line[2 + n] == ' ' || line[2 + n] == '\n');
+}
+
+/* Print the entries of cmd in text (an entry runs on over lines indented
+ * deeper than two spaces); how many lines were printed. */
+static size_t help_print_entries(const char *text, const char *cmd)
+{
+	bool in = false;
+	size_t printed = 0;
+
+	for (const char *line = text; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+
+		if (strncmp(line, "  ", 2) != 0 || line[2] != ' ')
+			in = help_entry_of(line, cmd);
+		if (in) {
+			fwrite(line, 1, len, stdout);
+			printed++;
+		}
+		line += len;
+	}
+	return printed;
+}
+
+/* The help of one command: its lines of the full text, then where the
+ * rest is. false when the text has no entry for it. */
+static bool help_command(const char *cmd)
+{
+	printf("usage: keyward [--socket PATH] [--timeout MS] COMMAND ...\n\n");
+	size_t n = help_print_entries(usage_text, cmd) +
+	           help_print_entries(usage_text2, cmd);
+	if (n == 0)
+		return false;
+	printf("\n`keyward help` lists every command, the global options and "
+	       "the exit\nstatuses; docs/cli.md and keyward(1) say more.\n");
+	return true;
+}
+
 int cli_help(void)
 {
+	if (help_topic && help_command(help_topic))
+		return CLI_EXIT_OK;
 	fputs(usage_text, stdout);
 	fputs(usage_text2, stdout);
 	return CLI_EXIT_OK;
+}
+
+/* `keyward help [COMMAND]`. */
+static int help_main(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 2)
+		return cli_usage(cli, "help takes at most one command name");
+	if (argc == 2) {
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]);
+		     i++)
+			if (strcmp(argv[1], commands[i].name) == 0)
+				help_topic = commands[i].name;
+		if (!help_topic)
+			return cli_usage(cli, "unknown command '%s'", argv[1]);
+	}
+	return cli_help();
 }
 
 int cli_exit_code(int err)
@@ -431,11 +498,13 @@ int main(int argc, char **argv)
 		return cli_usage(&cli, "no command given");
 	cli.command = argv[optind];
 	if (strcmp(cli.command, "help") == 0)
-		return cli_help();
+		return help_main(&cli, argc - optind, argv + optind);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(cli.command, commands[i].name) != 0)
 			continue;
 		int first = optind;
+
+		help_topic = commands[i].name;
 
 		optind = 0; /* GNU: reinitialise for the command's options */
 		int ex = commands[i].run(&cli, argc - first, argv + first);

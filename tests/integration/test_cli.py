@@ -290,6 +290,47 @@ class CliNamesAndUsage(DaemonTestCase):
         self.assertRc(self.cli("get", "a", "b", "c"), EXIT_USAGE)
         self.assertRc(self.cli("get", "a", "--version"), EXIT_USAGE)
 
+    def test_help_per_command(self):
+        """`keyward help CMD` and `keyward CMD --help` print that
+        command's entries of the help, not the whole text; every command
+        has some; `keyward help` alone prints everything."""
+        full = self.cli("help")
+        self.assertRc(full, 0)
+        self.assertIn("Commands:", full.text)
+        self.assertIn("Exit status:", full.text)
+        for cmd in ("init", "status", "unlock", "lock", "passwd", "put",
+                    "get", "ls", "versions", "rm", "client", "policy",
+                    "audit", "schedule", "rotate", "watch", "token", "jwks",
+                    "apikey", "import", "export", "inject", "run", "mcp"):
+            with self.subTest(cmd=cmd):
+                for r in (self.cli("help", cmd), self.cli(cmd, "--help")):
+                    self.assertRc(r, 0)
+                    entries = [ln for ln in r.text.splitlines()
+                               if re.match(r"^  \S", ln)]
+                    self.assertTrue(entries, r)
+                    for ln in entries:
+                        self.assertTrue(ln.startswith("  %s" % cmd), r)
+                    self.assertNotIn("Commands:", r.text, r)
+                    self.assertLess(len(r.text), len(full.text) / 3, r)
+        # --help of a subcommand prints and stops: no agent is asked,
+        # nothing is read (import, export and inject went on with no
+        # FILE, policy check asked the agent).
+        for argv in (("client", "add", "--help"), ("policy", "check",
+                     "--help"), ("import", "--help"), ("export", "--help"),
+                     ("inject", "--help"), ("mcp", "import", "--help"),
+                     ("run", "--help"), ("audit", "verify", "--help")):
+            with self.subTest(argv=argv):
+                r = self.cli("--socket", "/nonexistent/agent.sock", *argv)
+                self.assertRc(r, 0)
+                self.assertEqual(r.err, "", r)
+        r = self.cli("help", "client")
+        self.assertIn("client add", r.text)
+        self.assertIn("client revoke", r.text)
+        r = self.cli("help", "nosuch")
+        self.assertRc(r, EXIT_USAGE)
+        self.assertIn("unknown command", r.err, r)
+        self.assertRc(self.cli("help", "put", "get"), EXIT_USAGE)
+
     def test_no_daemon(self):
         self.assertEqual(self.d.stop(), 0)
         for args in (("get", "x"), ("status",), ("ls",)):
