@@ -670,8 +670,10 @@ class TestCrash(RotationCase):
         self.put("crash/cmd", b"v1")
         self.schedule("crash/cmd", DAY, "command:" + script)
         rid = self.call("rotate.start", {"name": "crash/cmd"})["rotation_id"]
-        self.assertTrue(poll_until(lambda: os.path.exists(log) and
-                                   os.path.getsize(log) > 0, 10))
+        # The whole first call, newline included: killed between its cat
+        # and its echo, the script would leave the line open, and the
+        # rerun's call would land on the same line.
+        self.assertTrue(poll_until(lambda: self.whole_line(log), 10))
         self.d.kill()
         self.assertEqual(self.get_after_restart("crash/cmd"), (b"v1", 1))
         open(gate, "w").close()
@@ -685,6 +687,15 @@ class TestCrash(RotationCase):
         value, ver = self.get("crash/cmd")
         self.assertEqual(ver, 2)
         self.assertEqual(base64.b64decode(calls[0]["value"]), value)
+
+    @staticmethod
+    def whole_line(path):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return False
+        return data.endswith(b"\n")
 
     def get_after_restart(self, name):
         self.d.start()
