@@ -794,7 +794,10 @@ class DaemonTestCase(unittest.TestCase):
             msg + "\n" if msg else "", result, self.h.log_tail(15)))
 
     def put_cli(self, name, value):
-        r = self.cli("put", name, input=value)
+        # An empty value is stored on purpose here (put refuses empty
+        # stdin unless told).
+        extra = () if value else ("--allow-empty",)
+        r = self.cli("put", name, *extra, input=value)
         self.assertRc(r, 0)
         return r
 
