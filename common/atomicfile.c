@@ -14,6 +14,9 @@
 #include "keyward.h"
 #include "secmem.h"
 
+/* Bytes a temporary name adds to the file's: '.', ".kw-", 12 hex. */
+#define AF_TEMP_EXTRA 17u
+
 __attribute__((format(printf, 4, 5))) static int
 af_fail(int err, char *why, size_t whysz, const char *fmt, ...)
 {
@@ -96,19 +99,22 @@ static int af_split(const char *path, char *dirbuf, char *basebuf, char *why,
 		return af_fail(KW_EINVAL, why, whysz,
 		               "the path names a directory");
 	slash = strrchr(path, '/');
-	if (!slash) {
-		strcpy(dirbuf, ".");
-		strcpy(basebuf, path);
-	} else {
-		size_t d = (size_t)(slash - path);
+	const char *base = slash ? slash + 1 : path;
+	size_t d = slash ? (size_t)(slash - path) : 0,
+	       b = n - (size_t)(base - path);
 
-		memcpy(dirbuf, path, d ? d : 1);
-		dirbuf[d ? d : 1] = '\0';
-		strcpy(basebuf, slash + 1);
-	}
-	if (strlen(basebuf) > NAME_MAX - 16)
+	/* Checked before copying: basebuf holds NAME_MAX + 1 bytes, and the
+	 * temporary name beside it must fit a file name too. */
+	if (b > NAME_MAX - AF_TEMP_EXTRA)
 		return af_fail(KW_EINVAL, why, whysz,
 		               "the file name is too long");
+	if (!slash) {
+		memcpy(dirbuf, ".", 2);
+	} else {
+		memcpy(dirbuf, path, d ? d : 1); /* "/name": the root */
+		dirbuf[d ? d : 1] = '\0';
+	}
+	memcpy(basebuf, base, b + 1);
 	return 0;
 }
 
@@ -172,15 +178,17 @@ static int af_finish_mode(int fd, const struct stat *old, bool keep,
 	return 0;
 }
 
-/* A fresh temporary name beside base: ".BASE.kw-" + 12 hex digits. */
-static void af_temp_name(const char *base, char *out, size_t sz)
+/* A fresh temporary name beside base: ".BASE.kw-" + 12 hex digits. 0, or
+ * KW_EINVAL if it does not fit sz (af_split keeps base short enough). */
+static int af_temp_name(const char *base, char *out, size_t sz)
 {
 	uint8_t rnd[6];
 	char hex[13];
 
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-	snprintf(out, sz, ".%s.kw-%s", base, hex);
+	int n = snprintf(out, sz, ".%s.kw-%s", base, hex);
+	return n < 0 || (size_t)n >= sz ? KW_EINVAL : 0;
 }
 
 static int af_write_temp(int dfd, const char *tmp, const void *data, size_t len,
@@ -242,7 +250,10 @@ int kw_atomic_replace(const char *path, const void *data, size_t len,
 		r = af_check_unchanged(dfd, base, expect, why, whysz);
 	if (r < 0)
 		goto out;
-	af_temp_name(base, tmp, sizeof(tmp));
+	if ((r = af_temp_name(base, tmp, sizeof(tmp))) < 0) {
+		af_fail(r, why, whysz, "the file name is too long");
+		goto out;
+	}
 	r = af_write_temp(dfd, tmp, data, len, &old,
 	                  exists && (flags & KW_ATOMIC_KEEP_OWNER), mode, why,
 	                  whysz);

@@ -28,7 +28,7 @@ static char dir[64];
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/kw-atomic-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s", "/tmp/kw-atomic-XXXXXX");
 	return mkdtemp(dir) ? 0 : -1;
 }
 
@@ -215,6 +215,36 @@ static void test_if_unchanged(void **state)
 	assert_int_equal(count_entries(), 1);
 }
 
+/* A last component longer than a file name may be is refused before it
+ * is copied anywhere (it once was copied first, past the buffer). */
+static void test_long_name_refused(void **state)
+{
+	char p[600], why[160];
+
+	(void)state;
+	int n = snprintf(p, sizeof(p), "%s/", dir);
+	memset(p + n, 'n', 400);
+	p[n + 400] = '\0';
+	assert_int_equal(kw_atomic_replace(p, "x", 1, 0600, 0, NULL, why,
+	                                   sizeof(why)),
+	                 KW_EINVAL);
+	assert_non_null(strstr(why, "too long"));
+	assert_int_equal(count_entries(), 0);
+	/* The longest name whose temporary name (17 bytes more) still fits
+	 * a file name, and one byte over. */
+	p[n + 238] = '\0';
+	assert_int_equal(kw_atomic_replace(p, "x", 1, 0600, 0, NULL, why,
+	                                   sizeof(why)),
+	                 0);
+	assert_int_equal(count_entries(), 1);
+	memset(p + n, 'm', 239);
+	p[n + 239] = '\0';
+	assert_int_equal(kw_atomic_replace(p, "x", 1, 0600, 0, NULL, why,
+	                                   sizeof(why)),
+	                 KW_EINVAL);
+	assert_int_equal(count_entries(), 1);
+}
+
 static void test_read_limits(void **state)
 {
 	char p[128], why[160], *data = NULL;
@@ -299,6 +329,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_refuses_links_and_odd_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_if_unchanged, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_long_name_refused, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_read_limits, setup,
 		                                teardown),
