@@ -27,27 +27,32 @@
 /* What verify reads from stdin at most: far more than a key. */
 #define STDIN_MAX 4096u
 
+int cli_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* Write n bytes of s and a newline to stdout, bypassing stdio. 0 or
  * -errno. */
 int cli_write_line(const char *s, size_t n)
 {
-	const char *parts[2] = { s, "\n" };
-	size_t lens[2] = { n, 1 };
+	int r;
 
 	fflush(stdout);
-	for (int i = 0; i < 2; i++) {
-		size_t off = 0;
-		while (off < lens[i]) {
-			ssize_t w = write(STDOUT_FILENO, parts[i] + off,
-			                  lens[i] - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				return w < 0 ? -errno : -EIO;
-			off += (size_t)w;
-		}
-	}
-	return 0;
+	r = cli_write_all(STDOUT_FILENO, s, n);
+	return r < 0 ? r : cli_write_all(STDOUT_FILENO, "\n", 1);
 }
 
 static int check_principal(const struct cli *cli, const char *p)

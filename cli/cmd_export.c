@@ -53,21 +53,6 @@ static int wbuf_put(struct wbuf *b, const void *data, size_t n)
 	return 0;
 }
 
-static int write_all(const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(STDOUT_FILENO, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int parse_opts(struct cli *cli, int argc, char **argv,
                       struct export_opts *o)
 {
@@ -167,18 +152,6 @@ static int add_json(const struct cli *cli, json_t *root, const char *name,
 	return json_object_set_new(obj, key, v) < 0 ? KW_ENOMEM : 0;
 }
 
-static bool env_name(const char *s)
-{
-	if (!s[0] || strlen(s) > KW_DOTENV_NAME_MAX ||
-	    (s[0] >= '0' && s[0] <= '9'))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
-}
-
 /* NAME="value" with \\ \" \$ \n \r \t escaped: what dotenv.h reads back
  * to the same bytes. */
 static int add_dotenv(const struct cli *cli, struct wbuf *b, const char *name,
@@ -186,15 +159,16 @@ static int add_dotenv(const struct cli *cli, struct wbuf *b, const char *name,
 {
 	const uint8_t *v = kw_secret_value(s);
 	size_t len = kw_secret_len(s);
+	bool named = kw_dotenv_name_valid(rel, strlen(rel));
 	int r;
 
-	if (!env_name(rel) || memchr(v, '\0', len)) {
+	if (!named || memchr(v, '\0', len)) {
 		cli_msg(cli, name, "%s; use --format json",
-		        env_name(rel) ? "the value holds a NUL byte, which a "
-		                        ".env file cannot" :
-		                        "not a .env variable name (letters, "
-		                        "digits and '_', not starting with a "
-		                        "digit)");
+		        named ? "the value holds a NUL byte, which a "
+		                ".env file cannot" :
+		                "not a .env variable name (letters, "
+		                "digits and '_', not starting with a "
+		                "digit)");
 		(*problems)++;
 		return 0;
 	}
@@ -264,9 +238,9 @@ static int emit_json(json_t *root)
 
 	if (!text)
 		return -ENOMEM;
-	r = write_all(text, strlen(text));
+	r = cli_write_all(STDOUT_FILENO, text, strlen(text));
 	if (r == 0)
-		r = write_all("\n", 1);
+		r = cli_write_all(STDOUT_FILENO, "\n", 1);
 	kw_wipefree_str(text);
 	return r;
 }
@@ -305,7 +279,7 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 		ex = CLI_EXIT_ERROR;
 	}
 	if (ex == 0) {
-		r = o.dotenv ? write_all(b.p ? b.p : "", b.len) :
+		r = o.dotenv ? cli_write_all(STDOUT_FILENO, b.p, b.len) :
 		               emit_json(root);
 		if (r < 0) {
 			cli_msg(cli, NULL, "cannot write to stdout: %s",

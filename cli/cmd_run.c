@@ -30,20 +30,6 @@ extern char **environ;
 /* A client token file: "kwt_" and 43 characters, a newline, some slack. */
 #define RUN_TOKEN_FILE_MAX 128u
 
-static bool run_var_name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > RUN_VAR_MAX || (s[0] >= '0' && s[0] <= '9'))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 /* A new variable named name[0..n), refused if it is already there. */
 static int run_var_new(struct run *r, const char *name, size_t n,
                        const char *origin, unsigned line,
@@ -81,7 +67,7 @@ static int run_add_env(struct run *r, const char *arg)
 	char why[160];
 	int ex;
 
-	if (!eq || !run_var_name_ok(arg, (size_t)(eq - arg)))
+	if (!eq || !kw_dotenv_name_valid(arg, (size_t)(eq - arg)))
 		return cli_usage(r->cli,
 		                 "--env: expected VAR=REF with VAR of letters, "
 		                 "digits and '_' (not first a digit)");

@@ -203,21 +203,6 @@ static bool stage_known(const char *s)
 	       strcmp(s, "previous") == 0 || strcmp(s, "retired") == 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -271,7 +256,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 		ex = cli_fail(cli, c, name, r);
 		goto out;
 	}
-	r = write_all(STDOUT_FILENO, kw_secret_value(s), kw_secret_len(s));
+	r = cli_write_all(STDOUT_FILENO, kw_secret_value(s), kw_secret_len(s));
 	if (r < 0) {
 		cli_msg(cli, name, "cannot write to stdout: %s", strerror(-r));
 		ex = CLI_EXIT_ERROR;

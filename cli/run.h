@@ -12,11 +12,12 @@
 #include <sys/types.h>
 
 #include "cli.h"
+#include "dotenv.h"
 #include "mask.h"
 #include "secref.h"
 
-/* Bytes in a variable name ([A-Za-z_][A-Za-z0-9_]*), as in .env files. */
-#define RUN_VAR_MAX 255u
+/* Bytes in a variable name (kw_dotenv_name_valid: as in .env files). */
+#define RUN_VAR_MAX KW_DOTENV_NAME_MAX
 /* Variables one run injects (--env and --env-file together). */
 #define RUN_VARS_MAX 1024u
 

@@ -86,6 +86,17 @@ static bool name_char(int ch)
 	return name_start(ch) || (ch >= '0' && ch <= '9');
 }
 
+bool kw_dotenv_name_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > KW_DOTENV_NAME_MAX ||
+	    !name_start((unsigned char)s[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!name_char((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 /* "export" and a blank before a name: the shell's prefix, not a name. */
 static void skip_export(struct cursor *c)
 {

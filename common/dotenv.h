@@ -25,6 +25,7 @@
 #ifndef KW_DOTENV_H
 #define KW_DOTENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define KW_DOTENV_NAME_MAX    255u
@@ -55,5 +56,12 @@ int kw_dotenv_parse(const char *text, size_t len, kw_dotenv **ret_env,
                     char *why, size_t why_size);
 /* Wipe and free; NULL is fine. */
 void kw_dotenv_free(kw_dotenv *env);
+
+/*
+ * Whether the n bytes at s are a variable name as above:
+ * [A-Za-z_][A-Za-z0-9_]*, 1..KW_DOTENV_NAME_MAX bytes. The one rule for
+ * names that `keyward run --env` sets and `export --format dotenv` writes.
+ */
+bool kw_dotenv_name_valid(const char *s, size_t n);
 
 #endif

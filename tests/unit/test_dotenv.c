@@ -187,9 +187,32 @@ static void test_limits(void **state)
 	kw_dotenv_free(NULL);
 }
 
+/* The name rule on its own, as run --env and export use it. */
+static void test_name_valid(void **state)
+{
+	static const char *const good[] = { "A", "_", "a_1", "GITHUB_TOKEN",
+		                            "_9" };
+	static const char *const bad[] = { "",    "1A",  "A-B",
+		                           "A B", "A=B", "\xc3\xa9" };
+	char big[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+		assert_true(kw_dotenv_name_valid(good[i], strlen(good[i])));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		assert_false(kw_dotenv_name_valid(bad[i], strlen(bad[i])));
+	assert_false(kw_dotenv_name_valid("A\0B", 3));
+	/* Only n bytes count. */
+	assert_true(kw_dotenv_name_valid("AB=c", 2));
+	memset(big, 'N', sizeof(big));
+	assert_true(kw_dotenv_name_valid(big, KW_DOTENV_NAME_MAX));
+	assert_false(kw_dotenv_name_valid(big, KW_DOTENV_NAME_MAX + 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_name_valid),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_limits),
