@@ -3,6 +3,7 @@ of unsafe files, one daemon per socket, stale sockets, clean SIGTERM."""
 
 import json
 import os
+import shutil
 import signal
 import stat
 import unittest
@@ -291,6 +292,13 @@ class StartFailures(DaemonTestCase):
         os.rmdir(self.h.policies)
         self.failed_start(EXIT_AGENT_CONFIG, self.h.policies,
                           "keyward policy init")
+
+    def test_not_initialised(self):
+        # A home with neither store nor policies (a fresh systemd
+        # instance): the hint is `keyward init`, which makes both.
+        os.rename(self.h.db, self.h.db + ".aside")
+        shutil.rmtree(self.h.policies)
+        self.failed_start(EXIT_AGENT_CONFIG, self.h.db, "keyward init")
 
     def test_missing_home(self):
         self.h.env["KEYWARD_HOME"] = os.path.join(self.h.root, "nowhere")
