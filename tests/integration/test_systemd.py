@@ -8,6 +8,7 @@ No service manager runs here (the test machines are containers without
 one), so the sandbox itself is not applied; packaging/README.md says what
 the units allow and what was checked where."""
 
+import json
 import os
 import shutil
 import signal
@@ -243,6 +244,28 @@ class Properties(Units):
             lines = [l.split() for l in f
                      if l.strip() and not l.startswith("#")]
         self.assertEqual([l[:3] for l in lines], [["u", "keyward", "-"]])
+
+
+class Installed(Units):
+    """meson install puts the units where systemd looks under the prefix
+    (PREFIX/lib/systemd/{user,system}; /usr/local/lib is searched too)."""
+
+    def test_install_paths(self):
+        build = os.path.dirname(UNIT_DIR)
+        r = run(["meson", "introspect", build, "--installed"], os.environ)
+        self.assertEqual(r.rc, 0, r)
+        installed = {os.path.basename(src): dst
+                     for src, dst in json.loads(r.out).items()}
+        prefix = os.path.dirname(UNIT_BINDIR.rstrip("/"))
+        lib = os.path.join(prefix, "lib")
+        want = {"keyward.service": "systemd/user/keyward.service",
+                "keyward.socket": "systemd/user/keyward.socket",
+                "keywardd@.service": "systemd/system/keywardd@.service",
+                "keywardd@.socket": "systemd/system/keywardd@.socket",
+                "keyward.sysusers.conf": "sysusers.d/keyward.conf"}
+        for name, rel in want.items():
+            self.assertEqual(installed.get(name), os.path.join(lib, rel),
+                             name)
 
 
 def expand(text, specifiers):
