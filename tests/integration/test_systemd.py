@@ -104,7 +104,10 @@ class Verify(Units):
         return self.verify_paths(tmp, paths, user)
 
     def verify_paths(self, tmp, paths, user):
-        env = dict(os.environ, SYSTEMD_LOG_COLOR="0")
+        # HOME and XDG_CONFIG_HOME in tmp: units of the machine's own user
+        # cannot add warnings (the system's may; none do on Debian 12).
+        env = dict(os.environ, SYSTEMD_LOG_COLOR="0", HOME=tmp,
+                   XDG_CONFIG_HOME=os.path.join(tmp, "config"))
         argv = ["systemd-analyze", "verify", "--man=no"]
         if user:
             # The user manager verify imitates wants a runtime directory.
