@@ -5,8 +5,9 @@ restarting an agent that cannot start, and socket activation through
 `systemd-socket-activate` with each service's own ExecStart.
 
 No service manager runs here (the test machines are containers without
-one), so the sandbox itself is not applied; packaging/README.md says what
-the units allow and what was checked where."""
+one), so the sandbox itself is not applied: tests/systemd-manager-check.py
+does that by hand, as root. packaging/README.md says what the units allow
+and what was checked where."""
 
 import json
 import os
