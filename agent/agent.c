@@ -145,6 +145,18 @@ static int agent_paths(agent *a, const char *home, const char *config)
 	return 0;
 }
 
+/* A home with no store (a fresh systemd instance) needs `keyward init`,
+ * which also makes the policies: say that before the policies are missed.
+ * store_open checks again, and everything else about the file. */
+static int agent_store_exists(const agent *a)
+{
+	struct stat st;
+	if (lstat(a->db_path, &st) == 0 || errno != ENOENT)
+		return 0;
+	log_error("%s does not exist; run `keyward init` first", a->db_path);
+	return KW_ENOTFOUND;
+}
+
 /* One agent per home: an exclusive lock held for the agent's lifetime. */
 static int agent_lock_home(agent *a)
 {
@@ -1516,7 +1528,8 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	if ((r = agent_paths(a, home_override, config_path)) < 0 ||
 	    (r = agent_check_dir(a->home, 0, 0)) < 0)
 		return r;
-	if ((r = agent_load_config(a, &a->cfg)) < 0)
+	if ((r = agent_load_config(a, &a->cfg)) < 0 ||
+	    (r = agent_store_exists(a)) < 0)
 		return r;
 	log_set_level(a->cfg.log_level);
 	a->uids = calloc(a->cfg.max_connections, sizeof(*a->uids));

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 
 #include "agent.h"
 #include "harden.h"
@@ -38,6 +39,38 @@ static void usage(FILE *out)
 	        "Signals: TERM/INT finish requests in flight and exit 0; HUP "
 	        "reloads the config.\n"
 	        "See keywardd(8) and docs/config.md.\n");
+}
+
+/*
+ * The exit status for agent_init's or agent_run's result (keywardd(8),
+ * EXIT STATUS). Failures that starting again cannot cure get statuses of
+ * their own, so that a service manager stops retrying them (the units'
+ * RestartPreventExitStatus=): something to fix in the configuration or
+ * the store's place (EX_CONFIG: also a missing store or policy directory,
+ * a read-only store), in an owner or a mode (EX_NOPERM), or in the store's
+ * data (EX_DATAERR: damaged, rows lost, a key that does not open it).
+ * Everything else may pass (I/O, memory, another agent still running): 1.
+ */
+static int exit_status(int err)
+{
+	switch (err) {
+	case 0:
+		return 0;
+	case KW_ECONFIG:
+	case KW_EINVAL:
+	case KW_ENOTFOUND:
+	case KW_EROFS:
+		return EX_CONFIG;
+	case KW_EPERM:
+		return EX_NOPERM;
+	case KW_EDAMAGED:
+	case KW_ESTATE:
+	case KW_ECRYPTO:
+	case KW_EBADPASS:
+		return EX_DATAERR;
+	default:
+		return 1;
+	}
 }
 
 int main(int argc, char **argv)
@@ -91,7 +124,7 @@ int main(int argc, char **argv)
 	}
 
 	if (print_socket)
-		return agent_print_socket(home, config, sock) == 0 ? 0 : 1;
+		return exit_status(agent_print_socket(home, config, sock));
 
 	const char *what = NULL;
 	if (harden_process(&what) < 0) {
@@ -108,5 +141,5 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = agent_run(&a);
 	agent_fini(&a);
-	return r == 0 ? 0 : 1;
+	return exit_status(r);
 }

@@ -36,6 +36,9 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	need_cmd setpriv util-linux
 	need_cmd sqlite3 sqlite3
 	need_cmd openssl openssl
+	# test_systemd: verify the units, socket activation
+	need_cmd systemd-analyze systemd
+	need_cmd systemd-socket-activate systemd
 	need_cmd valgrind valgrind # make test-valgrind
 	# The Node binding's tests and the MCP end-to-end test (the example
 	# server's SDK comes from npm during the test).

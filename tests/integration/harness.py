@@ -326,7 +326,7 @@ def socket_accepts(path):
 
 # --- valgrind (KW_VALGRIND) --------------------------------------------------
 
-VALGRIND_EXIT = 99  # keywardd's own exit statuses are 0-2
+VALGRIND_EXIT = 99  # keywardd's own: 0-2, 65, 77, 78
 VALGRIND_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                              "valgrind.supp")
 _valgrind_runs = itertools.count(1)

@@ -53,6 +53,7 @@ GROUPS = {
     "selftest": "test_run",
     "importcmd": "test_importcmd",
     "runcmd": "test_runcmd",
+    "systemd": "test_systemd",
 }
 
 EXIT_SKIP = 77  # meson's "skipped" exit status

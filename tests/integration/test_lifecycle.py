@@ -3,12 +3,22 @@ of unsafe files, one daemon per socket, stale sockets, clean SIGTERM."""
 
 import json
 import os
+import shutil
 import signal
 import stat
 import unittest
 
-from harness import (DaemonTestCase, EXIT_OK, Rpc, mode_of, poll_until,
-                     render_config, socket_accepts)
+from harness import (BIN_KEYWARDD, DaemonTestCase, EXIT_OK, Rpc, mode_of,
+                     poll_until, render_config, run, socket_accepts)
+
+# keywardd's exit statuses (keywardd(8), EXIT STATUS; sysexits.h). The
+# units' RestartPreventExitStatus= lists all but EXIT_AGENT_FAILED, which
+# a restart may cure (test_systemd checks the units against these).
+EXIT_AGENT_FAILED = 1
+EXIT_AGENT_USAGE = 2
+EXIT_AGENT_DATAERR = 65
+EXIT_AGENT_NOPERM = 77
+EXIT_AGENT_CONFIG = 78
 
 
 class Restart(DaemonTestCase):
@@ -58,8 +68,10 @@ class Restart(DaemonTestCase):
         second = self.new_daemon(log=os.path.join(self.h.work, "second.log"))
         second.start(wait=False)
         rc = second.wait_exit()
-        self.assertNotEqual(rc, 0, "a second daemon started on a live "
-                            "socket; its log:\n%s" % second.log_tail())
+        # 1, not a status that stops systemd's restarts: the first agent
+        # may be gone by the next try.
+        self.assertEqual(rc, EXIT_AGENT_FAILED, "a second daemon on a live "
+                         "socket; its log:\n%s" % second.log_tail())
         self.assertTrue(second.log_text().strip(),
                         "the second daemon said nothing on stderr")
         self.assertTrue(self.d.alive(), "the first daemon died")
@@ -147,8 +159,8 @@ class UnsafePermissions(DaemonTestCase):
         d.start(wait=False)
         rc = d.wait_exit()
         log = d.log_text()
-        self.assertNotEqual(rc, 0, "daemon started with unsafe %s; log:\n%s"
-                            % (path, log))
+        self.assertEqual(rc, EXIT_AGENT_NOPERM, "unsafe %s; log:\n%s"
+                         % (path, log))
         self.assertIn(path, log, "the refusal does not name %s:\n%s"
                       % (path, log))
         self.assertFalse(socket_accepts(self.h.socket))
@@ -192,12 +204,12 @@ class Config(DaemonTestCase):
             f.write(text)
         os.chmod(self.h.ini, mode)
 
-    def refused(self, *must_mention):
+    def refused(self, *must_mention, status=EXIT_AGENT_CONFIG):
         d = self.new_daemon(log=os.path.join(self.h.work, "refused.log"))
         d.start(wait=False)
         rc = d.wait_exit()
         log = d.log_text()
-        self.assertNotEqual(rc, 0, "started with a bad config:\n%s" % log)
+        self.assertEqual(rc, status, "a bad config:\n%s" % log)
         for text in must_mention:
             self.assertIn(text, log)
         return log
@@ -216,7 +228,7 @@ class Config(DaemonTestCase):
 
     def test_group_writable_ini_refused(self):
         os.chmod(self.h.ini, 0o620)
-        self.refused(self.h.ini)
+        self.refused(self.h.ini, status=EXIT_AGENT_NOPERM)
 
     def test_sighup_reload(self):
         self.d.start()
@@ -248,6 +260,59 @@ class Config(DaemonTestCase):
         self.put_cli("hup/x", b"e" * 100)
         self.assertEqual(self.get_cli("hup/x"), b"e" * 100)
         self.assertEqual(self.d.stop(), 0)
+
+
+class StartFailures(DaemonTestCase):
+    """What starting again cannot cure has an exit status of its own
+    (keywardd(8)), so that systemd stops restarting it: a missing store or
+    policy directory is a configuration error, a store that is not a
+    database a data error. The log says what to do."""
+
+    START = False
+
+    def failed_start(self, status, *must_mention):
+        d = self.new_daemon(log=os.path.join(self.h.work, "failed.log"))
+        d.start(wait=False)
+        rc = d.wait_exit()
+        log = d.log_text()
+        self.assertEqual(rc, status, log)
+        for text in must_mention:
+            self.assertIn(text, log)
+        self.assertFalse(socket_accepts(self.h.socket))
+
+    def test_missing_store(self):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.h.db + suffix):
+                os.unlink(self.h.db + suffix)
+        self.failed_start(EXIT_AGENT_CONFIG, self.h.db, "keyward init")
+
+    def test_missing_policy_directory(self):
+        for name in os.listdir(self.h.policies):
+            os.unlink(os.path.join(self.h.policies, name))
+        os.rmdir(self.h.policies)
+        self.failed_start(EXIT_AGENT_CONFIG, self.h.policies,
+                          "keyward policy init")
+
+    def test_not_initialised(self):
+        # A home with neither store nor policies (a fresh systemd
+        # instance): the hint is `keyward init`, which makes both.
+        os.rename(self.h.db, self.h.db + ".aside")
+        shutil.rmtree(self.h.policies)
+        self.failed_start(EXIT_AGENT_CONFIG, self.h.db, "keyward init")
+
+    def test_missing_home(self):
+        self.h.env["KEYWARD_HOME"] = os.path.join(self.h.root, "nowhere")
+        self.failed_start(EXIT_AGENT_CONFIG, "nowhere")
+
+    def test_store_not_a_database(self):
+        with open(self.h.db, "wb") as f:
+            f.write(b"not an SQLite database, " * 200)
+        self.failed_start(EXIT_AGENT_DATAERR, self.h.db, "backup")
+
+    def test_bad_command_line(self):
+        r = run([BIN_KEYWARDD, "--no-such-option"], self.h.env)
+        self.assertEqual(r.rc, EXIT_AGENT_USAGE, r)
+        self.assertIn("usage", r.err)
 
 
 class ModesWatched(DaemonTestCase):
