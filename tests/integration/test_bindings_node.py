@@ -8,7 +8,9 @@ them ran and passed (none skipped: a skipped test here is a setup bug).
 - verifier.test.js: KeywardTokenVerifier, verifyToken, jwks (needs the
   agent's token.issue, token.verify and jwks);
 - apikey.test.js: verifyApiKey (needs the agent's apikey.create,
-  apikey.revoke and apikey.verify)."""
+  apikey.revoke and apikey.verify);
+- unavailable.test.js: unavailable503() and unavailable503Gate() turn an
+  agent that cannot answer into 503, with one log line per outage."""
 
 import base64
 import json
@@ -105,3 +107,7 @@ class NodeBinding(DaemonTestCase):
             "KW_TEST_APIKEY_REVOKED": revoked,
             "KW_TEST_APIKEY_UNKNOWN": kwauth.unknown_api_key(),
         })
+
+    def test_unavailable_503(self):
+        # No agent needed: a fake client; run here so that it counts.
+        self.node_test("unavailable.test.js", {})
