@@ -108,15 +108,24 @@ export interface AuthInfo {
 }
 
 type ErrorClass = new (message: string) => Error;
+type OAuthErrorClass = new (code: string, message: string) => Error;
 
 export interface KeywardTokenVerifierOptions {
   /** This server's resource identifier (its URL): tokens must name it in `aud`. */
   audience: string;
-  /** Scopes the token must carry; missing ones throw InsufficientScopeError (403). */
+  /** Scopes the token must carry; missing ones throw insufficient_scope (403). */
   requiredScopes?: string[];
   client?: Client;
-  /** The SDK's error classes, from '@modelcontextprotocol/sdk/server/auth/errors.js'. */
-  errors?: { InvalidTokenError: ErrorClass; InsufficientScopeError: ErrorClass };
+  /**
+   * The SDK's error classes: required with @modelcontextprotocol/sdk 1.x
+   * (from '@modelcontextprotocol/sdk/server/auth/errors.js'), optional with
+   * the 2.x packages ({ OAuthError } from '@modelcontextprotocol/server').
+   */
+  errors?:
+    | { InvalidTokenError: ErrorClass; InsufficientScopeError: ErrorClass }
+    | { OAuthError: OAuthErrorClass };
+  /** Receives the one line logged when the agent stops answering, and when it answers again (default console.error). */
+  log?: (line: string) => void;
 }
 
 /** The MCP SDK's OAuthTokenVerifier, backed by keyward. */
@@ -128,12 +137,38 @@ export declare class KeywardTokenVerifier {
   verifyAccessToken(token: string): Promise<AuthInfo>;
 }
 
-/** Stand-ins used only when the SDK's classes cannot be found. */
-export declare class KeywardInvalidTokenError extends Error {
-  readonly errorCode: 'invalid_token';
+/**
+ * Thrown without options.errors: the 2.x SDK recognises it by its brand
+ * and .code; the 1.x SDK does not (pass errors there).
+ */
+export declare class KeywardOAuthError extends Error {
+  constructor(code: string, message: string);
+  readonly code: string;
+  readonly errorCode: string;
   toResponseObject(): { error: string; error_description: string };
 }
-export declare class KeywardInsufficientScopeError extends Error {
-  readonly errorCode: 'insufficient_scope';
-  toResponseObject(): { error: string; error_description: string };
+export declare class KeywardInvalidTokenError extends KeywardOAuthError {
+  constructor(message: string);
 }
+export declare class KeywardInsufficientScopeError extends KeywardOAuthError {
+  constructor(message: string);
+}
+
+/** Seconds sent in Retry-After with a 503. */
+export declare const RETRY_AFTER_S: number;
+
+type Middleware = (req: any, res: any, next: (err?: unknown) => void) => unknown;
+
+/**
+ * Wraps requireBearerAuth (Express, either SDK line): 503 with Retry-After
+ * instead of the SDK's 500 when the agent could not verify the token.
+ */
+export declare function unavailable503<M extends Middleware>(middleware: M): M;
+
+/**
+ * The same for the web-standard gate of @modelcontextprotocol/server:
+ * its Response becomes a 503 when the agent could not verify the token.
+ */
+export declare function unavailable503Gate<T>(
+  gate: (request: Request) => Promise<T | Response>,
+): (request: Request) => Promise<T | Response>;

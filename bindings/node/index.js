@@ -8,10 +8,10 @@
 //   const kw = new Client();                        // finds the agent
 //   const value = await kw.getSecret('github/token'); // a Buffer
 //
-//   app.post('/mcp', requireBearerAuth({
-//     verifier: new KeywardTokenVerifier({ audience: 'https://mcp.example.com/mcp',
-//                                          errors: { InvalidTokenError, InsufficientScopeError } }),
-//     resourceMetadataUrl }), handler);
+//   // @modelcontextprotocol/express 2.x (1.x: see KeywardTokenVerifier)
+//   app.post('/mcp', unavailable503(requireBearerAuth({
+//     verifier: new KeywardTokenVerifier({ audience: 'https://mcp.example.com/mcp' }),
+//     resourceMetadataUrl })), handler);
 //
 // Behaviour, mirroring libkeyward:
 // - Socket: $KEYWARD_SOCKET, else $XDG_RUNTIME_DIR/keyward/agent.sock, else
@@ -39,6 +39,7 @@
 //   protocol's error table), .message and .data. Code against .kind.
 // - An idle connection does not keep the process alive.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -477,19 +478,57 @@ function resultOf(resp) {
   return res;
 }
 
-// Used when the SDK's error classes can be neither imported nor were
-// passed in. requireBearerAuth recognises only its own classes, so it
-// answers these with 500: refused, but not with the right status.
-export class KeywardInvalidTokenError extends Error {
-  get errorCode() { return 'invalid_token'; }
-  toResponseObject() { return { error: this.errorCode, error_description: this.message }; }
-}
-export class KeywardInsufficientScopeError extends Error {
-  get errorCode() { return 'insufficient_scope'; }
-  toResponseObject() { return { error: this.errorCode, error_description: this.message }; }
-}
+// --- the MCP SDK token verifier ---------------------------------------------
+//
+// How the SDK lines turn what verifyAccessToken throws into a status:
+// - @modelcontextprotocol/sdk 1.x (requireBearerAuth): `instanceof` its own
+//   InvalidTokenError (401), InsufficientScopeError (403), ServerError
+//   (500), OAuthError (400); anything else 500. Plain prototype checks, so
+//   only the classes of the very copy of the SDK the server loaded match:
+//   the caller passes them (options.errors).
+// - The 2.x packages (@modelcontextprotocol/server's web-standard
+//   requireBearerAuth and verifyBearerToken, @modelcontextprotocol/express's
+//   requireBearerAuth on top of them): `instanceof OAuthError`, which
+//   matches any object carrying the SDK's cross-bundle brand (an own
+//   Symbol.for('mcp.sdk.errorBrands') set holding 'mcp.OAuthError'), then
+//   a switch on its .code: invalid_token 401, insufficient_scope 403,
+//   server_error 500, other codes 400; anything else 500. So branded errors
+//   work with every copy of the 2.x SDK, and nothing needs importing.
+// Neither line answers 503: unavailable503() and unavailable503Gate() wrap
+// their middleware to turn "the agent could not answer" into 503.
+//
+// This module never imports an SDK: one resolved from here (a symlinked
+// install finds bindings/node's own node_modules, or none) would be a
+// second copy whose classes the server's middleware does not recognise.
 
-const SDK_ERRORS = '@modelcontextprotocol/sdk/server/auth/errors.js';
+const MCP_BRANDS = Symbol.for('mcp.sdk.errorBrands');
+const MCP_OAUTH_BRAND = 'mcp.OAuthError';
+
+// Seconds a client is told to wait before retrying after a 503.
+export const RETRY_AFTER_S = 5;
+
+/**
+ * An OAuth error both SDK lines can read without knowing this class: the
+ * 2.x brand and .code, and the 1.x .errorCode and toResponseObject().
+ */
+export class KeywardOAuthError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'OAuthError';
+    this.code = code;
+    Object.defineProperty(this, MCP_BRANDS, { value: new Set([MCP_OAUTH_BRAND]), configurable: true });
+  }
+
+  get errorCode() { return this.code; }
+
+  toResponseObject() { return { error: this.code, error_description: this.message }; }
+}
+export class KeywardInvalidTokenError extends KeywardOAuthError {
+  constructor(message) { super('invalid_token', message); }
+}
+export class KeywardInsufficientScopeError extends KeywardOAuthError {
+  constructor(message) { super('insufficient_scope', message); }
+}
 
 // The agent's reason, safe inside the quoted error_description of a
 // WWW-Authenticate header (RFC 6750 3: %x20-21 / %x23-5B / %x5D-7E).
@@ -497,32 +536,75 @@ function description(text) {
   return String(text).replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?').slice(0, 200);
 }
 
+// options.errors, checked: a maker of the two errors from the classes given.
+function errorMaker(errors) {
+  if (errors === undefined || errors === null) {
+    return {
+      invalid: (msg) => new KeywardInvalidTokenError(msg),
+      scope: (msg) => new KeywardInsufficientScopeError(msg),
+    };
+  }
+  if (typeof errors !== 'object') {
+    throw KeywardError.client('invalid_params', 'errors must be an object of SDK error classes');
+  }
+  const { InvalidTokenError, InsufficientScopeError, OAuthError } = errors;
+  if (typeof InvalidTokenError === 'function' && typeof InsufficientScopeError === 'function') {
+    return { // 1.x: one class per code
+      invalid: (msg) => new InvalidTokenError(msg),
+      scope: (msg) => new InsufficientScopeError(msg),
+    };
+  }
+  if (typeof OAuthError === 'function') {
+    return { // 2.x: one class, the code its first argument
+      invalid: (msg) => new OAuthError('invalid_token', msg),
+      scope: (msg) => new OAuthError('insufficient_scope', msg),
+    };
+  }
+  throw KeywardError.client('invalid_params',
+    'errors must hold InvalidTokenError and InsufficientScopeError (SDK 1.x) or OAuthError (2.x)');
+}
+
+// Set by unavailable503() / unavailable503Gate() around one request: the
+// verifier records there that the agent could not answer.
+const requestState = new AsyncLocalStorage();
+
 /**
  * The MCP TypeScript SDK's OAuthTokenVerifier, backed by keyward:
- * verifyAccessToken(token) resolves to the SDK's AuthInfo, or throws the
- * SDK's InvalidTokenError (requireBearerAuth answers 401 with a
+ * verifyAccessToken(token) resolves to the SDK's AuthInfo, or throws an
+ * invalid_token error (requireBearerAuth answers 401 with a
  * WWW-Authenticate header) or, when options.requiredScopes are missing
- * from the token, InsufficientScopeError (403). An agent that cannot be
- * asked makes the call throw a KeywardError (the SDK answers 500).
+ * from the token, an insufficient_scope error (403). An agent that cannot
+ * be asked (down, locked, this process denied, ...) makes the call throw
+ * the KeywardError, logs one line, and under unavailable503() makes the
+ * answer 503.
  *
  * options.audience: the resource this server is (its URL), required;
  * options.requiredScopes: scopes the agent must find in the token;
  * options.client: a Client (default: a new one);
- * options.errors: { InvalidTokenError, InsufficientScopeError } from the
- *   SDK the server uses. Without it they are imported from the SDK as this
- *   module resolves it, which finds the server's copy only when this
- *   package is installed in the server's node_modules (not linked).
+ * options.errors: the SDK's classes to throw: { InvalidTokenError,
+ *   InsufficientScopeError } from @modelcontextprotocol/sdk 1.x (required
+ *   there), or { OAuthError } from @modelcontextprotocol/server 2.x
+ *   (optional: without it the verifier throws branded errors 2.x knows);
+ * options.log: a function given each log line (default console.error).
  */
 export class KeywardTokenVerifier {
   constructor(options = {}) {
-    const { audience, requiredScopes = [], client, errors } = options;
+    const { audience, requiredScopes = [], client, errors, log } = options;
     if (typeof audience !== 'string' || audience === '') {
       throw KeywardError.client('invalid_params', 'audience must be a non-empty string');
+    }
+    if (!Array.isArray(requiredScopes) || !requiredScopes.every((s) => typeof s === 'string' && s !== '')) {
+      throw KeywardError.client('invalid_params', 'requiredScopes must be an array of non-empty strings');
+    }
+    if (log !== undefined && typeof log !== 'function') {
+      throw KeywardError.client('invalid_params', 'log must be a function');
     }
     this.audience = audience;
     this.requiredScopes = [...requiredScopes];
     this.client = client ?? null;
-    this._errors = errors ?? null;
+    this._make = errorMaker(errors);
+    this._log = log ?? ((line) => console.error(line));
+    this._down = null; // the kind of the agent's last failure, until it answers again
     let resource;
     try {
       resource = new URL(audience);
@@ -532,37 +614,37 @@ export class KeywardTokenVerifier {
     this.resource = resource;
   }
 
-  async _errorClasses() {
-    if (!this._errors) {
-      try {
-        const sdk = await import(SDK_ERRORS);
-        this._errors = { InvalidTokenError: sdk.InvalidTokenError, InsufficientScopeError: sdk.InsufficientScopeError };
-      } catch {
-        this._errors = { InvalidTokenError: KeywardInvalidTokenError, InsufficientScopeError: KeywardInsufficientScopeError };
-      }
-    }
-    return this._errors;
-  }
-
   async verifyAccessToken(token) {
-    const errors = await this._errorClasses();
     if (typeof token !== 'string' || token.length > MAX_BEARER_LEN || !BEARER_RE.test(token)) {
-      throw new errors.InvalidTokenError('malformed token');
+      throw this._make.invalid('malformed token');
     }
     if (!this.client) this.client = new Client();
     let res;
     try {
       res = await this.client.verifyToken(token, this.audience, this.requiredScopes);
     } catch (err) {
-      if (err instanceof KeywardError && err.kind === 'invalid_token') {
-        throw new errors.InvalidTokenError(description(err.description));
-      }
-      if (err instanceof KeywardError && err.kind === 'insufficient_scope') {
-        throw new errors.InsufficientScopeError(description(err.description));
-      }
+      if (!(err instanceof KeywardError)) throw err;
+      if (err.kind === 'invalid_token') throw this._make.invalid(description(err.description));
+      if (err.kind === 'insufficient_scope') throw this._make.scope(description(err.description));
+      this._unavailable(err);
       throw err;
     }
+    if (this._down !== null) {
+      this._down = null;
+      this._log('keyward: the agent verifies bearer tokens again');
+    }
     return this._authInfo(token, res);
+  }
+
+  // The agent could not answer for this token: one log line when that
+  // starts (or its reason changes), and the request marked for a 503.
+  _unavailable(err) {
+    if (this._down !== err.kind) {
+      this._down = err.kind;
+      this._log(`keyward: cannot verify bearer tokens: ${err.message}`);
+    }
+    const state = requestState.getStore();
+    if (state) state.unavailable = err;
   }
 
   _authInfo(token, res) {
@@ -590,4 +672,87 @@ export class KeywardTokenVerifier {
       },
     };
   }
+}
+
+const UNAVAILABLE_BODY = JSON.stringify({
+  error: 'temporarily_unavailable',
+  error_description: 'the bearer token cannot be verified now; try again later',
+});
+
+// Writes the 503 with node:http's own calls (Express's res is one too).
+function send503(res) {
+  if (res.headersSent) return;
+  res.statusCode = 503;
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Retry-After', String(RETRY_AFTER_S));
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(UNAVAILABLE_BODY);
+}
+
+// What the SDK's middleware writes its error answer with; once the
+// verifier has marked the request, these are replaced by the 503.
+const HEADER_CALLS = new Set(['status', 'set', 'header', 'setHeader', 'type', 'append', 'vary']);
+const BODY_CALLS = new Set(['json', 'send', 'end', 'sendStatus']);
+
+function guardedResponse(res, state) {
+  const proxy = new Proxy(res, {
+    get(target, prop) {
+      if (state.unavailable && HEADER_CALLS.has(prop)) return () => proxy;
+      if (state.unavailable && BODY_CALLS.has(prop)) {
+        return () => {
+          send503(target);
+          return proxy;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+    set(target, prop, value) {
+      return Reflect.set(target, prop, value, target);
+    },
+  });
+  return proxy;
+}
+
+/**
+ * Wraps an Express (or node:http) bearer-auth middleware, requireBearerAuth
+ * of either SDK line with a KeywardTokenVerifier: a request whose token
+ * could not be verified because the agent did not answer gets 503 with
+ * Retry-After instead of the SDK's 500. Everything else passes unchanged.
+ */
+export function unavailable503(middleware) {
+  if (typeof middleware !== 'function') {
+    throw KeywardError.client('invalid_params', 'unavailable503 needs the middleware to wrap');
+  }
+  return function keywardBearerAuth(req, res, next) {
+    const state = { unavailable: null };
+    return requestState.run(state, () => middleware(req, guardedResponse(res, state), next));
+  };
+}
+
+/**
+ * The same for a web-standard gate (requireBearerAuth of
+ * @modelcontextprotocol/server: a function of a Request resolving to the
+ * AuthInfo or a Response): the Response becomes a 503 when the agent did
+ * not answer.
+ */
+export function unavailable503Gate(gate) {
+  if (typeof gate !== 'function') {
+    throw KeywardError.client('invalid_params', 'unavailable503Gate needs the gate to wrap');
+  }
+  return function keywardBearerGate(request) {
+    const state = { unavailable: null };
+    return requestState.run(state, async () => {
+      const answer = await gate(request);
+      if (!state.unavailable) return answer;
+      return new Response(UNAVAILABLE_BODY, {
+        status: 503,
+        headers: {
+          'Content-Type': 'application/json',
+          'Retry-After': String(RETRY_AFTER_S),
+          'Cache-Control': 'no-store',
+        },
+      });
+    });
+  };
 }

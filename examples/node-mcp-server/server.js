@@ -30,7 +30,7 @@ import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import { getOAuthProtectedResourceMetadataUrl } from '@modelcontextprotocol/sdk/server/auth/router.js';
 import { InsufficientScopeError, InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
-import { Client, KeywardError, KeywardTokenVerifier } from 'keyward';
+import { Client, KeywardError, KeywardTokenVerifier, unavailable503 } from 'keyward';
 
 const HOST = '127.0.0.1';
 const port = Number(process.env.PORT ?? 3000);
@@ -90,7 +90,8 @@ httpServer.listen(port, HOST, () => {
   const resource = new URL(process.env.MCP_RESOURCE_URL ?? `http://${HOST}:${actual}/mcp`);
   const resourceMetadataUrl = getOAuthProtectedResourceMetadataUrl(resource);
 
-  const auth = requireBearerAuth({
+  // unavailable503: 503, not the SDK's 500, when keyward cannot answer.
+  const auth = unavailable503(requireBearerAuth({
     verifier: new KeywardTokenVerifier({
       audience: resource.href,
       client: keyward,
@@ -100,7 +101,7 @@ httpServer.listen(port, HOST, () => {
     }),
     requiredScopes: [requiredScope],
     resourceMetadataUrl,
-  });
+  }));
 
   // RFC 9728: how a client learns what this resource accepts.
   app.get(new URL(resourceMetadataUrl).pathname, (req, res) => {

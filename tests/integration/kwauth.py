@@ -351,3 +351,97 @@ def alg_none(token):
     header = dict(header)
     header["alg"] = "none"
     return jwt_with(token, header=header, signature="")
+
+
+# --- the SDK 2.x example and the linked binding (test_mcp_sdk2.py) -----------
+
+EXAMPLE_NODE_V2 = "examples/node-mcp-server-v2"
+MCP_LINKED = "tests/integration/mcp-linked"
+NODE_PACKAGES["example-v2"] = (EXAMPLE_NODE_V2, {
+    EXAMPLE_NODE_V2: ("package.json", "package-lock.json", "server.js",
+                      "client.js"),
+    "bindings/node": ("package.json", "index.js", "index.d.ts"),
+})
+# An app that links the binding (file:, as `npm install ./bindings/node`
+# does) and holds both SDK lines. It gets a folder of its own under
+# node_work(), since install_linked_app() plants a second copy of the SDKs
+# in that binding copy's node_modules.
+LINKED_ROOT = "linked"
+
+
+def install_example_v2():
+    """install_node_package() of examples/node-mcp-server-v2 (SDK 2.x)
+    with the binding it links."""
+    return install_node_package("example-v2")
+
+
+def install_linked_app():
+    """tests/integration/mcp-linked installed (npm ci, cached like
+    install_node_package()) under node_work()/linked, with the binding
+    linked from node_modules/keyward, and then a copy of the app's
+    @modelcontextprotocol packages in the binding's own node_modules: a
+    developer's checkout of the binding with its own install, whose SDK
+    is a second copy the app never loads. A binding that resolved the SDK
+    from its own directory would get classes the app's middleware does
+    not recognise (500 for every bad token). Returns (the app's directory,
+    None) or (None, a description of the failure)."""
+    npm = npm_exe()
+    if npm is None:
+        return None, ("npm is not installed (scripts/deps.sh test installs "
+                      "Debian's npm)")
+    work = node_work()
+    if not work:
+        return None, ("neither KW_NODE_WORK nor KW_BIN_KWCLIENT is set: "
+                      "no build directory to install mcp-linked into")
+    root = os.path.join(work, LINKED_ROOT)
+    directory = os.path.join(root, MCP_LINKED)
+    cache = os.environ.get("KW_NPM_CACHE") or os.path.join(work, "npm-cache")
+    stamp = os.path.join(directory, "node_modules", ".keyward-stamp")
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(work, ".lock"), "ab") as lf:
+        fcntl.flock(lf, fcntl.LOCK_EX)
+        try:
+            _copy_files(root, {
+                MCP_LINKED: ("package.json", "package-lock.json", "app.mjs"),
+                "bindings/node": ("package.json", "index.js", "index.d.ts"),
+            })
+            want = _tree_digest(directory)
+            fresh = False
+            try:
+                with open(stamp) as f:
+                    fresh = f.read().strip() == want
+            except FileNotFoundError:
+                pass
+            if not fresh:
+                try:
+                    r = subprocess.run(
+                        [npm, "ci", "--no-audit", "--no-fund",
+                         "--prefer-offline", "--loglevel=error"],
+                        cwd=directory, env=_npm_env(cache),
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, timeout=NPM_DEADLINE_S)
+                except subprocess.TimeoutExpired:
+                    return None, "npm ci in %s took longer than %ss" % (
+                        directory, NPM_DEADLINE_S)
+                if r.returncode != 0:
+                    return None, "npm ci in %s failed (%d):\n%s" % (
+                        directory, r.returncode,
+                        r.stdout.decode("utf-8", "replace")[-3000:])
+            link = os.path.join(directory, "node_modules", "keyward")
+            binding = os.path.join(root, "bindings", "node")
+            if (not os.path.islink(link) or
+                    os.path.realpath(link) != os.path.realpath(binding)):
+                return None, ("npm ci did not link %s to %s"
+                              % (link, binding))
+            second = os.path.join(binding, "node_modules",
+                                  "@modelcontextprotocol")
+            if not fresh or not os.path.isdir(second):
+                shutil.rmtree(second, ignore_errors=True)
+                shutil.copytree(os.path.join(directory, "node_modules",
+                                             "@modelcontextprotocol"),
+                                second, symlinks=True)
+                with open(stamp, "w") as f:
+                    f.write(want + "\n")
+            return directory, None
+        finally:
+            fcntl.flock(lf, fcntl.LOCK_UN)

@@ -45,6 +45,7 @@ GROUPS = {
     "apikey": "test_apikey",
     "bindings": ("test_bindings_python", "test_bindings_node"),
     "mcp": ("test_mcp_e2e", "test_apikey_example"),
+    "mcp2": "test_mcp_sdk2",
     "mcpcmd": "test_mcpcmd",
     "mcpclients": "test_mcpclients",
     "crash": "test_stress.CrashConsistency",

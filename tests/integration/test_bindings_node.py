@@ -8,12 +8,21 @@ them ran and passed (none skipped: a skipped test here is a setup bug).
 - verifier.test.js: KeywardTokenVerifier, verifyToken, jwks (needs the
   agent's token.issue, token.verify and jwks);
 - apikey.test.js: verifyApiKey (needs the agent's apikey.create,
-  apikey.revoke and apikey.verify)."""
+  apikey.revoke and apikey.verify);
+- unavailable.test.js: unavailable503() and unavailable503Gate() turn an
+  agent that cannot answer into 503, with one log line per outage.
+
+NodePackage: `npm pack` ships exactly the module, and the tarball installs
+and loads offline."""
 
 import base64
 import json
 import os
 import re
+import shutil
+import tarfile
+import tempfile
+import unittest
 
 from harness import DaemonTestCase, run
 import kwauth
@@ -105,3 +114,74 @@ class NodeBinding(DaemonTestCase):
             "KW_TEST_APIKEY_REVOKED": revoked,
             "KW_TEST_APIKEY_UNKNOWN": kwauth.unknown_api_key(),
         })
+
+    def test_unavailable_503(self):
+        # No agent needed: a fake client; run here so that it counts.
+        self.node_test("unavailable.test.js", {})
+
+
+class NodePackage(unittest.TestCase):
+    """bindings/node as an npm package: `npm pack` of a copy ships exactly
+    the module, its types, README and package.json; the manifest declares
+    no runtime dependency and the MCP SDKs only as optional peers; the
+    tarball installs with no registry (no dependency to fetch) and loads
+    from an app."""
+
+    SHIPPED = {"package/package.json", "package/index.js",
+               "package/index.d.ts", "package/README.md"}
+    PEERS = {"@modelcontextprotocol/sdk", "@modelcontextprotocol/server",
+             "@modelcontextprotocol/express"}
+
+    def setUp(self):
+        self.node = kwauth.require_node(self)
+        self.npm = kwauth.npm_exe()
+        if self.npm is None:
+            self.fail("npm is not installed (scripts/deps.sh test installs "
+                      "Debian's npm)")
+        self.tmp = tempfile.mkdtemp(prefix="kw-npm-pack-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.env = kwauth._npm_env(os.path.join(self.tmp, "cache"))
+        self.env["npm_config_offline"] = "true"  # nothing may be fetched
+
+    def test_pack_ships_exactly_the_module(self):
+        # A copy with every file of the source folder (tests included):
+        # what is left out must be left out by package.json's "files".
+        src = os.path.join(self.tmp, "src")
+        shutil.copytree(kwauth.BINDINGS_NODE, src,
+                        ignore=shutil.ignore_patterns("node_modules"))
+        out = os.path.join(self.tmp, "out")
+        os.mkdir(out)
+        r = run([self.npm, "pack", "--pack-destination", out, "--json",
+                 "--loglevel=error"], self.env, cwd=src, timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        (tgz,) = os.listdir(out)
+        self.assertRegex(tgz, r"^keyward-\d+\.\d+\.\d+\.tgz$")
+        with tarfile.open(os.path.join(out, tgz)) as tar:
+            names = {m.name for m in tar.getmembers() if m.isfile()}
+            manifest = json.load(tar.extractfile("package/package.json"))
+        self.assertEqual(names, self.SHIPPED)
+        self.assertNotIn("dependencies", manifest)
+        self.assertEqual(set(manifest["peerDependencies"]), self.PEERS)
+        self.assertEqual(manifest["peerDependenciesMeta"],
+                         {p: {"optional": True} for p in self.PEERS})
+
+        app = os.path.join(self.tmp, "app")
+        os.mkdir(app)
+        with open(os.path.join(app, "package.json"), "w") as f:
+            json.dump({"name": "app", "version": "1.0.0", "private": True,
+                       "type": "module"}, f)
+        r = run([self.npm, "install", "--no-audit", "--no-fund",
+                 "--loglevel=error", os.path.join(out, tgz)], self.env,
+                cwd=app, timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted(os.listdir(os.path.join(app,
+                                                        "node_modules"))),
+                         [".package-lock.json", "keyward"])
+        r = run([self.node, "--input-type=module", "-e",
+                 "import * as kw from 'keyward';"
+                 "console.log(Object.keys(kw).sort().join(' '))"],
+                self.env, cwd=app)
+        self.assertEqual(r.rc, 0, r)
+        for name in ("Client", "KeywardTokenVerifier", "unavailable503",
+                     "unavailable503Gate"):
+            self.assertIn(name, r.text.split())

@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 
-import { Client, KeywardError, KeywardTokenVerifier } from '../index.js';
+import {
+  Client, KeywardError, KeywardInsufficientScopeError, KeywardInvalidTokenError, KeywardTokenVerifier,
+} from '../index.js';
 
 const live = process.env.KW_TEST_SOCKET && process.env.KW_TEST_JWT;
 
@@ -55,17 +57,34 @@ describe('verifier and verify methods', { skip: live ? false : 'run by tests/int
     assert.equal((await ok.verifyAccessToken(env.KW_TEST_JWT)).clientId, 'node-client');
   });
 
-  test('without the SDK reachable, stand-in errors (never acceptance)', async () => {
-    // Unless an SDK happens to be installed above bindings/node, the
-    // stand-in is thrown; either way an invalid_token error, never a result.
+  test('without errors, OAuth errors the 2.x SDK knows by their brand', async () => {
     const v = new KeywardTokenVerifier({ audience, client: c });
-    await assert.rejects(v.verifyAccessToken('garbage'), (err) => err.errorCode === 'invalid_token');
+    await assert.rejects(v.verifyAccessToken('garbage'), (err) => err instanceof KeywardInvalidTokenError &&
+      err.code === 'invalid_token' && err.errorCode === 'invalid_token' &&
+      err[Symbol.for('mcp.sdk.errorBrands')].has('mcp.OAuthError'));
+    const scoped = new KeywardTokenVerifier({ audience, requiredScopes: ['admin'], client: c });
+    await assert.rejects(scoped.verifyAccessToken(env.KW_TEST_JWT), (err) => err instanceof KeywardInsufficientScopeError &&
+      err.code === 'insufficient_scope');
+  });
+
+  test('errors: { OAuthError } (2.x) is constructed with the code', async () => {
+    class OAuthError extends Error {
+      constructor(code, message) { super(message); this.code = code; }
+    }
+    const v = new KeywardTokenVerifier({ audience, client: c, errors: { OAuthError } });
+    await assert.rejects(v.verifyAccessToken('garbage'), (err) => err instanceof OAuthError && err.code === 'invalid_token');
   });
 
   test('an unreachable agent is an error, not an invalid token', async () => {
     const gone = new Client({ path: '/nonexistent/kw.sock', token: '' });
-    const v = new KeywardTokenVerifier({ audience, client: gone, errors });
+    const lines = [];
+    const v = new KeywardTokenVerifier({ audience, client: gone, errors, log: (l) => lines.push(l) });
     await assert.rejects(v.verifyAccessToken(env.KW_TEST_JWT), (err) => err instanceof KeywardError && err.kind === 'connect');
+    await assert.rejects(v.verifyAccessToken(env.KW_TEST_JWT), (err) => err instanceof KeywardError && err.kind === 'connect');
+    // One line for the outage, naming the socket, never the token.
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0], /^keyward: cannot verify bearer tokens: connect: .*\/nonexistent\/kw\.sock/);
+    assert.ok(!lines[0].includes(env.KW_TEST_JWT));
   });
 
   test('verifyToken, jwks', async () => {
