@@ -311,6 +311,8 @@ int cli_fail(const struct cli *cli, kw_client *c, const char *name, int err)
 	if (!c || !msg[0])
 		msg = kw_strerror(err);
 	cli_msg(cli, name, "%s", msg);
+	if (err == KW_EDENIED)
+		cli_owner_hint(cli, stderr, c, msg);
 	return cli_exit_code(err);
 }
 
