@@ -58,7 +58,7 @@ build:
 # set up with (meson's default, /usr/local, for a build made by make run).
 # make uninstall removes what the last install from $(BUILD) wrote,
 # DESTDIR included (meson-logs/install-log.txt), and the directories that
-# install created once they are empty.
+# install created (an install over an earlier one creates none).
 PREFIX ?=
 DESTDIR ?=
 
