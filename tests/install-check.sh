@@ -29,8 +29,9 @@ cleanup() {
 	fi
 	rm -rf "$tmp"
 }
-[ ! -e "$log" ] || cp -p "$log" "$tmp/install-log.txt"
 trap cleanup EXIT
+# Moved, not copied: after a sudo make install it may be root's.
+[ ! -e "$log" ] || mv "$log" "$tmp/install-log.txt"
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
