@@ -14,6 +14,7 @@ SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent cli cli
 	bench deps-bench
 .PHONY: test-valgrind build-valgrind
 .PHONY: fuzz fuzz-smoke build-fuzz
+.PHONY: install uninstall install-configure
 
 run: deps-run build
 	@scripts/run.sh $(BUILD)
@@ -48,6 +49,34 @@ bench: deps-bench
 build:
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD)
 	ninja -C $(BUILD)
+
+# make install [PREFIX=/usr] [DESTDIR=/tmp/stage]: meson install of $(BUILD).
+# The prefix is compiled in (the keyward path `keyward init` pins, the
+# systemd units' ExecStart), so a PREFIX given here reconfigures $(BUILD)
+# with it before building; it stays $(BUILD)'s prefix afterwards (make run
+# then runs that build). Without PREFIX, $(BUILD) keeps the prefix it was
+# set up with (meson's default, /usr/local, for a build made by make run).
+# make uninstall removes what the last install from $(BUILD) wrote,
+# DESTDIR included (meson-logs/install-log.txt), and the directories that
+# install created (an install over an earlier one creates none).
+PREFIX ?=
+DESTDIR ?=
+
+install-configure:
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) \
+		$(if $(PREFIX),--prefix="$(PREFIX)")
+	@$(if $(PREFIX),scripts/set-prefix.sh $(BUILD) "$(PREFIX)")
+	ninja -C $(BUILD)
+
+install: install-configure
+	meson install -C $(BUILD) --no-rebuild \
+		$(if $(DESTDIR),--destdir "$(abspath $(DESTDIR))")
+
+uninstall:
+	@test -f $(BUILD)/meson-logs/install-log.txt || \
+		{ echo "nothing to uninstall: $(BUILD) has no install log" >&2; \
+		exit 1; }
+	ninja -C $(BUILD) uninstall
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything;
 # UBSan findings abort instead of printing and carrying on.

@@ -512,14 +512,44 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-int policy_write_default(const char *dir, uid_t owner, const char *cli_exe)
+int policy_owner_section(char *buf, size_t bufsz, unsigned index, uid_t owner,
+                         const char *cli_exe)
 {
-	char path[PATH_MAX];
-	char text[2048];
+	char name[32];
+	int n;
 
 	/* The whole "exe = ..." line must fit the parser's line limit. */
-	if (!dir || policy_exe_check(cli_exe, NULL) < 0 ||
-	    strlen(cli_exe) > 150)
+	if (index == 0 || policy_exe_check(cli_exe, NULL) < 0 ||
+	    strlen(cli_exe) > POLICY_OWNER_EXE_MAX)
+		return KW_EINVAL;
+	if (index == 1)
+		snprintf(name, sizeof(name), "owner-cli");
+	else
+		snprintf(name, sizeof(name), "owner-cli-%u", index);
+	n = snprintf(buf, bufsz,
+	             "[client \"%s\"]\n"
+	             "uid = %lu\n"
+	             "exe = %s\n"
+	             "admin = yes\n"
+	             "read = **\n"
+	             "write = **\n"
+	             "list = **\n"
+	             "rotate = **\n"
+	             "verify = **\n",
+	             name, (unsigned long)owner, cli_exe);
+	if (n < 0 || (size_t)n >= bufsz)
+		return KW_EINVAL;
+	return n;
+}
+
+int policy_write_default(const char *dir, uid_t owner, const char *const *exes,
+                         size_t nexes)
+{
+	char path[PATH_MAX];
+	char text[POLICY_OWNER_FILE_MAX];
+	size_t len;
+
+	if (!dir || nexes == 0 || nexes > POLICY_OWNER_DEFAULT_MAX)
 		return KW_EINVAL;
 	int n = snprintf(path, sizeof(path), "%s/00-owner.ini", dir);
 	if (n < 0 || (size_t)n >= sizeof(path))
@@ -528,25 +558,27 @@ int policy_write_default(const char *dir, uid_t owner, const char *cli_exe)
 		text, sizeof(text),
 		"# 00-owner.ini - the default policy, written by keyward init.\n"
 		"#\n"
-		"# The owner's keyward CLI (this uid, this executable) may do\n"
+		"# The owner's keyward CLI (this uid, and one of the keyward\n"
+		"# executables named below: the one that ran init, where this\n"
+		"# build installs keyward, /usr/bin and /usr/local/bin) may do\n"
 		"# everything: unlock, manage clients and policies, and read,\n"
 		"# write, list, rotate and verify every secret. Other programs\n"
 		"# get nothing until a section names them; see the policies\n"
 		"# README shipped with keyward. Files load in name order and\n"
 		"# the first matching section wins, so keep this one first.\n"
-		"\n"
-		"[client \"owner-cli\"]\n"
-		"uid = %lu\n"
-		"exe = %s\n"
-		"admin = yes\n"
-		"read = **\n"
-		"write = **\n"
-		"list = **\n"
-		"rotate = **\n"
-		"verify = **\n",
-		(unsigned long)owner, cli_exe);
+		"# To let a keyward elsewhere administer too, run that keyward\n"
+		"# with: policy owner add\n");
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return KW_EINVAL;
+	len = (size_t)n;
+	for (size_t i = 0; i < nexes; i++) {
+		text[len++] = '\n';
+		n = policy_owner_section(text + len, sizeof(text) - len,
+		                         (unsigned)i + 1, owner, exes[i]);
+		if (n < 0)
+			return n;
+		len += (size_t)n;
+	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return KW_EIO;
 	int fd =
@@ -554,7 +586,7 @@ int policy_write_default(const char *dir, uid_t owner, const char *cli_exe)
 	             0600);
 	if (fd < 0)
 		return errno == EEXIST ? KW_EEXIST : KW_EIO;
-	int r = write_all(fd, text, (size_t)n);
+	int r = write_all(fd, text, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = KW_EIO;
 	if (close(fd) < 0 && r == 0)

@@ -62,9 +62,4 @@ struct policy {
 /* Release everything a client section holds (not the struct itself). */
 void policy_client_clear(struct policy_client *c);
 
-/* 0 if exe is an absolute, normalised path shorter than PATH_MAX (no
- * empty, "." or ".." component, no trailing '/', no control characters),
- * else KW_EINVAL with a static reason. */
-int policy_exe_check(const char *exe, const char **ret_why);
-
 #endif

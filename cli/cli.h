@@ -11,6 +11,7 @@
 #define KW_CLI_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -162,6 +163,34 @@ int cli_policy_default(const struct cli *cli, const char *home, char *ret_exe,
                        size_t exesz);
 /* Print prefix and one line saying what the default policy means. */
 void cli_policy_default_note(const char *prefix, const char *exe);
+
+/* owner.c: the owner's keyward CLIs -------------------------------------- */
+
+/* The realpath of this program (/proc/self/exe); false if unknown. */
+bool cli_self_exe(char buf[static PATH_MAX]);
+
+#define CLI_OWNER_MAX 4
+/* The keyward executables the default policy names. */
+struct cli_owner_paths {
+	size_t n;
+	char path[CLI_OWNER_MAX][PATH_MAX];
+};
+/*
+ * This program's realpath first, then where this build installs keyward,
+ * /usr/bin/keyward and /usr/local/bin/keyward: each resolved if it exists,
+ * once, and only if a policy exe can name it. Fails (printed, exit code)
+ * only when this program's own path is unknown or unfit.
+ */
+int cli_owner_paths(const struct cli *cli, struct cli_owner_paths *ret);
+/* keyward policy owner add|list. */
+int cli_policy_owner(struct cli *cli, int argc, char **argv);
+/*
+ * When why (the agent's refusal on c) says no section names this program
+ * and the agent runs as our uid, print to f what to run so that this
+ * keyward may administer. Prints nothing otherwise.
+ */
+void cli_owner_hint(const struct cli *cli, FILE *f, kw_client *c,
+                    const char *why);
 
 /* audit_fmt.c: no agent needed -------------------------------------------- */
 

@@ -150,6 +150,7 @@ static int status_denied(struct cli *cli, kw_client *c, bool json)
 	fputs("agent: running, but denied to this program: ", stdout);
 	cli_print_clean(stdout, why);
 	putchar('\n');
+	cli_owner_hint(cli, stdout, c, why);
 	return CLI_EXIT_OK;
 }
 

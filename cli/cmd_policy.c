@@ -1,6 +1,7 @@
 /*
  * cmd_policy.c - keyward policy check, show, reload (through the agent) and
- * policy init (local, like init: it writes the default policy file).
+ * policy init (local, like init: it writes the default policy file);
+ * policy owner is in owner.c.
  *
  * What the agent sends back is printed with every byte outside printable
  * ASCII replaced: file paths and reasons come from policy files, which are
@@ -436,7 +437,9 @@ static int policy_reload(struct cli *cli, int argc, char **argv)
 int cli_policy_default(const struct cli *cli, const char *home, char *ret_exe,
                        size_t exesz)
 {
-	char dir[KW_PATH_MAX], file[KW_PATH_MAX], exe[PATH_MAX];
+	char dir[KW_PATH_MAX], file[KW_PATH_MAX];
+	struct cli_owner_paths owners;
+	const char *exes[CLI_OWNER_MAX];
 	bool had_dir;
 	struct stat st;
 	int n, r;
@@ -448,12 +451,10 @@ int cli_policy_default(const struct cli *cli, const char *home, char *ret_exe,
 		cli_msg(cli, NULL, "%s: path too long", home);
 		return CLI_EXIT_ERROR;
 	}
-	if (!realpath("/proc/self/exe", exe)) {
-		cli_msg(cli, NULL, "cannot find this program's path: %s",
-		        strerror(errno));
-		return CLI_EXIT_ERROR;
-	}
-	if (strlen(exe) >= exesz) {
+	r = cli_owner_paths(cli, &owners);
+	if (r != 0)
+		return r;
+	if (strlen(owners.path[0]) >= exesz) {
 		cli_msg(cli, NULL, "this program's path is too long");
 		return CLI_EXIT_ERROR;
 	}
@@ -469,8 +470,10 @@ int cli_policy_default(const struct cli *cli, const char *home, char *ret_exe,
 		        strerror(errno));
 		return CLI_EXIT_ERROR;
 	}
+	for (size_t i = 0; i < owners.n; i++)
+		exes[i] = owners.path[i];
 	had_dir = lstat(dir, &st) == 0;
-	r = policy_write_default(dir, geteuid(), exe);
+	r = policy_write_default(dir, geteuid(), exes, owners.n);
 	if (r < 0) {
 		cli_msg(cli, NULL, "cannot write %s: %s", file, kw_strerror(r));
 		unlink(file); /* it did not exist: anything there is ours */
@@ -478,7 +481,7 @@ int cli_policy_default(const struct cli *cli, const char *home, char *ret_exe,
 			rmdir(dir);
 		return CLI_EXIT_ERROR;
 	}
-	memcpy(ret_exe, exe, strlen(exe) + 1);
+	memcpy(ret_exe, owners.path[0], strlen(owners.path[0]) + 1);
 	return 0;
 }
 
@@ -487,7 +490,8 @@ void cli_policy_default_note(const char *prefix, const char *exe)
 	fputs(prefix, stdout);
 	fputs(POLICY_DIR "/" POLICY_FILE ": this keyward CLI (", stdout);
 	cli_print_clean(stdout, exe);
-	puts(") may administer; nothing else may connect until you add a "
+	puts(") may administer, as may keyward where it installs (keyward "
+	     "policy owner list); nothing else may connect until you add a "
 	     "policy — see policies/README.md");
 }
 
@@ -535,6 +539,7 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 		{ "show", "policy show", policy_show },
 		{ "reload", "policy reload", policy_reload },
 		{ "init", "policy init", policy_init },
+		{ "owner", "policy owner", cli_policy_owner },
 	};
 
 	return cli_run_subcommand(cli, argc, argv, subs,

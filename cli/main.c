@@ -66,6 +66,9 @@ static const char usage_text[] =
 	"  policy show [--json]    show the policy the agent has loaded\n"
 	"  policy reload           make the agent re-read its policy files\n"
 	"  policy init             write the default policy for an older store\n"
+	"  policy owner add [PATH] let this keyward (or PATH) administer: name\n"
+	"                          it in policies/00-owner.ini, reload the agent\n"
+	"  policy owner list       the keyward executables 00-owner.ini names\n"
 	"  audit [--since T] [--until T] [--name GLOB] [--principal P]\n"
 	"        [--op OP] [--outcome O] [--limit N] [--json] [--follow]\n"
 	"                          show the audit log: the newest N rows\n"
@@ -311,6 +314,8 @@ int cli_fail(const struct cli *cli, kw_client *c, const char *name, int err)
 	if (!c || !msg[0])
 		msg = kw_strerror(err);
 	cli_msg(cli, name, "%s", msg);
+	if (err == KW_EDENIED)
+		cli_owner_hint(cli, stderr, c, msg);
 	return cli_exit_code(err);
 }
 

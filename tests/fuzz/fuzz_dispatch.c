@@ -149,7 +149,8 @@ static void home_create(void)
 	if (!realpath("/proc/self/exe", exe))
 		setup_fail("/proc/self/exe", KW_EIO);
 	snprintf(path, sizeof(path), "%s/policies", home);
-	if ((r = policy_write_default(path, geteuid(), exe)) < 0)
+	const char *exes[] = { exe };
+	if ((r = policy_write_default(path, geteuid(), exes, 1)) < 0)
 		setup_fail("policy (is this program's path over 150 bytes?)",
 		           r);
 }

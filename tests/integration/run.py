@@ -55,6 +55,7 @@ GROUPS = {
     "importcmd": "test_importcmd",
     "runcmd": "test_runcmd",
     "systemd": "test_systemd",
+    "owner": "test_owner",
 }
 
 EXIT_SKIP = 77  # meson's "skipped" exit status

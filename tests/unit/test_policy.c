@@ -851,26 +851,27 @@ static void test_decisions(void **state)
 
 static void test_write_default(void **state)
 {
+	static const char *const exes[] = { "/usr/local/bin/keyward",
+		                            "/opt/kw/bin/keyward" };
+	static const char *const other_exe[] = { "/usr/bin/kw" };
 	policy *p = NULL;
 	char sub[128], path[256];
 	struct stat st;
 	policy_decision d;
 	(void)state;
 	snprintf(sub, sizeof(sub), "%s/policies", dir);
-	assert_int_equal(policy_write_default(sub, getuid(),
-	                                      "/usr/local/bin/keyward"),
-	                 0);
+	assert_int_equal(policy_write_default(sub, getuid(), exes, 2), 0);
 	assert_int_equal(stat(sub, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	snprintf(path, sizeof(path), "%s/00-owner.ini", sub);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(policy_write_default(sub, getuid(), "/usr/bin/kw"),
+	assert_int_equal(policy_write_default(sub, getuid(), other_exe, 1),
 	                 KW_EEXIST);
 
 	assert_int_equal(policy_load_dir(sub, getuid(), &p, err, sizeof(err)),
 	                 0);
-	assert_int_equal(policy_count(p), 1);
+	assert_int_equal(policy_count(p), 2);
 	policy_identity cli = { .uid = getuid(),
 		                .exe = "/usr/local/bin/keyward" };
 	policy_decide(p, &cli, POLICY_OP_ADMIN, NULL, &d);
@@ -879,6 +880,15 @@ static void test_write_default(void **state)
 	for (int op = 0; op < POLICY_OP_ADMIN; op++) {
 		policy_decide(p, &cli, op, "any/secret/name", &d);
 		assert_true(d.allowed);
+	}
+	/* Every pinned keyward gets the same grants, in its own section. */
+	policy_identity second = { .uid = getuid(),
+		                   .exe = "/opt/kw/bin/keyward" };
+	for (int op = 0; op < POLICY_OP_COUNT; op++) {
+		policy_decide(p, &second, op, "any/secret/name", &d);
+		assert_true(d.allowed);
+		assert_string_equal(policy_client_name(d.client),
+		                    "owner-cli-2");
 	}
 	policy_identity other = { .uid = getuid(), .exe = "/usr/bin/python3" };
 	for (int op = 0; op < POLICY_OP_COUNT; op++) {
@@ -892,9 +902,38 @@ static void test_write_default(void **state)
 	unlink(path);
 	rmdir(sub);
 
-	assert_int_equal(policy_write_default(sub, getuid(), "relative/kw"),
+	static const char *const relative[] = { "relative/kw" };
+	static const char *const dotdot[] = { "/a/../kw" };
+	assert_int_equal(policy_write_default(sub, getuid(), relative, 1),
 	                 KW_EINVAL);
-	assert_int_equal(policy_write_default(sub, getuid(), "/a/../kw"),
+	assert_int_equal(policy_write_default(sub, getuid(), dotdot, 1),
+	                 KW_EINVAL);
+	assert_int_equal(policy_write_default(sub, getuid(), exes, 0),
+	                 KW_EINVAL);
+}
+
+/* Sections appended later (keyward policy owner add) number on. */
+static void test_owner_section(void **state)
+{
+	char buf[512];
+	(void)state;
+	assert_true(policy_owner_section(buf, sizeof(buf), 3, 1000,
+	                                 "/usr/bin/keyward") > 0);
+	assert_non_null(strstr(buf, "[client \"owner-cli-3\"]\n"));
+	assert_non_null(strstr(buf, "\nexe = /usr/bin/keyward\n"));
+	assert_non_null(strstr(buf, "\nuid = 1000\n"));
+	assert_int_equal(policy_owner_section(buf, sizeof(buf), 0, 1000,
+	                                      "/usr/bin/keyward"),
+	                 KW_EINVAL);
+	assert_int_equal(policy_owner_section(buf, 40, 1, 1000,
+	                                      "/usr/bin/keyward"),
+	                 KW_EINVAL);
+	char longexe[POLICY_OWNER_EXE_MAX + 2];
+	memset(longexe, 'k', sizeof(longexe) - 1);
+	longexe[0] = '/';
+	longexe[sizeof(longexe) - 1] = '\0';
+	assert_int_equal(policy_owner_section(buf, sizeof(buf), 1, 1000,
+	                                      longexe),
 	                 KW_EINVAL);
 }
 
@@ -928,6 +967,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_write_default, setup,
 		                                teardown),
+		cmocka_unit_test(test_owner_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
