@@ -45,7 +45,8 @@ pc=$(dirname "$(find "$root" -name keyward.pc)")
 for f in bin/keyward bin/keywardd include/keyward.h; do
 	[ -e "$root/$f" ] || fail "$f not installed"
 done
-for m in man1/keyward.1 man8/keywardd.8; do
+for m in man1/keyward.1 man8/keywardd.8 man5/keyward.ini.5 \
+	man5/keyward-policy.5 man3/libkeyward.3; do
 	[ -s "$root/share/man/$m" ] || { echo "FAIL: man page $m not installed" >&2; exit 1; }
 done
 # The docs the man pages and init point to, as in the source tree.
