@@ -868,6 +868,7 @@ void agent_conn_gone(agent *a, conn *c)
 		if (j->c == c)
 			j->c = NULL;
 	}
+	methods_backup_conn_gone(a, c);
 }
 
 int agent_audit(agent *a, const audit_event *ev)

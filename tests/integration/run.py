@@ -46,6 +46,7 @@ GROUPS = {
     "bindings": ("test_bindings_python", "test_bindings_node"),
     "mcp": ("test_mcp_e2e", "test_apikey_example"),
     "mcpcmd": "test_mcpcmd",
+    "backup": "test_backup",
     "mcpclients": "test_mcpclients",
     "crash": "test_stress.CrashConsistency",
     "load": ("test_stress.Thousand", "test_stress.FdExhaustion",

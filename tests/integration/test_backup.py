@@ -1,0 +1,134 @@
+"""keyward backup, restore and rekey against the real daemon: the backup
+is one consistent snapshot taken while the agent serves, in the container
+of docs/store.md ("Backups"), never overwrites a file, and carries no key."""
+
+import base64
+import hashlib
+import os
+import sqlite3
+import struct
+
+from harness import (DaemonTestCase, EXIT_OK, Rpc, b64, mode_of)
+
+HEADER = 40
+SUM = 32
+
+
+def parse_backup(data):
+    """(info, db image, checkpoints) of a container, checking it."""
+    if data[:8] != b"KWBACKUP":
+        raise AssertionError("no KWBACKUP magic")
+    version, schema, created, db_len, cp_len = struct.unpack(
+        ">IIqQQ", data[8:HEADER])
+    if HEADER + db_len + cp_len + SUM != len(data):
+        raise AssertionError("lengths do not add up to the file size")
+    body = data[:-SUM]
+    if hashlib.blake2b(body, digest_size=32).digest() != data[-SUM:]:
+        raise AssertionError("checksum does not match")
+    db = data[HEADER:HEADER + db_len]
+    cp = data[HEADER + db_len:HEADER + db_len + cp_len]
+    info = {"version": version, "schema": schema, "created": created}
+    return info, db, cp
+
+
+def secret_names(db_image, work):
+    path = os.path.join(work, "image-%d.db" % len(db_image))
+    with open(path, "wb") as f:
+        f.write(db_image)
+    con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return sorted(r[0] for r in con.execute("SELECT name FROM secrets"))
+    finally:
+        con.close()
+        os.unlink(path)
+
+
+class Backup(DaemonTestCase):
+
+    def assertErrorKind(self, resp, kind, field=None):
+        err = resp.get("error")
+        self.assertIsInstance(err, dict, "expected an error: %r" % resp)
+        self.assertEqual(err.get("data", {}).get("kind"), kind, resp)
+        if field:
+            self.assertIn(field, err.get("message", ""), resp)
+
+    def backup_path(self, name="store.kwb"):
+        return os.path.join(self.h.work, name)
+
+    def test_backup_is_a_checked_copy_without_the_key(self):
+        self.put_cli("db/one", b"first")
+        self.put_cli("db/two", b"second")
+        path = self.backup_path()
+        r = self.cli("backup", path)
+        self.assertRc(r, EXIT_OK)
+        self.assertIn("master.key", r.text)
+        self.assertEqual(mode_of(path), 0o600)
+        with open(path, "rb") as f:
+            data = f.read()
+        info, db, cp = parse_backup(data)
+        self.assertEqual(info["version"], 1)
+        self.assertGreaterEqual(info["schema"], 7)
+        self.assertEqual(secret_names(db, self.h.work), ["db/one", "db/two"])
+        with open(self.h.keyfile, "rb") as f:
+            self.assertNotIn(f.read(), data, "master.key is in the backup")
+        self.assertNotIn(b"second", data, "a value in clear")
+        # No temporary file is left beside it.
+        self.assertEqual(os.listdir(self.h.work).count("store.kwb"), 1)
+        self.assertEqual([n for n in os.listdir(self.h.work)
+                          if n.startswith("store.kwb.tmp")], [])
+
+    def test_backup_never_overwrites(self):
+        path = self.backup_path()
+        with open(path, "wb") as f:
+            f.write(b"precious")
+        r = self.cli("backup", path)
+        self.assertRc(r, 1)
+        self.assertIn("exists", r.err)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"precious")
+
+    def test_snapshot_is_consistent_while_serving(self):
+        # Over one chunk (1 MiB), so the snapshot is read in parts while
+        # another client writes in between.
+        for i in range(20):
+            self.put_cli("big/%02d" % i, os.urandom(60000))
+        with Rpc(self.h.socket) as b, Rpc(self.h.socket) as w:
+            first = b.call("store.backup", {"offset": 0})
+            self.assertRpcResult(first)
+            res = first["result"]
+            self.assertFalse(res["done"])
+            put = w.call("secret.put", {"name": "late/one",
+                                        "value": b64(b"after")})
+            self.assertRpcResult(put)
+            # Another connection cannot start one meanwhile.
+            busy = w.call("store.backup", {"offset": 0})
+            self.assertErrorKind(busy, "busy")
+            parts = [res]
+            while not parts[-1]["done"]:
+                off = parts[-1]["offset"] + len(
+                    base64.b64decode(parts[-1]["data"]))
+                nxt = b.call("store.backup", {"offset": off})
+                self.assertRpcResult(nxt)
+                parts.append(nxt["result"])
+        data = b"".join(base64.b64decode(p["data"])
+                        for p in parts)
+        self.assertEqual(len(data), res["size"])
+        _, db, _ = parse_backup(data)
+        names = secret_names(db, self.h.work)
+        self.assertEqual(len(names), 20)
+        self.assertNotIn("late/one", names)
+        self.assertEqual(self.get_cli("late/one"), b"after")
+
+    def test_read_on_without_a_snapshot_refused(self):
+        with Rpc(self.h.socket) as b:
+            resp = b.call("store.backup", {"offset": 5})
+            self.assertErrorKind(resp, "state", "offset")
+
+    def test_backup_while_locked_is_audited(self):
+        path = self.backup_path()
+        self.assertRc(self.cli("lock"), EXIT_OK)
+        self.assertRc(self.cli("backup", path), EXIT_OK)
+        self.assertRc(self.cli("unlock"), EXIT_OK)
+        r = self.cli("audit", "--op", "store.backup", "--json")
+        self.assertRc(r, EXIT_OK)
+        self.assertIn("store.backup", r.text)
