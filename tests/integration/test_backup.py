@@ -90,9 +90,11 @@ class Backup(DaemonTestCase):
     def test_snapshot_is_consistent_while_serving(self):
         # Over one chunk (1 MiB), so the snapshot is read in parts while
         # another client writes in between.
-        for i in range(20):
-            self.put_cli("big/%02d" % i, os.urandom(60000))
         with Rpc(self.h.socket) as b, Rpc(self.h.socket) as w:
+            for i in range(20):
+                self.assertRpcResult(w.call("secret.put", {
+                    "name": "big/%02d" % i,
+                    "value": b64(os.urandom(60000))}))
             first = b.call("store.backup", {"offset": 0})
             self.assertRpcResult(first)
             res = first["result"]
@@ -132,3 +134,101 @@ class Backup(DaemonTestCase):
         r = self.cli("audit", "--op", "store.backup", "--json")
         self.assertRc(r, EXIT_OK)
         self.assertIn("store.backup", r.text)
+
+
+class Restore(DaemonTestCase):
+
+    def take_backup(self, name="store.kwb"):
+        path = os.path.join(self.h.work, name)
+        self.assertRc(self.cli("backup", path), EXIT_OK)
+        return path
+
+    def aside(self):
+        return sorted(n for n in os.listdir(self.h.home)
+                      if ".before-restore-" in n)
+
+    def test_round_trip_keeps_old_store_and_is_audited(self):
+        self.put_cli("keep/a", b"alpha")
+        self.put_cli("keep/b", b"beta")
+        path = self.take_backup()
+        self.put_cli("later/c", b"gamma")
+        self.assertRc(self.cli("rm", "keep/a"), EXIT_OK)
+        self.assertEqual(self.d.stop(), 0)
+        r = self.cli("restore", path)
+        self.assertRc(r, EXIT_OK)
+        self.assertIn("before-restore-", r.text)
+        aside = self.aside()
+        self.assertTrue(any(n.startswith("secrets.db.before-restore-")
+                            for n in aside), aside)
+        self.assertTrue(any(n.startswith("audit.checkpoints.before-restore-")
+                            for n in aside), aside)
+        self.assertEqual(mode_of(self.h.db), 0o600)
+        self.d.start()
+        self.assertEqual(self.get_cli("keep/a"), b"alpha")
+        self.assertEqual(self.get_cli("keep/b"), b"beta")
+        self.assertRc(self.cli("get", "later/c"), 3)
+        r = self.cli("audit", "--op", "store.restore", "--json")
+        self.assertRc(r, EXIT_OK)
+        self.assertIn("restored from a backup taken at", r.text)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.h.home, "restore.pending")))
+        self.assertRc(self.cli("audit", "verify"), EXIT_OK)
+        # The set-aside store still holds what came after the backup.
+        self.assertEqual(self.d.stop(), 0)
+        old = [n for n in aside if n.startswith("secrets.db.before-restore-")
+               and not n.endswith(("-wal", "-shm"))][0]
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(
+            self.h.home, old), uri=True)
+        names = sorted(x[0] for x in con.execute("SELECT name FROM secrets"))
+        con.close()
+        self.assertEqual(names, ["keep/b", "later/c"])
+
+    def test_refused_while_the_agent_runs(self):
+        path = self.take_backup()
+        r = self.cli("restore", path)
+        self.assertRc(r, 1)
+        self.assertIn("running", r.err)
+        self.assertEqual(self.aside(), [])
+
+    def test_damaged_and_truncated_backups_refused(self):
+        self.put_cli("keep/a", b"alpha")
+        path = self.take_backup()
+        self.assertEqual(self.d.stop(), 0)
+        with open(path, "rb") as f:
+            data = f.read()
+        cases = (("truncated", data[:-100], "truncated"),
+                 ("flipped", data[:500] + bytes([data[500] ^ 1])
+                  + data[501:], "checksum"),
+                 ("empty", b"", "KWBACKUP"))
+        for name, content, says in cases:
+            bad = os.path.join(self.h.work, name)
+            with open(bad, "wb") as f:
+                f.write(content)
+            r = self.cli("restore", bad)
+            self.assertRc(r, 1, name)
+            self.assertIn(says, r.err, name)
+        self.assertEqual(self.aside(), [])
+        self.assertEqual(sorted(n for n in os.listdir(self.h.home)
+                                if n.endswith(".restoring")), [])
+        self.d.start()
+        self.assertEqual(self.get_cli("keep/a"), b"alpha")
+
+    def test_backup_of_another_key_refused_unless_forced(self):
+        path = self.take_backup()
+        self.assertEqual(self.d.stop(), 0)
+        with open(self.h.keyfile, "rb") as f:
+            key = f.read()
+        # Another store's key in place of this one's.
+        os.chmod(self.h.keyfile, 0o600)
+        with open(self.h.keyfile, "wb") as f:
+            f.write(os.urandom(32))
+        r = self.cli("restore", path)
+        self.assertRc(r, 1)
+        self.assertIn("master.key does not open it", r.err)
+        self.assertEqual(self.aside(), [])
+        r = self.cli("restore", "--force", path)
+        self.assertRc(r, EXIT_OK)
+        with open(self.h.keyfile, "wb") as f:
+            f.write(key)
+        self.d.start()
+        self.assertRc(self.cli("audit", "verify"), EXIT_OK)
