@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicfile.h"
 #include "backupfmt.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -50,11 +49,11 @@ void methods_backup_conn_gone(agent *a, conn *c)
 }
 
 /* The checkpoint file as it is now; a missing one is empty. */
-static int backup_read_cp(rpc_ctx *x, char **ret, size_t *ret_len)
+static int backup_read_cp(rpc_ctx *x, uint8_t **ret, size_t *ret_len)
 {
 	char why[200];
-	int r = kw_file_read(x->a->checkpoints_path, KW_BACKUP_CP_MAX, ret,
-	                     ret_len, NULL, why, sizeof(why));
+	int r = kw_backup_read(x->a->checkpoints_path, false, KW_BACKUP_CP_MAX,
+	                       ret, ret_len, why, sizeof(why));
 	if (r == KW_ENOTFOUND) {
 		*ret = NULL;
 		*ret_len = 0;
@@ -75,9 +74,9 @@ static int backup_take(rpc_ctx *x)
 {
 	agent *a = x->a;
 	struct agent_backup *b = NULL;
-	uint8_t *img = NULL;
+	uint8_t *img = NULL, *cp = NULL;
 	size_t img_len = 0, cp_len = 0;
-	char *cp = NULL, why[200];
+	char why[200];
 	uint32_t schema = 0;
 	int r;
 
@@ -100,8 +99,8 @@ static int backup_take(rpc_ctx *x)
 	b->schema = schema;
 	b->db_len = img_len;
 	b->cp_len = cp_len;
-	r = kw_backup_build(img, img_len, (const uint8_t *)cp, cp_len, schema,
-	                    b->created, &b->buf, &b->len);
+	r = kw_backup_build(img, img_len, cp, cp_len, schema, b->created,
+	                    &b->buf, &b->len);
 	if (r < 0) {
 		rpc_fail(x, r, NULL, "cannot build the backup: %s",
 		         kw_strerror(r));
@@ -111,7 +110,7 @@ static int backup_take(rpc_ctx *x)
 	a->backup = b;
 out:
 	store_image_free(img, img_len);
-	kw_wipefree(cp);
+	kw_backup_free(cp, cp_len);
 	return r;
 }
 

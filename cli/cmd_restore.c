@@ -43,7 +43,7 @@ struct restore {
 	char home[KW_PATH_MAX];
 	char stamp[24]; /* YYYYMMDDTHHMMSSZ, the suffix of what is set aside */
 	int lock_fd;
-	char *data; /* the backup, kw_wipefree */
+	uint8_t *data; /* the backup, kw_backup_free */
 	size_t len;
 	struct kw_backup_view v;
 	char tmp_db[KW_PATH_MAX], tmp_cp[KW_PATH_MAX];
@@ -84,15 +84,15 @@ static int restore_lock(const struct cli *cli, struct restore *rs)
 static int restore_read(const struct cli *cli, struct restore *rs)
 {
 	char why[200];
-	int r = kw_file_read_follow(rs->file, KW_BACKUP_MAX, &rs->data,
-	                            &rs->len, NULL, why, sizeof(why));
+	int r = kw_backup_read(rs->file, true, KW_BACKUP_MAX, &rs->data,
+	                       &rs->len, why, sizeof(why));
 	if (r < 0) {
-		cli_msg(cli, NULL, "cannot read %s: %s", rs->file, why);
+		cli_msg(cli, NULL, "cannot read %s: %s", rs->file,
+		        r == KW_ENOTFOUND ? "it does not exist" : why);
 		return CLI_EXIT_ERROR;
 	}
 	cli_progress("restore: checking", rs->len / 2, rs->len);
-	r = kw_backup_parse((const uint8_t *)rs->data, rs->len, &rs->v, why,
-	                    sizeof(why));
+	r = kw_backup_parse(rs->data, rs->len, &rs->v, why, sizeof(why));
 	if (r < 0) {
 		cli_msg(cli, NULL, "%s is refused: %s", rs->file, why);
 		return CLI_EXIT_ERROR;
@@ -342,7 +342,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		unlink(rs.tmp_db);
 		unlink(rs.tmp_cp);
 	}
-	kw_wipefree(rs.data);
+	kw_backup_free(rs.data, rs.len);
 	if (rs.lock_fd >= 0)
 		close(rs.lock_fd);
 	return ex;

@@ -3,9 +3,13 @@
  */
 #include "backupfmt.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -129,4 +133,82 @@ int kw_backup_parse(const uint8_t *buf, size_t len, struct kw_backup_view *ret,
 		               "SQLite database");
 	*ret = v;
 	return 0;
+}
+
+static int read_fail(int err, char *why, size_t whysz, const char *step)
+{
+	snprintf(why, whysz, "%s: %s", step, strerror(errno));
+	return err;
+}
+
+/* All of fd's size bytes; a file that grows or shrinks meanwhile is
+ * KW_EIO (what was read is not one state of it). */
+static int read_all(int fd, uint8_t *b, size_t size, char *why, size_t whysz)
+{
+	size_t len = 0;
+	uint8_t extra;
+
+	while (len < size) {
+		ssize_t n = read(fd, b + len, size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return read_fail(KW_EIO, why, whysz, "read");
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len != size || read(fd, &extra, 1) != 0) {
+		snprintf(why, whysz, "%s",
+		         "the file changed while it was read");
+		return KW_EIO;
+	}
+	return 0;
+}
+
+int kw_backup_read(const char *path, bool follow, uint64_t max, uint8_t **ret,
+                   size_t *ret_len, char *why, size_t whysz)
+{
+	struct stat st;
+	uint8_t *b = NULL;
+	int r, fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+	                        (follow ? 0 : O_NOFOLLOW));
+	if (fd < 0)
+		return errno == ENOENT ?
+		               KW_ENOTFOUND :
+		       errno == EACCES || errno == ELOOP ?
+		               read_fail(KW_EPERM, why, whysz, "open") :
+		               read_fail(KW_EIO, why, whysz, "open");
+	if (fstat(fd, &st) < 0) {
+		r = read_fail(KW_EIO, why, whysz, "stat");
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whysz, "%s", "not a regular file");
+		r = KW_EPERM;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		snprintf(why, whysz, "over %llu bytes",
+		         (unsigned long long)max);
+		r = KW_ETOOBIG;
+		goto out;
+	}
+	b = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!b) {
+		r = KW_ENOMEM;
+		goto out;
+	}
+	r = read_all(fd, b, (size_t)st.st_size, why, whysz);
+	if (r == 0) {
+		*ret = b;
+		*ret_len = (size_t)st.st_size;
+		b = NULL;
+	}
+out:
+	kw_backup_free(b, b ? (size_t)st.st_size : 0);
+	close(fd);
+	return r;
 }

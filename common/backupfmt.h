@@ -21,6 +21,7 @@
 #ifndef KW_BACKUPFMT_H
 #define KW_BACKUPFMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,5 +73,15 @@ void kw_backup_free(uint8_t *p, size_t len);
  */
 int kw_backup_parse(const uint8_t *buf, size_t len, struct kw_backup_view *ret,
                     char *why, size_t whysz);
+
+/*
+ * Read the regular file path (a symbolic link followed only if follow)
+ * into malloc'd memory as large as the file, not as max: *ret (free with
+ * kw_backup_free; non-NULL even when empty), *ret_len. KW_ENOTFOUND if it
+ * does not exist, KW_ETOOBIG over max bytes, KW_EIO or KW_EPERM
+ * otherwise, with why naming the step (never the content).
+ */
+int kw_backup_read(const char *path, bool follow, uint64_t max, uint8_t **ret,
+                   size_t *ret_len, char *why, size_t whysz);
 
 #endif

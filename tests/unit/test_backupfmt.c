@@ -1,7 +1,8 @@
 /*
  * test_backupfmt.c - the backup container (common/backupfmt.h): a built
  * container parses back to its parts; every damage restore must refuse is
- * refused with a sentence saying which.
+ * refused with a sentence saying which; files are read at their size,
+ * within the bound.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -97,12 +99,42 @@ static void test_not_sqlite(void **state)
 	                 KW_EINVAL);
 }
 
+static void test_read(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/kw-backupfmt-XXXXXX", why[160];
+	uint8_t *b = NULL;
+	size_t len = 0;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "abcdef", 6), 6);
+	close(fd);
+	assert_int_equal(kw_backup_read(path, false, 6, &b, &len, why,
+	                                sizeof(why)),
+	                 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(b, "abcdef", 6);
+	kw_backup_free(b, len);
+	assert_int_equal(kw_backup_read(path, false, 5, &b, &len, why,
+	                                sizeof(why)),
+	                 KW_ETOOBIG);
+	unlink(path);
+	assert_int_equal(kw_backup_read(path, false, 5, &b, &len, why,
+	                                sizeof(why)),
+	                 KW_ENOTFOUND);
+	assert_int_equal(kw_backup_read("/tmp", false, 5, &b, &len, why,
+	                                sizeof(why)),
+	                 KW_EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_damage_refused),
 		cmocka_unit_test(test_not_sqlite),
+		cmocka_unit_test(test_read),
 	};
 	if (kw_secmem_init() < 0)
 		return 1;
