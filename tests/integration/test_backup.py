@@ -8,7 +8,7 @@ import os
 import sqlite3
 import struct
 
-from harness import (DaemonTestCase, EXIT_OK, Rpc, b64, mode_of)
+from harness import (DaemonTestCase, EXIT_OK, Rpc, b64, fd_with, mode_of)
 
 HEADER = 40
 SUM = 32
@@ -62,6 +62,7 @@ class Backup(DaemonTestCase):
         r = self.cli("backup", path)
         self.assertRc(r, EXIT_OK)
         self.assertIn("master.key", r.text)
+        self.assertEqual(r.err, "", "progress is for terminals only")
         self.assertEqual(mode_of(path), 0o600)
         with open(path, "rb") as f:
             data = f.read()
@@ -120,6 +121,13 @@ class Backup(DaemonTestCase):
         self.assertEqual(len(names), 20)
         self.assertNotIn("late/one", names)
         self.assertEqual(self.get_cli("late/one"), b"after")
+
+    def test_snapshot_freed_with_its_connection(self):
+        with Rpc(self.h.socket) as b:
+            self.assertRpcResult(b.call("store.backup", {"offset": 0}))
+        # Not done, but gone with its connection: another may start.
+        r = self.cli("backup", self.backup_path())
+        self.assertRc(r, EXIT_OK)
 
     def test_read_on_without_a_snapshot_refused(self):
         with Rpc(self.h.socket) as b:
@@ -232,3 +240,37 @@ class Restore(DaemonTestCase):
             f.write(key)
         self.d.start()
         self.assertRc(self.cli("audit", "verify"), EXIT_OK)
+
+
+PASSPHRASE = "restore me, horse battery 41"
+
+
+class RestorePassphrase(DaemonTestCase):
+    PASSPHRASE = PASSPHRASE
+
+    def restore(self, path, passphrase):
+        rfd = fd_with(passphrase + "\n")
+        try:
+            return self.cli("restore", "--passphrase-fd", str(rfd), path,
+                            pass_fds=(rfd,))
+        finally:
+            os.close(rfd)
+
+    def test_passphrase_checked_then_row_written_at_unlock(self):
+        self.assertRc(self.unlock_cli(PASSPHRASE), EXIT_OK)
+        self.put_cli("pp/a", b"alpha")
+        path = os.path.join(self.h.work, "pp.kwb")
+        r = self.cli("backup", path)
+        self.assertRc(r, EXIT_OK)
+        self.assertIn("passphrase", r.text)
+        self.assertEqual(self.d.stop(), 0)
+        r = self.restore(path, "not the passphrase")
+        self.assertRc(r, 1)
+        self.assertIn("passphrase does not open it", r.err)
+        self.assertRc(self.restore(path, PASSPHRASE), EXIT_OK)
+        self.d.start()
+        self.assertRc(self.unlock_cli(PASSPHRASE), EXIT_OK)
+        self.assertEqual(self.get_cli("pp/a"), b"alpha")
+        r = self.cli("audit", "--op", "store.restore", "--json")
+        self.assertRc(r, EXIT_OK)
+        self.assertIn("restored from a backup taken at", r.text)
