@@ -49,6 +49,18 @@ void cli_progress(const char *what, uint64_t done, uint64_t total)
 	fflush(stderr);
 }
 
+void cli_progress_step(const char *what, unsigned step, unsigned steps,
+                       const char *doing)
+{
+	if (!isatty(STDERR_FILENO))
+		return;
+	/* Spaces wipe what a longer earlier step left on the line. */
+	fprintf(stderr, "\r%s: step %u of %u: %-20s", what, step, steps, doing);
+	if (step >= steps)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
 int cli_sync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];

@@ -91,7 +91,7 @@ static int restore_read(const struct cli *cli, struct restore *rs)
 		        r == KW_ENOTFOUND ? "it does not exist" : why);
 		return CLI_EXIT_ERROR;
 	}
-	cli_progress("restore: checking", rs->len / 2, rs->len);
+	cli_progress_step("restore", 1, 4, "backup checked");
 	r = kw_backup_parse(rs->data, rs->len, &rs->v, why, sizeof(why));
 	if (r < 0) {
 		cli_msg(cli, NULL, "%s is refused: %s", rs->file, why);
@@ -105,6 +105,17 @@ static int restore_read(const struct cli *cli, struct restore *rs)
 static int write_new(const struct cli *cli, const char *path, const void *p,
                      size_t len)
 {
+	char side[KW_PATH_MAX + 8];
+
+	/* A log SQLite left beside an earlier copy would be replayed into
+	 * this one. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(side, sizeof(side), "%s%s", path, i ? "-shm" : "-wal");
+		if (unlink(side) < 0 && errno != ENOENT) {
+			path = side;
+			goto fail;
+		}
+	}
 	if (unlink(path) < 0 && errno != ENOENT)
 		goto fail;
 	int fd =
@@ -278,12 +289,16 @@ static int restore_run(const struct cli *cli, struct restore *rs)
 	if ((ex = write_new(cli, rs->tmp_db, rs->v.db, rs->v.info.db_len)) ||
 	    (ex = restore_open_image(cli, rs, &w)) != 0)
 		return ex;
+	cli_progress_step("restore", 2, 4, "store checked");
 	if (!rs->force && (ex = restore_key_check(cli, rs, &w)) != 0)
 		return ex;
+	cli_progress_step("restore", 3, 4, "key checked");
 	if ((ex = write_new(cli, rs->tmp_cp, rs->v.cp, rs->v.info.cp_len)))
 		return ex;
-	cli_progress("restore: checking", rs->len, rs->len);
-	return restore_place(cli, rs);
+	if ((ex = restore_place(cli, rs)) != 0)
+		return ex;
+	cli_progress_step("restore", 4, 4, "in place");
+	return 0;
 }
 
 static void restore_report(const struct restore *rs)
