@@ -129,6 +129,15 @@ class Backup(DaemonTestCase):
         r = self.cli("backup", self.backup_path())
         self.assertRc(r, EXIT_OK)
 
+    def test_only_an_admin_may_take_one(self):
+        exe = self.copy_client("reader")
+        self.h.write_policy("10-reader.ini", '[client "reader"]\nexe = %s\n'
+                            'read = **\n' % exe)
+        self.assertRc(self.cli("policy", "reload"), EXIT_OK)
+        r = self.as_client(exe, "call", "store.backup", "{}")
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("not an admin", r.err + r.text)
+
     def test_read_on_without_a_snapshot_refused(self):
         with Rpc(self.h.socket) as b:
             resp = b.call("store.backup", {"offset": 5})
