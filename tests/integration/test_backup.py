@@ -31,6 +31,13 @@ def parse_backup(data):
     return info, db, cp
 
 
+def make_backup(db, cp=b"", schema=7, created=1700000000):
+    """A container around db and cp, checksum and all."""
+    body = (b"KWBACKUP" + struct.pack(">IIqQQ", 1, schema, created, len(db),
+                                      len(cp)) + db + cp)
+    return body + hashlib.blake2b(body, digest_size=32).digest()
+
+
 def secret_names(db_image, work):
     path = os.path.join(work, "image-%d.db" % len(db_image))
     with open(path, "wb") as f:
@@ -224,6 +231,20 @@ class Restore(DaemonTestCase):
             r = self.cli("restore", bad)
             self.assertRc(r, 1, name)
             self.assertIn(says, r.err, name)
+        # Whole and well formed, but not a keyward store.
+        plain = os.path.join(self.h.work, "plain.db")
+        con = sqlite3.connect(plain)
+        con.execute("CREATE TABLE t (x)")
+        con.commit()
+        con.close()
+        with open(plain, "rb") as f:
+            image = f.read()
+        foreign = os.path.join(self.h.work, "foreign.kwb")
+        with open(foreign, "wb") as f:
+            f.write(make_backup(image))
+        r = self.cli("restore", foreign)
+        self.assertRc(r, 1)
+        self.assertIn("not a keyward store", r.err)
         self.assertEqual(self.aside(), [])
         self.assertEqual(sorted(n for n in os.listdir(self.h.home)
                                 if n.endswith(".restoring")), [])
