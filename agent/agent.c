@@ -28,6 +28,7 @@
 #include "fsguard.h"
 #include "keyward.h"
 #include "log.h"
+#include "restore_mark.h"
 #include "secmem.h"
 #include "wire.h"
 
@@ -880,6 +881,7 @@ void agent_conn_gone(agent *a, conn *c)
 		if (j->c == c)
 			j->c = NULL;
 	}
+	methods_backup_conn_gone(a, c);
 }
 
 int agent_audit(agent *a, const audit_event *ev)
@@ -1582,7 +1584,11 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 		.reason = a->dk ? "unlocked (keyfile)" : "locked",
 	};
 	agent_audit(a, &ev);
+	uint64_t restore_seq = 0;
+	bool restored = restore_mark_record(a, &restore_seq);
 	agent_batch_finish(a);
+	if (restored)
+		restore_mark_settle(a, restore_seq);
 	loop_on_idle(a->loop, KEYS_IDLE_MS, agent_on_idle, a);
 	return 0;
 }

@@ -124,7 +124,10 @@ typedef struct agent {
 	uint64_t cp_changes_seen; /* audit_cp_status.changes last logged */
 	bool cp_saw_fault;        /* fault.active at the last look */
 	rotate *rot;              /* the rotation engine */
-	bool curl_ready;          /* curl_global_init done */
+	/* store.backup's snapshot while its connection reads it
+	 * (methods_store.c); NULL when none. */
+	struct agent_backup *backup;
+	bool curl_ready; /* curl_global_init done */
 
 	int64_t started_ms;
 	int64_t next_sweep_ms;

@@ -96,6 +96,9 @@ static const struct rpc_method {
 	{ "token.verify", method_token_verify,
 	  M_NEEDS_UNLOCK | M_AUDIT | M_READ, AUTH_ANY, 0 },
 	{ "jwks", method_jwks, M_NEEDS_UNLOCK | M_READ, AUTH_ANY, 0 },
+	/* The still-encrypted store: admin only, locked or not. */
+	{ "store.backup", method_store_backup, M_AUDIT | M_READ, AUTH_ADMIN,
+	  0 },
 };
 
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)

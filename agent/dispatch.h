@@ -107,6 +107,10 @@ int method_apikey_list(rpc_ctx *x, json_t **ret_result);
 int method_apikey_revoke(rpc_ctx *x, json_t **ret_result);
 int method_apikey_rotate(rpc_ctx *x, json_t **ret_result);
 int method_apikey_verify(rpc_ctx *x, json_t **ret_result);
+/* methods_store.c: store.backup, and dropping the snapshot of a
+ * connection that went away. */
+int method_store_backup(rpc_ctx *x, json_t **ret_result);
+void methods_backup_conn_gone(agent *a, conn *c);
 
 /* The worker finished a job: answer the parked connection (agent.c calls
  * this from the worker fd's callback). */

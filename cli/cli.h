@@ -260,6 +260,8 @@ int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_inject(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_mcp(struct cli *cli, int argc, char **argv);
+int cmd_backup(struct cli *cli, int argc, char **argv);
+int cmd_restore(struct cli *cli, int argc, char **argv);
 /* keyward mcp import (cmd_mcp_import.c). */
 int cli_mcp_import(struct cli *cli, int argc, char **argv);
 struct mcp_config;

@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	{ "apikey", cmd_apikey },     { "import", cmd_import },
 	{ "export", cmd_export },     { "inject", cmd_inject },
 	{ "run", cmd_run },           { "mcp", cmd_mcp },
+	{ "backup", cmd_backup },     { "restore", cmd_restore },
 };
 
 static const char usage_text[] =
@@ -140,6 +141,12 @@ static const char usage_text2[] =
 	"             [--yes] [--narrow]\n"
 	"                          store a config's credentials in keyward\n"
 	"                          and launch its servers through keyward run\n"
+	"  backup FILE             copy the still-encrypted store and the\n"
+	"                          audit checkpoints into a new FILE (0600);\n"
+	"                          master.key is not in it\n"
+	"  restore FILE [--force] [--passphrase-fd N]\n"
+	"                          put a backup in place of the store (the\n"
+	"                          agent stopped); the old one is kept aside\n"
 	"  help [COMMAND]          show this text, or COMMAND's part of it\n"
 	"\n"
 	"Options:\n"

@@ -47,6 +47,7 @@ GROUPS = {
     "mcp": ("test_mcp_e2e", "test_apikey_example"),
     "mcp2": "test_mcp_sdk2",
     "mcpcmd": "test_mcpcmd",
+    "backup": "test_backup",
     "mcpclients": "test_mcpclients",
     "crash": "test_stress.CrashConsistency",
     "load": ("test_stress.Thousand", "test_stress.FdExhaustion",
