@@ -20,6 +20,20 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ALL_BYTES = bytes(range(256))
 
 
+def dispatch_commands():
+    """The command names of the CLI's dispatch table (cli/main.c), so a
+    command added there without help fails the help tests."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       "..", "..", "cli", "main.c")
+    with open(src) as f:
+        text = f.read()
+    table = text[text.index("commands[] = {"):]
+    table = table[:table.index("};")]
+    names = re.findall(r'\{ "([a-z]+)", cmd_[a-z_]+ \}', table)
+    assert len(names) >= 25, names
+    return names
+
+
 def listed_names(result):
     """Names from `keyward ls` text output (first column; a header line
     starting with NAME is allowed)."""
@@ -472,10 +486,7 @@ class CliNamesAndUsage(DaemonTestCase):
         self.assertRc(full, 0)
         self.assertIn("Commands:", full.text)
         self.assertIn("Exit status:", full.text)
-        for cmd in ("init", "status", "unlock", "lock", "passwd", "put",
-                    "get", "ls", "versions", "rm", "client", "policy",
-                    "audit", "schedule", "rotate", "watch", "token", "jwks",
-                    "apikey", "import", "export", "inject", "run", "mcp"):
+        for cmd in dispatch_commands():
             with self.subTest(cmd=cmd):
                 for r in (self.cli("help", cmd), self.cli(cmd, "--help")):
                     self.assertRc(r, 0)
@@ -504,6 +515,42 @@ class CliNamesAndUsage(DaemonTestCase):
         self.assertRc(r, EXIT_USAGE)
         self.assertIn("unknown command", r.err, r)
         self.assertRc(self.cli("help", "put", "get"), EXIT_USAGE)
+
+    GROUPS = ["Secrets", "Running programs and MCP configs",
+              "Access control", "Tokens and API keys", "Rotation", "Audit",
+              "Agent and store", "Help"]
+
+    def test_help_grouped(self):
+        """keyward help and --help: the same text, commands under group
+        headings in this order, every command of the dispatch table in
+        it, and the lines of commands other branches add."""
+        full = self.cli("help")
+        self.assertRc(full, 0)
+        self.assertEqual(self.cli("--help").out, full.out)
+        lines = full.text.splitlines()
+        heads = [ln for ln in lines if ln in self.GROUPS]
+        self.assertEqual(heads, self.GROUPS, full.text)
+        group, found = None, {}
+        for ln in lines:
+            if ln in self.GROUPS:
+                group = ln
+            m = re.match(r"^  ([a-z]+)", ln)
+            if m and group:
+                found.setdefault(m.group(1), group)
+        for cmd in dispatch_commands():
+            self.assertIn(cmd, found, "%s missing from the help" % cmd)
+        for cmd, group in (("put", "Secrets"), ("edit", "Secrets"),
+                           ("run", "Running programs and MCP configs"),
+                           ("policy", "Access control"),
+                           ("apikey", "Tokens and API keys"),
+                           ("schedule", "Rotation"), ("audit", "Audit"),
+                           ("init", "Agent and store"),
+                           ("backup", "Agent and store")):
+            self.assertEqual(found.get(cmd), group, cmd)
+        for usage in ("  policy owner add [PATH]", "  policy owner list",
+                      "  backup FILE", "  restore FILE [--force]",
+                      "  rekey"):
+            self.assertIn("\n" + usage, full.text)
 
     def test_no_daemon(self):
         self.assertEqual(self.d.stop(), 0)
