@@ -295,6 +295,49 @@ class CliGetTerminal(DaemonTestCase):
         self.assertEqual(r.out, b"")
 
 
+class CliTimes(DaemonTestCase):
+    """Human output shows times as dates, never as Unix seconds; --json
+    keeps the protocol's numbers."""
+
+    UNIX = re.compile(r"(?<![\d.])1[6-9]\d{8}(?![\d.])")
+    DATE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
+
+    def test_dates_not_numbers(self):
+        self.put_cli("t/a", b"value")
+        self.assertRc(self.cli("client", "add", "t-client"), 0)
+        key = self.cli("apikey", "create", "--principal", "p", "--ttl", "2d")
+        self.assertRc(key, 0)
+        self.assertRc(self.cli("schedule", "t/a", "--every", "30d",
+                               "--rotator", "random:16"), 0)
+        tok = self.cli("token", "issue", "--sub", "s", "--aud",
+                       "https://mcp.example", "--ttl", "1h")
+        self.assertRc(tok, 0)
+        dated = [("ls",), ("versions", "t/a"), ("client", "ls"),
+                 ("apikey", "ls"), ("audit",), ("schedule", "ls"),
+                 ("rotate", "--status", "t/a")]
+        for args in dated + [("status",), ("audit", "stats"),
+                             ("audit", "verify")]:
+            with self.subTest(args=args):
+                r = self.cli(*args)
+                self.assertRc(r, 0)
+                self.assertNotRegex(r.text + r.err, self.UNIX)
+                if args in dated:
+                    self.assertRegex(r.text, self.DATE)
+        for args, stdin in ((("apikey", "verify"), key.out),
+                            (("token", "verify", "--aud",
+                              "https://mcp.example"), tok.out)):
+            with self.subTest(args=args):
+                r = self.cli(*args, input=stdin)
+                self.assertRc(r, 0)
+                self.assertNotRegex(r.text, self.UNIX)
+                self.assertRegex(r.text, self.DATE)
+        r = self.cli("token", "verify", "--aud", "https://mcp.example",
+                     "--json", input=tok.out)
+        self.assertIsInstance(json.loads(r.out)["expires_at"], int)
+        r = self.cli("status", "--json")
+        self.assertIsInstance(json.loads(r.out)["rotation_checked_at"], int)
+
+
 class CliVersions(DaemonTestCase):
 
     def test_stages_after_three_puts(self):
