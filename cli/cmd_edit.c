@@ -79,7 +79,8 @@ static void catch_signals(bool on)
 		sigaction(sigs[i], &sa, NULL);
 }
 
-/* Overwrite the n bytes of fd with zeros (tmpfs: no sync needed). */
+/* Overwrite every byte of the file fd with zeros, then empty it (tmpfs:
+ * no sync needed). */
 static void zero_fd(int fd)
 {
 	static const uint8_t zeros[4096];
@@ -461,9 +462,10 @@ static int edit_in(struct cli *cli, kw_client *c, const char *name,
 	ex = run_editor(cli, f->path);
 	if (ex == CLI_EXIT_ERROR && !f->dir[0])
 		cli_msg(cli, name,
-		        "the value was in memory (%s), which only an editor "
-		        "that saves in place can write; with XDG_RUNTIME_DIR "
-		        "set to a private tmpfs any editor can",
+		        "if the editor could not save: the value was in "
+		        "memory (%s), which only an editor that saves in "
+		        "place can write; with XDG_RUNTIME_DIR set to a "
+		        "private tmpfs any editor can",
 		        f->path);
 	if (ex == 0 && edit_signal == 0)
 		ex = edit_file_read(cli, name, f, &value, &len);
