@@ -211,20 +211,35 @@ static int edit_file_read(struct cli *cli, const char *name,
                           const struct edit_file *f, uint8_t **ret_buf,
                           size_t *ret_len)
 {
-	int fd = f->dir[0] ? open(f->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) :
+	int fd = f->dir[0] ? open(f->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	                                           O_CLOEXEC) :
 	                     dup(f->fd);
-	uint8_t *buf = kw_wipealloc(EDIT_READ_MAX + 1);
-	size_t len = 0;
-	ssize_t n = 0;
+	uint8_t *buf = NULL;
+	struct stat st;
+	size_t len = 0, size;
+	ssize_t n;
 
-	if (fd < 0 || !buf) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		cli_msg(cli, name, "cannot read the edited value: %s",
-		        fd < 0 ? strerror(errno) : "out of memory");
+		        strerror(errno));
 		goto fail;
 	}
-	while (len <= EDIT_READ_MAX &&
-	       (n = pread(fd, buf + len, EDIT_READ_MAX + 1 - len,
-	                  (off_t)len)) != 0) {
+	if (!S_ISREG(st.st_mode) || st.st_size > EDIT_READ_MAX) {
+		cli_msg(cli, name,
+		        "%s is not a regular file of at most %u "
+		        "bytes; nothing stored",
+		        f->path, EDIT_READ_MAX);
+		goto fail;
+	}
+	/* One byte more than fstat said, to notice a file still growing. */
+	size = (size_t)st.st_size + 1;
+	buf = kw_wipealloc(size);
+	if (!buf) {
+		cli_msg(cli, name, "out of memory");
+		goto fail;
+	}
+	while (len < size &&
+	       (n = pread(fd, buf + len, size - len, (off_t)len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -234,9 +249,11 @@ static int edit_file_read(struct cli *cli, const char *name,
 		}
 		len += (size_t)n;
 	}
-	if (len > EDIT_READ_MAX) {
-		cli_msg(cli, name, "the edited value is larger than %u bytes",
-		        EDIT_READ_MAX);
+	if (len == size) {
+		cli_msg(cli, name,
+		        "%s changed while being read; nothing "
+		        "stored",
+		        f->path);
 		goto fail;
 	}
 	close(fd);
