@@ -135,7 +135,8 @@ static bool stdin_has_data(void)
 {
 	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 	struct stat st;
-	uint8_t byte;
+	uint8_t byte = 0;
+	bool has;
 	off_t pos;
 
 	if (fstat(STDIN_FILENO, &st) < 0)
@@ -149,8 +150,10 @@ static bool stdin_has_data(void)
 	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
 		return false;
 	/* Readable may mean only "at its end"; one byte tells. It is
-	 * not stored: put refuses. */
-	return read(STDIN_FILENO, &byte, 1) == 1;
+	 * not stored (put refuses), and may be part of a secret. */
+	has = read(STDIN_FILENO, &byte, 1) == 1;
+	sodium_memzero(&byte, sizeof(byte));
+	return has;
 }
 
 struct put_opts {
