@@ -7,15 +7,18 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "name.h"
 #include "secmem.h"
 #include "tty.h"
+#include "valuefmt.h"
 
 /* Read at most this much from stdin; the agent's max_value_bytes (64 KiB by
  * default) is what really applies. */
@@ -124,66 +127,160 @@ static int read_tty_value(struct cli *cli, const char *name, uint8_t **ret_buf,
 	return 0;
 }
 
-int cmd_put(struct cli *cli, int argc, char **argv)
+/* Whether stdin holds bytes that --generate would ignore: a regular file
+ * not at its end, or a pipe or socket with data waiting right now (a pipe
+ * nobody writes to must not make put wait). A terminal or /dev/null holds
+ * none. */
+static bool stdin_has_data(void)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	struct stat st;
+	uint8_t byte = 0;
+	bool has;
+	off_t pos;
+
+	if (fstat(STDIN_FILENO, &st) < 0)
+		return false;
+	if (S_ISREG(st.st_mode)) {
+		pos = lseek(STDIN_FILENO, 0, SEEK_CUR);
+		return pos >= 0 && pos < st.st_size;
+	}
+	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+		return false;
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+		return false;
+	/* Readable may mean only "at its end"; one byte tells. It is
+	 * not stored (put refuses), and may be part of a secret. */
+	has = read(STDIN_FILENO, &byte, 1) == 1;
+	sodium_memzero(&byte, sizeof(byte));
+	return has;
+}
+
+struct put_opts {
+	uint64_t generate;
+	enum valuefmt_format format;
+	bool format_given;
+	bool allow_empty;
+};
+
+/* put's options, checked against each other; 0 or an exit code
+ * (CLI_EXIT_DONE after --help). */
+static int put_parse(struct cli *cli, int argc, char **argv, struct put_opts *o)
 {
 	static const struct option opts[] = {
 		{ "generate", required_argument, NULL, 'g' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "allow-empty", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *name = NULL;
-	bool allow_empty = false;
-	uint64_t generate = 0, version = 0;
-	uint8_t *value = NULL;
-	size_t len = 0;
-	kw_client *c = NULL;
-	int opt, ex, r;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'g' &&
-		    !cli_parse_u64(optarg, 1, UINT32_MAX, &generate))
-			return cli_usage(cli,
-			                 "--generate: expected a number "
-			                 "of bytes, 1-%u",
-			                 UINT32_MAX);
-		else if (opt == 'e')
-			allow_empty = true;
-		else if (opt == 'h')
-			return cli_help();
-		else if (opt != 'g')
+		switch (opt) {
+		case 'g':
+			if (!cli_parse_u64(optarg, 1, VALUEFMT_GEN_MAX,
+			                   &o->generate))
+				return cli_usage(
+					cli,
+					"--generate: expected a number "
+					"of bytes (characters for "
+					"alnum), 1-%u",
+					VALUEFMT_GEN_MAX);
+			break;
+		case 'f':
+			if (valuefmt_parse(optarg, &o->format) < 0)
+				return cli_usage(cli, "--format: expected "
+				                      "base64url, hex, alnum "
+				                      "or raw");
+			o->format_given = true;
+			break;
+		case 'e':
+			o->allow_empty = true;
+			break;
+		case 'h':
+			cli_help();
+			return CLI_EXIT_DONE;
+		default:
 			return cli_bad_option(cli, argv);
+		}
 	}
 	if (optind + 1 < argc)
 		return cli_usage(cli, "the value is read from stdin, never "
 		                      "from the command line");
-	if (generate && allow_empty)
+	if (o->format_given && !o->generate)
+		return cli_usage(cli, "--format is for --generate");
+	if (o->generate && o->allow_empty)
 		return cli_usage(cli, "--allow-empty is for values read from "
 		                      "stdin, not --generate");
-	ex = one_name(cli, argc, argv, &name);
-	if (ex != 0)
-		return ex;
-	if (!generate) {
-		ex = isatty(STDIN_FILENO) ?
-		             read_tty_value(cli, name, &value, &len) :
-		             read_stdin(cli, name, &value, &len);
-		if (ex != 0)
-			return ex;
-		/* printf %s "$UNSET" | keyward put x: almost always a
-		 * mistake, and storing it would replace a good value. */
-		if (len == 0 && !allow_empty) {
-			kw_wipefree(value);
+	return 0;
+}
+
+/* The value put stores from stdin (or the terminal), or for --generate
+ * in a printable format; NULL for a raw --generate, which the agent
+ * makes itself. 0 or an exit code. */
+static int put_value(struct cli *cli, const char *name,
+                     const struct put_opts *o, uint8_t **ret_value,
+                     size_t *ret_len)
+{
+	int ex;
+
+	if (o->generate) {
+		if (stdin_has_data()) {
 			cli_msg(cli, name,
-			        "the value on stdin is empty; nothing stored "
-			        "(--allow-empty stores an empty value)");
+			        "--generate makes the value: stdin must be "
+			        "empty; nothing stored");
 			return CLI_EXIT_USAGE;
 		}
+		if (o->format == VALUEFMT_RAW)
+			return 0;
+		if (kw_secmem_init() < 0 ||
+		    valuefmt_generate(o->format, (size_t)o->generate, ret_value,
+		                      ret_len) < 0) {
+			cli_msg(cli, name, "cannot make a random value");
+			return CLI_EXIT_ERROR;
+		}
+		return 0;
 	}
-	ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
+	ex = isatty(STDIN_FILENO) ?
+	             read_tty_value(cli, name, ret_value, ret_len) :
+	             read_stdin(cli, name, ret_value, ret_len);
+	if (ex != 0)
+		return ex;
+	/* printf %s "$UNSET" | keyward put x: almost always a mistake,
+	 * and storing it would replace a good value. */
+	if (*ret_len == 0 && !o->allow_empty) {
+		kw_wipefree(*ret_value);
+		*ret_value = NULL;
+		cli_msg(cli, name,
+		        "the value on stdin is empty; nothing stored "
+		        "(--allow-empty stores an empty value)");
+		return CLI_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int cmd_put(struct cli *cli, int argc, char **argv)
+{
+	struct put_opts o = { .format = VALUEFMT_BASE64URL };
+	const char *name = NULL;
+	uint64_t version = 0;
+	uint8_t *value = NULL;
+	size_t len = 0;
+	kw_client *c = NULL;
+	int ex, r;
+
+	ex = put_parse(cli, argc, argv, &o);
+	if (ex == 0)
+		ex = one_name(cli, argc, argv, &name);
+	if (ex == 0)
+		ex = put_value(cli, name, &o, &value, &len);
+	if (ex == 0)
+		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 	if (ex != 0)
 		goto out;
-	if (generate)
-		r = kw_secret_generate(c, name, (size_t)generate, &version);
+	if (o.generate && !value)
+		r = kw_secret_generate(c, name, (size_t)o.generate, &version);
 	else
 		r = kw_secret_put(c, name, value, len, &version);
 	if (r < 0) {
@@ -203,24 +300,31 @@ static bool stage_known(const char *s)
 	       strcmp(s, "previous") == 0 || strcmp(s, "retired") == 0;
 }
 
-int cmd_get(struct cli *cli, int argc, char **argv)
+struct get_opts {
+	const char *stage;
+	uint64_t version;
+	bool raw;
+	bool base64;
+};
+
+/* get's options, checked against each other; 0 or an exit code
+ * (CLI_EXIT_DONE after --help). */
+static int get_parse(struct cli *cli, int argc, char **argv, struct get_opts *o)
 {
 	static const struct option opts[] = {
 		{ "version", required_argument, NULL, 'v' },
 		{ "stage", required_argument, NULL, 's' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "base64", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *name = NULL, *stage = NULL;
-	uint64_t version = 0;
-	kw_secret *s = NULL;
-	kw_client *c = NULL;
-	int opt, ex, r;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'v':
-			if (!cli_parse_u64(optarg, 1, INT64_MAX, &version))
+			if (!cli_parse_u64(optarg, 1, INT64_MAX, &o->version))
 				return cli_usage(cli, "--version: expected a "
 				                      "version number >= 1");
 			break;
@@ -230,38 +334,90 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 				                 "--stage: expected current, "
 				                 "pending, previous or "
 				                 "retired");
-			stage = optarg;
+			o->stage = optarg;
+			break;
+		case 'r':
+			o->raw = true;
+			break;
+		case 'b':
+			o->base64 = true;
 			break;
 		case 'h':
-			return cli_help();
+			cli_help();
+			return CLI_EXIT_DONE;
 		default:
 			return cli_bad_option(cli, argv);
 		}
 	}
-	if (version && stage)
+	if (o->version && o->stage)
 		return cli_usage(cli, "--version and --stage exclude each "
 		                      "other");
-	ex = one_name(cli, argc, argv, &name);
+	if (o->raw && o->base64)
+		return cli_usage(cli, "--raw and --base64 exclude each other");
+	return 0;
+}
+
+/* Write the value to stdout as get was asked: base64 with a newline, or
+ * its bytes, which a terminal gets only when they are text (or --raw):
+ * control bytes in a value could drive the terminal. 0 or an exit code. */
+static int get_write(struct cli *cli, const char *name,
+                     const struct get_opts *o, const kw_secret *s)
+{
+	const uint8_t *p = kw_secret_value(s);
+	size_t n = kw_secret_len(s), len;
+	char *b64 = NULL;
+	int r;
+
+	if (o->base64) {
+		if (valuefmt_base64(p, n, &b64, &len) < 0) {
+			cli_msg(cli, name, "out of memory");
+			return CLI_EXIT_ERROR;
+		}
+		r = cli_write_line(b64, len);
+		kw_wipefree(b64);
+	} else if (!o->raw && isatty(STDOUT_FILENO) &&
+	           !valuefmt_is_text(p, n)) {
+		cli_msg(cli, name,
+		        "the value is not text (it has NUL or control "
+		        "bytes, or is not UTF-8); not written to the "
+		        "terminal. Use --base64 to see it encoded, --raw "
+		        "to write it anyway, or redirect stdout");
+		return CLI_EXIT_ERROR;
+	} else {
+		r = cli_write_all(STDOUT_FILENO, p, n);
+	}
+	if (r < 0) {
+		cli_msg(cli, name, "cannot write to stdout: %s", strerror(-r));
+		return CLI_EXIT_ERROR;
+	}
+	return 0;
+}
+
+int cmd_get(struct cli *cli, int argc, char **argv)
+{
+	struct get_opts o = { 0 };
+	const char *name = NULL;
+	kw_secret *s = NULL;
+	kw_client *c = NULL;
+	int ex, r;
+
+	ex = get_parse(cli, argc, argv, &o);
+	if (ex == 0)
+		ex = one_name(cli, argc, argv, &name);
 	if (ex == 0)
 		ex = cli_connect(cli, KW_TIMEOUT_DEFAULT_MS, &c);
 	if (ex != 0)
 		return ex;
-	if (version)
-		r = kw_secret_get_version(c, name, version, &s);
-	else if (stage)
-		r = kw_secret_get_stage(c, name, stage, &s);
+	if (o.version)
+		r = kw_secret_get_version(c, name, o.version, &s);
+	else if (o.stage)
+		r = kw_secret_get_stage(c, name, o.stage, &s);
 	else
 		r = kw_secret_get(c, name, &s);
-	if (r < 0) {
+	if (r < 0)
 		ex = cli_fail(cli, c, name, r);
-		goto out;
-	}
-	r = cli_write_all(STDOUT_FILENO, kw_secret_value(s), kw_secret_len(s));
-	if (r < 0) {
-		cli_msg(cli, name, "cannot write to stdout: %s", strerror(-r));
-		ex = CLI_EXIT_ERROR;
-	}
-out:
+	else
+		ex = get_write(cli, name, &o, s);
 	kw_secret_free(s);
 	kw_close(c);
 	return ex;

@@ -21,42 +21,96 @@ struct command {
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
 
+/* One command a line, in no particular order: the help below groups
+ * them. */
 static const struct command commands[] = {
-	{ "init", cmd_init },         { "status", cmd_status },
-	{ "unlock", cmd_unlock },     { "lock", cmd_lock },
-	{ "passwd", cmd_passwd },     { "put", cmd_put },
-	{ "get", cmd_get },           { "ls", cmd_ls },
-	{ "versions", cmd_versions }, { "rm", cmd_rm },
-	{ "client", cmd_client },     { "policy", cmd_policy },
-	{ "audit", cmd_audit },       { "schedule", cmd_schedule },
-	{ "rotate", cmd_rotate },     { "watch", cmd_watch },
-	{ "token", cmd_token },       { "jwks", cmd_jwks },
-	{ "apikey", cmd_apikey },     { "import", cmd_import },
-	{ "export", cmd_export },     { "inject", cmd_inject },
-	{ "run", cmd_run },           { "mcp", cmd_mcp },
-	{ "backup", cmd_backup },     { "restore", cmd_restore },
+	{ "init", cmd_init },
+	{ "status", cmd_status },
+	{ "unlock", cmd_unlock },
+	{ "lock", cmd_lock },
+	{ "passwd", cmd_passwd },
+	{ "put", cmd_put },
+	{ "get", cmd_get },
+	{ "edit", cmd_edit },
+	{ "ls", cmd_ls },
+	{ "versions", cmd_versions },
+	{ "rm", cmd_rm },
+	{ "client", cmd_client },
+	{ "policy", cmd_policy },
+	{ "audit", cmd_audit },
+	{ "schedule", cmd_schedule },
+	{ "rotate", cmd_rotate },
+	{ "watch", cmd_watch },
+	{ "token", cmd_token },
+	{ "jwks", cmd_jwks },
+	{ "apikey", cmd_apikey },
+	{ "import", cmd_import },
+	{ "export", cmd_export },
+	{ "inject", cmd_inject },
+	{ "run", cmd_run },
+	{ "mcp", cmd_mcp },
+	{ "backup", cmd_backup },
+	{ "restore", cmd_restore },
 };
 
-static const char usage_text[] =
+/*
+ * The help, one part per group of commands (C compilers need only handle
+ * 4095-byte literals). An entry starts with two spaces and the command;
+ * its lines run on indented deeper (help_print_entries relies on it).
+ */
+static const char usage_head[] =
 	"usage: keyward [--socket PATH] [--timeout MS] COMMAND [ARGS]\n"
 	"\n"
-	"Commands:\n"
-	"  init [--passphrase] [--passphrase-fd N]\n"
-	"                          create the store in $KEYWARD_HOME (~/.mcp)\n"
-	"  status [--json]         show whether the agent runs and is locked\n"
-	"  unlock [--passphrase-fd N]\n"
-	"                          load the data key into the agent\n"
-	"  lock                    make the agent forget the data key\n"
-	"  passwd [--passphrase-fd N]\n"
-	"                          set a new passphrase (also from keyfile)\n"
-	"  put NAME [--generate N | --allow-empty]\n"
-	"                          store stdin (or N random bytes) as NAME;\n"
-	"                          empty stdin only with --allow-empty\n"
-	"  get NAME [--version N | --stage S]\n"
-	"                          write the value of NAME to stdout\n"
+	"Commands:\n";
+
+static const char usage_secrets[] =
+	"\nSecrets\n"
+	"  put NAME [--allow-empty]\n"
+	"                          store stdin as NAME; empty stdin only\n"
+	"                          with --allow-empty\n"
+	"  put NAME --generate N [--format base64url|hex|alnum|raw]\n"
+	"                          store a random value: N bytes encoded\n"
+	"                          (default base64url), N alnum characters,\n"
+	"                          or N raw bytes; N is 1-65536\n"
+	"  get NAME [--version N | --stage S] [--raw | --base64]\n"
+	"                          write the value of NAME to stdout; a\n"
+	"                          terminal gets only text unless --raw\n"
+	"  edit NAME [--create] [--allow-empty]\n"
+	"                          change NAME's value in $VISUAL/$EDITOR;\n"
+	"                          stored as a new version if it changed\n"
 	"  ls [PREFIX] [--json]    list secrets (names, never values)\n"
 	"  versions NAME [--json]  list the versions of NAME\n"
 	"  rm NAME                 delete NAME and all its versions\n"
+	"  import FILE [--format json|dotenv] [--prefix P] [--dry-run]\n"
+	"         [--overwrite] [--shred]\n"
+	"                          store every entry of a secrets.json or\n"
+	"                          .env file (all valid, or nothing)\n"
+	"  export [PREFIX/] [--format json|dotenv] [--force]\n"
+	"                          write names and values to stdout (not to\n"
+	"                          a terminal unless --force)\n";
+
+static const char usage_programs[] =
+	"\nRunning programs and MCP configs\n"
+	"  run [--env VAR=REF]... [--env-file FILE]... [--mask all|stderr|none]\n"
+	"      [--mask-hold MS] [--watch [--grace DUR]] [--token-file FILE]\n"
+	"      -- CMD [ARG...]\n"
+	"                          run CMD with secrets in its environment,\n"
+	"                          masking them in its output; REF is\n"
+	"                          NAME[@VERSION|#STAGE][:base64]; exit\n"
+	"                          status is CMD's (128+N for signal N)\n"
+	"  inject -i TEMPLATE -o FILE [--mode 0600] [--watch [--exec CMD]]\n"
+	"                          render {{ keyward://REF }} into FILE;\n"
+	"                          --watch: again after each rotation\n"
+	"  mcp scan [PATH...] [--json]\n"
+	"                          report plaintext credentials in MCP client\n"
+	"                          configs (exit 0 none, 10 some found)\n"
+	"  mcp import CONFIG [--server NAME]... [--prefix P] [--dry-run]\n"
+	"             [--yes] [--narrow]\n"
+	"                          store a config's credentials in keyward\n"
+	"                          and launch its servers through keyward run\n";
+
+static const char usage_access[] =
+	"\nAccess control\n"
 	"  client add NAME         make a client token (printed once)\n"
 	"  client ls [--json]      list client tokens (never the tokens)\n"
 	"  client revoke NAME      make NAME's token stop working\n"
@@ -69,16 +123,30 @@ static const char usage_text[] =
 	"  policy init             write the default policy for an older store\n"
 	"  policy owner add [PATH] let this keyward (or PATH) administer: name\n"
 	"                          it in policies/00-owner.ini, reload the agent\n"
-	"  policy owner list       the keyward executables 00-owner.ini names\n"
-	"  audit [--since T] [--until T] [--name GLOB] [--principal P]\n"
-	"        [--op OP] [--outcome O] [--limit N] [--json] [--follow]\n"
-	"                          show the audit log: the newest N rows\n"
-	"                          (default 20, 0: all), oldest first;\n"
-	"                          --follow keeps printing new rows\n"
-	"  audit stats [--since T] [--json]\n"
-	"                          count requests by principal, op, outcome\n"
-	"  audit verify [--json]   check the audit log's hash chain (exit 0\n"
-	"                          intact, 1 broken)\n"
+	"  policy owner list       the keyward executables 00-owner.ini names\n";
+
+static const char usage_tokens[] =
+	"\nTokens and API keys\n"
+	"  token issue --sub S --aud URI [--aud URI]... [--scopes a,b]\n"
+	"        [--client-id C] [--ttl DUR] [--json]\n"
+	"                          mint a JWT access token (stdout)\n"
+	"  token verify --aud URI [--scopes a,b] [--json]\n"
+	"                          verify the token on stdin\n"
+	"  jwks                    the public JWK Set of the signing key\n"
+	"  apikey create --principal NAME [--scopes a,b] [--ttl DUR] [--json]\n"
+	"                          make an API key (printed once, on stdout)\n"
+	"  apikey ls [--principal NAME] [--json]\n"
+	"                          list API keys (never the keys)\n"
+	"  apikey revoke ID        make the key ID stop working\n"
+	"  apikey rotate ID [--overlap DUR] [--json]\n"
+	"                          a new key for ID's principal; ID keeps\n"
+	"                          working until the overlap ends\n"
+	"  apikey verify [--json]  check the key on stdin (exit 0 valid,\n"
+	"                          3 unknown, 6 revoked, 7 expired,\n"
+	"                          8 malformed)\n";
+
+static const char usage_rotation[] =
+	"\nRotation\n"
 	"  schedule NAME --every DUR --rotator SPEC [--window HH:MM-HH:MM]\n"
 	"           [--jitter DUR] [--overlap DUR] [--generate SPEC]\n"
 	"           [--hmac-secret NAME] [--allow-private] [--allow-insecure]\n"
@@ -98,55 +166,37 @@ static const char usage_text[] =
 	"                          print rotations of matching secrets as\n"
 	"                          they finish\n";
 
-/* In two parts: C compilers need only handle 4095-byte literals. */
-static const char usage_text2[] =
-	"  apikey create --principal NAME [--scopes a,b] [--ttl DUR] [--json]\n"
-	"                          make an API key (printed once, on stdout)\n"
-	"  apikey ls [--principal NAME] [--json]\n"
-	"                          list API keys (never the keys)\n"
-	"  apikey revoke ID        make the key ID stop working\n"
-	"  apikey rotate ID [--overlap DUR] [--json]\n"
-	"                          a new key for ID's principal; ID keeps\n"
-	"                          working until the overlap ends\n"
-	"  apikey verify [--json]  check the key on stdin (exit 0 valid,\n"
-	"                          3 unknown, 6 revoked, 7 expired,\n"
-	"                          8 malformed)\n"
-	"  token issue --sub S --aud URI [--aud URI]... [--scopes a,b]\n"
-	"        [--client-id C] [--ttl DUR] [--json]\n"
-	"                          mint a JWT access token (stdout)\n"
-	"  token verify --aud URI [--scopes a,b] [--json]\n"
-	"                          verify the token on stdin\n"
-	"  jwks                    the public JWK Set of the signing key\n"
-	"  import FILE [--format json|dotenv] [--prefix P] [--dry-run]\n"
-	"         [--overwrite] [--shred]\n"
-	"                          store every entry of a secrets.json or\n"
-	"                          .env file (all valid, or nothing)\n"
-	"  export [PREFIX/] [--format json|dotenv] [--force]\n"
-	"                          write names and values to stdout (not to\n"
-	"                          a terminal unless --force)\n"
-	"  inject -i TEMPLATE -o FILE [--mode 0600] [--watch [--exec CMD]]\n"
-	"                          render {{ keyward://REF }} into FILE;\n"
-	"                          --watch: again after each rotation\n"
-	"  run [--env VAR=REF]... [--env-file FILE]... [--mask all|stderr|none]\n"
-	"      [--mask-hold MS] [--watch [--grace DUR]] [--token-file FILE]\n"
-	"      -- CMD [ARG...]\n"
-	"                          run CMD with secrets in its environment,\n"
-	"                          masking them in its output; REF is\n"
-	"                          NAME[@VERSION|#STAGE][:base64]; exit\n"
-	"                          status is CMD's (128+N for signal N)\n"
-	"  mcp scan [PATH...] [--json]\n"
-	"                          report plaintext credentials in MCP client\n"
-	"                          configs (exit 0 none, 10 some found)\n"
-	"  mcp import CONFIG [--server NAME]... [--prefix P] [--dry-run]\n"
-	"             [--yes] [--narrow]\n"
-	"                          store a config's credentials in keyward\n"
-	"                          and launch its servers through keyward run\n"
+static const char usage_audit[] =
+	"\nAudit\n"
+	"  audit [--since T] [--until T] [--name GLOB] [--principal P]\n"
+	"        [--op OP] [--outcome O] [--limit N] [--json] [--follow]\n"
+	"                          show the audit log: the newest N rows\n"
+	"                          (default 20, 0: all), oldest first;\n"
+	"                          --follow keeps printing new rows\n"
+	"  audit stats [--since T] [--json]\n"
+	"                          count requests by principal, op, outcome\n"
+	"  audit verify [--json]   check the audit log's hash chain (exit 0\n"
+	"                          intact, 1 broken)\n";
+
+static const char usage_agent[] =
+	"\nAgent and store\n"
+	"  init [--passphrase] [--passphrase-fd N]\n"
+	"                          create the store in $KEYWARD_HOME (~/.mcp)\n"
+	"  status [--json]         show whether the agent runs and is locked\n"
+	"  unlock [--passphrase-fd N]\n"
+	"                          load the data key into the agent\n"
+	"  lock                    make the agent forget the data key\n"
+	"  passwd [--passphrase-fd N]\n"
+	"                          set a new passphrase (also from keyfile)\n"
 	"  backup FILE             copy the still-encrypted store and the\n"
 	"                          audit checkpoints into a new FILE (0600);\n"
 	"                          master.key is not in it\n"
 	"  restore FILE [--force] [--passphrase-fd N]\n"
 	"                          put a backup in place of the store (the\n"
-	"                          agent stopped); the old one is kept aside\n"
+	"                          agent stopped); the old one is kept aside\n";
+
+static const char usage_tail[] =
+	"\nHelp\n"
 	"  help [COMMAND]          show this text, or COMMAND's part of it\n"
 	"\n"
 	"Options:\n"
@@ -172,6 +222,12 @@ static const char usage_text2[] =
 	"5 agent locked, 6 revoked, 7 expired, 8 malformed API key,\n"
 	"9 outcome unknown (a failed disk sync: the change may or may not be\n"
 	"stored; see keyward status), 10 mcp scan found credentials.\n";
+
+static const char *const usage_parts[] = {
+	usage_head,   usage_secrets, usage_programs,
+	usage_access, usage_tokens,  usage_rotation,
+	usage_audit,  usage_agent,   usage_tail,
+};
 
 /* The command being run, for its --help; NULL before dispatch. */
 static const char *help_topic;
@@ -213,8 +269,11 @@ static size_t help_print_entries(const char *text, const char *cmd)
 static bool help_command(const char *cmd)
 {
 	printf("usage: keyward [--socket PATH] [--timeout MS] COMMAND ...\n\n");
-	size_t n = help_print_entries(usage_text, cmd) +
-	           help_print_entries(usage_text2, cmd);
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(usage_parts) / sizeof(usage_parts[0]);
+	     i++)
+		n += help_print_entries(usage_parts[i], cmd);
 	if (n == 0)
 		return false;
 	printf("\n`keyward help` lists every command, the global options and "
@@ -226,8 +285,9 @@ int cli_help(void)
 {
 	if (help_topic && help_command(help_topic))
 		return CLI_EXIT_OK;
-	fputs(usage_text, stdout);
-	fputs(usage_text2, stdout);
+	for (size_t i = 0; i < sizeof(usage_parts) / sizeof(usage_parts[0]);
+	     i++)
+		fputs(usage_parts[i], stdout);
 	return CLI_EXIT_OK;
 }
 

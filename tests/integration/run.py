@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 GROUPS = {
-    "cli": "test_cli",
+    "cli": ("test_cli", "test_edit"),
     "lib": "test_lib",
     "lifecycle": "test_lifecycle",
     "passphrase": "test_passphrase",

@@ -1,18 +1,37 @@
 """The keyward CLI against a real keywardd: put/get, versions and stages,
 listing, deletion, limits, names and exit codes."""
 
+import base64
 import json
 import os
+import pty
 import re
+import select
 import shutil
+import subprocess
 import unittest
 
 import harness
 from harness import (DaemonTestCase, EXIT_DENIED, EXIT_ERROR, EXIT_NOTFOUND,
-                     EXIT_USAGE, parse_json_lines, parse_json_list, run)
+                     EXIT_USAGE, fd_with, parse_json_lines, parse_json_list,
+                     run, spawn)
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ALL_BYTES = bytes(range(256))
+
+
+def dispatch_commands():
+    """The command names of the CLI's dispatch table (cli/main.c), so a
+    command added there without help fails the help tests."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       "..", "..", "cli", "main.c")
+    with open(src) as f:
+        text = f.read()
+    table = text[text.index("commands[] = {"):]
+    table = table[:table.index("};")]
+    names = re.findall(r'\{ "([a-z]+)", cmd_[a-z_]+ \}', table)
+    assert len(names) >= 25, names
+    return names
 
 
 def listed_names(result):
@@ -71,12 +90,13 @@ class CliRoundTrip(DaemonTestCase):
         self.assertRc(self.cli("get", "big/never"), EXIT_NOTFOUND)
 
     def test_generate(self):
-        r = self.cli("put", "gen/key", "--generate", "32")
+        """--format raw: N random bytes made by the agent."""
+        r = self.cli("put", "gen/key", "--generate", "32", "--format", "raw")
         self.assertRc(r, 0)
         self.assertEqual(r.text.strip(), "gen/key: version 1", r)
         first = self.get_cli("gen/key")
         self.assertEqual(len(first), 32)
-        r = self.cli("put", "gen/key", "--generate", "32")
+        r = self.cli("put", "gen/key", "--format", "raw", "--generate", "32")
         self.assertRc(r, 0)
         second = self.get_cli("gen/key")
         self.assertEqual(len(second), 32)
@@ -105,6 +125,213 @@ class CliRoundTrip(DaemonTestCase):
         r = self.cli("get", "no/such")
         self.assertRc(r, EXIT_NOTFOUND)
         self.assertEqual(r.out, b"")
+
+
+class CliGenerate(DaemonTestCase):
+    """put --generate N [--format F]: a printable value by default, its
+    shape and length per format, never printed; refusals."""
+
+    SHAPES = {
+        # format: (N, length of the value, its characters)
+        "base64url": (32, 43, r"[A-Za-z0-9_-]"),
+        "hex": (16, 32, r"[0-9a-f]"),
+        "alnum": (40, 40, r"[A-Za-z0-9]"),
+    }
+
+    def generate(self, name, *args):
+        r = self.cli("put", name, *args)
+        self.assertRc(r, 0)
+        self.assertEqual(r.out, b"%s: version 1\n" % name.encode(), r)
+        self.assertEqual(r.err, "", r)
+        return self.get_cli(name)
+
+    def test_formats(self):
+        for fmt, (n, length, chars) in self.SHAPES.items():
+            with self.subTest(fmt=fmt):
+                one = self.generate("gen/%s-1" % fmt, "--generate", str(n),
+                                    "--format", fmt)
+                two = self.generate("gen/%s-2" % fmt, "--format", fmt,
+                                    "--generate", str(n))
+                for v in (one, two):
+                    self.assertRegex(v.decode(), "^%s{%d}$" % (chars, length))
+                self.assertNotEqual(one, two)
+        raw = self.generate("gen/raw", "--generate", "48", "--format", "raw")
+        self.assertEqual(len(raw), 48)
+
+    def test_default_is_base64url(self):
+        v = self.generate("gen/default", "--generate", "32")
+        self.assertRegex(v.decode(), r"^[A-Za-z0-9_-]{43}$")
+        self.assertEqual(len(base64.urlsafe_b64decode(v + b"=")), 32)
+        big = self.generate("gen/big", "--generate", "65536", "--format",
+                            "alnum")
+        self.assertEqual(len(big), 65536)
+
+    def test_refusals(self):
+        cases = [
+            (("--format", "hex"), "--format is for --generate"),
+            (("--generate", "8", "--format", "base64"), "base64url, hex"),
+            (("--generate", "0"), "1-65536"),
+            (("--generate", "65537"), "1-65536"),
+            (("--generate", "-1"), "1-65536"),
+            (("--generate", "8", "--allow-empty"), "--allow-empty"),
+        ]
+        for args, says in cases:
+            with self.subTest(args=args):
+                r = self.cli("put", "gen/no", *args, input=b"")
+                self.assertRc(r, EXIT_USAGE)
+                self.assertIn(says, r.err, r)
+        self.assertRc(self.cli("get", "gen/no"), EXIT_NOTFOUND)
+
+    def test_refused_with_data_on_stdin(self):
+        """Data on stdin and --generate: which did the user mean? Neither
+        is stored (a pipe already written and closed, then a file)."""
+        path = os.path.join(self.h.work, "value.txt")
+        with open(path, "wb") as f:
+            f.write(b"canary-value-not-stored")
+        rfd = fd_with(b"canary-value-not-stored")
+        try:
+            with open(path, "rb") as f:
+                for stdin in (rfd, f):
+                    proc = spawn([harness.BIN_KEYWARD, "put", "gen/both",
+                                  "--generate", "16"], self.h.env,
+                                 stdin=stdin, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, cwd=self.h.work)
+                    out, err = proc.communicate(timeout=30)
+                    self.assertEqual(proc.returncode, EXIT_USAGE, err)
+                    self.assertIn(b"stdin must be empty", err)
+                    self.assertNotIn(b"canary", out + err)
+        finally:
+            os.close(rfd)
+        self.assertRc(self.cli("get", "gen/both"), EXIT_NOTFOUND)
+
+
+def read_pty(master):
+    """Everything the terminal has received (the writer has exited)."""
+    data = b""
+    while select.select([master], [], [], 0)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: no writer left
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class CliGetTerminal(DaemonTestCase):
+    """get writes a value to a terminal only when it is text (UTF-8, no
+    control bytes but tab, newline, CR); --raw anyway, --base64 encoded.
+    A pipe always gets the bytes."""
+
+    # A sample of each kind; valuefmt's unit test has the full table.
+    TEXT = {
+        "t/lines": b"a\tb\r\nc",
+        "t/utf8": "caf\u00e9 \u20ac \U0001f511".encode(),
+    }
+    BINARY = {
+        "b/nul": b"ab\0cd",
+        "b/esc": b"\x1b]0;pwned\x07",
+        "b/c1": "\u009b2J".encode(),
+        "b/latin1": "caf\u00e9".encode("latin-1"),
+    }
+
+    def get_tty(self, *args):
+        master, slave = pty.openpty()
+        try:
+            proc = spawn([harness.BIN_KEYWARD, "get"] + list(args),
+                         self.h.env, stdin=subprocess.DEVNULL, stdout=slave,
+                         stderr=subprocess.PIPE, cwd=self.h.work)
+            os.close(slave)
+            slave = None
+            err = proc.communicate(timeout=30)[1].decode()
+            return proc.returncode, read_pty(master), err
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+
+    def setUp(self):
+        super().setUp()
+        for name, v in list(self.TEXT.items()) + list(self.BINARY.items()):
+            self.put_cli(name, v)
+
+    def test_text_to_terminal(self):
+        for name, v in self.TEXT.items():
+            with self.subTest(name=name):
+                rc, out, err = self.get_tty(name)
+                self.assertEqual((rc, err), (0, ""))
+                # The terminal turns \n into \r\n on output.
+                self.assertEqual(out, v.replace(b"\n", b"\r\n"))
+
+    def test_binary_refused_on_terminal(self):
+        for name, v in self.BINARY.items():
+            with self.subTest(name=name):
+                rc, out, err = self.get_tty(name)
+                self.assertEqual(rc, EXIT_ERROR, err)
+                self.assertEqual(out, b"")
+                self.assertIn("--raw", err)
+                self.assertIn("--base64", err)
+                rc, out, err = self.get_tty(name, "--base64")
+                self.assertEqual((rc, err), (0, ""))
+                self.assertEqual(base64.b64decode(out.strip()), v)
+                rc, out, err = self.get_tty(name, "--raw")
+                self.assertEqual((rc, err), (0, ""))
+                self.assertEqual(out, v)
+
+    def test_pipe_gets_bytes(self):
+        for name, v in self.BINARY.items():
+            with self.subTest(name=name):
+                self.assertEqual(self.get_cli(name), v)
+                r = self.cli("get", name, "--base64")
+                self.assertRc(r, 0)
+                self.assertEqual(r.out, base64.b64encode(v) + b"\n")
+        r = self.cli("get", "b/nul", "--raw", "--base64")
+        self.assertRc(r, EXIT_USAGE)
+        self.assertEqual(r.out, b"")
+
+
+class CliTimes(DaemonTestCase):
+    """Human output shows times as dates, never as Unix seconds; --json
+    keeps the protocol's numbers."""
+
+    UNIX = re.compile(r"(?<![\d.])1[6-9]\d{8}(?![\d.])")
+    DATE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
+
+    def test_dates_not_numbers(self):
+        self.put_cli("t/a", b"value")
+        self.assertRc(self.cli("client", "add", "t-client"), 0)
+        key = self.cli("apikey", "create", "--principal", "p", "--ttl", "2d")
+        self.assertRc(key, 0)
+        self.assertRc(self.cli("schedule", "t/a", "--every", "30d",
+                               "--rotator", "random:16"), 0)
+        tok = self.cli("token", "issue", "--sub", "s", "--aud",
+                       "https://mcp.example", "--ttl", "1h")
+        self.assertRc(tok, 0)
+        dated = [("ls",), ("versions", "t/a"), ("client", "ls"),
+                 ("apikey", "ls"), ("audit",), ("schedule", "ls"),
+                 ("rotate", "--status", "t/a")]
+        for args in dated + [("status",), ("audit", "stats"),
+                             ("audit", "verify")]:
+            with self.subTest(args=args):
+                r = self.cli(*args)
+                self.assertRc(r, 0)
+                self.assertNotRegex(r.text + r.err, self.UNIX)
+                if args in dated:
+                    self.assertRegex(r.text, self.DATE)
+        for args, stdin in ((("apikey", "verify"), key.out),
+                            (("token", "verify", "--aud",
+                              "https://mcp.example"), tok.out)):
+            with self.subTest(args=args):
+                r = self.cli(*args, input=stdin)
+                self.assertRc(r, 0)
+                self.assertNotRegex(r.text, self.UNIX)
+                self.assertRegex(r.text, self.DATE)
+        r = self.cli("token", "verify", "--aud", "https://mcp.example",
+                     "--json", input=tok.out)
+        self.assertIsInstance(json.loads(r.out)["expires_at"], int)
+        r = self.cli("status", "--json")
+        self.assertIsInstance(json.loads(r.out)["rotation_checked_at"], int)
 
 
 class CliVersions(DaemonTestCase):
@@ -298,10 +525,7 @@ class CliNamesAndUsage(DaemonTestCase):
         self.assertRc(full, 0)
         self.assertIn("Commands:", full.text)
         self.assertIn("Exit status:", full.text)
-        for cmd in ("init", "status", "unlock", "lock", "passwd", "put",
-                    "get", "ls", "versions", "rm", "client", "policy",
-                    "audit", "schedule", "rotate", "watch", "token", "jwks",
-                    "apikey", "import", "export", "inject", "run", "mcp"):
+        for cmd in dispatch_commands():
             with self.subTest(cmd=cmd):
                 for r in (self.cli("help", cmd), self.cli(cmd, "--help")):
                     self.assertRc(r, 0)
@@ -330,6 +554,42 @@ class CliNamesAndUsage(DaemonTestCase):
         self.assertRc(r, EXIT_USAGE)
         self.assertIn("unknown command", r.err, r)
         self.assertRc(self.cli("help", "put", "get"), EXIT_USAGE)
+
+    GROUPS = ["Secrets", "Running programs and MCP configs",
+              "Access control", "Tokens and API keys", "Rotation", "Audit",
+              "Agent and store", "Help"]
+
+    def test_help_grouped(self):
+        """keyward help and --help: the same text, commands under group
+        headings in this order, every command of the dispatch table in
+        it, and the lines of commands other branches add."""
+        full = self.cli("help")
+        self.assertRc(full, 0)
+        self.assertEqual(self.cli("--help").out, full.out)
+        lines = full.text.splitlines()
+        heads = [ln for ln in lines if ln in self.GROUPS]
+        self.assertEqual(heads, self.GROUPS, full.text)
+        group, found = None, {}
+        for ln in lines:
+            if ln in self.GROUPS:
+                group = ln
+            m = re.match(r"^  ([a-z]+)", ln)
+            if m and group:
+                found.setdefault(m.group(1), group)
+        for cmd in dispatch_commands():
+            self.assertIn(cmd, found, "%s missing from the help" % cmd)
+        for cmd, group in (("put", "Secrets"), ("edit", "Secrets"),
+                           ("run", "Running programs and MCP configs"),
+                           ("policy", "Access control"),
+                           ("apikey", "Tokens and API keys"),
+                           ("schedule", "Rotation"), ("audit", "Audit"),
+                           ("init", "Agent and store"),
+                           ("backup", "Agent and store")):
+            self.assertEqual(found.get(cmd), group, cmd)
+        for usage in ("  policy owner add [PATH]", "  policy owner list",
+                      "  backup FILE", "  restore FILE [--force]",
+                      "  rekey"):
+            self.assertIn("\n" + usage, full.text)
 
     def test_no_daemon(self):
         self.assertEqual(self.d.stop(), 0)
