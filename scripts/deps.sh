@@ -41,6 +41,9 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	# server's SDK comes from npm during the test).
 	need_cmd node nodejs
 	need_cmd npm npm
+	# The shell completions' test runs each shell's own completion.
+	need_cmd zsh zsh
+	need_cmd fish fish
 	# The Python binding's pip install test builds it offline with
 	# Debian's interpreter (pip, setuptools, and wheel for setuptools'
 	# bdist_wheel before 70.1).

@@ -53,6 +53,7 @@ GROUPS = {
     "selftest": "test_run",
     "importcmd": "test_importcmd",
     "runcmd": "test_runcmd",
+    "completions": "test_completions",
 }
 
 EXIT_SKIP = 77  # meson's "skipped" exit status
