@@ -82,11 +82,18 @@ _keyward_names() {
 	local prefix="" line re='"name":"([^"]*)"'
 	local -a names=()
 	[[ $cur == */* ]] && prefix=${cur%/*}/
+	[[ $kw == "~/"* ]] && kw=$HOME/${kw#"~/"}
 	while IFS= read -r line; do
 		[[ $line =~ $re ]] && names+=("${BASH_REMATCH[1]}")
 	done < <("$kw" "${global[@]}" --timeout 2000 ls --json $prefix \
 		2>/dev/null </dev/null)
 	COMPREPLY+=($(compgen -W "${names[*]}" -- "$cur"))
+}
+
+# File names (directories get their slash, names are quoted as needed).
+_keyward_files() {
+	compopt -o filenames 2>/dev/null
+	COMPREPLY=($(compgen -f -- "$cur"))
 }
 
 _keyward() {
@@ -140,7 +147,7 @@ _keyward() {
 		--mask) COMPREPLY=($(compgen -W "all stderr none" -- "$cur")) ;;
 		--name | --status | --hmac-secret) _keyward_names ;;
 		--socket | --exe | --env-file | --token-file | -i | -o)
-			COMPREPLY=($(compgen -f -- "$cur")) ;;
+			_keyward_files ;;
 		esac
 		return
 	fi
@@ -175,7 +182,7 @@ _keyward() {
 	get | put | edit | versions | rm | rotate | watch | ls | \
 		"schedule ls" | "schedule rm") _keyward_names ;;
 	import | backup | restore | "mcp import" | "mcp scan")
-		COMPREPLY=($(compgen -f -- "$cur")) ;;
+		_keyward_files ;;
 	help) COMPREPLY=($(compgen -W "$_keyward_commands" -- "$cur")) ;;
 	esac
 }

@@ -125,7 +125,10 @@ class Completions(DaemonTestCase):
         """complete(lines, env) -> one list of offered words per line."""
         entries = self.expected()
         queries = self.queries(entries)
-        extra = ["keyward p", "keyward get gi", "keyward get github/",
+        with open(os.path.join(self.h.work, "secrets.json"), "w"):
+            pass
+        extra = ["keyward import secr", "keyward p", "keyward get gi",
+                 "keyward get github/",
                  "keyward rm ", "keyward get --stage ",
                  "keyward --socket %s versions gitl" % self.h.socket]
         lines = [q for q, _ in queries] + extra
@@ -135,6 +138,7 @@ class Completions(DaemonTestCase):
                 missing = sorted(set(want) - set(got[line]))
                 self.assertEqual(missing, [], "%r offers %r" % (
                     line, got[line]))
+        self.assertEqual(got["keyward import secr"], ["secrets.json"])
         self.assertIn("put", got["keyward p"])
         self.assertTrue(all(w.startswith("p") for w in got["keyward p"]),
                         got["keyward p"])
@@ -199,7 +203,7 @@ class Completions(DaemonTestCase):
             words = line.split(" ")
             script.append("q " + " ".join(shlex.quote(w) for w in words))
         r = subprocess.run(["bash", "--norc", "--noprofile", "-c",
-                            "\n".join(script)], env=env,
+                            "\n".join(script)], env=env, cwd=self.h.work,
                            stdin=subprocess.DEVNULL, capture_output=True,
                            timeout=CLI_DEADLINE_S)
         self.assertEqual((r.returncode, r.stderr), (0, b""), r)
@@ -224,8 +228,8 @@ class Completions(DaemonTestCase):
              "source %s; for l in (cat %s)\ncomplete -C\"$l\"\n"
              "printf '\\x1e\\n'\nend" % (shlex.quote(FISH_FILE),
                                          shlex.quote(f.name))],
-            env=env, stdin=subprocess.DEVNULL, capture_output=True,
-            timeout=CLI_DEADLINE_S)
+            env=env, cwd=self.h.work, stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=CLI_DEADLINE_S)
         self.assertEqual((r.returncode, r.stderr), (0, b""), r)
         answers = split_answers(r.stdout.decode(), len(lines))
         return [[w.split("\t")[0] for w in a] for a in answers]
@@ -325,7 +329,8 @@ class ZshSession:
         master, slave = pty.openpty()
         self.master = master
         self.proc = spawn(["zsh", "-f", "-i"], env, stdin=slave,
-                          stdout=slave, stderr=slave, start_new_session=True)
+                          stdout=slave, stderr=slave, cwd=work,
+                          start_new_session=True)
         os.close(slave)
         self.screen = bytearray()
         self.stop = False
