@@ -127,7 +127,8 @@ class Completions(DaemonTestCase):
         queries = self.queries(entries)
         with open(os.path.join(self.h.work, "secrets.json"), "w"):
             pass
-        extra = ["keyward import secr", "keyward p", "keyward get gi",
+        extra = ["keyward import secr", "keyward put --", "keyward p",
+                 "keyward get gi",
                  "keyward get github/",
                  "keyward rm ", "keyward get --stage ",
                  "keyward --socket %s versions gitl" % self.h.socket]
@@ -139,6 +140,10 @@ class Completions(DaemonTestCase):
                 self.assertEqual(missing, [], "%r offers %r" % (
                     line, got[line]))
         self.assertEqual(got["keyward import secr"], ["secrets.json"])
+        self.assertLessEqual({"--allow-empty", "--generate", "--help"},
+                             set(got["keyward put --"]))
+        self.assertTrue(all(w.startswith("--")
+                            for w in got["keyward put --"]))
         self.assertIn("put", got["keyward p"])
         self.assertTrue(all(w.startswith("p") for w in got["keyward p"]),
                         got["keyward p"])
