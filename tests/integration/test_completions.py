@@ -157,8 +157,8 @@ class Completions(DaemonTestCase):
         self.assertEqual(got[extra[-1]], ["gitlab/ci"])
 
         # A keyward the policy lets list nothing (the agent filters the
-        # list), one it refuses, no agent at the socket: no names, and no
-        # noise (complete() checks the shells' stderr).
+        # list), one the agent refuses, no agent at the socket: no names,
+        # and no noise (complete() checks the shells' stderr).
         quiet = ["keyward get gi", "keyward rm "]
         for what, env in self.unlisting_envs():
             with self.subTest(agent=what):
@@ -176,24 +176,29 @@ class Completions(DaemonTestCase):
 
     def unlisting_envs(self):
         """(what, environment) where `keyward` on the PATH lists no
-        names: a copy whose policy section may list only x/**, a copy no
-        section names (denied), and the CLI with no agent."""
-        narrow, denied = self.copy_cli("narrow"), self.copy_cli("denied")
-        self.h.write_policy("10-narrow.ini", (
+        names: a copy whose policy section may list only x/** (its file
+        sorts before the owner's, should that section come to match
+        copies too), the CLI presenting a revoked client token (the agent
+        refuses it), and the CLI with no agent."""
+        narrow = self.copy_cli("narrow")
+        self.h.write_policy("00-0narrow.ini", (
             '[client "narrow"]\nexe = %s\nread = x/*\nlist = x/**\n'
             % narrow))
         self.assertRc(self.cli("policy", "reload"), 0)
-        envs = []
-        for what, exe in (("nothing listable", narrow), ("denied", denied)):
-            env = dict(self.env, PATH="%s:%s" % (os.path.dirname(exe),
-                                                  self.env["PATH"]))
-            envs.append((what, env))
+        r = self.cli("client", "add", "gone")
+        self.assertRc(r, 0)
+        revoked = re.search(r"kwt_[A-Za-z0-9_-]{43}", r.text).group(0)
+        self.assertRc(self.cli("client", "revoke", "gone"), 0)
+        envs = [
+            ("nothing listable", dict(self.env, PATH="%s:%s" % (
+                os.path.dirname(narrow), self.env["PATH"]))),
+            ("denied", dict(self.env, KEYWARD_TOKEN=revoked)),
+            ("no agent", dict(self.env, KEYWARD_SOCKET=os.path.join(
+                self.h.work, "nothing.sock")))]
         r = run(["keyward", "ls", "--json"], envs[0][1])
         self.assertEqual((r.rc, r.out), (0, b""), r)
         r = run(["keyward", "ls", "--json"], envs[1][1])
         self.assertEqual(r.rc, 4, r)
-        envs.append(("no agent", dict(self.env, KEYWARD_SOCKET=os.path.join(
-            self.h.work, "nothing.sock"))))
         return envs
 
     # -- bash ------------------------------------------------------------
@@ -254,9 +259,15 @@ class Completions(DaemonTestCase):
         # variables a call changes are exported into it first.
         if self.zsh is None:
             self.zsh = ZshSession(self.h.work, env)
+            self.zsh_env = env
             self.addCleanup(self.zsh.close)
-        for var in ("PATH", "KEYWARD_SOCKET"):
-            self.zsh.command("export %s=%s" % (var, shlex.quote(env[var])))
+        for var in sorted(set(env) | set(self.zsh_env)):
+            if var not in env:
+                self.zsh.command("unset %s" % var)
+            elif env[var] != self.zsh_env.get(var):
+                self.zsh.command("export %s=%s" % (var,
+                                                   shlex.quote(env[var])))
+        self.zsh_env = env
         return [self.zsh.complete(line) for line in lines]
 
     def test_zsh(self):
