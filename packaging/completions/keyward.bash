@@ -118,7 +118,7 @@ _keyward() {
 			fi
 			continue
 		fi
-		[[ $w == -- ]] && dashdash=1 && break
+		[[ $w == -- ]] && dashdash=$i && break
 		if [[ -z $sub && $w != -* ]] &&
 			[[ " $(_keyward_subcommands "$cmd") " == *" $w "* ]]; then
 			sub=$w
@@ -126,8 +126,16 @@ _keyward() {
 		_keyward_takes_value "$w" && ((i++))
 	done
 
+	# After run's --: the command, then whatever it takes (bash-
+	# completion's _command_offset knows that; without it, file names).
 	if ((dashdash)); then
-		COMPREPLY=($(compgen -c -- "$cur"))
+		if ((COMP_CWORD == dashdash + 1)); then
+			COMPREPLY=($(compgen -c -- "$cur"))
+		elif declare -F _command_offset >/dev/null; then
+			_command_offset $((dashdash + 1))
+		else
+			_keyward_files
+		fi
 		return
 	fi
 

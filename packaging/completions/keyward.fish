@@ -40,14 +40,17 @@ function __keyward_takes_value
         --token-file --server
 end
 
-# Prints the command, then its subcommand (each may be empty), then 1 if
-# run's -- was passed, from the words before the cursor.
+# Prints the command, then its subcommand (each may be empty), then how
+# many words follow run's -- before the cursor (-1: no --).
 function __keyward_state
     set -l words (commandline -opc)
     set -l cmd ''
     set -l sub ''
     set -l skip 0
+    set -l i 1
+    # (no seq: this runs for every rule's condition, a fork each adds up)
     for w in $words[2..-1]
+        set i (math $i + 1)
         if test $skip = 1
             set skip 0
             continue
@@ -61,7 +64,7 @@ function __keyward_state
             continue
         end
         if test "$w" = --
-            printf '%s\n' $cmd $sub 1
+            printf '%s\n' $cmd $sub (math (count $words) - $i)
             return
         end
         if test -z "$sub"; and not string match -q -- '-*' $w
@@ -70,14 +73,14 @@ function __keyward_state
         end
         __keyward_takes_value $w; and set skip 1
     end
-    printf '%s\n' $cmd $sub 0
+    printf '%s\n' $cmd $sub -1
 end
 
 # True when the words so far are exactly COMMAND [SUBCOMMAND] (no command:
 # ''), before any run --.
 function __keyward_at
     set -l s (__keyward_state)
-    test "$s[3]" = 0; or return 1
+    test "$s[3]" = -1; or return 1
     test "$s[1]" = "$argv[1]"; or return 1
     test "$s[2]" = "$argv[2]"
 end
@@ -85,21 +88,26 @@ end
 # COMMAND given and a subcommand still expected.
 function __keyward_wants_sub
     set -l s (__keyward_state)
-    test "$s[3]" = 0 -a -n "$s[1]" -a -z "$s[2]"; or return 1
+    test "$s[3]" = -1 -a -n "$s[1]" -a -z "$s[2]"; or return 1
     test -n "$(__keyward_subcommands $s[1])"
 end
 
 # True where a secret name is an operand.
 function __keyward_wants_name
     set -l s (__keyward_state)
-    test "$s[3]" = 0; or return 1
+    test "$s[3]" = -1; or return 1
     contains -- "$s[1] $s[2]" "get " "put " "edit " "versions " "rm " \
         "rotate " "watch " "ls " "schedule " "schedule ls" "schedule rm"
 end
 
+# After run's --: N words typed after it (0: the command is next).
 function __keyward_after_dashdash
     set -l s (__keyward_state)
-    test "$s[3]" = 1
+    if test "$argv[1]" = 0
+        test "$s[3]" = 0
+    else
+        test "$s[3]" -gt 0
+    end
 end
 
 # Secret names from `keyward ls --json` (with the typed --socket); only
@@ -139,7 +147,8 @@ complete -c keyward -n __keyward_wants_name -a '(__keyward_names)'
 for c in import backup restore 'mcp import' 'mcp scan'
     complete -c keyward -n "__keyward_at $c" -F
 end
-complete -c keyward -n __keyward_after_dashdash -a '(__fish_complete_command)'
+complete -c keyward -n '__keyward_after_dashdash 0' -a '(__fish_complete_command)'
+complete -c keyward -n '__keyward_after_dashdash 1' -F
 
 # Options, per command: "COMMAND [SUBCOMMAND]" then long options; a name
 # ending in = takes a value.

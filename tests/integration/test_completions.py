@@ -131,6 +131,7 @@ class Completions(DaemonTestCase):
                  "keyward get gi",
                  "keyward get github/",
                  "keyward rm ", "keyward get --stage ",
+                 "keyward run -- keyw", "keyward run -- cat secr",
                  "keyward --socket %s versions gitl" % self.h.socket]
         lines = [q for q, _ in queries] + extra
         got = dict(zip(lines, complete(lines, self.env)))
@@ -155,6 +156,9 @@ class Completions(DaemonTestCase):
         self.assertEqual(sorted(got["keyward get --stage "]),
                          ["current", "pending", "previous", "retired"])
         self.assertEqual(got[extra[-1]], ["gitlab/ci"])
+        # run's command line after --: a command, then its own operands.
+        self.assertIn("keyward", got["keyward run -- keyw"])
+        self.assertEqual(got["keyward run -- cat secr"], ["secrets.json"])
 
         # A keyward the policy lets list nothing (the agent filters the
         # list), one the agent refuses, no agent at the socket: no names,
@@ -294,7 +298,9 @@ def split_answers(text, count, keep_lines=False):
 # Loaded into an interactive zsh: compinit with only our directory (and
 # compinit's own) on fpath, as scanning all of zsh's completions takes
 # seconds; the rest of fpath is then marked for autoloading, for the
-# completion system's functions (_main_complete, _files, ...). Tab is bound to a completion widget that runs the completion
+# completion system's functions (_main_complete, _files, ...), and the two
+# contexts run's -- needs (a command name; a command no completion knows)
+# get the functions a full compinit gives them. Tab is bound to a completion widget that runs the completion
 # system, writes every word given to compadd (after zsh's own matching
 # against the typed prefix) to $KWCAP, then a separator, and neither
 # inserts nor lists anything.
@@ -309,6 +315,8 @@ autoload -Uz compinit
 compinit -u -D
 fpath+=($kwcap_fpath)
 autoload -Uz $^kwcap_fpath/_*~*.zwc(N.:t)
+compdef _autocd -command-
+compdef _default -default-
 compadd() {
 	if (( ${@[(I)-[OAD]*]} )); then
 		builtin compadd "$@"
