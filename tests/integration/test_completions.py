@@ -300,10 +300,10 @@ def split_answers(text, count, keep_lines=False):
 # seconds; the rest of fpath is then marked for autoloading, for the
 # completion system's functions (_main_complete, _files, ...), and the two
 # contexts run's -- needs (a command name; a command no completion knows)
-# get the functions a full compinit gives them. Tab is bound to a completion widget that runs the completion
-# system, writes every word given to compadd (after zsh's own matching
-# against the typed prefix) to $KWCAP, then a separator, and neither
-# inserts nor lists anything.
+# get the functions a full compinit gives them. Tab is bound to a
+# completion widget that runs the completion system, writes every word
+# given to compadd (after zsh's own matching against the typed prefix) to
+# $KWCAP, then a separator, and neither inserts nor lists anything.
 ZSH_SETUP = r"""
 PS1='' RPS1='' PS2=''
 unsetopt zle_bracketed_paste 2>/dev/null
