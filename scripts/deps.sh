@@ -44,6 +44,16 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	# server's SDK comes from npm during the test).
 	need_cmd node nodejs
 	need_cmd npm npm
+	# The shell completions' test runs each shell's own completion.
+	need_cmd zsh zsh
+	need_cmd fish fish
+	# The Python binding's pip install test builds it offline with
+	# Debian's interpreter (pip, setuptools, and wheel for setuptools'
+	# bdist_wheel before 70.1).
+	for mod in pip setuptools wheel; do
+		/usr/bin/python3 -c "import importlib.metadata as m; m.version('$mod')" \
+			>/dev/null 2>&1 || missing="$missing python3-$mod"
+	done
 	# libFuzzer (make fuzz, and the fuzz smoke of make test): the runtime
 	# is in libclang-rt-14-dev, which clang-14 only recommends.
 	need_cmd clang-14 clang-14

@@ -2,17 +2,19 @@
 
 keywardd speaks JSON-RPC 2.0, one JSON object per line, over a Unix socket
 (docs/protocol.md). This module is that protocol and nothing more: no
-dependencies, one file, Python 3.11+.
+dependencies, one file, Python 3.11+ (pyproject.toml makes it installable
+with pip).
 
     import keyward
 
     kw = keyward.Client()                 # finds the agent like keyward does
     token = kw.get_secret("github/token")   # bytes
+    kw.put_secret("github/token", b"...")   # a new version
     info = kw.verify_api_key(presented)     # {"id", "principal", ...}
 
-    # An MCP server built with the Python SDK (FastMCP):
+    # An MCP server built with the Python SDK (2.x MCPServer, 1.x FastMCP):
     verifier = keyward.TokenVerifier("https://mcp.example.com/mcp")
-    mcp = FastMCP(..., token_verifier=verifier, auth=AuthSettings(...))
+    mcp = MCPServer(..., token_verifier=verifier, auth=AuthSettings(...))
 
 Behaviour, mirroring libkeyward:
 
@@ -41,6 +43,9 @@ Behaviour, mirroring libkeyward:
 
 One Client may be shared by threads: calls on it are serialised, as the
 protocol answers one request at a time per connection.
+
+No repr or str of an object here shows a token: Client, IssuedToken and
+AccessToken leave theirs out.
 """
 
 import asyncio
@@ -56,8 +61,11 @@ import struct
 import threading
 import time
 
-__all__ = ["AccessToken", "Client", "KeywardError", "TokenVerifier",
-           "socket_path"]
+__all__ = ["AccessToken", "Client", "IssuedToken", "KeywardError",
+           "TokenVerifier", "socket_path"]
+
+# Kept equal to the project's version (meson.build; pyproject.toml).
+__version__ = "0.1.0"
 
 DEFAULT_TIMEOUT = 10.0
 # The largest answer: a 16 MiB value (max_value_bytes at its maximum) is
@@ -67,6 +75,9 @@ MAX_LINE = 32 * 1024 * 1024
 SOCKET_PATH_MAX = 107
 # Bearer tokens longer than this are refused without asking the agent.
 MAX_BEARER_LEN = 16384
+# The agent's own ceiling on max_value_bytes (docs/config.md): a larger
+# value could never be stored, so it is refused before it is encoded.
+MAX_VALUE_BYTES = 16 * 1024 * 1024
 
 _TOKEN_RE = re.compile(r"kwt_[A-Za-z0-9_-]{43}\Z")
 _BEARER_RE = re.compile(r"[\x21-\x7e]+\Z")
@@ -189,6 +200,11 @@ class Client:
         self._scanned = 0
         self._next_id = 0
         self._lock = threading.Lock()
+
+    def __repr__(self):
+        # Never the client token: whether one is set is all a log needs.
+        return "keyward.Client(path=%r, token=%s, timeout=%g)" % (
+            self.path, "<set>" if self._token else "None", self.timeout)
 
     # -- connection ----------------------------------------------------
 
@@ -421,6 +437,34 @@ class Client:
                                       "secret.get answered a value that is "
                                       "not base64") from None
 
+    def put_secret(self, name, value=None, generate=None):
+        """secret.put: store VALUE (bytes-like) as a new current version of
+        NAME, or GENERATE random bytes made in the agent (which are not
+        returned). Exactly one of the two. Returns {"name", "version"}.
+        Kinds: invalid_name, too_big, denied, invalid_params."""
+        if (value is None) == (generate is None):
+            raise KeywardError.client("invalid_params",
+                                      "give exactly one of value and "
+                                      "generate")
+        params = {"name": name}
+        if value is not None:
+            params["value"] = _encode_value(value)
+        else:
+            if isinstance(generate, bool) or \
+                    not isinstance(generate, int) or \
+                    not 1 <= generate <= MAX_VALUE_BYTES:
+                raise KeywardError.client(
+                    "invalid_params", "generate must be a number of bytes "
+                    "from 1 to %d" % MAX_VALUE_BYTES)
+            params["generate"] = generate
+        return self.call("secret.put", params)
+
+    def delete_secret(self, name):
+        """secret.delete: remove NAME with every version (and its rotation
+        schedule). Returns {"name", "deleted_versions"}.
+        Kinds: not_found, invalid_name, denied."""
+        return self.call("secret.delete", {"name": name})
+
     def verify_api_key(self, key):
         """apikey.verify: {"id", "principal", "scopes", "expires"}.
         Kinds: invalid_params, not_found, revoked, expired."""
@@ -428,7 +472,8 @@ class Client:
 
     def issue_token(self, subject, audience, scopes=None, client_id=None,
                     ttl=None):
-        """token.issue: {"token", "expires_at", "kid"}."""
+        """token.issue: an IssuedToken, a dict {"token", "expires_at",
+        "kid"} whose repr leaves the token out."""
         params = {"subject": subject, "audience": audience}
         if scopes is not None:
             params["scopes"] = list(scopes)
@@ -436,7 +481,7 @@ class Client:
             params["client_id"] = client_id
         if ttl is not None:
             params["ttl"] = ttl
-        return self.call("token.issue", params)
+        return IssuedToken(self.call("token.issue", params))
 
     def verify_token(self, token, audience, scopes=None):
         """token.verify: {"subject", "client_id", "scopes", "expires_at",
@@ -452,12 +497,46 @@ class Client:
         return self.call("jwks", {})
 
 
+def _encode_value(value):
+    """VALUE (bytes-like) as the protocol's base64 string."""
+    if isinstance(value, str):
+        raise KeywardError.client("invalid_params",
+                                  "value must be bytes (encode a str "
+                                  "first, e.g. value.encode())")
+    try:
+        size = memoryview(value).nbytes
+        encoded = base64.b64encode(value) if size <= MAX_VALUE_BYTES \
+            else None
+    except (TypeError, ValueError):
+        raise KeywardError.client("invalid_params",
+                                  "value must be bytes-like, not %s"
+                                  % type(value).__name__) from None
+    if encoded is None:
+        raise KeywardError.client("too_big", "value is longer than %d bytes"
+                                  % MAX_VALUE_BYTES)
+    return encoded.decode("ascii")
+
+
+class IssuedToken(dict):
+    """token.issue's result: a dict, so issued["token"] works, whose repr
+    (and str) shows every member but the token, so printing or logging
+    it does not leak a bearer credential."""
+
+    def __repr__(self):
+        shown = {k: ("<redacted>" if k == "token" else v)
+                 for k, v in self.items()}
+        return "keyward.IssuedToken(%r)" % shown
+
+    __str__ = __repr__
+
+
 @dataclasses.dataclass
 class AccessToken:
     """The fields of the MCP Python SDK's AccessToken
     (mcp.server.auth.provider), so a TokenVerifier result can be used
-    wherever the SDK expects one without this module importing it."""
-    token: str
+    wherever the SDK expects one without this module importing it. The
+    repr leaves the bearer token out."""
+    token: str = dataclasses.field(repr=False)
     client_id: str
     scopes: list
     expires_at: int | None = None

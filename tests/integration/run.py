@@ -57,6 +57,7 @@ GROUPS = {
     "runcmd": "test_runcmd",
     "systemd": "test_systemd",
     "owner": "test_owner",
+    "completions": "test_completions",
 }
 
 EXIT_SKIP = 77  # meson's "skipped" exit status

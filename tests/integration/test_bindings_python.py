@@ -7,8 +7,12 @@ agent never does on purpose, against a fake one on a socket of our own).
 - one Client survives an agent restart (one transparent reconnect) and is
   shared by threads;
 - timeouts, oversized lines and mismatched ids close the connection;
+- put_secret / delete_secret, and their argument checks;
+- no repr or str of an object holding a token shows it;
 - apikey.verify, token.verify, jwks and TokenVerifier (these need the
-  agent's apikey.* and token.* methods)."""
+  agent's apikey.* and token.* methods);
+- bindings/python installs with pip (pyproject.toml, offline, no build
+  isolation) and the installed copy does a round trip in a new process."""
 
 import asyncio
 import json
@@ -16,13 +20,14 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import unittest
 from unittest import mock
 
-from harness import DaemonTestCase, b64
+from harness import CLI_DEADLINE_S, DaemonTestCase, b64, run
 import kwauth
 from kwauth import keyward
 
@@ -53,6 +58,55 @@ class PythonClient(DaemonTestCase):
         res = self.c.call("secret.get", {"name": "py/all"})
         self.assertEqual(res["version"], 2)
         self.assertEqual(res["value"], b64(b"second"))
+
+    def test_put_and_delete_secret(self):
+        res = self.c.put_secret("py/put", ALL_BYTES)
+        self.assertEqual(res, {"name": "py/put", "version": 1})
+        self.assertEqual(self.c.put_secret("py/put", bytearray(b"two")),
+                         {"name": "py/put", "version": 2})
+        self.assertEqual(self.c.put_secret("py/put", memoryview(b"three")),
+                         {"name": "py/put", "version": 3})
+        self.assertEqual(self.c.put_secret("py/empty", b"")["version"], 1)
+        self.assertEqual(self.c.get_secret("py/put", version=1), ALL_BYTES)
+        self.assertEqual(self.c.get_secret("py/put"), b"three")
+        self.assertEqual(self.c.get_secret("py/empty"), b"")
+        gen = self.c.put_secret("py/gen", generate=48)
+        self.assertEqual(gen, {"name": "py/gen", "version": 1})
+        self.assertEqual(len(self.c.get_secret("py/gen")), 48)
+        res = self.c.delete_secret("py/put")
+        self.assertEqual(res, {"name": "py/put", "deleted_versions": 3})
+        self.assertRc(self.cli("get", "py/put"), 3)  # not found
+        for fn, kind in (
+                (lambda: self.c.get_secret("py/put"), "not_found"),
+                (lambda: self.c.delete_secret("py/put"), "not_found"),
+                (lambda: self.c.delete_secret("../x"), "invalid_name"),
+                (lambda: self.c.put_secret("../x", b"v"), "invalid_name"),
+                # over the agent's max_value_bytes (64 KiB by default)
+                (lambda: self.c.put_secret("py/big", b"x" * 65537),
+                 "too_big")):
+            with self.subTest(kind=kind):
+                with self.assertRaises(keyward.KeywardError) as cm:
+                    fn()
+                self.assertEqual(cm.exception.kind, kind)
+
+    def test_put_secret_arguments_checked_before_sending(self):
+        bad = [((b"v",), {"generate": 4}), ((), {}),
+               (("text",), {}), ((12,), {}), (([1, 2],), {}),
+               ((), {"generate": 0}), ((), {"generate": True}),
+               ((), {"generate": 1.5}),
+               ((), {"generate": keyward.MAX_VALUE_BYTES + 1})]
+        # An unreachable socket: anything sent would fail as "connect".
+        c = keyward.Client(path=os.path.join(self.h.work, "nothing.sock"),
+                           token="")
+        for args, kwargs in bad:
+            with self.subTest(args=args, kwargs=kwargs):
+                with self.assertRaises(keyward.KeywardError) as cm:
+                    c.put_secret("py/x", *args, **kwargs)
+                self.assertEqual(cm.exception.kind, "invalid_params")
+        with mock.patch.object(keyward, "MAX_VALUE_BYTES", 8):
+            with self.assertRaises(keyward.KeywardError) as cm:
+                c.put_secret("py/x", b"123456789")
+        self.assertEqual(cm.exception.kind, "too_big")
 
     def test_errors_carry_kind_and_code(self):
         cases = [
@@ -125,6 +179,12 @@ class PythonClient(DaemonTestCase):
             with self.assertRaises(keyward.KeywardError) as cm:
                 c.get_secret("other/x")
             self.assertEqual(cm.exception.kind, "denied")
+            for fn in (lambda: c.put_secret("narrow/x", b"new"),
+                       lambda: c.delete_secret("narrow/x")):
+                with self.assertRaises(keyward.KeywardError) as cm:
+                    fn()
+                self.assertEqual(cm.exception.kind, "denied")
+        self.assertEqual(self.c.get_secret("narrow/x"), b"narrow")
         # $KEYWARD_TOKEN is the default, and is presented again after a
         # reconnect.
         with mock.patch.dict(os.environ, {"KEYWARD_TOKEN": token}):
@@ -399,6 +459,33 @@ class PythonVerify(DaemonTestCase):
         self.assertEqual(cm.exception.kind, "insufficient_scope")
         self.assertIn("admin", cm.exception.data.get("scope", ""))
 
+    def test_reprs_never_show_tokens(self):
+        issued = self.c.issue_token("carol", AUD, scopes=["mcp:tools"],
+                                    ttl=300)
+        token = issued["token"]
+        self.assertIsInstance(issued, dict)
+        self.assertEqual(json.loads(json.dumps(issued))["token"], token)
+        at = asyncio.run(keyward.TokenVerifier(AUD, client=self.c)
+                         .verify_token(token))
+        client_token = "kwt_" + "Q" * 43
+        holders = [issued, at, keyward.Client(path=self.h.socket,
+                                              token=client_token)]
+        for obj in holders:
+            with self.subTest(type=type(obj).__name__):
+                for text in (repr(obj), str(obj), "%s" % (obj,),
+                             "{}".format(obj), repr([obj])):
+                    self.assertNotIn(token, text)
+                    self.assertNotIn(client_token, text)
+                    # nor a piece of either that would identify it
+                    self.assertNotIn(token.split(".")[2][:16], text)
+                    self.assertNotIn("Q" * 16, text)
+        self.assertIn("carol", repr(at))
+        self.assertIn(repr(issued["kid"]), repr(issued))
+        self.assertIn("<redacted>", repr(issued))
+        self.assertIn("token=<set>", repr(holders[2]))
+        self.assertIn("token=None",
+                      repr(keyward.Client(path=self.h.socket, token="")))
+
     def test_token_verifier_for_the_python_sdk(self):
         issued = self.c.issue_token("bob", AUD, scopes=["mcp:tools"],
                                     ttl=300)
@@ -428,6 +515,105 @@ class PythonVerify(DaemonTestCase):
         with self.assertRaises(keyward.KeywardError) as cm:
             asyncio.run(gone.verify_token(issued["token"]))
         self.assertEqual(cm.exception.kind, "connect")
+
+
+def pip_python():
+    """An interpreter that can build bindings/python offline: pip and
+    setuptools, and wheel where setuptools is older than 70.1 (which took
+    bdist_wheel in). This one if it can, else Debian's, for which
+    scripts/deps.sh test installs python3-pip, -setuptools and -wheel."""
+    probe = ("from importlib.metadata import version\n"
+             "v = tuple(int(x) for x in version('setuptools')."
+             "split('.')[:2])\n"
+             "need = ['pip'] + (['wheel'] if v < (70, 1) else [])\n"
+             "[version(n) for n in need]\n")
+    for exe in dict.fromkeys((sys.executable, "/usr/bin/python3")):
+        if os.access(exe, os.X_OK) and subprocess.run(
+                [exe, "-c", probe], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=CLI_DEADLINE_S).returncode == 0:
+            return exe
+    return None
+
+
+def project_version():
+    with open(os.path.join(kwauth.SRC, "meson.build")) as f:
+        m = re.search(r"version\s*:\s*'([^']+)'", f.read())
+    return m.group(1)
+
+
+# Run by the test's own interpreter (the one the harness's test-python
+# policy section names) with only the installed copy on its path.
+ROUND_TRIP = """
+import json, sys
+import keyward
+value = sys.stdin.buffer.read()
+c = keyward.Client()
+out = {"file": keyward.__file__, "version": keyward.__version__,
+       "put": c.put_secret("pkg/new", value),
+       "same": c.get_secret("pkg/new") == value,
+       "deleted": c.delete_secret("pkg/old"),
+       "repr": repr(c)}
+print(json.dumps(out))
+"""
+
+
+class PythonPackage(DaemonTestCase):
+    """pyproject.toml: pip builds and installs the binding offline, and
+    the installed copy works in a new process."""
+
+    def test_pip_install_then_round_trip(self):
+        py = pip_python()
+        self.assertIsNotNone(py, "no interpreter here has pip, setuptools "
+                             "and wheel: run scripts/deps.sh test")
+        # pip builds in the directory it is given: a copy keeps the source
+        # tree unwritten.
+        src = os.path.join(self.h.work, "src")
+        shutil.copytree(kwauth.BINDINGS_PY, src,
+                        ignore=shutil.ignore_patterns(
+                            "__pycache__", "build", "*.egg-info"))
+        site = os.path.join(self.h.work, "site")
+        pip_env = dict(self.h.env, PIP_CONFIG_FILE=os.devnull,
+                       PIP_NO_INPUT="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
+                       PIP_ROOT_USER_ACTION="ignore")
+        r = run([py, "-m", "pip", "install", "--no-build-isolation",
+                 "--no-index", "--no-deps", "--no-compile", "--no-cache-dir",
+                 "--target", site, src],
+                pip_env, timeout=4 * CLI_DEADLINE_S)
+        self.assertEqual(r.rc, 0, r)
+        version = project_version()
+        dist = os.path.join(site, "keyward-%s.dist-info" % version)
+        with open(os.path.join(dist, "METADATA")) as f:
+            meta = f.read()
+        self.assertIn("\nName: keyward\n", meta)
+        self.assertIn("\nVersion: %s\n" % version, meta)
+        self.assertIn("\nRequires-Python: >=3.11\n", meta)
+        self.assertNotIn("Requires-Dist", meta)  # standard library only
+        with open(os.path.join(site, "keyward.py"), "rb") as f, \
+                open(os.path.join(kwauth.BINDINGS_PY, "keyward.py"),
+                     "rb") as g:
+            self.assertEqual(f.read(), g.read())
+
+        self.put_cli("pkg/old", b"old")
+        value = b64(os.urandom(48)).encode()
+        empty = os.path.join(self.h.work, "empty")
+        os.mkdir(empty)
+        env = dict(self.h.env, PYTHONPATH=site)
+        r = run([sys.executable, "-s", "-c", ROUND_TRIP], env, input=value,
+                cwd=empty)
+        self.assertEqual(r.rc, 0, r)
+        out = json.loads(r.out)
+        self.assertEqual(out["file"], os.path.join(site, "keyward.py"))
+        self.assertEqual(out["version"], version)
+        self.assertEqual(out["put"], {"name": "pkg/new", "version": 1})
+        self.assertTrue(out["same"])
+        self.assertEqual(out["deleted"],
+                         {"name": "pkg/old", "deleted_versions": 1})
+        self.assertIn("keyward.Client(", out["repr"])
+        got = self.cli("get", "pkg/new")
+        self.assertRc(got, 0)
+        self.assertEqual(got.out, value)
+        self.assertRc(self.cli("get", "pkg/old"), 3)
 
 
 if __name__ == "__main__":
