@@ -37,7 +37,9 @@ _keyward_options() {
 		"schedule ls" | "apikey verify" | "mcp scan") o="--json" ;;
 	unlock | passwd) o="--passphrase-fd" ;;
 	put) o="--generate --format --allow-empty" ;;
-	get) o="--version --stage --raw" ;;
+	get) o="--version --stage --raw --base64" ;;
+	edit) o="--create --allow-empty" ;;
+	restore) o="--force --passphrase-fd" ;;
 	"policy check") o="--uid --gid --exe --token-name --op --name --json" ;;
 	audit) o="--since --until --name --principal --op --outcome --limit
 		--json --follow" ;;

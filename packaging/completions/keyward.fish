@@ -170,7 +170,9 @@ end
 __keyward_opts unlock passphrase-fd=
 __keyward_opts passwd passphrase-fd=
 __keyward_opts put generate= format= allow-empty
-__keyward_opts get version= stage= raw
+__keyward_opts get version= stage= raw base64
+__keyward_opts edit create allow-empty
+__keyward_opts restore force passphrase-fd=
 __keyward_opts 'policy check' uid= gid= exe= token-name= op= name= json
 __keyward_opts audit since= until= name= principal= op= outcome= limit= \
     json follow
