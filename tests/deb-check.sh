@@ -2,8 +2,8 @@
 # Build the Debian packages (scripts/deb-build.sh --lintian: lintian errors
 # and unexplained warnings fail), then check them as a user of each would:
 # - dpkg -c: the layout's key paths are in the right package, every file
-#   meson installs (meson introspect --installed of BUILD) is in exactly
-#   the package its kind belongs to, and nothing else is shipped;
+#   meson installs (BUILD's meson install) is in exactly the package its
+#   kind belongs to, and nothing else is shipped;
 # - dpkg -x of all three into a scratch root: the extracted keyward and
 #   keywardd report meson's version and do a put/get round trip, and the
 #   README's C example, built against the extracted libkeyward-dev, reads
@@ -41,8 +41,10 @@ for p in keyward libkeyward0 libkeyward-dev; do
 	[ $# -eq 1 ] && [ -f "$1" ] || fail "no single $p .deb in $debdir"
 	v=$(dpkg-deb -f "$1" Version)
 	[ "${v%-*}" = "$version" ] || fail "$p is version $v, meson.build says $version"
-	# Files and links only, as usr/..., one a line.
-	dpkg -c "$1" | awk '$1 !~ /^d/ { print $6 }' | sed 's|^\./||' |
+	# Files and links only, as usr/..., one a line; without the .gz that
+	# dh_compress gives man pages and larger docs.
+	dpkg -c "$1" | awk '$1 !~ /^d/ { print $6 }' |
+		sed -e 's|^\./||' -e 's#^\(usr/share/\(man\|doc\)/.*\)\.gz$#\1#' |
 		sort >"$tmp/$p.list"
 	debs="$debs $1"
 done
@@ -60,8 +62,8 @@ owner() {
 for path in keyward:usr/bin/keyward keyward:usr/bin/keywardd \
 	keyward:usr/lib/systemd/user/keyward.service \
 	keyward:usr/lib/systemd/user/keyward.socket \
-	keyward:usr/share/man/man1/keyward.1.gz \
-	keyward:usr/share/man/man8/keywardd.8.gz \
+	keyward:usr/share/man/man1/keyward.1 \
+	keyward:usr/share/man/man8/keywardd.8 \
 	libkeyward0:usr/lib/"$ma"/libkeyward.so.0 \
 	libkeyward0:usr/lib/"$ma"/libkeyward.so.0.1.0 \
 	libkeyward-dev:usr/include/keyward.h \
@@ -72,27 +74,19 @@ for path in keyward:usr/bin/keyward keyward:usr/bin/keywardd \
 		fail "${path#*:} is not in ${path%%:*}"
 done
 
-# What meson installs, under /usr, with man pages compressed as dh does.
-meson introspect "$build" --installed >"$tmp/installed.json"
-meson introspect "$build" --buildoptions >"$tmp/options.json"
-python3 - "$tmp/installed.json" "$tmp/options.json" >"$tmp/meson.list" <<'EOF'
-import json, re, sys
-prefix = [o["value"] for o in json.load(open(sys.argv[2]))
-          if o["name"] == "prefix"][0].rstrip("/") + "/"
-for dest in json.load(open(sys.argv[1])).values():
-    if not dest.startswith(prefix):
-        sys.exit("deb-check: %s is outside the prefix %s" % (dest, prefix))
-    rel = "usr/" + dest[len(prefix):]
-    if re.match(r"usr/share/man/man\d/", rel):
-        rel += ".gz"
-    print(rel)
-EOF
-sort -u "$tmp/meson.list" -o "$tmp/meson.list"
+# What meson installs (BUILD's own install, into a scratch DESTDIR), as
+# paths under /usr.
+DESTDIR="$tmp/dest" meson install -C "$build" --quiet --no-rebuild >/dev/null
+prefix=$(meson introspect "$build" --buildoptions |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+(cd "$tmp/dest$prefix" && find . -type f -o -type l) | sed 's|^\./|usr/|' |
+	sort >"$tmp/meson.list"
+[ -s "$tmp/meson.list" ] || fail "meson install of $build installed nothing"
 for p in keyward libkeyward0 libkeyward-dev; do
 	# debhelper adds these to each: copyright, changelog, and the lintian
 	# overrides of packaging/debian.
 	grep -vx -e "usr/share/doc/$p/copyright" \
-		-e "usr/share/doc/$p/changelog.Debian.gz" \
+		-e "usr/share/doc/$p/changelog.Debian" \
 		-e "usr/share/lintian/overrides/$p" "$tmp/$p.list" \
 		>"$tmp/$p.own" || true
 	while IFS= read -r f; do
