@@ -38,7 +38,9 @@ ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 debs=""
 for p in keyward libkeyward0 libkeyward-dev; do
 	set -- "$debdir/${p}_"*.deb
-	[ $# -eq 1 ] && [ -f "$1" ] || fail "no single $p .deb in $debdir"
+	if [ $# -ne 1 ] || [ ! -f "$1" ]; then
+		fail "no single $p .deb in $debdir"
+	fi
 	v=$(dpkg-deb -f "$1" Version)
 	[ "${v%-*}" = "$version" ] || fail "$p is version $v, meson.build says $version"
 	# Files and links only, as usr/..., one a line; without the .gz that
