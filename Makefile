@@ -15,6 +15,7 @@ SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent cli cli
 .PHONY: test-valgrind build-valgrind
 .PHONY: fuzz fuzz-smoke build-fuzz
 .PHONY: install uninstall install-configure
+.PHONY: deb deps-deb
 
 run: deps-run build
 	@scripts/run.sh $(BUILD)
@@ -35,6 +36,17 @@ deps-test:
 
 deps-bench:
 	@scripts/deps.sh bench
+
+deps-deb:
+	@scripts/deps.sh deb
+
+# The Debian packages keyward, libkeyward0 and libkeyward-dev, built by
+# dpkg-buildpackage from a copy of the tree with packaging/debian as
+# debian/, linted, and left in $(DEB_OUT) (packaging/README.md, "Debian
+# packages"). make test builds and checks them too (tests/deb-check.sh).
+DEB_OUT ?= build-deb
+deb: deps-deb
+	scripts/deb-build.sh --lintian $(DEB_OUT)
 
 # Throughput, latency and per-process cost against an echo server, redis and
 # ssh-agent, plus bench/scale.py; writes bench/results/latest.{json,md}.
@@ -130,3 +142,4 @@ lint:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(VG_BUILD) $(FUZZ_BUILD)
+	rm -rf $(DEB_OUT)

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install the Debian packages keyward needs, but only those missing.
-# Usage: deps.sh run|test|bench   (test adds the linters and test tools;
-# bench adds what test needs plus the programs `make bench` compares with)
+# Usage: deps.sh run|test|bench|deb   (test adds the linters and test tools;
+# bench adds what test needs plus the programs `make bench` compares with;
+# deb adds what `make deb` needs to build and lint the Debian packages,
+# which test needs too: make test builds and checks them)
 set -eu
 
 mode=${1:-run}
@@ -12,6 +14,10 @@ need_pc() { # pkg-config-name debian-package
 }
 need_cmd() { # command debian-package
 	command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
+}
+need_pkg() { # debian-package (one with no command or .pc file to look for)
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$' ||
+		missing="$missing $1"
 }
 
 need_cmd pkg-config pkg-config
@@ -59,6 +65,13 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	need_cmd clang-14 clang-14
 	ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a \
 		>/dev/null 2>&1 || missing="$missing libclang-rt-14-dev"
+fi
+if [ "$mode" = deb ] || [ "$mode" = test ] || [ "$mode" = bench ]; then
+	need_cmd dpkg-buildpackage dpkg-dev
+	need_cmd dh debhelper
+	need_cmd fakeroot fakeroot
+	need_cmd lintian lintian
+	need_pkg build-essential # dpkg-buildpackage checks for it
 fi
 if [ "$mode" = bench ]; then
 	need_cmd redis-server redis-server
