@@ -40,8 +40,11 @@ class Edit(DaemonTestCase):
         for name, body in SCRIPTS.items():
             path = os.path.join(self.bin, name)
             with open(path, "w") as f:
-                f.write('#!/bin/sh\nprintf %%s "$1" > "%s"\n%s'
-                        % (self.seen, body))
+                # Written aside and renamed: whoever sees SEEN sees it
+                # whole.
+                f.write('#!/bin/sh\nprintf %%s "$1" > "%s.tmp"\n'
+                        'mv "%s.tmp" "%s"\n%s'
+                        % (self.seen, self.seen, self.seen, body))
             os.chmod(path, 0o700)
         base = shm_dir()
         self.assertIsNotNone(base, "no /dev/shm tmpfs on this machine")
