@@ -8,6 +8,7 @@ VG_BUILD   ?= build-valgrind
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CC    ?= clang-14
 FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
 SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent cli client-lib common tests bench -name '*.[ch]')
 
 .PHONY: run test lint build build-asan deps-run deps-test clean \
@@ -20,10 +21,15 @@ SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent cli cli
 run: deps-run build
 	@scripts/run.sh $(BUILD)
 
+# Most integration tests wait on daemons, Node and subprocesses more than
+# they compute: TEST_JOBS at a time keep 2 cores busy (make test's budget
+# is 15 minutes on 2 cores).
+TEST_JOBS  ?= 4
+
 test: deps-test build build-asan lint
-	meson test -C $(BUILD) --print-errorlogs --num-processes 2
-	meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 \
-		--timeout-multiplier 3
+	meson test -C $(BUILD) --print-errorlogs --num-processes $(TEST_JOBS)
+	meson test -C $(ASAN_BUILD) --print-errorlogs \
+		--num-processes $(TEST_JOBS) --timeout-multiplier 3
 	$(MAKE) fuzz-smoke
 	@scripts/test-summary.py $(BUILD) $(ASAN_BUILD) \
 		$(FUZZ_BUILD)/fuzz/results.json
@@ -117,7 +123,7 @@ build-valgrind:
 # libFuzzer (clang) builds of the targets in tests/fuzz, with ASan and UBSan.
 # `make fuzz` runs each for FUZZ_SECONDS, two at a time, on a working corpus
 # in $(FUZZ_BUILD)/fuzz/ (tests/fuzz/README.md); `make test` runs each for
-# 20 s from the committed seeds only.
+# FUZZ_SMOKE_SECONDS (10 s) from the committed seeds only.
 build-fuzz:
 	@test -f $(FUZZ_BUILD)/build.ninja || CC=$(FUZZ_CC) meson setup \
 		$(FUZZ_BUILD) -Dfuzz=true -Dtests=false \
@@ -129,7 +135,7 @@ fuzz: deps-test build-fuzz
 	scripts/fuzz.py $(FUZZ_BUILD) $(FUZZ_SECONDS) 2
 
 fuzz-smoke: build-fuzz
-	scripts/fuzz.py --smoke $(FUZZ_BUILD) 20 2
+	scripts/fuzz.py --smoke $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) 2
 
 lint:
 	clang-format --dry-run --Werror $(SOURCES)

@@ -587,8 +587,7 @@ class CliNamesAndUsage(DaemonTestCase):
                            ("backup", "Agent and store")):
             self.assertEqual(found.get(cmd), group, cmd)
         for usage in ("  policy owner add [PATH]", "  policy owner list",
-                      "  backup FILE", "  restore FILE [--force]",
-                      "  rekey"):
+                      "  backup FILE", "  restore FILE [--force]"):
             self.assertIn("\n" + usage, full.text)
 
     def test_no_daemon(self):
