@@ -28,6 +28,10 @@ FAILSYNC_SO = os.environ.get("KW_FAILSYNC_SO", "")
                      "KW_FAILSYNC_SO not built")
 class PasswdWithFailingDisk(DaemonTestCase):
     START = False
+    # No checkpoint by time: the first one after the put could otherwise
+    # meet the failing sync before the passwd does (on a loaded machine),
+    # and the passwd would then be refused as `io`, never attempted.
+    CONFIG = {"audit": {"checkpoint_minutes": 0}}
 
     def setUp(self):
         super().setUp()
