@@ -30,6 +30,7 @@
 #include "log.h"
 #include "restore_mark.h"
 #include "secmem.h"
+#include "store_keys.h"
 #include "wire.h"
 
 #define SWEEP_MS 250
@@ -372,13 +373,13 @@ int agent_keys_changed(agent *a)
 		log_error("cannot unlock while the store's state is unknown "
 		          "(waiting for %s): staying locked",
 		          a->fault.waiting);
-	} else if ((r = crypto_key_derive(a->dk, 1, "kwclient",
+	} else if ((r = store_subkey_load(a->st, a->dk, STORE_SUBKEY_TOKEN,
 	                                  &a->token_key)) < 0)
-		log_error("cannot derive the client-token key: %s",
+		log_error("cannot open the client-token key: %s",
 		          kw_strerror(r));
-	else if ((r = crypto_key_derive(a->dk, 3, "kwapikey", &a->apikey_key)) <
-	         0)
-		log_error("cannot derive the API-key hash key: %s",
+	else if ((r = store_subkey_load(a->st, a->dk, STORE_SUBKEY_APIKEY,
+	                                &a->apikey_key)) < 0)
+		log_error("cannot open the API-key hash key: %s",
 		          kw_strerror(r));
 	else if (a->au && (r = audit_unlock(a->au, a->dk, agent_now_us())) < 0)
 		log_error("cannot open the audit log (%s): staying locked",
