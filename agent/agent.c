@@ -257,6 +257,8 @@ static int agent_open_store(agent *a)
 		log_info("passphrase mode: locked until `keyward unlock`");
 		return 0;
 	}
+	if ((r = agent_keyfile_resolve(a)) < 0)
+		return r;
 	kw_key *kek = NULL;
 	r = crypto_keyfile_read(a->key_path, &kek);
 	if (r == KW_ENOTFOUND) {
@@ -685,6 +687,7 @@ static void agent_batch_finish(agent *a)
 		bool light = store_batch_light(a->st);
 		r = agent_batch_end(a);
 		agent_passwd_settle(a, r);
+		agent_rekey_settle(a, r);
 		rotate_settled(a->rot, r == 0);
 		if (r == 0) {
 			if (light)
@@ -1727,6 +1730,7 @@ void agent_fini(agent *a)
 		audit_verify_free(j->v);
 		free(j);
 	}
+	agent_rekey_settle(a, KW_ESTORE); /* not committed: rolled back */
 	audit_close(a->au);
 	free(a->gated);
 	crypto_key_free(a->dk);

@@ -163,7 +163,6 @@ static int reseal_row(store *s, sqlite3_stmt *st, kw_key *old_dk,
 }
 
 int store_reseal_values(store *s, kw_key *old_dk, kw_key *new_dk,
-                        void (*progress)(uint64_t done, void *arg), void *arg,
                         uint64_t *ret_count)
 {
 	sqlite3_stmt *st;
@@ -179,12 +178,28 @@ int store_reseal_values(store *s, kw_key *old_dk, kw_key *new_dk,
 		store_st_done(st);
 		if (r < 0)
 			return r;
-		if (++n % 1000 == 0 && progress)
-			progress(n, arg);
+		n++;
 	}
 	if (r != KW_ENOTFOUND)
 		return r;
 	*ret_count = n;
+	return 0;
+}
+
+int store_in_tx(store *s, int (*fn)(void *arg), void *arg)
+{
+	int r;
+
+	if (!s || !fn)
+		return KW_EINVAL;
+	r = store_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = fn(arg);
+	if (r == 0)
+		r = store_tx_commit(s);
+	if (r < 0)
+		return store_tx_rollback(s, r);
 	return 0;
 }
 

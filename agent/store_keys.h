@@ -38,14 +38,19 @@ int store_subkey_seal(store *s, kw_key *dk, int id, kw_key *key);
 
 /*
  * Re-seal every version of every secret from old_dk to new_dk, in the open
- * transaction (the caller's batch). progress, if not NULL, is called after
- * every 1000 versions. KW_ECRYPTO if a version does not open with old_dk
- * (nothing is then kept: the caller rolls back). *ret_count: versions
- * re-sealed.
+ * transaction (the caller's batch). KW_ECRYPTO if a version does not open
+ * with old_dk (the caller then rolls back: nothing is kept). *ret_count:
+ * versions re-sealed.
  */
 int store_reseal_values(store *s, kw_key *old_dk, kw_key *new_dk,
-                        void (*progress)(uint64_t done, void *arg), void *arg,
                         uint64_t *ret_count);
+
+/*
+ * Run fn(arg) as one transaction: a savepoint inside a batch, else a
+ * transaction of its own. Kept if fn returns 0, else undone; fn's error
+ * (or the commit's) is returned.
+ */
+int store_in_tx(store *s, int (*fn)(void *arg), void *arg);
 
 /* Number of stored versions (of every secret). */
 int store_version_count(store *s, uint64_t *ret_count);

@@ -35,6 +35,7 @@ static const struct command commands[] = {
 	{ "export", cmd_export },     { "inject", cmd_inject },
 	{ "run", cmd_run },           { "mcp", cmd_mcp },
 	{ "backup", cmd_backup },     { "restore", cmd_restore },
+	{ "rekey", cmd_rekey },
 };
 
 static const char usage_text[] =
@@ -147,6 +148,9 @@ static const char usage_text2[] =
 	"  restore FILE [--force] [--passphrase-fd N]\n"
 	"                          put a backup in place of the store (the\n"
 	"                          agent stopped); the old one is kept aside\n"
+	"  rekey [--passphrase-fd N]\n"
+	"                          a new data key: every value re-sealed, a\n"
+	"                          new master.key (keyfile mode) or salt\n"
 	"  help [COMMAND]          show this text, or COMMAND's part of it\n"
 	"\n"
 	"Options:\n"
@@ -154,7 +158,7 @@ static const char usage_text2[] =
 	"                  $XDG_RUNTIME_DIR/keyward/agent.sock, else\n"
 	"                  $KEYWARD_HOME/agent.sock)\n"
 	"  --timeout MS    per-request timeout in milliseconds (default 5000;\n"
-	"                  120000 for unlock and passwd)\n"
+	"                  120000 for unlock, passwd and rekey)\n"
 	"  --version       print the version\n"
 	"\n"
 	"Values are read from stdin, never from the command line.\n"

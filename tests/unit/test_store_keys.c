@@ -133,8 +133,7 @@ static void test_reseal(void **state)
 	assert_int_equal(store_version_count(f->s, &n), 0);
 	assert_int_equal(n, 4);
 	assert_int_equal(store_batch_begin(f->s), 0);
-	assert_int_equal(store_reseal_values(f->s, f->dk, nk, NULL, NULL, &n),
-	                 0);
+	assert_int_equal(store_reseal_values(f->s, f->dk, nk, &n), 0);
 	assert_int_equal(n, 4);
 	assert_int_equal(store_subkey_seal(f->s, nk, STORE_SUBKEY_TOKEN, tok),
 	                 0);
@@ -160,8 +159,7 @@ static void test_reseal(void **state)
 	kw_key *wrong = NULL;
 	assert_int_equal(crypto_key_random(&wrong), 0);
 	assert_int_equal(store_batch_begin(f->s), 0);
-	assert_int_equal(store_reseal_values(f->s, wrong, f->dk, NULL, NULL,
-	                                     &n),
+	assert_int_equal(store_reseal_values(f->s, wrong, f->dk, &n),
 	                 KW_ECRYPTO);
 	store_batch_rollback(f->s);
 	assert_int_equal(store_get(f->s, nk, "a/b", 1, NULL, &v), 0);
