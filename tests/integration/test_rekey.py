@@ -5,16 +5,20 @@ versions), API key, client token, JWT and the audit chain still work; the
 old master.key opens neither the new store nor what is stored after the
 rekey; a kill -9 just before the commit or between the commit and the
 rename of master.key.new leaves a store that opens with exactly one key
-file and every value."""
+file and every value.
+
+Also here: an interrupted `keyward backup` leaves no temporary file."""
 
 import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
+import subprocess
 
-from harness import (DaemonTestCase, EXIT_LOCKED, EXIT_OK, Home, b64,
-                     fd_with, mode_of)
+from harness import (BIN_KEYWARD, DaemonTestCase, EXIT_LOCKED, EXIT_OK, Home,
+                     b64, fd_with, mode_of, poll_until, spawn)
 
 AUD = "https://mcp.example.com/mcp"
 TOKEN_RE = re.compile(rb"kwt_[A-Za-z0-9_-]+")
@@ -227,3 +231,34 @@ class RekeyPassphrase(RekeyCase):
         self.d.restart()
         self.assertRc(self.unlock_cli(PASS), EXIT_OK)
         self.assertAllWork()
+
+
+class BackupInterrupted(DaemonTestCase):
+    """keyward backup killed by SIGINT, SIGTERM or SIGHUP while it waits
+    for the agent removes its FILE.tmp-XXXXXX and dies of the signal."""
+    INIT = False
+
+    def test_interrupted_backup_leaves_nothing(self):
+        # An "agent" that accepts and never answers: the CLI waits with
+        # its temporary file made.
+        sock_path = os.path.join(self.h.work, "mute.sock")
+        mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(mute.close)
+        mute.bind(sock_path)
+        mute.listen(8)
+        target = os.path.join(self.h.work, "b.kwb")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            proc = spawn([BIN_KEYWARD, "--socket", sock_path, "backup",
+                          target], self.h.env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, cwd=self.h.work)
+            conn, _ = mute.accept()
+            self.addCleanup(conn.close)
+            self.assertTrue(poll_until(lambda: conn.recv(1, socket.MSG_PEEK),
+                                       10), "the CLI sent no request")
+            self.assertTrue([n for n in os.listdir(self.h.work)
+                             if n.startswith("b.kwb.tmp-")])
+            proc.send_signal(sig)
+            self.assertEqual(proc.wait(timeout=10), -sig)
+            self.assertEqual([n for n in os.listdir(self.h.work)
+                              if n.startswith("b.kwb")], [], sig)
