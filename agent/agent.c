@@ -759,14 +759,17 @@ static void agent_recover_failed(agent *a, const char *step, int err)
 	a->fault.retry_ms = loop_now_ms() + delay;
 }
 
-/* The wrap as the recovered store has it: a passwd whose commit was in
- * doubt may have landed after all. The data key is the same either way. */
+/* The wrap as the recovered store has it: a passwd or a rekey whose
+ * commit was in doubt may have landed after all. After a passwd the data
+ * key is the same either way; a rekey's tells which key is in force
+ * (agent_rekey_recovered). */
 static int agent_recover_wrap(agent *a)
 {
 	crypto_wrap w;
 	int r = store_wrap_get(a->st, &w);
 	if (r < 0)
 		return r;
+	agent_rekey_recovered(a, &w);
 	bool to_passphrase = a->wrap.mode == CRYPTO_WRAP_KEYFILE &&
 	                     w.mode == CRYPTO_WRAP_PASSPHRASE;
 	a->wrap = w;
@@ -1730,7 +1733,7 @@ void agent_fini(agent *a)
 		audit_verify_free(j->v);
 		free(j);
 	}
-	agent_rekey_settle(a, KW_ESTORE); /* not committed: rolled back */
+	agent_rekey_drop(a);
 	audit_close(a->au);
 	free(a->gated);
 	crypto_key_free(a->dk);

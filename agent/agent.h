@@ -226,8 +226,13 @@ void agent_format_utc(int64_t us, char *buf, size_t size);
 int agent_keyfile_resolve(agent *a);
 /* After the turn's batch: a rekey's new key stays (err 0: master.key.new
  * replaces master.key), or the old one comes back; in doubt
- * (KW_EUNKNOWN) the agent locks. */
+ * (KW_EUNKNOWN) both stay until agent_rekey_recovered. */
 void agent_rekey_settle(agent *a, int err);
+/* The store was recovered with wrap w: settle a rekey in doubt by it. */
+void agent_rekey_recovered(agent *a, const crypto_wrap *w);
+/* Shutting down: free a pending rekey's keys; its files stay for
+ * agent_keyfile_resolve. */
+void agent_rekey_drop(agent *a);
 
 /* "keyfile" or "passphrase". */
 const char *agent_mode_name(const agent *a);

@@ -15,6 +15,8 @@
  * Keyfile mode: master.key.new is written (O_EXCL, 0600, fsync'd) before
  * the commit and renamed over master.key after it. agent_keyfile_resolve
  * settles whatever a crash left: exactly one of the two opens the store.
+ * A commit whose outcome is unknown keeps both keys until the recovered
+ * store's wrap shows which one won (agent_rekey_recovered).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +39,7 @@ struct agent_rekey {
 	kw_key *old_dk;   /* in force again if the batch rolls back */
 	bool keyfile;     /* master.key.new waits for the commit */
 	crypto_wrap wrap; /* in force once the batch commits */
+	bool in_doubt;    /* the commit's outcome is unknown */
 	uint8_t audit_sealed[AUDIT_SEALED_SK_BYTES];
 };
 
@@ -188,55 +191,101 @@ static int rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
 	return 0;
 }
 
+/* The rekey is in the store: the new key and wrap are in force. */
+static void rekey_kept(agent *a, struct agent_rekey *rk, const char *newp)
+{
+	crypto_key_free(rk->old_dk);
+	rk->old_dk = NULL;
+	audit_rekeyed(a->au, rk->audit_sealed);
+	a->wrap = rk->wrap;
+	if (rk->keyfile && newp && rename(newp, a->key_path) != 0)
+		log_error("rekey committed, but %s could not replace %s (%s): "
+		          "the store opens only with %s; the next start "
+		          "renames it",
+		          newp, a->key_path, strerror(errno), newp);
+	else if (rk->keyfile)
+		sync_home(a);
+	log_info("rekeyed: a new data key is in force");
+}
+
+/* The rekey is not in the store: the old key comes back. */
+static void rekey_undone(agent *a, struct agent_rekey *rk, const char *newp)
+{
+	/* Locked meanwhile (agent.lock later in the turn): stay so. */
+	if (a->dk) {
+		crypto_key_free(a->dk);
+		a->dk = rk->old_dk;
+	} else {
+		crypto_key_free(rk->old_dk);
+	}
+	rk->old_dk = NULL;
+	if (rk->keyfile && newp && unlink(newp) != 0 && errno != ENOENT)
+		log_error("%s could not be removed; delete it by hand", newp);
+	log_error("rekey rolled back; the old data key stays in force");
+}
+
+static void rekey_free(agent *a)
+{
+	struct agent_rekey *rk = a->rekey;
+	a->rekey = NULL;
+	crypto_key_free(rk->old_dk);
+	sodium_memzero(rk, sizeof(*rk));
+	free(rk);
+}
+
 void agent_rekey_settle(agent *a, int err)
+{
+	struct agent_rekey *rk = a->rekey;
+	char newp[KW_PATH_MAX + 8];
+	if (!rk || rk->in_doubt)
+		return;
+	const char *np = new_key_path(a, newp, sizeof(newp)) == 0 ? newp : NULL;
+	if (err == KW_EUNKNOWN) {
+		/* Both keys and both key files stay until the recovered store
+		 * shows which wrap it holds (agent_rekey_recovered); nothing
+		 * is served meanwhile. */
+		rk->in_doubt = true;
+		log_error("rekey in doubt (its commit failed to sync): both "
+		          "keys are kept until the recovered store shows "
+		          "which one it holds");
+		return;
+	}
+	if (err == 0) {
+		rekey_crash("commit");
+		rekey_kept(a, rk, np);
+	} else {
+		rekey_undone(a, rk, np);
+	}
+	rekey_free(a);
+}
+
+void agent_rekey_recovered(agent *a, const crypto_wrap *w)
 {
 	struct agent_rekey *rk = a->rekey;
 	char newp[KW_PATH_MAX + 8];
 	if (!rk)
 		return;
-	a->rekey = NULL;
-	bool have_newp = new_key_path(a, newp, sizeof(newp)) == 0;
-	if (err == 0) {
-		rekey_crash("commit");
-		crypto_key_free(rk->old_dk);
-		audit_rekeyed(a->au, rk->audit_sealed);
-		a->wrap = rk->wrap;
-		if (rk->keyfile && have_newp && rename(newp, a->key_path) != 0)
-			log_error("rekey committed, but %s could not replace "
-			          "%s (%s): the store opens only with %s; the "
-			          "next start renames it",
-			          newp, a->key_path, strerror(errno), newp);
-		else if (rk->keyfile)
-			sync_home(a);
-		log_info("rekeyed: a new data key is in force");
-	} else if (err == KW_EUNKNOWN) {
-		/* Which key the disk holds is unknown: hold neither.
-		 * agent_keyfile_resolve (at the next unlock or start) finds
-		 * the key file that opens the recovered store. */
-		crypto_key_free(rk->old_dk);
-		crypto_key_free(a->dk);
-		a->dk = NULL;
-		agent_keys_changed(a);
-		log_error("rekey in doubt (its commit failed to sync): the "
-		          "agent is locked until the store is recovered and "
-		          "unlocked again");
-	} else {
-		/* Locked meanwhile (agent.lock later in the turn): stay so. */
-		if (a->dk) {
-			crypto_key_free(a->dk);
-			a->dk = rk->old_dk;
-		} else {
-			crypto_key_free(rk->old_dk);
-		}
-		if (rk->keyfile && have_newp && unlink(newp) != 0 &&
-		    errno != ENOENT)
-			log_error("%s could not be removed; delete it by hand",
-			          newp);
-		log_error("rekey rolled back with its turn; the old data key "
-		          "stays in force");
-	}
-	sodium_memzero(rk, sizeof(*rk));
-	free(rk);
+	const char *np = new_key_path(a, newp, sizeof(newp)) == 0 ? newp : NULL;
+	bool landed =
+		w->mode == rk->wrap.mode &&
+		sodium_memcmp(w->wrapped, rk->wrap.wrapped,
+	                      sizeof(w->wrapped)) == 0 &&
+		sodium_memcmp(w->nonce, rk->wrap.nonce, sizeof(w->nonce)) == 0;
+	log_info("store recovery: the rekey in doubt is %s the store",
+	         landed ? "in" : "not in");
+	if (landed)
+		rekey_kept(a, rk, np);
+	else
+		rekey_undone(a, rk, np);
+	rekey_free(a);
+}
+
+void agent_rekey_drop(agent *a)
+{
+	/* The key files stay as they are: agent_keyfile_resolve settles
+	 * them at the next start. */
+	if (a->rekey)
+		rekey_free(a);
 }
 
 /* Keyfile mode: a new master.key.new and the data key wrapped by it. */

@@ -16,13 +16,16 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
+import unittest
 
 from harness import (BIN_KEYWARD, DaemonTestCase, EXIT_LOCKED, EXIT_OK, Home,
-                     b64, fd_with, mode_of, poll_until, spawn)
+                     Rpc, b64, fd_with, mode_of, poll_until, spawn)
 
 AUD = "https://mcp.example.com/mcp"
 TOKEN_RE = re.compile(rb"kwt_[A-Za-z0-9_-]+")
 PASS = "correct horse battery staple"
+FAILSYNC_SO = os.environ.get("KW_FAILSYNC_SO", "")
 
 
 class RekeyCase(DaemonTestCase):
@@ -230,6 +233,66 @@ class RekeyPassphrase(RekeyCase):
         self.assertAllWork()
         self.d.restart()
         self.assertRc(self.unlock_cli(PASS), EXIT_OK)
+        self.assertAllWork()
+
+
+@unittest.skipUnless(os.path.exists(FAILSYNC_SO),
+                     "KW_FAILSYNC_SO not built")
+class RekeyWithFailingDisk(RekeyCase):
+    """A rekey whose commit fails to sync (tests/integration/failsync.c):
+    outcome unknown; once the store is recovered the agent knows which
+    key won, keeps exactly one key file, and everything works, also after
+    a restart."""
+    START = False
+
+    def setUp(self):
+        super().setUp()
+        self.trigger = os.path.join(self.h.work, "failsync.on")
+        self.d.extra_env = {
+            "LD_PRELOAD": FAILSYNC_SO,
+            "KW_FAILSYNC_TRIGGER": self.trigger,
+            "ASAN_OPTIONS": "verify_asan_link_order=0",
+        }
+        self.d.start()
+
+    def busy(self, stop):
+        """Other clients in the same turns, as in test_faults."""
+        b = Rpc(self.h.socket)
+        n = 0
+        try:
+            while not stop.is_set():
+                for _ in range(20):
+                    b.send_obj({"jsonrpc": "2.0", "id": n,
+                                "method": "agent.status"})
+                    n += 1
+                for _ in range(20):
+                    b.recv_json()
+        finally:
+            b.close()
+
+    def test_rekey_in_doubt(self):
+        self.seed()
+        stop = threading.Event()
+        t = threading.Thread(target=self.busy, args=(stop,))
+        t.start()
+        try:
+            open(self.trigger, "w").close()
+            resp = self.r.call("store.rekey", timeout=60)
+        finally:
+            stop.set()
+            t.join(30)
+        self.assertRpcError(resp, 1030, "outcome_unknown")
+        self.assertEqual(self.key_files(), ["master.key", "master.key.new"])
+        os.unlink(self.trigger)
+        self.assertTrue(poll_until(
+            lambda: "store_fault" not in self.r.call("agent.status")
+            ["result"], 30), self.d.log_tail())
+        self.assertIn("the rekey in doubt is", self.d.log_text())
+        self.assertEqual(self.key_files(), ["master.key"])
+        self.assertAllWork()
+        self.d.stop()
+        self.d.extra_env = {}
+        self.d.start()
         self.assertAllWork()
 
 
