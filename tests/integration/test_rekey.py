@@ -115,6 +115,37 @@ class Rekey(RekeyCase):
         self.d.restart()
         self.assertAllWork()
 
+    def test_progress_on_a_terminal(self):
+        """With stderr on a terminal, the rekey shows its steps there."""
+        self.r = self.rpc()
+        self.call("secret.put", {"name": "x", "value": b64(b"v")})
+        master, slave = os.openpty()
+        try:
+            proc = spawn([BIN_KEYWARD, "rekey"], self.h.env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=slave, cwd=self.h.work)
+            os.close(slave)
+            slave = -1
+            shown = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the terminal's last writer is gone
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            out = proc.stdout.read()
+            proc.stdout.close()
+            self.assertEqual(proc.wait(timeout=30), EXIT_OK, shown)
+        finally:
+            os.close(master)
+            if slave >= 0:
+                os.close(slave)
+        self.assertIn(b"rekey: step 1 of 2: re-sealing the store", shown)
+        self.assertIn(b"rekey: step 2 of 2: done", shown)
+        self.assertIn(b"1 version(s) re-sealed", out)
+
     def test_old_key_opens_nothing_new(self):
         self.seed()
         self.d.stop()
