@@ -112,8 +112,8 @@ static int agent_unlock_keyfile(rpc_ctx *x)
 {
 	agent *a = x->a;
 	kw_key *kek = NULL;
-	/* A rekey in doubt locked the agent: take the key file that opens
-	 * the recovered store. */
+	/* A rekey whose rename failed may have left master.key.new: take
+	 * the key file that opens the store. */
 	int r = agent_keyfile_resolve(a);
 	if (r < 0)
 		return rpc_fail(x, KW_ESTATE, NULL,
