@@ -30,6 +30,7 @@
 #include "log.h"
 #include "restore_mark.h"
 #include "secmem.h"
+#include "store_keys.h"
 #include "wire.h"
 
 #define SWEEP_MS 250
@@ -256,6 +257,8 @@ static int agent_open_store(agent *a)
 		log_info("passphrase mode: locked until `keyward unlock`");
 		return 0;
 	}
+	if ((r = agent_keyfile_resolve(a)) < 0)
+		return r;
 	kw_key *kek = NULL;
 	r = crypto_keyfile_read(a->key_path, &kek);
 	if (r == KW_ENOTFOUND) {
@@ -372,13 +375,13 @@ int agent_keys_changed(agent *a)
 		log_error("cannot unlock while the store's state is unknown "
 		          "(waiting for %s): staying locked",
 		          a->fault.waiting);
-	} else if ((r = crypto_key_derive(a->dk, 1, "kwclient",
+	} else if ((r = store_subkey_load(a->st, a->dk, STORE_SUBKEY_TOKEN,
 	                                  &a->token_key)) < 0)
-		log_error("cannot derive the client-token key: %s",
+		log_error("cannot open the client-token key: %s",
 		          kw_strerror(r));
-	else if ((r = crypto_key_derive(a->dk, 3, "kwapikey", &a->apikey_key)) <
-	         0)
-		log_error("cannot derive the API-key hash key: %s",
+	else if ((r = store_subkey_load(a->st, a->dk, STORE_SUBKEY_APIKEY,
+	                                &a->apikey_key)) < 0)
+		log_error("cannot open the API-key hash key: %s",
 		          kw_strerror(r));
 	else if (a->au && (r = audit_unlock(a->au, a->dk, agent_now_us())) < 0)
 		log_error("cannot open the audit log (%s): staying locked",
@@ -684,6 +687,7 @@ static void agent_batch_finish(agent *a)
 		bool light = store_batch_light(a->st);
 		r = agent_batch_end(a);
 		agent_passwd_settle(a, r);
+		agent_rekey_settle(a, r);
 		rotate_settled(a->rot, r == 0);
 		if (r == 0) {
 			if (light)
@@ -755,14 +759,17 @@ static void agent_recover_failed(agent *a, const char *step, int err)
 	a->fault.retry_ms = loop_now_ms() + delay;
 }
 
-/* The wrap as the recovered store has it: a passwd whose commit was in
- * doubt may have landed after all. The data key is the same either way. */
+/* The wrap as the recovered store has it: a passwd or a rekey whose
+ * commit was in doubt may have landed after all. After a passwd the data
+ * key is the same either way; a rekey's tells which key is in force
+ * (agent_rekey_recovered). */
 static int agent_recover_wrap(agent *a)
 {
 	crypto_wrap w;
 	int r = store_wrap_get(a->st, &w);
 	if (r < 0)
 		return r;
+	agent_rekey_recovered(a, &w);
 	bool to_passphrase = a->wrap.mode == CRYPTO_WRAP_KEYFILE &&
 	                     w.mode == CRYPTO_WRAP_PASSPHRASE;
 	a->wrap = w;
@@ -1726,6 +1733,7 @@ void agent_fini(agent *a)
 		audit_verify_free(j->v);
 		free(j);
 	}
+	agent_rekey_drop(a);
 	audit_close(a->au);
 	free(a->gated);
 	crypto_key_free(a->dk);

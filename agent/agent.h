@@ -75,6 +75,9 @@ typedef struct agent {
 	 * batch commits (agent_passwd_settle). */
 	bool passwd_pending;
 	crypto_wrap passwd_wrap;
+	/* A rekey written in the open batch (rekey.c): the old data key,
+	 * back in force if the batch rolls back; NULL when none. */
+	struct agent_rekey *rekey;
 	unsigned unlock_failures;
 	int64_t unlock_not_before_ms;
 
@@ -213,6 +216,23 @@ void agent_notify_rotated(agent *a, const char *name, uint64_t version,
 int64_t agent_now_us(void);
 /* us as "YYYY-MM-DDTHH:MM:SSZ" (at least 21 bytes of buf). */
 void agent_format_utc(int64_t us, char *buf, size_t size);
+
+/*
+ * Keyfile mode: settle a master.key.new that a rekey left (rekey.c):
+ * promote it if it opens the store's wrap, else remove it if master.key
+ * opens it. 0 if nothing is left to do; KW_EBADPASS if neither opens the
+ * store, KW_EIO if a rename or removal failed (logged).
+ */
+int agent_keyfile_resolve(agent *a);
+/* After the turn's batch: a rekey's new key stays (err 0: master.key.new
+ * replaces master.key), or the old one comes back; in doubt
+ * (KW_EUNKNOWN) both stay until agent_rekey_recovered. */
+void agent_rekey_settle(agent *a, int err);
+/* The store was recovered with wrap w: settle a rekey in doubt by it. */
+void agent_rekey_recovered(agent *a, const crypto_wrap *w);
+/* Shutting down: free a pending rekey's keys; its files stay for
+ * agent_keyfile_resolve. */
+void agent_rekey_drop(agent *a);
 
 /* "keyfile" or "passphrase". */
 const char *agent_mode_name(const agent *a);

@@ -22,11 +22,10 @@
 #include "audit_int.h"
 #include "keyward.h"
 #include "secmem.h"
+#include "store_keys.h"
 
-#define AUDIT_KEY_ID  2u
-#define AUDIT_KEY_CTX "kwaudit_"
-#define US_PER_MIN    INT64_C(60000000)
-#define US_PER_DAY    INT64_C(86400000000)
+#define US_PER_MIN INT64_C(60000000)
+#define US_PER_DAY INT64_C(86400000000)
 /* Rows pruned per tick: each tick's transaction stays short. */
 #define PRUNE_MAX 2000u
 /* Rows read per statement when handing committed rows to followers. */
@@ -482,7 +481,9 @@ int audit_unlock(audit *au, kw_key *dk, int64_t now_us)
 	au->sk = sodium_malloc(AUDIT_SK_BYTES);
 	if (!au->sk)
 		return KW_ENOMEM;
-	r = crypto_key_derive(dk, AUDIT_KEY_ID, AUDIT_KEY_CTX, &au->key);
+	/* Kept sealed in the store since migration 8 (derived from the data
+	 * key the first time, store_keys.h), so a rekey keeps it. */
+	r = store_subkey_load(au->st, dk, STORE_SUBKEY_AUDIT, &au->key);
 	crypto_key_linger(au->key); /* chains a row per request */
 	if (r == 0)
 		r = load_keys(au, dk, now_us);
@@ -512,6 +513,50 @@ int audit_unlock(audit *au, kw_key *dk, int64_t now_us)
 fail:
 	drop_keys(au);
 	return r;
+}
+
+_Static_assert(AUDIT_SEALED_SK_BYTES == STORE_AUDIT_SEALED_BYTES,
+               "sealed key size");
+
+int audit_rekey(audit *au, kw_key *new_dk,
+                uint8_t ret_sealed[static AUDIT_SEALED_SK_BYTES])
+{
+	uint8_t *ct = NULL;
+	size_t ctlen = 0;
+	int r;
+
+	if (!au || !new_dk || !ret_sealed)
+		return KW_EINVAL;
+	if (!au->key || !store_batch_active(au->st))
+		return KW_ESTATE;
+	/* A key not yet committed would be inserted again sealed under the
+	 * old data key: the caller tries again after the next turn. */
+	if (au->keys_state != KEYS_DURABLE)
+		return KW_EBUSY;
+	sodium_mprotect_readonly(au->sk);
+	r = crypto_seal_value(new_dk, AUDIT_KEY_NAME, AUDIT_KEY_VERSION, au->sk,
+	                      AUDIT_SK_BYTES, &ct, &ctlen);
+	sodium_mprotect_noaccess(au->sk);
+	if (r < 0)
+		return r;
+	if (ctlen != STORE_AUDIT_SEALED_BYTES)
+		r = KW_EINTERNAL;
+	if (r == 0)
+		r = store_audit_keys_reseal(au->st, ct);
+	if (r == 0)
+		r = store_subkey_seal(au->st, new_dk, STORE_SUBKEY_AUDIT,
+		                      au->key);
+	if (r == 0)
+		memcpy(ret_sealed, ct, ctlen);
+	free(ct);
+	return r;
+}
+
+void audit_rekeyed(audit *au,
+                   const uint8_t sealed[static AUDIT_SEALED_SK_BYTES])
+{
+	if (au && au->key)
+		memcpy(au->sealed, sealed, sizeof(au->sealed));
 }
 
 void audit_lock(audit *au)

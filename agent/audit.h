@@ -4,8 +4,9 @@
  * Rows live in the store (table audit, migration 3) and form a hash chain:
  *     hash[n] = BLAKE2b-256 keyed with audit_key over
  *               hash[n-1] || canonical(row n)
- * where audit_key is derived from the data key (crypto_key_derive, id 2,
- * context "kwaudit_"), so only the unlocked agent can extend or verify the
+ * where audit_key was derived from the data key (crypto_key_derive, id 2,
+ * context "kwaudit_") and is kept sealed under it (store_keys.h, so a
+ * rekey keeps it), so only the unlocked agent can extend or verify the
  * chain, and canonical() is a fixed, length-prefixed binary encoding of
  * every column but hash (docs/audit.md gives it byte by byte). hash[0] of
  * the first row chains from 32 zero bytes, or from the anchor left by
@@ -131,11 +132,24 @@ int audit_startup(audit *au, bool accept, int64_t now_us, char *msg,
                   size_t msgsz);
 
 /*
- * Derive audit_key from the data key and load (or, the first time, create
- * and store inside its own transaction) the checkpoint signing key. Then
- * append the queued rows in one transaction. 0 or KW_E*.
+ * Open audit_key from the store (store_subkey_load: sealed under the data
+ * key, derived and stored the first time) and load (or, the first time,
+ * create and store inside its own transaction) the checkpoint signing key.
+ * Then append the queued rows in one transaction. 0 or KW_E*.
  */
 int audit_unlock(audit *au, kw_key *dk, int64_t now_us);
+/*
+ * A rekey, in the open batch: re-seal the checkpoint signing key and
+ * audit_key under new_dk in the store; *ret_sealed is the new sealed
+ * signing key, for audit_rekeyed once the batch has committed. KW_ESTATE
+ * if locked or no batch is open; KW_EBUSY if the signing key is not yet
+ * committed (try again after this turn).
+ */
+#define AUDIT_SEALED_SK_BYTES 104u /* a sealed Ed25519 secret key */
+int audit_rekey(audit *au, kw_key *new_dk,
+                uint8_t ret_sealed[static AUDIT_SEALED_SK_BYTES]);
+void audit_rekeyed(audit *au,
+                   const uint8_t sealed[static AUDIT_SEALED_SK_BYTES]);
 /* Drop the keys; later rows queue until the next unlock. */
 void audit_lock(audit *au);
 bool audit_unlocked(const audit *au);

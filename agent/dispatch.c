@@ -99,6 +99,8 @@ static const struct rpc_method {
 	/* The still-encrypted store: admin only, locked or not. */
 	{ "store.backup", method_store_backup, M_AUDIT | M_READ, AUTH_ADMIN,
 	  0 },
+	{ "store.rekey", method_store_rekey, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
 };
 
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)

@@ -110,6 +110,14 @@ int method_apikey_verify(rpc_ctx *x, json_t **ret_result);
 /* methods_store.c: store.backup, and dropping the snapshot of a
  * connection that went away. */
 int method_store_backup(rpc_ctx *x, json_t **ret_result);
+int method_store_rekey(rpc_ctx *x, json_t **ret_result);
+/* Passphrase mode: hand the rekey to the unlock worker (methods_agent.c),
+ * which wraps a new data key under the passphrase with a new salt. */
+int methods_rekey_submit(rpc_ctx *x);
+/* The worker is done: write the rekey with new_dk (taken) and new_wrap
+ * into the turn's batch (rekey.c). 0 or KW_E* (x->msg says why). */
+int agent_rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
+                      uint64_t *ret_count);
 void methods_backup_conn_gone(agent *a, conn *c);
 
 /* The worker finished a job: answer the parked connection (agent.c calls

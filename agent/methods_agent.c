@@ -112,7 +112,14 @@ static int agent_unlock_keyfile(rpc_ctx *x)
 {
 	agent *a = x->a;
 	kw_key *kek = NULL;
-	int r = crypto_keyfile_read(a->key_path, &kek);
+	/* A rekey whose rename failed may have left master.key.new: take
+	 * the key file that opens the store. */
+	int r = agent_keyfile_resolve(a);
+	if (r < 0)
+		return rpc_fail(x, KW_ESTATE, NULL,
+		                "master.key.new, left by a rekey, cannot be "
+		                "settled (see the agent's log)");
+	r = crypto_keyfile_read(a->key_path, &kek);
 	if (r < 0)
 		return rpc_fail(x, r == KW_EPERM ? r : KW_ESTATE, NULL,
 		                "cannot use the keyfile %s: %s",
@@ -153,10 +160,18 @@ static int agent_pass_param(rpc_ctx *x, const char *key, char **ret_pass,
 	return 0;
 }
 
+static int agent_rekey_busy(rpc_ctx *x)
+{
+	return rpc_fail(x, KW_EBUSY, NULL,
+	                "a rekey is being committed; try again");
+}
+
 /* Refuse while a job runs or a failed attempt's delay has not passed. */
 static int agent_worker_ready(rpc_ctx *x)
 {
 	agent *a = x->a;
+	if (a->rekey)
+		return agent_rekey_busy(x);
 	if (a->async_conn)
 		return rpc_fail(x, KW_EBUSY, NULL,
 		                "an unlock or passwd is already running");
@@ -197,6 +212,10 @@ int method_agent_unlock(rpc_ctx *x, json_t **ret_result)
 		*ret_result = json_pack("{s:b}", "locked", 0);
 		return *ret_result ? 0 : KW_ENOMEM;
 	}
+	/* Locked after a rekey in this turn: the wrap in force is not yet
+	 * the one the turn will commit. */
+	if (a->rekey)
+		return agent_rekey_busy(x);
 	if (a->wrap.mode == CRYPTO_WRAP_KEYFILE) {
 		if (json_object_get(x->params, "passphrase"))
 			return rpc_fail(x, KW_EINVAL, "passphrase",
@@ -253,6 +272,47 @@ int method_agent_passwd(rpc_ctx *x, json_t **ret_result)
 	return agent_submit(x, job);
 }
 
+int methods_rekey_submit(rpc_ctx *x)
+{
+	agent *a = x->a;
+	int r = agent_worker_ready(x);
+	if (r < 0)
+		return r;
+	unlock_job *job = calloc(1, sizeof(*job));
+	if (!job)
+		return KW_ENOMEM;
+	job->kind = UNLOCK_JOB_REKEY;
+	job->wrap = a->wrap;
+	/* The passphrase and its cost stay; only the salt is new. */
+	job->opslimit = a->wrap.opslimit;
+	job->memlimit = a->wrap.memlimit;
+	r = agent_pass_param(x, "passphrase", &job->pass, &job->passlen);
+	if (r == 0)
+		r = crypto_key_random(&job->dk);
+	if (r < 0) {
+		unlock_job_free(job);
+		return r;
+	}
+	return agent_submit(x, job);
+}
+
+/* The worker wrapped a new data key: write the rekey into this turn's
+ * batch. msg gets the error sentence, if any. */
+static int methods_rekey_finish(agent *a, conn *c, unlock_job *job,
+                                uint64_t *ret_count, char *msg, size_t size)
+{
+	rpc_ctx rx = { .a = a, .c = c, .method = "store.rekey" };
+	kw_key *new_dk = job->dk;
+	job->dk = NULL;
+	if (!a->dk) {
+		crypto_key_free(new_dk);
+		return KW_ELOCKED;
+	}
+	int r = agent_rekey_apply(&rx, new_dk, &job->new_wrap, ret_count);
+	snprintf(msg, size, "%s", rx.msg);
+	return r;
+}
+
 static void agent_note_failure(agent *a, conn *c)
 {
 	if (a->unlock_failures < 16)
@@ -270,13 +330,24 @@ static void agent_note_failure(agent *a, conn *c)
 	         c ? (int)c->peer.pid : 0, (long long)delay);
 }
 
-/* Answer c's parked unlock (kind UNLOCK_JOB_UNLOCK) or passwd with r. */
-static void methods_reply_parked(conn *c, int kind, int r)
+/* Answer c's parked unlock (kind UNLOCK_JOB_UNLOCK), passwd or rekey
+ * (count: versions re-sealed; msg: an error sentence or "") with r. */
+static void methods_reply_parked(conn *c, int kind, int r, uint64_t count,
+                                 const char *msg)
 {
 	json_t *id = c->park_id;
 	c->park_id = NULL;
 	c->parked = false;
-	if (id && r == 0 && kind == UNLOCK_JOB_UNLOCK)
+	if (id && r == 0 && kind == UNLOCK_JOB_REKEY)
+		conn_reply_result(c, id,
+		                  json_pack("{s:s, s:I}", "mode", "passphrase",
+		                            "versions", (json_int_t)count));
+	else if (id && r == KW_EBADPASS && kind == UNLOCK_JOB_REKEY)
+		conn_reply_error(c, id, r, "passphrase: wrong passphrase",
+		                 NULL);
+	else if (id && r < 0 && msg[0])
+		conn_reply_error(c, id, r, msg, NULL);
+	else if (id && r == 0 && kind == UNLOCK_JOB_UNLOCK)
 		conn_reply_result(c, id, json_pack("{s:b}", "locked", 0));
 	else if (id && r == 0)
 		conn_reply_result(c, id,
@@ -307,6 +378,8 @@ void methods_worker_done(agent *a)
 	a->async_conn = NULL;
 	int r = job->rc;
 	int kind = job->kind;
+	uint64_t count = 0;
+	char msg[256] = "";
 
 	if (r == 0 && job->epoch != a->lock_epoch) {
 		/* agent.lock arrived while this was deriving: the lock wins. */
@@ -323,6 +396,8 @@ void methods_worker_done(agent *a)
 			a->passwd_wrap = job->new_wrap;
 			a->passwd_pending = true;
 		}
+	} else if (r == 0 && kind == UNLOCK_JOB_REKEY) {
+		r = methods_rekey_finish(a, c, job, &count, msg, sizeof(msg));
 	} else if (r == 0 && kind == UNLOCK_JOB_UNLOCK && !a->dk) {
 		a->dk = job->ret_dk;
 		job->ret_dk = NULL;
@@ -345,11 +420,14 @@ void methods_worker_done(agent *a)
 		.exe = c && c->peer.exe_known ? c->peer.exe : NULL,
 		.principal = pc ? policy_client_name(pc) : NULL,
 		.op = kind == UNLOCK_JOB_UNLOCK ? "agent.unlock" :
+		      kind == UNLOCK_JOB_REKEY  ? "store.rekey" :
 		                                  "agent.passwd",
 		.outcome = r == 0           ? AUDIT_OK :
 		           r == KW_EBADPASS ? AUDIT_DENIED :
 		                              AUDIT_ERROR,
-		.reason = r == 0 ? NULL : kw_strerror(r),
+		.reason = r == 0 ? NULL :
+		          msg[0] ? msg :
+		                   kw_strerror(r),
 	};
 	int ar = agent_audit(a, &ev);
 	if (ar < 0 && r == 0) {
@@ -362,7 +440,8 @@ void methods_worker_done(agent *a)
 		}
 		agent_batch_fail(a, ar);
 		r = agent_store_code(ar);
+		msg[0] = '\0';
 	}
 	if (c)
-		methods_reply_parked(c, kind, r);
+		methods_reply_parked(c, kind, r, count, msg);
 }

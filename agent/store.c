@@ -203,6 +203,13 @@ static const char *const migrations[] = {
 	" lost_from INTEGER NOT NULL CHECK (lost_from >= 1),"
 	" line TEXT NOT NULL,"
 	" accepted_at INTEGER NOT NULL);",
+	/* 8: the client-token, audit chain and API-key hash keys, sealed
+	 * under the data key, so that a rekey can change the data key
+	 * without changing them (store_keys.h). Rows are filled at the
+	 * first unlock: a migration has no key. */
+	"CREATE TABLE subkeys ("
+	" id INTEGER PRIMARY KEY CHECK (id IN (1, 2, 3)),"
+	" sealed BLOB NOT NULL CHECK (length(sealed) = 72));",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -251,6 +258,7 @@ static const store_stmts *const modules[STORE_MOD__MAX] = {
 	[STORE_MOD_AUDIT] = &store_audit_stmts,
 	[STORE_MOD_ROTATION] = &store_rotation_stmts,
 	[STORE_MOD_APIKEYS] = &store_apikeys_stmts,
+	[STORE_MOD_KEYS] = &store_keys_stmts,
 };
 
 static sqlite3_stmt *core(store *s, enum core_stmt id)

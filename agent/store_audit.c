@@ -30,6 +30,7 @@ enum audit_stmt {
 	ST_AUDIT_ANCHOR_SET,
 	ST_AUDIT_KEYS_GET,
 	ST_AUDIT_KEYS_PUT,
+	ST_AUDIT_KEYS_RESEAL,
 	ST_AUDIT_CP_GET,
 	ST_AUDIT_CP_PUT,
 	ST_AUDIT_GAP_PUT,
@@ -95,6 +96,8 @@ static const char *const audit_sql[ST_AUDIT__MAX] = {
 	[ST_AUDIT_KEYS_PUT] =
 		"INSERT INTO audit_keys (id, public, sealed_secret, created)"
 		" VALUES (1, ?1, ?2, ?3) ON CONFLICT DO NOTHING",
+	[ST_AUDIT_KEYS_RESEAL] = "UPDATE audit_keys SET sealed_secret = ?1"
+				 " WHERE id = 1",
 	[ST_AUDIT_CP_GET] = "SELECT line_no, seq, line FROM audit_cp_head"
 			    " WHERE id = 1",
 	[ST_AUDIT_CP_PUT] =
@@ -454,6 +457,18 @@ int store_audit_keys_put(store *s,
 
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_EEXIST;
+	return r;
+}
+
+int store_audit_keys_reseal(
+	store *s, const uint8_t sealed[static STORE_AUDIT_SEALED_BYTES])
+{
+	int r = store_step_done(stmt(s, ST_AUDIT_KEYS_RESEAL), "b",
+	                        (const void *)sealed,
+	                        (size_t)STORE_AUDIT_SEALED_BYTES);
+
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = KW_ENOTFOUND;
 	return r;
 }
 

@@ -114,6 +114,10 @@ int store_audit_keys_put(store *s,
                          const uint8_t public_key[static STORE_AUDIT_PK_BYTES],
                          const uint8_t sealed[static STORE_AUDIT_SEALED_BYTES],
                          int64_t created);
+/* Replace the sealed secret key (a rekey); KW_ENOTFOUND if there is no
+ * key. */
+int store_audit_keys_reseal(
+	store *s, const uint8_t sealed[static STORE_AUDIT_SEALED_BYTES]);
 
 /* Checkpoint lines and accepted losses (migration 7) ---------------------- */
 

@@ -33,6 +33,7 @@ enum store_module {
 	STORE_MOD_AUDIT,
 	STORE_MOD_ROTATION,
 	STORE_MOD_APIKEYS,
+	STORE_MOD_KEYS,
 	STORE_MOD__MAX
 };
 
@@ -41,6 +42,7 @@ extern const store_stmts store_clients_stmts;
 extern const store_stmts store_audit_stmts;
 extern const store_stmts store_rotation_stmts;
 extern const store_stmts store_apikeys_stmts;
+extern const store_stmts store_keys_stmts;
 
 struct store {
 	sqlite3 *db; /* NULL after a store_reopen that failed */

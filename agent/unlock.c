@@ -38,10 +38,30 @@ static int unlock_do_unlock(unlock_job *j)
 	return r;
 }
 
+/* j->new_wrap: dk wrapped under Argon2id(pass) with a new salt and the
+ * job's limits. */
+static int unlock_wrap_new(unlock_job *j, kw_key *dk, const char *pass,
+                           size_t passlen)
+{
+	kw_key *kek = NULL;
+	crypto_wrap w = { .mode = CRYPTO_WRAP_PASSPHRASE,
+		          .opslimit = j->opslimit,
+		          .memlimit = j->memlimit };
+	randombytes_buf(w.salt, sizeof(w.salt));
+	int r = crypto_kek_from_passphrase(pass, passlen, w.salt, w.opslimit,
+	                                   w.memlimit, &kek);
+	if (r == 0)
+		r = crypto_wrap_key(kek, dk, &w);
+	crypto_key_free(kek);
+	if (r == 0)
+		j->new_wrap = w;
+	sodium_memzero(&w, sizeof(w));
+	return r;
+}
+
 static int unlock_do_passwd(unlock_job *j)
 {
 	kw_key *dk = j->dk;
-	kw_key *kek = NULL;
 	int r;
 
 	if (j->wrap.mode == CRYPTO_WRAP_PASSPHRASE) {
@@ -53,22 +73,25 @@ static int unlock_do_passwd(unlock_job *j)
 	}
 	if (!dk)
 		return KW_ESTATE;
-
-	crypto_wrap w = { .mode = CRYPTO_WRAP_PASSPHRASE,
-		          .opslimit = j->opslimit,
-		          .memlimit = j->memlimit };
-	randombytes_buf(w.salt, sizeof(w.salt));
-	r = crypto_kek_from_passphrase(j->new_pass, j->new_passlen, w.salt,
-	                               w.opslimit, w.memlimit, &kek);
-	if (r == 0)
-		r = crypto_wrap_key(kek, dk, &w);
-	crypto_key_free(kek);
-	if (r == 0)
-		j->new_wrap = w;
+	r = unlock_wrap_new(j, dk, j->new_pass, j->new_passlen);
 	/* The loop keeps its own data key; do not hand a second copy back. */
 	crypto_key_free(j->ret_dk);
 	j->ret_dk = NULL;
 	return r;
+}
+
+/* The passphrase opens the wrap in force (so it is the store's); the new
+ * data key j->dk is wrapped under it with a new salt. */
+static int unlock_do_rekey(unlock_job *j)
+{
+	int r = unlock_do_unlock(j);
+	crypto_key_free(j->ret_dk);
+	j->ret_dk = NULL;
+	if (r < 0)
+		return r;
+	if (!j->dk)
+		return KW_ESTATE;
+	return unlock_wrap_new(j, j->dk, j->pass, j->passlen);
 }
 
 static void *unlock_main(void *arg)
@@ -87,6 +110,7 @@ static void *unlock_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 
 		j->rc = j->kind == UNLOCK_JOB_UNLOCK ? unlock_do_unlock(j) :
+		        j->kind == UNLOCK_JOB_REKEY  ? unlock_do_rekey(j) :
 		                                       unlock_do_passwd(j);
 
 		pthread_mutex_lock(&w->mu);

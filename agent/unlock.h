@@ -18,6 +18,8 @@
 enum unlock_kind {
 	UNLOCK_JOB_UNLOCK = 1, /* pass + wrap -> ret_dk */
 	UNLOCK_JOB_PASSWD = 2, /* (pass + wrap | dk) + new_pass -> new_wrap */
+	UNLOCK_JOB_REKEY = 3,  /* pass + wrap (checked), dk -> new_wrap of dk
+	                          under pass with a new salt */
 };
 
 typedef struct unlock_job {
@@ -26,9 +28,10 @@ typedef struct unlock_job {
 	size_t passlen;
 	char *new_pass;
 	size_t new_passlen;
-	crypto_wrap wrap; /* the wrap in force */
-	kw_key *dk;       /* PASSWD from keyfile mode: a copy of the data key */
-	uint64_t epoch;   /* the agent's lock_epoch at submission */
+	crypto_wrap wrap;  /* the wrap in force */
+	kw_key *dk;        /* PASSWD from keyfile mode: a copy of the data key;
+	                      REKEY: the new data key */
+	uint64_t epoch;    /* the agent's lock_epoch at submission */
 	uint64_t opslimit; /* for the new wrap */
 	uint64_t memlimit;
 

@@ -1,11 +1,14 @@
 /*
- * cmd_agent.c - keyward status, unlock, lock, passwd: the agent's state.
+ * cmd_agent.c - keyward status, unlock, lock, passwd, rekey: the agent's
+ * state and its keys.
  */
 #include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "backup.h"
 #include "cli.h"
 
 struct agent_status {
@@ -347,6 +350,83 @@ int cmd_passwd(struct cli *cli, int argc, char **argv)
 out:
 	sodium_free(fresh);
 	sodium_free(current);
+	kw_close(c);
+	return ex;
+}
+
+/* store.rekey, with the passphrase in passphrase mode; prints the count. */
+static int rekey_call(struct cli *cli, kw_client *c, const char *pass)
+{
+	json_t *params = NULL, *res = NULL;
+	uint64_t n = 0;
+	int r;
+
+	if (pass && !(params = json_pack("{s:s}", "passphrase", pass)))
+		return cli_fail(cli, c, NULL, KW_ENOMEM);
+	/* The agent re-seals everything in one turn; on a terminal, say so
+	 * while it works, since a large store takes a while. */
+	cli_progress_step("rekey", 1, 2, "re-sealing the store");
+	r = cli_call(c, "store.rekey", params, &res);
+	if (r == 0 && !kw_json_get_uint(res, "versions", 0, &n))
+		r = KW_EPROTO;
+	json_decref(res);
+	if (r < 0) {
+		if (isatty(STDERR_FILENO))
+			fputc('\n', stderr);
+		return cli_fail(cli, c, NULL, r);
+	}
+	cli_progress_step("rekey", 2, 2, "done");
+	printf("rekeyed: a new data key; %llu version(s) re-sealed%s\n",
+	       (unsigned long long)n, pass ? "" : "; master.key replaced");
+	return 0;
+}
+
+int cmd_rekey(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "passphrase-fd", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct agent_status st;
+	char *pass = NULL;
+	kw_client *c = NULL;
+	int opt, ex, r, fd = -1;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (opt == 'f' && !cli_parse_fd(optarg, &fd))
+			return cli_usage(cli, "--passphrase-fd: expected a "
+			                      "file descriptor number");
+		else if (opt == 'h')
+			return cli_help();
+		else if (opt != 'f')
+			return cli_bad_option(cli, argv);
+	}
+	ex = no_args(cli, argc);
+	if (ex == 0)
+		ex = cli_connect(cli, CLI_SLOW_TIMEOUT_MS, &c);
+	if (ex != 0)
+		return ex;
+	r = agent_status(c, &st, NULL);
+	if (r < 0) {
+		ex = cli_fail(cli, c, NULL, r);
+		goto out;
+	}
+	if (st.locked) {
+		cli_msg(cli, NULL,
+		        "the agent is locked; run 'keyward unlock' first "
+		        "(a rekey needs the current data key)");
+		ex = CLI_EXIT_LOCKED;
+		goto out;
+	}
+	if (st.passphrase_mode) {
+		ex = cli_read_passphrase(cli, fd, "passphrase: ", NULL, &pass);
+		if (ex != 0)
+			goto out;
+	}
+	ex = rekey_call(cli, c, pass);
+out:
+	sodium_free(pass);
 	kw_close(c);
 	return ex;
 }

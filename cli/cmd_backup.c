@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,48 @@ int cli_sync_dir_of(const char *path)
 	return r;
 }
 
+/*
+ * The temporary file while it exists, for backup_on_signal: a backup
+ * interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP (a closed terminal)
+ * removes it before the signal ends the process as it would have.
+ */
+static const int backup_signals[] = { SIGINT, SIGTERM, SIGHUP };
+static char backup_tmp_live[PATH_MAX];
+static volatile sig_atomic_t backup_tmp_armed;
+#define BACKUP_NSIG (sizeof(backup_signals) / sizeof(backup_signals[0]))
+static struct sigaction backup_old_sa[BACKUP_NSIG];
+
+static void backup_on_signal(int sig)
+{
+	/* unlink, signal and raise are async-signal-safe. */
+	if (backup_tmp_armed)
+		unlink(backup_tmp_live);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void backup_guard(const char *tmp)
+{
+	struct sigaction sa = { .sa_handler = backup_on_signal };
+
+	snprintf(backup_tmp_live, sizeof(backup_tmp_live), "%s", tmp);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < BACKUP_NSIG; i++)
+		sigaddset(&sa.sa_mask, backup_signals[i]);
+	backup_tmp_armed = 1;
+	for (size_t i = 0; i < BACKUP_NSIG; i++)
+		sigaction(backup_signals[i], &sa, &backup_old_sa[i]);
+}
+
+static void backup_unguard(void)
+{
+	if (!backup_tmp_armed)
+		return;
+	for (size_t i = 0; i < BACKUP_NSIG; i++)
+		sigaction(backup_signals[i], &backup_old_sa[i], NULL);
+	backup_tmp_armed = 0;
+}
+
 /* FILE must not exist: a backup never replaces anything. */
 static int backup_open(const struct cli *cli, struct backup_out *o)
 {
@@ -98,6 +141,8 @@ static int backup_open(const struct cli *cli, struct backup_out *o)
 		return CLI_EXIT_ERROR;
 	}
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd >= 0)
+		backup_guard(o->tmp);
 	if (o->fd < 0 || fchmod(o->fd, 0600) < 0) {
 		cli_msg(cli, NULL, "cannot create a file beside %s: %s",
 		        o->path, strerror(errno));
@@ -261,5 +306,6 @@ out:
 		close(o.fd);
 	if (o.tmp[0] && o.fd >= 0)
 		unlink(o.tmp);
+	backup_unguard();
 	return ex;
 }

@@ -51,6 +51,7 @@ static const struct command commands[] = {
 	{ "mcp", cmd_mcp },
 	{ "backup", cmd_backup },
 	{ "restore", cmd_restore },
+	{ "rekey", cmd_rekey },
 };
 
 /*
@@ -193,7 +194,10 @@ static const char usage_agent[] =
 	"                          master.key is not in it\n"
 	"  restore FILE [--force] [--passphrase-fd N]\n"
 	"                          put a backup in place of the store (the\n"
-	"                          agent stopped); the old one is kept aside\n";
+	"                          agent stopped); the old one is kept aside\n"
+	"  rekey [--passphrase-fd N]\n"
+	"                          a new data key: every value re-sealed, a\n"
+	"                          new master.key (keyfile mode) or salt\n";
 
 static const char usage_tail[] =
 	"\nHelp\n"
@@ -204,7 +208,7 @@ static const char usage_tail[] =
 	"                  $XDG_RUNTIME_DIR/keyward/agent.sock, else\n"
 	"                  $KEYWARD_HOME/agent.sock)\n"
 	"  --timeout MS    per-request timeout in milliseconds (default 5000;\n"
-	"                  120000 for unlock and passwd)\n"
+	"                  120000 for unlock, passwd and rekey)\n"
 	"  --version       print the version\n"
 	"\n"
 	"Values are read from stdin, never from the command line.\n"

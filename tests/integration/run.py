@@ -48,6 +48,7 @@ GROUPS = {
     "mcp2": "test_mcp_sdk2",
     "mcpcmd": "test_mcpcmd",
     "backup": "test_backup",
+    "rekey": "test_rekey",
     "mcpclients": "test_mcpclients",
     "crash": "test_stress.CrashConsistency",
     "load": ("test_stress.Thousand", "test_stress.FdExhaustion",

@@ -831,9 +831,9 @@ static void test_wrong_key(void **state)
 	/* The checkpoint key is sealed under the right data key. */
 	assert_int_equal(audit_unlock(f->au, other, f->now), KW_ECRYPTO);
 	assert_false(audit_unlocked(f->au));
-	/* Without it (deleted), a new key is made, but the chain's key is
-	 * wrong: the first row does not verify. */
-	raw_exec(f, "DELETE FROM audit_keys");
+	/* Without it and the sealed chain key (deleted), new keys are made,
+	 * but the chain's key is wrong: the first row does not verify. */
+	raw_exec(f, "DELETE FROM audit_keys; DELETE FROM subkeys");
 	assert_int_equal(audit_unlock(f->au, other, f->now), 0);
 	expect_break(f, AUDIT_EDITED, 1);
 	crypto_key_free(other);

@@ -99,7 +99,7 @@ static void test_schema_version(void **state)
 	int ver = 0;
 
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 7);
+	assert_int_equal(ver, 8);
 }
 
 static void test_insert_get(void **state)
@@ -420,6 +420,7 @@ static void test_migrate_from_v4(void **state)
 	                                   "DROP TABLE apikeys;"
 	                                   "DROP TABLE audit_cp_head;"
 	                                   "DROP TABLE audit_gaps;"
+	                                   "DROP TABLE subkeys;"
 	                                   "ALTER TABLE rotations"
 	                                   " DROP COLUMN cmd_pgid;"
 	                                   "ALTER TABLE rotations"
@@ -435,7 +436,7 @@ static void test_migrate_from_v4(void **state)
 	                 SQLITE_OK);
 	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 7);
+	assert_int_equal(ver, 8);
 	assert_int_equal(store_apikey_insert(f->s, &a), 0);
 	assert_int_equal(store_apikey_get(f->s, "AAAAAAAAAAAA", &got), 0);
 	assert_int_equal(raw_exec(f->path, "SELECT x FROM keep"), SQLITE_OK);
