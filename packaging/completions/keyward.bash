@@ -40,6 +40,7 @@ _keyward_options() {
 	get) o="--version --stage --raw --base64" ;;
 	edit) o="--create --allow-empty" ;;
 	restore) o="--force --passphrase-fd" ;;
+	rekey) o="--passphrase-fd" ;;
 	"policy check") o="--uid --gid --exe --token-name --op --name --json" ;;
 	audit) o="--since --until --name --principal --op --outcome --limit
 		--json --follow" ;;

@@ -173,6 +173,7 @@ __keyward_opts put generate= format= allow-empty
 __keyward_opts get version= stage= raw base64
 __keyward_opts edit create allow-empty
 __keyward_opts restore force passphrase-fd=
+__keyward_opts rekey passphrase-fd=
 __keyward_opts 'policy check' uid= gid= exe= token-name= op= name= json
 __keyward_opts audit since= until= name= principal= op= outcome= limit= \
     json follow

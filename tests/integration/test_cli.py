@@ -587,7 +587,8 @@ class CliNamesAndUsage(DaemonTestCase):
                            ("backup", "Agent and store")):
             self.assertEqual(found.get(cmd), group, cmd)
         for usage in ("  policy owner add [PATH]", "  policy owner list",
-                      "  backup FILE", "  restore FILE [--force]"):
+                      "  backup FILE", "  restore FILE [--force]",
+                      "  rekey"):
             self.assertIn("\n" + usage, full.text)
 
     def test_no_daemon(self):
