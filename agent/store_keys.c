@@ -38,8 +38,10 @@ static const char *const keys_sql[ST_KEYS__MAX] = {
 			    " ON s.id = v.secret_id"
 			    " WHERE (v.secret_id, v.version) > (?1, ?2)"
 			    " ORDER BY v.secret_id, v.version LIMIT 1",
-	[ST_VERSION_RESEAL] = "UPDATE versions SET sealed = ?3"
-			      " WHERE secret_id = ?1 AND version = ?2",
+	/* In parentheses: clang's -Wstring-concatenation otherwise takes the
+	 * two pieces for a missing comma. */
+	[ST_VERSION_RESEAL] = ("UPDATE versions SET sealed = ?3"
+	                       " WHERE secret_id = ?1 AND version = ?2"),
 	[ST_VERSION_COUNT] = "SELECT count(*) FROM versions",
 };
 
