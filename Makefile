@@ -8,7 +8,7 @@ VG_BUILD   ?= build-valgrind
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CC    ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 5
 SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find agent cli client-lib common tests bench -name '*.[ch]')
 
 .PHONY: run test lint build build-asan deps-run deps-test clean \
@@ -112,7 +112,7 @@ test-valgrind: deps-test build-valgrind
 	mkdir -p $(VG_BUILD)/valgrind-logs
 	KW_VALGRIND=1 KW_VALGRIND_LOGDIR=$(CURDIR)/$(VG_BUILD)/valgrind-logs \
 		meson test -C $(VG_BUILD) --suite integration --print-errorlogs \
-		--num-processes 2 --timeout-multiplier 6
+		--num-processes 3 --timeout-multiplier 6
 	@scripts/test-summary.py $(VG_BUILD)
 
 build-valgrind:
@@ -123,13 +123,15 @@ build-valgrind:
 # libFuzzer (clang) builds of the targets in tests/fuzz, with ASan and UBSan.
 # `make fuzz` runs each for FUZZ_SECONDS, two at a time, on a working corpus
 # in $(FUZZ_BUILD)/fuzz/ (tests/fuzz/README.md); `make test` runs each for
-# FUZZ_SMOKE_SECONDS (10 s) from the committed seeds only.
+# FUZZ_SMOKE_SECONDS (5 s) from the committed seeds only. Only the fuzz
+# targets are built there (one per corpus directory), not the programs.
+FUZZ_TARGETS = $(addprefix tests/fuzz/fuzz_,$(notdir $(wildcard tests/fuzz/corpus/*)))
 build-fuzz:
 	@test -f $(FUZZ_BUILD)/build.ninja || CC=$(FUZZ_CC) meson setup \
 		$(FUZZ_BUILD) -Dfuzz=true -Dtests=false \
 		-Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all
-	ninja -C $(FUZZ_BUILD) -j2
+	ninja -C $(FUZZ_BUILD) -j2 $(FUZZ_TARGETS)
 
 fuzz: deps-test build-fuzz
 	scripts/fuzz.py $(FUZZ_BUILD) $(FUZZ_SECONDS) 2
