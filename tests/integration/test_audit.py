@@ -34,6 +34,8 @@ from harness import (BIN_KEYWARD, BIN_KWCLIENT, EXIT_DENIED, EXIT_ERROR,
 
 SQLITE3 = shutil.which("sqlite3")
 
+# keywardd's exit status for a store whose data it refuses (keywardd(8)).
+EX_DATAERR = 65
 ROW_FIELDS = {"seq", "time", "ts_us", "uid", "pid", "exe", "principal", "op",
               "name", "version", "outcome", "reason"}
 VERIFY_FIELDS = {"intact", "kind", "seq", "rows", "checkpoints", "detail"}
@@ -636,7 +638,7 @@ class Tamper(AuditCase):
         self.sqlite("DELETE FROM audit WHERE seq > %d;" % last)
         self.assertEqual(self.db_rows()[-1][0], last)
         self.d.start(wait=False)
-        self.assertNotEqual(self.d.wait_exit(), 0, "started without the "
+        self.assertEqual(self.d.wait_exit(), EX_DATAERR, "started without the "
                             "rows its checkpoints signed")
         self.assertIn("the store lost rows %d\u2013%d that" % (last + 1,
                                                                newest),

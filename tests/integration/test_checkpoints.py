@@ -16,7 +16,7 @@ import signal
 import unittest
 
 from harness import EXIT_ERROR, b64, poll_until, render_config
-from test_audit import AuditCase
+from test_audit import EX_DATAERR, AuditCase
 
 FAILWRITE_SO = os.environ.get("KW_FAILWRITE_SO", "")
 DEADLINE_S = 30
@@ -282,7 +282,7 @@ class LostRows(CheckpointCase):
             if os.path.exists(self.h.db + suffix):
                 os.unlink(self.h.db + suffix)
         self.d.start(wait=False)
-        self.assertNotEqual(self.d.wait_exit(), 0,
+        self.assertEqual(self.d.wait_exit(), EX_DATAERR,
                             "started without rows its checkpoints signed")
         self.assertIn("the store lost rows %d\u2013%d that %s signed; was "
                       "secrets.db-wal deleted or the store restored from a "
@@ -337,7 +337,7 @@ class Anchor(CheckpointCase):
             shutil.copy2(os.path.join(backup, name), self.h.home)
         # The pair agrees with itself ...
         self.d.start(wait=False)
-        self.assertNotEqual(self.d.wait_exit(), 0,
+        self.assertEqual(self.d.wait_exit(), EX_DATAERR,
                             "a rolled-back store was accepted")
         # ... but not with the anchor, which the message names.
         log = self.h.log_text()
