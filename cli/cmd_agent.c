@@ -208,25 +208,34 @@ out:
 	return ex;
 }
 
-int cmd_unlock(struct cli *cli, int argc, char **argv)
+/*
+ * The start that unlock, passwd and rekey share: their one option
+ * (--passphrase-fd N, into *ret_fd, -1 without it), no arguments, a
+ * connection with the slow timeout and the agent's status. 0 with *ret_c
+ * open, or an exit code (CLI_EXIT_DONE after --help) with nothing open.
+ */
+static int passphrase_cmd_start(struct cli *cli, int argc, char **argv,
+                                int *ret_fd, kw_client **ret_c,
+                                struct agent_status *ret_st)
 {
 	static const struct option opts[] = {
 		{ "passphrase-fd", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	struct agent_status st;
 	kw_client *c = NULL;
-	char *pass = NULL;
-	int opt, ex, r, fd = -1;
+	int opt, ex, r;
 
+	*ret_fd = -1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'f' && !cli_parse_fd(optarg, &fd))
+		if (opt == 'f' && !cli_parse_fd(optarg, ret_fd))
 			return cli_usage(cli, "--passphrase-fd: expected a "
 			                      "file descriptor number");
-		else if (opt == 'h')
-			return cli_help();
-		else if (opt != 'f')
+		if (opt == 'h') {
+			cli_help();
+			return CLI_EXIT_DONE;
+		}
+		if (opt != 'f')
 			return cli_bad_option(cli, argv);
 	}
 	ex = no_args(cli, argc);
@@ -234,11 +243,26 @@ int cmd_unlock(struct cli *cli, int argc, char **argv)
 		ex = cli_connect(cli, CLI_SLOW_TIMEOUT_MS, &c);
 	if (ex != 0)
 		return ex;
-	r = agent_status(c, &st, NULL);
+	r = agent_status(c, ret_st, NULL);
 	if (r < 0) {
 		ex = cli_fail(cli, c, NULL, r);
-		goto out;
+		kw_close(c);
+		return ex;
 	}
+	*ret_c = c;
+	return 0;
+}
+
+int cmd_unlock(struct cli *cli, int argc, char **argv)
+{
+	struct agent_status st;
+	kw_client *c = NULL;
+	char *pass = NULL;
+	int ex, r, fd;
+
+	ex = passphrase_cmd_start(cli, argc, argv, &fd, &c, &st);
+	if (ex != 0)
+		return ex;
 	if (!st.locked) {
 		puts("agent: already unlocked");
 		goto out;
@@ -290,35 +314,14 @@ int cmd_lock(struct cli *cli, int argc, char **argv)
 
 int cmd_passwd(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "passphrase-fd", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	struct agent_status st;
 	char *current = NULL, *fresh = NULL;
 	kw_client *c = NULL;
-	int opt, ex, r, fd = -1;
+	int ex, r, fd;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'f' && !cli_parse_fd(optarg, &fd))
-			return cli_usage(cli, "--passphrase-fd: expected a "
-			                      "file descriptor number");
-		else if (opt == 'h')
-			return cli_help();
-		else if (opt != 'f')
-			return cli_bad_option(cli, argv);
-	}
-	ex = no_args(cli, argc);
-	if (ex == 0)
-		ex = cli_connect(cli, CLI_SLOW_TIMEOUT_MS, &c);
+	ex = passphrase_cmd_start(cli, argc, argv, &fd, &c, &st);
 	if (ex != 0)
 		return ex;
-	r = agent_status(c, &st, NULL);
-	if (r < 0) {
-		ex = cli_fail(cli, c, NULL, r);
-		goto out;
-	}
 	if (st.locked) {
 		/* Asking for passphrases the agent cannot use yet helps nobody.
 		 */
@@ -383,35 +386,14 @@ static int rekey_call(struct cli *cli, kw_client *c, const char *pass)
 
 int cmd_rekey(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "passphrase-fd", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
 	struct agent_status st;
 	char *pass = NULL;
 	kw_client *c = NULL;
-	int opt, ex, r, fd = -1;
+	int ex, fd;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (opt == 'f' && !cli_parse_fd(optarg, &fd))
-			return cli_usage(cli, "--passphrase-fd: expected a "
-			                      "file descriptor number");
-		else if (opt == 'h')
-			return cli_help();
-		else if (opt != 'f')
-			return cli_bad_option(cli, argv);
-	}
-	ex = no_args(cli, argc);
-	if (ex == 0)
-		ex = cli_connect(cli, CLI_SLOW_TIMEOUT_MS, &c);
+	ex = passphrase_cmd_start(cli, argc, argv, &fd, &c, &st);
 	if (ex != 0)
 		return ex;
-	r = agent_status(c, &st, NULL);
-	if (r < 0) {
-		ex = cli_fail(cli, c, NULL, r);
-		goto out;
-	}
 	if (st.locked) {
 		cli_msg(cli, NULL,
 		        "the agent is locked; run 'keyward unlock' first "
