@@ -781,6 +781,30 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
         finally:
             os.close(fd)
 
+    def group_live(self, pgid):
+        """The members of process group pgid that are not zombies."""
+        live = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % name) as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                live.append(int(name))
+        return live
+
+    def assert_group_ends(self, pgid, what, deadline_s=10):
+        """Every member of the group dies: a member killed with the rest
+        (the loop's short sleep) may not have run yet on a busy machine,
+        and the restart would then find it and report a kill."""
+        self.assertTrue(poll_until(lambda: not self.group_live(pgid),
+                                   deadline_s),
+                        "%s (group %d) outlived the agent: %s"
+                        % (what, pgid, self.group_live(pgid)))
+
     def assert_running(self, pid, what):
         with open("/proc/%d/stat" % pid) as fh:
             state = fh.read().rsplit(")", 1)[1].split()[0]
@@ -820,6 +844,7 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
         self.d.kill()
         self.assert_ends(cmd, "the command")
         self.assert_ends(child, "the command's child")
+        self.assert_group_ends(cmd, "the command's group")
         self.d.start()
         self.r = self.rpc()
         self.wait_copies(2)
