@@ -7,9 +7,9 @@ Usage: man-check.py SOURCE_DIR
   (man --warnings ... -Tutf8 -Z) and as a reader's terminal does (80
   columns, where tables that do not fit are reported). A broken page made
   here first proves that the check catches warnings at all.
-- keyward.ini(5) documents exactly the keys agent/config.c reads, section
+- keyward.ini(5) documents exactly the keys agent/base/config.c reads, section
   by section, and so do docs/config.md's tables.
-- keyward-policy(5) documents exactly the keys agent/policy_parse.c reads.
+- keyward-policy(5) documents exactly the keys agent/policy/policy_parse.c reads.
 - libkeyward(3) has a prototype for every function keyward.h declares,
   and none that it does not.
 - packaging/meson.build installs every page, and every keyward page a SEE
@@ -85,7 +85,7 @@ def man_items(text):
 
 
 def config_c_keys(src):
-    text = read(os.path.join(src, "agent", "config.c"))
+    text = read(os.path.join(src, "agent", "base", "config.c"))
     keys = set(re.findall(r'NUM_KEY\("(\w+)",\s*(\w+),', text))
     keys |= set(re.findall(r'strcmp\(section, "(\w+)"\) == 0 &&\s*'
                            r'strcmp\(name, "(\w+)"\) == 0', text))
@@ -111,7 +111,7 @@ def config_md_keys(src):
 def check_config(src, man):
     code, sections = config_c_keys(src)
     if len(code) < 20 or len(sections) < 6:
-        fail("agent/config.c: found only %d keys in %d sections; has its "
+        fail("agent/base/config.c: found only %d keys in %d sections; has its "
              "form changed?" % (len(code), len(sections)))
     items = man_items(read(man))
     page = {(h[1:-1], k) for h, ks in items.items()
@@ -119,17 +119,17 @@ def check_config(src, man):
     md = config_md_keys(src)
     for name, keys in (("keyward.ini.5", page), ("docs/config.md", md)):
         for s, k in sorted(code - keys):
-            fail("%s lacks [%s] %s, which agent/config.c reads" % (name, s, k))
+            fail("%s lacks [%s] %s, which agent/base/config.c reads" % (name, s, k))
         for s, k in sorted(keys - code):
-            fail("%s documents [%s] %s, which agent/config.c does not read"
+            fail("%s documents [%s] %s, which agent/base/config.c does not read"
                  % (name, s, k))
 
 
 def check_policy(src, man):
-    text = read(os.path.join(src, "agent", "policy_parse.c"))
+    text = read(os.path.join(src, "agent", "policy", "policy_parse.c"))
     m = re.search(r"client_keys\[KEY_COUNT\] = \{(.*?)\};", text, re.S)
     if not m:
-        fail("agent/policy_parse.c: no client_keys table; has it moved?")
+        fail("agent/policy/policy_parse.c: no client_keys table; has it moved?")
         return
     code = set(re.findall(r'"(\w+)"', m.group(1)))
     items = man_items(read(man))
@@ -138,7 +138,7 @@ def check_policy(src, man):
         fail("keyward-policy.5 lacks the [client] key %s" % k)
     for k in sorted(page - code):
         fail("keyward-policy.5 documents a [client] key %s that "
-             "agent/policy_parse.c does not read" % k)
+             "agent/policy/policy_parse.c does not read" % k)
     if items.get("[defaults]") != {"rate"}:
         fail("keyward-policy.5: [defaults] should document rate, only")
 
