@@ -43,18 +43,12 @@
 
 #include "crypto.h"
 #include "store.h"
+#include "store_audit.h" /* audit_row, audit_count, audit_outcome */
 
-#define AUDIT_HASH_BYTES 32u
 #define AUDIT_OP_MAX     64u   /* bytes of an op name */
 #define AUDIT_REASON_MAX 256u  /* longer reasons are cut at a UTF-8 boundary */
 #define AUDIT_QUEUE_MAX  4096u /* rows held while locked */
 
-enum audit_outcome {
-	AUDIT_OK = 0,
-	AUDIT_DENIED = 1,
-	AUDIT_ERROR = 2,
-	AUDIT_RATE_LIMITED = 3,
-};
 /* "ok", "denied", "error", "rate_limited"; parse returns 0 or KW_EINVAL. */
 const char *audit_outcome_name(int outcome);
 int audit_outcome_parse(const char *s, int *ret_outcome);
@@ -71,18 +65,6 @@ typedef struct audit_event {
 	int outcome;           /* enum audit_outcome */
 	const char *reason;    /* NULL or a short sentence; never a value */
 } audit_event;
-
-/* A stored row (strings valid during the callback only). */
-typedef struct audit_row {
-	uint64_t seq;
-	int64_t ts_us; /* unix microseconds, UTC */
-	uid_t uid;
-	pid_t pid;
-	const char *exe, *principal, *op, *name, *reason; /* NULL if none */
-	uint64_t version;
-	int outcome;
-	uint8_t hash[AUDIT_HASH_BYTES];
-} audit_row;
 
 typedef struct audit_config {
 	uint32_t checkpoint_rows;    /* 0: never by count */
@@ -221,11 +203,6 @@ int audit_query(audit *au, const audit_filter *f,
                 int (*cb)(const audit_row *row, void *arg), void *arg,
                 uint64_t *ret_cursor);
 
-typedef struct audit_count {
-	const char *principal, *op; /* NULL: none */
-	int outcome;
-	uint64_t count;
-} audit_count;
 /* Counts grouped by (principal, op, outcome) for rows since since_us. */
 int audit_stats(audit *au, int64_t since_us,
                 int (*cb)(const audit_count *c, void *arg), void *arg);

@@ -20,6 +20,9 @@
 #include "secmem.h"
 #include "wire.h"
 
+_Static_assert(ROTSPEC_MAX == STORE_ROTSPEC_MAX,
+               "a spec the parser accepts must fit the store's row");
+
 #define BACKOFF_MAX 3600 /* seconds between tries, at most */
 #define WRITTEN_DURING_RUN                                                   \
 	"the secret was written during the rotation; the new value was not " \

@@ -16,9 +16,39 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-#include "audit.h"
 #include "store.h"
+
+#define AUDIT_HASH_BYTES 32u
+
+/* audit_row.outcome (a stored column) */
+enum audit_outcome {
+	AUDIT_OK = 0,
+	AUDIT_DENIED = 1,
+	AUDIT_ERROR = 2,
+	AUDIT_RATE_LIMITED = 3,
+};
+
+/* A stored row (strings valid during the callback only). The audit log
+ * (audit.h) hands these to its callers too. */
+typedef struct audit_row {
+	uint64_t seq;
+	int64_t ts_us; /* unix microseconds, UTC */
+	uid_t uid;
+	pid_t pid;
+	const char *exe, *principal, *op, *name, *reason; /* NULL if none */
+	uint64_t version;
+	int outcome;
+	uint8_t hash[AUDIT_HASH_BYTES];
+} audit_row;
+
+/* Rows counted by (principal, op, outcome) (audit_stats). */
+typedef struct audit_count {
+	const char *principal, *op; /* NULL: none */
+	int outcome;
+	uint64_t count;
+} audit_count;
 
 #define STORE_AUDIT_SIG_BYTES 64u
 #define STORE_AUDIT_PK_BYTES  32u

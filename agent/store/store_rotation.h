@@ -15,8 +15,11 @@
 #include <stdint.h>
 
 #include "keyward.h"
-#include "rotspec.h"
 #include "store.h"
+
+/* Bytes of a stored rotator or generate spec (rotspec.h's ROTSPEC_MAX;
+ * the rotation engine asserts they agree). */
+#define STORE_ROTSPEC_MAX 1024u
 
 /* schedules.flags and rotations.flags */
 enum {
@@ -29,9 +32,9 @@ typedef struct store_schedule {
 	uint64_t every, jitter, overlap; /* seconds */
 	bool window;
 	uint32_t window_start, window_end; /* seconds after midnight UTC */
-	char rotator[ROTSPEC_MAX + 1];
-	char generate[ROTSPEC_MAX + 1];    /* "" if none */
-	char hmac_secret[KW_NAME_MAX + 1]; /* "" if none */
+	char rotator[STORE_ROTSPEC_MAX + 1];
+	char generate[STORE_ROTSPEC_MAX + 1]; /* "" if none */
+	char hmac_secret[KW_NAME_MAX + 1];    /* "" if none */
 	uint32_t flags;
 	int64_t created, next_run;
 	int64_t last_run;     /* 0 if never */
@@ -68,8 +71,8 @@ typedef struct store_rotation {
 	char id[ROTATION_ID_LEN + 1];
 	char name[KW_NAME_MAX + 1];
 	char trigger[12]; /* "schedule" or "manual" */
-	char rotator[ROTSPEC_MAX + 1];
-	char generate[ROTSPEC_MAX + 1];
+	char rotator[STORE_ROTSPEC_MAX + 1];
+	char generate[STORE_ROTSPEC_MAX + 1];
 	char hmac_secret[KW_NAME_MAX + 1];
 	uint32_t flags;
 	uint64_t overlap;
