@@ -1522,6 +1522,45 @@ static void agent_on_idle(void *arg)
 	crypto_keys_idle();
 }
 
+/* The rotation engine's view of the agent (rotate_host). */
+static int rot_batch(void *ctx)
+{
+	return agent_batch(ctx);
+}
+
+static void rot_batch_fail(void *ctx, int err)
+{
+	agent_batch_fail(ctx, err);
+}
+
+static int rot_audit(void *ctx, const audit_event *ev)
+{
+	return agent_audit(ctx, ev);
+}
+
+static void rot_rotated(void *ctx, const char *name, uint64_t version,
+                        uint64_t previous, const char *rotation_id)
+{
+	agent_notify_rotated(ctx, name, version, previous, rotation_id);
+}
+
+static int agent_rotate_new(agent *a)
+{
+	const rotate_host host = {
+		.ctx = a,
+		.st = &a->st,
+		.dk = &a->dk,
+		.cfg = &a->cfg,
+		.loop = a->loop,
+		.stopping = &a->stopping,
+		.batch = rot_batch,
+		.batch_fail = rot_batch_fail,
+		.audit = rot_audit,
+		.rotated = rot_rotated,
+	};
+	return rotate_new(&host, &a->rot);
+}
+
 int agent_init(agent *a, const char *home_override, const char *config_path,
                const char *socket_override, unsigned flags)
 {
@@ -1560,7 +1599,7 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 		return r;
 	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_audit(a)) < 0 ||
 	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0 ||
-	    (r = rotate_new(a, &a->rot)) < 0)
+	    (r = agent_rotate_new(a)) < 0)
 		return r;
 	/* Before any thread starts: curl_global_init is not thread-safe. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -17,7 +17,6 @@
 
 #include <sodium.h>
 
-#include "agent.h"
 #include "audit.h"
 #include "keyward.h"
 #include "log.h"
@@ -111,7 +110,7 @@ static int collect_group(const store_rotation_group *sg, void *arg)
 static void kill_all_left_over(rotate *r)
 {
 	struct collect_groups c = { NULL, 0, 0 };
-	int rr = store_rotation_groups(r->a->st, collect_group, &c);
+	int rr = store_rotation_groups(rotate_store(r), collect_group, &c);
 
 	if (rr < 0)
 		log_error("cannot list the commands a previous agent left "
@@ -123,12 +122,12 @@ static void kill_all_left_over(rotate *r)
 	free(c.v);
 }
 
-int rotate_new(agent *a, rotate **ret_rotate)
+int rotate_new(const rotate_host *host, rotate **ret_rotate)
 {
 	rotate *r = calloc(1, sizeof(*r));
 	if (!r)
 		return KW_ENOMEM;
-	r->a = a;
+	r->h = *host;
 	r->dirty = true;
 	const char *clock = getenv("KEYWARD_TEST_CLOCK");
 	if (clock && *clock) {
@@ -154,7 +153,7 @@ int rotate_new(agent *a, rotate **ret_rotate)
 		log_warn("rotation crash hook armed (KEYWARD_TEST_CRASH); "
 		         "never in production");
 	}
-	if (a->st)
+	if (rotate_store(r))
 		kill_all_left_over(r);
 	*ret_rotate = r;
 	return 0;
@@ -188,7 +187,7 @@ void rotate_free(rotate *r)
 
 bool rotate_ready(const rotate *r)
 {
-	return r && r->ready && r->a->dk;
+	return r && r->ready && rotate_dk(r);
 }
 
 void rotate_changed(rotate *r)
@@ -224,7 +223,7 @@ void rotate_settling_add(rotate *r, const char *id)
 		uint32_t cap = r->settling_cap ? r->settling_cap * 2 : 64;
 		void *n = realloc(r->settling, cap * sizeof(*r->settling));
 		if (!n) {
-			agent_batch_fail(r->a, KW_ENOMEM);
+			rotate_batch_fail(r, KW_ENOMEM);
 			return;
 		}
 		r->settling = n;
@@ -242,8 +241,8 @@ void rotate_settled(rotate *r, bool committed)
 	if (committed) {
 		for (uint32_t i = 0; i < r->nnotices; i++) {
 			const struct rot_notice *n = &r->notices[i];
-			agent_notify_rotated(r->a, n->name, n->version,
-			                     n->previous, n->id);
+			r->h.rotated(r->h.ctx, n->name, n->version, n->previous,
+			             n->id);
 		}
 		if (r->crash_armed) {
 			log_warn("KEYWARD_TEST_CRASH: dying after the commit "
@@ -294,9 +293,9 @@ void rotate_audit(rotate *r, const char *op, const char *name, uint64_t version,
 		.outcome = outcome,
 		.reason = reason,
 	};
-	int ar = agent_audit(r->a, &ev);
+	int ar = r->h.audit(r->h.ctx, &ev);
 	if (ar < 0)
-		agent_batch_fail(r->a, ar);
+		rotate_batch_fail(r, ar);
 }
 
 uint64_t rotate_rnd64(void)
@@ -320,7 +319,6 @@ static sched_spec spec_of(const store_schedule *sc)
 static int new_run(rotate *r, const store_schedule *sc, const char *trigger,
                    int64_t now, store_rotation *ret)
 {
-	agent *a = r->a;
 	store_rotation *ro = ret;
 	uint8_t raw[ROTATION_ID_LEN / 2];
 
@@ -338,9 +336,10 @@ static int new_run(rotate *r, const store_schedule *sc, const char *trigger,
 	snprintf(ro->step, sizeof(ro->step), "create");
 	ro->next_try = now;
 	ro->started = now;
-	int rr = store_rotation_insert(a->st, ro);
+	int rr = store_rotation_insert(rotate_store(r), ro);
 	if (rr == 0)
-		rr = store_rotation_prune(a->st, sc->name, HISTORY_KEEP);
+		rr = store_rotation_prune(rotate_store(r), sc->name,
+		                          HISTORY_KEEP);
 	if (rr < 0)
 		return rr;
 	rotate_settling_add(r, ro->id);
@@ -358,13 +357,12 @@ static int new_run(rotate *r, const store_schedule *sc, const char *trigger,
 int rotate_start(rotate *r, const char *name, char ret_id[ROTATION_ID_LEN + 1],
                  bool *ret_started)
 {
-	agent *a = r->a;
 	store_schedule sc;
 	store_rotation ro;
-	int rr = store_schedule_get(a->st, name, &sc);
+	int rr = store_schedule_get(rotate_store(r), name, &sc);
 	if (rr < 0)
 		return rr;
-	rr = store_rotation_active(a->st, name, &ro);
+	rr = store_rotation_active(rotate_store(r), name, &ro);
 	if (rr == 0) {
 		memcpy(ret_id, ro.id, ROTATION_ID_LEN + 1);
 		*ret_started = false;
@@ -408,11 +406,10 @@ static int collect_run(const store_rotation *ro, void *arg)
 /* Start the runs of due schedules; respread the ones missed. */
 static int tick_schedules(rotate *r, int64_t now, bool *ret_more)
 {
-	agent *a = r->a;
 	struct collect_sched c = { calloc(TICK_SCHEDULES, sizeof(*c.v)), 0 };
 	if (!c.v)
 		return KW_ENOMEM;
-	int rr = store_schedule_due(a->st, now, TICK_SCHEDULES,
+	int rr = store_schedule_due(rotate_store(r), now, TICK_SCHEDULES,
 	                            collect_schedule, &c);
 	*ret_more = c.n == TICK_SCHEDULES;
 	for (uint32_t i = 0; rr == 0 && i < c.n; i++) {
@@ -422,8 +419,8 @@ static int tick_schedules(rotate *r, int64_t now, bool *ret_more)
 			/* Missed while down: run once, spread by jitter. */
 			int64_t at = sched_at(&spec, now, rotate_rnd64());
 			if (at > now) {
-				rr = store_schedule_set_next(a->st, sc->name,
-				                             at);
+				rr = store_schedule_set_next(rotate_store(r),
+				                             sc->name, at);
 				log_info("schedule of %s was missed; runs "
 				         "once at %lld",
 				         sc->name, (long long)at);
@@ -440,7 +437,7 @@ static int tick_schedules(rotate *r, int64_t now, bool *ret_more)
 		}
 		if (rr == 0)
 			rr = store_schedule_set_next(
-				a->st, sc->name,
+				rotate_store(r), sc->name,
 				sched_next(&spec, now, rotate_rnd64()));
 	}
 	free(c.v);
@@ -456,14 +453,14 @@ static bool needs_job(const store_rotation *ro)
 
 static int tick_runs(rotate *r, int64_t now, bool *ret_more)
 {
-	agent *a = r->a;
 	/* Runs waiting on a job or a commit are due but idle: look past
 	 * them, or enough of them would hide every other due run. */
 	uint32_t limit = TICK_RUNS + r->njobs + r->nsettling;
 	struct collect_runs c = { calloc(limit, sizeof(*c.v)), 0 };
 	if (!c.v)
 		return KW_ENOMEM;
-	int rr = store_rotation_due(a->st, now, limit, collect_run, &c);
+	int rr = store_rotation_due(rotate_store(r), now, limit, collect_run,
+	                            &c);
 	uint32_t ran = 0;
 	for (uint32_t i = 0; rr == 0 && i < c.n && ran < TICK_RUNS; i++) {
 		store_rotation *ro = &c.v[i];
@@ -498,8 +495,7 @@ void rotate_tick(rotate *r)
 {
 	if (!r)
 		return;
-	agent *a = r->a;
-	if (!a->dk || a->stopping)
+	if (!rotate_dk(r) || *r->h.stopping)
 		return;
 	int64_t now = rotate_now(r);
 	if (!r->dirty && !r->ready && now < r->next_due) {
@@ -507,7 +503,7 @@ void rotate_tick(rotate *r)
 		r->checked_at = now;
 		return;
 	}
-	if (agent_batch(a) < 0)
+	if (rotate_batch(r) < 0)
 		return;
 	bool more_sched = false, more_runs = false;
 	r->dirty = false;
@@ -516,10 +512,11 @@ void rotate_tick(rotate *r)
 	if (rr == 0)
 		rr = tick_runs(r, now, &more_runs);
 	if (rr == 0)
-		rr = store_retire_due(a->st, now, TICK_RETIRE, retired, r);
+		rr = store_retire_due(rotate_store(r), now, TICK_RETIRE,
+		                      retired, r);
 	if (rr < 0) {
 		log_error("rotation work failed: %s", kw_strerror(rr));
-		agent_batch_fail(a, rr);
+		rotate_batch_fail(r, rr);
 		r->next_due = now + 1;
 		return;
 	}
@@ -530,7 +527,7 @@ void rotate_tick(rotate *r)
 		r->checked_at = now;
 	}
 	int64_t due;
-	rr = store_rotation_next_due(a->st, &due);
+	rr = store_rotation_next_due(rotate_store(r), &due);
 	if (rr == KW_ENOTFOUND)
 		due = INT64_MAX;
 	else if (rr < 0 || due <= now)

@@ -31,15 +31,43 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audit.h"
+#include "config.h"
+#include "crypto.h"
+#include "loop.h"
 #include "store_rotation.h"
 
-typedef struct agent agent;
 typedef struct rotate rotate;
+
+/*
+ * What the engine needs of the program that runs it (keywardd's agent):
+ * given to rotate_new, which copies the table. The pointed-to fields are
+ * the host's and read at each use: the store handle is replaced when the
+ * store is recovered, the data key is NULL while locked. Every operation
+ * gets ctx back.
+ */
+typedef struct rotate_host {
+	void *ctx;
+	store *const *st;
+	kw_key *const *dk;
+	const kw_config *cfg;
+	loop *loop;
+	const bool *stopping; /* the host is shutting down: start nothing */
+	/* Open the loop turn's batch if needed (0 or KW_E*); make the turn
+	 * roll it back with err. */
+	int (*batch)(void *ctx);
+	void (*batch_fail)(void *ctx, int err);
+	/* Record an event in the audit log, in the open batch. */
+	int (*audit)(void *ctx, const audit_event *ev);
+	/* A rotation of name committed (tell its watchers). */
+	void (*rotated)(void *ctx, const char *name, uint64_t version,
+	                uint64_t previous, const char *rotation_id);
+} rotate_host;
 
 /* Read the testing hooks from the environment; kill what the commands of
  * an agent that died left running, before any step can run again
  * (procgroup_kill: blocks while they die, at most 2 s a group). */
-int rotate_new(agent *a, rotate **ret_rotate);
+int rotate_new(const rotate_host *host, rotate **ret_rotate);
 /* Cancel steps in flight (they rerun after the next start) and free. */
 void rotate_free(rotate *r);
 

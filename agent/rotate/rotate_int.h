@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent.h"
 #include "keyward.h"
 #include "rotate.h"
 #include "rotcmd.h"
@@ -48,7 +47,7 @@ struct rot_notice {
 };
 
 struct rotate {
-	agent *a;
+	rotate_host h;
 	char clock_path[KW_PATH_MAX]; /* KEYWARD_TEST_CLOCK, "" if unset */
 	char crash_step[8];           /* KEYWARD_TEST_CRASH */
 	bool crash_after_commit;
@@ -71,6 +70,24 @@ struct rotate {
 	uint32_t njobs;
 	webhook_client *webhooks; /* started on first use */
 };
+
+/* The host's state and operations (rotate_host), for the engine's files. */
+static inline store *rotate_store(const rotate *r)
+{
+	return *r->h.st;
+}
+static inline kw_key *rotate_dk(const rotate *r)
+{
+	return *r->h.dk;
+}
+static inline int rotate_batch(rotate *r)
+{
+	return r->h.batch(r->h.ctx);
+}
+static inline void rotate_batch_fail(rotate *r, int err)
+{
+	r->h.batch_fail(r->h.ctx, err);
+}
 
 /* A run's row was written in the open batch: it waits for the commit.
  * If that cannot be tracked the batch is failed, so nothing runs ahead

@@ -42,11 +42,11 @@ static const char *next_step(const char *step)
 /* Record ro (already changed) in the batch and hold it until commit. */
 static int save(rotate *r, const store_rotation *ro)
 {
-	int rr = store_rotation_update(r->a->st, ro);
+	int rr = store_rotation_update(rotate_store(r), ro);
 	if (rr < 0) {
 		log_error("rotation %s of %s: cannot record step %s: %s",
 		          ro->id, ro->name, ro->step, kw_strerror(rr));
-		agent_batch_fail(r->a, rr);
+		rotate_batch_fail(r, rr);
 		return rr;
 	}
 	rotate_settling_add(r, ro->id);
@@ -57,7 +57,7 @@ static int save(rotate *r, const store_rotation *ro)
 static void step_failed(rotate *r, store_rotation *ro, const char *detail,
                         bool permanent, int64_t now)
 {
-	const kw_config *cfg = &r->a->cfg;
+	const kw_config *cfg = r->h.cfg;
 	char step[8];
 	snprintf(step, sizeof(step), "%s", ro->step);
 	ro->attempts++;
@@ -68,10 +68,10 @@ static void step_failed(rotate *r, store_rotation *ro, const char *detail,
 		ro->finished = now;
 		if (save(r, ro) < 0)
 			return;
-		int sr = store_schedule_outcome(r->a->st, ro->name, now,
+		int sr = store_schedule_outcome(rotate_store(r), ro->name, now,
 		                                "failed");
 		if (sr < 0 && sr != KW_ENOTFOUND)
-			agent_batch_fail(r->a, sr);
+			rotate_batch_fail(r, sr);
 		log_warn("rotation %s of %s failed at %s after %u attempt(s): "
 		         "%s",
 		         ro->id, ro->name, step, ro->attempts, detail);
@@ -129,7 +129,6 @@ static void step_done(rotate *r, store_rotation *ro, const char *detail,
 
 static void step_create(rotate *r, store_rotation *ro, int64_t now)
 {
-	agent *a = r->a;
 	rotspec spec;
 	const char *why = NULL;
 	const char *gen = ro->generate[0] ? ro->generate : ro->rotator;
@@ -146,13 +145,13 @@ static void step_create(rotate *r, store_rotation *ro, int64_t now)
 	size_t len = 0;
 	uint64_t current = 0, version = 0;
 	rr = rotspec_generate(&spec, &value, &len);
-	if (rr == 0 && len > a->cfg.max_value_bytes)
+	if (rr == 0 && len > r->h.cfg->max_value_bytes)
 		rr = KW_ETOOBIG;
 	if (rr == 0)
-		rr = store_current_version(a->st, ro->name, &current);
+		rr = store_current_version(rotate_store(r), ro->name, &current);
 	if (rr == 0)
-		rr = store_put_pending(a->st, a->dk, ro->name, value, len, now,
-		                       &version);
+		rr = store_put_pending(rotate_store(r), rotate_dk(r), ro->name,
+		                       value, len, now, &version);
 	kw_wipefree(value);
 	if (rr < 0) {
 		step_failed(r, ro, kw_strerror(rr), false, now);
@@ -168,11 +167,10 @@ static void step_create(rotate *r, store_rotation *ro, int64_t now)
 
 static void step_finish(rotate *r, store_rotation *ro, int64_t now)
 {
-	agent *a = r->a;
 	int64_t retire_at = now + (int64_t)ro->overlap;
-	int rr = store_promote(a->st, ro->name, ro->pending_version,
+	int rr = store_promote(rotate_store(r), ro->name, ro->pending_version,
 	                       ro->previous_version, retire_at,
-	                       a->cfg.max_versions, now);
+	                       r->h.cfg->max_versions, now);
 	if (rr == KW_ESTATE) {
 		step_failed(r, ro, WRITTEN_DURING_RUN, true, now);
 		return;
@@ -189,9 +187,9 @@ static void step_finish(rotate *r, store_rotation *ro, int64_t now)
 	}
 	ro->new_version = ro->pending_version;
 	ro->finished = now;
-	int sr = store_schedule_outcome(a->st, ro->name, now, "ok");
+	int sr = store_schedule_outcome(rotate_store(r), ro->name, now, "ok");
 	if (sr < 0 && sr != KW_ENOTFOUND)
-		agent_batch_fail(a, sr);
+		rotate_batch_fail(r, sr);
 	if (r->nnotices == r->notices_cap) {
 		uint32_t cap = r->notices_cap ? r->notices_cap * 2 : 8;
 		struct rot_notice *n = realloc(r->notices, cap * sizeof(*n));
@@ -288,7 +286,6 @@ static void job_done(void *arg, int result, const char *detail)
 {
 	struct rot_job *j = job_unlink(((struct rot_job *)arg)->r, arg);
 	rotate *r = j->r;
-	agent *a = r->a;
 	store_rotation ro;
 	char safe[ROTJOB_DETAIL_MAX + 1];
 
@@ -298,20 +295,20 @@ static void job_done(void *arg, int result, const char *detail)
 		snprintf(safe, sizeof(safe),
 		         "(output withheld: it contains the new value)");
 	/* Locked meanwhile, or the run moved on: the step runs again. */
-	if (!a->dk || agent_batch(a) < 0) {
+	if (!rotate_dk(r) || rotate_batch(r) < 0) {
 		rotate_job_free(j);
 		return;
 	}
 	/* Its group is gone: rotcmd killed what the command left. */
 	if (j->group_saved) {
-		int gr = store_rotation_set_group(a->st, j->id, NULL);
+		int gr = store_rotation_set_group(rotate_store(r), j->id, NULL);
 		if (gr < 0 && gr != KW_ENOTFOUND)
 			log_warn("rotation %s: cannot forget its command's "
 			         "process group: %s",
 			         j->id, kw_strerror(gr));
 	}
-	if (store_rotation_get(a->st, j->id, &ro) < 0 || ro.next_try == 0 ||
-	    strcmp(ro.step, j->step) != 0) {
+	if (store_rotation_get(rotate_store(r), j->id, &ro) < 0 ||
+	    ro.next_try == 0 || strcmp(ro.step, j->step) != 0) {
 		rotate_job_free(j);
 		return;
 	}
@@ -363,7 +360,7 @@ static void save_group(rotate *r, struct rot_job *j)
 		sg.sid = g.sid;
 		sg.start = g.start;
 		memcpy(sg.boot, g.boot, sizeof(sg.boot));
-		rr = store_rotation_set_group(r->a->st, j->id, &sg);
+		rr = store_rotation_set_group(rotate_store(r), j->id, &sg);
 	}
 	if (rr < 0)
 		log_warn("rotation %s: cannot record its command's process "
@@ -376,7 +373,6 @@ static void save_group(rotate *r, struct rot_job *j)
 /* set or test: nothing to do for random:, else start the outside step. */
 static void step_external(rotate *r, store_rotation *ro, int64_t now)
 {
-	agent *a = r->a;
 	rotspec spec;
 	const char *why = NULL;
 	int rr = rotspec_parse(ro->rotator, strlen(ro->rotator), &spec, &why);
@@ -387,7 +383,7 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 	/* Someone wrote the secret since create: pushing our value upstream
 	 * now would undo theirs there, so stop before the rotator runs. */
 	uint64_t current = 0;
-	rr = store_current_version(a->st, ro->name, &current);
+	rr = store_current_version(rotate_store(r), ro->name, &current);
 	if (rr == 0 && current != ro->previous_version) {
 		step_failed(r, ro, WRITTEN_DURING_RUN, true, now);
 		return;
@@ -401,7 +397,8 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 		return;
 	}
 	store_value *v = NULL;
-	rr = store_get(a->st, a->dk, ro->name, ro->pending_version, NULL, &v);
+	rr = store_get(rotate_store(r), rotate_dk(r), ro->name,
+	               ro->pending_version, NULL, &v);
 	if (rr < 0) {
 		step_failed(r, ro,
 		            rr == KW_ENOTFOUND ? "the pending version is gone" :
@@ -433,24 +430,25 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 		rr = rotspec_check_command(spec.target, (unsigned)geteuid(),
 		                           &why);
 		if (rr == 0)
-			rr = rotcmd_start(a->loop, spec.target, input, inlen,
-			                  (int)a->cfg.rotation_command_timeout *
-			                          1000,
-			                  job_done, j, &j->cmd);
+			rr = rotcmd_start(
+				r->h.loop, spec.target, input, inlen,
+				(int)r->h.cfg->rotation_command_timeout * 1000,
+				job_done, j, &j->cmd);
 	} else {
 		store_value *key = NULL;
 		if (!ro->hmac_secret[0]) {
 			rr = KW_EINVAL;
 			why = "the schedule names no hmac_secret";
-		} else if ((rr = store_get(a->st, a->dk, ro->hmac_secret, 0,
-		                           NULL, &key)) < 0) {
+		} else if ((rr = store_get(rotate_store(r), rotate_dk(r),
+		                           ro->hmac_secret, 0, NULL, &key)) <
+		           0) {
 			why = "its hmac_secret cannot be read";
 		} else if (key->len < 1 || key->len > 1024) {
 			rr = KW_EINVAL;
 			why = "its hmac_secret must be 1 to 1024 bytes";
 		}
 		if (rr == 0 && !r->webhooks)
-			rr = webhook_client_new(a->loop, &r->webhooks);
+			rr = webhook_client_new(r->h.loop, &r->webhooks);
 		if (rr == 0) {
 			webhook_request req = {
 				.url = spec.target,
@@ -464,11 +462,12 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 				.allow_insecure =
 					ro->flags & SCHEDULE_ALLOW_INSECURE,
 				.timeout_ms =
-					(int)a->cfg.rotation_webhook_timeout *
+					(int)r->h.cfg
+						->rotation_webhook_timeout *
 					1000,
 				.ca_file =
-					a->cfg.rotation_webhook_ca_file[0] ?
-						a->cfg.rotation_webhook_ca_file :
+					r->h.cfg->rotation_webhook_ca_file[0] ?
+						r->h.cfg->rotation_webhook_ca_file :
 						NULL,
 			};
 			rr = webhook_start(r->webhooks, &req, job_done, j,
