@@ -585,6 +585,11 @@ int agent_batch_read(agent *a)
 	return agent_batch_open(a, false);
 }
 
+bool agent_batch_active(const agent *a)
+{
+	return a->st && store_batch_active(a->st);
+}
+
 /* Sync light commits whose time has come (outside any batch). A failed
  * sync leaves it unknown which of them the disk has: the answers are out
  * (reads), but the store must be re-established before more. */

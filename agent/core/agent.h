@@ -189,6 +189,8 @@ int agent_keys_changed(agent *a);
 int agent_batch(agent *a);
 int agent_batch_read(agent *a);
 void agent_batch_fail(agent *a, int err);
+/* A batch is open this turn: answers queued now wait for its commit. */
+bool agent_batch_active(const agent *a);
 /*
  * A sentence for a client saying why the store could not do something:
  * err (a KW_E* from the store) with the file or filesystem it concerns
@@ -208,10 +210,6 @@ void agent_conn_gone(agent *a, conn *c);
 int agent_audit(agent *a, const audit_event *ev);
 /* Start an incremental audit.verify for c (parked until done). */
 int agent_verify_start(agent *a, conn *c);
-/* A rotation of name committed: push secret.rotated to its watchers
- * (methods_rotate.c). */
-void agent_notify_rotated(agent *a, const char *name, uint64_t version,
-                          uint64_t previous, const char *rotation_id);
 /* Wall-clock time in unix microseconds (audit timestamps). */
 int64_t agent_now_us(void);
 /* us as "YYYY-MM-DDTHH:MM:SSZ" (at least 21 bytes of buf). */

@@ -17,7 +17,6 @@
 #include "keyward.h"
 #include "log.h"
 #include "secmem.h"
-#include "store.h"
 #include "wire.h"
 
 /* How long a connection being closed may take to accept its last error. */
@@ -106,7 +105,7 @@ static void conn_queue_line(conn *c, int r, char *line, size_t len)
  */
 static void conn_gate(conn *c, const json_t *id)
 {
-	if (c->dead || !store_batch_active(c->a->st))
+	if (c->dead || !agent_batch_active(c->a))
 		return;
 	if (!c->gated) {
 		c->gated = true;

@@ -120,6 +120,11 @@ int agent_rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
                       uint64_t *ret_count);
 void methods_backup_conn_gone(agent *a, conn *c);
 
+/* A rotation of name committed: push secret.rotated to its watchers
+ * (methods_rotate.c; the agent passes the rotation engine's report on). */
+void agent_notify_rotated(agent *a, const char *name, uint64_t version,
+                          uint64_t previous, const char *rotation_id);
+
 /* The worker finished a job: answer the parked connection (agent.c calls
  * this from the worker fd's callback). */
 void methods_worker_done(agent *a);
