@@ -989,10 +989,10 @@ static int column_blob_exact(sqlite3_stmt *st, int col, uint8_t *dst,
 	return 0;
 }
 
-int store_wrap_get(store *s, crypto_wrap *ret_wrap)
+int store_wrap_get(store *s, wrapped_key *ret_wrap)
 {
 	sqlite3_stmt *st;
-	crypto_wrap w;
+	wrapped_key w;
 	int64_t ops, mem;
 	int r;
 
@@ -1020,12 +1020,11 @@ int store_wrap_get(store *s, crypto_wrap *ret_wrap)
 	return 0;
 }
 
-int store_wrap_set(store *s, const crypto_wrap *w)
+int store_wrap_set(store *s, const wrapped_key *w)
 {
 	if (!s || !w)
 		return KW_EINVAL;
-	if ((w->mode != CRYPTO_WRAP_KEYFILE &&
-	     w->mode != CRYPTO_WRAP_PASSPHRASE) ||
+	if ((w->mode != KEY_WRAP_KEYFILE && w->mode != KEY_WRAP_PASSPHRASE) ||
 	    w->opslimit > INT64_MAX || w->memlimit > INT64_MAX)
 		return KW_EINVAL;
 	return store_step_done(core(s, ST_WRAP_SET), "ibiibbi",

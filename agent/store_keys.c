@@ -15,7 +15,7 @@
 /* Not a secret name (those have no ':'), so a subkey row can never be
  * mistaken for a value, nor a value for it. */
 #define SUBKEY_NAME   "keyward:subkey"
-#define SUBKEY_SEALED (CRYPTO_KEY_BYTES + CRYPTO_SEAL_OVERHEAD)
+#define SUBKEY_SEALED (KEY_BYTES + SEAL_OVERHEAD)
 
 enum keys_stmt {
 	ST_SUBKEY_GET,
@@ -74,10 +74,9 @@ int store_subkey_seal(store *s, kw_key *dk, int id, kw_key *key)
 
 	if (!s || !dk || !key || !subkey_ctx(id))
 		return KW_EINVAL;
-	r = crypto_seal_value(dk, SUBKEY_NAME, (uint64_t)id,
-	                      crypto_key_bytes(key), CRYPTO_KEY_BYTES, &ct,
-	                      &ctlen);
-	crypto_key_done(key);
+	r = seal_value(dk, SUBKEY_NAME, (uint64_t)id, key_bytes(key), KEY_BYTES,
+	               &ct, &ctlen);
+	key_done(key);
 	if (r < 0)
 		return r;
 	r = store_step_done(stmt(s, ST_SUBKEY_SET), "ib", (int64_t)id,
@@ -101,13 +100,13 @@ static int subkey_open(store *s, kw_key *dk, int id, kw_key **ret_key)
 	if (!ct || ctlen != SUBKEY_SEALED)
 		r = KW_ESTORE;
 	else
-		r = crypto_open_value(dk, SUBKEY_NAME, (uint64_t)id, ct,
-		                      (size_t)ctlen, &pt, &ptlen);
+		r = seal_open(dk, SUBKEY_NAME, (uint64_t)id, ct, (size_t)ctlen,
+		              &pt, &ptlen);
 	store_st_done(st);
-	if (r == 0 && ptlen != CRYPTO_KEY_BYTES)
+	if (r == 0 && ptlen != KEY_BYTES)
 		r = KW_ECRYPTO;
 	if (r == 0)
-		r = crypto_key_from(pt, ret_key);
+		r = key_from(pt, ret_key);
 	kw_wipefree(pt);
 	return r;
 }
@@ -122,12 +121,12 @@ int store_subkey_load(store *s, kw_key *dk, int id, kw_key **ret_key)
 		return KW_EINVAL;
 	r = subkey_open(s, dk, id, &k);
 	if (r == KW_ENOTFOUND) {
-		r = crypto_key_derive(dk, (uint64_t)id, ctx, &k);
+		r = key_derive(dk, (uint64_t)id, ctx, &k);
 		if (r == 0)
 			r = store_subkey_seal(s, dk, id, k);
 	}
 	if (r < 0) {
-		crypto_key_free(k);
+		key_free(k);
 		return r;
 	}
 	*ret_key = k;
@@ -150,11 +149,11 @@ static int reseal_row(store *s, sqlite3_stmt *st, kw_key *old_dk,
 	int oldlen = sqlite3_column_bytes(st, 3);
 	if (!name || !old || *ver < 1)
 		return KW_ESTORE;
-	r = crypto_open_value(old_dk, name, (uint64_t)*ver, old, (size_t)oldlen,
-	                      &pt, &ptlen);
+	r = seal_open(old_dk, name, (uint64_t)*ver, old, (size_t)oldlen, &pt,
+	              &ptlen);
 	if (r == 0)
-		r = crypto_seal_value(new_dk, name, (uint64_t)*ver, pt, ptlen,
-		                      &ct, &ctlen);
+		r = seal_value(new_dk, name, (uint64_t)*ver, pt, ptlen, &ct,
+		               &ctlen);
 	kw_wipefree(pt);
 	if (r < 0)
 		return r;

@@ -5,7 +5,7 @@
  * The client-token hash key, the audit chain key and the API-key hash key
  * were crypto_kdf derivations of the data key. A new data key would have
  * changed them and broken every stored hash and the audit chain, so each is
- * kept in the store sealed under the data key (crypto_seal_value, name
+ * kept in the store sealed under the data key (seal_value, name
  * "keyward:subkey", version = its id). The first unlock of a store made before
  * migration 8 derives them as before and seals them, so nothing already
  * stored stops verifying. A rekey re-seals them (and every value) under the

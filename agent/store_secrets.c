@@ -234,8 +234,8 @@ static int put_locked(store *s, kw_key *dk, const char *name,
 	if (r == 0)
 		r = store_step_done(stmt(s, ST_DEMOTE_CURRENT), "i", id);
 	if (r == 0)
-		r = crypto_seal_value(dk, name, (uint64_t)next, value, len,
-		                      &sealed, &sealedlen);
+		r = seal_value(dk, name, (uint64_t)next, value, len, &sealed,
+		               &sealedlen);
 	if (r < 0)
 		return r;
 	r = store_step_done(stmt(s, ST_VERSION_INSERT), "iiib", id, next, now,
@@ -309,9 +309,9 @@ int store_get(store *s, kw_key *dk, const char *name, uint64_t version,
 	if (rowver >= 1 && canon && sealed) {
 		v->version = (uint64_t)rowver;
 		memcpy(v->stage, canon, strlen(canon) + 1);
-		r = crypto_open_value(dk, name, v->version, sealed,
-		                      (size_t)sqlite3_column_bytes(st, 3),
-		                      &v->value, &v->len);
+		r = seal_open(dk, name, v->version, sealed,
+		              (size_t)sqlite3_column_bytes(st, 3), &v->value,
+		              &v->len);
 	}
 	store_st_done(st);
 	if (r < 0) {
@@ -471,8 +471,8 @@ static int pending_locked(store *s, kw_key *dk, const char *name,
 	if (r == 0)
 		r = store_step_done(stmt(s, ST_PENDING_DELETE), "i", id);
 	if (r == 0)
-		r = crypto_seal_value(dk, name, (uint64_t)next, value, len,
-		                      &sealed, &sealedlen);
+		r = seal_value(dk, name, (uint64_t)next, value, len, &sealed,
+		               &sealedlen);
 	if (r < 0)
 		return r;
 	r = store_step_done(stmt(s, ST_PENDING_INSERT), "iiib", id, next, now,
