@@ -145,7 +145,7 @@ lint:
 		--enable=warning,portability,performance \
 		--suppress=missingIncludeSystem \
 		-D__GNUC__ -D_GNU_SOURCE \
-		-I common -I agent -I client-lib/include \
+		-I common -I agent -I agent/store -I client-lib/include \
 		agent cli client-lib common bench tests/fuzz
 
 clean:

@@ -24,6 +24,7 @@ _Static_assert(SEAL_NONCE_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
 _Static_assert(SEAL_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "tag size");
 _Static_assert(KEY_BYTES == crypto_kdf_KEYBYTES, "kdf key size");
+_Static_assert(KDF_CTX_BYTES == crypto_kdf_CONTEXTBYTES, "kdf context size");
 _Static_assert(KEY_SALT_BYTES == crypto_pwhash_argon2id_SALTBYTES, "salt size");
 
 #define VALUE_AD_TAG "keyward/value/v1"
@@ -164,8 +165,9 @@ void key_free(kw_key *k)
 	free(k);
 }
 
-int key_derive(kw_key *parent, uint64_t id, const char ctx[8], kw_key **ret_key)
+int key_derive(kw_key *parent, enum kdf_id id, kw_key **ret_key)
 {
+	const char *ctx = kdf_context((int)id);
 	kw_key *k;
 	int r;
 
@@ -174,7 +176,7 @@ int key_derive(kw_key *parent, uint64_t id, const char ctx[8], kw_key **ret_key)
 	r = key_alloc(&k);
 	if (r < 0)
 		return r;
-	r = crypto_kdf_derive_from_key(k->mem, KEY_BYTES, id, ctx,
+	r = crypto_kdf_derive_from_key(k->mem, KEY_BYTES, (uint64_t)id, ctx,
 	                               key_bytes(parent));
 	key_done(parent);
 	if (r != 0) {

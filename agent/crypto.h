@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kdf_ids.h"
+
 #define KEY_BYTES        32u
 #define SEAL_NONCE_BYTES 24u
 #define SEAL_TAG_BYTES   16u
@@ -52,10 +54,9 @@ void key_linger(kw_key *k);
 void keys_idle(void);
 void key_free(kw_key *k);
 
-/* Subkey for a purpose (crypto_kdf, context 8 bytes, id): used by later
- * modules (audit chain key, API-key hashing key). */
-int key_derive(kw_key *parent, uint64_t id, const char ctx[8],
-               kw_key **ret_key);
+/* The subkey id of parent (crypto_kdf with id's context from kdf_ids.h).
+ * KW_EINVAL for an id not in that table. */
+int key_derive(kw_key *parent, enum kdf_id id, kw_key **ret_key);
 
 /* Seal pt (ptlen may be 0) for (name, version). *ret_ct is malloc'd. */
 int seal_value(kw_key *dk, const char *name, uint64_t version,

@@ -52,27 +52,13 @@ static sqlite3_stmt *stmt(store *s, enum keys_stmt id)
 	return s->st[STORE_MOD_KEYS][id];
 }
 
-/* The derivation of each subkey before migration 8 (crypto_kdf). */
-static const char *subkey_ctx(int id)
-{
-	switch (id) {
-	case STORE_SUBKEY_TOKEN:
-		return "kwclient";
-	case STORE_SUBKEY_AUDIT:
-		return "kwaudit_";
-	case STORE_SUBKEY_APIKEY:
-		return "kwapikey";
-	}
-	return NULL;
-}
-
 int store_subkey_seal(store *s, kw_key *dk, int id, kw_key *key)
 {
 	uint8_t *ct = NULL;
 	size_t ctlen = 0;
 	int r;
 
-	if (!s || !dk || !key || !subkey_ctx(id))
+	if (!s || !dk || !key || !kdf_context(id))
 		return KW_EINVAL;
 	r = seal_value(dk, SUBKEY_NAME, (uint64_t)id, key_bytes(key), KEY_BYTES,
 	               &ct, &ctlen);
@@ -113,15 +99,14 @@ static int subkey_open(store *s, kw_key *dk, int id, kw_key **ret_key)
 
 int store_subkey_load(store *s, kw_key *dk, int id, kw_key **ret_key)
 {
-	const char *ctx = subkey_ctx(id);
 	kw_key *k = NULL;
 	int r;
 
-	if (!s || !dk || !ctx || !ret_key)
+	if (!s || !dk || !kdf_context(id) || !ret_key)
 		return KW_EINVAL;
 	r = subkey_open(s, dk, id, &k);
 	if (r == KW_ENOTFOUND) {
-		r = key_derive(dk, (uint64_t)id, ctx, &k);
+		r = key_derive(dk, (enum kdf_id)id, &k);
 		if (r == 0)
 			r = store_subkey_seal(s, dk, id, k);
 	}

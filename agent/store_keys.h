@@ -16,12 +16,14 @@
 
 #include <stdint.h>
 
+#include "kdf_ids.h"
 #include "store.h"
 
+/* A subkey's row id is its kdf id (kdf_ids.h). */
 enum store_subkey {
-	STORE_SUBKEY_TOKEN = 1,  /* client-token hashes, derived "kwclient" */
-	STORE_SUBKEY_AUDIT = 2,  /* the audit chain, derived "kwaudit_" */
-	STORE_SUBKEY_APIKEY = 3, /* API-key hashes, derived "kwapikey" */
+	STORE_SUBKEY_TOKEN = KDF_ID_TOKEN,   /* client-token hashes */
+	STORE_SUBKEY_AUDIT = KDF_ID_AUDIT,   /* the audit chain */
+	STORE_SUBKEY_APIKEY = KDF_ID_APIKEY, /* API-key hashes */
 };
 
 /*

@@ -256,23 +256,98 @@ static void test_key_linger(void **state)
 
 static void test_derive(void **state)
 {
-	kw_key *parent, *a, *a2, *b, *c;
+	kw_key *parent, *other, *a, *a2, *b, *c, *d;
 
 	(void)state;
 	assert_int_equal(key_random(&parent), 0);
-	assert_int_equal(key_derive(parent, 1, "kwaudit1", &a), 0);
-	assert_int_equal(key_derive(parent, 1, "kwaudit1", &a2), 0);
-	assert_int_equal(key_derive(parent, 2, "kwaudit1", &b), 0);
-	assert_int_equal(key_derive(parent, 1, "kwapikey", &c), 0);
+	assert_int_equal(key_random(&other), 0);
+	assert_int_equal(key_derive(parent, KDF_ID_AUDIT, &a), 0);
+	assert_int_equal(key_derive(parent, KDF_ID_AUDIT, &a2), 0);
+	assert_int_equal(key_derive(parent, KDF_ID_TOKEN, &b), 0);
+	assert_int_equal(key_derive(parent, KDF_ID_APIKEY, &c), 0);
+	assert_int_equal(key_derive(other, KDF_ID_AUDIT, &d), 0);
 	assert_true(key_equal(a, a2));
 	assert_false(key_equal(a, b));
 	assert_false(key_equal(a, c));
 	assert_false(key_equal(b, c));
+	assert_false(key_equal(a, d));
 	assert_false(key_equal(a, parent));
 	key_free(a);
 	key_free(a2);
 	key_free(b);
 	key_free(c);
+	key_free(d);
+	key_free(other);
+	key_free(parent);
+}
+
+/* Ids outside the table derive nothing. */
+static void test_derive_unknown_id(void **state)
+{
+	kw_key *parent, *k = NULL;
+
+	(void)state;
+	assert_int_equal(key_random(&parent), 0);
+	assert_int_equal(key_derive(parent, (enum kdf_id)0, &k), KW_EINVAL);
+	assert_int_equal(key_derive(parent, KDF_ID__END, &k), KW_EINVAL);
+	assert_int_equal(key_derive(parent, (enum kdf_id) - 1, &k), KW_EINVAL);
+	assert_null(k);
+	assert_null(kdf_context(0));
+	assert_null(kdf_context(KDF_ID__END));
+	key_free(parent);
+}
+
+/*
+ * The kdf table is part of the on-disk format (kdf_ids.h): pin every id,
+ * its context and the key it derives from a fixed parent (bytes 0..31),
+ * computed once with crypto_kdf_derive_from_key directly. A change to the
+ * table, or to how key_derive uses it, fails here.
+ */
+static void test_kdf_table_pinned(void **state)
+{
+	static const struct {
+		int id;
+		const char *ctx;
+		const char *hex;
+	} pinned[] = {
+		{ 1, "kwclient",
+		  "6e386a69015bec99a434adbe149aabd48fd46b07560f88c3c2ade9d9c85ba23d" },
+		{ 2, "kwaudit_",
+		  "18af1a6d6d440091e8561b33362ab6ecee8df02251ff014c78addd6e2ad7967e" },
+		{ 3, "kwapikey",
+		  "688d1ab5bcb480805c5a8f4db941a12e5249eee905600f0d03d37f7ed48b524b" },
+	};
+	uint8_t raw[KEY_BYTES];
+	kw_key *parent;
+
+	(void)state;
+	assert_int_equal(KDF_ID_TOKEN, 1);
+	assert_int_equal(KDF_ID_AUDIT, 2);
+	assert_int_equal(KDF_ID_APIKEY, 3);
+	assert_int_equal(KDF_ID__END, 4);
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t)i;
+	assert_int_equal(key_from(raw, &parent), 0);
+	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+		uint8_t want[KEY_BYTES];
+		kw_key *k = NULL;
+
+		assert_non_null(kdf_context(pinned[i].id));
+		assert_int_equal(strlen(kdf_context(pinned[i].id)),
+		                 KDF_CTX_BYTES);
+		assert_string_equal(kdf_context(pinned[i].id), pinned[i].ctx);
+		assert_int_equal(sodium_hex2bin(want, sizeof(want),
+		                                pinned[i].hex,
+		                                strlen(pinned[i].hex), NULL,
+		                                NULL, NULL),
+		                 0);
+		assert_int_equal(key_derive(parent, (enum kdf_id)pinned[i].id,
+		                            &k),
+		                 0);
+		assert_memory_equal(key_bytes(k), want, KEY_BYTES);
+		key_done(k);
+		key_free(k);
+	}
 	key_free(parent);
 }
 
@@ -514,6 +589,8 @@ int main(void)
 		cmocka_unit_test(test_key_views),
 		cmocka_unit_test(test_key_linger),
 		cmocka_unit_test(test_derive),
+		cmocka_unit_test(test_derive_unknown_id),
+		cmocka_unit_test(test_kdf_table_pinned),
 		cmocka_unit_test(test_wrap_keyfile_kek),
 		cmocka_unit_test(test_wrap_passphrase),
 		cmocka_unit_test(test_kek_params),

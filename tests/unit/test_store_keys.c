@@ -76,8 +76,6 @@ static bool same_key(kw_key *a, kw_key *b)
  * next load opens the stored one; another data key does not open it. */
 static void test_subkey_backfill(void **state)
 {
-	static const char *const ctx[] = { NULL, "kwclient", "kwaudit_",
-		                           "kwapikey" };
 	fixture *f = *state;
 
 	for (int id = 1; id <= 3; id++) {
@@ -85,8 +83,7 @@ static void test_subkey_backfill(void **state)
 		kw_key *other = NULL;
 
 		assert_int_equal(store_subkey_load(f->s, f->dk, id, &k1), 0);
-		assert_int_equal(key_derive(f->dk, (uint64_t)id, ctx[id], &old),
-		                 0);
+		assert_int_equal(key_derive(f->dk, (enum kdf_id)id, &old), 0);
 		assert_true(same_key(k1, old));
 		assert_int_equal(store_subkey_load(f->s, f->dk, id, &k2), 0);
 		assert_true(same_key(k1, k2));
