@@ -65,8 +65,8 @@ int store_subkey_seal(store *s, kw_key *dk, int id, kw_key *key)
 	key_done(key);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_SUBKEY_SET), "ib", (int64_t)id,
-	                    (const void *)ct, ctlen);
+	r = store_step_done(stmt(s, ST_SUBKEY_SET),
+	                    STORE_ARGS(bind_int(id), bind_blob(ct, ctlen)));
 	free(ct);
 	return r;
 }
@@ -77,7 +77,7 @@ static int subkey_open(store *s, kw_key *dk, int id, kw_key **ret_key)
 	sqlite3_stmt *st = stmt(s, ST_SUBKEY_GET);
 	uint8_t *pt = NULL;
 	size_t ptlen = 0;
-	int r = store_step_row(st, "i", (int64_t)id);
+	int r = store_step_row(st, STORE_ARGS(bind_int(id)));
 
 	if (r < 0)
 		return r;
@@ -142,8 +142,9 @@ static int reseal_row(store *s, sqlite3_stmt *st, kw_key *old_dk,
 	kw_wipefree(pt);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_VERSION_RESEAL), "iib", *id, *ver,
-	                    (const void *)ct, ctlen);
+	r = store_step_done(stmt(s, ST_VERSION_RESEAL),
+	                    STORE_ARGS(bind_int(*id), bind_int(*ver),
+	                               bind_blob(ct, ctlen)));
 	free(ct);
 	return r;
 }
@@ -159,7 +160,8 @@ int store_reseal_values(store *s, kw_key *old_dk, kw_key *new_dk,
 	if (!s || !old_dk || !new_dk || !ret_count)
 		return KW_EINVAL;
 	st = stmt(s, ST_VERSION_NEXT);
-	while ((r = store_step_row(st, "ii", id, ver)) == 0) {
+	while ((r = store_step_row(st, STORE_ARGS(bind_int(id),
+	                                          bind_int(ver)))) == 0) {
 		r = reseal_row(s, st, old_dk, new_dk, &id, &ver);
 		store_st_done(st);
 		if (r < 0)
@@ -196,7 +198,7 @@ int store_version_count(store *s, uint64_t *ret_count)
 
 	if (!s || !ret_count)
 		return KW_EINVAL;
-	r = store_one_int(stmt(s, ST_VERSION_COUNT), "", 0, &n);
+	r = store_one_int(stmt(s, ST_VERSION_COUNT), STORE_NO_ARGS, &n);
 	if (r == 0)
 		*ret_count = n < 0 ? 0 : (uint64_t)n;
 	return r;
