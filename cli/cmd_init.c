@@ -128,14 +128,14 @@ static void remove_store(const char *db)
 
 /* The key-encryption key and the wrap header for the chosen mode. */
 static int make_kek(const struct cli *cli, const struct init_paths *p,
-                    const kw_config *cfg, const char *pass, crypto_wrap *w,
+                    const kw_config *cfg, const char *pass, wrapped_key *w,
                     kw_key **ret_kek)
 {
 	int r;
 
 	if (!pass) {
-		w->mode = CRYPTO_WRAP_KEYFILE;
-		r = crypto_keyfile_create(p->key, ret_kek);
+		w->mode = KEY_WRAP_KEYFILE;
+		r = keyfile_create(p->key, ret_kek);
 		if (r == KW_EEXIST)
 			cli_msg(cli, NULL,
 			        "%s already exists (left from an "
@@ -146,12 +146,12 @@ static int make_kek(const struct cli *cli, const struct init_paths *p,
 			        kw_strerror(r));
 		return r;
 	}
-	w->mode = CRYPTO_WRAP_PASSPHRASE;
+	w->mode = KEY_WRAP_PASSPHRASE;
 	randombytes_buf(w->salt, sizeof(w->salt));
 	w->opslimit = cfg->kdf_opslimit;
 	w->memlimit = cfg->kdf_memlimit;
-	r = crypto_kek_from_passphrase(pass, strlen(pass), w->salt, w->opslimit,
-	                               w->memlimit, ret_kek);
+	r = key_from_passphrase(pass, strlen(pass), w->salt, w->opslimit,
+	                        w->memlimit, ret_kek);
 	if (r < 0)
 		cli_msg(cli, NULL,
 		        "cannot derive a key from the passphrase: "
@@ -164,7 +164,7 @@ static int make_kek(const struct cli *cli, const struct init_paths *p,
 static int create_store(const struct cli *cli, const struct init_paths *p,
                         const kw_config *cfg, const char *pass)
 {
-	crypto_wrap w = { 0 };
+	wrapped_key w = { 0 };
 	kw_key *kek = NULL, *dk = NULL;
 	store *st = NULL;
 	int r;
@@ -172,9 +172,9 @@ static int create_store(const struct cli *cli, const struct init_paths *p,
 	r = make_kek(cli, p, cfg, pass, &w, &kek);
 	if (r < 0)
 		return CLI_EXIT_ERROR;
-	r = crypto_key_random(&dk);
+	r = key_random(&dk);
 	if (r == 0)
-		r = crypto_wrap_key(kek, dk, &w);
+		r = key_wrap(kek, dk, &w);
 	if (r < 0) {
 		cli_msg(cli, NULL, "cannot make the data key: %s",
 		        kw_strerror(r));
@@ -193,8 +193,8 @@ static int create_store(const struct cli *cli, const struct init_paths *p,
 		goto fail_store;
 	}
 	store_close(st);
-	crypto_key_free(dk);
-	crypto_key_free(kek);
+	key_free(dk);
+	key_free(kek);
 	sodium_memzero(&w, sizeof(w));
 	return 0;
 
@@ -204,8 +204,8 @@ fail_store:
 fail:
 	if (!pass)
 		unlink(p->key);
-	crypto_key_free(dk);
-	crypto_key_free(kek);
+	key_free(dk);
+	key_free(kek);
 	sodium_memzero(&w, sizeof(w));
 	return CLI_EXIT_ERROR;
 }

@@ -138,7 +138,7 @@ fail:
 /* Open the written image as the agent will (migrations, quick_check) and
  * take its wrap. */
 static int restore_open_image(const struct cli *cli, struct restore *rs,
-                              crypto_wrap *ret_wrap)
+                              wrapped_key *ret_wrap)
 {
 	char detail[200] = "";
 	store *st = NULL;
@@ -169,33 +169,33 @@ static int restore_open_image(const struct cli *cli, struct restore *rs,
 /* The key the home holds now (master.key, or the passphrase asked for)
  * must open the backup's wrap. */
 static int restore_key_check(const struct cli *cli, struct restore *rs,
-                             const crypto_wrap *w)
+                             const wrapped_key *w)
 {
 	char path[KW_PATH_MAX], *pass = NULL;
 	kw_key *kek = NULL, *dk = NULL;
 	int r, ex;
 
-	if (w->mode == CRYPTO_WRAP_KEYFILE) {
+	if (w->mode == KEY_WRAP_KEYFILE) {
 		if (home_path(rs, "master.key", "", path) < 0)
 			return CLI_EXIT_ERROR;
-		r = crypto_keyfile_read(path, &kek);
+		r = keyfile_read(path, &kek);
 	} else {
 		ex = cli_read_passphrase(cli, rs->pass_fd,
 		                         "passphrase of the backup: ", NULL,
 		                         &pass);
 		if (ex != 0)
 			return ex;
-		r = crypto_kek_from_passphrase(pass, strlen(pass), w->salt,
-		                               w->opslimit, w->memlimit, &kek);
+		r = key_from_passphrase(pass, strlen(pass), w->salt,
+		                        w->opslimit, w->memlimit, &kek);
 		sodium_free(pass);
 	}
 	if (r == 0)
-		r = crypto_unwrap_key(kek, w, &dk);
-	crypto_key_free(kek);
-	crypto_key_free(dk);
+		r = key_unwrap(kek, w, &dk);
+	key_free(kek);
+	key_free(dk);
 	if (r == 0)
 		return 0;
-	if (w->mode == CRYPTO_WRAP_KEYFILE)
+	if (w->mode == KEY_WRAP_KEYFILE)
 		cli_msg(cli, NULL,
 		        "%s is refused: %s/master.key does not open it (%s); "
 		        "put the master.key it was made with there, or use "
@@ -277,7 +277,7 @@ static int restore_place(const struct cli *cli, struct restore *rs)
 
 static int restore_run(const struct cli *cli, struct restore *rs)
 {
-	crypto_wrap w;
+	wrapped_key w;
 	int ex;
 
 	if ((ex = restore_lock(cli, rs)) != 0 ||

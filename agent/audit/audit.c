@@ -380,7 +380,7 @@ int audit_reload(audit *au)
 
 static void drop_keys(audit *au)
 {
-	crypto_key_free(au->key);
+	key_free(au->key);
 	au->key = NULL;
 	sodium_free(au->sk); /* wipes */
 	au->sk = NULL;
@@ -435,9 +435,8 @@ static int load_keys(audit *au, kw_key *dk, int64_t now_us)
 
 	r = store_audit_keys_get(au->st, au->pk, au->sealed);
 	if (r == 0) {
-		r = crypto_open_value(dk, AUDIT_KEY_NAME, AUDIT_KEY_VERSION,
-		                      au->sealed, sizeof(au->sealed), &pt,
-		                      &ptlen);
+		r = seal_open(dk, AUDIT_KEY_NAME, AUDIT_KEY_VERSION, au->sealed,
+		              sizeof(au->sealed), &pt, &ptlen);
 		if (r == 0 && ptlen != AUDIT_SK_BYTES)
 			r = KW_ECRYPTO;
 		if (r == 0) {
@@ -454,8 +453,8 @@ static int load_keys(audit *au, kw_key *dk, int64_t now_us)
 	if (r != KW_ENOTFOUND)
 		return r;
 	crypto_sign_ed25519_keypair(au->pk, au->sk);
-	r = crypto_seal_value(dk, AUDIT_KEY_NAME, AUDIT_KEY_VERSION, au->sk,
-	                      AUDIT_SK_BYTES, &ct, &ctlen);
+	r = seal_value(dk, AUDIT_KEY_NAME, AUDIT_KEY_VERSION, au->sk,
+	               AUDIT_SK_BYTES, &ct, &ctlen);
 	if (r < 0)
 		return r;
 	if (ctlen != sizeof(au->sealed)) {
@@ -484,7 +483,7 @@ int audit_unlock(audit *au, kw_key *dk, int64_t now_us)
 	/* Kept sealed in the store since migration 8 (derived from the data
 	 * key the first time, store_keys.h), so a rekey keeps it. */
 	r = store_subkey_load(au->st, dk, STORE_SUBKEY_AUDIT, &au->key);
-	crypto_key_linger(au->key); /* chains a row per request */
+	key_linger(au->key); /* chains a row per request */
 	if (r == 0)
 		r = load_keys(au, dk, now_us);
 	if (r < 0)
@@ -534,8 +533,8 @@ int audit_rekey(audit *au, kw_key *new_dk,
 	if (au->keys_state != KEYS_DURABLE)
 		return KW_EBUSY;
 	sodium_mprotect_readonly(au->sk);
-	r = crypto_seal_value(new_dk, AUDIT_KEY_NAME, AUDIT_KEY_VERSION, au->sk,
-	                      AUDIT_SK_BYTES, &ct, &ctlen);
+	r = seal_value(new_dk, AUDIT_KEY_NAME, AUDIT_KEY_VERSION, au->sk,
+	               AUDIT_SK_BYTES, &ct, &ctlen);
 	sodium_mprotect_noaccess(au->sk);
 	if (r < 0)
 		return r;

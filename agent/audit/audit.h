@@ -4,7 +4,7 @@
  * Rows live in the store (table audit, migration 3) and form a hash chain:
  *     hash[n] = BLAKE2b-256 keyed with audit_key over
  *               hash[n-1] || canonical(row n)
- * where audit_key was derived from the data key (crypto_key_derive, id 2,
+ * where audit_key was derived from the data key (key_derive, id 2,
  * context "kwaudit_") and is kept sealed under it (store_keys.h, so a
  * rekey keeps it), so only the unlocked agent can extend or verify the
  * chain, and canonical() is a fixed, length-prefixed binary encoding of

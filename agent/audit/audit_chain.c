@@ -68,9 +68,9 @@ void audit_chain_hash(kw_key *key, const uint8_t prev[static AUDIT_HASH_BYTES],
 	put_be(tail, row->version, 8);
 	tail[8] = (uint8_t)row->outcome;
 
-	crypto_generichash_init(&h, crypto_key_bytes(key), CRYPTO_KEY_BYTES,
+	crypto_generichash_init(&h, key_bytes(key), KEY_BYTES,
 	                        AUDIT_HASH_BYTES);
-	crypto_key_done(key);
+	key_done(key);
 	crypto_generichash_update(&h, prev, AUDIT_HASH_BYTES);
 	crypto_generichash_update(&h, fixed, sizeof(fixed));
 	put_str(&h, row->exe);

@@ -36,7 +36,7 @@
 #define AUDIT_CP_LINE_MAX 264u
 _Static_assert(AUDIT_CP_LINE_MAX + 1 == STORE_AUDIT_LINE_MAX,
                "the store records a whole checkpoint line");
-/* The checkpoint key's sealing identity (crypto_seal_value's ad). */
+/* The checkpoint key's sealing identity (seal_value's ad). */
 #define AUDIT_KEY_NAME    "audit/checkpoint-key"
 #define AUDIT_KEY_VERSION 1u
 

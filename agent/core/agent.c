@@ -63,8 +63,7 @@ static void agent_passwd_settle(agent *a, int err);
 
 const char *agent_mode_name(const agent *a)
 {
-	return a->wrap.mode == CRYPTO_WRAP_PASSPHRASE ? "passphrase" :
-	                                                "keyfile";
+	return a->wrap.mode == KEY_WRAP_PASSPHRASE ? "passphrase" : "keyfile";
 }
 
 /* A directory we own that nobody else may enter (group_bits: what the
@@ -249,7 +248,7 @@ static int agent_open_store(agent *a)
 		          a->db_path, kw_strerror(r));
 		return r;
 	}
-	if (a->wrap.mode == CRYPTO_WRAP_PASSPHRASE) {
+	if (a->wrap.mode == KEY_WRAP_PASSPHRASE) {
 		if (access(a->key_path, F_OK) == 0)
 			log_warn("%s is no longer used (the store is in "
 			         "passphrase mode); delete it",
@@ -260,7 +259,7 @@ static int agent_open_store(agent *a)
 	if ((r = agent_keyfile_resolve(a)) < 0)
 		return r;
 	kw_key *kek = NULL;
-	r = crypto_keyfile_read(a->key_path, &kek);
+	r = keyfile_read(a->key_path, &kek);
 	if (r == KW_ENOTFOUND) {
 		log_error("master.key not found at %s: the store is in keyfile "
 		          "mode and cannot be opened without it; restore it "
@@ -276,8 +275,8 @@ static int agent_open_store(agent *a)
 		                           "");
 		return r;
 	}
-	r = crypto_unwrap_key(kek, &a->wrap, &a->dk);
-	crypto_key_free(kek);
+	r = key_unwrap(kek, &a->wrap, &a->dk);
+	key_free(kek);
 	if (r < 0) {
 		log_error("%s does not open %s", a->key_path, a->db_path);
 		return r;
@@ -357,9 +356,9 @@ static void agent_audit_watch(agent *a)
 
 int agent_keys_changed(agent *a)
 {
-	crypto_key_free(a->token_key);
+	key_free(a->token_key);
 	a->token_key = NULL;
-	crypto_key_free(a->apikey_key);
+	key_free(a->apikey_key);
 	a->apikey_key = NULL;
 	if (!a->dk) {
 		if (a->au)
@@ -389,21 +388,21 @@ int agent_keys_changed(agent *a)
 	if (r < 0) {
 		/* Without its audit key the agent must not serve secrets:
 		 * every read would go unrecorded. */
-		crypto_key_free(a->token_key);
+		key_free(a->token_key);
 		a->token_key = NULL;
-		crypto_key_free(a->apikey_key);
+		key_free(a->apikey_key);
 		a->apikey_key = NULL;
-		crypto_key_free(a->dk);
+		key_free(a->dk);
 		a->dk = NULL;
 		if (a->au)
 			audit_lock(a->au);
 		return r;
 	}
 	/* Used for nearly every request: readable while the agent is busy
-	 * (crypto_key_linger, agent_on_idle). */
-	crypto_key_linger(a->dk);
-	crypto_key_linger(a->token_key);
-	crypto_key_linger(a->apikey_key);
+	 * (key_linger, agent_on_idle). */
+	key_linger(a->dk);
+	key_linger(a->token_key);
+	key_linger(a->apikey_key);
 	return 0;
 }
 
@@ -770,13 +769,13 @@ static void agent_recover_failed(agent *a, const char *step, int err)
  * (agent_rekey_recovered). */
 static int agent_recover_wrap(agent *a)
 {
-	crypto_wrap w;
+	wrapped_key w;
 	int r = store_wrap_get(a->st, &w);
 	if (r < 0)
 		return r;
 	agent_rekey_recovered(a, &w);
-	bool to_passphrase = a->wrap.mode == CRYPTO_WRAP_KEYFILE &&
-	                     w.mode == CRYPTO_WRAP_PASSPHRASE;
+	bool to_passphrase = a->wrap.mode == KEY_WRAP_KEYFILE &&
+	                     w.mode == KEY_WRAP_PASSPHRASE;
 	a->wrap = w;
 	sodium_memzero(&w, sizeof(w));
 	if (to_passphrase) {
@@ -925,7 +924,7 @@ static void agent_passwd_settle(agent *a, int err)
 		          "sync): the old wrap and key stay in force until the "
 		          "recovered store shows which wrap it holds");
 	} else if (err == 0) {
-		bool was_keyfile = a->wrap.mode == CRYPTO_WRAP_KEYFILE;
+		bool was_keyfile = a->wrap.mode == KEY_WRAP_KEYFILE;
 		a->wrap = a->passwd_wrap;
 		if (was_keyfile && unlink(a->key_path) != 0 && errno != ENOENT)
 			log_error(
@@ -1524,7 +1523,7 @@ static int agent_signals(agent *a)
 static void agent_on_idle(void *arg)
 {
 	(void)arg;
-	crypto_keys_idle();
+	keys_idle();
 }
 
 /* The rotation engine's view of the agent (rotate_host). */
@@ -1780,9 +1779,9 @@ void agent_fini(agent *a)
 	agent_rekey_drop(a);
 	audit_close(a->au);
 	free(a->gated);
-	crypto_key_free(a->dk);
-	crypto_key_free(a->token_key);
-	crypto_key_free(a->apikey_key);
+	key_free(a->dk);
+	key_free(a->token_key);
+	key_free(a->apikey_key);
 	policy_free(a->pol);
 	ratelimit_free(a->rate);
 	ratelimit_free(a->apikey_failures);

@@ -44,7 +44,7 @@ typedef struct agent {
 	char unsafe_why[KW_PATH_MAX + 128];
 
 	store *st;
-	crypto_wrap wrap; /* the wrap in force; its mode is the agent's mode */
+	wrapped_key wrap; /* the wrap in force; its mode is the agent's mode */
 	kw_key *dk;       /* the data key; NULL while locked */
 
 	loop *loop;
@@ -74,7 +74,7 @@ typedef struct agent {
 	/* A passwd wrap written in the open batch, to take effect when the
 	 * batch commits (agent_passwd_settle). */
 	bool passwd_pending;
-	crypto_wrap passwd_wrap;
+	wrapped_key passwd_wrap;
 	/* A rekey written in the open batch (rekey.c): the old data key,
 	 * back in force if the batch rolls back; NULL when none. */
 	struct agent_rekey *rekey;
@@ -227,7 +227,7 @@ int agent_keyfile_resolve(agent *a);
  * (KW_EUNKNOWN) both stay until agent_rekey_recovered. */
 void agent_rekey_settle(agent *a, int err);
 /* The store was recovered with wrap w: settle a rekey in doubt by it. */
-void agent_rekey_recovered(agent *a, const crypto_wrap *w);
+void agent_rekey_recovered(agent *a, const wrapped_key *w);
 /* Shutting down: free a pending rekey's keys; its files stay for
  * agent_keyfile_resolve. */
 void agent_rekey_drop(agent *a);

@@ -38,7 +38,7 @@
 struct agent_rekey {
 	kw_key *old_dk;   /* in force again if the batch rolls back */
 	bool keyfile;     /* master.key.new waits for the commit */
-	crypto_wrap wrap; /* in force once the batch commits */
+	wrapped_key wrap; /* in force once the batch commits */
 	bool in_doubt;    /* the commit's outcome is unknown */
 	uint8_t audit_sealed[AUDIT_SEALED_SK_BYTES];
 };
@@ -78,18 +78,18 @@ static void sync_home(const agent *a)
 static bool keyfile_opens(const agent *a, const char *path)
 {
 	kw_key *kek = NULL, *dk = NULL;
-	if (crypto_keyfile_read(path, &kek) < 0)
+	if (keyfile_read(path, &kek) < 0)
 		return false;
-	int r = crypto_unwrap_key(kek, &a->wrap, &dk);
-	crypto_key_free(kek);
-	crypto_key_free(dk);
+	int r = key_unwrap(kek, &a->wrap, &dk);
+	key_free(kek);
+	key_free(dk);
 	return r == 0;
 }
 
 int agent_keyfile_resolve(agent *a)
 {
 	char newp[KW_PATH_MAX + 8];
-	if (a->wrap.mode != CRYPTO_WRAP_KEYFILE ||
+	if (a->wrap.mode != KEY_WRAP_KEYFILE ||
 	    new_key_path(a, newp, sizeof(newp)) < 0 || access(newp, F_OK) != 0)
 		return 0;
 	if (keyfile_opens(a, newp)) {
@@ -126,7 +126,7 @@ int agent_keyfile_resolve(agent *a)
 struct rekey_job {
 	agent *a;
 	kw_key *new_dk;
-	const crypto_wrap *new_wrap;
+	const wrapped_key *new_wrap;
 	struct agent_rekey *rk;
 	uint64_t count;
 };
@@ -156,7 +156,7 @@ static int rekey_write(void *arg)
  * (taken, freed on failure). new_wrap is the new data key's wrap;
  * keyfile: master.key.new holds its key-encryption key.
  */
-static int rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
+static int rekey_apply(rpc_ctx *x, kw_key *new_dk, const wrapped_key *new_wrap,
                        bool keyfile, uint64_t *ret_count)
 {
 	agent *a = x->a;
@@ -168,7 +168,7 @@ static int rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
 	*ret_count = j.count;
 	if (r < 0) {
 		free(rk);
-		crypto_key_free(new_dk);
+		key_free(new_dk);
 		if (r == KW_EBUSY)
 			return rpc_fail(x, r, NULL,
 			                "the audit checkpoint key is not "
@@ -186,7 +186,7 @@ static int rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
 	rk->keyfile = keyfile;
 	rk->wrap = *new_wrap;
 	a->dk = new_dk;
-	crypto_key_linger(a->dk);
+	key_linger(a->dk);
 	a->rekey = rk;
 	return 0;
 }
@@ -194,7 +194,7 @@ static int rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
 /* The rekey is in the store: the new key and wrap are in force. */
 static void rekey_kept(agent *a, struct agent_rekey *rk, const char *newp)
 {
-	crypto_key_free(rk->old_dk);
+	key_free(rk->old_dk);
 	rk->old_dk = NULL;
 	audit_rekeyed(a->au, rk->audit_sealed);
 	a->wrap = rk->wrap;
@@ -213,10 +213,10 @@ static void rekey_undone(agent *a, struct agent_rekey *rk, const char *newp)
 {
 	/* Locked meanwhile (agent.lock later in the turn): stay so. */
 	if (a->dk) {
-		crypto_key_free(a->dk);
+		key_free(a->dk);
 		a->dk = rk->old_dk;
 	} else {
-		crypto_key_free(rk->old_dk);
+		key_free(rk->old_dk);
 	}
 	rk->old_dk = NULL;
 	if (rk->keyfile && newp && unlink(newp) != 0 && errno != ENOENT)
@@ -228,7 +228,7 @@ static void rekey_free(agent *a)
 {
 	struct agent_rekey *rk = a->rekey;
 	a->rekey = NULL;
-	crypto_key_free(rk->old_dk);
+	key_free(rk->old_dk);
 	sodium_memzero(rk, sizeof(*rk));
 	free(rk);
 }
@@ -259,7 +259,7 @@ void agent_rekey_settle(agent *a, int err)
 	rekey_free(a);
 }
 
-void agent_rekey_recovered(agent *a, const crypto_wrap *w)
+void agent_rekey_recovered(agent *a, const wrapped_key *w)
 {
 	struct agent_rekey *rk = a->rekey;
 	char newp[KW_PATH_MAX + 8];
@@ -294,7 +294,7 @@ static int rekey_keyfile(rpc_ctx *x, json_t **ret_result)
 	agent *a = x->a;
 	char newp[KW_PATH_MAX + 8];
 	kw_key *kek = NULL, *new_dk = NULL;
-	crypto_wrap w = { .mode = CRYPTO_WRAP_KEYFILE };
+	wrapped_key w = { .mode = KEY_WRAP_KEYFILE };
 	uint64_t n = 0;
 	int r = new_key_path(a, newp, sizeof(newp));
 	if (r == 0)
@@ -303,18 +303,18 @@ static int rekey_keyfile(rpc_ctx *x, json_t **ret_result)
 		return rpc_fail(x, KW_ESTATE, NULL,
 		                "master.key.new is left from an earlier rekey "
 		                "and cannot be settled (see the agent's log)");
-	r = crypto_keyfile_create(newp, &kek);
+	r = keyfile_create(newp, &kek);
 	if (r < 0)
 		return rpc_fail(x, r, NULL, "cannot write master.key.new: %s",
 		                kw_strerror(r));
-	r = crypto_key_random(&new_dk);
+	r = key_random(&new_dk);
 	if (r == 0)
-		r = crypto_wrap_key(kek, new_dk, &w);
-	crypto_key_free(kek);
+		r = key_wrap(kek, new_dk, &w);
+	key_free(kek);
 	if (r == 0)
 		r = rekey_apply(x, new_dk, &w, true, &n);
 	else
-		crypto_key_free(new_dk);
+		key_free(new_dk);
 	sodium_memzero(&w, sizeof(w));
 	if (r < 0) {
 		unlink(newp);
@@ -338,7 +338,7 @@ int method_store_rekey(rpc_ctx *x, json_t **ret_result)
 		return rpc_fail(x, KW_EBUSY, NULL,
 		                "a rekey, unlock or passphrase change is "
 		                "running; try again");
-	if (a->wrap.mode == CRYPTO_WRAP_KEYFILE) {
+	if (a->wrap.mode == KEY_WRAP_KEYFILE) {
 		if (json_object_get(x->params, "passphrase"))
 			return rpc_fail(x, KW_EINVAL, "passphrase",
 			                "not used in keyfile mode");
@@ -347,7 +347,7 @@ int method_store_rekey(rpc_ctx *x, json_t **ret_result)
 	return methods_rekey_submit(x);
 }
 
-int agent_rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
+int agent_rekey_apply(rpc_ctx *x, kw_key *new_dk, const wrapped_key *new_wrap,
                       uint64_t *ret_count)
 {
 	return rekey_apply(x, new_dk, new_wrap, false, ret_count);

@@ -116,7 +116,7 @@ int method_store_rekey(rpc_ctx *x, json_t **ret_result);
 int methods_rekey_submit(rpc_ctx *x);
 /* The worker is done: write the rekey with new_dk (taken) and new_wrap
  * into the turn's batch (rekey.c). 0 or KW_E* (x->msg says why). */
-int agent_rekey_apply(rpc_ctx *x, kw_key *new_dk, const crypto_wrap *new_wrap,
+int agent_rekey_apply(rpc_ctx *x, kw_key *new_dk, const wrapped_key *new_wrap,
                       uint64_t *ret_count);
 void methods_backup_conn_gone(agent *a, conn *c);
 

@@ -17,33 +17,32 @@
 #include "keyward.h"
 #include "secmem.h"
 
-_Static_assert(CRYPTO_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+_Static_assert(KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                "key size");
-_Static_assert(CRYPTO_NONCE_BYTES ==
-                       crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+_Static_assert(SEAL_NONCE_BYTES == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
                "nonce size");
-_Static_assert(CRYPTO_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
+_Static_assert(SEAL_TAG_BYTES == crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "tag size");
-_Static_assert(CRYPTO_KEY_BYTES == crypto_kdf_KEYBYTES, "kdf key size");
-_Static_assert(CRYPTO_SALT_BYTES == crypto_pwhash_argon2id_SALTBYTES,
-               "salt size");
+_Static_assert(KEY_BYTES == crypto_kdf_KEYBYTES, "kdf key size");
+_Static_assert(KDF_CTX_BYTES == crypto_kdf_CONTEXTBYTES, "kdf context size");
+_Static_assert(KEY_SALT_BYTES == crypto_pwhash_argon2id_SALTBYTES, "salt size");
 
 #define VALUE_AD_TAG "keyward/value/v1"
 #define WRAP_AD_TAG  "keyward/wrap/v1"
 /* tag NUL name NUL version */
 #define VALUE_AD_MAX (sizeof(VALUE_AD_TAG) + KW_NAME_MAX + 1 + 8)
 /* tag NUL mode salt ops mem */
-#define WRAP_AD_BYTES (sizeof(WRAP_AD_TAG) + 1 + CRYPTO_SALT_BYTES + 8 + 8)
+#define WRAP_AD_BYTES (sizeof(WRAP_AD_TAG) + 1 + KEY_SALT_BYTES + 8 + 8)
 
 /*
  * The struct itself is ordinary memory so that the view counter stays
- * writable while the key bytes are no-access; nested crypto_key_bytes()
- * calls on one key keep it readable until the last crypto_key_done().
+ * writable while the key bytes are no-access; nested key_bytes()
+ * calls on one key keep it readable until the last key_done().
  */
 struct kw_key {
-	uint8_t *mem; /* sodium_malloc(CRYPTO_KEY_BYTES) */
+	uint8_t *mem; /* sodium_malloc(KEY_BYTES) */
 	unsigned views;
-	bool linger;       /* stays readable until crypto_keys_idle() */
+	bool linger;       /* stays readable until keys_idle() */
 	bool open;         /* mem is readable */
 	kw_key *next_open; /* on the lingering list while open */
 };
@@ -58,7 +57,7 @@ static int key_alloc(kw_key **ret_key)
 
 	if (!k)
 		return KW_ENOMEM;
-	k->mem = sodium_malloc(CRYPTO_KEY_BYTES);
+	k->mem = sodium_malloc(KEY_BYTES);
 	if (!k->mem) {
 		free(k);
 		return KW_ENOMEM;
@@ -72,7 +71,7 @@ static void key_lock(kw_key *k)
 	sodium_mprotect_noaccess(k->mem);
 }
 
-int crypto_key_random(kw_key **ret_key)
+int key_random(kw_key **ret_key)
 {
 	kw_key *k;
 	int r;
@@ -82,14 +81,13 @@ int crypto_key_random(kw_key **ret_key)
 	r = key_alloc(&k);
 	if (r < 0)
 		return r;
-	randombytes_buf(k->mem, CRYPTO_KEY_BYTES);
+	randombytes_buf(k->mem, KEY_BYTES);
 	key_lock(k);
 	*ret_key = k;
 	return 0;
 }
 
-int crypto_key_from(const uint8_t bytes[static CRYPTO_KEY_BYTES],
-                    kw_key **ret_key)
+int key_from(const uint8_t bytes[static KEY_BYTES], kw_key **ret_key)
 {
 	kw_key *k;
 	int r;
@@ -99,13 +97,13 @@ int crypto_key_from(const uint8_t bytes[static CRYPTO_KEY_BYTES],
 	r = key_alloc(&k);
 	if (r < 0)
 		return r;
-	memcpy(k->mem, bytes, CRYPTO_KEY_BYTES);
+	memcpy(k->mem, bytes, KEY_BYTES);
 	key_lock(k);
 	*ret_key = k;
 	return 0;
 }
 
-const uint8_t *crypto_key_bytes(kw_key *k)
+const uint8_t *key_bytes(kw_key *k)
 {
 	k->views++;
 	if (!k->open) {
@@ -119,7 +117,7 @@ const uint8_t *crypto_key_bytes(kw_key *k)
 	return k->mem;
 }
 
-void crypto_key_done(kw_key *k)
+void key_done(kw_key *k)
 {
 	if (k->views > 0 && --k->views == 0 && !k->linger) {
 		sodium_mprotect_noaccess(k->mem);
@@ -127,13 +125,13 @@ void crypto_key_done(kw_key *k)
 	}
 }
 
-void crypto_key_linger(kw_key *k)
+void key_linger(kw_key *k)
 {
 	if (k)
 		k->linger = true;
 }
 
-void crypto_keys_idle(void)
+void keys_idle(void)
 {
 	kw_key *k = lingering;
 	lingering = NULL;
@@ -153,7 +151,7 @@ void crypto_keys_idle(void)
 	}
 }
 
-void crypto_key_free(kw_key *k)
+void key_free(kw_key *k)
 {
 	if (!k)
 		return;
@@ -167,9 +165,9 @@ void crypto_key_free(kw_key *k)
 	free(k);
 }
 
-int crypto_key_derive(kw_key *parent, uint64_t id, const char ctx[8],
-                      kw_key **ret_key)
+int key_derive(kw_key *parent, enum kdf_id id, kw_key **ret_key)
 {
+	const char *ctx = kdf_context((int)id);
 	kw_key *k;
 	int r;
 
@@ -178,11 +176,11 @@ int crypto_key_derive(kw_key *parent, uint64_t id, const char ctx[8],
 	r = key_alloc(&k);
 	if (r < 0)
 		return r;
-	r = crypto_kdf_derive_from_key(k->mem, CRYPTO_KEY_BYTES, id, ctx,
-	                               crypto_key_bytes(parent));
-	crypto_key_done(parent);
+	r = crypto_kdf_derive_from_key(k->mem, KEY_BYTES, (uint64_t)id, ctx,
+	                               key_bytes(parent));
+	key_done(parent);
 	if (r != 0) {
-		crypto_key_free(k);
+		key_free(k);
 		return KW_ECRYPTO;
 	}
 	key_lock(k);
@@ -218,9 +216,9 @@ static int value_ad(uint8_t *buf, const char *name, uint64_t version,
 	return 0;
 }
 
-int crypto_seal_value(kw_key *dk, const char *name, uint64_t version,
-                      const uint8_t *pt, size_t ptlen, uint8_t **ret_ct,
-                      size_t *ret_ctlen)
+int seal_value(kw_key *dk, const char *name, uint64_t version,
+               const uint8_t *pt, size_t ptlen, uint8_t **ret_ct,
+               size_t *ret_ctlen)
 {
 	uint8_t ad[VALUE_AD_MAX];
 	size_t adlen, ctlen;
@@ -230,30 +228,29 @@ int crypto_seal_value(kw_key *dk, const char *name, uint64_t version,
 	if (!dk || (!pt && ptlen > 0) || !ret_ct || !ret_ctlen)
 		return KW_EINVAL;
 	if (ptlen > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
-	    ptlen > SIZE_MAX - CRYPTO_SEAL_OVERHEAD)
+	    ptlen > SIZE_MAX - SEAL_OVERHEAD)
 		return KW_EINVAL;
 	r = value_ad(ad, name, version, &adlen);
 	if (r < 0)
 		return r;
-	ctlen = ptlen + CRYPTO_SEAL_OVERHEAD;
+	ctlen = ptlen + SEAL_OVERHEAD;
 	ct = malloc(ctlen);
 	if (!ct)
 		return KW_ENOMEM;
-	randombytes_buf(ct, CRYPTO_NONCE_BYTES);
+	randombytes_buf(ct, SEAL_NONCE_BYTES);
 	/* An empty value may come as NULL; give libsodium a real pointer. */
-	crypto_aead_xchacha20poly1305_ietf_encrypt(ct + CRYPTO_NONCE_BYTES,
-	                                           NULL, pt ? pt : ad, ptlen,
-	                                           ad, adlen, NULL, ct,
-	                                           crypto_key_bytes(dk));
-	crypto_key_done(dk);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ct + SEAL_NONCE_BYTES, NULL,
+	                                           pt ? pt : ad, ptlen, ad,
+	                                           adlen, NULL, ct,
+	                                           key_bytes(dk));
+	key_done(dk);
 	*ret_ct = ct;
 	*ret_ctlen = ctlen;
 	return 0;
 }
 
-int crypto_open_value(kw_key *dk, const char *name, uint64_t version,
-                      const uint8_t *ct, size_t ctlen, uint8_t **ret_pt,
-                      size_t *ret_ptlen)
+int seal_open(kw_key *dk, const char *name, uint64_t version, const uint8_t *ct,
+              size_t ctlen, uint8_t **ret_pt, size_t *ret_ptlen)
 {
 	uint8_t ad[VALUE_AD_MAX];
 	size_t adlen, ptlen;
@@ -265,18 +262,19 @@ int crypto_open_value(kw_key *dk, const char *name, uint64_t version,
 	r = value_ad(ad, name, version, &adlen);
 	if (r < 0)
 		return r;
-	if (ctlen < CRYPTO_SEAL_OVERHEAD)
+	if (ctlen < SEAL_OVERHEAD)
 		return KW_ECRYPTO;
-	ptlen = ctlen - CRYPTO_SEAL_OVERHEAD;
+	ptlen = ctlen - SEAL_OVERHEAD;
 	/* One byte at least, so an empty value is still a non-NULL buffer. */
 	pt = kw_wipealloc(ptlen > 0 ? ptlen : 1);
 	if (!pt)
 		return KW_ENOMEM;
-	r = crypto_aead_xchacha20poly1305_ietf_decrypt(
-		pt, NULL, NULL, ct + CRYPTO_NONCE_BYTES,
-		ctlen - CRYPTO_NONCE_BYTES, ad, adlen, ct,
-		crypto_key_bytes(dk));
-	crypto_key_done(dk);
+	r = crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL,
+	                                               ct + SEAL_NONCE_BYTES,
+	                                               ctlen - SEAL_NONCE_BYTES,
+	                                               ad, adlen, ct,
+	                                               key_bytes(dk));
+	key_done(dk);
 	if (r != 0) {
 		kw_wipefree(pt);
 		return KW_ECRYPTO;
@@ -295,15 +293,14 @@ static int pwhash_params_ok(uint64_t opslimit, uint64_t memlimit)
 	       memlimit <= SIZE_MAX;
 }
 
-int crypto_kek_from_passphrase(const char *pass, size_t passlen,
-                               const uint8_t salt[static CRYPTO_SALT_BYTES],
-                               uint64_t opslimit, uint64_t memlimit,
-                               kw_key **ret_kek)
+int key_from_passphrase(const char *pass, size_t passlen,
+                        const uint8_t salt[static KEY_SALT_BYTES],
+                        uint64_t opslimit, uint64_t memlimit, kw_key **ret_kek)
 {
 	kw_key *k;
 	int r;
 
-	if (!pass || passlen == 0 || passlen > CRYPTO_PASS_MAX || !ret_kek)
+	if (!pass || passlen == 0 || passlen > KEY_PASS_MAX || !ret_kek)
 		return KW_EINVAL;
 	if (!pwhash_params_ok(opslimit, memlimit))
 		return KW_EINVAL;
@@ -311,10 +308,10 @@ int crypto_kek_from_passphrase(const char *pass, size_t passlen,
 	if (r < 0)
 		return r;
 	/* Fails only when the memory for memlimit cannot be had. */
-	if (crypto_pwhash(k->mem, CRYPTO_KEY_BYTES, pass, passlen, salt,
+	if (crypto_pwhash(k->mem, KEY_BYTES, pass, passlen, salt,
 	                  (unsigned long long)opslimit, (size_t)memlimit,
 	                  crypto_pwhash_ALG_ARGON2ID13) != 0) {
-		crypto_key_free(k);
+		key_free(k);
 		return KW_ENOMEM;
 	}
 	key_lock(k);
@@ -322,22 +319,22 @@ int crypto_kek_from_passphrase(const char *pass, size_t passlen,
 	return 0;
 }
 
-static int wrap_ad(uint8_t ad[static WRAP_AD_BYTES], const crypto_wrap *w)
+static int wrap_ad(uint8_t ad[static WRAP_AD_BYTES], const wrapped_key *w)
 {
 	size_t off = sizeof(WRAP_AD_TAG);
 
-	if (w->mode != CRYPTO_WRAP_KEYFILE && w->mode != CRYPTO_WRAP_PASSPHRASE)
+	if (w->mode != KEY_WRAP_KEYFILE && w->mode != KEY_WRAP_PASSPHRASE)
 		return KW_EINVAL;
 	memcpy(ad, WRAP_AD_TAG, sizeof(WRAP_AD_TAG));
 	ad[off++] = (uint8_t)w->mode;
-	memcpy(ad + off, w->salt, CRYPTO_SALT_BYTES);
-	off += CRYPTO_SALT_BYTES;
+	memcpy(ad + off, w->salt, KEY_SALT_BYTES);
+	off += KEY_SALT_BYTES;
 	put_u64be(ad + off, w->opslimit);
 	put_u64be(ad + off + 8, w->memlimit);
 	return 0;
 }
 
-int crypto_wrap_key(kw_key *kek, kw_key *dk, crypto_wrap *w)
+int key_wrap(kw_key *kek, kw_key *dk, wrapped_key *w)
 {
 	uint8_t ad[WRAP_AD_BYTES];
 	int r;
@@ -349,16 +346,15 @@ int crypto_wrap_key(kw_key *kek, kw_key *dk, crypto_wrap *w)
 		return r;
 	randombytes_buf(w->nonce, sizeof(w->nonce));
 	crypto_aead_xchacha20poly1305_ietf_encrypt(w->wrapped, NULL,
-	                                           crypto_key_bytes(dk),
-	                                           CRYPTO_KEY_BYTES, ad,
+	                                           key_bytes(dk), KEY_BYTES, ad,
 	                                           sizeof(ad), NULL, w->nonce,
-	                                           crypto_key_bytes(kek));
-	crypto_key_done(kek);
-	crypto_key_done(dk);
+	                                           key_bytes(kek));
+	key_done(kek);
+	key_done(dk);
 	return 0;
 }
 
-int crypto_unwrap_key(kw_key *kek, const crypto_wrap *w, kw_key **ret_dk)
+int key_unwrap(kw_key *kek, const wrapped_key *w, kw_key **ret_dk)
 {
 	uint8_t ad[WRAP_AD_BYTES];
 	kw_key *k;
@@ -376,10 +372,10 @@ int crypto_unwrap_key(kw_key *kek, const crypto_wrap *w, kw_key **ret_dk)
 	                                               w->wrapped,
 	                                               sizeof(w->wrapped), ad,
 	                                               sizeof(ad), w->nonce,
-	                                               crypto_key_bytes(kek));
-	crypto_key_done(kek);
+	                                               key_bytes(kek));
+	key_done(kek);
 	if (r != 0) {
-		crypto_key_free(k);
+		key_free(k);
 		return KW_EBADPASS;
 	}
 	key_lock(k);
@@ -406,7 +402,7 @@ static int read_full(int fd, uint8_t *buf, size_t len, size_t *ret_got)
 	return 0;
 }
 
-int crypto_keyfile_read(const char *path, kw_key **ret_key)
+int keyfile_read(const char *path, kw_key **ret_key)
 {
 	struct stat st;
 	uint8_t extra;
@@ -434,20 +430,20 @@ int crypto_keyfile_read(const char *path, kw_key **ret_key)
 	    (st.st_mode & 077) != 0)
 		goto out_close;
 	r = KW_EINVAL;
-	if (st.st_size != (off_t)CRYPTO_KEY_BYTES)
+	if (st.st_size != (off_t)KEY_BYTES)
 		goto out_close;
 	r = key_alloc(&k);
 	if (r < 0)
 		goto out_close;
-	r = read_full(fd, k->mem, CRYPTO_KEY_BYTES, &got);
-	if (r == 0 && got != CRYPTO_KEY_BYTES)
+	r = read_full(fd, k->mem, KEY_BYTES, &got);
+	if (r == 0 && got != KEY_BYTES)
 		r = KW_EINVAL;
 	/* The file may have grown since fstat. */
 	if (r == 0 && read_full(fd, &extra, 1, &got) == 0 && got != 0)
 		r = KW_EINVAL;
 	sodium_memzero(&extra, sizeof(extra));
 	if (r < 0) {
-		crypto_key_free(k);
+		key_free(k);
 		goto out_close;
 	}
 	key_lock(k);
@@ -498,7 +494,7 @@ static void sync_parent_dir(const char *path)
 	close(fd);
 }
 
-int crypto_keyfile_create(const char *path, kw_key **ret_key)
+int keyfile_create(const char *path, kw_key **ret_key)
 {
 	kw_key *k = NULL;
 	int fd, r;
@@ -521,11 +517,11 @@ int crypto_keyfile_create(const char *path, kw_key **ret_key)
 		r = KW_EIO;
 		goto fail_unlink;
 	}
-	r = crypto_key_random(&k);
+	r = key_random(&k);
 	if (r < 0)
 		goto fail_unlink;
-	r = write_full(fd, crypto_key_bytes(k), CRYPTO_KEY_BYTES);
-	crypto_key_done(k);
+	r = write_full(fd, key_bytes(k), KEY_BYTES);
+	key_done(k);
 	if (r == 0 && fsync(fd) < 0)
 		r = KW_EIO;
 	if (r < 0)
@@ -540,7 +536,7 @@ int crypto_keyfile_create(const char *path, kw_key **ret_key)
 	return 0;
 
 fail_unlink:
-	crypto_key_free(k);
+	key_free(k);
 	if (fd >= 0)
 		close(fd);
 	unlink(path);

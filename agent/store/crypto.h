@@ -1,10 +1,12 @@
 /*
  * crypto.h - keys, sealing of values and wrapping of the data key.
  *
+ * Names: key_* for keys (and their wrapping), seal_* for values; crypto_*
+ * is libsodium's namespace and stays its own.
+ *
  * Keys (kw_key) live in sodium_malloc memory that is no-access while idle:
- * crypto_key_bytes() opens it read-only until crypto_key_done() (or, for a
- * lingering key, until the agent is idle). Freed keys are wiped
- * (sodium_free).
+ * key_bytes() opens it read-only until key_done() (or, for a lingering key,
+ * until the agent is idle). Freed keys are wiped (sodium_free).
  *
  * Values are sealed with XChaCha20-Poly1305-IETF under the data key with a
  * fresh random nonce; the associated data binds the secret name and version,
@@ -23,74 +25,72 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRYPTO_KEY_BYTES     32u
-#define CRYPTO_NONCE_BYTES   24u
-#define CRYPTO_TAG_BYTES     16u
-#define CRYPTO_SEAL_OVERHEAD (CRYPTO_NONCE_BYTES + CRYPTO_TAG_BYTES)
-#define CRYPTO_SALT_BYTES    16u
-#define CRYPTO_PASS_MAX      1024u /* bytes of a passphrase */
+#include "kdf_ids.h"
+
+#define KEY_BYTES        32u
+#define SEAL_NONCE_BYTES 24u
+#define SEAL_TAG_BYTES   16u
+#define SEAL_OVERHEAD    (SEAL_NONCE_BYTES + SEAL_TAG_BYTES)
+#define KEY_SALT_BYTES   16u
+#define KEY_PASS_MAX     1024u /* bytes of a passphrase */
 
 typedef struct kw_key kw_key;
 
-int crypto_key_random(kw_key **ret_key);
-int crypto_key_from(const uint8_t bytes[static CRYPTO_KEY_BYTES],
-                    kw_key **ret_key);
-/* Read-only view of the key bytes; pair every call with crypto_key_done. */
-const uint8_t *crypto_key_bytes(kw_key *k);
-void crypto_key_done(kw_key *k);
+int key_random(kw_key **ret_key);
+int key_from(const uint8_t bytes[static KEY_BYTES], kw_key **ret_key);
+/* Read-only view of the key bytes; pair every call with key_done. */
+const uint8_t *key_bytes(kw_key *k);
+void key_done(kw_key *k);
 /*
  * Views for keys that nearly every request uses, on the agent's event loop
- * thread only: a lingering key stays readable after its last
- * crypto_key_done() until crypto_keys_idle(), which the agent calls once
- * its loop has waited 50 ms with nothing to do. Under load the key's page
+ * thread only: a lingering key stays readable after its last key_done()
+ * until keys_idle(), which the agent calls once its loop has waited 50 ms
+ * with nothing to do. Under load the key's page
  * protection then changes once per busy period instead of twice per
  * request (each change is a TLB shootdown on every core), and every key is
  * still no-access whenever the agent is idle.
  */
-void crypto_key_linger(kw_key *k);
-void crypto_keys_idle(void);
-void crypto_key_free(kw_key *k);
+void key_linger(kw_key *k);
+void keys_idle(void);
+void key_free(kw_key *k);
 
-/* Subkey for a purpose (crypto_kdf, context 8 bytes, id): used by later
- * modules (audit chain key, API-key hashing key). */
-int crypto_key_derive(kw_key *parent, uint64_t id, const char ctx[8],
-                      kw_key **ret_key);
+/* The subkey id of parent (crypto_kdf with id's context from kdf_ids.h).
+ * KW_EINVAL for an id not in that table. */
+int key_derive(kw_key *parent, enum kdf_id id, kw_key **ret_key);
 
 /* Seal pt (ptlen may be 0) for (name, version). *ret_ct is malloc'd. */
-int crypto_seal_value(kw_key *dk, const char *name, uint64_t version,
-                      const uint8_t *pt, size_t ptlen, uint8_t **ret_ct,
-                      size_t *ret_ctlen);
+int seal_value(kw_key *dk, const char *name, uint64_t version,
+               const uint8_t *pt, size_t ptlen, uint8_t **ret_ct,
+               size_t *ret_ctlen);
 /* Open; KW_ECRYPTO if anything was altered or the key is wrong. *ret_pt is
  * kw_wipealloc memory (non-NULL even when empty). */
-int crypto_open_value(kw_key *dk, const char *name, uint64_t version,
-                      const uint8_t *ct, size_t ctlen, uint8_t **ret_pt,
-                      size_t *ret_ptlen);
+int seal_open(kw_key *dk, const char *name, uint64_t version, const uint8_t *ct,
+              size_t ctlen, uint8_t **ret_pt, size_t *ret_ptlen);
 
-enum crypto_wrap_mode { CRYPTO_WRAP_KEYFILE = 1, CRYPTO_WRAP_PASSPHRASE = 2 };
+enum key_wrap_mode { KEY_WRAP_KEYFILE = 1, KEY_WRAP_PASSPHRASE = 2 };
 
-typedef struct crypto_wrap {
-	int mode;                        /* enum crypto_wrap_mode */
-	uint8_t salt[CRYPTO_SALT_BYTES]; /* passphrase mode only */
-	uint64_t opslimit;               /* passphrase mode only */
-	uint64_t memlimit;               /* passphrase mode only, bytes */
-	uint8_t nonce[CRYPTO_NONCE_BYTES];
-	uint8_t wrapped[CRYPTO_KEY_BYTES + CRYPTO_TAG_BYTES];
-} crypto_wrap;
+typedef struct wrapped_key {
+	int mode;                     /* enum key_wrap_mode */
+	uint8_t salt[KEY_SALT_BYTES]; /* passphrase mode only */
+	uint64_t opslimit;            /* passphrase mode only */
+	uint64_t memlimit;            /* passphrase mode only, bytes */
+	uint8_t nonce[SEAL_NONCE_BYTES];
+	uint8_t wrapped[KEY_BYTES + SEAL_TAG_BYTES];
+} wrapped_key;
 
 /*
  * Argon2id(pass) -> key-encryption key. Slow by design (call it off the event
  * loop). Errors: KW_EINVAL (params out of libsodium's range, empty or too
  * long passphrase), KW_ENOMEM.
  */
-int crypto_kek_from_passphrase(const char *pass, size_t passlen,
-                               const uint8_t salt[static CRYPTO_SALT_BYTES],
-                               uint64_t opslimit, uint64_t memlimit,
-                               kw_key **ret_kek);
+int key_from_passphrase(const char *pass, size_t passlen,
+                        const uint8_t salt[static KEY_SALT_BYTES],
+                        uint64_t opslimit, uint64_t memlimit, kw_key **ret_kek);
 /* Fill w->nonce and w->wrapped (w->mode and, for passphrases, salt/limits
  * must be set by the caller). */
-int crypto_wrap_key(kw_key *kek, kw_key *dk, crypto_wrap *w);
+int key_wrap(kw_key *kek, kw_key *dk, wrapped_key *w);
 /* KW_EBADPASS if the kek does not open the wrap. */
-int crypto_unwrap_key(kw_key *kek, const crypto_wrap *w, kw_key **ret_dk);
+int key_unwrap(kw_key *kek, const wrapped_key *w, kw_key **ret_dk);
 
 /*
  * Keyfile: exactly 32 raw bytes, a regular file owned by the caller with
@@ -98,7 +98,7 @@ int crypto_unwrap_key(kw_key *kek, const crypto_wrap *w, kw_key **ret_dk);
  * sentence is the caller's), KW_ENOTFOUND if absent, KW_EINVAL for a wrong
  * size. create: O_EXCL|O_NOFOLLOW, 0600, fsync'd; KW_EEXIST if present.
  */
-int crypto_keyfile_read(const char *path, kw_key **ret_key);
-int crypto_keyfile_create(const char *path, kw_key **ret_key);
+int keyfile_read(const char *path, kw_key **ret_key);
+int keyfile_create(const char *path, kw_key **ret_key);
 
 #endif

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,27 +328,43 @@ void store_st_done(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 }
 
-/* store_step_row and store_step_done (store_int.h) without their mapping
- * of the result: SQLITE_ROW on a row, else 0 or KW_E* after a reset. */
-static int vstep(sqlite3_stmt *st, const char *types, va_list ap)
+/* Bind args to ?1..?n: SQLITE_OK or SQLite's code for the first that
+ * failed. */
+static int bind_args(sqlite3_stmt *st, const store_bind *args, size_t n)
 {
 	int rc = SQLITE_OK;
 
-	for (int i = 1; rc == SQLITE_OK && types[i - 1]; i++) {
-		if (types[i - 1] == 'i') {
-			rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
-		} else if (types[i - 1] == 't') {
-			rc = sqlite3_bind_text(st, i, va_arg(ap, const char *),
-			                       -1, SQLITE_STATIC);
-		} else {
-			const void *p = va_arg(ap, const void *);
-			size_t n = va_arg(ap, size_t);
+	assert(n == 0 || n == (size_t)sqlite3_bind_parameter_count(st));
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+		const store_bind *b = &args[i];
+		int idx = (int)i + 1;
 
-			rc = n > INT_MAX ? SQLITE_TOOBIG :
-			                   sqlite3_bind_blob(st, i, p, (int)n,
-			                                     SQLITE_STATIC);
+		switch (b->type) {
+		case STORE_BIND_INT:
+			rc = sqlite3_bind_int64(st, idx, b->i);
+			break;
+		case STORE_BIND_TEXT:
+			rc = sqlite3_bind_text(st, idx, b->p, -1,
+			                       SQLITE_STATIC);
+			break;
+		case STORE_BIND_BLOB:
+			rc = b->len > INT_MAX ?
+			             SQLITE_TOOBIG :
+			             sqlite3_bind_blob(st, idx, b->p,
+			                               (int)b->len,
+			                               SQLITE_STATIC);
+			break;
 		}
 	}
+	return rc;
+}
+
+/* store_step_row and store_step_done (store_int.h) without their mapping
+ * of the result: SQLITE_ROW on a row, else 0 or KW_E* after a reset. */
+static int step(sqlite3_stmt *st, const store_bind *args, size_t n)
+{
+	int rc = bind_args(st, args, n);
+
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -358,25 +373,17 @@ static int vstep(sqlite3_stmt *st, const char *types, va_list ap)
 	return rc == SQLITE_DONE ? 0 : db_err(sqlite3_db_handle(st), rc);
 }
 
-int store_step_row(sqlite3_stmt *st, const char *types, ...)
+int store_step_row(sqlite3_stmt *st, const store_bind *args, size_t n)
 {
-	va_list ap;
-	int r;
+	int r = step(st, args, n);
 
-	va_start(ap, types);
-	r = vstep(st, types, ap);
-	va_end(ap);
 	return r == SQLITE_ROW ? 0 : r == 0 ? KW_ENOTFOUND : r;
 }
 
-int store_step_done(sqlite3_stmt *st, const char *types, ...)
+int store_step_done(sqlite3_stmt *st, const store_bind *args, size_t n)
 {
-	va_list ap;
-	int r;
+	int r = step(st, args, n);
 
-	va_start(ap, types);
-	r = vstep(st, types, ap);
-	va_end(ap);
 	if (r == SQLITE_ROW)
 		store_st_done(st);
 	return r == SQLITE_ROW ? 0 : r;
@@ -390,9 +397,10 @@ int store_rows_end(sqlite3_stmt *st, int r, int cbr)
 	return r == KW_ENOTFOUND ? 0 : r;
 }
 
-int store_one_int(sqlite3_stmt *st, const char *types, int64_t id, int64_t *ret)
+int store_one_int(sqlite3_stmt *st, const store_bind *args, size_t n,
+                  int64_t *ret)
 {
-	int r = store_step_row(st, types, id);
+	int r = store_step_row(st, args, n);
 
 	if (r < 0)
 		return r == KW_ENOTFOUND ? KW_ESTORE : r;
@@ -408,8 +416,8 @@ int store_one_int(sqlite3_stmt *st, const char *types, int64_t id, int64_t *ret)
 int store_tx_begin(store *s)
 {
 	if (s->batch)
-		return store_step_done(core(s, ST_SAVEPOINT), "");
-	return store_step_done(core(s, ST_BEGIN), "");
+		return store_step_done(core(s, ST_SAVEPOINT), STORE_NO_ARGS);
+	return store_step_done(core(s, ST_BEGIN), STORE_NO_ARGS);
 }
 
 /*
@@ -436,8 +444,8 @@ static int commit_failed(store *s, int r)
 int store_tx_commit(store *s)
 {
 	if (s->batch)
-		return store_step_done(core(s, ST_RELEASE), "");
-	int r = store_step_done(core(s, ST_COMMIT), "");
+		return store_step_done(core(s, ST_RELEASE), STORE_NO_ARGS);
+	int r = store_step_done(core(s, ST_COMMIT), STORE_NO_ARGS);
 	return r < 0 ? commit_failed(s, r) : 0;
 }
 
@@ -446,10 +454,10 @@ int store_tx_rollback(store *s, int r)
 	if (sqlite3_get_autocommit(s->db))
 		return r; /* SQLite already rolled everything back */
 	if (s->batch) {
-		(void)store_step_done(core(s, ST_ROLLBACK_TO), "");
-		(void)store_step_done(core(s, ST_RELEASE), "");
+		(void)store_step_done(core(s, ST_ROLLBACK_TO), STORE_NO_ARGS);
+		(void)store_step_done(core(s, ST_RELEASE), STORE_NO_ARGS);
 	} else {
-		(void)store_step_done(core(s, ST_ROLLBACK), "");
+		(void)store_step_done(core(s, ST_ROLLBACK), STORE_NO_ARGS);
 	}
 	return r;
 }
@@ -476,7 +484,7 @@ static int batch_begin(store *s, bool light)
 	int r = light ? set_sync(s, false) : 0;
 	s->err[0] = '\0';
 	if (r == 0)
-		r = store_step_done(core(s, ST_BEGIN), "");
+		r = store_step_done(core(s, ST_BEGIN), STORE_NO_ARGS);
 	if (r == 0) {
 		s->batch = true;
 		s->batch_light = light;
@@ -524,7 +532,7 @@ int store_batch_commit(store *s)
 {
 	if (!s->batch)
 		return KW_ESTATE;
-	int r = store_step_done(core(s, ST_COMMIT), "");
+	int r = store_step_done(core(s, ST_COMMIT), STORE_NO_ARGS);
 	if (r < 0) {
 		r = commit_failed(s, r);
 		store_batch_rollback(s);
@@ -537,7 +545,7 @@ int store_batch_commit(store *s)
 void store_batch_rollback(store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
-		(void)store_step_done(core(s, ST_ROLLBACK), "");
+		(void)store_step_done(core(s, ST_ROLLBACK), STORE_NO_ARGS);
 	batch_end(s, false);
 }
 
@@ -968,7 +976,7 @@ int store_schema_version(store *s, int *ret_version)
 
 	if (!s || !ret_version)
 		return KW_EINVAL;
-	r = store_one_int(core(s, ST_SCHEMA_VERSION), "", 0, &v);
+	r = store_one_int(core(s, ST_SCHEMA_VERSION), STORE_NO_ARGS, &v);
 	if (r == 0 && (v < 0 || v > INT_MAX))
 		r = KW_ESTORE;
 	if (r == 0)
@@ -989,17 +997,17 @@ static int column_blob_exact(sqlite3_stmt *st, int col, uint8_t *dst,
 	return 0;
 }
 
-int store_wrap_get(store *s, crypto_wrap *ret_wrap)
+int store_wrap_get(store *s, wrapped_key *ret_wrap)
 {
 	sqlite3_stmt *st;
-	crypto_wrap w;
+	wrapped_key w;
 	int64_t ops, mem;
 	int r;
 
 	if (!s || !ret_wrap)
 		return KW_EINVAL;
 	st = core(s, ST_WRAP_GET);
-	r = store_step_row(st, "");
+	r = store_step_row(st, STORE_NO_ARGS);
 	if (r < 0)
 		return r;
 	memset(&w, 0, sizeof(w));
@@ -1020,18 +1028,20 @@ int store_wrap_get(store *s, crypto_wrap *ret_wrap)
 	return 0;
 }
 
-int store_wrap_set(store *s, const crypto_wrap *w)
+int store_wrap_set(store *s, const wrapped_key *w)
 {
 	if (!s || !w)
 		return KW_EINVAL;
-	if ((w->mode != CRYPTO_WRAP_KEYFILE &&
-	     w->mode != CRYPTO_WRAP_PASSPHRASE) ||
+	if ((w->mode != KEY_WRAP_KEYFILE && w->mode != KEY_WRAP_PASSPHRASE) ||
 	    w->opslimit > INT64_MAX || w->memlimit > INT64_MAX)
 		return KW_EINVAL;
-	return store_step_done(core(s, ST_WRAP_SET), "ibiibbi",
-	                       (int64_t)w->mode, (const void *)w->salt,
-	                       sizeof(w->salt), (int64_t)w->opslimit,
-	                       (int64_t)w->memlimit, (const void *)w->nonce,
-	                       sizeof(w->nonce), (const void *)w->wrapped,
-	                       sizeof(w->wrapped), (int64_t)time(NULL));
+	return store_step_done(core(s, ST_WRAP_SET),
+	                       STORE_ARGS(bind_int(w->mode),
+	                                  bind_blob(w->salt, sizeof(w->salt)),
+	                                  bind_int(w->opslimit),
+	                                  bind_int(w->memlimit),
+	                                  bind_blob(w->nonce, sizeof(w->nonce)),
+	                                  bind_blob(w->wrapped,
+	                                            sizeof(w->wrapped)),
+	                                  bind_int(time(NULL))));
 }

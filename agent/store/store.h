@@ -102,9 +102,9 @@ bool store_unsynced(const store *s);
 int store_sync(store *s);
 
 /* The single data-key wrap. KW_ENOTFOUND if none yet. */
-int store_wrap_get(store *s, crypto_wrap *ret_wrap);
+int store_wrap_get(store *s, wrapped_key *ret_wrap);
 /* Insert or replace the wrap (passwd re-wraps atomically). */
-int store_wrap_set(store *s, const crypto_wrap *w);
+int store_wrap_set(store *s, const wrapped_key *w);
 
 typedef struct store_value {
 	uint64_t version;

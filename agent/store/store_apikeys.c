@@ -112,10 +112,14 @@ static bool key_valid(const store_apikey *k)
 
 static int insert(store *s, const store_apikey *k)
 {
-	int r = store_step_done(stmt(s, ST_KEY_INSERT), "tttbii", k->id,
-	                        k->principal, k->scopes, (const void *)k->hash,
-	                        (size_t)STORE_APIKEY_HASH_BYTES, k->created,
-	                        k->expires);
+	int r = store_step_done(stmt(s, ST_KEY_INSERT),
+	                        STORE_ARGS(bind_text(k->id),
+	                                   bind_text(k->principal),
+	                                   bind_text(k->scopes),
+	                                   bind_blob(k->hash,
+	                                             STORE_APIKEY_HASH_BYTES),
+	                                   bind_int(k->created),
+	                                   bind_int(k->expires)));
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_EEXIST;
 	return r;
@@ -137,7 +141,7 @@ int store_apikey_get(store *s, const char *id, store_apikey *ret)
 	if (!s || !id || !ret)
 		return KW_EINVAL;
 	st = stmt(s, ST_KEY_GET);
-	r = store_step_row(st, "t", id);
+	r = store_step_row(st, STORE_ARGS(bind_text(id)));
 	if (r < 0)
 		return r;
 	r = read_row(st, &k);
@@ -172,7 +176,8 @@ int store_apikey_touch(store *s, const char *id, int64_t now)
 
 	if (!s || !id)
 		return KW_EINVAL;
-	r = store_step_done(stmt(s, ST_KEY_TOUCH), "ti", id, now);
+	r = store_step_done(stmt(s, ST_KEY_TOUCH),
+	                    STORE_ARGS(bind_text(id), bind_int(now)));
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_ENOTFOUND;
 	return r;
@@ -196,7 +201,8 @@ int store_apikey_revoke(store *s, const char *id, int64_t now)
 
 	if (!s || !id)
 		return KW_EINVAL;
-	r = store_step_done(stmt(s, ST_KEY_REVOKE), "ti", id, now);
+	r = store_step_done(stmt(s, ST_KEY_REVOKE),
+	                    STORE_ARGS(bind_text(id), bind_int(now)));
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = not_live(s, id); /* a replaced key is revoked like others */
 	return r;
@@ -213,8 +219,9 @@ int store_apikey_rotate(store *s, const char *old_id, const store_apikey *next,
 	r = store_tx_begin(s);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_KEY_REPLACE), "tit", old_id, valid_until,
-	                    next->id);
+	r = store_step_done(stmt(s, ST_KEY_REPLACE),
+	                    STORE_ARGS(bind_text(old_id), bind_int(valid_until),
+	                               bind_text(next->id)));
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = not_live(s, old_id);
 	if (r == 0)
@@ -235,7 +242,7 @@ int store_apikey_list(store *s, const char *principal,
 	if (!s || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_KEY_LIST);
-	r = store_step_row(st, "t", principal);
+	r = store_step_row(st, STORE_ARGS(bind_text(principal)));
 	while (r == 0) {
 		store_apikey k;
 
@@ -245,7 +252,7 @@ int store_apikey_list(store *s, const char *principal,
 		sodium_memzero(k.hash, sizeof(k.hash));
 		if (r < 0 || cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }

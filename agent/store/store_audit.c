@@ -192,12 +192,15 @@ int store_audit_insert(store *s, const audit_row *row)
 	if (!s || !row || !row->op || row->seq < 1 || row->seq > INT64_MAX ||
 	    row->version > INT64_MAX)
 		return KW_EINVAL;
-	return store_step_done(stmt(s, ST_AUDIT_INSERT), "iiiittttiitb",
-	                       (int64_t)row->seq, row->ts_us, (int64_t)row->uid,
-	                       (int64_t)row->pid, row->exe, row->principal,
-	                       row->op, row->name, (int64_t)row->version,
-	                       (int64_t)row->outcome, row->reason,
-	                       (const void *)row->hash, sizeof(row->hash));
+	return store_step_done(
+		stmt(s, ST_AUDIT_INSERT),
+		STORE_ARGS(bind_int(row->seq), bind_int(row->ts_us),
+	                   bind_int(row->uid), bind_int(row->pid),
+	                   bind_text(row->exe), bind_text(row->principal),
+	                   bind_text(row->op), bind_text(row->name),
+	                   bind_int(row->version), bind_int(row->outcome),
+	                   bind_text(row->reason),
+	                   bind_blob(row->hash, sizeof(row->hash))));
 }
 
 int store_audit_head(store *s, uint64_t *ret_seq, int64_t *ret_ts_us,
@@ -207,7 +210,7 @@ int store_audit_head(store *s, uint64_t *ret_seq, int64_t *ret_ts_us,
 	int64_t seq;
 	int r;
 
-	r = store_step_row(st, "");
+	r = store_step_row(st, STORE_NO_ARGS);
 	if (r < 0)
 		return r;
 	seq = sqlite3_column_int64(st, 0);
@@ -232,7 +235,8 @@ int store_audit_scan(store *s, uint64_t after, uint64_t upto, uint32_t max,
 	if (max == 0 || after >= upto)
 		return 0;
 	st = stmt(s, ST_AUDIT_SCAN);
-	r = store_step_row(st, "iii", i64(after), i64(upto), (int64_t)max);
+	r = store_step_row(st, STORE_ARGS(bind_int(i64(after)),
+	                                  bind_int(i64(upto)), bind_int(max)));
 	while (r == 0) {
 		audit_row row;
 
@@ -240,7 +244,7 @@ int store_audit_scan(store *s, uint64_t after, uint64_t upto, uint32_t max,
 		cbr = cb(&row, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }
@@ -253,7 +257,7 @@ int store_audit_hash_at(store *s, uint64_t seq,
 
 	if (seq > INT64_MAX)
 		return KW_ENOTFOUND;
-	r = store_step_row(st, "i", (int64_t)seq);
+	r = store_step_row(st, STORE_ARGS(bind_int(seq)));
 	if (r < 0)
 		return r;
 	/* A malformed hash matches nothing: report it as all zeros. */
@@ -266,7 +270,7 @@ int store_audit_hash_at(store *s, uint64_t seq,
 int store_audit_next_ts(store *s, uint64_t seq, int64_t *ret_ts_us)
 {
 	sqlite3_stmt *st = stmt(s, ST_AUDIT_NEXT_TS);
-	int r = store_step_row(st, "i", i64(seq));
+	int r = store_step_row(st, STORE_ARGS(bind_int(i64(seq))));
 
 	if (r < 0)
 		return r;
@@ -281,7 +285,7 @@ int store_audit_seq_by_ts(store *s, int64_t ts, bool at_least,
 	sqlite3_stmt *st =
 		stmt(s, at_least ? ST_AUDIT_SEQ_SINCE : ST_AUDIT_SEQ_UNTIL);
 	int64_t seq;
-	int r = store_step_row(st, "i", ts);
+	int r = store_step_row(st, STORE_ARGS(bind_int(ts)));
 
 	if (r < 0)
 		return r;
@@ -306,9 +310,13 @@ int store_audit_page_scan(store *s, const store_audit_page *p,
 	if (p->max == 0 || p->lo >= p->hi)
 		return 0;
 	st = stmt(s, p->ascending ? ST_AUDIT_PAGE_ASC : ST_AUDIT_PAGE_DESC);
-	r = store_step_row(st, "iiiittii", i64(p->lo), i64(p->hi), p->since_us,
-	                   p->until_us, p->op, p->principal,
-	                   (int64_t)p->outcome, (int64_t)p->max);
+	r = store_step_row(st,
+	                   STORE_ARGS(bind_int(i64(p->lo)),
+	                              bind_int(i64(p->hi)),
+	                              bind_int(p->since_us),
+	                              bind_int(p->until_us), bind_text(p->op),
+	                              bind_text(p->principal),
+	                              bind_int(p->outcome), bind_int(p->max)));
 	while (r == 0) {
 		audit_row row;
 
@@ -316,7 +324,7 @@ int store_audit_page_scan(store *s, const store_audit_page *p,
 		cbr = cb(&row, sqlite3_column_int(st, ROW_NCOLS) == 1, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }
@@ -330,7 +338,7 @@ int store_audit_stats(store *s, int64_t since_us,
 	if (!s || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_AUDIT_STATS);
-	r = store_step_row(st, "i", since_us);
+	r = store_step_row(st, STORE_ARGS(bind_int(since_us)));
 	while (r == 0) {
 		audit_count c;
 		bool ok = true;
@@ -343,7 +351,7 @@ int store_audit_stats(store *s, int64_t since_us,
 		cbr = cb(&c, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }
@@ -359,7 +367,7 @@ int store_audit_prune_point(store *s, int64_t cutoff_us, uint32_t max,
 
 	if (max == 0)
 		return KW_ENOTFOUND;
-	r = store_step_row(st, "i", (int64_t)max);
+	r = store_step_row(st, STORE_ARGS(bind_int(max)));
 	while (r == 0) {
 		int64_t seq = sqlite3_column_int64(st, 0);
 
@@ -370,7 +378,7 @@ int store_audit_prune_point(store *s, int64_t cutoff_us, uint32_t max,
 			break;
 		}
 		last = (uint64_t)seq;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	store_st_done(st);
 	if (r < 0 && r != KW_ENOTFOUND)
@@ -389,7 +397,7 @@ int store_audit_anchor_get(store *s, store_audit_anchor *ret_anchor)
 	int64_t seq;
 	int r;
 
-	r = store_step_row(st, "");
+	r = store_step_row(st, STORE_NO_ARGS);
 	if (r < 0)
 		return r;
 	seq = sqlite3_column_int64(st, 0);
@@ -414,13 +422,14 @@ int store_audit_prune(store *s, const store_audit_anchor *a)
 	r = store_tx_begin(s);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_AUDIT_ANCHOR_SET), "ibbi",
-	                    (int64_t)a->seq, (const void *)a->hash,
-	                    sizeof(a->hash), (const void *)a->sig,
-	                    sizeof(a->sig), a->ts_us);
+	r = store_step_done(stmt(s, ST_AUDIT_ANCHOR_SET),
+	                    STORE_ARGS(bind_int(a->seq),
+	                               bind_blob(a->hash, sizeof(a->hash)),
+	                               bind_blob(a->sig, sizeof(a->sig)),
+	                               bind_int(a->ts_us)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_AUDIT_DELETE_UPTO), "i",
-		                    (int64_t)a->seq);
+		r = store_step_done(stmt(s, ST_AUDIT_DELETE_UPTO),
+		                    STORE_ARGS(bind_int(a->seq)));
 	if (r == 0)
 		r = store_tx_commit(s);
 	if (r < 0)
@@ -433,7 +442,7 @@ int store_audit_keys_get(store *s,
                          uint8_t ret_sealed[static STORE_AUDIT_SEALED_BYTES])
 {
 	sqlite3_stmt *st = stmt(s, ST_AUDIT_KEYS_GET);
-	int r = store_step_row(st, "");
+	int r = store_step_row(st, STORE_NO_ARGS);
 
 	if (r < 0)
 		return r;
@@ -449,11 +458,12 @@ int store_audit_keys_put(store *s,
                          const uint8_t sealed[static STORE_AUDIT_SEALED_BYTES],
                          int64_t created)
 {
-	int r = store_step_done(stmt(s, ST_AUDIT_KEYS_PUT), "bbi",
-	                        (const void *)public_key,
-	                        (size_t)STORE_AUDIT_PK_BYTES,
-	                        (const void *)sealed,
-	                        (size_t)STORE_AUDIT_SEALED_BYTES, created);
+	int r = store_step_done(stmt(s, ST_AUDIT_KEYS_PUT),
+	                        STORE_ARGS(bind_blob(public_key,
+	                                             STORE_AUDIT_PK_BYTES),
+	                                   bind_blob(sealed,
+	                                             STORE_AUDIT_SEALED_BYTES),
+	                                   bind_int(created)));
 
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_EEXIST;
@@ -463,9 +473,10 @@ int store_audit_keys_put(store *s,
 int store_audit_keys_reseal(
 	store *s, const uint8_t sealed[static STORE_AUDIT_SEALED_BYTES])
 {
-	int r = store_step_done(stmt(s, ST_AUDIT_KEYS_RESEAL), "b",
-	                        (const void *)sealed,
-	                        (size_t)STORE_AUDIT_SEALED_BYTES);
+	int r = store_step_done(stmt(s, ST_AUDIT_KEYS_RESEAL),
+	                        STORE_ARGS(
+					bind_blob(sealed,
+	                                          STORE_AUDIT_SEALED_BYTES)));
 
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_ENOTFOUND;
@@ -494,7 +505,7 @@ int store_audit_cp_get(store *s, store_audit_cp_line *ret_line)
 {
 	sqlite3_stmt *st = stmt(s, ST_AUDIT_CP_GET);
 	store_audit_cp_line l;
-	int r = store_step_row(st, "");
+	int r = store_step_row(st, STORE_NO_ARGS);
 
 	if (r < 0)
 		return r;
@@ -513,16 +524,20 @@ int store_audit_cp_put(store *s, const store_audit_cp_line *l)
 {
 	if (!s || !l || l->line_no < 1 || l->seq < 1)
 		return KW_EINVAL;
-	return store_step_done(stmt(s, ST_AUDIT_CP_PUT), "iit", l->line_no,
-	                       l->seq, l->line);
+	return store_step_done(stmt(s, ST_AUDIT_CP_PUT),
+	                       STORE_ARGS(bind_int(l->line_no),
+	                                  bind_int(l->seq),
+	                                  bind_text(l->line)));
 }
 
 int store_audit_gap_put(store *s, const store_audit_gap *g, int64_t now)
 {
 	if (!s || !g || g->lost_from < 1 || g->lost_from > g->seq)
 		return KW_EINVAL;
-	return store_step_done(stmt(s, ST_AUDIT_GAP_PUT), "iiti", g->seq,
-	                       g->lost_from, g->line, now);
+	return store_step_done(stmt(s, ST_AUDIT_GAP_PUT),
+	                       STORE_ARGS(bind_int(g->seq),
+	                                  bind_int(g->lost_from),
+	                                  bind_text(g->line), bind_int(now)));
 }
 
 static int gap_read(sqlite3_stmt *st, int r, store_audit_gap *ret_gap)
@@ -546,19 +561,21 @@ int store_audit_gap_at(store *s, int64_t seq, store_audit_gap *ret_gap)
 {
 	sqlite3_stmt *st = stmt(s, ST_AUDIT_GAP_AT);
 
-	return gap_read(st, store_step_row(st, "i", seq), ret_gap);
+	return gap_read(st, store_step_row(st, STORE_ARGS(bind_int(seq))),
+	                ret_gap);
 }
 
 int store_audit_gap_covering(store *s, int64_t seq, store_audit_gap *ret_gap)
 {
 	sqlite3_stmt *st = stmt(s, ST_AUDIT_GAP_COVERING);
 
-	return gap_read(st, store_step_row(st, "i", seq), ret_gap);
+	return gap_read(st, store_step_row(st, STORE_ARGS(bind_int(seq))),
+	                ret_gap);
 }
 
 int store_audit_gap_newest(store *s, store_audit_gap *ret_gap)
 {
 	sqlite3_stmt *st = stmt(s, ST_AUDIT_GAP_NEWEST);
 
-	return gap_read(st, store_step_row(st, ""), ret_gap);
+	return gap_read(st, store_step_row(st, STORE_NO_ARGS), ret_gap);
 }

@@ -52,8 +52,8 @@ typedef struct audit_count {
 
 #define STORE_AUDIT_SIG_BYTES 64u
 #define STORE_AUDIT_PK_BYTES  32u
-/* An Ed25519 secret key (64 bytes) sealed by crypto_seal_value. */
-#define STORE_AUDIT_SEALED_BYTES (64u + CRYPTO_SEAL_OVERHEAD)
+/* An Ed25519 secret key (64 bytes) sealed by seal_value. */
+#define STORE_AUDIT_SEALED_BYTES (64u + SEAL_OVERHEAD)
 
 typedef int (*store_audit_row_cb)(const audit_row *row, void *arg);
 

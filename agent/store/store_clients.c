@@ -63,11 +63,14 @@ int store_client_add(store *s, const char *name,
 	if (r < 0)
 		return r;
 	/* A revoked name is free again; secure_delete zeroes the old row. */
-	r = store_step_done(stmt(s, ST_CLIENT_DROP_REVOKED), "t", name);
+	r = store_step_done(stmt(s, ST_CLIENT_DROP_REVOKED),
+	                    STORE_ARGS(bind_text(name)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_CLIENT_INSERT), "tbi", name,
-		                    (const void *)hash,
-		                    (size_t)STORE_CLIENT_HASH_BYTES, now);
+		r = store_step_done(
+			stmt(s, ST_CLIENT_INSERT),
+			STORE_ARGS(bind_text(name),
+		                   bind_blob(hash, STORE_CLIENT_HASH_BYTES),
+		                   bind_int(now)));
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_EEXIST;
 	if (r == 0)
@@ -89,8 +92,8 @@ int store_client_lookup(store *s,
 	if (!s || !hash || !ret_name || namesz == 0)
 		return KW_EINVAL;
 	st = stmt(s, ST_CLIENT_LOOKUP);
-	r = store_step_row(st, "b", (const void *)hash,
-	                   (size_t)STORE_CLIENT_HASH_BYTES);
+	r = store_step_row(st, STORE_ARGS(bind_blob(hash,
+	                                            STORE_CLIENT_HASH_BYTES)));
 	if (r < 0)
 		return r;
 	name = (const char *)sqlite3_column_text(st, 0);
@@ -113,7 +116,8 @@ static int update_live(store *s, enum clients_stmt id, const char *name,
 
 	if (!s || !name)
 		return KW_EINVAL;
-	r = store_step_done(stmt(s, id), "ti", name, now);
+	r = store_step_done(stmt(s, id),
+	                    STORE_ARGS(bind_text(name), bind_int(now)));
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_ENOTFOUND;
 	return r;
@@ -139,7 +143,7 @@ int store_client_list(store *s,
 	if (!s || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_CLIENT_LIST);
-	r = store_step_row(st, "");
+	r = store_step_row(st, STORE_NO_ARGS);
 	while (r == 0) {
 		store_client_info ci;
 
@@ -155,7 +159,7 @@ int store_client_list(store *s,
 		cbr = cb(&ci, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }

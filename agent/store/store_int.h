@@ -14,6 +14,7 @@
 #define KW_STORE_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
@@ -65,17 +66,59 @@ int store_sql_err(int rc);
 void store_st_done(sqlite3_stmt *st);
 
 /*
- * Bind ?1, ?2, ... from types ('i' int64_t, 't' const char *, 'b' const
- * void * then size_t), all SQLITE_STATIC, and step once. "" binds nothing:
- * use it to step to the next row.
+ * Typed parameters: bind_int, bind_text (NUL-terminated; NULL binds SQL
+ * NULL) and bind_blob (NULL binds SQL NULL) make one store_bind each, so
+ * the compiler checks every value against its type. All are bound
+ * SQLITE_STATIC: the memory must outlive the step.
+ */
+enum store_bind_type { STORE_BIND_INT, STORE_BIND_TEXT, STORE_BIND_BLOB };
+
+typedef struct store_bind {
+	enum store_bind_type type;
+	int64_t i;     /* INT */
+	const void *p; /* TEXT, BLOB */
+	size_t len;    /* BLOB */
+} store_bind;
+
+static inline store_bind bind_int(int64_t v)
+{
+	return (store_bind){ .type = STORE_BIND_INT, .i = v };
+}
+
+static inline store_bind bind_text(const char *s)
+{
+	return (store_bind){ .type = STORE_BIND_TEXT, .p = s };
+}
+
+static inline store_bind bind_blob(const void *p, size_t len)
+{
+	return (store_bind){ .type = STORE_BIND_BLOB, .p = p, .len = len };
+}
+
+/*
+ * The parameters ?1, ?2, ... of one step, in order, as the two arguments
+ * (array, count) the step functions take:
+ *     store_step_done(st, STORE_ARGS(bind_int(id), bind_text(name)))
+ * STORE_NO_ARGS binds nothing and keeps what is bound: use it to step to
+ * the next row, or for a statement without parameters.
+ */
+#define STORE_ARGS(...)                                       \
+	(const store_bind[]){ __VA_ARGS__ },                  \
+		sizeof((const store_bind[]){ __VA_ARGS__ }) / \
+			sizeof(store_bind)
+#define STORE_NO_ARGS NULL, 0
+
+/*
+ * Bind args[0..n) to ?1..?n and step once. n is 0 or the statement's
+ * parameter count (asserted).
  *
  * store_step_row: one row wanted; 0 with the statement on it (the caller
  * calls store_st_done after reading), KW_ENOTFOUND if no row (reset), or
  * a KW_E* code (reset).
  * store_step_done: run for its effect; 0 or a KW_E* code, reset either way.
  */
-int store_step_row(sqlite3_stmt *st, const char *types, ...);
-int store_step_done(sqlite3_stmt *st, const char *types, ...);
+int store_step_row(sqlite3_stmt *st, const store_bind *args, size_t n);
+int store_step_done(sqlite3_stmt *st, const store_bind *args, size_t n);
 
 /*
  * End a loop over the rows of st that hands each row to a callback: r is
@@ -86,9 +129,9 @@ int store_step_done(sqlite3_stmt *st, const char *types, ...);
  */
 int store_rows_end(sqlite3_stmt *st, int r, int cbr);
 
-/* The integer in the one row st gives, with ?1 = id if types is "i";
+/* The integer in the one row st gives with args bound (store_step_row);
  * no row is KW_ESTORE. */
-int store_one_int(sqlite3_stmt *st, const char *types, int64_t id,
+int store_one_int(sqlite3_stmt *st, const store_bind *args, size_t n,
                   int64_t *ret);
 
 /*

@@ -15,7 +15,7 @@
 /* Not a secret name (those have no ':'), so a subkey row can never be
  * mistaken for a value, nor a value for it. */
 #define SUBKEY_NAME   "keyward:subkey"
-#define SUBKEY_SEALED (CRYPTO_KEY_BYTES + CRYPTO_SEAL_OVERHEAD)
+#define SUBKEY_SEALED (KEY_BYTES + SEAL_OVERHEAD)
 
 enum keys_stmt {
 	ST_SUBKEY_GET,
@@ -52,36 +52,21 @@ static sqlite3_stmt *stmt(store *s, enum keys_stmt id)
 	return s->st[STORE_MOD_KEYS][id];
 }
 
-/* The derivation of each subkey before migration 8 (crypto_kdf). */
-static const char *subkey_ctx(int id)
-{
-	switch (id) {
-	case STORE_SUBKEY_TOKEN:
-		return "kwclient";
-	case STORE_SUBKEY_AUDIT:
-		return "kwaudit_";
-	case STORE_SUBKEY_APIKEY:
-		return "kwapikey";
-	}
-	return NULL;
-}
-
 int store_subkey_seal(store *s, kw_key *dk, int id, kw_key *key)
 {
 	uint8_t *ct = NULL;
 	size_t ctlen = 0;
 	int r;
 
-	if (!s || !dk || !key || !subkey_ctx(id))
+	if (!s || !dk || !key || !kdf_context(id))
 		return KW_EINVAL;
-	r = crypto_seal_value(dk, SUBKEY_NAME, (uint64_t)id,
-	                      crypto_key_bytes(key), CRYPTO_KEY_BYTES, &ct,
-	                      &ctlen);
-	crypto_key_done(key);
+	r = seal_value(dk, SUBKEY_NAME, (uint64_t)id, key_bytes(key), KEY_BYTES,
+	               &ct, &ctlen);
+	key_done(key);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_SUBKEY_SET), "ib", (int64_t)id,
-	                    (const void *)ct, ctlen);
+	r = store_step_done(stmt(s, ST_SUBKEY_SET),
+	                    STORE_ARGS(bind_int(id), bind_blob(ct, ctlen)));
 	free(ct);
 	return r;
 }
@@ -92,7 +77,7 @@ static int subkey_open(store *s, kw_key *dk, int id, kw_key **ret_key)
 	sqlite3_stmt *st = stmt(s, ST_SUBKEY_GET);
 	uint8_t *pt = NULL;
 	size_t ptlen = 0;
-	int r = store_step_row(st, "i", (int64_t)id);
+	int r = store_step_row(st, STORE_ARGS(bind_int(id)));
 
 	if (r < 0)
 		return r;
@@ -101,33 +86,32 @@ static int subkey_open(store *s, kw_key *dk, int id, kw_key **ret_key)
 	if (!ct || ctlen != SUBKEY_SEALED)
 		r = KW_ESTORE;
 	else
-		r = crypto_open_value(dk, SUBKEY_NAME, (uint64_t)id, ct,
-		                      (size_t)ctlen, &pt, &ptlen);
+		r = seal_open(dk, SUBKEY_NAME, (uint64_t)id, ct, (size_t)ctlen,
+		              &pt, &ptlen);
 	store_st_done(st);
-	if (r == 0 && ptlen != CRYPTO_KEY_BYTES)
+	if (r == 0 && ptlen != KEY_BYTES)
 		r = KW_ECRYPTO;
 	if (r == 0)
-		r = crypto_key_from(pt, ret_key);
+		r = key_from(pt, ret_key);
 	kw_wipefree(pt);
 	return r;
 }
 
 int store_subkey_load(store *s, kw_key *dk, int id, kw_key **ret_key)
 {
-	const char *ctx = subkey_ctx(id);
 	kw_key *k = NULL;
 	int r;
 
-	if (!s || !dk || !ctx || !ret_key)
+	if (!s || !dk || !kdf_context(id) || !ret_key)
 		return KW_EINVAL;
 	r = subkey_open(s, dk, id, &k);
 	if (r == KW_ENOTFOUND) {
-		r = crypto_key_derive(dk, (uint64_t)id, ctx, &k);
+		r = key_derive(dk, (enum kdf_id)id, &k);
 		if (r == 0)
 			r = store_subkey_seal(s, dk, id, k);
 	}
 	if (r < 0) {
-		crypto_key_free(k);
+		key_free(k);
 		return r;
 	}
 	*ret_key = k;
@@ -150,16 +134,17 @@ static int reseal_row(store *s, sqlite3_stmt *st, kw_key *old_dk,
 	int oldlen = sqlite3_column_bytes(st, 3);
 	if (!name || !old || *ver < 1)
 		return KW_ESTORE;
-	r = crypto_open_value(old_dk, name, (uint64_t)*ver, old, (size_t)oldlen,
-	                      &pt, &ptlen);
+	r = seal_open(old_dk, name, (uint64_t)*ver, old, (size_t)oldlen, &pt,
+	              &ptlen);
 	if (r == 0)
-		r = crypto_seal_value(new_dk, name, (uint64_t)*ver, pt, ptlen,
-		                      &ct, &ctlen);
+		r = seal_value(new_dk, name, (uint64_t)*ver, pt, ptlen, &ct,
+		               &ctlen);
 	kw_wipefree(pt);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_VERSION_RESEAL), "iib", *id, *ver,
-	                    (const void *)ct, ctlen);
+	r = store_step_done(stmt(s, ST_VERSION_RESEAL),
+	                    STORE_ARGS(bind_int(*id), bind_int(*ver),
+	                               bind_blob(ct, ctlen)));
 	free(ct);
 	return r;
 }
@@ -175,7 +160,8 @@ int store_reseal_values(store *s, kw_key *old_dk, kw_key *new_dk,
 	if (!s || !old_dk || !new_dk || !ret_count)
 		return KW_EINVAL;
 	st = stmt(s, ST_VERSION_NEXT);
-	while ((r = store_step_row(st, "ii", id, ver)) == 0) {
+	while ((r = store_step_row(st, STORE_ARGS(bind_int(id),
+	                                          bind_int(ver)))) == 0) {
 		r = reseal_row(s, st, old_dk, new_dk, &id, &ver);
 		store_st_done(st);
 		if (r < 0)
@@ -212,7 +198,7 @@ int store_version_count(store *s, uint64_t *ret_count)
 
 	if (!s || !ret_count)
 		return KW_EINVAL;
-	r = store_one_int(stmt(s, ST_VERSION_COUNT), "", 0, &n);
+	r = store_one_int(stmt(s, ST_VERSION_COUNT), STORE_NO_ARGS, &n);
 	if (r == 0)
 		*ret_count = n < 0 ? 0 : (uint64_t)n;
 	return r;

@@ -5,7 +5,7 @@
  * The client-token hash key, the audit chain key and the API-key hash key
  * were crypto_kdf derivations of the data key. A new data key would have
  * changed them and broken every stored hash and the audit chain, so each is
- * kept in the store sealed under the data key (crypto_seal_value, name
+ * kept in the store sealed under the data key (seal_value, name
  * "keyward:subkey", version = its id). The first unlock of a store made before
  * migration 8 derives them as before and seals them, so nothing already
  * stored stops verifying. A rekey re-seals them (and every value) under the
@@ -16,12 +16,14 @@
 
 #include <stdint.h>
 
+#include "kdf_ids.h"
 #include "store.h"
 
+/* A subkey's row id is its kdf id (kdf_ids.h). */
 enum store_subkey {
-	STORE_SUBKEY_TOKEN = 1,  /* client-token hashes, derived "kwclient" */
-	STORE_SUBKEY_AUDIT = 2,  /* the audit chain, derived "kwaudit_" */
-	STORE_SUBKEY_APIKEY = 3, /* API-key hashes, derived "kwapikey" */
+	STORE_SUBKEY_TOKEN = KDF_ID_TOKEN,   /* client-token hashes */
+	STORE_SUBKEY_AUDIT = KDF_ID_AUDIT,   /* the audit chain */
+	STORE_SUBKEY_APIKEY = KDF_ID_APIKEY, /* API-key hashes */
 };
 
 /*

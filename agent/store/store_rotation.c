@@ -225,7 +225,7 @@ int store_schedule_get(store *s, const char *name, store_schedule *ret)
 	if (!s || !name || !ret)
 		return KW_EINVAL;
 	st = stmt(s, ST_SCHED_GET);
-	r = store_step_row(st, "t", name);
+	r = store_step_row(st, STORE_ARGS(bind_text(name)));
 	if (r < 0)
 		return r;
 	read_schedule(st, ret);
@@ -239,7 +239,8 @@ int store_schedule_delete(store *s, const char *name)
 
 	if (!s || !name)
 		return KW_EINVAL;
-	r = store_step_done(stmt(s, ST_SCHED_DELETE), "t", name);
+	r = store_step_done(stmt(s, ST_SCHED_DELETE),
+	                    STORE_ARGS(bind_text(name)));
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = KW_ENOTFOUND;
 	return r;
@@ -262,7 +263,7 @@ static int schedule_rows(sqlite3_stmt *st, int r, const char *prefix,
 		cbr = cb(&sc, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }
@@ -277,11 +278,12 @@ int store_schedule_list(store *s, const char *after, const char *prefix,
 	if (!s || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_SCHED_LIST);
-	return schedule_rows(st,
-	                     store_step_row(st, "tti", after ? after : "",
-	                                    prefix ? prefix : "",
-	                                    (int64_t)limit),
-	                     prefix, cb, arg);
+	return schedule_rows(
+		st,
+		store_step_row(st, STORE_ARGS(bind_text(after ? after : ""),
+	                                      bind_text(prefix ? prefix : ""),
+	                                      bind_int(limit))),
+		prefix, cb, arg);
 }
 
 int store_schedule_due(store *s, int64_t now, uint32_t limit,
@@ -293,7 +295,11 @@ int store_schedule_due(store *s, int64_t now, uint32_t limit,
 	if (!s || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_SCHED_DUE);
-	return schedule_rows(st, store_step_row(st, "ii", now, (int64_t)limit),
+	return schedule_rows(st,
+	                     store_step_row(st,
+	                                    STORE_ARGS(bind_int(now),
+	                                               bind_int((
+							       int64_t)limit))),
 	                     NULL, cb, arg);
 }
 
@@ -301,8 +307,8 @@ int store_schedule_set_next(store *s, const char *name, int64_t next_run)
 {
 	if (!s || !name)
 		return KW_EINVAL;
-	return store_step_done(stmt(s, ST_SCHED_SET_NEXT), "ti", name,
-	                       next_run);
+	return store_step_done(stmt(s, ST_SCHED_SET_NEXT),
+	                       STORE_ARGS(bind_text(name), bind_int(next_run)));
 }
 
 int store_schedule_outcome(store *s, const char *name, int64_t when,
@@ -310,8 +316,9 @@ int store_schedule_outcome(store *s, const char *name, int64_t when,
 {
 	if (!s || !name || !outcome)
 		return KW_EINVAL;
-	return store_step_done(stmt(s, ST_SCHED_OUTCOME), "tit", name, when,
-	                       outcome);
+	return store_step_done(stmt(s, ST_SCHED_OUTCOME),
+	                       STORE_ARGS(bind_text(name), bind_int(when),
+	                                  bind_text(outcome)));
 }
 
 int store_schedule_count(store *s, uint64_t *ret_count)
@@ -321,7 +328,7 @@ int store_schedule_count(store *s, uint64_t *ret_count)
 
 	if (!s || !ret_count)
 		return KW_EINVAL;
-	r = store_one_int(stmt(s, ST_SCHED_COUNT), "", 0, &n);
+	r = store_one_int(stmt(s, ST_SCHED_COUNT), STORE_NO_ARGS, &n);
 	if (r == 0)
 		*ret_count = n > 0 ? (uint64_t)n : 0;
 	return r;
@@ -428,7 +435,7 @@ int store_rotation_update(store *s, const store_rotation *ro)
 
 static int rotation_one(sqlite3_stmt *st, const char *key, store_rotation *ret)
 {
-	int r = store_step_row(st, "t", key);
+	int r = store_step_row(st, STORE_ARGS(bind_text(key)));
 
 	if (r < 0)
 		return r;
@@ -463,7 +470,7 @@ static int rotation_rows(sqlite3_stmt *st, int r,
 		cbr = cb(&ro, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }
@@ -477,7 +484,11 @@ int store_rotation_due(store *s, int64_t now, uint32_t limit,
 	if (!s || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_ROT_DUE);
-	return rotation_rows(st, store_step_row(st, "ii", now, (int64_t)limit),
+	return rotation_rows(st,
+	                     store_step_row(st,
+	                                    STORE_ARGS(bind_int(now),
+	                                               bind_int((
+							       int64_t)limit))),
 	                     cb, arg);
 }
 
@@ -490,7 +501,11 @@ int store_rotation_history(store *s, const char *name, uint32_t limit,
 	if (!s || !name || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_ROT_HISTORY);
-	return rotation_rows(st, store_step_row(st, "ti", name, (int64_t)limit),
+	return rotation_rows(st,
+	                     store_step_row(st,
+	                                    STORE_ARGS(bind_text(name),
+	                                               bind_int((
+							       int64_t)limit))),
 	                     cb, arg);
 }
 
@@ -498,8 +513,8 @@ int store_rotation_prune(store *s, const char *name, uint32_t keep)
 {
 	if (!s || !name)
 		return KW_EINVAL;
-	return store_step_done(stmt(s, ST_ROT_PRUNE), "ti", name,
-	                       (int64_t)keep);
+	return store_step_done(stmt(s, ST_ROT_PRUNE),
+	                       STORE_ARGS(bind_text(name), bind_int(keep)));
 }
 
 int store_rotation_next_due(store *s, int64_t *ret_when)
@@ -509,7 +524,7 @@ int store_rotation_next_due(store *s, int64_t *ret_when)
 
 	if (!s || !ret_when)
 		return KW_EINVAL;
-	r = store_one_int(stmt(s, ST_NEXT_DUE), "", 0, &when);
+	r = store_one_int(stmt(s, ST_NEXT_DUE), STORE_NO_ARGS, &when);
 	if (r < 0)
 		return r;
 	if (when == INT64_MAX)
@@ -556,7 +571,8 @@ int store_rotation_groups(store *s,
 	if (!s || !cb)
 		return KW_EINVAL;
 	st = stmt(s, ST_ROT_GROUPS);
-	for (r = store_step_row(st, ""); r == 0; r = store_step_row(st, "")) {
+	for (r = store_step_row(st, STORE_NO_ARGS); r == 0;
+	     r = store_step_row(st, STORE_NO_ARGS)) {
 		memset(&g, 0, sizeof(g));
 		col_text(st, 0, g.id, sizeof(g.id));
 		g.pgid = sqlite3_column_int64(st, 1);

@@ -173,7 +173,7 @@ static int secret_find(store *s, const char *name, int64_t *ret_id,
                        int64_t *ret_next)
 {
 	sqlite3_stmt *st = stmt(s, ST_SECRET_FIND);
-	int r = store_step_row(st, "t", name);
+	int r = store_step_row(st, STORE_ARGS(bind_text(name)));
 
 	if (r < 0)
 		return r;
@@ -197,7 +197,8 @@ static int claim_version(store *s, const char *name, int64_t now,
 
 	r = secret_find(s, name, &id, &next);
 	if (r == KW_ENOTFOUND) {
-		r = store_step_row(st, "ti", name, now);
+		r = store_step_row(st,
+		                   STORE_ARGS(bind_text(name), bind_int(now)));
 		if (r == KW_ENOTFOUND)
 			r = KW_ESTORE;
 		if (r < 0)
@@ -210,7 +211,9 @@ static int claim_version(store *s, const char *name, int64_t now,
 		return r;
 	if (next < 1 || next == INT64_MAX)
 		return KW_ESTORE;
-	r = store_step_done(stmt(s, ST_SECRET_BUMP), "iii", id, next + 1, now);
+	r = store_step_done(stmt(s, ST_SECRET_BUMP),
+	                    STORE_ARGS(bind_int(id), bind_int(next + 1),
+	                               bind_int(now)));
 	if (r < 0)
 		return r;
 	*ret_id = id;
@@ -230,20 +233,25 @@ static int put_locked(store *s, kw_key *dk, const char *name,
 
 	r = claim_version(s, name, now, &id, &next);
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_RETIRE_PREVIOUS), "i", id);
+		r = store_step_done(stmt(s, ST_RETIRE_PREVIOUS),
+		                    STORE_ARGS(bind_int(id)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_DEMOTE_CURRENT), "i", id);
+		r = store_step_done(stmt(s, ST_DEMOTE_CURRENT),
+		                    STORE_ARGS(bind_int(id)));
 	if (r == 0)
-		r = crypto_seal_value(dk, name, (uint64_t)next, value, len,
-		                      &sealed, &sealedlen);
+		r = seal_value(dk, name, (uint64_t)next, value, len, &sealed,
+		               &sealedlen);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_VERSION_INSERT), "iiib", id, next, now,
-	                    (const void *)sealed, sealedlen);
+	r = store_step_done(stmt(s, ST_VERSION_INSERT),
+	                    STORE_ARGS(bind_int(id), bind_int(next),
+	                               bind_int(now),
+	                               bind_blob(sealed, sealedlen)));
 	free(sealed);
 	if (r == 0 && max_versions > 0)
-		r = store_step_done(stmt(s, ST_PRUNE), "ii", id,
-		                    (int64_t)max_versions);
+		r = store_step_done(stmt(s, ST_PRUNE),
+		                    STORE_ARGS(bind_int(id),
+		                               bind_int(max_versions)));
 	if (r == 0)
 		*ret_version = (uint64_t)next;
 	return r;
@@ -289,10 +297,12 @@ int store_get(store *s, kw_key *dk, const char *name, uint64_t version,
 		return KW_ENOTFOUND;
 	if (version > 0) {
 		st = stmt(s, ST_GET_BY_VERSION);
-		r = store_step_row(st, "ti", name, (int64_t)version);
+		r = store_step_row(st, STORE_ARGS(bind_text(name),
+		                                  bind_int(version)));
 	} else {
 		st = stmt(s, ST_GET_BY_STAGE);
-		r = store_step_row(st, "tt", name, canon);
+		r = store_step_row(st, STORE_ARGS(bind_text(name),
+		                                  bind_text(canon)));
 	}
 	if (r < 0)
 		return r;
@@ -309,9 +319,9 @@ int store_get(store *s, kw_key *dk, const char *name, uint64_t version,
 	if (rowver >= 1 && canon && sealed) {
 		v->version = (uint64_t)rowver;
 		memcpy(v->stage, canon, strlen(canon) + 1);
-		r = crypto_open_value(dk, name, v->version, sealed,
-		                      (size_t)sqlite3_column_bytes(st, 3),
-		                      &v->value, &v->len);
+		r = seal_open(dk, name, v->version, sealed,
+		              (size_t)sqlite3_column_bytes(st, 3), &v->value,
+		              &v->len);
 	}
 	store_st_done(st);
 	if (r < 0) {
@@ -340,7 +350,7 @@ int store_list(store *s, const char *prefix,
 	 * prefix run from the first >= prefix to the first that does not
 	 * start with it. No LIKE/GLOB: '%' and '_' are ordinary bytes here.
 	 */
-	r = store_step_row(st, "t", prefix);
+	r = store_step_row(st, STORE_ARGS(bind_text(prefix)));
 	while (r == 0) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		int64_t cur = sqlite3_column_int64(st, 3);
@@ -357,7 +367,7 @@ int store_list(store *s, const char *prefix,
 		cbr = cb(&m, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }
@@ -375,7 +385,7 @@ int store_versions(store *s, const char *name,
 	if (r < 0)
 		return r;
 	st = stmt(s, ST_VERSIONS);
-	r = store_step_row(st, "i", id);
+	r = store_step_row(st, STORE_ARGS(bind_int(id)));
 	while (r == 0) {
 		const char *stage = (const char *)sqlite3_column_text(st, 1);
 		int64_t ver = sqlite3_column_int64(st, 0);
@@ -392,7 +402,7 @@ int store_versions(store *s, const char *name,
 		cbr = cb(&vi, arg);
 		if (cbr != 0)
 			break;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	return store_rows_end(st, r, cbr);
 }
@@ -409,14 +419,18 @@ int store_delete(store *s, const char *name, uint32_t *ret_versions)
 		return r;
 	r = secret_find(s, name, &id, &next);
 	if (r == 0)
-		r = store_one_int(stmt(s, ST_VERSION_COUNT), "i", id, &n);
+		r = store_one_int(stmt(s, ST_VERSION_COUNT),
+		                  STORE_ARGS(bind_int(id)), &n);
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_SECRET_DELETE), "i", id);
+		r = store_step_done(stmt(s, ST_SECRET_DELETE),
+		                    STORE_ARGS(bind_int(id)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_SCHEDULE_DROP), "t", name);
+		r = store_step_done(stmt(s, ST_SCHEDULE_DROP),
+		                    STORE_ARGS(bind_text(name)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_ROTATION_END), "ti", name,
-		                    (int64_t)time(NULL));
+		r = store_step_done(stmt(s, ST_ROTATION_END),
+		                    STORE_ARGS(bind_text(name),
+		                               bind_int(time(NULL))));
 	if (r == 0)
 		r = store_tx_commit(s);
 	if (r < 0)
@@ -433,7 +447,7 @@ int store_count(store *s, uint64_t *ret_count)
 
 	if (!s || !ret_count)
 		return KW_EINVAL;
-	r = store_one_int(stmt(s, ST_COUNT), "", 0, &n);
+	r = store_one_int(stmt(s, ST_COUNT), STORE_NO_ARGS, &n);
 	if (r < 0)
 		return r;
 	*ret_count = n > 0 ? (uint64_t)n : 0;
@@ -449,7 +463,8 @@ int store_current_version(store *s, const char *name, uint64_t *ret_version)
 		return KW_EINVAL;
 	r = secret_find(s, name, &id, &next);
 	if (r == 0)
-		r = store_one_int(stmt(s, ST_CURRENT_VERSION), "i", id, &v);
+		r = store_one_int(stmt(s, ST_CURRENT_VERSION),
+		                  STORE_ARGS(bind_int(id)), &v);
 	else if (r == KW_ENOTFOUND)
 		r = 0;
 	if (r == 0)
@@ -469,14 +484,17 @@ static int pending_locked(store *s, kw_key *dk, const char *name,
 
 	r = claim_version(s, name, now, &id, &next);
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_PENDING_DELETE), "i", id);
+		r = store_step_done(stmt(s, ST_PENDING_DELETE),
+		                    STORE_ARGS(bind_int(id)));
 	if (r == 0)
-		r = crypto_seal_value(dk, name, (uint64_t)next, value, len,
-		                      &sealed, &sealedlen);
+		r = seal_value(dk, name, (uint64_t)next, value, len, &sealed,
+		               &sealedlen);
 	if (r < 0)
 		return r;
-	r = store_step_done(stmt(s, ST_PENDING_INSERT), "iiib", id, next, now,
-	                    (const void *)sealed, sealedlen);
+	r = store_step_done(stmt(s, ST_PENDING_INSERT),
+	                    STORE_ARGS(bind_int(id), bind_int(next),
+	                               bind_int(now),
+	                               bind_blob(sealed, sealedlen)));
 	free(sealed);
 	if (r == 0)
 		*ret_version = (uint64_t)next;
@@ -515,7 +533,8 @@ static int promote_locked(store *s, const char *name, uint64_t pending,
 
 	r = secret_find(s, name, &id, &next);
 	if (r == 0)
-		r = store_step_row(st, "ii", id, (int64_t)pending);
+		r = store_step_row(st,
+		                   STORE_ARGS(bind_int(id), bind_int(pending)));
 	if (r < 0)
 		return r;
 	const unsigned char *stage = sqlite3_column_text(st, 0);
@@ -523,24 +542,30 @@ static int promote_locked(store *s, const char *name, uint64_t pending,
 	store_st_done(st);
 	if (!is_pending)
 		return KW_ENOTFOUND;
-	r = store_one_int(stmt(s, ST_CURRENT_VERSION), "i", id, &cur);
+	r = store_one_int(stmt(s, ST_CURRENT_VERSION), STORE_ARGS(bind_int(id)),
+	                  &cur);
 	if (r < 0)
 		return r;
 	if ((uint64_t)(cur > 0 ? cur : 0) != expect_current)
 		return KW_ESTATE;
-	r = store_step_done(stmt(s, ST_PROMOTE_PREVIOUS), "i", id);
+	r = store_step_done(stmt(s, ST_PROMOTE_PREVIOUS),
+	                    STORE_ARGS(bind_int(id)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_PROMOTE_CURRENT), "ii", id,
-		                    retire_at);
+		r = store_step_done(stmt(s, ST_PROMOTE_CURRENT),
+		                    STORE_ARGS(bind_int(id),
+		                               bind_int(retire_at)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_PROMOTE_PENDING), "ii", id,
-		                    (int64_t)pending);
+		r = store_step_done(stmt(s, ST_PROMOTE_PENDING),
+		                    STORE_ARGS(bind_int(id),
+		                               bind_int(pending)));
 	if (r == 0)
-		r = store_step_done(stmt(s, ST_SECRET_BUMP), "iii", id, next,
-		                    now);
+		r = store_step_done(stmt(s, ST_SECRET_BUMP),
+		                    STORE_ARGS(bind_int(id), bind_int(next),
+		                               bind_int(now)));
 	if (r == 0 && max_versions > 0)
-		r = store_step_done(stmt(s, ST_PRUNE), "ii", id,
-		                    (int64_t)max_versions);
+		r = store_step_done(stmt(s, ST_PRUNE),
+		                    STORE_ARGS(bind_int(id),
+		                               bind_int(max_versions)));
 	return r;
 }
 
@@ -583,7 +608,7 @@ int store_retire_due(store *s, int64_t now, uint32_t limit,
 		limit = sizeof(due) / sizeof(due[0]);
 	/* Collect first: the updates must not run under an open SELECT. */
 	st = stmt(s, ST_RETIRE_DUE);
-	r = store_step_row(st, "ii", now, (int64_t)limit);
+	r = store_step_row(st, STORE_ARGS(bind_int(now), bind_int(limit)));
 	while (r == 0 && n < limit) {
 		const char *nm = (const char *)sqlite3_column_text(st, 0);
 		size_t len = nm ? strnlen(nm, KW_NAME_MAX) : 0;
@@ -592,12 +617,13 @@ int store_retire_due(store *s, int64_t now, uint32_t limit,
 		due[n].id = sqlite3_column_int64(st, 1);
 		due[n].version = sqlite3_column_int64(st, 2);
 		n++;
-		r = store_step_row(st, "");
+		r = store_step_row(st, STORE_NO_ARGS);
 	}
 	r = store_rows_end(st, r, 0);
 	for (uint32_t i = 0; r == 0 && i < n; i++) {
-		r = store_step_done(stmt(s, ST_RETIRE_ONE), "ii", due[i].id,
-		                    due[i].version);
+		r = store_step_done(stmt(s, ST_RETIRE_ONE),
+		                    STORE_ARGS(bind_int(due[i].id),
+		                               bind_int(due[i].version)));
 		if (r == 0 && due[i].version > 0)
 			cbr = cb(due[i].name, (uint64_t)due[i].version, arg);
 		if (cbr != 0)

@@ -28,13 +28,12 @@ struct unlock_worker {
 static int unlock_do_unlock(unlock_job *j)
 {
 	kw_key *kek = NULL;
-	int r = crypto_kek_from_passphrase(j->pass, j->passlen, j->wrap.salt,
-	                                   j->wrap.opslimit, j->wrap.memlimit,
-	                                   &kek);
+	int r = key_from_passphrase(j->pass, j->passlen, j->wrap.salt,
+	                            j->wrap.opslimit, j->wrap.memlimit, &kek);
 	if (r < 0)
 		return r == KW_EINVAL ? KW_EBADPASS : r;
-	r = crypto_unwrap_key(kek, &j->wrap, &j->ret_dk);
-	crypto_key_free(kek);
+	r = key_unwrap(kek, &j->wrap, &j->ret_dk);
+	key_free(kek);
 	return r;
 }
 
@@ -44,15 +43,15 @@ static int unlock_wrap_new(unlock_job *j, kw_key *dk, const char *pass,
                            size_t passlen)
 {
 	kw_key *kek = NULL;
-	crypto_wrap w = { .mode = CRYPTO_WRAP_PASSPHRASE,
+	wrapped_key w = { .mode = KEY_WRAP_PASSPHRASE,
 		          .opslimit = j->opslimit,
 		          .memlimit = j->memlimit };
 	randombytes_buf(w.salt, sizeof(w.salt));
-	int r = crypto_kek_from_passphrase(pass, passlen, w.salt, w.opslimit,
-	                                   w.memlimit, &kek);
+	int r = key_from_passphrase(pass, passlen, w.salt, w.opslimit,
+	                            w.memlimit, &kek);
 	if (r == 0)
-		r = crypto_wrap_key(kek, dk, &w);
-	crypto_key_free(kek);
+		r = key_wrap(kek, dk, &w);
+	key_free(kek);
 	if (r == 0)
 		j->new_wrap = w;
 	sodium_memzero(&w, sizeof(w));
@@ -64,7 +63,7 @@ static int unlock_do_passwd(unlock_job *j)
 	kw_key *dk = j->dk;
 	int r;
 
-	if (j->wrap.mode == CRYPTO_WRAP_PASSPHRASE) {
+	if (j->wrap.mode == KEY_WRAP_PASSPHRASE) {
 		/* Proves knowledge of the current passphrase. */
 		r = unlock_do_unlock(j);
 		if (r < 0)
@@ -75,7 +74,7 @@ static int unlock_do_passwd(unlock_job *j)
 		return KW_ESTATE;
 	r = unlock_wrap_new(j, dk, j->new_pass, j->new_passlen);
 	/* The loop keeps its own data key; do not hand a second copy back. */
-	crypto_key_free(j->ret_dk);
+	key_free(j->ret_dk);
 	j->ret_dk = NULL;
 	return r;
 }
@@ -85,7 +84,7 @@ static int unlock_do_passwd(unlock_job *j)
 static int unlock_do_rekey(unlock_job *j)
 {
 	int r = unlock_do_unlock(j);
-	crypto_key_free(j->ret_dk);
+	key_free(j->ret_dk);
 	j->ret_dk = NULL;
 	if (r < 0)
 		return r;
@@ -197,8 +196,8 @@ void unlock_job_free(unlock_job *job)
 		return;
 	kw_wipefree(job->pass);
 	kw_wipefree(job->new_pass);
-	crypto_key_free(job->dk);
-	crypto_key_free(job->ret_dk);
+	key_free(job->dk);
+	key_free(job->ret_dk);
 	sodium_memzero(job, sizeof(*job));
 	free(job);
 }

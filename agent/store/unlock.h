@@ -28,7 +28,7 @@ typedef struct unlock_job {
 	size_t passlen;
 	char *new_pass;
 	size_t new_passlen;
-	crypto_wrap wrap;  /* the wrap in force */
+	wrapped_key wrap;  /* the wrap in force */
 	kw_key *dk;        /* PASSWD from keyfile mode: a copy of the data key;
 	                      REKEY: the new data key */
 	uint64_t epoch;    /* the agent's lock_epoch at submission */
@@ -37,7 +37,7 @@ typedef struct unlock_job {
 
 	int rc;         /* result: 0 or KW_E* */
 	kw_key *ret_dk; /* UNLOCK: the unwrapped data key */
-	crypto_wrap new_wrap;
+	wrapped_key new_wrap;
 } unlock_job;
 
 typedef struct unlock_worker unlock_worker;

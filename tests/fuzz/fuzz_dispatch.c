@@ -124,7 +124,7 @@ static void deny_exec_and_network(void)
 static void home_create(void)
 {
 	char path[PATH_MAX], exe[PATH_MAX];
-	crypto_wrap w = { .mode = CRYPTO_WRAP_KEYFILE };
+	wrapped_key w = { .mode = KEY_WRAP_KEYFILE };
 	kw_key *kek = NULL, *dk = NULL;
 	store *st = NULL;
 	int r;
@@ -134,13 +134,12 @@ static void home_create(void)
 	snprintf(path, sizeof(path), "%s/keyward.ini", home);
 	fuzz_write_file(path, (const uint8_t *)ini, sizeof(ini) - 1);
 	snprintf(path, sizeof(path), "%s/master.key", home);
-	if ((r = crypto_keyfile_create(path, &kek)) < 0)
+	if ((r = keyfile_create(path, &kek)) < 0)
 		setup_fail("master.key", r);
-	if ((r = crypto_key_random(&dk)) < 0 ||
-	    (r = crypto_wrap_key(kek, dk, &w)) < 0)
+	if ((r = key_random(&dk)) < 0 || (r = key_wrap(kek, dk, &w)) < 0)
 		setup_fail("data key", r);
-	crypto_key_free(dk);
-	crypto_key_free(kek);
+	key_free(dk);
+	key_free(kek);
 	snprintf(path, sizeof(path), "%s/secrets.db", home);
 	if ((r = store_open(path, STORE_CREATE, &st)) < 0 ||
 	    (r = store_wrap_set(st, &w)) < 0)
@@ -261,8 +260,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(sv[1]);
 	close(sv[1]);
 	FUZZ_CHECK(a.nconns == 0 && a.nuids == 0);
-	if (++inputs >= RESET_EVERY || !a.dk ||
-	    a.wrap.mode != CRYPTO_WRAP_KEYFILE)
+	if (++inputs >= RESET_EVERY || !a.dk || a.wrap.mode != KEY_WRAP_KEYFILE)
 		agent_restart();
 	return 0;
 }

@@ -55,7 +55,7 @@ static int setup(void **state)
 	snprintf(f->db, sizeof(f->db), "%s/secrets.db", f->dir);
 	snprintf(f->cp, sizeof(f->cp), "%s/audit.checkpoints", f->dir);
 	if (store_open(f->db, STORE_CREATE, &f->s) != 0 ||
-	    crypto_key_random(&f->dk) != 0 ||
+	    key_random(&f->dk) != 0 ||
 	    audit_open(f->s, f->cp, &f->cfg, &f->au) != 0 ||
 	    audit_unlock(f->au, f->dk, T0) != 0)
 		return -1;
@@ -71,7 +71,7 @@ static int teardown(void **state)
 
 	audit_close(f->au);
 	store_close(f->s);
-	crypto_key_free(f->dk);
+	key_free(f->dk);
 	unlink(f->cp);
 	snprintf(p, sizeof(p), "%s-wal", f->db);
 	unlink(p);
@@ -826,7 +826,7 @@ static void test_wrong_key(void **state)
 	kw_key *other = NULL;
 
 	append_n(f, 5);
-	assert_int_equal(crypto_key_random(&other), 0);
+	assert_int_equal(key_random(&other), 0);
 	audit_lock(f->au);
 	/* The checkpoint key is sealed under the right data key. */
 	assert_int_equal(audit_unlock(f->au, other, f->now), KW_ECRYPTO);
@@ -836,7 +836,7 @@ static void test_wrong_key(void **state)
 	raw_exec(f, "DELETE FROM audit_keys; DELETE FROM subkeys");
 	assert_int_equal(audit_unlock(f->au, other, f->now), 0);
 	expect_break(f, AUDIT_EDITED, 1);
-	crypto_key_free(other);
+	key_free(other);
 }
 
 static void test_swapped_public_key(void **state)

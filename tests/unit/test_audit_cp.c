@@ -61,7 +61,7 @@ static int setup(void **state)
 	snprintf(f->cp, sizeof(f->cp), "%s/audit.checkpoints", f->dir);
 	f->cfg.checkpoint_rows = 5;
 	if (store_open(f->db, STORE_CREATE, &f->s) != 0 ||
-	    crypto_key_random(&f->dk) != 0 ||
+	    key_random(&f->dk) != 0 ||
 	    audit_open(f->s, f->cp, &f->cfg, &f->au) != 0 ||
 	    audit_unlock(f->au, f->dk, T0) != 0)
 		return -1;
@@ -77,7 +77,7 @@ static int teardown(void **state)
 
 	audit_close(f->au);
 	store_close(f->s);
-	crypto_key_free(f->dk);
+	key_free(f->dk);
 	chmod(f->cp, 0600);
 	if (rmdir(f->cp) != 0)
 		unlink(f->cp);

@@ -54,7 +54,7 @@ static int setup(void **state)
 	old = umask(0);
 	r = store_open(f->path, STORE_CREATE, &f->s);
 	umask(old);
-	if (r != 0 || crypto_key_random(&f->dk) != 0)
+	if (r != 0 || key_random(&f->dk) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -66,7 +66,7 @@ static int teardown(void **state)
 	char p[PATH_MAX];
 
 	store_close(f->s);
-	crypto_key_free(f->dk);
+	key_free(f->dk);
 	side(p, f, "-wal");
 	unlink(p);
 	side(p, f, "-shm");
@@ -194,11 +194,11 @@ static void test_newer_schema_refused(void **state)
 static void test_wrap(void **state)
 {
 	fixture *f = *state;
-	crypto_wrap w, got, w2;
+	wrapped_key w, got, w2;
 
 	assert_int_equal(store_wrap_get(f->s, &got), KW_ENOTFOUND);
 	memset(&w, 0, sizeof(w));
-	w.mode = CRYPTO_WRAP_PASSPHRASE;
+	w.mode = KEY_WRAP_PASSPHRASE;
 	randombytes_buf(w.salt, sizeof(w.salt));
 	randombytes_buf(w.nonce, sizeof(w.nonce));
 	randombytes_buf(w.wrapped, sizeof(w.wrapped));
@@ -210,7 +210,7 @@ static void test_wrap(void **state)
 
 	/* Replacing keeps one row and returns the new wrap. */
 	w2 = w;
-	w2.mode = CRYPTO_WRAP_KEYFILE;
+	w2.mode = KEY_WRAP_KEYFILE;
 	w2.nonce[0] ^= 0xff;
 	w2.opslimit = 0;
 	assert_int_equal(store_wrap_set(f->s, &w2), 0);
@@ -221,7 +221,7 @@ static void test_wrap(void **state)
 
 	w2.mode = 3;
 	assert_int_equal(store_wrap_set(f->s, &w2), KW_EINVAL);
-	w2.mode = CRYPTO_WRAP_KEYFILE;
+	w2.mode = KEY_WRAP_KEYFILE;
 	w2.memlimit = UINT64_MAX;
 	assert_int_equal(store_wrap_set(f->s, &w2), KW_EINVAL);
 }
@@ -262,11 +262,11 @@ static void test_put_get(void **state)
 	{
 		kw_key *other, *keep = f->dk;
 
-		assert_int_equal(crypto_key_random(&other), 0);
+		assert_int_equal(key_random(&other), 0);
 		f->dk = other;
 		expect_err(f, "github/token", 0, NULL, KW_ECRYPTO);
 		f->dk = keep;
-		crypto_key_free(other);
+		key_free(other);
 	}
 }
 
@@ -728,7 +728,7 @@ static void test_deleted_rows_zeroed(void **state)
 	                 0);
 	put(f, "stays", "v", 10, 1); /* keeps the page in use */
 	n = raw_sealed(f, sealed, sizeof(sealed));
-	assert_int_equal(n, sizeof(value) + CRYPTO_SEAL_OVERHEAD);
+	assert_int_equal(n, sizeof(value) + SEAL_OVERHEAD);
 	store_close(f->s);
 	f->s = NULL;
 	/* Control: the sealed bytes are in the file while the row lives. */

@@ -426,11 +426,11 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(store_schema_version(s, &v), 0);
 	assert_int_equal(v, 8);
 	/* Migration 1's data kept: the name resumes its numbering. */
-	assert_int_equal(crypto_key_random(&dk), 0);
+	assert_int_equal(key_random(&dk), 0);
 	assert_int_equal(store_put(s, dk, "old/name", (const uint8_t *)"v", 1,
 	                           10, 1, &ver),
 	                 0);
-	crypto_key_free(dk);
+	key_free(dk);
 	assert_int_equal(ver, 5);
 	/* The new table works. */
 	assert_int_equal(store_client_add(s, "cli", hash(9), 2), 0);

@@ -41,7 +41,7 @@ static int setup(void **state)
 	}
 	snprintf(f->path, sizeof(f->path), "%s/secrets.db", f->dir);
 	if (store_open(f->path, STORE_CREATE, &f->s) != 0 ||
-	    crypto_key_random(&f->dk) != 0)
+	    key_random(&f->dk) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -54,7 +54,7 @@ static int teardown(void **state)
 	char p[PATH_MAX];
 
 	store_close(f->s);
-	crypto_key_free(f->dk);
+	key_free(f->dk);
 	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
 		snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
 		unlink(p);
@@ -66,10 +66,9 @@ static int teardown(void **state)
 
 static bool same_key(kw_key *a, kw_key *b)
 {
-	bool same = sodium_memcmp(crypto_key_bytes(a), crypto_key_bytes(b),
-	                          CRYPTO_KEY_BYTES) == 0;
-	crypto_key_done(a);
-	crypto_key_done(b);
+	bool same = sodium_memcmp(key_bytes(a), key_bytes(b), KEY_BYTES) == 0;
+	key_done(a);
+	key_done(b);
 	return same;
 }
 
@@ -77,8 +76,6 @@ static bool same_key(kw_key *a, kw_key *b)
  * next load opens the stored one; another data key does not open it. */
 static void test_subkey_backfill(void **state)
 {
-	static const char *const ctx[] = { NULL, "kwclient", "kwaudit_",
-		                           "kwapikey" };
 	fixture *f = *state;
 
 	for (int id = 1; id <= 3; id++) {
@@ -86,20 +83,18 @@ static void test_subkey_backfill(void **state)
 		kw_key *other = NULL;
 
 		assert_int_equal(store_subkey_load(f->s, f->dk, id, &k1), 0);
-		assert_int_equal(crypto_key_derive(f->dk, (uint64_t)id, ctx[id],
-		                                   &old),
-		                 0);
+		assert_int_equal(key_derive(f->dk, (enum kdf_id)id, &old), 0);
 		assert_true(same_key(k1, old));
 		assert_int_equal(store_subkey_load(f->s, f->dk, id, &k2), 0);
 		assert_true(same_key(k1, k2));
-		assert_int_equal(crypto_key_random(&other), 0);
+		assert_int_equal(key_random(&other), 0);
 		assert_int_equal(store_subkey_load(f->s, other, id, &k3),
 		                 KW_ECRYPTO);
 		assert_null(k3);
-		crypto_key_free(k1);
-		crypto_key_free(k2);
-		crypto_key_free(old);
-		crypto_key_free(other);
+		key_free(k1);
+		key_free(k2);
+		key_free(old);
+		key_free(other);
 	}
 	kw_key *k = NULL;
 	assert_int_equal(store_subkey_load(f->s, f->dk, 4, &k), KW_EINVAL);
@@ -129,7 +124,7 @@ static void test_reseal(void **state)
 	assert_int_equal(store_subkey_load(f->s, f->dk, STORE_SUBKEY_TOKEN,
 	                                   &tok),
 	                 0);
-	assert_int_equal(crypto_key_random(&nk), 0);
+	assert_int_equal(key_random(&nk), 0);
 	assert_int_equal(store_version_count(f->s, &n), 0);
 	assert_int_equal(n, 4);
 	assert_int_equal(store_batch_begin(f->s), 0);
@@ -157,17 +152,17 @@ static void test_reseal(void **state)
 
 	/* A wrong old key re-seals nothing. */
 	kw_key *wrong = NULL;
-	assert_int_equal(crypto_key_random(&wrong), 0);
+	assert_int_equal(key_random(&wrong), 0);
 	assert_int_equal(store_batch_begin(f->s), 0);
 	assert_int_equal(store_reseal_values(f->s, wrong, f->dk, &n),
 	                 KW_ECRYPTO);
 	store_batch_rollback(f->s);
 	assert_int_equal(store_get(f->s, nk, "a/b", 1, NULL, &v), 0);
 	store_value_free(v);
-	crypto_key_free(wrong);
-	crypto_key_free(tok);
-	crypto_key_free(tok2);
-	crypto_key_free(nk);
+	key_free(wrong);
+	key_free(tok);
+	key_free(tok2);
+	key_free(nk);
 }
 
 int main(void)

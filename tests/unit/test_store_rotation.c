@@ -49,7 +49,7 @@ static int setup(void **state)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/secrets.db", f->dir);
 	if (store_open(f->path, STORE_CREATE, &f->s) != 0 ||
-	    crypto_key_random(&f->dk) != 0)
+	    key_random(&f->dk) != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -61,7 +61,7 @@ static int teardown(void **state)
 	char p[PATH_MAX];
 
 	store_close(f->s);
-	crypto_key_free(f->dk);
+	key_free(f->dk);
 	side(p, f, "-wal");
 	unlink(p);
 	side(p, f, "-shm");

@@ -98,7 +98,7 @@ int method_agent_lock(rpc_ctx *x, json_t **ret_result)
 	/* An unlock still deriving must not undo this lock. */
 	x->a->lock_epoch++;
 	if (x->a->dk) {
-		crypto_key_free(x->a->dk);
+		key_free(x->a->dk);
 		x->a->dk = NULL;
 		agent_keys_changed(x->a);
 		log_info("locked by uid %u pid %d", (unsigned)x->c->peer.uid,
@@ -119,15 +119,15 @@ static int agent_unlock_keyfile(rpc_ctx *x)
 		return rpc_fail(x, KW_ESTATE, NULL,
 		                "master.key.new, left by a rekey, cannot be "
 		                "settled (see the agent's log)");
-	r = crypto_keyfile_read(a->key_path, &kek);
+	r = keyfile_read(a->key_path, &kek);
 	if (r < 0)
 		return rpc_fail(x, r == KW_EPERM ? r : KW_ESTATE, NULL,
 		                "cannot use the keyfile %s: %s",
 		                r == KW_ENOTFOUND ? "(missing)" : "",
 		                r == KW_EINVAL ? "it is not 32 bytes" :
 		                                 kw_strerror(r));
-	r = crypto_unwrap_key(kek, &a->wrap, &a->dk);
-	crypto_key_free(kek);
+	r = key_unwrap(kek, &a->wrap, &a->dk);
+	key_free(kek);
 	if (r < 0)
 		return rpc_fail(x, r, NULL,
 		                "the keyfile does not open this store");
@@ -144,12 +144,12 @@ static int agent_pass_param(rpc_ctx *x, const char *key, char **ret_pass,
 {
 	const char *s;
 	size_t n;
-	int r = rpc_opt_string(x, key, CRYPTO_PASS_MAX, &s, &n);
+	int r = rpc_opt_string(x, key, KEY_PASS_MAX, &s, &n);
 	if (r < 0)
 		return r;
 	if (!s || n == 0)
 		return rpc_fail(x, KW_EINVAL, key, "required, 1 to %u bytes",
-		                CRYPTO_PASS_MAX);
+		                KEY_PASS_MAX);
 	char *p = kw_wipealloc(n + 1);
 	if (!p)
 		return KW_ENOMEM;
@@ -216,7 +216,7 @@ int method_agent_unlock(rpc_ctx *x, json_t **ret_result)
 	 * the one the turn will commit. */
 	if (a->rekey)
 		return agent_rekey_busy(x);
-	if (a->wrap.mode == CRYPTO_WRAP_KEYFILE) {
+	if (a->wrap.mode == KEY_WRAP_KEYFILE) {
 		if (json_object_get(x->params, "passphrase"))
 			return rpc_fail(x, KW_EINVAL, "passphrase",
 			                "not used in keyfile mode");
@@ -255,14 +255,14 @@ int method_agent_passwd(rpc_ctx *x, json_t **ret_result)
 	job->opslimit = a->cfg.kdf_opslimit;
 	job->memlimit = a->cfg.kdf_memlimit;
 	r = agent_pass_param(x, "new", &job->new_pass, &job->new_passlen);
-	if (r == 0 && a->wrap.mode == CRYPTO_WRAP_PASSPHRASE)
+	if (r == 0 && a->wrap.mode == KEY_WRAP_PASSPHRASE)
 		r = agent_pass_param(x, "current", &job->pass, &job->passlen);
 	else if (r == 0 && json_object_get(x->params, "current"))
 		r = rpc_fail(x, KW_EINVAL, "current",
 		             "not used in keyfile mode");
-	if (r == 0 && a->wrap.mode == CRYPTO_WRAP_KEYFILE) {
-		r = crypto_key_from(crypto_key_bytes(a->dk), &job->dk);
-		crypto_key_done(a->dk);
+	if (r == 0 && a->wrap.mode == KEY_WRAP_KEYFILE) {
+		r = key_from(key_bytes(a->dk), &job->dk);
+		key_done(a->dk);
 	}
 	if (r < 0) {
 		unlock_job_free(job);
@@ -288,7 +288,7 @@ int methods_rekey_submit(rpc_ctx *x)
 	job->memlimit = a->wrap.memlimit;
 	r = agent_pass_param(x, "passphrase", &job->pass, &job->passlen);
 	if (r == 0)
-		r = crypto_key_random(&job->dk);
+		r = key_random(&job->dk);
 	if (r < 0) {
 		unlock_job_free(job);
 		return r;
@@ -305,7 +305,7 @@ static int methods_rekey_finish(agent *a, conn *c, unlock_job *job,
 	kw_key *new_dk = job->dk;
 	job->dk = NULL;
 	if (!a->dk) {
-		crypto_key_free(new_dk);
+		key_free(new_dk);
 		return KW_ELOCKED;
 	}
 	int r = agent_rekey_apply(&rx, new_dk, &job->new_wrap, ret_count);
@@ -434,7 +434,7 @@ void methods_worker_done(agent *a)
 		/* No record, no change (fail closed): the batch rolls back
 		 * (taking a passwd's wrap with it) and an unlock is undone. */
 		if (kind == UNLOCK_JOB_UNLOCK) {
-			crypto_key_free(a->dk);
+			key_free(a->dk);
 			a->dk = NULL;
 			agent_keys_changed(a);
 		}

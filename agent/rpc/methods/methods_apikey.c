@@ -53,9 +53,8 @@ static int apikey_hash(agent *a, const char *key, size_t len,
 		return KW_ELOCKED;
 	int r = crypto_generichash(out, STORE_APIKEY_HASH_BYTES,
 	                           (const unsigned char *)key, len,
-	                           crypto_key_bytes(a->apikey_key),
-	                           CRYPTO_KEY_BYTES);
-	crypto_key_done(a->apikey_key);
+	                           key_bytes(a->apikey_key), KEY_BYTES);
+	key_done(a->apikey_key);
 	return r == 0 ? 0 : KW_EINTERNAL;
 }
 

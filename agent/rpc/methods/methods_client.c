@@ -45,9 +45,8 @@ static int token_hash(agent *a, const char *t, size_t len,
 		return KW_ELOCKED;
 	int r = crypto_generichash(out, STORE_CLIENT_HASH_BYTES,
 	                           (const unsigned char *)t, len,
-	                           crypto_key_bytes(a->token_key),
-	                           CRYPTO_KEY_BYTES);
-	crypto_key_done(a->token_key);
+	                           key_bytes(a->token_key), KEY_BYTES);
+	key_done(a->token_key);
 	return r == 0 ? 0 : KW_EINTERNAL;
 }
 
