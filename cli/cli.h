@@ -206,10 +206,6 @@ void cli_owner_hint(const struct cli *cli, FILE *f, kw_client *c,
 int cli_time_parse(const char *s, int64_t now_us, int64_t *ret_us);
 /* us as local "YYYY-MM-DD HH:MM:SS" ("-" if it cannot be shown). */
 void cli_time_local(int64_t us, char buf[static CLI_TIME_LEN]);
-/* name matches glob in the policy syntax ('*' within a segment, '**' whole
- * segments; policies/README.md). */
-bool cli_glob_match(const char *glob, const char *name);
-
 /* Column widths of the audit table. */
 struct cli_audit_cols {
 	int seq, principal, op, name, ver, outcome;
