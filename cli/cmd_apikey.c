@@ -19,6 +19,7 @@
 #include "apikey.h"
 #include "cli.h"
 #include "name.h"
+#include "scope.h"
 
 #define PRINCIPAL_MAX 64u
 #define TTL_MAX       315360000u /* 10 years */
@@ -118,13 +119,10 @@ static bool scopes_valid(const json_t *o)
 		return false;
 	json_array_foreach(arr, i, e)
 	{
-		if (!json_is_string(e) || json_string_length(e) == 0 ||
-		    strchr(json_string_value(e), ' '))
+		if (!json_is_string(e) ||
+		    !kw_scope_name_valid(json_string_value(e),
+		                         json_string_length(e)))
 			return false;
-		for (const char *s = json_string_value(e); *s; s++)
-			if ((unsigned char)*s < 0x21 ||
-			    (unsigned char)*s > 0x7e)
-				return false;
 	}
 	return true;
 }
