@@ -19,6 +19,7 @@
 #include "jsonget.h"
 #include "keyward.h"
 #include "policy_int.h"
+#include "writeall.h"
 
 static const char *const policy_op_names[POLICY_OP_COUNT] = {
 	"read", "write", "list", "rotate", "verify", "admin",
@@ -370,20 +371,6 @@ json_t *policy_to_json(const policy *p)
 	return root;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return KW_EIO;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int policy_owner_section(char *buf, size_t bufsz, unsigned index, uid_t owner,
                          const char *cli_exe)
 {
@@ -458,7 +445,7 @@ int policy_write_default(const char *dir, uid_t owner, const char *const *exes,
 	             0600);
 	if (fd < 0)
 		return errno == EEXIST ? KW_EEXIST : KW_EIO;
-	int r = write_all(fd, text, len);
+	int r = kw_write_all(fd, text, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = KW_EIO;
 	if (close(fd) < 0 && r == 0)
