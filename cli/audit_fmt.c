@@ -1,7 +1,7 @@
 /*
  * audit_fmt.c - the parts of `keyward audit` that need no agent: reading
- * times from the command line, matching names against policy globs, and
- * printing audit rows and counts as aligned tables.
+ * times from the command line and printing audit rows and counts as
+ * aligned tables.
  *
  * Everything printed comes from the agent, so every string is printed
  * with non-printable bytes replaced (one for one, which keeps the widths
@@ -134,85 +134,6 @@ void cli_time_local(int64_t us, char buf[static CLI_TIME_LEN])
 	if (us < 0 || !localtime_r(&t, &tm) ||
 	    strftime(buf, CLI_TIME_LEN, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, CLI_TIME_LEN, "%s", "-");
-}
-
-/* Globs ------------------------------------------------------------------ */
-
-/* Length of the segment at s (up to '/' or the end). */
-static size_t seg_len(const char *s)
-{
-	return strcspn(s, "/");
-}
-
-/* One segment of a glob ('*' matches any run) against one of a name. */
-static bool seg_match(const char *g, size_t gn, const char *s, size_t sn)
-{
-	size_t gi = 0, si = 0, star = (size_t)-1, mark = 0;
-
-	while (si < sn) {
-		if (gi < gn && g[gi] == '*') {
-			star = gi++;
-			mark = si;
-		} else if (gi < gn && g[gi] == s[si]) {
-			gi++;
-			si++;
-		} else if (star != (size_t)-1) {
-			gi = star + 1;
-			si = ++mark;
-		} else {
-			return false;
-		}
-	}
-	while (gi < gn && g[gi] == '*')
-		gi++;
-	return gi == gn;
-}
-
-/*
- * The glob segments from g against the name segments from s. Recursion
- * happens only at a "**" segment, and a glob holds at most 128 segments.
- */
-static bool glob_from(const char *g, const char *s)
-{
-	for (;;) {
-		size_t gn = seg_len(g), sn;
-
-		if (gn == 2 && g[0] == '*' && g[1] == '*') {
-			const char *rest = g[2] == '/' ? g + 3 : NULL;
-
-			/* "**" at the end: at least one more segment. */
-			if (!rest)
-				return *s != '\0';
-			for (;;) {
-				if (glob_from(rest, s))
-					return true;
-				if (*s == '\0')
-					return false;
-				s += seg_len(s);
-				if (*s == '/')
-					s++;
-			}
-		}
-		if (*s == '\0')
-			return false;
-		sn = seg_len(s);
-		if (!seg_match(g, gn, s, sn))
-			return false;
-		g += gn;
-		s += sn;
-		if (*g == '\0' || *s == '\0')
-			return *g == '\0' && *s == '\0';
-		g++;
-		s++;
-	}
-}
-
-bool cli_glob_match(const char *glob, const char *name)
-{
-	if (!glob || !name || glob[0] == '\0' ||
-	    strnlen(glob, KW_NAME_MAX + 1) > KW_NAME_MAX)
-		return false;
-	return glob_from(glob, name);
 }
 
 /* Tables ----------------------------------------------------------------- */

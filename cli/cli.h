@@ -114,9 +114,6 @@ int cli_call_name(kw_client *c, const char *method, const char *name,
 /* Write s (n bytes) and a newline straight to fd 1, past stdio, so no
  * copy of a key or token stays in a buffer nobody wipes. 0 or -errno. */
 int cli_write_line(const char *s, size_t n);
-/* Write all n bytes at p to fd past stdio, retrying short writes and
- * EINTR. 0 or -errno. */
-int cli_write_all(int fd, const void *p, size_t n);
 /* All of stdin into buf, which holds max + 1 bytes (max >= 1): 0 and
  * *ret_len, KW_EIO (errno says why) or KW_ETOOBIG after more than max
  * bytes. For a key or token the caller then checks and wipes. */
@@ -206,10 +203,6 @@ void cli_owner_hint(const struct cli *cli, FILE *f, kw_client *c,
 int cli_time_parse(const char *s, int64_t now_us, int64_t *ret_us);
 /* us as local "YYYY-MM-DD HH:MM:SS" ("-" if it cannot be shown). */
 void cli_time_local(int64_t us, char buf[static CLI_TIME_LEN]);
-/* name matches glob in the policy syntax ('*' within a segment, '**' whole
- * segments; policies/README.md). */
-bool cli_glob_match(const char *glob, const char *name);
-
 /* Column widths of the audit table. */
 struct cli_audit_cols {
 	int seq, principal, op, name, ver, outcome;

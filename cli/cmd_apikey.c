@@ -19,6 +19,8 @@
 #include "apikey.h"
 #include "cli.h"
 #include "name.h"
+#include "scope.h"
+#include "writeall.h"
 
 #define PRINCIPAL_MAX 64u
 #define TTL_MAX       315360000u /* 10 years */
@@ -27,32 +29,15 @@
 /* What verify reads from stdin at most: far more than a key. */
 #define STDIN_MAX 4096u
 
-int cli_write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write n bytes of s and a newline to stdout, bypassing stdio. 0 or
  * -errno. */
 int cli_write_line(const char *s, size_t n)
 {
-	int r;
-
 	fflush(stdout);
-	r = cli_write_all(STDOUT_FILENO, s, n);
-	return r < 0 ? r : cli_write_all(STDOUT_FILENO, "\n", 1);
+	if (kw_write_all(STDOUT_FILENO, s, n) < 0 ||
+	    kw_write_all(STDOUT_FILENO, "\n", 1) < 0)
+		return -errno;
+	return 0;
 }
 
 static int check_principal(const struct cli *cli, const char *p)
@@ -118,13 +103,10 @@ static bool scopes_valid(const json_t *o)
 		return false;
 	json_array_foreach(arr, i, e)
 	{
-		if (!json_is_string(e) || json_string_length(e) == 0 ||
-		    strchr(json_string_value(e), ' '))
+		if (!json_is_string(e) ||
+		    !kw_scope_name_valid(json_string_value(e),
+		                         json_string_length(e)))
 			return false;
-		for (const char *s = json_string_value(e); *s; s++)
-			if ((unsigned char)*s < 0x21 ||
-			    (unsigned char)*s > 0x7e)
-				return false;
 	}
 	return true;
 }

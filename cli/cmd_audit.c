@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "glob.h"
 
 #define AUDIT_LIMIT_DEFAULT 20
 /* Rows kept in memory for one table; --limit 0 streams instead. */
@@ -195,7 +196,7 @@ static bool row_selected(const struct audit_opts *o, const json_t *row)
 
 	return (o->since_us < 0 || ts >= o->since_us) &&
 	       (o->until_us < 0 || ts <= o->until_us) &&
-	       (!o->name || (name && cli_glob_match(o->name, name))) &&
+	       (!o->name || (name && kw_glob_match(o->name, name))) &&
 	       (!o->principal || (pr && strcmp(o->principal, pr) == 0)) &&
 	       (!o->op ||
 	        strcmp(o->op, json_string_value(json_object_get(row, "op"))) ==

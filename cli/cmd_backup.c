@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "secmem.h"
 #include "wire.h"
+#include "writeall.h"
 
 /* The backup being written: the temporary file beside FILE. */
 struct backup_out {
@@ -178,7 +179,7 @@ static int backup_chunk(struct backup_out *o, const json_t *res, bool *ret_done)
 		kw_wipefree(bin);
 		return KW_EPROTO;
 	}
-	r = cli_write_all(o->fd, bin, n);
+	r = kw_write_all(o->fd, bin, n);
 	kw_wipefree(bin);
 	if (r < 0)
 		return KW_EIO;

@@ -51,30 +51,10 @@ static int one_name(struct cli *cli, int argc, char **argv,
 	return cli_check_name(cli, argv[optind]);
 }
 
-/* Write token and '\n' to stdout, bypassing stdio. */
+/* Write token and '\n' to stdout, bypassing stdio. 0 or -errno. */
 static int print_token(const char *token)
 {
-	char line[TOKEN_LEN + 1];
-	size_t off = 0;
-	int r = 0;
-
-	memcpy(line, token, TOKEN_LEN);
-	line[TOKEN_LEN] = '\n';
-	fflush(stdout);
-	while (off < sizeof(line)) {
-		ssize_t n =
-			write(STDOUT_FILENO, line + off, sizeof(line) - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	sodium_memzero(line, sizeof(line));
-	return r;
+	return cli_write_line(token, TOKEN_LEN);
 }
 
 /* On stderr, so that stdout carries the token alone. */

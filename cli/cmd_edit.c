@@ -33,6 +33,7 @@
 
 #include "cli.h"
 #include "secmem.h"
+#include "writeall.h"
 
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
@@ -468,12 +469,12 @@ static int edit_in(struct cli *cli, kw_client *c, const char *name,
 	size_t len = 0;
 	int r, ex;
 
-	r = old ? cli_write_all(f->fd, kw_secret_value(old),
-	                        kw_secret_len(old)) :
+	r = old ? kw_write_all(f->fd, kw_secret_value(old),
+	                       kw_secret_len(old)) :
 	          0;
 	if (r < 0) {
 		cli_msg(cli, name, "cannot write %s: %s", f->path,
-		        strerror(-r));
+		        strerror(errno));
 		return CLI_EXIT_ERROR;
 	}
 	ex = run_editor(cli, f->path);

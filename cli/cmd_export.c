@@ -19,6 +19,7 @@
 #include "dotenv.h"
 #include "name.h"
 #include "secmem.h"
+#include "writeall.h"
 
 struct export_opts {
 	const char *prefix;
@@ -238,9 +239,7 @@ static int emit_json(json_t *root)
 
 	if (!text)
 		return -ENOMEM;
-	r = cli_write_all(STDOUT_FILENO, text, strlen(text));
-	if (r == 0)
-		r = cli_write_all(STDOUT_FILENO, "\n", 1);
+	r = cli_write_line(text, strlen(text));
 	kw_wipefree_str(text);
 	return r;
 }
@@ -279,8 +278,12 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 		ex = CLI_EXIT_ERROR;
 	}
 	if (ex == 0) {
-		r = o.dotenv ? cli_write_all(STDOUT_FILENO, b.p, b.len) :
-		               emit_json(root);
+		if (o.dotenv)
+			r = kw_write_all(STDOUT_FILENO, b.p, b.len) < 0 ?
+			            -errno :
+			            0;
+		else
+			r = emit_json(root);
 		if (r < 0) {
 			cli_msg(cli, NULL, "cannot write to stdout: %s",
 			        strerror(-r));

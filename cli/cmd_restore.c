@@ -31,6 +31,7 @@
 #include "paths.h"
 #include "secmem.h"
 #include "store.h"
+#include "writeall.h"
 
 #define RESTORE_MARK "restore.pending"
 /* What the integrity check of the restored image may take. */
@@ -123,7 +124,7 @@ static int write_new(const struct cli *cli, const char *path, const void *p,
 	             0600);
 	if (fd < 0)
 		goto fail;
-	int r = fchmod(fd, 0600) < 0 || cli_write_all(fd, p, len) < 0 ||
+	int r = fchmod(fd, 0600) < 0 || kw_write_all(fd, p, len) < 0 ||
 	        fsync(fd) < 0;
 	int e = errno;
 	close(fd);

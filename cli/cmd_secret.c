@@ -19,6 +19,7 @@
 #include "secmem.h"
 #include "tty.h"
 #include "valuefmt.h"
+#include "writeall.h"
 
 /* Read at most this much from stdin; the agent's max_value_bytes (64 KiB by
  * default) is what really applies. */
@@ -384,7 +385,7 @@ static int get_write(struct cli *cli, const char *name,
 		        "to write it anyway, or redirect stdout");
 		return CLI_EXIT_ERROR;
 	} else {
-		r = cli_write_all(STDOUT_FILENO, p, n);
+		r = kw_write_all(STDOUT_FILENO, p, n) < 0 ? -errno : 0;
 	}
 	if (r < 0) {
 		cli_msg(cli, name, "cannot write to stdout: %s", strerror(-r));

@@ -25,6 +25,7 @@
 
 #include "run.h"
 #include "secmem.h"
+#include "writeall.h"
 
 /* While the watch connection is down, try it again this often. */
 #define SUPER_RECONNECT_MS 1000
@@ -65,33 +66,11 @@ static int64_t super_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Write all of data to fd, waiting while a non-blocking fd is full. */
-static int super_write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			(void)poll(&pfd, 1, -1);
-			continue;
-		}
-		if (w < 0)
-			return KW_EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int super_out(void *arg, const void *data, size_t len)
 {
 	struct stream *s = arg;
 
-	if (super_write_all(s->out, data, len) < 0) {
+	if (kw_write_all(s->out, data, len) < 0) {
 		s->broken = true;
 		return KW_EIO;
 	}

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "crypto.h"
 #include "tty.h"
+#include "writeall.h"
 
 /* Set by the handler while the terminal's echo is off; the one piece of
  * global state, because a signal handler has nowhere else to write. */
@@ -79,22 +80,6 @@ static int read_line(int fd, char *buf, size_t bufsz, bool drain,
 	return 0;
 }
 
-static void write_all(int fd, const char *s)
-{
-	size_t len = strlen(s);
-
-	while (len > 0) {
-		ssize_t n = write(fd, s, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		s += n;
-		len -= (size_t)n;
-	}
-}
-
 int tty_read_secret(const char *prompt, char *buf, size_t bufsz,
                     size_t *ret_len)
 {
@@ -124,10 +109,10 @@ int tty_read_secret(const char *prompt, char *buf, size_t bufsz,
 	quiet.c_lflag |= ICANON;
 	if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
 		goto out_signals;
-	write_all(fd, prompt);
+	(void)kw_write_all(fd, prompt, strlen(prompt));
 	r = read_line(fd, buf, bufsz, true, &len);
 	tcsetattr(fd, TCSAFLUSH, &saved);
-	write_all(fd, "\n");
+	(void)kw_write_all(fd, "\n", 1);
 
 out_signals:
 	for (size_t i = 0; i < TTY_NSIGNALS; i++)

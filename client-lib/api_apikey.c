@@ -15,9 +15,9 @@
 #include "apikey.h"
 #include "client_int.h"
 #include "name.h"
+#include "scope.h"
 
-#define SCOPES_MAX    32u
-#define SCOPE_LEN_MAX 64u
+#define SCOPES_MAX 32u
 
 struct kw_apikey_info {
 	char id[KW_APIKEY_ID_LEN + 1];
@@ -26,24 +26,6 @@ struct kw_apikey_info {
 	size_t nscopes;
 	int64_t expires; /* 0: never */
 };
-
-/* 1..SCOPE_LEN_MAX bytes of [A-Za-z0-9:._/-] (docs/protocol.md). */
-static bool scope_valid(const json_t *v)
-{
-	const char *s = json_string_value(v);
-	size_t n = json_string_length(v);
-
-	if (!s || n == 0 || n > SCOPE_LEN_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == ':' || ch == '.' ||
-		      ch == '_' || ch == '/' || ch == '-'))
-			return false;
-	}
-	return true;
-}
 
 /* n decimal digits at s. */
 static bool digits(const char *s, int n, int *ret)
@@ -122,7 +104,9 @@ static int info_from_result(const json_t *res, const char *id,
 		return KW_EPROTO;
 	json_array_foreach(scopes, i, v)
 	{
-		if (!json_is_string(v) || !scope_valid(v))
+		if (!json_is_string(v) ||
+		    !kw_scope_name_valid(json_string_value(v),
+		                         json_string_length(v)))
 			return KW_EPROTO;
 	}
 	info = calloc(1, sizeof(*info));

@@ -1,7 +1,7 @@
 /*
  * client_int.h - libkeyward internals shared by client.c (connection and
- * call machinery), notify.c (notifications the agent pushes), watch.c and
- * glob.c (rotation watch), api.c and api_agent.c (one function per
+ * call machinery), notify.c (notifications the agent pushes), watch.c
+ * (rotation watch), api.c and api_agent.c (one function per
  * protocol method).
  *
  * Nothing here is exported: the library is built with hidden visibility and
@@ -147,17 +147,6 @@ bool client_watch_pending(const kw_client *c);
  * error; registrations that failed stay pending.
  */
 int client_watch_present(kw_client *c, int64_t deadline);
-
-/* Globs (glob.c): the agent's policy glob syntax (docs/protocol.md). */
-
-/* 0 if glob is well formed: 1..KW_NAME_MAX bytes of the name charset and
- * '*', no leading or trailing '/', no empty, '.' or '..' segment, '**'
- * only as a whole segment. Else KW_EINVAL and a static reason in
- * *ret_why (if not NULL). */
-int client_glob_check(const char *glob, const char **ret_why);
-/* True if name matches glob ('*' within a segment, '**' whole segments,
- * a trailing run of them at least one). False for NULL or empty. */
-bool client_glob_match(const char *glob, const char *name);
 
 /*
  * Send method with params (stolen, also on failure; NULL means {}) and wait

@@ -11,12 +11,14 @@
  *
  * The agent sends one "secret.rotated" per rotation and connection, not
  * one per matching pattern; the library matches the name against each
- * registration itself (glob.c) to know whose callbacks to run.
+ * registration itself (common/glob.c, the agent's matcher) to know whose
+ * callbacks to run.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "client_int.h"
+#include "glob.h"
 #include "name.h"
 #include "secmem.h"
 
@@ -107,7 +109,7 @@ static int watch_add(kw_client *c, const char *pattern, kw_watch_fn cb,
 
 	if (!cb)
 		return client_fail(c, KW_EINVAL, "the callback is NULL");
-	if (client_glob_check(pattern, &why) < 0) {
+	if (kw_glob_check(pattern, &why) < 0) {
 		snprintf(msg, sizeof(msg), "invalid pattern: %s", why);
 		return client_fail(c, KW_EINVAL, msg);
 	}
@@ -170,7 +172,7 @@ static int watch_run(kw_client *c, const char *method, const char *params)
 	for (size_t i = 0; i < c->watch.count; i++) {
 		const struct client_watch_entry *e = &c->watch.entries[i];
 
-		if (!client_glob_match(e->pattern, name))
+		if (!kw_glob_match(e->pattern, name))
 			continue;
 		e->cb(name, version, e->arg);
 		n++;

@@ -13,6 +13,7 @@
 #include "atomicfile.h"
 #include "keyward.h"
 #include "secmem.h"
+#include "writeall.h"
 
 /* Bytes a temporary name adds to the file's: '.', ".kw-", 12 hex. */
 #define AF_TEMP_EXTRA 17u
@@ -64,24 +65,6 @@ int kw_filestamp_of(int fd, struct kw_filestamp *ret)
 	if (fstat(fd, &st) < 0)
 		return KW_EIO;
 	af_stamp(&st, ret);
-	return 0;
-}
-
-/* Write all n bytes, retrying short writes and EINTR. 0 or -1 (errno). */
-static int af_write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
 	return 0;
 }
 
@@ -204,7 +187,7 @@ static int af_write_temp(int dfd, const char *tmp, const void *data, size_t len,
 		return af_fail(KW_EIO, why, whysz,
 		               "cannot create a file in its directory: %s",
 		               strerror(errno));
-	if (af_write_all(fd, data, len) < 0)
+	if (kw_write_all(fd, data, len) < 0)
 		r = af_fail(KW_EIO, why, whysz, "cannot write: %s",
 		            strerror(errno));
 	else if (fsync(fd) < 0)

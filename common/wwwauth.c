@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "keyward.h"
+#include "scope.h"
 
 /* An output that only counts while p is NULL. */
 struct emit {
@@ -70,27 +71,6 @@ static bool description_ok(const char *s)
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
 			return false;
-	return true;
-}
-
-/* RFC 6749 3.3: scope-token *( SP scope-token ). */
-static bool scope_ok(const char *s)
-{
-	size_t n = value_len(s), tok = 0;
-
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		if (i == n || s[i] == ' ') {
-			if (tok == 0)
-				return false;
-			tok = 0;
-			continue;
-		}
-		if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-			return false;
-		tok++;
-	}
 	return true;
 }
 
@@ -166,7 +146,9 @@ int kw_wwwauth_format(const kw_wwwauth *w, char *out, size_t outsz,
 	if ((w->realm && !realm_ok(w->realm)) ||
 	    (w->error_description && (w->error == KW_WWWAUTH_NONE ||
 	                              !description_ok(w->error_description))) ||
-	    (w->scope && !scope_ok(w->scope)) ||
+	    (w->scope && !kw_scope_list_valid(w->scope, value_len(w->scope),
+	                                      KW_WWWAUTH_VALUE_MAX,
+	                                      KW_WWWAUTH_VALUE_MAX)) ||
 	    (w->resource_metadata &&
 	     url_authority_end(w->resource_metadata) == 0))
 		return KW_EINVAL;

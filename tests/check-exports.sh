@@ -22,7 +22,7 @@ if [ -n "$missing" ]; then
 	echo "FAIL: declared in keyward.h but not exported:$missing" >&2
 	exit 1
 fi
-internal=$(printf '%s\n' "$exported" | grep -E '^kw_(framer|name_check|prefix_check|wipe|secmem|wire|b64|path|json_get)' || true)
+internal=$(printf '%s\n' "$exported" | grep -E '^kw_(framer|name_check|prefix_check|glob|scope|write_all|wipe|secmem|wire|b64|path|json_get)' || true)
 if [ -n "$internal" ]; then
 	echo "FAIL: internal helpers exported: $internal" >&2
 	exit 1

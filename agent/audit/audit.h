@@ -182,7 +182,7 @@ int audit_tick(audit *au, int64_t now_us);
 typedef struct audit_filter {
 	int64_t since_us;      /* 0: no lower bound */
 	int64_t until_us;      /* 0: no upper bound */
-	const char *name_glob; /* policy_glob_match on name; NULL: any */
+	const char *name_glob; /* kw_glob_match on name; NULL: any */
 	const char *principal; /* exact; NULL: any */
 	const char *op;        /* exact; NULL: any */
 	int outcome;           /* -1: any */

@@ -15,6 +15,7 @@
 
 #include "audit_int.h"
 #include "keyward.h"
+#include "writeall.h"
 
 _Static_assert(AUDIT_SIG_BYTES == crypto_sign_ed25519_BYTES, "sig size");
 _Static_assert(AUDIT_PK_BYTES == crypto_sign_ed25519_PUBLICKEYBYTES,
@@ -349,17 +350,9 @@ int audit_cp_append(const char *path, const char *line, size_t len,
 	if (r == 0 && cp_ends_with(fd, end, line, len))
 		len = 0; /* already there: only the fsync is missing */
 	appending = r == 0 && len > 0;
-	for (size_t done = 0; r == 0 && done < len;) {
-		ssize_t n = write(fd, line + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*ret_errno = n < 0 ? errno : EIO;
-			r = KW_EIO;
-			break;
-		}
-		done += (size_t)n;
+	if (r == 0 && len > 0 && kw_write_all(fd, line, len) < 0) {
+		*ret_errno = errno;
+		r = KW_EIO;
 	}
 	if (r == 0 && fsync(fd) < 0) {
 		*ret_errno = errno;

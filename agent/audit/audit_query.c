@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "audit_int.h"
+#include "glob.h"
 #include "keyward.h"
-#include "policy.h"
 
 #define QUERY_LIMIT_MAX 1000u
 #define SCAN_DEFAULT    10000u   /* scan_max 0 */
@@ -72,7 +72,7 @@ static int page_row(const audit_row *row, bool matched, void *arg)
 	if (!matched)
 		return 0;
 	if (p->f->name_glob &&
-	    (!row->name || !policy_glob_match(p->f->name_glob, row->name)))
+	    (!row->name || !kw_glob_match(p->f->name_glob, row->name)))
 		return 0;
 	p->cbr = p->cb(row, p->arg);
 	if (p->cbr != 0)
@@ -94,7 +94,7 @@ static int filter_check(const audit_filter *f)
 	if (f->principal &&
 	    strnlen(f->principal, AUDIT_STR_MAX + 1) > AUDIT_STR_MAX)
 		return KW_EINVAL;
-	if (f->name_glob && policy_glob_check(f->name_glob, &why) < 0)
+	if (f->name_glob && kw_glob_check(f->name_glob, &why) < 0)
 		return KW_EINVAL;
 	return 0;
 }

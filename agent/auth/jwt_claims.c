@@ -8,6 +8,7 @@
 
 #include "jwt_int.h"
 #include "keyward.h"
+#include "scope.h"
 #include "secmem.h"
 
 /* The claims jwt_claims has fields for; every other one goes to extra. */
@@ -46,31 +47,6 @@ static bool text_ok(const json_t *v, size_t max)
 			return false;
 		if (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 &&
 		    s[i + 1] <= 0x9f)
-			return false;
-	}
-	return true;
-}
-
-/* RFC 6749 section 3.3: scope-token *( SP scope-token ), bounded. */
-static bool scope_ok(const char *s, size_t n)
-{
-	size_t tok = 0, count = 0;
-
-	if (n == 0 || n > JWT_SCOPE_STR_MAX)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		unsigned char c;
-
-		if (i == n || s[i] == ' ') {
-			if (tok == 0 || ++count > JWT_SCOPES_MAX)
-				return false;
-			tok = 0;
-			continue;
-		}
-		c = (unsigned char)s[i];
-		if (c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e)
-			return false;
-		if (++tok > JWT_SCOPE_MAX)
 			return false;
 	}
 	return true;
@@ -166,7 +142,8 @@ int jwt_shape_check(const json_t *payload, struct jwt_shape *ret_shape)
 	if ((r = text_claim(payload, "scope", JWT_SCOPE_STR_MAX, false,
 	                    &s.scope)))
 		return r;
-	if (s.scope && !scope_ok(s.scope, strlen(s.scope)))
+	if (s.scope && !kw_scope_list_valid(s.scope, strlen(s.scope),
+	                                    JWT_SCOPES_MAX, JWT_SCOPE_MAX))
 		return JWT_R_BAD_CLAIM;
 	*ret_shape = s;
 	return JWT_R_OK;

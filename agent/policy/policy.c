@@ -1,5 +1,5 @@
 /*
- * policy.c - queries on a loaded policy: globs, rates, attribution,
+ * policy.c - queries on a loaded policy: rates, attribution,
  * decisions, policy.show, and the default policy written by init. Loading
  * lives in policy_parse.c; the shared shape in policy_int.h.
  */
@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "glob.h"
 #include "jsonget.h"
 #include "keyward.h"
 #include "policy_int.h"
+#include "writeall.h"
 
 static const char *const policy_op_names[POLICY_OP_COUNT] = {
 	"read", "write", "list", "rotate", "verify", "admin",
@@ -105,135 +107,6 @@ int policy_rate_parse(const char *s, policy_rate *ret_rate)
 	if (*rest != '\0')
 		return KW_EINVAL;
 	*ret_rate = r;
-	return 0;
-}
-
-/* Length of the segment starting at s (up to '/' or the end). */
-static size_t seg_len(const char *s)
-{
-	size_t n = 0;
-	while (s[n] && s[n] != '/')
-		n++;
-	return n;
-}
-
-/* Start of the segment after the one at s, or NULL after the last. */
-static const char *seg_next(const char *s)
-{
-	s += seg_len(s);
-	return *s == '/' ? s + 1 : NULL;
-}
-
-static bool seg_is_globstar(const char *s)
-{
-	return s[0] == '*' && s[1] == '*' && (s[2] == '\0' || s[2] == '/');
-}
-
-/*
- * One glob segment g[0..gn) against one name segment n[0..nn). '*' matches
- * any run; iterative, remembering only the last '*' (a later star can absorb
- * whatever an earlier one would have), so the work is at most gn * nn.
- */
-static bool seg_match(const char *g, size_t gn, const char *n, size_t nn)
-{
-	size_t gi = 0, ni = 0;
-	size_t star_g = SIZE_MAX, star_n = 0;
-
-	while (ni < nn) {
-		if (gi < gn && g[gi] == '*') {
-			star_g = ++gi;
-			star_n = ni;
-		} else if (gi < gn && g[gi] == n[ni]) {
-			gi++;
-			ni++;
-		} else if (star_g != SIZE_MAX) {
-			gi = star_g;
-			ni = ++star_n;
-		} else {
-			return false;
-		}
-	}
-	while (gi < gn && g[gi] == '*')
-		gi++;
-	return gi == gn;
-}
-
-/*
- * The same scheme one level up: units are whole segments and '**' is the
- * star. A trailing '**' is never skipped when the name runs out, so it
- * needs at least one segment ("a/STARSTAR" does not match "a"), while a leading
- * or inner one may match none ("a/STARSTAR/z" matches "a/z").
- */
-bool policy_glob_match(const char *glob, const char *name)
-{
-	const char *g = glob, *n = name;
-	const char *star_g = NULL, *star_n = NULL;
-	bool have_star = false;
-
-	if (!glob || !name || !*glob || !*name)
-		return false;
-	while (n) {
-		if (g && seg_is_globstar(g)) {
-			have_star = true;
-			star_g = seg_next(g);
-			star_n = n;
-			g = star_g;
-		} else if (g && seg_match(g, seg_len(g), n, seg_len(n))) {
-			g = seg_next(g);
-			n = seg_next(n);
-		} else if (have_star) {
-			star_n = seg_next(star_n);
-			n = star_n;
-			g = star_g;
-		} else {
-			return false;
-		}
-	}
-	return g == NULL;
-}
-
-static int glob_fail(const char **ret_why, const char *why)
-{
-	if (ret_why)
-		*ret_why = why;
-	return KW_EINVAL;
-}
-
-int policy_glob_check(const char *glob, const char **ret_why)
-{
-	if (!glob || !*glob)
-		return glob_fail(ret_why, "a glob must not be empty");
-	size_t len = strlen(glob);
-	if (len > KW_NAME_MAX)
-		return glob_fail(ret_why, "a glob must be at most 255 bytes");
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)glob[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-' || c == '/' || c == '*'))
-			return glob_fail(ret_why,
-			                 "a glob may use only A-Z a-z 0-9 . _ "
-			                 "- / and *");
-	}
-	if (glob[0] == '/' || glob[len - 1] == '/')
-		return glob_fail(ret_why,
-		                 "a glob must not start or end with '/'");
-	for (const char *s = glob; s; s = seg_next(s)) {
-		size_t n = seg_len(s);
-		if (n == 0)
-			return glob_fail(ret_why, "a glob must not contain "
-			                          "an empty segment ('//')");
-		if ((n == 1 && s[0] == '.') ||
-		    (n == 2 && s[0] == '.' && s[1] == '.'))
-			return glob_fail(ret_why, "a glob must not contain a "
-			                          "'.' or '..' segment");
-		bool dstar = false;
-		for (size_t i = 0; i + 1 < n; i++)
-			dstar = dstar || (s[i] == '*' && s[i + 1] == '*');
-		if (dstar && n != 2)
-			return glob_fail(ret_why,
-			                 "'**' must be a whole segment");
-	}
 	return 0;
 }
 
@@ -326,7 +199,7 @@ static const char *client_grant_glob(const policy_client *c, enum policy_op op,
 		return NULL;
 	const struct policy_grant *g = &c->grants[op];
 	for (size_t i = 0; i < g->count; i++) {
-		if (!name || policy_glob_match(g->globs[i], name))
+		if (!name || kw_glob_match(g->globs[i], name))
 			return g->globs[i];
 	}
 	return NULL;
@@ -498,20 +371,6 @@ json_t *policy_to_json(const policy *p)
 	return root;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return KW_EIO;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int policy_owner_section(char *buf, size_t bufsz, unsigned index, uid_t owner,
                          const char *cli_exe)
 {
@@ -586,7 +445,7 @@ int policy_write_default(const char *dir, uid_t owner, const char *const *exes,
 	             0600);
 	if (fd < 0)
 		return errno == EEXIST ? KW_EEXIST : KW_EIO;
-	int r = write_all(fd, text, len);
+	int r = kw_write_all(fd, text, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = KW_EIO;
 	if (close(fd) < 0 && r == 0)

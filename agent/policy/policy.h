@@ -21,11 +21,7 @@
  * section, and only its grants count. Deny by default: no section, or no
  * grant, means denied.
  *
- * Globs match whole '/'-separated segments: a '*' segment part matches any
- * run of characters inside one segment (never '/'); a segment that is
- * exactly '**' matches zero or more whole segments; everything else is
- * literal. With STAR for '*': "github/STAR" matches "github/token" but not
- * "github/a/b"; "github/STARSTAR" matches both, and not "github" itself.
+ * Grants are globs in the one syntax of common/glob.h (kw_glob_match).
  */
 #ifndef KW_POLICY_H
 #define KW_POLICY_H
@@ -59,12 +55,6 @@ typedef struct policy_rate {
 
 /* Parse "50/s", "50/s burst 100", "10/m", "1000/h burst 50". 0/KW_EINVAL. */
 int policy_rate_parse(const char *s, policy_rate *ret_rate);
-
-/* True if name matches glob (rules above). Both NUL-terminated. */
-bool policy_glob_match(const char *glob, const char *name);
-/* 0 if glob is well formed (name charset plus '*'; '**' only as a whole
- * segment; no empty, '.' or '..' segments), else KW_EINVAL with a reason. */
-int policy_glob_check(const char *glob, const char **ret_why);
 
 /* What the agent knows about the peer behind a request. */
 typedef struct policy_identity {

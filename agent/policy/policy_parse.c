@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "glob.h"
 #include "keyward.h"
 #include "name.h"
 #include "policy.h"
@@ -214,7 +215,7 @@ static int parse_grant(struct policy_parse *ps, const char *key, const char *v,
 				ps, ps->lines_read, KW_ECONFIG,
 				"%s: empty glob in the list (glob %zu)", key,
 				g->count + 1);
-		if (policy_glob_check(glob, &why) < 0)
+		if (kw_glob_check(glob, &why) < 0)
 			return parse_fail(ps, ps->lines_read, KW_ECONFIG,
 			                  "%s: glob %zu: %s", key, g->count + 1,
 			                  why);

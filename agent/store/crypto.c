@@ -16,6 +16,7 @@
 
 #include "keyward.h"
 #include "secmem.h"
+#include "writeall.h"
 
 _Static_assert(KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                "key size");
@@ -453,22 +454,6 @@ out_close:
 	return r;
 }
 
-static int write_full(int fd, const uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return KW_EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Make the new directory entry durable; best effort. */
 static void sync_parent_dir(const char *path)
 {
@@ -520,7 +505,7 @@ int keyfile_create(const char *path, kw_key **ret_key)
 	r = key_random(&k);
 	if (r < 0)
 		goto fail_unlink;
-	r = write_full(fd, key_bytes(k), KEY_BYTES);
+	r = kw_write_all(fd, key_bytes(k), KEY_BYTES);
 	key_done(k);
 	if (r == 0 && fsync(fd) < 0)
 		r = KW_EIO;

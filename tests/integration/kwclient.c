@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "keyward.h"
+#include "writeall.h"
 
 #define READ_MAX        (16u * 1024u * 1024u)
 #define CALL_TIMEOUT_MS 30000
@@ -145,22 +146,6 @@ static int read_file(const char *path, uint8_t **ret_buf, size_t *ret_len)
 	r = read_all(fileno(f), ret_buf, ret_len);
 	fclose(f);
 	return r;
-}
-
-static int write_all(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* Read one line from stdin (discarded); true if a line or EOF arrived. */
@@ -283,7 +268,7 @@ static int cmd_get(kw_client *c, int argc, char **argv)
 	}
 	if (r < 0)
 		return report(c, "get", r);
-	r = write_all(STDOUT_FILENO, kw_secret_value(s), kw_secret_len(s));
+	r = kw_write_all(STDOUT_FILENO, kw_secret_value(s), kw_secret_len(s));
 	kw_secret_free(s);
 	return r < 0 ? EXIT_ERR : 0;
 }

@@ -1,6 +1,6 @@
 /*
  * test_cli_time.c - the agent-free parts of `keyward audit` (cli/audit_fmt.c):
- * --since/--until times, policy-glob matching and local time display.
+ * --since/--until times and local time display.
  *
  * Local times are checked under fixed TZ rules (set before each test), so
  * the results do not depend on the machine's zone.
@@ -136,56 +136,6 @@ static void test_time_local(void **state)
 	assert_string_equal(buf, "-");
 }
 
-struct glob_case {
-	const char *glob, *name;
-	bool match;
-};
-
-static void test_glob(void **state)
-{
-	/* The table in policies/README.md, and then some. */
-	static const struct glob_case cases[] = {
-		{ "**", "a", true },
-		{ "**", "a/b/c", true },
-		{ "*", "token", true },
-		{ "*", "github/token", false },
-		{ "github/*", "github/token", true },
-		{ "github/*", "github", false },
-		{ "github/*", "github/app/key", false },
-		{ "github/**", "github/token", true },
-		{ "github/**", "github/app/key", true },
-		{ "github/**", "github", false },
-		{ "github/**", "githubx/a", false },
-		{ "a/**/z", "a/z", true },
-		{ "a/**/z", "a/b/z", true },
-		{ "a/**/z", "a/b/c/z", true },
-		{ "a/**/z", "a/b", false },
-		{ "a/**/z", "a/z/q", false },
-		{ "**/z", "z", true },
-		{ "**/z", "a/b/z", true },
-		{ "**/z", "a/zz", false },
-		{ "a*b*c", "abc", true },
-		{ "a*b*c", "a-b-c", true },
-		{ "a*b*c", "a-b-", false },
-		{ "*.key", "db.key", true },
-		{ "*.key", "db.keys", false },
-		{ "db", "db", true },
-		{ "db", "dbx", false },
-		{ "db", "db/x", false },
-		{ "a/b", "a", false },
-		{ "", "a", false },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (cli_glob_match(cases[i].glob, cases[i].name) !=
-		    cases[i].match)
-			fail_msg("glob '%s' on '%s': expected %s",
-			         cases[i].glob, cases[i].name,
-			         cases[i].match ? "match" : "no match");
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,7 +145,6 @@ int main(void)
 		cmocka_unit_test(test_absolute_local),
 		cmocka_unit_test(test_absolute_rejected),
 		cmocka_unit_test(test_time_local),
-		cmocka_unit_test(test_glob),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * test_policy.c - policy globs, rates, loading (and every class of load
+ * test_policy.c - policy rates, loading (and every class of load
  * error with its FILE:LINE), attribution, decisions, policy.show and the
  * default policy.
  */
@@ -91,140 +91,6 @@ static void expect_error(const char *text, unsigned line, const char *want)
 		print_error("want prefix %s, got %s\n", prefix, err);
 	assert_int_equal(strncmp(err, prefix, strlen(prefix)), 0);
 	assert_non_null(strstr(err, want));
-}
-
-struct glob_case {
-	const char *glob;
-	const char *name;
-	bool match;
-};
-
-static void test_glob_table(void **state)
-{
-	static const struct glob_case cases[] = {
-		{ "**", "a", true },
-		{ "**", "a/b/c", true },
-		{ "*", "a", true },
-		{ "*", "a/b", false },
-		{ "*/*", "a/b", true },
-		{ "*/*", "a", false },
-		{ "*/*", "a/b/c", false },
-		{ "github/*", "github/token", true },
-		{ "github/*", "github/a/b", false },
-		{ "github/*", "github", false },
-		{ "github/**", "github/token", true },
-		{ "github/**", "github/a/b", true },
-		{ "github/**", "github", false },
-		{ "github/**", "githubx/a", false },
-		{ "a/**", "a", false },
-		{ "a/**", "a/b", true },
-		{ "a/**/z", "a/z", true },
-		{ "a/**/z", "a/b/z", true },
-		{ "a/**/z", "a/b/c/d/z", true },
-		{ "a/**/z", "a/b/c/d", false },
-		{ "a/**/z", "a/z/q", false },
-		{ "a/**/z", "a/z/z", true },
-		{ "**/z", "z", true },
-		{ "**/z", "a/b/z", true },
-		{ "**/z", "a/b/zz", false },
-		{ "**/b/**", "a/b/c", true },
-		{ "**/b/**", "b", false },
-		{ "**/b/**", "b/c", true },
-		{ "*.json", "config.json", true },
-		{ "*.json", ".json", true },
-		{ "*.json", "config.yaml", false },
-		{ "*.json", "dir/config.json", false },
-		{ "**/*.json", "dir/config.json", true },
-		{ "**/*.json", "config.json", true },
-		{ "**/*.json", "config.jsonx", false },
-		{ "a/**/z", "a/b", false },
-		{ "a*b*c", "abc", true },
-		{ "a*b*c", "aXXbYYc", true },
-		{ "a*b*c", "abcbc", true },
-		{ "a*b*c", "acb", false },
-		{ "a*b*c", "aXb/c", false },
-		{ "a.b", "a.b", true },
-		{ "a.b", "aXb", false },
-		{ "my-app_1/db", "my-app_1/db", true },
-		{ "my-app_1/db", "my-app-1/db", false },
-		{ "*-prod/*_key", "web-prod/api_key", true },
-		{ "*-prod/*_key", "web-dev/api_key", false },
-		{ "exact", "exact", true },
-		{ "exact", "exactly", false },
-		{ "exact", "exac", false },
-		{ "a/b", "a/b/c", false },
-		{ "a/b/c", "a/b", false },
-		{ "*/**", "a", false },
-		{ "*/**", "a/b", true },
-		{ "**/**", "a", true },
-		{ "a/**/**", "a", false },
-		{ "a/**/**", "a/b", true },
-		{ "*a*", "banana", true },
-		{ "*x*", "banana", false },
-		{ "team/*/prod/**", "team/web/prod/db/pw", true },
-		{ "team/*/prod/**", "team/web/dev/db/pw", false },
-		{ "team/*/prod/**", "team/web/prod", false },
-	};
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		bool got = policy_glob_match(cases[i].glob, cases[i].name);
-		if (got != cases[i].match)
-			print_error("glob %s name %s: want %d\n", cases[i].glob,
-			            cases[i].name, cases[i].match);
-		assert_int_equal(got, cases[i].match);
-		assert_int_equal(policy_glob_check(cases[i].glob, NULL), 0);
-	}
-	assert_false(policy_glob_match("", "a"));
-	assert_false(policy_glob_match("a", ""));
-}
-
-/* Many '**' and '*' against a long name: must finish quickly (no
- * exponential backtracking). */
-static void test_glob_pathological(void **state)
-{
-	char glob[256] = "", name[256] = "";
-	(void)state;
-	size_t g = 0, n = 0;
-	for (int i = 0; i < 40; i++, g += 5)
-		memcpy(glob + g, "**/a/", 5);
-	glob[g] = 'b';
-	for (int i = 0; i < 120; i++, n += 2)
-		memcpy(name + n, "a/", 2);
-	name[n] = 'c';
-	assert_int_equal(policy_glob_check(glob, NULL), 0);
-	assert_false(policy_glob_match(glob, name));
-	assert_false(policy_glob_match("*a*a*a*a*a*a*a*a*a*a*a*b",
-	                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac"));
-}
-
-static void test_glob_check(void **state)
-{
-	static const char *const bad[] = {
-		"a/**b", "**b",    "a**",  "***",   "/a",   "a/",  "a//b",
-		"..",    "a/../b", ".",    "a/./b", "",     "a b", "a;b",
-		"a,b",   "a\"b",   "a\\b", "a?b",   "a[b]", "é",
-	};
-	static const char *const good[] = { "**",  "*",    "a/*/b",
-		                            "a.*", "*.-_", "a/**/b" };
-	const char *why = NULL;
-	char longglob[300];
-	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		why = NULL;
-		if (policy_glob_check(bad[i], &why) != KW_EINVAL)
-			print_error("accepted bad glob \"%s\"\n", bad[i]);
-		assert_int_equal(policy_glob_check(bad[i], &why), KW_EINVAL);
-		assert_non_null(why);
-	}
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		assert_int_equal(policy_glob_check(good[i], &why), 0);
-	memset(longglob, 'a', 256);
-	longglob[256] = '\0';
-	assert_int_equal(policy_glob_check(longglob, &why), KW_EINVAL);
-	longglob[255] = '\0';
-	assert_int_equal(policy_glob_check(longglob, &why), 0);
-	assert_int_equal(policy_glob_check(NULL, &why), KW_EINVAL);
 }
 
 static void test_rate_parse(void **state)
@@ -940,9 +806,6 @@ static void test_owner_section(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_glob_table),
-		cmocka_unit_test(test_glob_pathological),
-		cmocka_unit_test(test_glob_check),
 		cmocka_unit_test(test_rate_parse),
 		cmocka_unit_test(test_op_names),
 		cmocka_unit_test_setup_teardown(test_parse_errors, setup,

@@ -1,11 +1,11 @@
 /*
- * test_watch.c - libkeyward's rotation watch (client-lib/watch.c, glob.c):
- * the pattern syntax, routing of "secret.rotated" to the callbacks whose
+ * test_watch.c - libkeyward's rotation watch (client-lib/watch.c): the
+ * pattern syntax, routing of "secret.rotated" to the callbacks whose
  * pattern matches, and registering the patterns again after a reconnect.
+ * The glob rules themselves are tests/unit/test_glob.c's.
  *
- * The glob is held to the agent's (policy_glob_match) on a table and on
- * many random cases. The agent's side of the protocol does not take part:
- * a scripted fake agent in a thread
+ * The agent's side of the protocol does not take part: a scripted fake
+ * agent in a thread
  * listens on a temporary socket, answers client.hello and secret.watch,
  * logs every request per connection, and obeys test-only methods sent
  * with kw_call: test.push (write the given lines, before or after the
@@ -34,219 +34,7 @@
 #include "client_int.h"
 #include "keyward.h"
 #include "kwerr.h"
-#include "policy.h"
 #include "secmem.h"
-
-/* Globs ------------------------------------------------------------------ */
-
-struct glob_case {
-	const char *glob, *name;
-	bool match;
-};
-
-/* The agent's own table (tests/unit/test_policy.c): the library must
- * route exactly as the agent filters. */
-static const struct glob_case glob_cases[] = {
-	{ "**", "a", true },
-	{ "**", "a/b/c", true },
-	{ "*", "a", true },
-	{ "*", "a/b", false },
-	{ "*/*", "a/b", true },
-	{ "*/*", "a", false },
-	{ "*/*", "a/b/c", false },
-	{ "github/*", "github/token", true },
-	{ "github/*", "github/a/b", false },
-	{ "github/*", "github", false },
-	{ "github/**", "github/token", true },
-	{ "github/**", "github/a/b", true },
-	{ "github/**", "github", false },
-	{ "github/**", "githubx/a", false },
-	{ "a/**", "a", false },
-	{ "a/**", "a/b", true },
-	{ "a/**/z", "a/z", true },
-	{ "a/**/z", "a/b/z", true },
-	{ "a/**/z", "a/b/c/d/z", true },
-	{ "a/**/z", "a/b/c/d", false },
-	{ "a/**/z", "a/z/q", false },
-	{ "a/**/z", "a/z/z", true },
-	{ "**/z", "z", true },
-	{ "**/z", "a/b/z", true },
-	{ "**/z", "a/b/zz", false },
-	{ "**/b/**", "a/b/c", true },
-	{ "**/b/**", "b", false },
-	{ "**/b/**", "b/c", true },
-	{ "*.json", "config.json", true },
-	{ "*.json", ".json", true },
-	{ "*.json", "config.yaml", false },
-	{ "*.json", "dir/config.json", false },
-	{ "**/*.json", "dir/config.json", true },
-	{ "**/*.json", "config.json", true },
-	{ "**/*.json", "config.jsonx", false },
-	{ "a/**/z", "a/b", false },
-	{ "a*b*c", "abc", true },
-	{ "a*b*c", "aXXbYYc", true },
-	{ "a*b*c", "abcbc", true },
-	{ "a*b*c", "acb", false },
-	{ "a*b*c", "aXb/c", false },
-	{ "a.b", "a.b", true },
-	{ "a.b", "aXb", false },
-	{ "my-app_1/db", "my-app_1/db", true },
-	{ "my-app_1/db", "my-app-1/db", false },
-	{ "*-prod/*_key", "web-prod/api_key", true },
-	{ "*-prod/*_key", "web-dev/api_key", false },
-	{ "exact", "exact", true },
-	{ "exact", "exactly", false },
-	{ "exact", "exac", false },
-	{ "a/b", "a/b/c", false },
-	{ "a/b/c", "a/b", false },
-	{ "*/**", "a", false },
-	{ "*/**", "a/b", true },
-	{ "**/**", "a", true },
-	{ "a/**/**", "a", false },
-	{ "a/**/**", "a/b", true },
-	{ "*a*", "banana", true },
-	{ "*x*", "banana", false },
-	{ "team/*/prod/**", "team/web/prod/db/pw", true },
-	{ "team/*/prod/**", "team/web/dev/db/pw", false },
-	{ "team/*/prod/**", "team/web/prod", false },
-	/* Stars that must give back what they took. */
-	{ "*ab", "aab", true },
-	{ "a*a*a", "aaa", true },
-	{ "a*a*a", "aa", false },
-	{ "**/a/**/b", "x/a/y/a/z/b", true },
-	{ "**/a/*/b", "a/a/x/b", true },
-	{ "**/a/*/b", "a/x/y/b", false },
-};
-
-static void test_glob_table(void **state)
-{
-	(void)state;
-	for (size_t i = 0; i < sizeof(glob_cases) / sizeof(glob_cases[0]);
-	     i++) {
-		const struct glob_case *k = &glob_cases[i];
-
-		if (client_glob_match(k->glob, k->name) != k->match)
-			fail_msg("glob '%s' on '%s': expected %s", k->glob,
-			         k->name, k->match ? "match" : "no match");
-		assert_int_equal(client_glob_check(k->glob, NULL), 0);
-	}
-	assert_false(client_glob_match("", "a"));
-	assert_false(client_glob_match("a", ""));
-	assert_false(client_glob_match(NULL, "a"));
-	assert_false(client_glob_match("a", NULL));
-}
-
-/* Many '**' and '*' against a long name: no exponential backtracking
- * (the test would not finish). */
-static void test_glob_pathological(void **state)
-{
-	char glob[256] = "", name[256] = "";
-	size_t g = 0, n = 0;
-
-	(void)state;
-	for (int i = 0; i < 40; i++, g += 5)
-		memcpy(glob + g, "**/a/", 5);
-	glob[g] = 'b';
-	for (int i = 0; i < 120; i++, n += 2)
-		memcpy(name + n, "a/", 2);
-	name[n] = 'c';
-	assert_int_equal(client_glob_check(glob, NULL), 0);
-	assert_false(client_glob_match(glob, name));
-	name[n] = 'b';
-	assert_true(client_glob_match(glob, name));
-	assert_false(client_glob_match("*a*a*a*a*a*a*a*a*a*a*a*b",
-	                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac"));
-}
-
-static void test_glob_check(void **state)
-{
-	static const char *const bad[] = {
-		"a/**b", "**b",    "a**",  "***",   "/a",   "a/",       "a//b",
-		"..",    "a/../b", ".",    "a/./b", "",     "a b",      "a;b",
-		"a,b",   "a\"b",   "a\\b", "a?b",   "a[b]", "\xc3\xa9",
-	};
-	static const char *const good[] = { "**",  "*",    "a/*/b",
-		                            "a.*", "*.-_", "a/**/b" };
-	const char *why;
-	char longglob[300];
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		why = NULL;
-		if (client_glob_check(bad[i], &why) != KW_EINVAL)
-			fail_msg("accepted bad pattern '%s'", bad[i]);
-		assert_non_null(why);
-	}
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		assert_int_equal(client_glob_check(good[i], &why), 0);
-	memset(longglob, 'a', 256);
-	longglob[256] = '\0';
-	assert_int_equal(client_glob_check(longglob, &why), KW_EINVAL);
-	longglob[255] = '\0';
-	assert_int_equal(client_glob_check(longglob, &why), 0);
-	assert_int_equal(client_glob_check(NULL, &why), KW_EINVAL);
-}
-
-/* xorshift64: reproducible cases. */
-static uint64_t rnd_next(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
-/* 1..5 segments; a segment is "**" (globs only) or 1..3 of chars. */
-static void random_path(uint64_t *x, const char *chars, bool globstar,
-                        char *out, size_t outsz)
-{
-	size_t nseg = 1 + rnd_next(x) % 5, off = 0, nchars = strlen(chars);
-
-	for (size_t i = 0; i < nseg && off + 5 < outsz; i++) {
-		if (i > 0)
-			out[off++] = '/';
-		if (globstar && rnd_next(x) % 4 == 0) {
-			out[off++] = '*';
-			out[off++] = '*';
-			continue;
-		}
-		for (size_t n = 1 + rnd_next(x) % 3; n > 0; n--)
-			out[off++] = chars[rnd_next(x) % nchars];
-	}
-	out[off] = '\0';
-}
-
-/* Small alphabets, so that matches and near misses are both common. */
-static void test_glob_same_as_agent(void **state)
-{
-	uint64_t x = 0x9e3779b97f4a7c15u;
-	char glob[64], name[64];
-	int checked = 0, matched = 0;
-
-	(void)state;
-	for (int i = 0; i < 200000; i++) {
-		random_path(&x, "ab*", true, glob, sizeof(glob));
-		random_path(&x, "ab", false, name, sizeof(name));
-		if (client_glob_check(glob, NULL) < 0) {
-			assert_int_equal(policy_glob_check(glob, NULL),
-			                 KW_EINVAL);
-			continue;
-		}
-		assert_int_equal(policy_glob_check(glob, NULL), 0);
-		checked++;
-		if (client_glob_match(glob, name) !=
-		    policy_glob_match(glob, name))
-			fail_msg("glob '%s' on '%s': library %d, agent %d",
-			         glob, name, client_glob_match(glob, name),
-			         policy_glob_match(glob, name));
-		matched += client_glob_match(glob, name);
-	}
-	/* The cases must exercise both answers. */
-	assert_true(checked > 100000);
-	assert_true(matched > checked / 50);
-	assert_true(matched < checked - checked / 50);
-}
 
 /* The fake agent --------------------------------------------------------- */
 
@@ -885,10 +673,6 @@ static void test_watch_reconnect_locked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_glob_table),
-		cmocka_unit_test(test_glob_pathological),
-		cmocka_unit_test(test_glob_check),
-		cmocka_unit_test(test_glob_same_as_agent),
 		cmocka_unit_test_setup_teardown(test_watch_routing, fake_setup,
 		                                fake_teardown),
 		cmocka_unit_test_setup_teardown(test_watch_timeout, fake_setup,

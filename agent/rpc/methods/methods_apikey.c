@@ -31,12 +31,12 @@
 #include "policy.h"
 #include "ratelimit.h"
 #include "rotate.h"
+#include "scope.h"
 #include "store_apikeys.h"
 
-#define SCOPE_LEN_MAX 64u
-#define SCOPES_MAX    32u
-#define TTL_MAX       315360000u /* 10 years */
-#define OVERLAP_MAX   31536000u  /* 1 year, as for schedules */
+#define SCOPES_MAX  32u
+#define TTL_MAX     315360000u /* 10 years */
+#define OVERLAP_MAX 31536000u  /* 1 year, as for schedules */
 /* Fresh ids drawn before giving up (a clash of 71-bit ids is a miracle). */
 #define NEW_ID_TRIES 4
 
@@ -96,21 +96,6 @@ static int param_principal(rpc_ctx *x, bool required, const char **ret)
 	return r;
 }
 
-/* 1..SCOPE_LEN_MAX bytes of [A-Za-z0-9:._/-]. */
-static bool scope_valid(const char *s, size_t n)
-{
-	if (n == 0 || n > SCOPE_LEN_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == ':' || c == '.' ||
-		      c == '_' || c == '/' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* Optional scopes: an array of distinct scopes, joined by spaces into
  * out ("" if absent or empty). */
 static int param_scopes(rpc_ctx *x,
@@ -132,11 +117,12 @@ static int param_scopes(rpc_ctx *x,
 	json_array_foreach(arr, i, v)
 	{
 		if (!json_is_string(v) ||
-		    !scope_valid(json_string_value(v), json_string_length(v)))
+		    !kw_scope_name_valid(json_string_value(v),
+		                         json_string_length(v)))
 			return rpc_fail(x, KW_EINVAL, "scopes",
 			                "scope %zu: must be 1 to %u characters "
 			                "of A-Z a-z 0-9 : . _ / -",
-			                i + 1, SCOPE_LEN_MAX);
+			                i + 1, KW_SCOPE_NAME_MAX);
 		for (size_t j = 0; j < i; j++) {
 			if (json_equal(v, json_array_get(arr, j)))
 				return rpc_fail(x, KW_EINVAL, "scopes",

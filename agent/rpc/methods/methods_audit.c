@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "glob.h"
 #include "jsonget.h"
 #include "keyward.h"
 #include "log.h"
@@ -102,7 +103,7 @@ int method_audit_query(rpc_ctx *x, json_t **ret_result)
 	            0)
 		return r;
 	const char *why = NULL;
-	if (glob && policy_glob_check(glob, &why) < 0)
+	if (glob && kw_glob_check(glob, &why) < 0)
 		return rpc_fail(x, KW_EINVAL, "name", "%s", why);
 	if (outcome && audit_outcome_parse(outcome, &f.outcome) < 0)
 		return rpc_fail(x, KW_EINVAL, "outcome",

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "duration.h"
+#include "glob.h"
 #include "keyward.h"
 #include "log.h"
 #include "name.h"
@@ -412,7 +413,7 @@ int method_secret_watch(rpc_ctx *x, json_t **ret_result)
 		return r;
 	if (!pattern)
 		return rpc_fail(x, KW_EINVAL, "pattern", "required");
-	if (policy_glob_check(pattern, &why) < 0)
+	if (kw_glob_check(pattern, &why) < 0)
 		return rpc_fail(x, KW_EINVAL, "pattern", "%s",
 		                why ? why : "not a valid glob");
 	bool known = false;
@@ -435,7 +436,7 @@ int method_secret_watch(rpc_ctx *x, json_t **ret_result)
 static bool watches(const conn *c, const char *name)
 {
 	for (uint32_t i = 0; i < c->nwatch; i++) {
-		if (policy_glob_match(c->watch[i], name))
+		if (kw_glob_match(c->watch[i], name))
 			return true;
 	}
 	return false;

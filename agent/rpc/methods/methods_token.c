@@ -15,13 +15,13 @@
 #include "log.h"
 #include "policy.h"
 #include "rotate.h"
+#include "scope.h"
 #include "secmem.h"
 #include "store.h"
 
 #define TOKEN_TEXT_MAX     255u /* subject, client_id */
 #define TOKEN_AUD_MAX      8u   /* audiences of one token */
 #define TOKEN_SCOPES_MAX   32u
-#define TOKEN_SCOPE_LEN    64u
 #define SIGNING_SEED_BYTES 32u
 
 /* Up to two keys: [0] the current version (signs), [1] the previous one
@@ -212,21 +212,6 @@ static bool printable(const char *s, size_t n, size_t max)
 	return true;
 }
 
-static bool scope_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > TOKEN_SCOPE_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == ':' || c == '.' ||
-		      c == '_' || c == '/' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* params.key as a list of scopes, space-joined into out ("" if absent). */
 static int param_scopes(rpc_ctx *x, const char *key, char *out, size_t outsz)
 {
@@ -244,12 +229,12 @@ static int param_scopes(rpc_ctx *x, const char *key, char *out, size_t outsz)
 	json_array_foreach(arr, i, v)
 	{
 		if (!json_is_string(v) ||
-		    json_string_length(v) != strlen(json_string_value(v)) ||
-		    !scope_ok(json_string_value(v)))
+		    !kw_scope_name_valid(json_string_value(v),
+		                         json_string_length(v)))
 			return rpc_fail(
 				x, KW_EINVAL, key,
 				"scope %zu: 1 to %u of [A-Za-z0-9:._/-]", i + 1,
-				TOKEN_SCOPE_LEN);
+				KW_SCOPE_NAME_MAX);
 		int n = snprintf(out + len, outsz - len, "%s%s", len ? " " : "",
 		                 json_string_value(v));
 		if (n < 0 || (size_t)n >= outsz - len)
@@ -318,7 +303,7 @@ int method_token_issue(rpc_ctx *x, json_t **ret_result)
 		                            "client_id", "ttl",      NULL };
 	agent *a = x->a;
 	const char *sub, *client_id;
-	char scopes[TOKEN_SCOPES_MAX * (TOKEN_SCOPE_LEN + 1) + 1];
+	char scopes[TOKEN_SCOPES_MAX * (KW_SCOPE_NAME_MAX + 1) + 1];
 	json_t *aud = NULL;
 	bool has_ttl;
 	uint64_t ttl;
@@ -400,7 +385,7 @@ int method_token_verify(rpc_ctx *x, json_t **ret_result)
 	agent *a = x->a;
 	const char *token, *audience;
 	size_t tlen, alen;
-	char need[TOKEN_SCOPES_MAX * (TOKEN_SCOPE_LEN + 1) + 1];
+	char need[TOKEN_SCOPES_MAX * (KW_SCOPE_NAME_MAX + 1) + 1];
 	char canon[JWT_AUD_MAX + 1];
 	int r, reason = JWT_R_OK;
 
