@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "config.h"
@@ -78,6 +79,17 @@ static int paths_resolve(const char *home, const char *config,
 	return r;
 }
 
+/* unlock sends the passphrase as a JSON string: one that is not UTF-8
+ * could be set here but never sent. jansson's copy is wiped on release
+ * (kw_secmem_init). */
+static bool passphrase_utf8(const char *pass, size_t len)
+{
+	json_t *s = json_stringn(pass, len);
+
+	json_decref(s);
+	return s != NULL;
+}
+
 int init_read_passphrase(int fd, char **ret_pass, size_t *ret_len)
 {
 	const size_t bufsz = CRYPTO_PASS_MAX + 2;
@@ -113,6 +125,9 @@ int init_read_passphrase(int fd, char **ret_pass, size_t *ret_len)
 		r = KW_EINVAL;
 	} else if (strlen(buf) != len) {
 		say("passphrase contains a NUL byte");
+		r = KW_EINVAL;
+	} else if (!passphrase_utf8(buf, len)) {
+		say("the passphrase must be valid UTF-8");
 		r = KW_EINVAL;
 	}
 	if (r < 0)

@@ -46,7 +46,7 @@ int init_image_check(const char *home, const char *path, unsigned min_schema,
 
 /*
  * Read one passphrase line (at most CRYPTO_PASS_MAX bytes, not empty, no
- * NUL; a final newline dropped) from fd into kw_wipealloc memory (free
+ * NUL, UTF-8; a final newline dropped) from fd into kw_wipealloc memory (free
  * with kw_wipefree). Prints what was wrong; 0 or a KW_E* code.
  */
 int init_read_passphrase(int fd, char **ret_pass, size_t *ret_len);
