@@ -89,7 +89,7 @@ bool cli_parse_u64(const char *s, uint64_t min, uint64_t max,
 int cli_check_name(const struct cli *cli, const char *name);
 
 /*
- * Read a passphrase of 1..KEY_PASS_MAX bytes into sodium_malloc memory
+ * Read a passphrase of 1..KW_PASS_MAX bytes into sodium_malloc memory
  * (free with sodium_free). From fd (one line) if fd >= 0, else from the
  * terminal with prompt; with confirm set and a terminal, asks twice and
  * insists on a match. Prints failures; returns 0 or an exit code.

@@ -1,6 +1,8 @@
 /*
- * cmd_init.c - keyward init: create the store. The only command that opens
- * the store itself (every other one goes through the agent).
+ * cmd_init.c - keyward init: create the store. The home, the checks and
+ * the default policy are done here; the keys and secrets.db are made by
+ * keywardd --init (oneshot.h), so that this program links neither the
+ * store, SQLite nor inih. Every other command goes through the agent.
  *
  * Order matters: everything that can be refused (home permissions, config,
  * an existing store or owner policy, a passphrase typo) is checked before
@@ -19,11 +21,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
-#include "crypto.h"
+#include "oneshot.h"
 #include "paths.h"
 #include "secmem.h"
-#include "store.h"
 
 struct init_paths {
 	char home[KW_PATH_MAX];
@@ -126,87 +126,36 @@ static void remove_store(const char *db)
 	}
 }
 
-/* The key-encryption key and the wrap header for the chosen mode. */
-static int make_kek(const struct cli *cli, const struct init_paths *p,
-                    const kw_config *cfg, const char *pass, wrapped_key *w,
-                    kw_key **ret_kek)
-{
-	int r;
-
-	if (!pass) {
-		w->mode = KEY_WRAP_KEYFILE;
-		r = keyfile_create(p->key, ret_kek);
-		if (r == KW_EEXIST)
-			cli_msg(cli, NULL,
-			        "%s already exists (left from an "
-			        "earlier store?); move it away first",
-			        p->key);
-		else if (r < 0)
-			cli_msg(cli, NULL, "cannot create %s: %s", p->key,
-			        kw_strerror(r));
-		return r;
-	}
-	w->mode = KEY_WRAP_PASSPHRASE;
-	randombytes_buf(w->salt, sizeof(w->salt));
-	w->opslimit = cfg->kdf_opslimit;
-	w->memlimit = cfg->kdf_memlimit;
-	r = key_from_passphrase(pass, strlen(pass), w->salt, w->opslimit,
-	                        w->memlimit, ret_kek);
-	if (r < 0)
-		cli_msg(cli, NULL,
-		        "cannot derive a key from the passphrase: "
-		        "%s (check [kdf] in %s)",
-		        kw_strerror(r), p->ini);
-	return r;
-}
-
-/* Create master.key (keyfile mode), the data key and the store. */
+/*
+ * master.key (keyfile mode), the data key and secrets.db, by keywardd
+ * --init; pass (NULL in keyfile mode) goes to it over its passphrase
+ * channel. keywardd says what went wrong and removes what it made.
+ */
 static int create_store(const struct cli *cli, const struct init_paths *p,
-                        const kw_config *cfg, const char *pass)
+                        const char *pass)
 {
-	wrapped_key w = { 0 };
-	kw_key *kek = NULL, *dk = NULL;
-	store *st = NULL;
-	int r;
+	const char *const keyfile_args[] = { "--init", "--home", p->home,
+		                             NULL };
+	const char *const pass_args[] = { "--init",
+		                          "--home",
+		                          p->home,
+		                          "--passphrase-fd",
+		                          ONESHOT_PASS_FD_ARG,
+		                          NULL };
+	struct oneshot o;
+	int ex, status;
 
-	r = make_kek(cli, p, cfg, pass, &w, &kek);
-	if (r < 0)
-		return CLI_EXIT_ERROR;
-	r = key_random(&dk);
-	if (r == 0)
-		r = key_wrap(kek, dk, &w);
-	if (r < 0) {
-		cli_msg(cli, NULL, "cannot make the data key: %s",
-		        kw_strerror(r));
-		goto fail;
-	}
-	r = store_open(p->db, STORE_CREATE, &st);
-	if (r == 0)
-		r = store_wrap_set(st, &w);
-	if (r < 0) {
-		cli_msg(cli, NULL, "cannot create %s: %s", p->db,
-		        kw_strerror(r));
-		/* Another init won the race: its store is not ours to
-		 * remove. */
-		if (r == KW_EEXIST && !st)
-			goto fail;
-		goto fail_store;
-	}
-	store_close(st);
-	key_free(dk);
-	key_free(kek);
-	sodium_memzero(&w, sizeof(w));
-	return 0;
-
-fail_store:
-	store_close(st);
-	remove_store(p->db);
-fail:
-	if (!pass)
-		unlink(p->key);
-	key_free(dk);
-	key_free(kek);
-	sodium_memzero(&w, sizeof(w));
+	ex = oneshot_start(cli, pass ? pass_args : keyfile_args, pass != NULL,
+	                   false, &o);
+	if (ex != 0)
+		return ex;
+	if (pass)
+		(void)oneshot_send_pass(&o, pass, strlen(pass));
+	status = oneshot_finish(&o);
+	if (status == 0)
+		return 0;
+	if (status < 0)
+		cli_msg(cli, NULL, "keywardd --init did not finish");
 	return CLI_EXIT_ERROR;
 }
 
@@ -262,12 +211,11 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct init_paths p;
-	char err[512] = "", exe[PATH_MAX];
+	char exe[PATH_MAX];
 	bool passphrase = false, created_home = false;
 	char *pass = NULL;
-	kw_config cfg;
 	struct stat st;
-	int opt, ex, r, fd = -1;
+	int opt, ex, fd = -1;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (opt == 'p') {
@@ -305,7 +253,8 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 	if (ex != 0)
 		return ex;
 	/* The agent refuses a keyward.ini others can write (it sets the KDF
-	 * cost of the passphrase wrap made here): so does init. */
+	 * cost of the passphrase wrap): so does init, before asking for a
+	 * passphrase (keywardd --init checks it again, and parses it). */
 	if (lstat(p.ini, &st) == 0 &&
 	    (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	     (st.st_mode & 022))) {
@@ -313,12 +262,6 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		        "%s must be a regular file of yours that group and "
 		        "others cannot write (chmod 600 %s)",
 		        p.ini, p.ini);
-		ex = CLI_EXIT_ERROR;
-		goto fail_home;
-	}
-	r = config_load(p.ini, &cfg, err, sizeof(err));
-	if (r < 0) {
-		cli_msg(cli, NULL, "%s", err[0] ? err : kw_strerror(r));
 		ex = CLI_EXIT_ERROR;
 		goto fail_home;
 	}
@@ -347,7 +290,7 @@ int cmd_init(struct cli *cli, int argc, char **argv)
 		if (ex != 0)
 			goto fail_home;
 	}
-	ex = create_store(cli, &p, &cfg, pass);
+	ex = create_store(cli, &p, pass);
 	sodium_free(pass);
 	if (ex != 0)
 		goto fail_home;

@@ -20,7 +20,7 @@
 
 #include "cli.h"
 #include "paths.h"
-#include "policy.h"
+#include "policy_owner.h"
 
 #define POLICY_DIR  "policies"
 #define POLICY_FILE "00-owner.ini"

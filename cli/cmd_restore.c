@@ -9,6 +9,10 @@
  * agent cannot start half way. The audit row is written by the agent at
  * its next start, from the marker restore.pending: only the agent has the
  * chain key, and only it extends the chain.
+ *
+ * The image is opened, checked and tried against the home's key by
+ * keywardd --check-image (oneshot.h): this program links no SQLite and
+ * no store code.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,15 +31,12 @@
 #include "backup.h"
 #include "backupfmt.h"
 #include "cli.h"
-#include "crypto.h"
+#include "oneshot.h"
 #include "paths.h"
 #include "secmem.h"
-#include "store.h"
 #include "writeall.h"
 
 #define RESTORE_MARK "restore.pending"
-/* What the integrity check of the restored image may take. */
-#define RESTORE_CHECK_MS 30000
 
 struct restore {
 	const char *file;
@@ -136,78 +137,111 @@ fail:
 	return CLI_EXIT_ERROR;
 }
 
-/* Open the written image as the agent will (migrations, quick_check) and
- * take its wrap. */
-static int restore_open_image(const struct cli *cli, struct restore *rs,
-                              wrapped_key *ret_wrap)
+/* keywardd's "image ERRNO DETAIL": the database is refused. DETAIL is
+ * SQLite's, printed with anything but printable ASCII as '?'. */
+static int image_refused(const struct cli *cli, const struct restore *rs,
+                         char *rest)
 {
-	char detail[200] = "";
-	store *st = NULL;
-	int schema = 0;
-	int r = store_open(rs->tmp_db, STORE_OPEN_EXISTING, &st);
+	char *end = NULL;
+	long code = strtol(rest, &end, 10);
 
-	if (r == 0)
-		r = store_quick_check(st, RESTORE_CHECK_MS, detail,
-		                      sizeof(detail));
-	if (r == 0)
-		r = store_schema_version(st, &schema);
-	if (r == 0 && (uint32_t)schema < rs->v.info.schema)
-		r = KW_EDAMAGED;
-	if (r == 0)
-		r = store_wrap_get(st, ret_wrap);
-	store_close(st);
-	if (r < 0) {
-		cli_msg(cli, NULL,
-		        "%s is refused: its database is not a keyward store "
-		        "this version can open (%s%s%s)",
-		        rs->file, kw_strerror(r), detail[0] ? ": " : "",
-		        detail);
-		return CLI_EXIT_ERROR;
+	if (end == rest || code < INT_MIN || code >= 0)
+		code = KW_EDAMAGED;
+	while (*end == ' ')
+		end++;
+	for (char *c = end; *c; c++) {
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
 	}
-	return 0;
+	cli_msg(cli, NULL,
+	        "%s is refused: its database is not a keyward store this "
+	        "version can open (%s%s%s)",
+	        rs->file, kw_strerror((int)code), *end ? ": " : "", end);
+	return CLI_EXIT_ERROR;
 }
 
-/* The key the home holds now (master.key, or the passphrase asked for)
- * must open the backup's wrap. */
-static int restore_key_check(const struct cli *cli, struct restore *rs,
-                             const wrapped_key *w)
+/* keywardd's "key MODE ERRNO": the home's key does not open the wrap. */
+static int key_refused(const struct cli *cli, const struct restore *rs,
+                       const char *rest)
 {
-	char path[KW_PATH_MAX], *pass = NULL;
-	kw_key *kek = NULL, *dk = NULL;
-	int r, ex;
+	const bool keyfile = strncmp(rest, "keyfile ", 8) == 0;
+	const char *num = strchr(rest, ' ');
+	long code = num ? strtol(num + 1, NULL, 10) : 0;
 
-	if (w->mode == KEY_WRAP_KEYFILE) {
-		if (home_path(rs, "master.key", "", path) < 0)
-			return CLI_EXIT_ERROR;
-		r = keyfile_read(path, &kek);
-	} else {
-		ex = cli_read_passphrase(cli, rs->pass_fd,
-		                         "passphrase of the backup: ", NULL,
-		                         &pass);
-		if (ex != 0)
-			return ex;
-		r = key_from_passphrase(pass, strlen(pass), w->salt,
-		                        w->opslimit, w->memlimit, &kek);
-		sodium_free(pass);
-	}
-	if (r == 0)
-		r = key_unwrap(kek, w, &dk);
-	key_free(kek);
-	key_free(dk);
-	if (r == 0)
-		return 0;
-	if (w->mode == KEY_WRAP_KEYFILE)
+	if (code < INT_MIN || code >= 0)
+		code = KW_ECRYPTO;
+	if (keyfile)
 		cli_msg(cli, NULL,
 		        "%s is refused: %s/master.key does not open it (%s); "
 		        "put the master.key it was made with there, or use "
 		        "--force",
-		        rs->file, rs->home, kw_strerror(r));
+		        rs->file, rs->home, kw_strerror((int)code));
 	else
 		cli_msg(cli, NULL,
 		        "%s is refused: the passphrase does not open it; use "
 		        "--force to restore it anyway",
 		        rs->file);
 	return CLI_EXIT_ERROR;
+}
+
+/* keywardd asked for the passphrase of the image's wrap. */
+static int image_pass(const struct cli *cli, const struct restore *rs,
+                      struct oneshot *o)
+{
+	char *pass = NULL;
+	int ex = cli_read_passphrase(cli, rs->pass_fd,
+	                             "passphrase of the backup: ", NULL, &pass);
+
+	if (ex == 0)
+		(void)oneshot_send_pass(o, pass, strlen(pass));
+	sodium_free(pass);
+	return ex;
+}
+
+/*
+ * keywardd --check-image: open the written image as the agent will
+ * (migrations, quick_check), require the backup's schema, and unless
+ * --force check that the key the home holds now (master.key, or the
+ * passphrase asked for) opens its wrap.
+ */
+static int restore_check_image(const struct cli *cli, struct restore *rs)
+{
+	char schema[16];
+	const char *args[] = { "--check-image",
+		               rs->tmp_db,
+		               "--home",
+		               rs->home,
+		               "--min-schema",
+		               schema,
+		               "--passphrase-fd",
+		               ONESHOT_PASS_FD_ARG,
+		               rs->force ? "--no-key-check" : NULL,
+		               NULL };
+	struct oneshot o;
+	char *line;
+	bool ok = false;
+	int ex = 0, status;
+
+	snprintf(schema, sizeof(schema), "%u", (unsigned)rs->v.info.schema);
+	if ((ex = oneshot_start(cli, args, true, true, &o)) != 0)
+		return ex;
+	while (ex == 0 && (line = oneshot_line(&o))) {
+		if (strcmp(line, "passphrase") == 0)
+			ex = image_pass(cli, rs, &o);
+		else if (strncmp(line, "image ", 6) == 0)
+			ex = image_refused(cli, rs, line + 6);
+		else if (strncmp(line, "key ", 4) == 0)
+			ex = key_refused(cli, rs, line + 4);
+		else if (strcmp(line, "ok") == 0)
+			ok = true;
+	}
+	status = oneshot_finish(&o);
+	if (ex == 0 && (!ok || status != 0)) {
+		cli_msg(cli, NULL, "keywardd --check-image failed on %s",
+		        rs->file);
+		ex = CLI_EXIT_ERROR;
+	}
+	return ex;
 }
 
 /* Rename from to to, never over an existing file. ENOENT is fine (there
@@ -278,7 +312,6 @@ static int restore_place(const struct cli *cli, struct restore *rs)
 
 static int restore_run(const struct cli *cli, struct restore *rs)
 {
-	wrapped_key w;
 	int ex;
 
 	if ((ex = restore_lock(cli, rs)) != 0 ||
@@ -288,11 +321,9 @@ static int restore_run(const struct cli *cli, struct restore *rs)
 	    home_path(rs, "audit.checkpoints", ".restoring", rs->tmp_cp) < 0)
 		return cli_usage(cli, "KEYWARD_HOME is too long");
 	if ((ex = write_new(cli, rs->tmp_db, rs->v.db, rs->v.info.db_len)) ||
-	    (ex = restore_open_image(cli, rs, &w)) != 0)
+	    (ex = restore_check_image(cli, rs)) != 0)
 		return ex;
 	cli_progress_step("restore", 2, 4, "store checked");
-	if (!rs->force && (ex = restore_key_check(cli, rs, &w)) != 0)
-		return ex;
 	cli_progress_step("restore", 3, 4, "key checked");
 	if ((ex = write_new(cli, rs->tmp_cp, rs->v.cp, rs->v.info.cp_len)))
 		return ex;

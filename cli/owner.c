@@ -28,7 +28,7 @@
 #include "atomicfile.h"
 #include "cli.h"
 #include "paths.h"
-#include "policy.h"
+#include "policy_owner.h"
 #include "secmem.h"
 
 /* Where this build installs keyward (cli/meson.build sets it from the

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "crypto.h"
+#include "secmem.h"
 #include "tty.h"
 #include "writeall.h"
 
@@ -151,7 +151,7 @@ static int pass_error(const struct cli *cli, int fd, int r)
 		break;
 	case KW_ETOOBIG:
 		cli_msg(cli, NULL, "passphrase longer than %u bytes",
-		        KEY_PASS_MAX);
+		        KW_PASS_MAX);
 		break;
 	case KW_EINVAL:
 		cli_msg(cli, NULL, "passphrase contains a NUL byte");
@@ -168,11 +168,11 @@ static int pass_error(const struct cli *cli, int fd, int r)
 	return CLI_EXIT_ERROR;
 }
 
-/* One passphrase from fd or the terminal into pass (KEY_PASS_MAX + 2). */
+/* One passphrase from fd or the terminal into pass (KW_PASS_MAX + 2). */
 static int pass_read_one(const struct cli *cli, int fd, const char *prompt,
                          char *pass, size_t *ret_len)
 {
-	const size_t bufsz = KEY_PASS_MAX + 2;
+	const size_t bufsz = KW_PASS_MAX + 2;
 	json_t *utf8;
 	size_t len = 0;
 	int r;
@@ -181,7 +181,7 @@ static int pass_read_one(const struct cli *cli, int fd, const char *prompt,
 		r = tty_read_fd_line(fd, pass, bufsz, &len);
 	else
 		r = tty_read_secret(prompt, pass, bufsz, &len);
-	if (r == 0 && len > KEY_PASS_MAX)
+	if (r == 0 && len > KW_PASS_MAX)
 		r = KW_ETOOBIG;
 	if (r < 0)
 		return pass_error(cli, fd, r);
@@ -205,7 +205,7 @@ static int pass_read_one(const struct cli *cli, int fd, const char *prompt,
 int cli_read_passphrase(const struct cli *cli, int fd, const char *prompt,
                         const char *confirm, char **ret_pass)
 {
-	const size_t bufsz = KEY_PASS_MAX + 2;
+	const size_t bufsz = KW_PASS_MAX + 2;
 	char *pass, *again = NULL;
 	size_t len, len2;
 	int ex = CLI_EXIT_ERROR;

@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+/* Longest passphrase, in bytes: the CLI reads no more, keywardd takes no
+ * more. */
+#define KW_PASS_MAX 1024u
+
 /* 0 or KW_EINTERNAL if libsodium cannot initialise. Idempotent. */
 int kw_secmem_init(void);
 

@@ -9,6 +9,8 @@
 #   binaries (a usable SDK);
 # - a store made by the build's keyward is administered by the installed
 #   keyward, and the other way round (keyward policy owner add);
+# - the installed keyward links no SQLite, inih or agent code (ldd, nm),
+#   and its init runs the keywardd installed beside it;
 # - make uninstall removes what make install wrote.
 # The user's own install log (make uninstall reads it) is kept aside.
 set -eu
@@ -91,6 +93,8 @@ start_agent() {
 		sleep 0.1
 	done
 }
+
+sh "$src/tests/cli-deps.sh" "$root/bin/keyward"
 
 use_store home
 mkdir -m 700 "$KEYWARD_HOME"

@@ -9,8 +9,10 @@
 
 #include "agent.h"
 #include "harden.h"
+#include "init.h"
 #include "keyward.h"
 #include "log.h"
+#include "paths.h"
 #include "secmem.h"
 
 static void usage(FILE *out)
@@ -18,6 +20,11 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: keywardd [--home DIR] [--config FILE] [--socket PATH]\n"
 	        "                [--accept-loss]\n"
+	        "       keywardd --init [--home DIR] [--config FILE] "
+	        "[--passphrase-fd N]\n"
+	        "       keywardd --check-image PATH [--min-schema N] "
+	        "[--home DIR]\n"
+	        "                [--passphrase-fd N] [--no-key-check]\n"
 	        "\n"
 	        "The keyward agent. Runs in the foreground and logs to "
 	        "stderr.\n"
@@ -35,6 +42,11 @@ static void usage(FILE *out)
 	        "                  checkpoints or the anchor signed (a restored\n"
 	        "                  backup, a deleted -wal file); the loss is\n"
 	        "                  recorded in the audit log (docs/audit.md)\n"
+	        "  --init          create the store in DIR and exit (keyward "
+	        "init runs this)\n"
+	        "  --check-image   check a backup's database and that DIR's "
+	        "key opens it,\n"
+	        "                  then exit (keyward restore runs this)\n"
 	        "  --version, --help\n"
 	        "Signals: TERM/INT finish requests in flight and exit 0; HUP "
 	        "reloads the config.\n"
@@ -73,6 +85,95 @@ static int exit_status(int err)
 	}
 }
 
+/* What --init and --check-image were given. */
+struct oneshot {
+	bool init;
+	const char *image;
+	unsigned min_schema;
+	int pass_fd;
+	unsigned check_flags;
+};
+
+/* A whole-string decimal in [0, max]. */
+static bool parse_uint(const char *s, unsigned max, unsigned *ret)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > max)
+			return false;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	if (v > max)
+		return false;
+	*ret = (unsigned)v;
+	return true;
+}
+
+/* The options only the one-shot modes take; false for another. */
+static bool oneshot_option(struct oneshot *o, int opt, const char *arg)
+{
+	unsigned v;
+
+	switch (opt) {
+	case 'I':
+		o->init = true;
+		return true;
+	case 'C':
+		o->image = arg;
+		return true;
+	case 'm':
+		if (!parse_uint(arg, 1000000, &o->min_schema))
+			return false;
+		return true;
+	case 'f':
+		if (!parse_uint(arg, 1 << 20, &v))
+			return false;
+		o->pass_fd = (int)v;
+		return true;
+	case 'K':
+		o->check_flags |= INIT_CHECK_NO_KEY;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* keywardd --init / --check-image: hardened as the agent is, then one
+ * job, then exit with the agent's statuses. */
+static int oneshot_run(const struct oneshot *o, const char *home,
+                       const char *config)
+{
+	char dir[KW_PATH_MAX];
+	const char *what = NULL;
+	int r;
+
+	if (harden_process(&what) < 0) {
+		log_error("hardening failed at %s; refusing to run", what);
+		return 1;
+	}
+	if (kw_secmem_init() < 0) {
+		log_error("libsodium failed to initialise");
+		return 1;
+	}
+	if (!home) {
+		if (kw_path_home(dir, sizeof(dir)) < 0) {
+			log_error("cannot work out the home directory (set "
+			          "KEYWARD_HOME to an absolute path)");
+			return EX_CONFIG;
+		}
+		home = dir;
+	}
+	if (o->init)
+		r = init_store_create(home, config, o->pass_fd);
+	else
+		r = init_image_check(home, o->image, o->min_schema, o->pass_fd,
+		                     o->check_flags);
+	return exit_status(r);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -81,12 +182,18 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "print-socket", no_argument, NULL, 'p' },
 		{ "accept-loss", no_argument, NULL, 'L' },
+		{ "init", no_argument, NULL, 'I' },
+		{ "check-image", required_argument, NULL, 'C' },
+		{ "min-schema", required_argument, NULL, 'm' },
+		{ "passphrase-fd", required_argument, NULL, 'f' },
+		{ "no-key-check", no_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *home = NULL, *config = NULL, *sock = NULL;
-	bool print_socket = false;
+	struct oneshot one = { .pass_fd = -1 };
+	bool print_socket = false, oneshot_only = false;
 	unsigned flags = 0;
 	int opt;
 
@@ -114,14 +221,21 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			if (!oneshot_option(&one, opt, optarg)) {
+				usage(stderr);
+				return 2;
+			}
+			oneshot_only |= opt != 'I' && opt != 'C';
+			break;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (one.init && one.image) ||
+	    (oneshot_only && !one.init && !one.image)) {
 		usage(stderr);
 		return 2;
 	}
+	if (one.init || one.image)
+		return oneshot_run(&one, home, config);
 
 	if (print_socket)
 		return exit_status(agent_print_socket(home, config, sock));

@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "policy_owner.h"
+
 enum policy_op {
 	POLICY_OP_READ = 0,
 	POLICY_OP_WRITE,
@@ -122,35 +124,5 @@ void policy_decide(const policy *p, const policy_identity *id,
  * "gid"?,"exe"?,"exe_sha256"?,"token"?,"read":[...],...,"admin":bool,
  * "rate":"50/s burst 100"|null}]}. New reference. */
 json_t *policy_to_json(const policy *p);
-
-/* 0 if exe is an absolute, normalised path shorter than PATH_MAX (no
- * empty, "." or ".." component, no trailing '/', no control characters),
- * as an exe key takes it; else KW_EINVAL with a static reason. */
-int policy_exe_check(const char *exe, const char **ret_why);
-
-/* Longest exe an owner section takes: its "exe = " line must fit the
- * parser's line limit. */
-#define POLICY_OWNER_EXE_MAX 150
-/* Most keyward executables policy_write_default names. */
-#define POLICY_OWNER_DEFAULT_MAX 8
-/* Room for the default policy with that many sections. */
-#define POLICY_OWNER_FILE_MAX 4096
-
-/*
- * Render owner section number index (1: "owner-cli", then "owner-cli-2",
- * ...): uid owner, exe cli_exe, admin and every grant on everything, to
- * buf. Its length (without the NUL), or KW_EINVAL for index 0, an exe
- * policy files refuse or longer than POLICY_OWNER_EXE_MAX, or a buf too
- * small.
- */
-int policy_owner_section(char *buf, size_t bufsz, unsigned index, uid_t owner,
-                         const char *cli_exe);
-
-/* Write the default policy to dir/00-owner.ini, creating dir 0700: a
- * comment saying what it is, then one owner section per exes[i] (nexes
- * of 1..POLICY_OWNER_DEFAULT_MAX, numbered from 1). KW_EEXIST if the file
- * exists, KW_EINVAL as policy_owner_section. */
-int policy_write_default(const char *dir, uid_t owner, const char *const *exes,
-                         size_t nexes);
 
 #endif

@@ -69,33 +69,6 @@ parse_fail(struct policy_parse *ps, unsigned line, int rc, const char *fmt, ...)
 	return 0;
 }
 
-int policy_exe_check(const char *exe, const char **ret_why)
-{
-	const char *why = NULL;
-	size_t len = exe ? strlen(exe) : 0;
-
-	if (len == 0 || exe[0] != '/')
-		why = "must be an absolute path";
-	else if (len >= PATH_MAX)
-		why = "must be shorter than PATH_MAX";
-	else if (strstr(exe, "//") || strstr(exe, "/./") ||
-	         strstr(exe, "/../") || exe[len - 1] == '/' ||
-	         (len >= 2 && strcmp(exe + len - 2, "/.") == 0) ||
-	         (len >= 3 && strcmp(exe + len - 3, "/..") == 0))
-		why = "must be a normalised path (no '//', '.' or '..' "
-		      "components, no trailing '/')";
-	for (size_t i = 0; !why && i < len; i++) {
-		unsigned char c = (unsigned char)exe[i];
-		if (c < 0x20 || c == 0x7f)
-			why = "must not contain control characters";
-	}
-	if (!why)
-		return 0;
-	if (ret_why)
-		*ret_why = why;
-	return KW_EINVAL;
-}
-
 /* A whole-string decimal in [0, 2^31]; false if v is not all digits. */
 static bool parse_decimal_id(const char *v, unsigned long *ret)
 {

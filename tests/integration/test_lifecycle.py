@@ -8,8 +8,9 @@ import signal
 import stat
 import unittest
 
-from harness import (BIN_KEYWARDD, DaemonTestCase, EXIT_OK, Rpc, mode_of,
-                     poll_until, render_config, run, socket_accepts)
+from harness import (BIN_KEYWARD, BIN_KEYWARDD, DaemonTestCase, EXIT_OK, Rpc,
+                     fd_with, mode_of, poll_until, render_config, run,
+                     socket_accepts)
 
 # keywardd's exit statuses (keywardd(8), EXIT STATUS; sysexits.h). The
 # units' RestartPreventExitStatus= lists all but EXIT_AGENT_FAILED, which
@@ -149,6 +150,62 @@ class InitModes(DaemonTestCase):
         self.d.start()
         self.put_cli("init/x", b"works")
         self.assertEqual(self.get_cli("init/x"), b"works")
+
+    def lone_keyward(self, keywardd=None):
+        """A copy of keyward in a directory of its own, with keywardd
+        (a script) beside it, or nothing."""
+        d = os.path.join(self.h.work, "lone")
+        os.makedirs(d, 0o755, exist_ok=True)
+        path = os.path.join(d, "keyward")
+        shutil.copyfile(BIN_KEYWARD, path)
+        os.chmod(path, 0o755)
+        if keywardd is not None:
+            beside = os.path.join(d, "keywardd")
+            with open(beside, "w") as f:
+                f.write(keywardd)
+            os.chmod(beside, 0o755)
+        return path
+
+    def test_init_runs_the_keywardd_beside_it(self):
+        # keyward links no store code: init runs keywardd --init, the one
+        # beside it, and the passphrase reaches it on a descriptor, never
+        # in its arguments.
+        argv_log = os.path.join(self.h.work, "keywardd.argv")
+        cli = self.lone_keyward("#!/bin/sh\nprintf '%%s\\n' \"$@\" >%s\n"
+                                "exec %s \"$@\"\n" % (argv_log, BIN_KEYWARDD))
+        secret = "horse staple 42 lifecycle"
+        rfd = fd_with(secret + "\n")
+        try:
+            r = run([cli, "init", "--passphrase-fd", str(rfd)], self.h.env,
+                    pass_fds=(rfd,), cwd=self.h.work)
+        finally:
+            os.close(rfd)
+        self.assertRc(r, 0)
+        with open(argv_log) as f:
+            argv = f.read().split("\n")
+        self.assertEqual(argv[:3], ["--init", "--home", self.h.home])
+        self.assertIn("--passphrase-fd", argv)
+        self.assertNotIn(secret, "\n".join(argv) + r.text + r.err)
+        # The store opens with that passphrase (the policy init wrote
+        # names the keyward that ran it).
+        self.d.start()
+        rfd = fd_with(secret + "\n")
+        try:
+            r = run([cli, "unlock", "--passphrase-fd", str(rfd)],
+                    self.h.env, pass_fds=(rfd,), cwd=self.h.work)
+        finally:
+            os.close(rfd)
+        self.assertRc(r, EXIT_OK)
+        self.assertRc(run([cli, "put", "init/p"], self.h.env, input=b"ok",
+                          cwd=self.h.work), EXIT_OK)
+        r = run([cli, "get", "init/p"], self.h.env, cwd=self.h.work)
+        self.assertEqual((r.rc, r.out), (EXIT_OK, b"ok"), r)
+
+    def test_init_without_keywardd_beside_it(self):
+        r = run([self.lone_keyward(), "init"], self.h.env, cwd=self.h.work)
+        self.assertRc(r, 1)
+        self.assertIn("keywardd installed beside it", r.err)
+        self.assertEqual(sorted(os.listdir(self.h.home)), ["keyward.ini"])
 
 
 class UnsafePermissions(DaemonTestCase):
