@@ -1,6 +1,6 @@
 /*
  * fuzz_name.c - secret names and globs: kw_name_check and kw_prefix_check
- * (common/name.c), the agent's policy globs (agent/policy.c) and the
+ * (common/name.c), the agent's policy globs (agent/policy/policy.c) and the
  * client library's copy of their matcher (client-lib/glob.c).
  *
  * Input: "GLOB\nNAME" (without a newline, the whole input is both).
