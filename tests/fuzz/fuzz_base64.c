@@ -1,6 +1,6 @@
 /*
  * fuzz_base64.c - the base64 codecs: kw_b64_* (common/wire.c, secret values
- * on the wire) and jwt_b64url_* (agent/jwt.c, token segments).
+ * on the wire) and jwt_b64url_* (agent/auth/jwt.c, token segments).
  *
  * Properties: both decoders accept only canonical text, so whatever they
  * accept encodes back to exactly the input; and decode(encode(x)) == x.

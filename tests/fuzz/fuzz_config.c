@@ -1,5 +1,5 @@
 /*
- * fuzz_config.c - keyward.ini (agent/config.c). config_load reads a file,
+ * fuzz_config.c - keyward.ini (agent/base/config.c). config_load reads a file,
  * so each input is written to a file on tmpfs first.
  *
  * Properties: a refusal says why and leaves the output untouched; an

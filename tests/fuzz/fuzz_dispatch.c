@@ -1,6 +1,6 @@
 /*
  * fuzz_dispatch.c - the agent's request path: frame reader, JSON-RPC
- * envelope, every method, the batch commit and the answers (agent/conn.c,
+ * envelope, every method, the batch commit and the answers (agent/rpc/conn.c,
  * dispatch.c, methods_*.c), on a real agent in keyfile mode whose home is
  * on tmpfs.
  *

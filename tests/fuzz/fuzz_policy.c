@@ -1,7 +1,7 @@
 /*
- * fuzz_policy.c - the policy file parser (agent/policy_parse.c). Policies
- * load from a directory, so each input becomes the one file of a private
- * directory on tmpfs.
+ * fuzz_policy.c - the policy file parser (agent/policy/policy_parse.c).
+ * Policies load from a directory, so each input becomes the one file of a
+ * private directory on tmpfs.
  *
  * Properties: a refusal says why; an accepted policy can be shown
  * (policy_to_json) and decided on, and a decision that allows names the

@@ -1,8 +1,8 @@
 /*
  * fuzz_rotresult.c - what comes back from a rotator: a command's output
- * (rotcmd_detail, agent/rotcmd.c), a webhook's response body
- * (webhook_first_line, agent/webhook.c) and the check that keeps the new
- * value out of the audit log (rotate_quotes_value, agent/rotate_step.c).
+ * (rotcmd_detail, agent/rotate/rotcmd.c), a webhook's response body
+ * (webhook_first_line, agent/rotate/webhook.c) and the check that keeps the new
+ * value out of the audit log (rotate_quotes_value, agent/rotate/rotate_step.c).
  *
  * Input: the output or body; the same bytes also serve as a new value.
  * Properties: details are NUL-terminated printable ASCII within their

@@ -50,7 +50,7 @@ EXIT_REVOKED = 6
 EXIT_EXPIRED = 7
 EXIT_MALFORMED = 8
 
-# The failure budget (agent/methods_apikey.c): 20 at once, 10 a second.
+# The failure budget (agent/rpc/methods/methods_apikey.c): 20 at once, 10 a second.
 BURST = 20
 REFILL_PER_S = 10
 

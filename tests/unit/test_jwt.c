@@ -1,6 +1,7 @@
 /*
- * test_jwt.c - JWT access tokens (agent/jwt.h): fixed vectors, round trips,
- * and a table of malformed and hostile tokens, each refused for its reason.
+ * test_jwt.c - JWT access tokens (agent/auth/jwt.h): fixed vectors, round
+ * trips, and a table of malformed and hostile tokens, each refused for its
+ * reason.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_rotspec.c - rotator specifications (agent/rotspec.h): parsing,
+ * test_rotspec.c - rotator specifications (agent/rotate/rotspec.h): parsing,
  * canonical spelling, value generation, and the command file checks on
  * files made in a temporary directory.
  */

@@ -1,5 +1,5 @@
 /*
- * test_schedule.c - when a rotation schedule fires (agent/schedule.h).
+ * test_schedule.c - when a rotation schedule fires (agent/rotate/schedule.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>

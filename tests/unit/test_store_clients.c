@@ -25,7 +25,7 @@
 #include "store_clients.h"
 
 /*
- * Migration 1 exactly as it shipped (agent/store.c), to build a database
+ * Migration 1 exactly as it shipped (agent/store/store.c), to build a database
  * the way a version-1 keyward left it.
  */
 static const char migration1[] =

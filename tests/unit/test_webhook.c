@@ -1,6 +1,6 @@
 /*
- * test_webhook.c - the webhook rotator's HTTP client (agent/webhook.c) and
- * its destination guard (agent/webhook_guard.c).
+ * test_webhook.c - the webhook rotator's HTTP client (agent/rotate/webhook.c)
+ * and its destination guard (agent/rotate/webhook_guard.c).
  *
  * The destination guard's address table, the signature against an HMAC
  * written out here from SHA-256 (itself checked against RFC 4231), and real
