@@ -212,8 +212,6 @@ int agent_verify_start(agent *a, conn *c);
  * (methods_rotate.c). */
 void agent_notify_rotated(agent *a, const char *name, uint64_t version,
                           uint64_t previous, const char *rotation_id);
-/* Wall-clock time in unix microseconds (audit timestamps). */
-int64_t agent_now_us(void);
 /* us as "YYYY-MM-DDTHH:MM:SSZ" (at least 21 bytes of buf). */
 void agent_format_utc(int64_t us, char *buf, size_t size);
 
