@@ -2,6 +2,7 @@
 # The build itself is meson; this file only strings the steps together.
 
 BUILD      ?= build
+INSTALL_BUILD ?= build-release
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-bench
 VG_BUILD   ?= build-valgrind
@@ -60,48 +61,58 @@ deb: deps-deb
 # BENCH_ARGS passes options to run.py (e.g. --perf, --no-scale).
 bench: deps-bench
 	@test -f $(BENCH_BUILD)/build.ninja || meson setup $(BENCH_BUILD) \
-		-Dbuildtype=release -Dbench=true -Dtests=false
+		-Dbuildtype=release -Dbench=true -Dtests=false -Dtest_hooks=true
+	@scripts/set-test-hooks.sh $(BENCH_BUILD)
 	ninja -C $(BENCH_BUILD)
 	python3 bench/run.py --build $(BENCH_BUILD) $(BENCH_ARGS)
 
+# The trees the tests run (this one, build-asan, build-valgrind) have the
+# test suite's hooks compiled in (-Dtest_hooks=true: a movable clock and
+# crash points); a tree set up without them gets them here.
 build:
-	@test -f $(BUILD)/build.ninja || meson setup $(BUILD)
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) -Dtest_hooks=true
+	@scripts/set-test-hooks.sh $(BUILD)
 	ninja -C $(BUILD)
 
-# make install [PREFIX=/usr] [DESTDIR=/tmp/stage]: meson install of $(BUILD).
-# The prefix is compiled in (the keyward path `keyward init` pins, the
-# systemd units' ExecStart), so a PREFIX given here reconfigures $(BUILD)
-# with it before building; it stays $(BUILD)'s prefix afterwards (make run
-# then runs that build). Without PREFIX, $(BUILD) keeps the prefix it was
-# set up with (meson's default, /usr/local, for a build made by make run).
-# make uninstall removes what the last install from $(BUILD) wrote,
-# DESTDIR included (meson-logs/install-log.txt), and the directories that
-# install created (an install over an earlier one creates none).
+# make install [PREFIX=/usr] [DESTDIR=/tmp/stage]: meson install of
+# $(INSTALL_BUILD), a release tree of its own (buildtype=release, no tests,
+# no test hooks), never the tests' $(BUILD). The prefix is compiled in (the
+# keyward path `keyward init` pins, the systemd units' ExecStart), so a
+# PREFIX given here reconfigures $(INSTALL_BUILD) with it before building;
+# it stays its prefix afterwards. Without PREFIX, $(INSTALL_BUILD) keeps
+# the prefix it was set up with (meson's default, /usr/local, at first).
+# make uninstall removes what the last install from $(INSTALL_BUILD)
+# wrote, DESTDIR included (meson-logs/install-log.txt), and the
+# directories that install created (an install over an earlier one
+# creates none).
 PREFIX ?=
 DESTDIR ?=
 
 install-configure:
-	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) \
+	@test -f $(INSTALL_BUILD)/build.ninja || meson setup $(INSTALL_BUILD) \
+		-Dbuildtype=release -Dtests=false -Dtest_hooks=false \
 		$(if $(PREFIX),--prefix="$(PREFIX)")
-	@$(if $(PREFIX),scripts/set-prefix.sh $(BUILD) "$(PREFIX)")
-	ninja -C $(BUILD)
+	@$(if $(PREFIX),scripts/set-prefix.sh $(INSTALL_BUILD) "$(PREFIX)")
+	ninja -C $(INSTALL_BUILD)
 
 install: install-configure
-	meson install -C $(BUILD) --no-rebuild \
+	meson install -C $(INSTALL_BUILD) --no-rebuild \
 		$(if $(DESTDIR),--destdir "$(abspath $(DESTDIR))")
 
 uninstall:
-	@test -f $(BUILD)/meson-logs/install-log.txt || \
-		{ echo "nothing to uninstall: $(BUILD) has no install log" >&2; \
+	@test -f $(INSTALL_BUILD)/meson-logs/install-log.txt || \
+		{ echo "nothing to uninstall: $(INSTALL_BUILD) has no install log" >&2; \
 		exit 1; }
-	ninja -C $(BUILD) uninstall
+	ninja -C $(INSTALL_BUILD) uninstall
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build of everything;
 # UBSan findings abort instead of printing and carrying on.
 build-asan:
 	@test -f $(ASAN_BUILD)/build.ninja || meson setup $(ASAN_BUILD) \
 		-Db_sanitize=address,undefined -Db_lundef=false \
-		-Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
+		-Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug \
+		-Dtest_hooks=true
+	@scripts/set-test-hooks.sh $(ASAN_BUILD)
 	ninja -C $(ASAN_BUILD)
 
 # The integration suite with every keywardd under valgrind's memcheck (see
@@ -117,7 +128,8 @@ test-valgrind: deps-test build-valgrind
 
 build-valgrind:
 	@test -f $(VG_BUILD)/build.ninja || meson setup $(VG_BUILD) \
-		-Dbuildtype=debug
+		-Dbuildtype=debug -Dtest_hooks=true
+	@scripts/set-test-hooks.sh $(VG_BUILD)
 	ninja -C $(VG_BUILD)
 
 # libFuzzer (clang) builds of the targets in tests/fuzz, with ASan and UBSan.
@@ -149,5 +161,5 @@ lint:
 		agent cli client-lib common bench tests/fuzz
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(VG_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(VG_BUILD) $(FUZZ_BUILD) $(INSTALL_BUILD)
 	rm -rf $(DEB_OUT)

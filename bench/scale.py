@@ -13,8 +13,9 @@ removed on exit, error or Ctrl-C.
 
 The store is keyfile mode, WAL, on whatever filesystem /tmp is; the page
 cache is warm (the store was just written), so start-up is a warm start.
-The daemon runs with KEYWARD_TEST_CLOCK set (a file the rotation clock reads
-each loop turn) so that schedules can be made due without waiting.
+The daemon runs with KEYWARD_TEST_CLOCK set (a file the agent's clock reads
+each loop turn) so that schedules can be made due without waiting; it needs
+a build with -Dtest_hooks=true, which make bench sets up.
 
 JSON fields (times in seconds unless the name says _ms; memory in KiB):
 
@@ -351,6 +352,14 @@ class Bench:
             if not os.access(path, os.X_OK):
                 raise BenchError("%s is not an executable (build first: "
                                  "ninja -C %s)" % (path, args.build))
+        # Only a keywardd with the test hooks reads KEYWARD_TEST_CLOCK;
+        # any other would leave every schedule not due.
+        with open(self.keywardd, "rb") as f:
+            if b"KEYWARD_TEST_CLOCK" not in f.read():
+                raise BenchError("%s was built without -Dtest_hooks=true, "
+                                 "which scale.py needs to move the clock "
+                                 "(make bench sets it up so)"
+                                 % self.keywardd)
         self.root = tempfile.mkdtemp(prefix="kwscale-", dir="/tmp")
         cleanup.dirs.append(self.root)
         self.home = os.path.join(self.root, "home")

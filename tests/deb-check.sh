@@ -7,10 +7,15 @@
 # - dpkg -x of all three into a scratch root: the extracted keyward and
 #   keywardd report meson's version and do a put/get round trip, and the
 #   README's C example, built against the extracted libkeyward-dev, reads
-#   the secret through the extracted libkeyward.so.0.
+#   the secret through the extracted libkeyward.so.0;
+# - the test suite's hooks (KEYWARD_TEST_CLOCK, KEYWARD_TEST_CRASH) are in
+#   no packaged binary or library, and are in BUILD's keywardd (built with
+#   -Dtest_hooks=true, as make's test trees are), so that the first check
+#   cannot pass because the hooks were renamed.
 # Usage: deb-check.sh BUILD SRC [DEBDIR]
 #   DEBDIR: check the packages already there (make deb's build-deb/)
 #   instead of building them.
+#   KW_BIN_KEYWARDD: BUILD's keywardd (default BUILD/agent/keywardd).
 set -eu
 
 build=$1
@@ -111,6 +116,20 @@ for d in $debs; do
 done
 LD_LIBRARY_PATH="$root/usr/lib/$ma${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_LIBRARY_PATH
+# Test hooks: in the test build, in nothing packaged. grep -r reads the
+# binaries whole; the docs, which name the hooks, are not searched.
+test_keywardd=${KW_BIN_KEYWARDD:-$build/agent/keywardd}
+for name in KEYWARD_TEST_CLOCK KEYWARD_TEST_CRASH; do
+	grep -q "$name" "$test_keywardd" ||
+		fail "$test_keywardd (a test build) does not contain $name: is" \
+			"-Dtest_hooks off there, or was the hook renamed (then" \
+			"rename it in this check too)?"
+done
+hooked=$(grep -rl KEYWARD_TEST_ "$root/usr/bin" "$root/usr/lib" || true)
+[ -z "$hooked" ] || fail "the test hooks are compiled into: $hooked"
+[ -x "$root/usr/bin/keywardd" ] && [ -x "$root/usr/bin/keyward" ] ||
+	fail "no keyward and keywardd under $root/usr/bin to search"
+
 got=$("$root/usr/bin/keyward" --version)
 [ "$got" = "keyward $version" ] || fail "keyward --version printed '$got'"
 got=$("$root/usr/bin/keywardd" --version)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# make install into a scratch DESTDIR, then:
+# make install of BUILD (as INSTALL_BUILD: the tree under test, not make
+# install's own release tree) into a scratch DESTDIR, then:
 # - everything the install layout lists is there: binaries, library,
 #   header, keyward.pc, man pages, the docs (README, docs/*.md, the
 #   policies README and examples) and the example policies;
@@ -39,7 +40,7 @@ fail() {
 	exit 1
 }
 
-make -s -C "$src" install BUILD="$build" DESTDIR="$tmp/dest" >/dev/null
+make -s -C "$src" install INSTALL_BUILD="$build" DESTDIR="$tmp/dest" >/dev/null
 prefix=$(meson introspect "$build" --buildoptions |
 	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 root="$tmp/dest$prefix"
@@ -151,6 +152,6 @@ got=$("$root/bin/keyward" get other/token)
 [ "$got" = "$value" ] || fail "the installed keyward read '$got'"
 echo "ok: the build's and the installed keyward administer each other's stores"
 
-make -s -C "$src" uninstall BUILD="$build" >/dev/null
+make -s -C "$src" uninstall INSTALL_BUILD="$build" >/dev/null
 [ ! -e "$tmp/dest" ] || { find "$tmp/dest" >&2; fail "make uninstall left files"; }
 echo "ok: make uninstall removed everything make install wrote"

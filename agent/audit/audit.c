@@ -14,12 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "audit_int.h"
+#include "clock.h"
 #include "keyward.h"
 #include "secmem.h"
 #include "store_keys.h"
@@ -30,14 +30,6 @@
 #define PRUNE_MAX 2000u
 /* Rows read per statement when handing committed rows to followers. */
 #define NOTIFY_CHUNK 1024u
-
-static int64_t real_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 const uint8_t *audit_sk_open(audit *au)
 {
@@ -565,7 +557,7 @@ void audit_lock(audit *au)
 	/* What was logged while unlocked stays vouched for. A failure is
 	 * not fatal: verification then relies on the chain alone. */
 	if (checkpoint_owed(au))
-		(void)checkpoint_head(au, real_now_us());
+		(void)checkpoint_head(au, clock_wall_us());
 	drop_keys(au);
 }
 

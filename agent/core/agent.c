@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "fsguard.h"
@@ -309,7 +310,7 @@ static int agent_open_audit(agent *a)
 static int agent_audit_startup(agent *a)
 {
 	char msg[512];
-	int r = audit_startup(a->au, a->accept_loss, agent_now_us(), msg,
+	int r = audit_startup(a->au, a->accept_loss, clock_wall_us(), msg,
 	                      sizeof(msg));
 	if (r == KW_ESTATE)
 		log_error("refusing to start: %s", msg);
@@ -333,7 +334,7 @@ static void agent_audit_watch(agent *a)
 	audit_cp_state(a->au, &st);
 	if (st.failing && a->cp_saw_fault && !a->fault.active &&
 	    audit_unlocked(a->au)) {
-		(void)audit_checkpoint(a->au, agent_now_us());
+		(void)audit_checkpoint(a->au, clock_wall_us());
 		audit_cp_state(a->au, &st);
 	}
 	a->cp_saw_fault = a->fault.active;
@@ -382,7 +383,7 @@ int agent_keys_changed(agent *a)
 	                                &a->apikey_key)) < 0)
 		log_error("cannot open the API-key hash key: %s",
 		          kw_strerror(r));
-	else if (a->au && (r = audit_unlock(a->au, a->dk, agent_now_us())) < 0)
+	else if (a->au && (r = audit_unlock(a->au, a->dk, clock_wall_us())) < 0)
 		log_error("cannot open the audit log (%s): staying locked",
 		          kw_strerror(r));
 	if (r < 0) {
@@ -404,13 +405,6 @@ int agent_keys_changed(agent *a)
 	key_linger(a->token_key);
 	key_linger(a->apikey_key);
 	return 0;
-}
-
-int64_t agent_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void agent_format_utc(int64_t us, char *buf, size_t size)
@@ -446,7 +440,7 @@ static void agent_store_fault(agent *a, const char *what, int err)
 		return;
 	a->fault = (struct agent_fault){
 		.active = true,
-		.since_us = agent_now_us(),
+		.since_us = clock_wall_us(),
 		.retry_ms = loop_now_ms(),
 	};
 	snprintf(a->fault.cause, sizeof(a->fault.cause), "%s failed (%s)", what,
@@ -537,7 +531,7 @@ static void agent_batch_split(agent *a)
 	int r = agent_batch_end(a);
 	if (r == 0) {
 		agent_light_committed(a);
-		audit_committed(a->au, agent_now_us(),
+		audit_committed(a->au, clock_wall_us(),
 		                agent_has_followers(a) ? agent_push_row : NULL,
 		                a);
 	} else {
@@ -696,7 +690,7 @@ static void agent_batch_finish(agent *a)
 		if (r == 0) {
 			if (light)
 				agent_light_committed(a);
-			audit_committed(a->au, agent_now_us(),
+			audit_committed(a->au, clock_wall_us(),
 			                agent_has_followers(a) ?
 			                        agent_push_row :
 			                        NULL,
@@ -901,7 +895,7 @@ int agent_audit(agent *a, const audit_event *ev)
 		return 0;
 	int r = agent_batch(a);
 	if (r == 0)
-		r = audit_append(a->au, ev, agent_now_us());
+		r = audit_append(a->au, ev, clock_wall_us());
 	if (r < 0)
 		log_error("could not record %s in the audit log: %s", ev->op,
 		          kw_strerror(r));
@@ -1656,7 +1650,7 @@ static void agent_sweep(agent *a, int64_t now)
 	ratelimit_sweep(a->rate, now);
 	ratelimit_sweep(a->apikey_failures, now);
 	if (a->au && !store_batch_active(a->st) && !a->fault.active)
-		(void)audit_tick(a->au, agent_now_us());
+		(void)audit_tick(a->au, clock_wall_us());
 	penalty_sweep(a->refused, now);
 	penalty_sweep(a->bad_tokens, now);
 	agent_watch_modes(a);
@@ -1747,7 +1741,7 @@ int agent_run(agent *a)
 		          "recovery runs when the agent starts again",
 		          a->fault.cause);
 	else if (audit_unlocked(a->au) &&
-	         audit_checkpoint(a->au, agent_now_us()) < 0)
+	         audit_checkpoint(a->au, clock_wall_us()) < 0)
 		log_error("could not write the final audit checkpoint");
 	log_info("stopped");
 	return 0;

@@ -210,8 +210,6 @@ void agent_conn_gone(agent *a, conn *c);
 int agent_audit(agent *a, const audit_event *ev);
 /* Start an incremental audit.verify for c (parked until done). */
 int agent_verify_start(agent *a, conn *c);
-/* Wall-clock time in unix microseconds (audit timestamps). */
-int64_t agent_now_us(void);
 /* us as "YYYY-MM-DDTHH:MM:SSZ" (at least 21 bytes of buf). */
 void agent_format_utc(int64_t us, char *buf, size_t size);
 

@@ -8,6 +8,7 @@
 #include <sysexits.h>
 
 #include "agent.h"
+#include "clock.h"
 #include "harden.h"
 #include "init.h"
 #include "keyward.h"
@@ -249,6 +250,14 @@ int main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
+
+	clock_init();
+#if KW_TEST_HOOKS
+	if (clock_test_file())
+		log_warn("the agent's clock is the test clock in %s "
+		         "(KEYWARD_TEST_CLOCK); never in production",
+		         clock_test_file());
+#endif
 
 	agent a;
 	int r = agent_init(&a, home, config, sock, flags);

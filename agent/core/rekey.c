@@ -43,7 +43,8 @@ struct agent_rekey {
 	uint8_t audit_sealed[AUDIT_SEALED_SK_BYTES];
 };
 
-/* KEYWARD_TEST_CRASH=rekey:work or rekey:commit (tests only). */
+#if KW_TEST_HOOKS
+/* KEYWARD_TEST_CRASH=rekey:work or rekey:commit (test builds only). */
 static bool rekey_crash_at(const char *when)
 {
 	const char *v = getenv("KEYWARD_TEST_CRASH");
@@ -57,6 +58,12 @@ static void rekey_crash(const char *when)
 	log_warn("KEYWARD_TEST_CRASH: dying in a rekey (%s)", when);
 	raise(SIGKILL);
 }
+#else
+static void rekey_crash(const char *when)
+{
+	(void)when;
+}
+#endif
 
 static int new_key_path(const agent *a, char *buf, size_t size)
 {

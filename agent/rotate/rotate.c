@@ -1,12 +1,11 @@
 /*
- * rotate.c - the rotation engine (rotate.h, docs/rotation.md): its clock
- * and testing hooks, the batch bookkeeping, starting runs and the tick
- * that finds due work. One step of a run is rotate_step.c.
+ * rotate.c - the rotation engine (rotate.h, docs/rotation.md): its crash
+ * hooks (test builds only), the batch bookkeeping, starting runs and the
+ * tick that finds due work. One step of a run is rotate_step.c. Its time
+ * is clock_now() (clock.h).
  */
 #include "rotate.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "keyward.h"
 #include "log.h"
 #include "procgroup.h"
@@ -26,28 +26,6 @@
 #include "schedule.h"
 #include "secmem.h"
 #include "webhook.h"
-
-int64_t rotate_now(const rotate *r)
-{
-	if (r && r->clock_path[0]) {
-		/* Tests move time by rewriting this file. */
-		char buf[32];
-		int fd = open(r->clock_path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			if (n > 0) {
-				buf[n] = '\0';
-				char *end = NULL;
-				errno = 0;
-				long long t = strtoll(buf, &end, 10);
-				if (errno == 0 && end != buf && t > 0)
-					return (int64_t)t;
-			}
-		}
-	}
-	return (int64_t)time(NULL);
-}
 
 _Static_assert(STORE_BOOT_ID_LEN == PROCGROUP_BOOT_ID_LEN,
                "a stored boot id is a procgroup's");
@@ -122,6 +100,30 @@ static void kill_all_left_over(rotate *r)
 	free(c.v);
 }
 
+#if KW_TEST_HOOKS
+/* KEYWARD_TEST_CRASH=STEP:work or STEP:commit (test builds only). */
+static int crash_hook_init(rotate *r)
+{
+	const char *crash = getenv("KEYWARD_TEST_CRASH");
+
+	if (!crash || !*crash)
+		return 0;
+	const char *colon = strchr(crash, ':');
+	size_t n = colon ? (size_t)(colon - crash) : 0;
+	if (!colon || n == 0 || n >= sizeof(r->crash_step) ||
+	    (strcmp(colon + 1, "work") && strcmp(colon + 1, "commit"))) {
+		log_error("KEYWARD_TEST_CRASH must be STEP:work or "
+		          "STEP:commit");
+		return KW_ECONFIG;
+	}
+	memcpy(r->crash_step, crash, n);
+	r->crash_after_commit = strcmp(colon + 1, "commit") == 0;
+	log_warn("rotation crash hook armed (KEYWARD_TEST_CRASH); "
+	         "never in production");
+	return 0;
+}
+#endif
+
 int rotate_new(const rotate_host *host, rotate **ret_rotate)
 {
 	rotate *r = calloc(1, sizeof(*r));
@@ -129,30 +131,13 @@ int rotate_new(const rotate_host *host, rotate **ret_rotate)
 		return KW_ENOMEM;
 	r->h = *host;
 	r->dirty = true;
-	const char *clock = getenv("KEYWARD_TEST_CLOCK");
-	if (clock && *clock) {
-		snprintf(r->clock_path, sizeof(r->clock_path), "%s", clock);
-		log_warn("rotation uses the test clock in %s "
-		         "(KEYWARD_TEST_CLOCK); never in production",
-		         r->clock_path);
+#if KW_TEST_HOOKS
+	int rr = crash_hook_init(r);
+	if (rr < 0) {
+		free(r);
+		return rr;
 	}
-	const char *crash = getenv("KEYWARD_TEST_CRASH");
-	if (crash && *crash) {
-		const char *colon = strchr(crash, ':');
-		size_t n = colon ? (size_t)(colon - crash) : 0;
-		if (!colon || n == 0 || n >= sizeof(r->crash_step) ||
-		    (strcmp(colon + 1, "work") &&
-		     strcmp(colon + 1, "commit"))) {
-			log_error("KEYWARD_TEST_CRASH must be STEP:work or "
-			          "STEP:commit");
-			free(r);
-			return KW_ECONFIG;
-		}
-		memcpy(r->crash_step, crash, n);
-		r->crash_after_commit = strcmp(colon + 1, "commit") == 0;
-		log_warn("rotation crash hook armed (KEYWARD_TEST_CRASH); "
-		         "never in production");
-	}
+#endif
 	if (rotate_store(r))
 		kill_all_left_over(r);
 	*ret_rotate = r;
@@ -244,14 +229,18 @@ void rotate_settled(rotate *r, bool committed)
 			r->h.rotated(r->h.ctx, n->name, n->version, n->previous,
 			             n->id);
 		}
+#if KW_TEST_HOOKS
 		if (r->crash_armed) {
 			log_warn("KEYWARD_TEST_CRASH: dying after the commit "
 			         "of step %s",
 			         r->crash_step);
 			raise(SIGKILL);
 		}
+#endif
 	}
+#if KW_TEST_HOOKS
 	r->crash_armed = false;
+#endif
 	r->nnotices = 0;
 	if (had) {
 		/* The next step of what just committed can go at once. */
@@ -260,6 +249,7 @@ void rotate_settled(rotate *r, bool committed)
 	}
 }
 
+#if KW_TEST_HOOKS
 /* KEYWARD_TEST_CRASH: the step's work is done, its batch not committed. */
 void rotate_crash_point(rotate *r, const char *step)
 {
@@ -273,6 +263,7 @@ void rotate_crash_point(rotate *r, const char *step)
 	         step);
 	raise(SIGKILL);
 }
+#endif
 
 /* One audit row of the engine. Fails the batch if it cannot be written:
  * what it records must not commit without it. */
@@ -370,7 +361,7 @@ int rotate_start(rotate *r, const char *name, char ret_id[ROTATION_ID_LEN + 1],
 	}
 	if (rr != KW_ENOTFOUND)
 		return rr;
-	rr = new_run(r, &sc, "manual", rotate_now(r), &ro);
+	rr = new_run(r, &sc, "manual", clock_now(), &ro);
 	if (rr < 0)
 		return rr;
 	r->dirty = true;
@@ -497,7 +488,7 @@ void rotate_tick(rotate *r)
 		return;
 	if (!rotate_dk(r) || *r->h.stopping)
 		return;
-	int64_t now = rotate_now(r);
+	int64_t now = clock_now();
 	if (!r->dirty && !r->ready && now < r->next_due) {
 		r->checks++;
 		r->checked_at = now;

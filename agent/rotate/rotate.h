@@ -20,8 +20,8 @@
  * until the schedule's overlap has passed, then retired; watchers
  * (secret.watch) are told once the batch holding the finish commits.
  *
- * Time: rotate_now() is the one clock of schedules and runs. Tests move it
- * with KEYWARD_TEST_CLOCK (docs/rotation.md, "Testing hooks").
+ * Time: schedules and runs follow clock_now() (clock.h), which test builds
+ * let the tests move (docs/rotation.md, "Testing hooks").
  *
  * Event-loop thread only. Work happens only while the agent is unlocked.
  */
@@ -64,15 +64,12 @@ typedef struct rotate_host {
 	                uint64_t previous, const char *rotation_id);
 } rotate_host;
 
-/* Read the testing hooks from the environment; kill what the commands of
- * an agent that died left running, before any step can run again
+/* Read the crash hook from the environment (test builds only); kill what
+ * the commands of an agent that died left running, before any step can run again
  * (procgroup_kill: blocks while they die, at most 2 s a group). */
 int rotate_new(const rotate_host *host, rotate **ret_rotate);
 /* Cancel steps in flight (they rerun after the next start) and free. */
 void rotate_free(rotate *r);
-
-/* Unix seconds: the real clock, or the test clock if one is set. */
-int64_t rotate_now(const rotate *r);
 
 /*
  * Do the rotation work that is due, a bounded amount per call, inside the
@@ -83,7 +80,7 @@ void rotate_tick(rotate *r);
  * How many times the engine has looked for due work since start and
  * done all of it that was due (a tick that knew nothing was due counts; a
  * tick that failed, ran while locked or left more than a slice due does
- * not), and the rotate_now() time of the latest (0 before the first).
+ * not), and the clock_now() time of the latest (0 before the first).
  * Shown by agent.status, so that a client that moved the clock can wait
  * until that time has been looked at instead of sleeping.
  */

@@ -48,14 +48,15 @@ struct rot_notice {
 
 struct rotate {
 	rotate_host h;
-	char clock_path[KW_PATH_MAX]; /* KEYWARD_TEST_CLOCK, "" if unset */
-	char crash_step[8];           /* KEYWARD_TEST_CRASH */
+#if KW_TEST_HOOKS
+	char crash_step[8]; /* KEYWARD_TEST_CRASH, "" if unset */
 	bool crash_after_commit;
 	bool crash_armed; /* the crash step was recorded in this batch */
+#endif
 
 	bool dirty;       /* look at the store on the next tick */
 	bool ready;       /* more work is due right now */
-	int64_t next_due; /* rotate_now() time of the next work */
+	int64_t next_due; /* clock_now() time of the next work */
 	uint64_t checks;  /* rotate_checks() */
 	int64_t checked_at;
 
@@ -93,8 +94,16 @@ static inline void rotate_batch_fail(rotate *r, int err)
  * If that cannot be tracked the batch is failed, so nothing runs ahead
  * of an uncommitted step. */
 void rotate_settling_add(rotate *r, const char *id);
+#if KW_TEST_HOOKS
 /* KEYWARD_TEST_CRASH: step's work is done, its batch not committed. */
 void rotate_crash_point(rotate *r, const char *step);
+#else
+static inline void rotate_crash_point(rotate *r, const char *step)
+{
+	(void)r;
+	(void)step;
+}
+#endif
 /* One audit row of the engine; fails the batch if it cannot be written
  * (what it records must not commit without it). */
 void rotate_audit(rotate *r, const char *op, const char *name, uint64_t version,

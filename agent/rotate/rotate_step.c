@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <sodium.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "rotate_int.h"
 #include "rotspec.h"
@@ -312,7 +312,7 @@ static void job_done(void *arg, int result, const char *detail)
 		rotate_job_free(j);
 		return;
 	}
-	int64_t now = rotate_now(r);
+	int64_t now = clock_now();
 	if (result == 0)
 		step_done(r, &ro, safe[0] ? safe : "ok", now);
 	else
@@ -333,7 +333,7 @@ static char *step_input(const store_rotation *ro, const store_value *v,
 	                  ro->step, "name", ro->name, "rotation_id", ro->id,
 	                  "version", (json_int_t)ro->pending_version,
 	                  "previous_version", (json_int_t)ro->previous_version,
-	                  "value", b64, "timestamp", (json_int_t)time(NULL));
+	                  "value", b64, "timestamp", (json_int_t)clock_wall());
 	kw_wipefree_str(b64);
 	if (!o)
 		return NULL;
@@ -456,7 +456,7 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 				.body_len = inlen,
 				.hmac_key = key->value,
 				.hmac_key_len = key->len,
-				.timestamp = (int64_t)time(NULL),
+				.timestamp = clock_wall(),
 				.allow_private =
 					ro->flags & SCHEDULE_ALLOW_PRIVATE,
 				.allow_insecure =

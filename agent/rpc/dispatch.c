@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "conn.h"
 #include "keyward.h"
 #include "log.h"
@@ -484,7 +485,7 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 	int ar = (!m || r < 0 || (m->flags & M_READ)) ? agent_batch_read(x->a) :
 	                                                agent_batch(x->a);
 	if (ar == 0)
-		ar = audit_append(x->a->au, &ev, agent_now_us());
+		ar = audit_append(x->a->au, &ev, clock_wall_us());
 	if (ar == 0)
 		return r;
 	agent_batch_fail(x->a, ar);

@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "keyward.h"
 #include "store_int.h"
 
@@ -925,24 +925,18 @@ int store_settle(store *s)
 /* Stop a quick_check that has used up its time (store_quick_check). */
 static int check_deadline(void *arg)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	return now_ms >= *(const int64_t *)arg;
+	return clock_mono_ms() >= *(const int64_t *)arg;
 }
 
 int store_quick_check(store *s, uint32_t budget_ms, char *detail,
                       size_t detail_size)
 {
 	sqlite3_stmt *st = NULL;
-	struct timespec ts;
 
 	if (!store_connected(s) || s->batch || !detail || !detail_size)
 		return KW_EINVAL;
 	detail[0] = '\0';
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t deadline =
-		(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + budget_ms;
+	int64_t deadline = clock_mono_ms() + budget_ms;
 	/* One problem is enough to refuse; the check reads every page. */
 	int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st,
 	                            NULL);
@@ -1043,5 +1037,5 @@ int store_wrap_set(store *s, const wrapped_key *w)
 	                                  bind_blob(w->nonce, sizeof(w->nonce)),
 	                                  bind_blob(w->wrapped,
 	                                            sizeof(w->wrapped)),
-	                                  bind_int(time(NULL))));
+	                                  bind_int(clock_wall())));
 }

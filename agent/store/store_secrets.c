@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "keyward.h"
 #include "secmem.h"
 #include "store_int.h"
@@ -430,7 +430,7 @@ int store_delete(store *s, const char *name, uint32_t *ret_versions)
 	if (r == 0)
 		r = store_step_done(stmt(s, ST_ROTATION_END),
 		                    STORE_ARGS(bind_text(name),
-		                               bind_int(time(NULL))));
+		                               bind_int(clock_wall())));
 	if (r == 0)
 		r = store_tx_commit(s);
 	if (r < 0)

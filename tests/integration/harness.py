@@ -441,6 +441,39 @@ def accepted_skip_key(reason):
     return m.group(1)
 
 
+# --- the daemon's test hooks -----------------------------------------------
+
+# KEYWARD_TEST_CLOCK and KEYWARD_TEST_CRASH exist only in a keywardd built
+# with -Dtest_hooks=true (make's build, build-asan and build-valgrind
+# trees); any other keywardd never reads them, so a test that sets one
+# would run on the real clock, or never crash where it means to. The
+# variable names are in such a binary (getenv's argument) and in no other
+# (tests/deb-check.sh checks both ways), which is what is looked for.
+TEST_HOOK_MARK = b"KEYWARD_TEST_CLOCK"
+_test_hooks = {}
+
+
+def keywardd_has_test_hooks(path=None):
+    """Was keywardd (BIN_KEYWARDD unless path) built with test hooks?"""
+    path = path or BIN_KEYWARDD
+    if path not in _test_hooks:
+        with open(path, "rb") as f:
+            _test_hooks[path] = TEST_HOOK_MARK in f.read()
+    return _test_hooks[path]
+
+
+def require_test_hooks(names):
+    """Fail, saying why, if names (environment variables a test gives the
+    daemon) include a test hook that this keywardd does not have."""
+    hooks = sorted(n for n in names if n.startswith("KEYWARD_TEST_"))
+    if hooks and not keywardd_has_test_hooks():
+        raise AssertionError(
+            "%s needs a keywardd built with -Dtest_hooks=true, and %s was "
+            "built without (make build sets it up so; for a tree of your "
+            "own: scripts/set-test-hooks.sh BUILD)"
+            % (", ".join(hooks), BIN_KEYWARDD))
+
+
 class Daemon:
     """keywardd in the foreground, stderr appended to a log file."""
 
@@ -455,6 +488,7 @@ class Daemon:
     def start(self, wait=True):
         assert self.proc is None or self.proc.poll() is not None, \
             "daemon already running"
+        require_test_hooks(self.extra_env)
         logfd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
                         os.O_CLOEXEC, 0o600)
         try:

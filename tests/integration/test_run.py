@@ -5,7 +5,10 @@
   from harness.accepted_skip() with a key whose condition holds;
 - test-summary.py counts skipped sub-tests of passing programs (integration
   groups and cmocka), lists each with its reason, and with KW_REQUIRE_ALL=1
-  fails on any skip that was not accepted.
+  fails on any skip that was not accepted;
+- a test that gives the daemon a test hook (KEYWARD_TEST_CLOCK, ...) fails,
+  saying why, against a keywardd built without -Dtest_hooks, instead of
+  running on the real clock; the keywardd under test has the hooks.
 
 No daemon: the suites run here are made up in this file."""
 
@@ -119,6 +122,37 @@ class Runner(unittest.TestCase):
         reason = harness.accepted_skip("valgrind-scale", "big")
         self.assertEqual(harness.accepted_skip_key(reason),
                          "valgrind-scale" if harness.VALGRIND else None)
+
+
+class TestHooks(unittest.TestCase):
+
+    def use_keywardd(self, content):
+        """Make harness.BIN_KEYWARDD a file holding content."""
+        fd, path = tempfile.mkstemp(prefix="kw-hooks-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        self.addCleanup(os.unlink, path)
+        saved = harness.BIN_KEYWARDD
+        harness.BIN_KEYWARDD = path
+        self.addCleanup(setattr, harness, "BIN_KEYWARDD", saved)
+
+    def test_keywardd_under_test_has_them(self):
+        self.assertTrue(harness.keywardd_has_test_hooks(),
+                        "%s lacks the test hooks" % harness.BIN_KEYWARDD)
+
+    def test_refused_without_them(self):
+        self.use_keywardd(b"\x7fELF keywardd KEYWARD_TEST_ nothing more")
+        with self.assertRaises(AssertionError) as cm:
+            harness.require_test_hooks({"KEYWARD_TEST_CRASH": "rekey:work",
+                                        "ASAN_OPTIONS": "x"})
+        self.assertIn("KEYWARD_TEST_CRASH needs a keywardd built with "
+                      "-Dtest_hooks=true", str(cm.exception))
+        # Other variables (fault injection, sanitizer options) still go.
+        harness.require_test_hooks({"LD_PRELOAD": "x", "ASAN_OPTIONS": "x"})
+
+    def test_given_with_them(self):
+        self.use_keywardd(b"\x7fELF ...\0KEYWARD_TEST_CLOCK\0...")
+        harness.require_test_hooks({"KEYWARD_TEST_CLOCK": "/tmp/clock"})
 
 
 class Summary(unittest.TestCase):

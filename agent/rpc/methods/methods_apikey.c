@@ -15,14 +15,15 @@
  * and only the audit row says denied); then revoked, expired and the end
  * of a rotation's overlap are told apart. Every failure spends one unit
  * of the caller's failure budget; an empty budget refuses every verify
- * of that principal with rate_limited until it refills. Times are the
- * rotation clock (rotate_now), which tests move.
+ * of that principal with rate_limited until it refills. Times are
+ * clock_now() (clock.h), which test builds let the tests move.
  */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "apikey.h"
+#include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "keyward.h"
@@ -30,7 +31,6 @@
 #include "name.h"
 #include "policy.h"
 #include "ratelimit.h"
-#include "rotate.h"
 #include "scope.h"
 #include "store_apikeys.h"
 
@@ -244,7 +244,7 @@ int method_apikey_create(rpc_ctx *x, json_t **ret_result)
 	    (r = rpc_opt_uint(x, "ttl", 1, TTL_MAX, &has_ttl, &ttl)) < 0)
 		return r;
 	snprintf(k.principal, sizeof(k.principal), "%s", principal);
-	k.created = rotate_now(x->a->rot);
+	k.created = clock_now();
 	k.expires = has_ttl ? k.created + (int64_t)ttl : 0;
 	r = store_new_key(x, &k, NULL, 0, key);
 	if (r < 0)
@@ -294,7 +294,7 @@ static int list_one(const store_apikey *k, void *arg)
 int method_apikey_list(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "principal", NULL };
-	struct list_ctx l = { .now = rotate_now(x->a->rot) };
+	struct list_ctx l = { .now = clock_now() };
 	const char *principal;
 	int r;
 
@@ -317,7 +317,7 @@ int method_apikey_revoke(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "id", NULL };
 	const char *id;
-	int64_t now = rotate_now(x->a->rot);
+	int64_t now = clock_now();
 	int r;
 
 	if ((r = rpc_allow(x, keys)) < 0 || (r = param_id(x, &id)) < 0)
@@ -344,7 +344,7 @@ int method_apikey_rotate(rpc_ctx *x, json_t **ret_result)
 	const char *id;
 	bool has_overlap;
 	uint64_t overlap = 0;
-	int64_t now = rotate_now(x->a->rot);
+	int64_t now = clock_now();
 	int r;
 
 	if ((r = rpc_allow(x, keys)) < 0 || (r = param_id(x, &id)) < 0 ||
@@ -436,7 +436,7 @@ int method_apikey_verify(rpc_ctx *x, json_t **ret_result)
 	const char *key, *why = NULL;
 	size_t len = 0;
 	uint32_t retry = 0;
-	int64_t now = rotate_now(a->rot);
+	int64_t now = clock_now();
 	int r;
 
 	if (ratelimit_peek(a->apikey_failures, x->principal_name,

@@ -8,8 +8,8 @@
  */
 #include <sodium.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "keyward.h"
@@ -102,7 +102,7 @@ int method_client_hello(rpc_ctx *x, json_t **ret_result)
 		return hello_fail(x, "unknown or revoked token");
 	if (r < 0)
 		return r;
-	store_client_touch(a->st, name, (int64_t)time(NULL));
+	store_client_touch(a->st, name, clock_wall());
 	memcpy(x->c->token_name, name, strlen(name) + 1);
 	x->name = x->c->token_name; /* the audit row names the client */
 	x->c->principal_gen = 0;    /* attribute again with the token */
@@ -144,7 +144,7 @@ int method_client_add(rpc_ctx *x, json_t **ret_result)
 	sodium_memzero(raw, sizeof(raw));
 	r = token_hash(x->a, tok, TOKEN_LEN, hash);
 	if (r == 0)
-		r = store_client_add(x->a->st, name, hash, (int64_t)time(NULL));
+		r = store_client_add(x->a->st, name, hash, clock_wall());
 	sodium_memzero(hash, sizeof(hash));
 	if (r == KW_EEXIST)
 		r = rpc_fail(x, r, "name",
@@ -201,7 +201,7 @@ int method_client_revoke(rpc_ctx *x, json_t **ret_result)
 	if ((r = rpc_allow(x, keys)) < 0 ||
 	    (r = client_name_param(x, &name)) < 0)
 		return r;
-	r = store_client_revoke(x->a->st, name, (int64_t)time(NULL));
+	r = store_client_revoke(x->a->st, name, clock_wall());
 	if (r == KW_ENOTFOUND)
 		return rpc_fail(x, r, "name", "no live client of this name");
 	if (r < 0)

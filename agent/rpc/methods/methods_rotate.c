@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "duration.h"
@@ -209,7 +210,7 @@ int method_schedule_set(rpc_ctx *x, json_t **ret_result)
 	if ((r = schedule_rotator(x, name, &sc)) < 0)
 		return r;
 
-	int64_t now = rotate_now(a->rot);
+	int64_t now = clock_now();
 	sched_spec spec = {
 		.every = sc.every,
 		.window = sc.window,

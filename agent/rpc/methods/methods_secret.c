@@ -3,8 +3,8 @@
  */
 #include <sodium.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "keyward.h"
 #include "name.h"
@@ -80,7 +80,7 @@ int method_secret_put(rpc_ctx *x, json_t **ret_result)
 
 	uint64_t version = 0;
 	r = store_put(x->a->st, x->a->dk, name, value, len,
-	              x->a->cfg.max_versions, (int64_t)time(NULL), &version);
+	              x->a->cfg.max_versions, clock_wall(), &version);
 	kw_wipefree(value);
 	if (r < 0)
 		return secret_store_error(x, r);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backupfmt.h"
+#include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "keyward.h"
@@ -95,7 +96,7 @@ static int backup_take(rpc_ctx *x)
 		goto out;
 	}
 	b->owner = x->c;
-	b->created = agent_now_us() / 1000000;
+	b->created = clock_wall_us() / 1000000;
 	b->schema = schema;
 	b->db_len = img_len;
 	b->cp_len = cp_len;

@@ -9,12 +9,12 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "jwt.h"
 #include "keyward.h"
 #include "log.h"
 #include "policy.h"
-#include "rotate.h"
 #include "scope.h"
 #include "secmem.h"
 #include "store.h"
@@ -321,7 +321,7 @@ int method_token_issue(rpc_ctx *x, json_t **ret_result)
 	if (!has_ttl)
 		ttl = a->cfg.token_default_ttl;
 
-	int64_t now = rotate_now(a->rot);
+	int64_t now = clock_now();
 	struct keyset ks;
 	r = keyset_load(a, now, true, &ks);
 	if (r < 0) {
@@ -408,7 +408,7 @@ int method_token_verify(rpc_ctx *x, json_t **ret_result)
 	else if (!token)
 		return rpc_fail(x, KW_EINVAL, "token", "required");
 
-	int64_t now = rotate_now(a->rot);
+	int64_t now = clock_now();
 	struct keyset ks = { .n = 0 };
 	jwt_claims *c = NULL;
 	if (reason == JWT_R_OK) {
@@ -465,7 +465,7 @@ int method_jwks(rpc_ctx *x, json_t **ret_result)
 
 	if ((r = rpc_allow(x, keys)) < 0)
 		return r;
-	r = keyset_load(x->a, rotate_now(x->a->rot), false, &ks);
+	r = keyset_load(x->a, clock_now(), false, &ks);
 	if (r == KW_ENOTFOUND) {
 		*ret_result = json_pack("{s:[]}", "keys");
 		return *ret_result ? 0 : KW_ENOMEM;
