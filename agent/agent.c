@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "conn.h"
@@ -1562,12 +1561,10 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0 ||
 	    (r = rotate_new(a, &a->rot)) < 0)
 		return r;
-	/* Before any thread starts: curl_global_init is not thread-safe. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("cannot initialise libcurl");
-		return KW_EINTERNAL;
-	}
-	a->curl_ready = true;
+	/* keyward-net, the HTTP helper: forked before any thread starts and
+	 * before any key is loaded. Without it the agent still serves;
+	 * webhook steps then fail saying why. */
+	rotate_net_start(a->rot);
 	if ((r = unlock_worker_start(&a->worker, &a->worker_fd)) < 0) {
 		log_error("cannot start the key-derivation thread");
 		return r;
@@ -1749,7 +1746,5 @@ void agent_fini(agent *a)
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
 	free(a->uids);
-	if (a->curl_ready)
-		curl_global_cleanup();
 	*a = (agent){ .listen_fd = -1 };
 }

@@ -130,7 +130,6 @@ typedef struct agent {
 	/* store.backup's snapshot while its connection reads it
 	 * (methods_store.c); NULL when none. */
 	struct agent_backup *backup;
-	bool curl_ready; /* curl_global_init done */
 
 	int64_t started_ms;
 	int64_t next_sweep_ms;

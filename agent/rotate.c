@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "audit.h"
 #include "keyward.h"
 #include "log.h"
+#include "netclient.h"
 #include "procgroup.h"
 #include "rotate_int.h"
 #include "rotcmd.h"
@@ -184,6 +186,25 @@ void rotate_free(rotate *r)
 	free(r->settling);
 	free(r->notices);
 	free(r);
+}
+
+void rotate_net_start(rotate *r)
+{
+	char path[PATH_MAX];
+	int rr = netclient_helper_path(path, sizeof(path));
+
+	if (rr < 0) {
+		snprintf(r->net_why, sizeof(r->net_why),
+		         "keyward-net (the HTTP helper) is not installed "
+		         "beside keywardd");
+	} else if ((rr = webhook_client_new(r->a->loop, path, &r->webhooks)) <
+	           0) {
+		snprintf(r->net_why, sizeof(r->net_why),
+		         "keyward-net (the HTTP helper) cannot be started: %s",
+		         kw_strerror(rr));
+	}
+	if (rr < 0)
+		log_error("%s; webhook rotation steps will fail", r->net_why);
 }
 
 bool rotate_ready(const rotate *r)

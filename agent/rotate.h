@@ -40,6 +40,9 @@ typedef struct rotate rotate;
  * an agent that died left running, before any step can run again
  * (procgroup_kill: blocks while they die, at most 2 s a group). */
 int rotate_new(agent *a, rotate **ret_rotate);
+/* Start keyward-net, the HTTP helper of webhook steps (webhook.h). On
+ * failure it is logged and the reason kept: webhook steps fail with it. */
+void rotate_net_start(rotate *r);
 /* Cancel steps in flight (they rerun after the next start) and free. */
 void rotate_free(rotate *r);
 

@@ -69,7 +69,8 @@ struct rotate {
 
 	struct rot_job *jobs;
 	uint32_t njobs;
-	webhook_client *webhooks; /* started on first use */
+	webhook_client *webhooks; /* rotate_net_start; NULL if it failed */
+	char net_why[ROTJOB_DETAIL_MAX]; /* why it failed */
 };
 
 /* A run's row was written in the open batch: it waits for the commit.
