@@ -100,8 +100,11 @@ static void child_exec(const char *path, int sock, pid_t parent)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
-	    dup2(sock, HELPER_FD) < 0)
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		_exit(126);
+	/* dup2 onto itself would keep FD_CLOEXEC. */
+	if (sock == HELPER_FD ? fcntl(sock, F_SETFD, 0) < 0 :
+	                        dup2(sock, HELPER_FD) < 0)
 		_exit(126);
 	if (close_range(HELPER_FD + 1, UINT_MAX, 0) != 0)
 		_exit(126);
