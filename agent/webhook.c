@@ -260,7 +260,8 @@ static void job_send(webhook_job *j)
 	};
 	for (size_t i = 0; i < j->naddrs; i++)
 		m.addrs[i].ss = j->addrs[i];
-	int r = netclient_send(j->w->net, &m, on_transfer, j, &j->net_id);
+	int r = netclient_send(j->w->net, &m, (int)m.total_ms, on_transfer, j,
+	                       &j->net_id);
 	if (r < 0)
 		job_finish(j, KW_EIO,
 		           "could not hand the request to "
@@ -362,7 +363,9 @@ static void job_begin(webhook_job *j)
 		.type = NETMSG_RESOLVE,
 		.host = { j->host, strlen(j->host) },
 	};
-	int r = netclient_send(j->w->net, &m, on_resolved, j, &j->net_id);
+	int64_t left = j->deadline_ms - loop_now_ms();
+	int r = netclient_send(j->w->net, &m, left > 0 ? (int)left : 1,
+	                       on_resolved, j, &j->net_id);
 	if (r < 0)
 		job_finish(j, KW_EIO,
 		           "could not hand the lookup to "

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keyward.h"
@@ -41,6 +42,8 @@ typedef struct frame {
 typedef struct pending {
 	struct pending *next;
 	uint32_t id;
+	int timeout_ms;
+	int64_t deadline_ms; /* past it, the helper is taken for hung */
 	netclient_cb cb;
 	void *arg;
 } pending;
@@ -51,8 +54,9 @@ struct netclient {
 	int fd;    /* -1 while the helper is down */
 	pid_t pid; /* 0 while the helper is down */
 	loop_watch watch;
-	int tfd; /* restart timer */
+	int tfd; /* restart, or the next deadline of a request in flight */
 	loop_watch timer;
+	int64_t restart_at_ms;
 	int64_t started_ms;
 	int backoff_ms;
 	frame *out_head, *out_tail;
@@ -86,6 +90,7 @@ static void want_events(netclient *c)
 /* The helper process. */
 
 static void on_event(loop_watch *w, uint32_t events);
+static void arm(netclient *c);
 
 static void child_exec(const char *path, int sock, pid_t parent)
 {
@@ -141,18 +146,44 @@ static int helper_start(netclient *c)
 	c->fd = sv[0];
 	c->pid = pid;
 	c->started_ms = loop_now_ms();
+	/* What waited for this helper gets its whole time from now. */
+	for (pending *p = c->pend; p; p = p->next)
+		p->deadline_ms =
+			c->started_ms + p->timeout_ms + NETCLIENT_GRACE_MS;
+	arm(c);
 	log_info("keyward-net started (pid %d)", (int)pid);
 	return 0;
 }
 
+/* Set the timer for what comes next: the restart while the helper is
+ * down, else the earliest deadline in flight; nothing if neither. */
+static void arm(netclient *c)
+{
+	int64_t at = 0;
+
+	if (c->fd < 0) {
+		at = c->restart_at_ms;
+	} else {
+		for (const pending *p = c->pend; p; p = p->next) {
+			if (at == 0 || p->deadline_ms < at)
+				at = p->deadline_ms;
+		}
+	}
+	struct itimerspec its = { 0 };
+	if (at > 0) {
+		int64_t in = at - loop_now_ms();
+		if (in < 1)
+			in = 1;
+		its.it_value.tv_sec = (time_t)(in / 1000);
+		its.it_value.tv_nsec = (long)(in % 1000) * 1000000L;
+	}
+	timerfd_settime(c->tfd, 0, &its, NULL);
+}
+
 static void schedule_restart(netclient *c)
 {
-	struct itimerspec its = {
-		.it_value = { .tv_sec = c->backoff_ms / 1000,
-		              .tv_nsec =
-		                      (long)(c->backoff_ms % 1000) * 1000000L },
-	};
-	timerfd_settime(c->tfd, 0, &its, NULL);
+	c->restart_at_ms = loop_now_ms() + c->backoff_ms;
+	arm(c);
 }
 
 /* The helper is gone or broke the protocol: fail what it had, restart. */
@@ -216,8 +247,23 @@ static void on_timer(loop_watch *w, uint32_t events)
 	(void)r;
 	(void)events;
 
-	if (c->fd >= 0)
+	if (c->fd >= 0) {
+		int64_t now = loop_now_ms();
+		for (const pending *p = c->pend; p; p = p->next) {
+			if (p->deadline_ms <= now) {
+				helper_lost(c,
+				            "did not answer in time (stopped "
+				            "or hung) and was killed");
+				return;
+			}
+		}
+		arm(c);
 		return;
+	}
+	if (loop_now_ms() < c->restart_at_ms) {
+		arm(c);
+		return;
+	}
 	if (helper_start(c) < 0) {
 		log_error("cannot start keyward-net (the HTTP helper): %s; "
 		          "trying again in %d ms",
@@ -261,6 +307,7 @@ static void deliver(netclient *c)
 		return;
 	}
 	pending *p = pending_take(c, m.id);
+	arm(c);
 	if (p) /* else cancelled meanwhile */
 		p->cb(p->arg, &m, NULL);
 	free(p);
@@ -424,10 +471,11 @@ static int queue_frame(netclient *c, const netmsg *m)
 	return 0;
 }
 
-int netclient_send(netclient *c, netmsg *m, netclient_cb cb, void *arg,
-                   uint32_t *ret_id)
+int netclient_send(netclient *c, netmsg *m, int timeout_ms, netclient_cb cb,
+                   void *arg, uint32_t *ret_id)
 {
-	if (!c || !m || !cb || !ret_id ||
+	if (!c || !m || !cb || !ret_id || timeout_ms <= 0 ||
+	    timeout_ms > (int)NETMSG_TIMEOUT_MAX_MS ||
 	    (m->type != NETMSG_RESOLVE && m->type != NETMSG_HTTP))
 		return KW_EINVAL;
 	if (c->npend >= NETCLIENT_PENDING_MAX)
@@ -444,11 +492,14 @@ int netclient_send(netclient *c, netmsg *m, netclient_cb cb, void *arg,
 		return r;
 	}
 	p->id = m->id;
+	p->timeout_ms = timeout_ms;
+	p->deadline_ms = loop_now_ms() + timeout_ms + NETCLIENT_GRACE_MS;
 	p->cb = cb;
 	p->arg = arg;
 	p->next = c->pend;
 	c->pend = p;
 	c->npend++;
+	arm(c);
 	*ret_id = m->id;
 	return 0;
 }
@@ -461,6 +512,7 @@ void netclient_cancel(netclient *c, uint32_t id)
 	if (!p)
 		return;
 	free(p);
+	arm(c);
 	netmsg m = { .type = NETMSG_CANCEL, .id = id };
 	/* Out of memory: the helper finishes the transfer for nothing. */
 	(void)queue_frame(c, &m);

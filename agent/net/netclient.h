@@ -14,7 +14,9 @@
  * says so, the event is logged, and the helper is restarted after a delay
  * that doubles from NETCLIENT_BACKOFF_MIN_MS to NETCLIENT_BACKOFF_MAX_MS
  * (back to the minimum once a helper has lived NETCLIENT_HEALTHY_MS).
- * Requests sent while it is down wait for the restart.
+ * Requests sent while it is down wait for the restart. A helper that
+ * has not answered a request NETCLIENT_GRACE_MS after its timeout (it was
+ * stopped, or hangs) is killed and handled the same way.
  *
  * Everything runs on the loop thread. A callback never runs from inside a
  * netclient call, and may call netclient_send and netclient_cancel but must
@@ -33,6 +35,7 @@
 #define NETCLIENT_BACKOFF_MIN_MS 100
 #define NETCLIENT_BACKOFF_MAX_MS 10000
 #define NETCLIENT_HEALTHY_MS     30000
+#define NETCLIENT_GRACE_MS       2000
 #define NETCLIENT_PENDING_MAX    256u
 #define NETCLIENT_LOST_MAX       160u /* the lost sentence, NUL included */
 
@@ -56,13 +59,14 @@ void netclient_free(netclient *c);
 
 /*
  * Send m (a NETMSG_RESOLVE or NETMSG_HTTP; its id is set here) and call
- * cb(arg, ...) once with the reply, unless netclient_cancel first. The
- * frame is encoded now (m may go after the call). *ret_id is the id for
- * netclient_cancel. 0, KW_EINVAL (a field out of bounds), KW_ELIMIT
- * (NETCLIENT_PENDING_MAX in flight), KW_ENOMEM.
+ * cb(arg, ...) once with the reply, unless netclient_cancel first; the
+ * helper is expected to answer within timeout_ms (> 0; an HTTP request's
+ * total_ms) of being sent. The frame is encoded now (m may go after the
+ * call). *ret_id is the id for netclient_cancel. 0, KW_EINVAL (a field
+ * out of bounds), KW_ELIMIT (NETCLIENT_PENDING_MAX in flight), KW_ENOMEM.
  */
-int netclient_send(netclient *c, netmsg *m, netclient_cb cb, void *arg,
-                   uint32_t *ret_id);
+int netclient_send(netclient *c, netmsg *m, int timeout_ms, netclient_cb cb,
+                   void *arg, uint32_t *ret_id);
 
 /* Forget request id (its callback is never called) and tell the helper to
  * drop the transfer. An id not in flight is ignored. */

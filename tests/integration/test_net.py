@@ -3,7 +3,8 @@ the key holder never maps libcurl; the helper starts with an empty
 environment and nothing of keywardd's open but its socket (and stderr),
 dies with keywardd, and a kill -9 of it during a webhook rotation fails
 that step with an audited reason, is followed by a restart, and the step
-is retried: nothing lost, other clients served meanwhile."""
+is retried: nothing lost, other clients served meanwhile. A helper that
+stops answering is killed and replaced the same way."""
 
 import json
 import os
@@ -47,7 +48,7 @@ def fd_targets(pid):
     return out
 
 
-class TestNetHelper(WebhookCase):
+class NetCase(WebhookCase):
     CONFIG = {"rotation": {"max_attempts": 3, "retry_seconds": 10}}
 
     def setUp(self):
@@ -68,6 +69,9 @@ class TestNetHelper(WebhookCase):
         self.assertTrue(poll_until(look, 10 * harness.SLOW),
                         "keywardd has no keyward-net child")
         return found["pid"]
+
+
+class TestNetHelper(NetCase):
 
     def test_key_holder_maps_no_libcurl(self):
         net = self.helper()
@@ -145,3 +149,41 @@ class TestNetHelper(WebhookCase):
         self.assertEqual(steps, ["set", "set", "test"])
         bodies = [json.loads(b) for _, _, b in rcv.requests]
         self.assertTrue(all(b["version"] == 2 for b in bodies), bodies)
+
+
+class TestNetHelperHung(NetCase):
+    """A helper that stops answering (here: SIGSTOP) is killed once a
+    request is overdue, and restarted; the step is retried."""
+    CONFIG = {"rotation": {"max_attempts": 3, "retry_seconds": 10,
+                           "webhook_timeout_seconds": 1}}
+
+    def test_stopped_helper_is_replaced(self):
+        rcv = self.receiver()
+        url = "http://127.0.0.1:%d/h" % rcv.port
+        self.put("app/wh", b"v1")
+        self.schedule("app/wh", DAY, "webhook:" + url,
+                      hmac_secret="hooks/key", allow_insecure=True,
+                      allow_private=True)
+        net = self.helper()
+        os.kill(net, signal.SIGSTOP)
+        try:
+            rid = self.call("rotate.start",
+                            {"name": "app/wh"})["rotation_id"]
+            self.assertTrue(poll_until(
+                lambda: (self.status("app/wh")["rotation"] or {})
+                .get("attempts") == 1, 20 * harness.SLOW))
+            run = self.status("app/wh")["rotation"]
+            self.assertIn("keyward-net", run["error"])
+            self.assertIn("did not answer in time", run["error"])
+            self.assertEqual(rcv.requests, [])
+            self.helper(other_than=net)
+        finally:
+            try:
+                os.kill(net, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.set_clock(T0 + 60)
+        self.wait_run("app/wh", rid)
+        self.assertEqual(self.get("app/wh")[1], 2)
+        self.assertEqual([json.loads(b)["step"] for _, _, b in rcv.requests],
+                         ["set", "test"])
