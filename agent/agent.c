@@ -30,6 +30,7 @@
 #include "restore_mark.h"
 #include "secmem.h"
 #include "store_keys.h"
+#include "webhook.h"
 #include "wire.h"
 
 #define SWEEP_MS 250
@@ -1557,14 +1558,17 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	            0 ||
 	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
 		return r;
-	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_audit(a)) < 0 ||
-	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0 ||
-	    (r = rotate_new(a, &a->rot)) < 0)
+	if ((r = agent_lock_home(a)) < 0 || (r = loop_new(&a->loop)) < 0)
 		return r;
 	/* keyward-net, the HTTP helper: forked before any thread starts and
-	 * before any key is loaded. Without it the agent still serves;
-	 * webhook steps then fail saying why. */
-	rotate_net_start(a->rot);
+	 * before the store opens (keyfile mode loads the key there). Without
+	 * it the agent still serves; webhook steps then fail saying why. */
+	a->net = rotate_net_start(a->loop, a->net_why, sizeof(a->net_why));
+	if ((r = agent_open_audit(a)) < 0 || (r = agent_signals(a)) < 0 ||
+	    (r = rotate_new(a, &a->rot)) < 0)
+		return r;
+	rotate_take_net(a->rot, a->net, a->net_why);
+	a->net = NULL;
 	if ((r = unlock_worker_start(&a->worker, &a->worker_fd)) < 0) {
 		log_error("cannot start the key-derivation thread");
 		return r;
@@ -1711,7 +1715,8 @@ void agent_fini(agent *a)
 {
 	while (a->conns)
 		conn_free(a->conns);
-	rotate_free(a->rot); /* before the loop: its jobs watch fds */
+	rotate_free(a->rot);         /* before the loop: its jobs watch fds */
+	webhook_client_free(a->net); /* the store never opened */
 	unlock_worker_stop(a->worker);
 	if (a->loop)
 		loop_free(a->loop);

@@ -188,23 +188,34 @@ void rotate_free(rotate *r)
 	free(r);
 }
 
-void rotate_net_start(rotate *r)
+webhook_client *rotate_net_start(loop *l, char *why, size_t whysz)
 {
 	char path[PATH_MAX];
+	webhook_client *w = NULL;
 	int rr = netclient_helper_path(path, sizeof(path));
 
-	if (rr < 0) {
-		snprintf(r->net_why, sizeof(r->net_why),
+	why[0] = '\0';
+	if (rr < 0)
+		snprintf(why, whysz,
 		         "keyward-net (the HTTP helper) is not installed "
 		         "beside keywardd");
-	} else if ((rr = webhook_client_new(r->a->loop, path, &r->webhooks)) <
-	           0) {
-		snprintf(r->net_why, sizeof(r->net_why),
+	else if ((rr = webhook_client_new(l, path, &w)) < 0)
+		snprintf(why, whysz,
 		         "keyward-net (the HTTP helper) cannot be started: %s",
 		         kw_strerror(rr));
-	}
 	if (rr < 0)
-		log_error("%s; webhook rotation steps will fail", r->net_why);
+		log_error("%s; webhook rotation steps will fail", why);
+	return w;
+}
+
+void rotate_take_net(rotate *r, webhook_client *w, const char *why)
+{
+	webhook_client_free(r->webhooks);
+	r->webhooks = w;
+	snprintf(r->net_why, sizeof(r->net_why), "%s",
+	         w             ? "" :
+	         why && why[0] ? why :
+	                         "keyward-net is not running");
 }
 
 bool rotate_ready(const rotate *r)
