@@ -67,6 +67,7 @@ owner() {
 }
 
 for path in keyward:usr/bin/keyward keyward:usr/bin/keywardd \
+	keyward:usr/libexec/keyward/keyward-net \
 	keyward:usr/lib/systemd/user/keyward.service \
 	keyward:usr/lib/systemd/user/keyward.socket \
 	keyward:usr/share/man/man1/keyward.1 \
@@ -158,6 +159,8 @@ until "$root/usr/bin/keyward" status >/dev/null 2>&1; do
 	fi
 	sleep 0.1
 done
+grep -q "keyward-net started" "$tmp/keywardd.log" ||
+	{ cat "$tmp/keywardd.log" >&2; fail "the extracted keywardd did not start keyward-net"; }
 value="deb_check_$$"
 printf %s "$value" | "$root/usr/bin/keyward" put github/token >/dev/null
 got=$("$root/usr/bin/keyward" get github/token)

@@ -45,7 +45,9 @@ prefix=$(meson introspect "$build" --buildoptions |
 	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
 root="$tmp/dest$prefix"
 pc=$(dirname "$(find "$root" -name keyward.pc)")
-for f in bin/keyward bin/keywardd include/keyward.h; do
+libexec=$(meson introspect "$build" --buildoptions |
+	python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="libexecdir"][0])')
+for f in bin/keyward bin/keywardd "$libexec/keyward/keyward-net" include/keyward.h; do
 	[ -e "$root/$f" ] || fail "$f not installed"
 done
 for m in man1/keyward.1 man8/keywardd.8 man5/keyward.ini.5 \
@@ -101,6 +103,9 @@ use_store home
 mkdir -m 700 "$KEYWARD_HOME"
 "$root/bin/keyward" init >/dev/null
 start_agent "$root/bin/keywardd"
+# The installed agent found the installed helper (under DESTDIR too).
+grep -q "keyward-net started" "$KEYWARD_HOME.log" ||
+	{ cat "$KEYWARD_HOME.log" >&2; fail "the installed keywardd did not start keyward-net"; }
 value="ghp_install_check_$$"
 printf %s "$value" | "$root/bin/keyward" put github/token >/dev/null
 # Deny by default: the example may read its one secret only once a policy

@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "clock.h"
@@ -32,6 +31,7 @@
 #include "restore_mark.h"
 #include "secmem.h"
 #include "store_keys.h"
+#include "webhook.h"
 #include "wire.h"
 
 #define SWEEP_MS 250
@@ -1595,16 +1595,17 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	            0 ||
 	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
 		return r;
-	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_audit(a)) < 0 ||
-	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0 ||
+	if ((r = agent_lock_home(a)) < 0 || (r = loop_new(&a->loop)) < 0)
+		return r;
+	/* keyward-net, the HTTP helper: forked before any thread starts and
+	 * before the store opens (keyfile mode loads the key there). Without
+	 * it the agent still serves; webhook steps then fail saying why. */
+	a->net = rotate_net_start(a->loop, a->net_why, sizeof(a->net_why));
+	if ((r = agent_open_audit(a)) < 0 || (r = agent_signals(a)) < 0 ||
 	    (r = agent_rotate_new(a)) < 0)
 		return r;
-	/* Before any thread starts: curl_global_init is not thread-safe. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("cannot initialise libcurl");
-		return KW_EINTERNAL;
-	}
-	a->curl_ready = true;
+	rotate_take_net(a->rot, a->net, a->net_why);
+	a->net = NULL;
 	if ((r = unlock_worker_start(&a->worker, &a->worker_fd)) < 0) {
 		log_error("cannot start the key-derivation thread");
 		return r;
@@ -1751,7 +1752,8 @@ void agent_fini(agent *a)
 {
 	while (a->conns)
 		conn_free(a->conns);
-	rotate_free(a->rot); /* before the loop: its jobs watch fds */
+	rotate_free(a->rot);         /* before the loop: its jobs watch fds */
+	webhook_client_free(a->net); /* the store never opened */
 	unlock_worker_stop(a->worker);
 	if (a->loop)
 		loop_free(a->loop);
@@ -1786,7 +1788,5 @@ void agent_fini(agent *a)
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
 	free(a->uids);
-	if (a->curl_ready)
-		curl_global_cleanup();
 	*a = (agent){ .listen_fd = -1 };
 }

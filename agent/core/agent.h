@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "ratelimit.h"
 #include "rotate.h"
+#include "rotjob.h"
 #include "store.h"
 #include "unlock.h"
 
@@ -127,10 +128,12 @@ typedef struct agent {
 	uint64_t cp_changes_seen; /* audit_cp_status.changes last logged */
 	bool cp_saw_fault;        /* fault.active at the last look */
 	rotate *rot;              /* the rotation engine */
+	/* keyward-net, started before the store opens, until rot takes it. */
+	webhook_client *net;
+	char net_why[ROTJOB_DETAIL_MAX];
 	/* store.backup's snapshot while its connection reads it
 	 * (methods_store.c); NULL when none. */
 	struct agent_backup *backup;
-	bool curl_ready; /* curl_global_init done */
 
 	int64_t started_ms;
 	int64_t next_sweep_ms;

@@ -6,6 +6,9 @@
  */
 #include "rotate.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "clock.h"
 #include "keyward.h"
 #include "log.h"
+#include "netclient.h"
 #include "procgroup.h"
 #include "rotate_int.h"
 #include "rotcmd.h"
@@ -168,6 +172,36 @@ void rotate_free(rotate *r)
 	free(r->settling);
 	free(r->notices);
 	free(r);
+}
+
+webhook_client *rotate_net_start(loop *l, char *why, size_t whysz)
+{
+	char path[PATH_MAX];
+	webhook_client *w = NULL;
+	int rr = netclient_helper_path(path, sizeof(path));
+
+	why[0] = '\0';
+	if (rr < 0)
+		snprintf(why, whysz,
+		         "keyward-net (the HTTP helper) is not installed "
+		         "beside keywardd");
+	else if ((rr = webhook_client_new(l, path, &w)) < 0)
+		snprintf(why, whysz,
+		         "keyward-net (the HTTP helper) cannot be started: %s",
+		         kw_strerror(rr));
+	if (rr < 0)
+		log_error("%s; webhook rotation steps will fail", why);
+	return w;
+}
+
+void rotate_take_net(rotate *r, webhook_client *w, const char *why)
+{
+	webhook_client_free(r->webhooks);
+	r->webhooks = w;
+	snprintf(r->net_why, sizeof(r->net_why), "%s",
+	         w             ? "" :
+	         why && why[0] ? why :
+	                         "keyward-net is not running");
 }
 
 bool rotate_ready(const rotate *r)

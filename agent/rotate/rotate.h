@@ -38,6 +38,8 @@
 #include "store_rotation.h"
 
 typedef struct rotate rotate;
+typedef struct loop loop;
+typedef struct webhook_client webhook_client;
 
 /*
  * What the engine needs of the program that runs it (keywardd's agent):
@@ -68,6 +70,13 @@ typedef struct rotate_host {
  * the commands of an agent that died left running, before any step can run again
  * (procgroup_kill: blocks while they die, at most 2 s a group). */
 int rotate_new(const rotate_host *host, rotate **ret_rotate);
+/* Start keyward-net (webhook.h), the HTTP helper of webhook steps, on l;
+ * keywardd does it before any key is loaded. NULL if it cannot be
+ * started: that is logged, and why (whysz > 0) says it. */
+webhook_client *rotate_net_start(loop *l, char *why, size_t whysz);
+/* Give r the helper rotate_net_start made (r frees it), or NULL with why
+ * webhook steps then fail. */
+void rotate_take_net(rotate *r, webhook_client *w, const char *why);
 /* Cancel steps in flight (they rerun after the next start) and free. */
 void rotate_free(rotate *r);
 

@@ -69,7 +69,8 @@ struct rotate {
 
 	struct rot_job *jobs;
 	uint32_t njobs;
-	webhook_client *webhooks; /* started on first use */
+	webhook_client *webhooks; /* rotate_take_net; NULL if it failed */
+	char net_why[ROTJOB_DETAIL_MAX]; /* why it failed */
 };
 
 /* The host's state and operations (rotate_host), for the engine's files. */

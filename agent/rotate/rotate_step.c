@@ -447,8 +447,10 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 			rr = KW_EINVAL;
 			why = "its hmac_secret must be 1 to 1024 bytes";
 		}
-		if (rr == 0 && !r->webhooks)
-			rr = webhook_client_new(r->h.loop, &r->webhooks);
+		if (rr == 0 && !r->webhooks) {
+			rr = KW_EIO;
+			why = r->net_why;
+		}
 		if (rr == 0) {
 			webhook_request req = {
 				.url = spec.target,

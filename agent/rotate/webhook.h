@@ -2,21 +2,23 @@
  * webhook.h - a webhook: rotator's HTTPS POST for one step
  * (docs/rotation.md, "webhook rotators").
  *
- * Transfers run in one worker thread that drives a libcurl multi handle;
- * results come back to the event loop through an eventfd, so a slow
- * endpoint never delays other clients. (A name lookup runs in that worker
- * too and holds up its other transfers while it lasts.)
+ * keywardd holds the data key and never runs libcurl: every transfer (and
+ * every name lookup) runs in keyward-net, the HTTP helper process
+ * (netclient.h), which gets only that transfer's URL, pinned addresses,
+ * headers and body. Results come back to the event loop, so a slow
+ * endpoint never delays other clients. (A name lookup holds up the
+ * helper's other transfers while it lasts.)
  *
  * Each request:
- *  - Destination guard: the URL's host is resolved once (in the worker),
- *    every address is checked, and the transfer is pinned to the checked
- *    addresses (CURLOPT_RESOLVE, plus a socket-open callback that refuses
- *    any address not in that checked set); every transfer opens its own
- *    connection. If any address is one the guard refuses (loopback,
- *    private, link-local, shared, reserved and the rest: the table is in
- *    webhook_guard.h), the request is refused unless allow_private. Plain
- *    http:// is refused unless allow_insecure, and then only if every
- *    address is loopback.
+ *  - Destination guard, in keywardd: the URL's host is resolved once (by
+ *    keyward-net), every address is checked here, and the transfer is
+ *    pinned to the checked addresses (in keyward-net: CURLOPT_RESOLVE,
+ *    plus a socket-open callback that refuses any address not in that
+ *    checked set); every transfer opens its own connection. If any address is
+ * one the guard refuses (loopback, private, link-local, shared, reserved and
+ * the rest: the table is in webhook_guard.h), the request is refused unless
+ * allow_private. Plain http:// is refused unless allow_insecure, and then only
+ * if every address is loopback.
  *  - TLS verification is always on (peer and host), TLS 1.2 or later. No
  *    redirects, no proxy (environment proxies ignored), no cookies, only
  *    the http/https protocol of the URL.
@@ -34,7 +36,10 @@
  * ("destination 10.0.0.5 is a private address; the schedule needs
  * allow_private"); running out of time is KW_ETIMEOUT; a failed lookup,
  * connection or TLS handshake, or a response body too large, is KW_EIO
- * with libcurl's sentence. No detail ever quotes the request body.
+ * with libcurl's sentence. If keyward-net dies with the request in flight
+ * the result is KW_EIO, "keyward-net (the HTTP helper) was killed by
+ * signal 9; the request may or may not have reached HOST" (it is then
+ * restarted). No detail ever quotes the request body.
  */
 #ifndef KW_WEBHOOK_H
 #define KW_WEBHOOK_H
@@ -42,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "loop.h"
 #include "rotjob.h"
@@ -77,17 +83,20 @@ typedef struct webhook_request {
 } webhook_request;
 
 /*
- * Start the worker (curl_global_init is the caller's, once, at start). Its
- * result fd is registered on l until webhook_client_free. 0, KW_EINVAL,
- * KW_ENOMEM, KW_EIO, KW_EINTERNAL.
+ * Start keyward-net from helper_path (netclient_helper_path finds it) and
+ * register on l until webhook_client_free. 0, KW_EINVAL, KW_ENOMEM,
+ * KW_EIO.
  */
-int webhook_client_new(loop *l, webhook_client **ret_client);
+int webhook_client_new(loop *l, const char *helper_path,
+                       webhook_client **ret_client);
 /*
- * Cancel every job (no callbacks), stop and join the worker, free. May
- * wait for a name lookup in progress. Safe from inside a done callback.
- * NULL ok.
+ * Cancel every job (no callbacks), stop keyward-net, free. Safe from
+ * inside a done callback. NULL ok.
  */
 void webhook_client_free(webhook_client *w);
+
+/* keyward-net's pid, 0 while it is down (it is restarted). */
+pid_t webhook_helper_pid(const webhook_client *w);
 
 /*
  * Queue a request. On success *ret_job is the job until done is called or

@@ -363,6 +363,7 @@ def main():
     write("tmpl", "unclosed", "{{ keyward://a\n}}")
     mask_seeds()
     jsonspan()
+    netmsg_seeds()
 
 
 def mask_value(v):
@@ -380,6 +381,48 @@ def mask_seeds():
           mask_value(b"\x02") + b"\x93" + bytes(range(64)) * 3)
     write("mask", "binary", b"\x00" + mask_value(b"\x00\xff\x00\xfe\x80") +
           b"\x40" + b"\x00\x00\xff\x00\xfe\x80\x00\xff\x00")
+
+
+
+def nm_str(v):
+    v = v.encode() if isinstance(v, str) else v
+    return len(v).to_bytes(2, "big") + v
+
+
+def nm_addr(family, raw, port):
+    return bytes([family]) + raw.ljust(16, b"\0") + port.to_bytes(2, "big")
+
+
+def nm_strs(items):
+    return bytes([len(items)]) + b"".join(nm_str(i) for i in items)
+
+
+def netmsg_seeds():
+    """fuzz_netmsg: payloads of agent/net/netmsg.h, one of each type."""
+    u32 = lambda n: n.to_bytes(4, "big")
+    v4 = nm_addr(4, bytes([127, 0, 0, 1]), 8443)
+    v6 = nm_addr(6, bytes(15) + b"\x01", 8443)
+    write("netmsg", "resolve", b"\x01" + u32(1) + nm_str("hooks.example"))
+    body = b'{"step":"set","value":"c2VjcmV0"}'
+    write("netmsg", "http", b"\x02" + u32(2) + nm_str("POST") +
+          nm_str("https://hooks.example:8443/rotate") +
+          b"\x02" + v4 + v6 +
+          nm_strs(["Content-Type: application/json",
+                   "Keyward-Signature: t=1,v1=00", "Expect:"]) +
+          nm_strs(["Content-Type"]) + u32(len(body)) + body +
+          u32(10000) + u32(30000) + u32(65536) + nm_str("/etc/ca.pem"))
+    write("netmsg", "cancel", b"\x03" + u32(2))
+    write("netmsg", "resolved", b"\x04" + u32(1) + nm_str("") + b"\x02" +
+          nm_addr(4, bytes([93, 184, 216, 34]), 0) +
+          nm_addr(6, bytes([0x20, 1, 0xd, 0xb8]) + bytes(11) + b"\x01", 0))
+    write("netmsg", "resolve-failed", b"\x04" + u32(1) +
+          nm_str("Name or service not known") + b"\x00")
+    write("netmsg", "done", b"\x05" + u32(2) + u32(0) + (204).to_bytes(
+          2, "big") + b"\x00" + nm_str("") +
+          nm_strs(["Content-Type: text/plain"]) + u32(5) + b"hello")
+    write("netmsg", "done-timeout", b"\x05" + u32(3) + u32(28) +
+          bytes(2) + b"\x04" + nm_str("Operation timed out") + b"\x00" +
+          u32(0))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ GROUPS = {
     "audit": ("test_audit", "test_checkpoints"),
     "rotation": "test_rotation",
     "webhook": "test_webhook",
+    "net": "test_net",
     "tokens": "test_tokens",
     "apikey": "test_apikey",
     "bindings": ("test_bindings_python", "test_bindings_node"),

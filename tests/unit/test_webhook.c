@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "keyward.h"
@@ -702,7 +701,8 @@ static int fx_setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	assert_int_equal(loop_new(&f->l), 0);
-	assert_int_equal(webhook_client_new(f->l, &f->w), 0);
+	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, &f->w),
+	                 0);
 	f->srv.status = 204;
 	pthread_mutex_init(&f->srv.mu, NULL);
 	*state = f;
@@ -1561,10 +1561,9 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	if (kw_secmem_init() != 0 || curl_global_init(CURL_GLOBAL_ALL) != 0)
+	if (kw_secmem_init() != 0)
 		return 1;
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	tls_clean();
-	curl_global_cleanup();
 	return r;
 }

@@ -1,0 +1,189 @@
+"""keyward-net, the HTTP helper keywardd starts (agent/net/netclient.h):
+the key holder never maps libcurl; the helper starts with an empty
+environment and nothing of keywardd's open but its socket (and stderr),
+dies with keywardd, and a kill -9 of it during a webhook rotation fails
+that step with an audited reason, is followed by a restart, and the step
+is retried: nothing lost, other clients served meanwhile. A helper that
+stops answering is killed and replaced the same way."""
+
+import json
+import os
+import signal
+import threading
+
+import harness
+from harness import poll_until
+from test_rotation import T0, DAY
+from test_webhook import WebhookCase
+
+
+def children(pid):
+    """The pids of pid's children (every thread's)."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def exe_name(pid):
+    try:
+        return os.path.basename(os.readlink("/proc/%d/exe" % pid))
+    except OSError:
+        return None
+
+
+def fd_targets(pid):
+    """{fd: what it points to} of a live process."""
+    d = "/proc/%d/fd" % pid
+    out = {}
+    for fd in os.listdir(d):
+        try:
+            out[int(fd)] = os.readlink(os.path.join(d, fd))
+        except FileNotFoundError:
+            pass
+    return out
+
+
+class NetCase(WebhookCase):
+    CONFIG = {"rotation": {"max_attempts": 3, "retry_seconds": 10}}
+
+    def setUp(self):
+        super().setUp()
+        self.put("hooks/key", self.KEY)
+
+    def helper(self, other_than=None):
+        """keyward-net's pid (a new one if other_than is given), waiting
+        for the restart."""
+        found = {}
+
+        def look():
+            for c in children(self.d.proc.pid):
+                if exe_name(c) == "keyward-net" and c != other_than:
+                    found["pid"] = c
+                    return True
+            return False
+        self.assertTrue(poll_until(look, 10 * harness.SLOW),
+                        "keywardd has no keyward-net child")
+        return found["pid"]
+
+
+class TestNetHelper(NetCase):
+
+    def test_key_holder_maps_no_libcurl(self):
+        net = self.helper()
+        with open("/proc/%d/maps" % self.d.proc.pid) as f:
+            agent_maps = f.read()
+        with open("/proc/%d/maps" % net) as f:
+            net_maps = f.read()
+        self.assertIn("libcurl", net_maps)  # the check can fail
+        self.assertNotIn("libcurl", agent_maps)
+        self.assertNotIn("libssl", agent_maps)
+
+    def test_helper_starts_clean_and_dies_with_the_agent(self):
+        net = self.helper()
+        with open("/proc/%d/environ" % net, "rb") as f:
+            self.assertEqual(f.read(), b"")
+        mine = fd_targets(net)
+        agent = fd_targets(self.d.proc.pid)
+        self.assertEqual(mine[0], "/dev/null")
+        self.assertEqual(mine[1], "/dev/null")
+        self.assertEqual(mine[2], agent[2])  # the log
+        self.assertTrue(mine[3].startswith("socket:"), mine)
+        # Nothing else of keywardd's: its store, audit, listening socket.
+        shared = {fd: t for fd, t in mine.items()
+                  if fd > 2 and t in agent.values()}
+        self.assertEqual(shared, {})
+        self.assertFalse(any(self.h.home in t for fd, t in mine.items()
+                             if fd != 2), mine)
+        with open("/proc/%d/status" % net) as f:
+            status = f.read()
+        self.assertIn("\nPPid:\t%d\n" % self.d.proc.pid, status)
+        self.d.kill()
+        self.assertTrue(poll_until(
+            lambda: not os.path.exists("/proc/%d/exe" % net) or
+            exe_name(net) != "keyward-net", 10 * harness.SLOW),
+            "keyward-net outlived a kill -9 of keywardd")
+
+    def test_kill_helper_during_webhook_rotation(self):
+        rcv = self.receiver()
+        rcv.hold = threading.Event()
+        url = "http://127.0.0.1:%d/h" % rcv.port
+        self.put("app/wh", b"v1")
+        self.put("other/value", b"still served")
+        self.schedule("app/wh", DAY, "webhook:" + url,
+                      hmac_secret="hooks/key", allow_insecure=True,
+                      allow_private=True)
+        net = self.helper()
+        rid = self.call("rotate.start", {"name": "app/wh"})["rotation_id"]
+        # The set step's request is at the receiver, held there.
+        self.assertTrue(poll_until(lambda: len(rcv.requests) == 1, 10))
+        os.kill(net, signal.SIGKILL)
+        self.assertTrue(poll_until(
+            lambda: (self.status("app/wh")["rotation"] or {})
+            .get("attempts") == 1, 10))
+        run = self.status("app/wh")["rotation"]
+        self.assertEqual(run["step"], "set")
+        self.assertIn("keyward-net", run["error"])
+        self.assertIn("signal 9", run["error"])
+        retry = [r for r in self.audit_rows("app/wh")
+                 if r["op"] == "rotate.retry"]
+        self.assertEqual(len(retry), 1, retry)
+        self.assertIn("keyward-net (the HTTP helper) was killed by signal 9",
+                      retry[0]["reason"])
+        # Served meanwhile; the value is untouched.
+        for _ in range(5):
+            self.assertEqual(self.get("other/value")[0], b"still served")
+        self.assertEqual(self.get("app/wh"), (b"v1", 1))
+
+        self.helper(other_than=net)  # restarted
+        rcv.hold.set()
+        self.set_clock(T0 + 60)  # past the step's backoff
+        self.wait_run("app/wh", rid)
+        value, ver = self.get("app/wh")
+        self.assertEqual(ver, 2)
+        steps = [json.loads(b)["step"] for _, _, b in rcv.requests]
+        self.assertEqual(steps, ["set", "set", "test"])
+        bodies = [json.loads(b) for _, _, b in rcv.requests]
+        self.assertTrue(all(b["version"] == 2 for b in bodies), bodies)
+
+
+class TestNetHelperHung(NetCase):
+    """A helper that stops answering (here: SIGSTOP) is killed once a
+    request is overdue, and restarted; the step is retried."""
+    CONFIG = {"rotation": {"max_attempts": 3, "retry_seconds": 10,
+                           "webhook_timeout_seconds": 1}}
+
+    def test_stopped_helper_is_replaced(self):
+        rcv = self.receiver()
+        url = "http://127.0.0.1:%d/h" % rcv.port
+        self.put("app/wh", b"v1")
+        self.schedule("app/wh", DAY, "webhook:" + url,
+                      hmac_secret="hooks/key", allow_insecure=True,
+                      allow_private=True)
+        net = self.helper()
+        os.kill(net, signal.SIGSTOP)
+        try:
+            rid = self.call("rotate.start",
+                            {"name": "app/wh"})["rotation_id"]
+            self.assertTrue(poll_until(
+                lambda: (self.status("app/wh")["rotation"] or {})
+                .get("attempts") == 1, 20 * harness.SLOW))
+            run = self.status("app/wh")["rotation"]
+            self.assertIn("keyward-net", run["error"])
+            self.assertIn("did not answer in time", run["error"])
+            self.assertEqual(rcv.requests, [])
+            self.helper(other_than=net)
+        finally:
+            try:
+                os.kill(net, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.set_clock(T0 + 60)
+        self.wait_run("app/wh", rid)
+        self.assertEqual(self.get("app/wh")[1], 2)
+        self.assertEqual([json.loads(b)["step"] for _, _, b in rcv.requests],
+                         ["set", "test"])
