@@ -1522,6 +1522,19 @@ static void agent_on_idle(void *arg)
 	crypto_keys_idle();
 }
 
+/* The command spawner: forked now, before the store is opened, a key is
+ * read or a thread started, so that it never had a key in its memory and
+ * may run after the fork (spawner.h). */
+static int agent_start_spawner(agent *a)
+{
+	int r = spawn_client_new(&a->spawn);
+
+	if (r < 0)
+		log_error("cannot start the command spawner: %s",
+		          kw_strerror(r));
+	return r;
+}
+
 int agent_init(agent *a, const char *home_override, const char *config_path,
                const char *socket_override, unsigned flags)
 {
@@ -1558,8 +1571,10 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	            0 ||
 	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
 		return r;
-	if ((r = agent_lock_home(a)) < 0 || (r = agent_open_audit(a)) < 0 ||
+	if ((r = agent_lock_home(a)) < 0 || (r = agent_start_spawner(a)) < 0 ||
+	    (r = agent_open_audit(a)) < 0 ||
 	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0 ||
+	    (r = spawn_client_attach(a->spawn, a->loop)) < 0 ||
 	    (r = rotate_new(a, &a->rot)) < 0)
 		return r;
 	/* Before any thread starts: curl_global_init is not thread-safe. */
@@ -1715,6 +1730,7 @@ void agent_fini(agent *a)
 	while (a->conns)
 		conn_free(a->conns);
 	rotate_free(a->rot); /* before the loop: its jobs watch fds */
+	spawn_client_free(a->spawn); /* after the jobs: it ends their groups */
 	unlock_worker_stop(a->worker);
 	if (a->loop)
 		loop_free(a->loop);

@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "ratelimit.h"
 #include "rotate.h"
+#include "spawn_client.h"
 #include "store.h"
 #include "unlock.h"
 
@@ -127,6 +128,8 @@ typedef struct agent {
 	uint64_t cp_changes_seen; /* audit_cp_status.changes last logged */
 	bool cp_saw_fault;        /* fault.active at the last look */
 	rotate *rot;              /* the rotation engine */
+	/* The command spawner, forked before the store opens (spawner.h). */
+	spawn_client *spawn;
 	/* store.backup's snapshot while its connection reads it
 	 * (methods_store.c); NULL when none. */
 	struct agent_backup *backup;
