@@ -1572,8 +1572,8 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
 		return r;
 	if ((r = agent_lock_home(a)) < 0 || (r = agent_start_spawner(a)) < 0 ||
-	    (r = agent_open_audit(a)) < 0 ||
-	    (r = agent_signals(a)) < 0 || (r = loop_new(&a->loop)) < 0 ||
+	    (r = agent_open_audit(a)) < 0 || (r = agent_signals(a)) < 0 ||
+	    (r = loop_new(&a->loop)) < 0 ||
 	    (r = spawn_client_attach(a->spawn, a->loop)) < 0 ||
 	    (r = rotate_new(a, &a->rot)) < 0)
 		return r;
@@ -1729,7 +1729,7 @@ void agent_fini(agent *a)
 {
 	while (a->conns)
 		conn_free(a->conns);
-	rotate_free(a->rot); /* before the loop: its jobs watch fds */
+	rotate_free(a->rot);         /* before the loop: its jobs watch fds */
 	spawn_client_free(a->spawn); /* after the jobs: it ends their groups */
 	unlock_worker_stop(a->worker);
 	if (a->loop)

@@ -430,8 +430,8 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 		rr = rotspec_check_command(spec.target, (unsigned)geteuid(),
 		                           &why);
 		if (rr == 0)
-			rr = rotcmd_start(a->spawn, a->loop,
-			                  spec.target, input, inlen,
+			rr = rotcmd_start(a->spawn, a->loop, spec.target, input,
+			                  inlen,
 			                  (int)a->cfg.rotation_command_timeout *
 			                          1000,
 			                  job_done, j, &j->cmd);

@@ -274,8 +274,7 @@ static void rotcmd_ended(rotcmd *job)
 		rotcmd_finish(job, ex->status == 0 ? 0 : KW_ESTATE, head,
 		              ex->status != 0);
 	} else {
-		snprintf(head, sizeof(head), "killed by signal %d",
-		         ex->status);
+		snprintf(head, sizeof(head), "killed by signal %d", ex->status);
 		rotcmd_finish(job, KW_ESTATE, head, false);
 	}
 }
@@ -369,9 +368,9 @@ static void rotcmd_spawn(rotcmd *job, const char *path, int child_in,
 	job->group = st.group;
 }
 
-int rotcmd_start(spawn_client *sp, loop *l, const char *path,
-                 const void *input, size_t len, int timeout_ms,
-                 rotjob_done done, void *arg, rotcmd **ret_job)
+int rotcmd_start(spawn_client *sp, loop *l, const char *path, const void *input,
+                 size_t len, int timeout_ms, rotjob_done done, void *arg,
+                 rotcmd **ret_job)
 {
 	int child_in = -1, child_out = -1;
 	rotcmd *job;

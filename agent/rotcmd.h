@@ -63,16 +63,16 @@ typedef struct rotcmd rotcmd;
 
 /*
  * Start path (absolute) through the spawner sp with input (len bytes;
- * copied, and the copy wiped) on its stdin; timeout_ms > 0. On success *ret_job is the job until done
- * is called or rotcmd_cancel; done is called from a loop callback, after
- * the job has been freed (done may start another job). On failure nothing
- * runs and done is not called: KW_EINVAL (bad argument, relative path),
- * KW_ENOMEM, KW_EIO (no pipe or timerfd). A start the spawner refuses is
- * not a failure here: done reports it.
+ * copied, and the copy wiped) on its stdin; timeout_ms > 0. On success *ret_job
+ * is the job until done is called or rotcmd_cancel; done is called from a loop
+ * callback, after the job has been freed (done may start another job). On
+ * failure nothing runs and done is not called: KW_EINVAL (bad argument,
+ * relative path), KW_ENOMEM, KW_EIO (no pipe or timerfd). A start the spawner
+ * refuses is not a failure here: done reports it.
  */
-int rotcmd_start(spawn_client *sp, loop *l, const char *path,
-                 const void *input, size_t len, int timeout_ms,
-                 rotjob_done done, void *arg, rotcmd **ret_job);
+int rotcmd_start(spawn_client *sp, loop *l, const char *path, const void *input,
+                 size_t len, int timeout_ms, rotjob_done done, void *arg,
+                 rotcmd **ret_job);
 /*
  * The detail a finished job reports: head, then ": " and the first line of
  * out (out_len bytes, leading empty lines skipped; none if out_len is 0 or

@@ -36,8 +36,7 @@ int spawn_close_from(int low);
  * exits 127. Never returns.
  */
 _Noreturn void spawn_child_run(char *path, char *envp[], int in, int out,
-                               int errfd, pid_t parent,
-                               unsigned cpu_seconds);
+                               int errfd, pid_t parent, unsigned cpu_seconds);
 
 /*
  * In the forked keeper: join group, ignore every signal that can be

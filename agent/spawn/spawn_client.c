@@ -359,9 +359,9 @@ int spawn_command(spawn_client *c, const char *path, int in_fd, int out_fd,
 	};
 	c->waits = wt;
 	*ret = (spawn_info){ .id = m.id,
-		                .pid = st.pid,
-		                .group_known = st.group_known != 0,
-		                .group = st.group };
+		             .pid = st.pid,
+		             .group_known = st.group_known != 0,
+		             .group = st.group };
 	ret->group.boot[PROCGROUP_BOOT_ID_LEN] = '\0';
 	return 0;
 }

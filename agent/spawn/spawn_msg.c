@@ -13,7 +13,7 @@
 #include "keyward.h"
 
 static const char *const fail_names[SPAWN_FAIL_COUNT] = {
-	"none", "too many commands", "passwd entry", "pipe", "fork",
+	"none",   "too many commands", "passwd entry", "pipe", "fork",
 	"keeper", "pidfd_open",
 };
 
@@ -90,8 +90,7 @@ static bool take_fds(struct msghdr *mh, int fds[static SPAWN_FDS_MAX],
 	size_t n = 0;
 	bool ok = (mh->msg_flags & MSG_CTRUNC) == 0;
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c;
-	     c = CMSG_NXTHDR(mh, c)) {
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -137,8 +136,9 @@ int spawn_msg_recv(int sock, union spawn_msg *ret,
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return errno == EAGAIN ? KW_EBUSY :
-		       errno == ECONNRESET ? KW_ECLOSED : KW_EIO;
+		return errno == EAGAIN     ? KW_EBUSY :
+		       errno == ECONNRESET ? KW_ECLOSED :
+		                             KW_EIO;
 	bool ok = take_fds(&mh, ret_fds, &nfds);
 	if (n == 0 && nfds == 0)
 		return KW_ECLOSED;

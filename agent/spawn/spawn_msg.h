@@ -37,11 +37,11 @@ enum spawn_type {
 /* Why a START did not run (spawn_started.fail), or 0. */
 enum spawn_fail {
 	SPAWN_OK = 0,
-	SPAWN_FAIL_BUSY,     /* SPAWN_JOBS_MAX commands already run */
-	SPAWN_FAIL_PASSWD,   /* no passwd entry for the uid (HOME, USER) */
+	SPAWN_FAIL_BUSY,   /* SPAWN_JOBS_MAX commands already run */
+	SPAWN_FAIL_PASSWD, /* no passwd entry for the uid (HOME, USER) */
 	SPAWN_FAIL_PIPE,
 	SPAWN_FAIL_FORK,
-	SPAWN_FAIL_KEEPER,   /* the keeper could not be forked or placed */
+	SPAWN_FAIL_KEEPER, /* the keeper could not be forked or placed */
 	SPAWN_FAIL_PIDFD,
 	SPAWN_FAIL_COUNT
 };
@@ -62,7 +62,7 @@ enum spawn_step {
 
 struct spawn_start {
 	uint32_t type, id;
-	uint32_t cpu_seconds; /* RLIMIT_CPU of the command, > 0 */
+	uint32_t cpu_seconds;      /* RLIMIT_CPU of the command, > 0 */
 	char path[SPAWN_PATH_MAX]; /* absolute, NUL-terminated */
 };
 

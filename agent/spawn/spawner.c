@@ -211,18 +211,22 @@ static void on_start(const struct spawn_start *m, int fds[2])
 		st.fail = SPAWN_FAIL_PIPE;
 		st.err = errno;
 	} else {
-		*j = (struct job){ .used = true, .id = m->id, .pid_fd = -1,
-			           .keep_fd = -1, .err_fd = errp[0] };
+		*j = (struct job){ .used = true,
+			           .id = m->id,
+			           .pid_fd = -1,
+			           .keep_fd = -1,
+			           .err_fd = errp[0] };
 		errp[0] = -1;
 		j->pid = fork();
 		if (j->pid == 0)
-			spawn_child_run(path, env.envp, fds[0], fds[1],
-			                errp[1], self, m->cpu_seconds);
+			spawn_child_run(path, env.envp, fds[0], fds[1], errp[1],
+			                self, m->cpu_seconds);
 		if (j->pid < 0) {
 			st.fail = SPAWN_FAIL_FORK;
 			st.err = errno;
 			close(j->err_fd);
-			*j = (struct job){ .pid_fd = -1, .keep_fd = -1,
+			*j = (struct job){ .pid_fd = -1,
+				           .keep_fd = -1,
 				           .err_fd = -1 };
 		}
 	}
@@ -325,7 +329,8 @@ void spawner_run(int fd)
 	(void)prctl(PR_SET_NAME, "keyward-spawn", 0, 0, 0);
 	spawner_signals();
 	for (size_t i = 0; i < SPAWN_JOBS_MAX; i++)
-		jobs[i] = (struct job){ .pid_fd = -1, .keep_fd = -1,
+		jobs[i] = (struct job){ .pid_fd = -1,
+			                .keep_fd = -1,
 			                .err_fd = -1 };
 	if (spawner_fds(fd) != 0 ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {

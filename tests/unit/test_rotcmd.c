@@ -150,8 +150,8 @@ static rotcmd *start(loop *l, const char *path, const void *in, size_t len,
 
 	*o = (outcome){ .result = 1 };
 	start_ms = loop_now_ms();
-	assert_int_equal(rotcmd_start(spawner, l, path, in, len, timeout_ms, on_done, o,
-	                              &job),
+	assert_int_equal(rotcmd_start(spawner, l, path, in, len, timeout_ms,
+	                              on_done, o, &job),
 	                 0);
 	assert_non_null(job);
 	/* Never from inside rotcmd_start. */
@@ -589,8 +589,8 @@ static pid_t kill_agent_during(void **state, const char *path)
 
 		if (spawn_client_new(&spawner) != 0 || loop_new(&l) != 0 ||
 		    spawn_client_attach(spawner, l) != 0 ||
-		    rotcmd_start(spawner, l, path, "{}", 2, 60000, on_done_forked, &o,
-		                 &job) != 0)
+		    rotcmd_start(spawner, l, path, "{}", 2, 60000,
+		                 on_done_forked, &o, &job) != 0)
 			_exit(1);
 		for (;;)
 			(void)loop_turn(l, 1000);
@@ -751,20 +751,20 @@ static void test_bad_args(void **state)
 	loop *l = *state;
 	outcome o = { 0 };
 
-	assert_int_equal(rotcmd_start(spawner, l, "bin/x", "{}", 2, 1000, on_done, &o,
-	                              &job),
+	assert_int_equal(rotcmd_start(spawner, l, "bin/x", "{}", 2, 1000,
+	                              on_done, &o, &job),
 	                 KW_EINVAL);
-	assert_int_equal(rotcmd_start(spawner, l, "/bin/true", "{}", 2, 0, on_done, &o,
-	                              &job),
+	assert_int_equal(rotcmd_start(spawner, l, "/bin/true", "{}", 2, 0,
+	                              on_done, &o, &job),
 	                 KW_EINVAL);
-	assert_int_equal(rotcmd_start(spawner, l, "/bin/true", NULL, 2, 1000, on_done,
-	                              &o, &job),
+	assert_int_equal(rotcmd_start(spawner, l, "/bin/true", NULL, 2, 1000,
+	                              on_done, &o, &job),
 	                 KW_EINVAL);
-	assert_int_equal(rotcmd_start(spawner, l, "/bin/true", "{}", 2, 1000, NULL, &o,
-	                              &job),
+	assert_int_equal(rotcmd_start(spawner, l, "/bin/true", "{}", 2, 1000,
+	                              NULL, &o, &job),
 	                 KW_EINVAL);
-	assert_int_equal(rotcmd_start(spawner, NULL, "/bin/true", "{}", 2, 1000, on_done,
-	                              &o, &job),
+	assert_int_equal(rotcmd_start(spawner, NULL, "/bin/true", "{}", 2, 1000,
+	                              on_done, &o, &job),
 	                 KW_EINVAL);
 	assert_ptr_equal(job, sentinel);
 	assert_int_equal(loop_turn(l, 0), 0);
@@ -849,8 +849,8 @@ static void run_without(long nr, const char *path, outcome *o)
 		check(spawn_client_new(&spawner) == 0 && loop_new(&l) == 0 &&
 		              spawn_client_attach(spawner, l) == 0,
 		      11);
-		check(rotcmd_start(spawner, l, path, "{}", 2, 5000, on_done_forked, o,
-		                   &job) == 0,
+		check(rotcmd_start(spawner, l, path, "{}", 2, 5000,
+		                   on_done_forked, o, &job) == 0,
 		      12);
 		check(o->calls == 0, 13);
 		while (o->calls == 0 && loop_now_ms() - t0 < 5000)
