@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,9 +40,10 @@ struct spawn_client {
 	pid_t pid; /* 0: no spawner */
 	int sock;
 	int64_t started_ms, restart_at_ms;
-	int backoff_ms;
+	int next_delay_ms; /* before the next restart after a quick death */
 	uint32_t next_id;
 	struct spawn_wait *waits;
+	char exe[PATH_MAX]; /* keywardd, for a restart */
 };
 
 /* A socketpair: ours nonblocking, the spawner's blocking; both
@@ -64,8 +66,10 @@ static int spawn_pair(int *ret_mine, int *ret_theirs)
 }
 
 /* After a fork in a process that may have threads: async-signal-safe
- * calls only. The socket goes to fd 3 without close-on-exec. */
-static _Noreturn void exec_spawner(int fd)
+ * calls only. The socket goes to fd 3 without close-on-exec. exe: this
+ * binary, as named when the first spawner started (/proc/self/exe itself
+ * would be valgrind's tool under valgrind). */
+static _Noreturn void exec_spawner(const char *exe, int fd)
 {
 	char *argv[] = { "keywardd", "--spawner", "3", NULL };
 	char *envp[] = { NULL };
@@ -76,7 +80,7 @@ static _Noreturn void exec_spawner(int fd)
 	} else if (dup2(fd, 3) < 0) {
 		_exit(127);
 	}
-	execve("/proc/self/exe", argv, envp);
+	execve(exe, argv, envp);
 	_exit(127);
 }
 
@@ -92,7 +96,7 @@ static int spawn_launch(spawn_client *c, bool exec)
 	if (pid == 0) {
 		close(mine);
 		if (exec)
-			exec_spawner(theirs);
+			exec_spawner(c->exe, theirs);
 		spawner_run(theirs);
 	}
 	close(theirs);
@@ -124,18 +128,20 @@ static void spawn_lost(spawn_client *c, const char *why)
 	(void)kill(c->pid, SIGKILL);
 	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	if (now - c->started_ms >= SPAWN_STEADY_MS)
-		c->backoff_ms = 0;
-	else if (c->backoff_ms < SPAWN_BACKOFF_MIN_MS)
-		c->backoff_ms = SPAWN_BACKOFF_MIN_MS;
-	else if (c->backoff_ms < SPAWN_BACKOFF_MAX_MS / 2)
-		c->backoff_ms *= 2;
+	/* The first death after a steady run restarts at once; each quick
+	 * death after that doubles the wait. */
+	int delay =
+		now - c->started_ms >= SPAWN_STEADY_MS ? 0 : c->next_delay_ms;
+	if (delay == 0)
+		c->next_delay_ms = SPAWN_BACKOFF_MIN_MS;
+	else if (delay < SPAWN_BACKOFF_MAX_MS / 2)
+		c->next_delay_ms = delay * 2;
 	else
-		c->backoff_ms = SPAWN_BACKOFF_MAX_MS;
-	c->restart_at_ms = now + c->backoff_ms;
+		c->next_delay_ms = SPAWN_BACKOFF_MAX_MS;
+	c->restart_at_ms = now + delay;
 	log_warn("the command spawner (pid %d) %s; the commands it ran are "
 	         "killed and their steps fail; it starts again in %d ms",
-	         (int)c->pid, why, c->backoff_ms);
+	         (int)c->pid, why, delay);
 	c->pid = 0;
 	while (c->waits) {
 		struct spawn_wait *wt = c->waits;
@@ -164,6 +170,11 @@ int spawn_client_new(spawn_client **ret)
 	if (!c)
 		return KW_ENOMEM;
 	c->sock = -1;
+	ssize_t n = readlink("/proc/self/exe", c->exe, sizeof(c->exe));
+	if (n <= 0 || (size_t)n >= sizeof(c->exe))
+		snprintf(c->exe, sizeof(c->exe), "/proc/self/exe");
+	else
+		c->exe[n] = '\0';
 	if ((r = spawn_launch(c, false)) < 0) {
 		free(c);
 		return r;

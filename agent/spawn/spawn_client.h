@@ -11,9 +11,10 @@
  * command in flight is reported lost (its keeper kills its group, the
  * caller kills what is left: procgroup_kill) and the death is logged. The
  * next spawn_command starts a new spawner by exec'ing keywardd
- * (`keywardd --spawner FD`), not by forking the key holder; a spawner
- * that died within SPAWN_STEADY_MS of its start doubles the wait before
- * that restart (1 s, then 2 s, up to SPAWN_BACKOFF_MAX_MS); until then
+ * (`keywardd --spawner FD`), not by forking the key holder. The first
+ * death after SPAWN_STEADY_MS of running allows that at once; each
+ * further death of a spawner younger than that doubles the wait before
+ * the next restart (1 s, 2 s, ... up to SPAWN_BACKOFF_MAX_MS), meanwhile
  * spawn_command fails with KW_EBUSY.
  */
 #ifndef KW_SPAWN_CLIENT_H

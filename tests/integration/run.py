@@ -40,6 +40,7 @@ GROUPS = {
     "policy": "test_policy",
     "audit": ("test_audit", "test_checkpoints"),
     "rotation": "test_rotation",
+    "spawner": "test_spawner",
     "webhook": "test_webhook",
     "tokens": "test_tokens",
     "apikey": "test_apikey",
