@@ -32,6 +32,8 @@ struct job {
 	uint32_t id;
 	pid_t pid, keeper;
 	int pid_fd, keep_fd, err_fd;
+	bool group_known;
+	procgroup group;
 };
 
 static struct job jobs[SPAWN_JOBS_MAX];
@@ -67,12 +69,18 @@ static void keeper_stop(struct job *j)
 	j->keep_fd = -1;
 }
 
-/* Kill what is left of the group, reap everything, free the slot; *si
- * gets the leader's end. */
+/* Kill what is left of the group and wait until it is gone (at most
+ * procgroup_kill's 2 s: a killed member that still holds a lock or a port
+ * must not overlap with the next step), reap everything, free the slot;
+ * *si gets the leader's end. */
 static void job_end(struct job *j, siginfo_t *si)
 {
+	bool killed;
+
 	job_kill(j, SIGKILL);
 	keeper_stop(j);
+	if (j->group_known)
+		(void)procgroup_kill(&j->group, &killed);
 	wait_for(j->pid, si);
 	if (j->pid_fd >= 0)
 		close(j->pid_fd);
@@ -244,6 +252,8 @@ static void on_start(const struct spawn_start *m, int fds[2])
 		(void)setpgid(j->pid, j->pid);
 		st.pid = j->pid;
 		st.group_known = procgroup_identify(j->pid, &st.group) == 0;
+		j->group_known = st.group_known != 0;
+		j->group = st.group;
 		st.fail = job_watch(j, &st.err);
 	}
 	reply(&st, sizeof(st));

@@ -12,7 +12,8 @@
  * own process group, a keeper in that group, PR_SET_PDEATHSIG, a clean
  * environment, closed descriptors, resource limits: spawn_child.h), send
  * a signal to the group of a command it started, and report each exit,
- * after killing whatever the command left in its group. It dies with the
+ * after killing whatever the command left in its group and waiting until
+ * that is gone (procgroup_kill, at most 2 s). It dies with the
  * agent: PR_SET_PDEATHSIG SIGKILL, and it exits when the agent's end of
  * the socket closes (after killing every group it still runs). However it
  * dies, each keeper then kills its command's group.
