@@ -1550,6 +1550,7 @@ static int agent_rotate_new(agent *a)
 		.dk = &a->dk,
 		.cfg = &a->cfg,
 		.loop = a->loop,
+		.spawn = a->spawn,
 		.stopping = &a->stopping,
 		.batch = rot_batch,
 		.batch_fail = rot_batch_fail,
@@ -1557,6 +1558,19 @@ static int agent_rotate_new(agent *a)
 		.rotated = rot_rotated,
 	};
 	return rotate_new(&host, &a->rot);
+}
+
+/* The command spawner: forked now, before the store is opened, a key is
+ * read or a thread started, so that it never had a key in its memory and
+ * may run after the fork (spawner.h). */
+static int agent_start_spawner(agent *a)
+{
+	int r = spawn_client_new(&a->spawn);
+
+	if (r < 0)
+		log_error("cannot start the command spawner: %s",
+		          kw_strerror(r));
+	return r;
 }
 
 int agent_init(agent *a, const char *home_override, const char *config_path,
@@ -1595,13 +1609,15 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	            0 ||
 	    (r = exe_hash_cache_new(EXE_CACHE_MAX, &a->exe_cache)) < 0)
 		return r;
-	if ((r = agent_lock_home(a)) < 0 || (r = loop_new(&a->loop)) < 0)
+	if ((r = agent_lock_home(a)) < 0 || (r = agent_start_spawner(a)) < 0 ||
+	    (r = loop_new(&a->loop)) < 0)
 		return r;
 	/* keyward-net, the HTTP helper: forked before any thread starts and
 	 * before the store opens (keyfile mode loads the key there). Without
 	 * it the agent still serves; webhook steps then fail saying why. */
 	a->net = rotate_net_start(a->loop, a->net_why, sizeof(a->net_why));
 	if ((r = agent_open_audit(a)) < 0 || (r = agent_signals(a)) < 0 ||
+	    (r = spawn_client_attach(a->spawn, a->loop)) < 0 ||
 	    (r = agent_rotate_new(a)) < 0)
 		return r;
 	rotate_take_net(a->rot, a->net, a->net_why);
@@ -1754,6 +1770,7 @@ void agent_fini(agent *a)
 		conn_free(a->conns);
 	rotate_free(a->rot);         /* before the loop: its jobs watch fds */
 	webhook_client_free(a->net); /* the store never opened */
+	spawn_client_free(a->spawn); /* after the jobs: it ends their groups */
 	unlock_worker_stop(a->worker);
 	if (a->loop)
 		loop_free(a->loop);

@@ -20,6 +20,7 @@
 #include "ratelimit.h"
 #include "rotate.h"
 #include "rotjob.h"
+#include "spawn_client.h"
 #include "store.h"
 #include "unlock.h"
 
@@ -131,6 +132,8 @@ typedef struct agent {
 	/* keyward-net, started before the store opens, until rot takes it. */
 	webhook_client *net;
 	char net_why[ROTJOB_DETAIL_MAX];
+	/* The command spawner, forked before the store opens (spawner.h). */
+	spawn_client *spawn;
 	/* store.backup's snapshot while its connection reads it
 	 * (methods_store.c); NULL when none. */
 	struct agent_backup *backup;

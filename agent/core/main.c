@@ -1,7 +1,10 @@
 /*
  * main.c - keywardd: command line, hardening, run.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "log.h"
 #include "paths.h"
 #include "secmem.h"
+#include "spawner.h"
 
 static void usage(FILE *out)
 {
@@ -84,6 +88,29 @@ static int exit_status(int err)
 	default:
 		return 1;
 	}
+}
+
+/* keywardd --spawner FD: the command spawner, exec'd by an agent that
+ * restarts it (spawner.h); FD is its end of the socketpair. Not for use by
+ * hand. */
+static int spawner_mode(const char *arg)
+{
+	char *end = NULL;
+	const char *what = NULL;
+	long fd;
+
+	errno = 0;
+	fd = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || fd < 3 ||
+	    fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0) {
+		log_error("--spawner needs the open descriptor of its socket");
+		return 2;
+	}
+	if (harden_process(&what) < 0) {
+		log_error("hardening failed at %s; refusing to run", what);
+		return 1;
+	}
+	spawner_run((int)fd);
 }
 
 /* What --init and --check-image were given. */
@@ -188,6 +215,7 @@ int main(int argc, char **argv)
 		{ "min-schema", required_argument, NULL, 'm' },
 		{ "passphrase-fd", required_argument, NULL, 'f' },
 		{ "no-key-check", no_argument, NULL, 'K' },
+		{ "spawner", required_argument, NULL, 'S' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -215,6 +243,8 @@ int main(int argc, char **argv)
 		case 'L':
 			flags |= AGENT_ACCEPT_LOSS;
 			break;
+		case 'S':
+			return spawner_mode(optarg);
 		case 'V':
 			printf("keywardd %s\n", KW_VERSION_STRING);
 			return 0;

@@ -35,6 +35,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "loop.h"
+#include "spawn_client.h"
 #include "store_rotation.h"
 
 typedef struct rotate rotate;
@@ -54,6 +55,7 @@ typedef struct rotate_host {
 	kw_key *const *dk;
 	const kw_config *cfg;
 	loop *loop;
+	spawn_client *spawn; /* runs the command rotators (spawn_client.h) */
 	const bool *stopping; /* the host is shutting down: start nothing */
 	/* Open the loop turn's batch if needed (0 or KW_E*); make the turn
 	 * roll it back with err. */

@@ -3,49 +3,49 @@
  * (docs/rotation.md, "command rotators").
  *
  * The executable gets its input as one JSON object on stdin, never in argv
- * or the environment; argv is just [path]. It runs with no shell, every fd
- * but 0, 1 and 2 closed, stdin a pipe (closed after the input), stdout and
- * stderr one pipe whose first ROTCMD_OUTPUT_MAX bytes are kept (the rest is
- * read and dropped), a sanitised environment (PATH=/usr/local/bin:/usr/bin:
- * /bin, LANG=C.UTF-8, HOME and USER of the agent's user,
- * KEYWARD_ROTATION=1), in its own process group, cwd "/", umask 077, core
- * dumps off, no_new_privs (no setuid or file-capability gains). Exit status 0
- * is success. At the timeout the group gets SIGTERM, then SIGKILL 2 s later;
- * the job then reports KW_ETIMEOUT.
+ * or the environment; argv is just [path]. The command spawner starts it
+ * (spawn_client.h, spawner.h; it never holds a key, and the input goes
+ * from here into the stdin pipe, not through the spawner): no shell,
+ * every fd but 0, 1 and 2 closed, stdin a pipe (closed after the input),
+ * stdout and stderr one pipe whose first ROTCMD_OUTPUT_MAX bytes are kept
+ * (the rest is read and dropped), a sanitised environment
+ * (PATH=/usr/local/bin:/usr/bin:/bin, LANG=C.UTF-8, HOME and USER of the
+ * agent's user, KEYWARD_ROTATION=1), in its own process group, cwd "/",
+ * umask 077, no_new_privs (no setuid or file-capability gains), resource
+ * limits (core dumps off, RLIMIT_CPU ROTCMD_CPU_TIMEOUTS times the
+ * timeout, RLIMIT_NOFILE 1024, RLIMIT_FSIZE 1 GiB; lowered only). Exit
+ * status 0 is success. At the timeout the group gets SIGTERM, then
+ * SIGKILL 2 s later; the job then reports KW_ETIMEOUT.
  *
- * Driven by the agent's event loop (pipes and a pidfd in epoll, a timerfd
- * for the timeout): a slow command never delays other clients.
+ * Driven by the agent's event loop (pipes and a timerfd here, the exit
+ * from the spawner's socket): a slow command never delays other clients.
  *
  * What done gets: 0 and "exit status 0"; KW_ESTATE and "exit status N:
  * <first non-empty line of output>" or "killed by signal N"; KW_ETIMEOUT
  * and "timed out after N ms"; KW_EIO and "could not run: <step>: <reason>"
  * when the child could not be set up or execve failed (a missing or
  * non-executable path is reported this way, not by rotcmd_start;
- * rotspec_check_command is the early check), or "could not watch the
- * command: ..." if the agent could not watch it after the fork (it is
- * killed first). A command that exits without reading all of its input is
- * judged by its exit status alone. When the command exits, for whatever
- * reason, anything it left running in its group gets SIGKILL: nothing
- * outlives the step.
+ * rotspec_check_command is the early check), "could not start the
+ * command: <reason>" when the spawner did not start it (it is restarting
+ * after a death, it could not fork), or "the command spawner died while
+ * the command ran; ..." (what is left of the group is killed first,
+ * procgroup_kill). A command that exits without reading all of its input
+ * is judged by its exit status alone. When the command exits, for
+ * whatever reason, anything it left running in its group gets SIGKILL:
+ * nothing outlives the step.
  *
  * The command dies with the agent, however the agent dies (docs/rotation.md,
- * "When the agent dies"): it runs with PR_SET_PDEATHSIG set to SIGKILL (and
- * does not start at all if the agent died before that was set), and a
- * keeper process in its group (a forked copy of the agent that never
- * execs) kills the whole group when the agent's end of a pipe closes,
- * which also reaches what the command started itself, as long as it stays
- * in the group. The keeper is killed and reaped with the job. For what the
+ * "When the agent dies"): the spawner dies with the agent, the command
+ * with the spawner (PR_SET_PDEATHSIG), and a keeper process in its group
+ * (a forked copy of the spawner that never execs) kills the whole group
+ * when the spawner's end of a pipe closes, which also reaches what the
+ * command started itself, as long as it stays in the group. For what the
  * keeper cannot reach (it was killed itself, e.g. by the command; a member
  * left the group), rotcmd_group_of names the group so that a later agent
- * can kill what is left of it (procgroup_kill). PR_SET_PDEATHSIG fires
- * when the thread that forked exits: call rotcmd_start only from a thread
- * that lives as long as the process (the loop's).
+ * can kill what is left of it (procgroup_kill).
  *
  * The process must ignore SIGPIPE (keywardd does, in agent_signals): input
- * written to a command that closed its stdin must fail with EPIPE. The
- * child resets every signal disposition and the signal mask, so the
- * command does not inherit the ignored SIGPIPE or the agent's blocked
- * signals.
+ * written to a command that closed its stdin must fail with EPIPE.
  */
 #ifndef KW_ROTCMD_H
 #define KW_ROTCMD_H
@@ -55,22 +55,24 @@
 #include "loop.h"
 #include "procgroup.h"
 #include "rotjob.h"
+#include "spawn_client.h"
 
 #define ROTCMD_OUTPUT_MAX 4096u
 
 typedef struct rotcmd rotcmd;
 
 /*
- * Start path (absolute) with input (len bytes; copied, and the copy wiped)
- * on its stdin; timeout_ms > 0. On success *ret_job is the job until done
- * is called or rotcmd_cancel; done is called from a loop callback, after
- * the job has been freed (done may start another job). On failure nothing
- * runs and done is not called: KW_EINVAL (bad argument, relative path),
- * KW_ENOMEM, KW_EIO (no passwd entry for the euid, no pipe, timerfd or
- * process).
+ * Start path (absolute) through the spawner sp with input (len bytes;
+ * copied, and the copy wiped) on its stdin; timeout_ms > 0. On success *ret_job
+ * is the job until done is called or rotcmd_cancel; done is called from a loop
+ * callback, after the job has been freed (done may start another job). On
+ * failure nothing runs and done is not called: KW_EINVAL (bad argument,
+ * relative path), KW_ENOMEM, KW_EIO (no pipe or timerfd). A start the spawner
+ * refuses is not a failure here: done reports it.
  */
-int rotcmd_start(loop *l, const char *path, const void *input, size_t len,
-                 int timeout_ms, rotjob_done done, void *arg, rotcmd **ret_job);
+int rotcmd_start(spawn_client *sp, loop *l, const char *path, const void *input,
+                 size_t len, int timeout_ms, rotjob_done done, void *arg,
+                 rotcmd **ret_job);
 /*
  * The detail a finished job reports: head, then ": " and the first line of
  * out (out_len bytes, leading empty lines skipped; none if out_len is 0 or
@@ -83,9 +85,9 @@ void rotcmd_detail(const char *head, const char *out, size_t out_len,
 /* The group of a started job: KW_ENOTFOUND if /proc could not tell it at
  * the start (the job runs all the same). */
 int rotcmd_group_of(const rotcmd *job, procgroup *ret);
-/* Stop a job whose done has not been called: SIGKILL to its group, reap
- * (waits for the kill to take effect), free; done is never called. (Used
- * when the agent stops.) NULL ok. */
+/* Stop a job whose done has not been called: SIGKILL to its group, reaped
+ * by the spawner (waits for that), free; done is never called. (Used when
+ * the agent stops.) NULL ok. */
 void rotcmd_cancel(rotcmd *job);
 
 #endif

@@ -40,6 +40,7 @@ GROUPS = {
     "policy": "test_policy",
     "audit": ("test_audit", "test_checkpoints"),
     "rotation": "test_rotation",
+    "spawner": "test_spawner",
     "webhook": "test_webhook",
     "net": "test_net",
     "tokens": "test_tokens",

@@ -1,0 +1,97 @@
+/*
+ * spawn_client.h - keywardd's side of the command spawner (spawner.h):
+ * start it, ask it to start and signal commands, hear how they ended,
+ * start it again when it dies.
+ *
+ * Starting a command is a round trip (the spawner answers with the pid
+ * and group before it reads anything else), so its group is known when
+ * spawn_command returns. Exits come back through the loop.
+ *
+ * If the spawner dies (or sends something malformed, which ends it), every
+ * command in flight is reported lost (its keeper kills its group, the
+ * caller kills what is left: procgroup_kill) and the death is logged. The
+ * next spawn_command starts a new spawner by exec'ing keywardd
+ * (`keywardd --spawner FD`), not by forking the key holder. The first
+ * death after SPAWN_STEADY_MS of running allows that at once; each
+ * further death of a spawner younger than that doubles the wait before
+ * the next restart (1 s, 2 s, ... up to SPAWN_BACKOFF_MAX_MS), meanwhile
+ * spawn_command fails with KW_EBUSY.
+ */
+#ifndef KW_SPAWN_CLIENT_H
+#define KW_SPAWN_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "loop.h"
+#include "procgroup.h"
+
+#define SPAWN_STEADY_MS      30000
+#define SPAWN_BACKOFF_MAX_MS 60000
+/* How long spawn_command waits for the spawner's answer to a start. */
+#define SPAWN_ANSWER_MS 10000
+
+typedef struct spawn_client spawn_client;
+
+/* How a command ended. lost: the spawner died first (the rest is 0). */
+typedef struct spawn_exit {
+	bool lost;
+	int code;   /* CLD_EXITED, CLD_KILLED or CLD_DUMPED */
+	int status; /* exit status or signal */
+	int step;   /* enum spawn_step, or SPAWN_STEP_NONE */
+	int err;    /* errno of that step */
+} spawn_exit;
+
+/*
+ * Called once per started command, on the loop thread: from the loop, or
+ * from inside a later spawn_command or spawn_signal (which read the
+ * socket meanwhile). It must therefore only record the result and defer
+ * the work (rotcmd arms a timer). ex is valid during the call only.
+ */
+typedef void (*spawn_exit_fn)(void *arg, const spawn_exit *ex);
+
+typedef struct spawn_info {
+	uint32_t id;
+	pid_t pid;
+	bool group_known;
+	procgroup group;
+} spawn_info;
+
+/*
+ * Fork the spawner now. Call before any thread starts and before any key
+ * or secret is read: the child keeps a copy of this process's memory
+ * until it execs nothing (it runs spawner_run). 0; KW_ENOMEM; KW_EIO.
+ */
+int spawn_client_new(spawn_client **ret);
+/* Watch the spawner's socket in l (for exits and its death). 0; KW_EIO. */
+int spawn_client_attach(spawn_client *c, loop *l);
+/* The running spawner's pid, 0 if none. */
+pid_t spawn_client_pid(const spawn_client *c);
+
+/*
+ * Start path (absolute) with in_fd as its stdin and out_fd as its stdout
+ * and stderr (the caller keeps and closes its fds), RLIMIT_CPU of
+ * cpu_seconds (> 0). fn(arg, ...) hears its end. 0 and *ret; KW_EINVAL;
+ * KW_EBUSY (no spawner: restarting after a death, see above); KW_ELIMIT
+ * (too many commands); KW_EIO (the spawner could not start it: *ret_why
+ * says what, e.g. "fork: Resource temporarily unavailable"; or the
+ * spawner died).
+ */
+int spawn_command(spawn_client *c, const char *path, int in_fd, int out_fd,
+                  unsigned cpu_seconds, spawn_exit_fn fn, void *arg,
+                  spawn_info *ret, char *ret_why, size_t why_size);
+/* SIGTERM or SIGKILL to the group of command id. A command that has
+ * ended meanwhile is not an error. 0; KW_EINVAL; KW_EIO (no spawner). */
+int spawn_signal(spawn_client *c, uint32_t id, int sig);
+/* Kill command id's group, wait until the spawner has reaped it (at most
+ * SPAWN_ANSWER_MS), and never call its fn. Unknown ids ok. */
+void spawn_forget(spawn_client *c, uint32_t id);
+/*
+ * Close the socket and wait for the spawner to exit: it kills the group
+ * of every command still running first. Pending fns are not called. NULL
+ * ok.
+ */
+void spawn_client_free(spawn_client *c);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * spawn_msg.c - see spawn_msg.h.
+ */
+#include "spawn_msg.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "keyward.h"
+
+static const char *const fail_names[SPAWN_FAIL_COUNT] = {
+	"none",   "too many commands", "passwd entry", "pipe", "fork",
+	"keeper", "pidfd_open",
+};
+
+static const char *const step_names[SPAWN_STEP_COUNT] = {
+	"signal mask", "setpgid",   "parent-death signal", "file descriptors",
+	"chdir",       "setrlimit", "no_new_privs",        "execve",
+};
+
+const char *spawn_fail_name(int fail)
+{
+	return fail >= 0 && fail < SPAWN_FAIL_COUNT ? fail_names[fail] : "?";
+}
+
+const char *spawn_step_name(int step)
+{
+	return step >= 0 && step < SPAWN_STEP_COUNT ? step_names[step] : "?";
+}
+
+int spawn_msg_send(int sock, const void *msg, size_t len, const int *fds,
+                   size_t nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(SPAWN_FDS_MAX * sizeof(int))];
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds > SPAWN_FDS_MAX)
+		return KW_EINVAL;
+	if (nfds > 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	do {
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EPIPE || errno == ECONNRESET ? KW_ECLOSED :
+		                                               KW_EIO;
+	return (size_t)n == len ? 0 : KW_EIO;
+}
+
+static size_t msg_len(uint32_t type, size_t *ret_nfds)
+{
+	*ret_nfds = 0;
+	switch (type) {
+	case SPAWN_START:
+		*ret_nfds = 2;
+		return sizeof(struct spawn_start);
+	case SPAWN_SIGNAL:
+		return sizeof(struct spawn_signal);
+	case SPAWN_STARTED:
+		return sizeof(struct spawn_started);
+	case SPAWN_EXITED:
+		return sizeof(struct spawn_exited);
+	default:
+		return 0;
+	}
+}
+
+/* Take the passed fds out of mh into fds; false if there were more than
+ * fit (those are closed) or the control data was cut. */
+static bool take_fds(struct msghdr *mh, int fds[static SPAWN_FDS_MAX],
+                     size_t *ret_n)
+{
+	size_t n = 0;
+	bool ok = (mh->msg_flags & MSG_CTRUNC) == 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (n < SPAWN_FDS_MAX) {
+				fds[n++] = fd;
+			} else {
+				close(fd);
+				ok = false;
+			}
+		}
+	}
+	*ret_n = n;
+	return ok;
+}
+
+int spawn_msg_recv(int sock, union spawn_msg *ret,
+                   int ret_fds[static SPAWN_FDS_MAX])
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(SPAWN_FDS_MAX * sizeof(int))];
+	} ctl;
+	/* One byte more than the largest message: a longer one shows as
+	 * too long instead of fitting after a cut. */
+	union {
+		union spawn_msg m;
+		char buf[sizeof(union spawn_msg) + 1];
+	} in;
+	struct iovec iov = { .iov_base = in.buf, .iov_len = sizeof(in.buf) };
+	struct msghdr mh = { .msg_iov = &iov,
+		             .msg_iovlen = 1,
+		             .msg_control = ctl.buf,
+		             .msg_controllen = sizeof(ctl.buf) };
+	size_t nfds = 0, want_fds = 0;
+	ssize_t n;
+
+	for (size_t i = 0; i < SPAWN_FDS_MAX; i++)
+		ret_fds[i] = -1;
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN     ? KW_EBUSY :
+		       errno == ECONNRESET ? KW_ECLOSED :
+		                             KW_EIO;
+	bool ok = take_fds(&mh, ret_fds, &nfds);
+	if (n == 0 && nfds == 0)
+		return KW_ECLOSED;
+	if (ok && (mh.msg_flags & MSG_TRUNC) == 0 &&
+	    (size_t)n >= sizeof(uint32_t) &&
+	    (size_t)n == msg_len(in.m.type, &want_fds) && nfds == want_fds) {
+		memcpy(ret, &in.m, (size_t)n);
+		return 0;
+	}
+	for (size_t i = 0; i < SPAWN_FDS_MAX; i++) {
+		if (ret_fds[i] >= 0)
+			close(ret_fds[i]);
+		ret_fds[i] = -1;
+	}
+	return KW_EPROTO;
+}

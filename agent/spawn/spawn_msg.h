@@ -1,0 +1,121 @@
+/*
+ * spawn_msg.h - the messages between keywardd and its command spawner
+ * (spawner.h), over a SOCK_SEQPACKET socketpair: one message a packet,
+ * fixed-size structs of one host, so each has exactly one valid length.
+ *
+ *   agent -> spawner  SPAWN_START   id, path, cpu limit; two fds: the
+ *                                   command's stdin (read end of a pipe)
+ *                                   and its stdout/stderr (write end)
+ *   agent -> spawner  SPAWN_SIGNAL  id, SIGTERM or SIGKILL for its group
+ *   spawner -> agent  SPAWN_STARTED id, pid and group, or why it did not
+ *                                   start (one STARTED for every START, in
+ *                                   order, before the next START is read)
+ *   spawner -> agent  SPAWN_EXITED  id, how the command ended; its group
+ *                                   has been killed and the leader reaped
+ *
+ * The rotator's input (which holds the new secret) goes from the agent
+ * into the stdin pipe directly: it never passes through the spawner.
+ */
+#ifndef KW_SPAWN_MSG_H
+#define KW_SPAWN_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "procgroup.h"
+
+#define SPAWN_PATH_MAX 4096u
+#define SPAWN_FDS_MAX  2u
+
+enum spawn_type {
+	SPAWN_START = 1,
+	SPAWN_SIGNAL,
+	SPAWN_STARTED,
+	SPAWN_EXITED,
+};
+
+/* Why a START did not run (spawn_started.fail), or 0. */
+enum spawn_fail {
+	SPAWN_OK = 0,
+	SPAWN_FAIL_BUSY,   /* SPAWN_JOBS_MAX commands already run */
+	SPAWN_FAIL_PASSWD, /* no passwd entry for the uid (HOME, USER) */
+	SPAWN_FAIL_PIPE,
+	SPAWN_FAIL_FORK,
+	SPAWN_FAIL_KEEPER, /* the keeper could not be forked or placed */
+	SPAWN_FAIL_PIDFD,
+	SPAWN_FAIL_COUNT
+};
+
+/* Steps of the command's child before execve (spawn_exited.step). */
+enum spawn_step {
+	SPAWN_STEP_NONE = -1,
+	SPAWN_STEP_SIGNALS = 0,
+	SPAWN_STEP_PGID,
+	SPAWN_STEP_PDEATHSIG,
+	SPAWN_STEP_FDS,
+	SPAWN_STEP_CWD,
+	SPAWN_STEP_RLIMIT,
+	SPAWN_STEP_NO_NEW_PRIVS,
+	SPAWN_STEP_EXEC,
+	SPAWN_STEP_COUNT
+};
+
+struct spawn_start {
+	uint32_t type, id;
+	uint32_t cpu_seconds;      /* RLIMIT_CPU of the command, > 0 */
+	char path[SPAWN_PATH_MAX]; /* absolute, NUL-terminated */
+};
+
+struct spawn_signal {
+	uint32_t type, id;
+	int32_t sig;
+};
+
+struct spawn_started {
+	uint32_t type, id;
+	int32_t fail; /* enum spawn_fail */
+	int32_t err;  /* errno of the failure, or 0 */
+	int32_t pid;
+	int32_t group_known; /* 0: /proc could not name the group */
+	procgroup group;
+};
+
+struct spawn_exited {
+	uint32_t type, id;
+	int32_t code;   /* CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+	int32_t status; /* exit status or signal */
+	int32_t step;   /* enum spawn_step: a failure before execve */
+	int32_t err;    /* its errno */
+};
+
+union spawn_msg {
+	uint32_t type;
+	struct spawn_start start;
+	struct spawn_signal signal;
+	struct spawn_started started;
+	struct spawn_exited exited;
+};
+
+/* The name of a failure or step, for messages ("?" if out of range). */
+const char *spawn_fail_name(int fail);
+const char *spawn_step_name(int step);
+
+/*
+ * Send one message (len: the size of its struct) with nfds fds (copies
+ * are passed; the caller keeps its own). Blocks until sent. 0; KW_ECLOSED
+ * (the peer is gone); KW_EIO.
+ */
+int spawn_msg_send(int sock, const void *msg, size_t len, const int *fds,
+                   size_t nfds);
+/*
+ * Receive one message into *ret and its fds into ret_fds (unused slots
+ * -1; the caller owns them, close-on-exec). The message is checked to be
+ * of a known type, exactly that type's length, with exactly its number of
+ * fds (START two, the rest none); anything else is refused and its fds
+ * closed. 0; KW_EBUSY (nonblocking socket, nothing ready); KW_ECLOSED
+ * (the peer closed its end); KW_EPROTO (refused); KW_EIO.
+ */
+int spawn_msg_recv(int sock, union spawn_msg *ret,
+                   int ret_fds[static SPAWN_FDS_MAX]);
+
+#endif

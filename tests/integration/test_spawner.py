@@ -1,0 +1,99 @@
+"""The command spawner (docs/rotation.md, "Where commands run"): keywardd
+starts `command:` rotators through a process of its own, forked before
+any key is loaded.
+
+- kill -9 of the spawner while a command blocks in its set step: the
+  command and what it started die, the step fails with a clear, audited
+  reason, and its retry runs it again through a new spawner (exec'd, not
+  forked from the key holder): no version lost, no overlap;
+- the spawner dies with the agent.
+
+Reuses test_rotation's slow command (TestLeftRunning)."""
+
+import os
+import signal
+import unittest
+
+# Not "from test_rotation import TestLeftRunning": the loader would run
+# that class here too.
+import test_rotation
+from harness import poll_until
+from test_rotation import DAY, needs_pidfd_open, utc
+
+
+def spawner_of(agent):
+    """The pid of agent's child named keyward-spawn, or None."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        if comm == "keyward-spawn" and int(fields[1]) == agent and \
+                fields[0] != "Z":
+            return int(name)
+    return None
+
+
+class TestSpawner(test_rotation.TestLeftRunning):
+    CONFIG = {"rotation": {"max_attempts": 3, "retry_seconds": 10}}
+
+    # TestLeftRunning's own tests run in the rotation group.
+    test_kill_during_slow_set = None
+    test_left_over_killed_at_start = None
+
+    def spawner(self):
+        pid = spawner_of(self.d.proc.pid)
+        self.assertIsNotNone(pid, "keywardd has no command spawner")
+        return pid
+
+    @needs_pidfd_open
+    def test_spawner_killed_during_set(self):
+        self.put("spawn/a", b"v1")
+        self.schedule("spawn/a", DAY, "command:" + self.slow_script())
+        first = self.spawner()
+        rid = self.call("rotate.start", {"name": "spawn/a"})["rotation_id"]
+        cmd, child = self.wait_copies(1)
+        os.kill(first, signal.SIGKILL)
+        self.assert_ends(cmd, "the command")
+        self.assert_ends(child, "the command's child")
+        self.assert_group_ends(cmd, "the command's group")
+        self.assertTrue(poll_until(
+            lambda: self.status("spawn/a")["rotation"]["attempts"] == 1, 10))
+        run = self.status("spawn/a")["rotation"]
+        self.assertEqual(run["step"], "set")
+        self.assertIn("the command spawner died", run["error"])
+        self.assertTrue(self.d.alive())
+        self.assertIn("the command spawner (pid %d) died" % first,
+                      self.d.log_text())
+        # Meanwhile the agent serves.
+        self.assertEqual(self.get("spawn/a"), (b"v1", 1))
+
+        self.set_clock(utc(run["next_try"]))
+        self.wait_copies(2)
+        second = self.spawner()
+        self.assertNotEqual(second, first)
+        # Exec'd again, not a fork of the key holder.
+        with open("/proc/%d/cmdline" % second, "rb") as fh:
+            self.assertEqual(fh.read().split(b"\0")[1:3],
+                             [b"--spawner", b"3"])
+        self.finish("spawn/a", rid, kills=0)
+        self.assertEqual(self.get("spawn/a")[1], 2)
+        rows = [r for r in self.audit_rows("spawn/a")
+                if rid in (r["reason"] or "")]
+        retries = [r for r in rows if r["op"] == "rotate.retry"]
+        self.assertEqual(len(retries), 1, rows)
+        self.assertIn("the command spawner died", retries[0]["reason"])
+
+    def test_spawner_dies_with_agent(self):
+        pid = self.spawner()
+        self.d.kill()
+        self.assert_ends(pid, "the command spawner")
+
+
+if __name__ == "__main__":
+    unittest.main()

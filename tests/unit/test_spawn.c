@@ -1,0 +1,240 @@
+/*
+ * test_spawn.c - the spawner's messages (spawn_msg.h): each side takes
+ * only a message of a known type, of exactly its length, with exactly its
+ * number of fds; and a real spawner (spawner.h) ends itself, rather than
+ * act, on a request it must not carry out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "keyward.h"
+#include "spawn_msg.h"
+#include "spawner.h"
+
+static int pair[2];
+
+static int setup(void **state)
+{
+	(void)state;
+	return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	close(pair[0]);
+	close(pair[1]);
+	return 0;
+}
+
+/* Send raw bytes with nfds copies of /dev/null. */
+static void send_raw(const void *buf, size_t len, size_t nfds)
+{
+	int fds[4];
+	for (size_t i = 0; i < nfds; i++) {
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert_true(fds[i] >= 0);
+	}
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(fds))];
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	memset(&ctl, 0, sizeof(ctl));
+	if (nfds > 0) {
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	assert_int_equal(sendmsg(pair[0], &mh, 0), (ssize_t)len);
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+static void expect_refused(void)
+{
+	union spawn_msg m;
+	int fds[SPAWN_FDS_MAX] = { 7, 7 };
+
+	assert_int_equal(spawn_msg_recv(pair[1], &m, fds), KW_EPROTO);
+	assert_int_equal(fds[0], -1);
+	assert_int_equal(fds[1], -1);
+}
+
+static void test_valid(void **state)
+{
+	struct spawn_signal sg = { .type = SPAWN_SIGNAL, .id = 9, .sig = 15 };
+	struct spawn_start st;
+	union spawn_msg m;
+	int fds[SPAWN_FDS_MAX], in[2];
+
+	(void)state;
+	assert_int_equal(spawn_msg_send(pair[0], &sg, sizeof(sg), NULL, 0), 0);
+	assert_int_equal(spawn_msg_recv(pair[1], &m, fds), 0);
+	assert_int_equal(m.type, SPAWN_SIGNAL);
+	assert_int_equal(m.signal.id, 9);
+	assert_int_equal(m.signal.sig, 15);
+	assert_int_equal(fds[0], -1);
+
+	memset(&st, 0, sizeof(st));
+	st.type = SPAWN_START;
+	st.id = 1;
+	st.cpu_seconds = 4;
+	strcpy(st.path, "/bin/true");
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(spawn_msg_send(pair[0], &st, sizeof(st), in, 2), 0);
+	assert_int_equal(spawn_msg_recv(pair[1], &m, fds), 0);
+	assert_int_equal(m.type, SPAWN_START);
+	assert_string_equal(m.start.path, "/bin/true");
+	/* Passed, and close-on-exec on this side. */
+	assert_true(fds[0] >= 0 && fds[1] >= 0);
+	assert_int_equal(fcntl(fds[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	for (int i = 0; i < 2; i++) {
+		close(fds[i]);
+		close(in[i]);
+	}
+}
+
+static void test_refused(void **state)
+{
+	struct spawn_signal sg = { .type = SPAWN_SIGNAL, .id = 1, .sig = 15 };
+	struct spawn_start st = { .type = SPAWN_START };
+	char big[sizeof(union spawn_msg) + 16];
+	uint32_t unknown[8] = { 99 };
+
+	(void)state;
+	send_raw(&sg, sizeof(sg), 1); /* an fd it does not take */
+	expect_refused();
+	send_raw(&sg, sizeof(sg) - 1, 0); /* short */
+	expect_refused();
+	memset(big, 0, sizeof(big));
+	memcpy(big, &sg, sizeof(sg));
+	send_raw(big, sizeof(sg) + 1, 0); /* long */
+	expect_refused();
+	send_raw(big, sizeof(big), 0); /* longer than any */
+	expect_refused();
+	send_raw(&st, sizeof(st), 0); /* START without its fds */
+	expect_refused();
+	send_raw(&st, sizeof(st), 1);
+	expect_refused();
+	send_raw(&st, sizeof(st), 3); /* one too many */
+	expect_refused();
+	send_raw(unknown, sizeof(unknown), 0);
+	expect_refused();
+	send_raw(unknown, 2, 0); /* not even a type */
+	expect_refused();
+}
+
+static void test_busy_and_closed(void **state)
+{
+	union spawn_msg m;
+	int fds[SPAWN_FDS_MAX];
+
+	(void)state;
+	assert_int_equal(fcntl(pair[1], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(spawn_msg_recv(pair[1], &m, fds), KW_EBUSY);
+	close(pair[0]);
+	pair[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(spawn_msg_recv(pair[1], &m, fds), KW_ECLOSED);
+	struct spawn_signal sg = { .type = SPAWN_SIGNAL };
+	assert_int_equal(spawn_msg_send(pair[1], &sg, sizeof(sg), NULL, 0),
+	                 KW_ECLOSED);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(spawn_fail_name(SPAWN_FAIL_PIDFD), "pidfd_open");
+	assert_string_equal(spawn_fail_name(SPAWN_FAIL_COUNT), "?");
+	assert_string_equal(spawn_fail_name(-1), "?");
+	assert_string_equal(spawn_step_name(SPAWN_STEP_EXEC), "execve");
+	assert_string_equal(spawn_step_name(SPAWN_STEP_NONE), "?");
+}
+
+/* A real spawner on pair[1]: it gets msg and must end (status 1) without
+ * answering. */
+static void spawner_refuses(const void *msg, size_t len, const int *fds,
+                            size_t nfds)
+{
+	union spawn_msg m;
+	int got[SPAWN_FDS_MAX], status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pair[0]);
+		spawner_run(pair[1]);
+	}
+	/* The spawner's end is its own: its exit must close the socket. */
+	close(pair[1]);
+	pair[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(spawn_msg_send(pair[0], msg, len, fds, nfds), 0);
+	assert_int_equal(spawn_msg_recv(pair[0], &m, got), KW_ECLOSED);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+}
+
+static void test_spawner_refuses(void **state)
+{
+	struct spawn_signal sg = { .type = SPAWN_SIGNAL,
+		                   .id = 1,
+		                   .sig = SIGHUP };
+	struct spawn_start st;
+	struct spawn_exited ex = { .type = SPAWN_EXITED };
+	int in[2];
+
+	(void)state;
+	spawner_refuses(&sg, sizeof(sg), NULL, 0);
+	assert_int_equal(teardown(NULL), 0);
+	assert_int_equal(setup(NULL), 0);
+	spawner_refuses(&ex, sizeof(ex), NULL, 0);
+
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	memset(&st, 0, sizeof(st));
+	st.type = SPAWN_START;
+	st.cpu_seconds = 1;
+	strcpy(st.path, "bin/true"); /* relative */
+	assert_int_equal(teardown(NULL), 0);
+	assert_int_equal(setup(NULL), 0);
+	spawner_refuses(&st, sizeof(st), in, 2);
+	memset(st.path, 'a', sizeof(st.path)); /* no NUL */
+	st.path[0] = '/';
+	assert_int_equal(teardown(NULL), 0);
+	assert_int_equal(setup(NULL), 0);
+	spawner_refuses(&st, sizeof(st), in, 2);
+	close(in[0]);
+	close(in[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_and_closed, setup,
+		                                teardown),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_spawner_refuses, setup,
+		                                teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
