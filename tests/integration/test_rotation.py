@@ -704,11 +704,23 @@ class TestCrash(RotationCase):
 
 
 # Kills every other member of the script's process group: the keeper that
-# keywardd puts there (docs/rotation.md, "When the agent dies").
-KILL_KEEPER = """for f in /proc/[0-9]*/stat; do
-  read -r s 2>/dev/null < "$f" || continue
-  set -- $s
-  if [ "$5" = $$ ] && [ "$1" != $$ ]; then kill -9 "$1" 2>/dev/null; fi
+# the spawner puts there (docs/rotation.md, "When the agent dies"). The
+# keeper joins the group after the command starts: look until it is there
+# (at most 10 s), or it would outlive this and end the child with the agent.
+KILL_KEEPER = """i=0
+while [ $i -lt 200 ]; do
+  found=
+  for f in /proc/[0-9]*/stat; do
+    read -r s 2>/dev/null < "$f" || continue
+    set -- $s
+    if [ "$5" = $$ ] && [ "$1" != $$ ]; then
+      kill -9 "$1" 2>/dev/null
+      found=1
+    fi
+  done
+  [ -n "$found" ] && break
+  i=$((i + 1))
+  sleep 0.05
 done
 """
 
