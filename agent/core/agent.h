@@ -1,7 +1,7 @@
 /*
- * agent.h - the daemon's state, shared by the modules of keywardd (agent.c
- * owns it; conn.c, dispatch.c and the method files act on it from the event
- * loop thread only).
+ * agent.h - the daemon's state, shared by the modules of core (agent.c owns
+ * it; the RPC layer sees only the rpc_host that host.c points into it).
+ * Event loop thread only.
  */
 #ifndef KW_AGENT_H
 #define KW_AGENT_H

@@ -51,8 +51,10 @@ struct rpc_fault {
 
 /* What the host does for rpc. Each gets the rpc_host it was called on. */
 typedef struct rpc_host_ops {
-	/* The turn's batch (agent.h: agent_batch, agent_batch_read,
-	 * agent_batch_fail, agent_batch_active). */
+	/* The turn's batch: open it (durable), open it for a request whose
+	 * only lasting effect is its audit row (synced within flush_ms),
+	 * make it roll back with err at the end of the turn, and whether
+	 * one is open (answers queued now wait for its commit). 0 or KW_E*. */
 	int (*batch)(rpc_host *h);
 	int (*batch_read)(rpc_host *h);
 	void (*batch_fail)(rpc_host *h, int err);
