@@ -407,15 +407,6 @@ int agent_keys_changed(agent *a)
 	return 0;
 }
 
-void agent_format_utc(int64_t us, char *buf, size_t size)
-{
-	time_t t = (time_t)(us / 1000000);
-	struct tm tm;
-	if (!gmtime_r(&t, &tm) ||
-	    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, size, "?");
-}
-
 static audit_config agent_audit_config(const kw_config *cfg)
 {
 	return (audit_config){
@@ -438,7 +429,7 @@ static void agent_store_fault(agent *a, const char *what, int err)
 {
 	if (a->fault.active)
 		return;
-	a->fault = (struct agent_fault){
+	a->fault = (struct rpc_fault){
 		.active = true,
 		.since_us = clock_wall_us(),
 		.retry_ms = loop_now_ms(),
@@ -481,20 +472,6 @@ void agent_store_why(const agent *a, int err, char *buf, size_t size)
 	/* A path too long for buf is cut; the sentence still says what. */
 	if (snprintf(buf, size, "%s%s%s", before, a->db_path, after) < 0)
 		snprintf(buf, size, "%s", kw_strerror(err));
-}
-
-int agent_store_code(int err)
-{
-	switch (err) {
-	case KW_EDISKFULL:
-	case KW_EROFS:
-	case KW_EDAMAGED:
-	case KW_EIO:
-	case KW_ENOMEM:
-		return err;
-	default:
-		return KW_ESTORE;
-	}
 }
 
 /* The turn's batch ended with err: a fault if its outcome is unknown. */
@@ -645,7 +622,7 @@ static void agent_push_row(const audit_row *row, void *arg)
 			continue;
 		/* Followers keep needing admin: a revoked token or a reload
 		 * that took it away ends the stream at once. */
-		const policy_client *pc = rpc_principal(a, c);
+		const policy_client *pc = rpc_principal(&a->rpc, c);
 		if (!pc || !policy_client_allows(pc, POLICY_OP_ADMIN, NULL)) {
 			log_info("conn %llu: no longer an admin; audit.follow "
 			         "ends",
@@ -886,7 +863,7 @@ void agent_conn_gone(agent *a, conn *c)
 		if (j->c == c)
 			j->c = NULL;
 	}
-	methods_backup_conn_gone(a, c);
+	methods_backup_conn_gone(&a->rpc, c);
 }
 
 int agent_audit(agent *a, const audit_event *ev)
@@ -1325,7 +1302,7 @@ void agent_adopt(agent *a, int fd)
 		return;
 	}
 	uid_t uid = peer.uid;
-	if (conn_open(a, fd, &peer) < 0) {
+	if (conn_open(&a->rpc, fd, &peer) < 0) {
 		peer_release(&peer);
 		agent_uid_release(a, uid);
 		close(fd);
@@ -1493,7 +1470,8 @@ static void agent_on_signal(loop_watch *w, uint32_t events)
 static void agent_on_worker(loop_watch *w, uint32_t events)
 {
 	(void)events;
-	methods_worker_done(w->owner);
+	agent *a = w->owner;
+	methods_worker_done(&a->rpc);
 }
 
 static int agent_signals(agent *a)
@@ -1539,7 +1517,8 @@ static int rot_audit(void *ctx, const audit_event *ev)
 static void rot_rotated(void *ctx, const char *name, uint64_t version,
                         uint64_t previous, const char *rotation_id)
 {
-	agent_notify_rotated(ctx, name, version, previous, rotation_id);
+	agent *a = ctx;
+	methods_notify_rotated(&a->rpc, name, version, previous, rotation_id);
 }
 
 static int agent_rotate_new(agent *a)
@@ -1584,6 +1563,7 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 		      .reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC),
 		      .accept_loss = (flags & AGENT_ACCEPT_LOSS) != 0 };
 	a->started_ms = loop_now_ms();
+	agent_rpc_host_init(a);
 
 	if ((r = agent_paths(a, home_override, config_path)) < 0 ||
 	    (r = agent_check_dir(a->home, 0, 0)) < 0)

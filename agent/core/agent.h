@@ -1,11 +1,12 @@
 /*
- * agent.h - the daemon's state, shared by the modules of keywardd (agent.c
- * owns it; conn.c, dispatch.c and the method files act on it from the event
- * loop thread only).
+ * agent.h - the daemon's state, shared by the modules of core (agent.c owns
+ * it; the RPC layer sees only the rpc_host that host.c points into it).
+ * Event loop thread only.
  */
 #ifndef KW_AGENT_H
 #define KW_AGENT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,10 +22,9 @@
 #include "rotate.h"
 #include "rotjob.h"
 #include "spawn_client.h"
+#include "rpc_host.h"
 #include "store.h"
 #include "unlock.h"
-
-typedef struct conn conn;
 
 struct agent_uid_count {
 	uid_t uid;
@@ -116,14 +116,7 @@ typedef struct agent {
 	 * is unknown (docs/audit.md, "Outcome unknown"). Until
 	 * agent_store_recover has reopened the store and a full sync has
 	 * succeeded, no batch opens: only agent.status is served. */
-	struct agent_fault {
-		bool active;
-		int64_t since_us;  /* wall clock, for status */
-		int64_t retry_ms;  /* next recovery attempt (loop clock) */
-		uint32_t attempts; /* failed recovery attempts so far */
-		char cause[200];   /* what failed */
-		char waiting[160]; /* what recovery waits for */
-	} fault;
+	struct rpc_fault fault;        /* rpc_host.h */
 	struct agent_verify *verifies; /* audit.verify jobs in progress */
 	bool accept_loss;         /* keywardd --accept-loss (audit_startup) */
 	uint64_t cp_changes_seen; /* audit_cp_status.changes last logged */
@@ -134,9 +127,8 @@ typedef struct agent {
 	char net_why[ROTJOB_DETAIL_MAX];
 	/* The command spawner, forked before the store opens (spawner.h). */
 	spawn_client *spawn;
-	/* store.backup's snapshot while its connection reads it
-	 * (methods_store.c); NULL when none. */
-	struct agent_backup *backup;
+	/* What the RPC layer acts on (host.c fills it in). */
+	rpc_host rpc;
 
 	int64_t started_ms;
 	int64_t next_sweep_ms;
@@ -206,7 +198,10 @@ void agent_store_why(const agent *a, int err, char *buf, size_t size);
 /* The code a client gets for a store failure err: err itself if it names
  * a cause a client can act on (disk full, read-only, damaged, I/O),
  * else KW_ESTORE. */
-int agent_store_code(int err);
+static inline int agent_store_code(int err)
+{
+	return rpc_store_code(err);
+}
 void agent_gate_add(agent *a, conn *c);
 void agent_gate_remove(agent *a, conn *c);
 /* c is being freed: drop any reference the agent keeps to it. */
@@ -217,7 +212,10 @@ int agent_audit(agent *a, const audit_event *ev);
 /* Start an incremental audit.verify for c (parked until done). */
 int agent_verify_start(agent *a, conn *c);
 /* us as "YYYY-MM-DDTHH:MM:SSZ" (at least 21 bytes of buf). */
-void agent_format_utc(int64_t us, char *buf, size_t size);
+static inline void agent_format_utc(int64_t us, char *buf, size_t size)
+{
+	rpc_format_utc(us, buf, size);
+}
 
 /*
  * Keyfile mode: settle a master.key.new that a rekey left (rekey.c):
@@ -238,5 +236,15 @@ void agent_rekey_drop(agent *a);
 
 /* "keyfile" or "passphrase". */
 const char *agent_mode_name(const agent *a);
+
+/* Point a->rpc at a's state and at the operations below (host.c). */
+void agent_rpc_host_init(agent *a);
+/* store.rekey, for rpc (rekey.c): keyfile mode here, passphrase mode
+ * through the unlock worker (methods_rekey_submit). */
+int agent_store_rekey(struct rpc_ctx *x, json_t **ret_result);
+/* The worker wrapped new_dk (taken) under new_wrap: write the rekey into
+ * the turn's batch (rekey.c). 0 or KW_E* (x->msg says why). */
+int agent_rekey_apply(struct rpc_ctx *x, kw_key *new_dk,
+                      const wrapped_key *new_wrap, uint64_t *ret_count);
 
 #endif

@@ -28,6 +28,7 @@
 
 #include <sodium.h>
 
+#include "agent.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "keyward.h"
@@ -166,7 +167,7 @@ static int rekey_write(void *arg)
 static int rekey_apply(rpc_ctx *x, kw_key *new_dk, const wrapped_key *new_wrap,
                        bool keyfile, uint64_t *ret_count)
 {
-	agent *a = x->a;
+	agent *a = x->h->core;
 	struct agent_rekey *rk = calloc(1, sizeof(*rk));
 	int r = rk ? agent_batch(a) : KW_ENOMEM;
 	struct rekey_job j = { a, new_dk, new_wrap, rk, 0 };
@@ -298,7 +299,7 @@ void agent_rekey_drop(agent *a)
 /* Keyfile mode: a new master.key.new and the data key wrapped by it. */
 static int rekey_keyfile(rpc_ctx *x, json_t **ret_result)
 {
-	agent *a = x->a;
+	agent *a = x->h->core;
 	char newp[KW_PATH_MAX + 8];
 	kw_key *kek = NULL, *new_dk = NULL;
 	wrapped_key w = { .mode = KEY_WRAP_KEYFILE };
@@ -332,10 +333,10 @@ static int rekey_keyfile(rpc_ctx *x, json_t **ret_result)
 	return *ret_result ? 0 : KW_ENOMEM;
 }
 
-int method_store_rekey(rpc_ctx *x, json_t **ret_result)
+int agent_store_rekey(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "passphrase", NULL };
-	agent *a = x->a;
+	agent *a = x->h->core;
 	int r = rpc_allow(x, keys);
 	if (r < 0)
 		return r;

@@ -105,12 +105,12 @@ static void conn_queue_line(conn *c, int r, char *line, size_t len)
  */
 static void conn_gate(conn *c, const json_t *id)
 {
-	if (c->dead || !agent_batch_active(c->a))
+	if (c->dead || !c->h->ops->batch_active(c->h))
 		return;
 	if (!c->gated) {
 		c->gated = true;
 		c->gate_off = c->out_len;
-		agent_gate_add(c->a, c);
+		c->h->ops->gate_add(c->h, c);
 	}
 	if (!c->gate_ids)
 		c->gate_ids = json_array();
@@ -141,7 +141,7 @@ void conn_batch_done(conn *c, int err)
 		         "state again (keyward status), then look");
 	} else if (err < 0) {
 		char why[192];
-		agent_store_why(c->a, err, why, sizeof(why));
+		c->h->ops->store_why(c->h, err, why, sizeof(why));
 		snprintf(msg, sizeof(msg),
 		         "the store could not commit this request (%s): "
 		         "nothing was kept and the answer was withheld",
@@ -155,7 +155,7 @@ void conn_batch_done(conn *c, int err)
 			conn_reply_error(c, json_is_null(id) ? NULL : id,
 			                 err == KW_EUNKNOWN ?
 			                         err :
-			                         agent_store_code(err),
+			                         rpc_store_code(err),
 			                 msg, NULL);
 	}
 	json_decref(ids);
@@ -176,7 +176,7 @@ void conn_notify(conn *c, const char *method, json_t *params)
 	conn_queue_line(c, r, line, len);
 	conn_flush(c);
 	if (!c->dead && conn_sendable(c) > 0 &&
-	    loop_mod(c->a->loop, &c->w, c->w.events | EPOLLOUT) < 0)
+	    loop_mod(*c->h->loop, &c->w, c->w.events | EPOLLOUT) < 0)
 		conn_kill(c);
 }
 
@@ -225,7 +225,7 @@ static void conn_flush(conn *c)
 static bool conn_can_process(const conn *c)
 {
 	return !c->dead && !c->parked && !conn_held(c) && !c->closing &&
-	       conn_backlog(c) < c->a->cfg.max_output_bytes;
+	       conn_backlog(c) < c->h->cfg->max_output_bytes;
 }
 
 /* Hand complete lines to dispatch while the connection may take more. */
@@ -241,7 +241,7 @@ static void conn_pump(conn *c)
 			         "max_frame_bytes (%zu); closing",
 			         (unsigned long long)c->serial,
 			         (unsigned)c->peer.uid, (int)c->peer.pid,
-			         c->a->cfg.max_frame_bytes);
+			         c->h->cfg->max_frame_bytes);
 			conn_reply_error(c, NULL, KW_ETOOBIG,
 			                 "request line longer than "
 			                 "max_frame_bytes",
@@ -253,7 +253,7 @@ static void conn_pump(conn *c)
 			break;
 		consumed = true;
 		c->last_active_ms = loop_now_ms();
-		dispatch_line(c->a, c, line, len);
+		dispatch_line(c->h, c, line, len);
 	}
 	if (consumed) {
 		kw_framer_wipe_consumed(&c->in);
@@ -285,7 +285,7 @@ static void conn_foreign(conn *c, const peer_sender *from, const char *why)
 		.outcome = AUDIT_DENIED,
 		.reason = why,
 	};
-	agent_audit(c->a, &ev);
+	c->h->ops->audit(c->h, &ev);
 	snprintf(msg, sizeof(msg), "refused: %s", why);
 	conn_reply_error(c, NULL, KW_EDENIED, msg, NULL);
 	c->closing = true;
@@ -298,7 +298,7 @@ static void conn_reattribute(conn *c)
 {
 	/* The cached principal belongs to the policy it came from. */
 	const policy_client *was =
-		c->principal_gen == c->a->policy_gen ? c->principal : NULL;
+		c->principal_gen == *c->h->policy_gen ? c->principal : NULL;
 	log_info("conn %llu: pid %d now runs %s; attributing it anew (it was "
 	         "%s%s%s)",
 	         (unsigned long long)c->serial, (int)c->peer.pid,
@@ -358,7 +358,7 @@ static void conn_update(conn *c)
 		ev |= EPOLLIN;
 	if (conn_sendable(c) > 0 && !conn_held(c))
 		ev |= EPOLLOUT;
-	if (loop_mod(c->a->loop, &c->w, ev) < 0)
+	if (loop_mod(*c->h->loop, &c->w, ev) < 0)
 		conn_kill(c);
 }
 
@@ -394,7 +394,7 @@ void conn_resume(conn *c)
 
 void conn_sweep(conn *c, int64_t now)
 {
-	const kw_config *cfg = &c->a->cfg;
+	const kw_config *cfg = c->h->cfg;
 
 	if (conn_held(c) && now >= c->hold_until_ms)
 		c->hold_until_ms = 0;
@@ -446,32 +446,32 @@ bool conn_idle(const conn *c)
 	return !c->parked && conn_backlog(c) == 0;
 }
 
-int conn_open(agent *a, int fd, peer_info *peer)
+int conn_open(rpc_host *h, int fd, peer_info *peer)
 {
 	conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return KW_ENOMEM;
-	int r = kw_framer_init(&c->in, a->cfg.max_frame_bytes);
+	int r = kw_framer_init(&c->in, h->cfg->max_frame_bytes);
 	if (r < 0) {
 		free(c);
 		return r;
 	}
-	c->a = a;
+	c->h = h;
 	c->peer = *peer;
 	c->serial = ++conn_serial;
 	c->last_active_ms = loop_now_ms();
-	r = loop_add(a->loop, &c->w, fd, EPOLLIN, conn_event, c);
+	r = loop_add(*h->loop, &c->w, fd, EPOLLIN, conn_event, c);
 	if (r < 0) {
 		kw_framer_free(&c->in);
 		free(c);
 		return r;
 	}
 	peer->pidfd = peer->procfd = -1; /* ours now */
-	c->next = a->conns;
-	if (a->conns)
-		a->conns->prev = c;
-	a->conns = c;
-	a->nconns++;
+	c->next = *h->conns;
+	if (*h->conns)
+		(*h->conns)->prev = c;
+	*h->conns = c;
+	(*h->nconns)++;
 	log_debug("conn %llu: uid %u gid %u pid %d exe %s connected",
 	          (unsigned long long)c->serial, (unsigned)c->peer.uid,
 	          (unsigned)c->peer.gid, (int)c->peer.pid,
@@ -483,22 +483,22 @@ void conn_free(conn *c)
 {
 	if (!c)
 		return;
-	agent *a = c->a;
-	loop_del(a->loop, &c->w);
+	rpc_host *h = c->h;
+	loop_del(*h->loop, &c->w);
 	close(c->w.fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		a->conns = c->next;
+		*h->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	a->nconns--;
-	agent_uid_release(a, c->peer.uid);
+	(*h->nconns)--;
+	h->ops->uid_release(h, c->peer.uid);
 	json_decref(c->park_id);
 	json_decref(c->gate_ids);
 	if (c->gated)
-		agent_gate_remove(a, c);
-	agent_conn_gone(a, c);
+		h->ops->gate_remove(h, c);
+	h->ops->conn_gone(h, c);
 	peer_release(&c->peer);
 	kw_framer_free(&c->in);
 	kw_wipefree(c->out);

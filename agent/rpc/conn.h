@@ -19,24 +19,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "agent.h"
 #include "frame.h"
 #include "keyward.h"
 #include "loop.h"
 #include "peer.h"
 #include "policy.h"
+#include "rpc_host.h"
 
 #define CONN_WATCH_MAX 16u
 
 struct conn {
 	loop_watch w;
-	agent *a;
+	rpc_host *h;
 	conn *prev, *next;
 	peer_info peer;  /* owns peer.pidfd */
 	uint64_t serial; /* for log lines */
 	/* The client token presented with client.hello ("" if none). */
 	char token_name[KW_NAME_MAX + 1];
-	/* Attribution cache: valid while principal_gen == a->policy_gen. */
+	/* Attribution cache: valid while principal_gen == *h->policy_gen. */
 	const policy_client *principal;
 	uint64_t principal_gen;
 
@@ -68,7 +68,7 @@ struct conn {
 
 /* Accept-time: a new connection for fd; takes over peer (and its pidfd)
  * on success. */
-int conn_open(agent *a, int fd, peer_info *peer);
+int conn_open(rpc_host *h, int fd, peer_info *peer);
 /* Free (wipes buffers, closes fd, releases accounting). NULL ok. */
 void conn_free(conn *c);
 

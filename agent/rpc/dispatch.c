@@ -300,12 +300,12 @@ static int rpc_envelope(conn *c, json_t *req, const json_t **ret_id,
 static int rpc_exe_sha256(void *arg, uint8_t out[32])
 {
 	conn *c = arg;
-	return peer_exe_sha256(c->a->exe_cache, &c->peer, out);
+	return peer_exe_sha256(*c->h->exe_cache, &c->peer, out);
 }
 
-const policy_client *rpc_principal(agent *a, conn *c)
+const policy_client *rpc_principal(rpc_host *h, conn *c)
 {
-	if (c->principal_gen == a->policy_gen)
+	if (c->principal_gen == *h->policy_gen)
 		return c->principal;
 	policy_identity id = {
 		.uid = c->peer.uid,
@@ -315,8 +315,8 @@ const policy_client *rpc_principal(agent *a, conn *c)
 		.exe_sha256 = rpc_exe_sha256,
 		.arg = c,
 	};
-	c->principal = policy_attribute(a->pol, &id);
-	c->principal_gen = a->policy_gen;
+	c->principal = policy_attribute(*h->pol, &id);
+	c->principal_gen = *h->policy_gen;
 	if (c->principal)
 		log_debug("conn %llu: attributed to [client \"%s\"]",
 		          (unsigned long long)c->serial,
@@ -333,9 +333,9 @@ static bool rpc_unattributed_limited(rpc_ctx *x)
 {
 	char key[32];
 	uint32_t retry = 0;
-	const policy_rate *rate = policy_client_rate(x->a->pol, NULL);
+	const policy_rate *rate = policy_client_rate(*x->h->pol, NULL);
 	snprintf(key, sizeof(key), "uid:%u", (unsigned)x->c->peer.uid);
-	int r = ratelimit_take(x->a->rate, key,
+	int r = ratelimit_take(*x->h->rate, key,
 	                       rate ? rate : &unattributed_rate, loop_now_ms(),
 	                       &retry);
 	if (r == 0)
@@ -348,7 +348,7 @@ static bool rpc_unattributed_limited(rpc_ctx *x)
 /* Attribution, rate, then the grant the method needs. */
 static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 {
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	conn *c = x->c;
 
 	/* The name asked for, for the audit row even of a refusal (an
@@ -360,7 +360,7 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 		x->name = json_string_value(nv);
 	if (m->auth == AUTH_PEER)
 		return 0;
-	const policy_client *pc = rpc_principal(a, c);
+	const policy_client *pc = rpc_principal(h, c);
 	if (!pc && rpc_unattributed_limited(x))
 		return KW_ERATE;
 	if (!pc)
@@ -373,9 +373,9 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 	snprintf(x->principal_name, sizeof(x->principal_name), "%s",
 	         policy_client_name(pc));
 
-	const policy_rate *rate = policy_client_rate(a->pol, pc);
+	const policy_rate *rate = policy_client_rate(*h->pol, pc);
 	uint32_t retry = 0;
-	int rr = rate ? ratelimit_take(a->rate, policy_client_name(pc), rate,
+	int rr = rate ? ratelimit_take(*h->rate, policy_client_name(pc), rate,
 	                               loop_now_ms(), &retry) :
 	                0;
 	if (rr < 0 && rr != KW_ERATE)
@@ -405,7 +405,7 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 		/* The token signing key forges any token: reading or writing
 		 * it takes admin, whatever the name globs say. */
 		if ((m->op == POLICY_OP_READ || m->op == POLICY_OP_WRITE) &&
-		    strcmp(name, a->cfg.token_signing_key) == 0 &&
+		    strcmp(name, h->cfg->token_signing_key) == 0 &&
 		    !policy_client_allows(pc, POLICY_OP_ADMIN, NULL))
 			return rpc_fail(x, KW_EDENIED, NULL,
 			                "this is the token signing key "
@@ -461,7 +461,7 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 		return r;
 	/* Refused before it ran because no row can be vouched for now
 	 * (checkpoint_failure = refuse): there is no row to write either. */
-	if (r == KW_ESTATE && audit_refusing(x->a->au))
+	if (r == KW_ESTATE && audit_refusing(*x->h->au))
 		return r;
 	json_t *v =
 		r == 0 && *result ? json_object_get(*result, "version") : NULL;
@@ -482,15 +482,16 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 		                            kw_strerror(r),
 	};
 	/* A refusal changed nothing: its row alone needs no sync. */
-	int ar = (!m || r < 0 || (m->flags & M_READ)) ? agent_batch_read(x->a) :
-	                                                agent_batch(x->a);
+	int ar = (!m || r < 0 || (m->flags & M_READ)) ?
+	                 x->h->ops->batch_read(x->h) :
+	                 x->h->ops->batch(x->h);
 	if (ar == 0)
-		ar = audit_append(x->a->au, &ev, clock_wall_us());
+		ar = audit_append(*x->h->au, &ev, clock_wall_us());
 	if (ar == 0)
 		return r;
-	agent_batch_fail(x->a, ar);
+	x->h->ops->batch_fail(x->h, ar);
 	char why[192];
-	agent_store_why(x->a, ar, why, sizeof(why));
+	x->h->ops->store_why(x->h, ar, why, sizeof(why));
 	log_error("conn %llu: %s: audit row not written (%s); refusing",
 	          (unsigned long long)x->c->serial, x->method, why);
 	json_decref(*result);
@@ -498,7 +499,7 @@ static int rpc_record(rpc_ctx *x, const struct rpc_method *m, int r,
 	x->field = NULL;
 	json_decref(x->extra);
 	x->extra = NULL;
-	return rpc_fail(x, agent_store_code(ar), NULL,
+	return rpc_fail(x, rpc_store_code(ar), NULL,
 	                "the audit log could not be written (%s): nothing "
 	                "was kept and the answer was withheld",
 	                why);
@@ -536,7 +537,7 @@ static void rpc_answer(rpc_ctx *x, int r, json_t *result)
 	conn_reply_error(x->c, x->id, r, x->msg[0] ? x->msg : NULL, extra);
 }
 
-void dispatch_line(agent *a, conn *c, const char *line, size_t len)
+void dispatch_line(rpc_host *h, conn *c, const char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *req =
@@ -551,7 +552,7 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		return;
 	}
 
-	rpc_ctx x = { .a = a, .c = c };
+	rpc_ctx x = { .h = h, .c = c };
 	json_t *params = NULL;
 	if (rpc_envelope(c, req, &x.id, &x.method, &params) < 0)
 		goto out;
@@ -563,7 +564,7 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 	json_t *result = NULL;
 	int r;
 	const struct rpc_method *m = rpc_lookup(x.method);
-	if (a->fault.active && !(m && m->fn == method_agent_status)) {
+	if (h->fault->active && !(m && m->fn == method_agent_status)) {
 		/* Nothing can be recorded, so nothing is served: not even a
 		 * refusal could get its audit row. */
 		rpc_answer(&x,
@@ -579,30 +580,30 @@ void dispatch_line(agent *a, conn *c, const char *line, size_t len)
 		x.method = "(unknown)";
 		r = rpc_fail(&x, KW_EMETHOD, NULL,
 		             "unknown method (see docs/protocol.md)");
-	} else if (a->unsafe_why[0]) {
+	} else if (h->unsafe_why[0]) {
 		/* The home or socket was opened up while the agent runs
 		 * (agent_watch_modes): nothing is served until it is fixed. */
 		r = rpc_fail(&x, KW_EPERM, NULL,
 		             "the agent refuses every request: %s",
-		             a->unsafe_why);
+		             h->unsafe_why);
 	} else if ((r = rpc_authorize(&x, m)) < 0) {
 		/* denied or rate limited: the reason is in x */
-	} else if ((m->flags & M_NEEDS_UNLOCK) && !a->dk) {
+	} else if ((m->flags & M_NEEDS_UNLOCK) && !*h->dk) {
 		r = rpc_fail(&x, KW_ELOCKED, NULL,
 		             "the agent is locked; unlock it first "
 		             "(keyward unlock)");
-	} else if ((m->flags & M_AUDIT) && audit_refusing(a->au)) {
+	} else if ((m->flags & M_AUDIT) && audit_refusing(*h->au)) {
 		r = rpc_fail(
 			&x, KW_ESTATE, NULL,
 			"audit checkpoints cannot be written "
 			"([audit] checkpoint_failure = refuse; see keyward "
 			"status): nothing was done");
-	} else if (!a->fault.active &&
-	           (r = (m->flags & M_READ) ? agent_batch_read(a) :
-	                                      agent_batch(a)) < 0) {
+	} else if (!h->fault->active &&
+	           (r = (m->flags & M_READ) ? h->ops->batch_read(h) :
+	                                      h->ops->batch(h)) < 0) {
 		char why[192];
-		agent_store_why(a, r, why, sizeof(why));
-		r = rpc_fail(&x, agent_store_code(r), NULL,
+		h->ops->store_why(h, r, why, sizeof(why));
+		r = rpc_fail(&x, rpc_store_code(r), NULL,
 		             "the store cannot record this request (%s); "
 		             "nothing was done",
 		             why);

@@ -11,12 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent.h"
 #include "audit.h"
 #include "keyward.h"
+#include "rpc_host.h"
 
 typedef struct rpc_ctx {
-	agent *a;
+	rpc_host *h;
 	conn *c;
 	const json_t *id; /* NULL for a notification */
 	json_t *params;   /* always an object */
@@ -49,7 +49,7 @@ typedef struct rpc_ctx {
 typedef int (*rpc_handler)(rpc_ctx *x, json_t **ret_result);
 
 /* Handle one request line (NUL-terminated, len bytes) from c. */
-void dispatch_line(agent *a, conn *c, const char *line, size_t len);
+void dispatch_line(rpc_host *h, conn *c, const char *line, size_t len);
 
 /* Record an error: "field: why". Returns err. */
 int rpc_fail(rpc_ctx *x, int err, const char *field, const char *fmt, ...)
@@ -69,7 +69,7 @@ json_t *rpc_time(int64_t t);
 
 /* The policy section c is attributed to (cached per policy generation),
  * or NULL. */
-const policy_client *rpc_principal(agent *a, conn *c);
+const policy_client *rpc_principal(rpc_host *h, conn *c);
 
 /* Method handlers (methods_agent.c, methods_client.c, methods_policy.c,
  * methods_secret.c). */
@@ -110,24 +110,22 @@ int method_apikey_verify(rpc_ctx *x, json_t **ret_result);
 /* methods_store.c: store.backup, and dropping the snapshot of a
  * connection that went away. */
 int method_store_backup(rpc_ctx *x, json_t **ret_result);
+/* store.rekey switches the host's keys: the host does it (ops->store_rekey)
+ * and hands passphrase mode back to methods_rekey_submit. */
 int method_store_rekey(rpc_ctx *x, json_t **ret_result);
 /* Passphrase mode: hand the rekey to the unlock worker (methods_agent.c),
  * which wraps a new data key under the passphrase with a new salt. */
 int methods_rekey_submit(rpc_ctx *x);
-/* The worker is done: write the rekey with new_dk (taken) and new_wrap
- * into the turn's batch (rekey.c). 0 or KW_E* (x->msg says why). */
-int agent_rekey_apply(rpc_ctx *x, kw_key *new_dk, const wrapped_key *new_wrap,
-                      uint64_t *ret_count);
-void methods_backup_conn_gone(agent *a, conn *c);
+void methods_backup_conn_gone(rpc_host *h, conn *c);
 
 /* A rotation of name committed: push secret.rotated to its watchers
  * (methods_rotate.c; the agent passes the rotation engine's report on). */
-void agent_notify_rotated(agent *a, const char *name, uint64_t version,
-                          uint64_t previous, const char *rotation_id);
+void methods_notify_rotated(rpc_host *h, const char *name, uint64_t version,
+                            uint64_t previous, const char *rotation_id);
 
-/* The worker finished a job: answer the parked connection (agent.c calls
+/* The worker finished a job: answer the parked connection (the host calls
  * this from the worker fd's callback). */
-void methods_worker_done(agent *a);
+void methods_worker_done(rpc_host *h);
 /* An audit.verify finished (r < 0: it could not run): answer c. */
 void methods_verify_done(conn *c, int r, const audit_verify_result *res);
 /* The JSON form of a row (docs/audit.md); new reference or NULL. */

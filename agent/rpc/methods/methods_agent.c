@@ -19,48 +19,48 @@
 #define UNLOCK_DELAY_BASE_MS 250
 #define UNLOCK_DELAY_MAX_MS  30000
 
-static json_t *agent_status_checkpoints(const agent *a);
+static json_t *agent_status_checkpoints(const rpc_host *h);
 
 int method_agent_status(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	int r = rpc_allow(x, keys);
 	if (r < 0)
 		return r;
 	json_t *res =
 		json_pack("{s:s, s:b, s:s, s:b, s:I, s:s}", "version",
-	                  KW_VERSION_STRING, "locked", a->dk == NULL, "mode",
-	                  agent_mode_name(a), "unlocking",
-	                  a->async_conn != NULL, "uptime_s",
-	                  (json_int_t)((loop_now_ms() - a->started_ms) / 1000),
-	                  "socket", a->socket_path);
+	                  KW_VERSION_STRING, "locked", *h->dk == NULL, "mode",
+	                  h->ops->mode_name(h), "unlocking",
+	                  *h->async_conn != NULL, "uptime_s",
+	                  (json_int_t)((loop_now_ms() - *h->started_ms) / 1000),
+	                  "socket", h->socket_path);
 	if (!res)
 		return KW_ENOMEM;
 	uint64_t n = 0;
-	if (a->fault.active) {
+	if (h->fault->active) {
 		char since[32];
-		agent_format_utc(a->fault.since_us, since, sizeof(since));
+		rpc_format_utc(h->fault->since_us, since, sizeof(since));
 		json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "since", since,
-		                      "cause", a->fault.cause, "waiting_for",
-		                      a->fault.waiting, "attempts",
-		                      (json_int_t)a->fault.attempts);
+		                      "cause", h->fault->cause, "waiting_for",
+		                      h->fault->waiting, "attempts",
+		                      (json_int_t)h->fault->attempts);
 		if (!f || json_object_set_new(res, "store_fault", f) < 0) {
 			json_decref(res);
 			return KW_ENOMEM;
 		}
-	} else if (a->dk && store_count(a->st, &n) == 0) {
+	} else if (*h->dk && store_count(*h->st, &n) == 0) {
 		json_object_set_new(res, "secrets",
 		                    json_integer((json_int_t)n));
 	}
 	uint64_t checks = 0;
 	int64_t checked_at = 0;
-	rotate_checks(a->rot, &checks, &checked_at);
+	rotate_checks(*h->rot, &checks, &checked_at);
 	json_object_set_new(res, "rotation_checks",
 	                    json_integer((json_int_t)checks));
 	json_object_set_new(res, "rotation_checked_at",
 	                    json_integer((json_int_t)checked_at));
-	json_t *cp = agent_status_checkpoints(a);
+	json_t *cp = agent_status_checkpoints(h);
 	if (!cp || json_object_set_new(res, "checkpoints", cp) < 0) {
 		json_decref(res);
 		return KW_ENOMEM;
@@ -71,10 +71,10 @@ int method_agent_status(rpc_ctx *x, json_t **ret_result)
 
 /* {"state": "ok"|"failing", "newest_seq", "log_seq", and when failing
  * "failing_since" (unix seconds) and "reason"}. */
-static json_t *agent_status_checkpoints(const agent *a)
+static json_t *agent_status_checkpoints(const rpc_host *h)
 {
 	audit_cp_status st;
-	audit_cp_state(a->au, &st);
+	audit_cp_state(*h->au, &st);
 	json_t *cp = json_pack("{s:s, s:I, s:I}", "state",
 	                       st.failing ? "failing" : "ok", "newest_seq",
 	                       (json_int_t)st.newest_seq, "log_seq",
@@ -96,11 +96,11 @@ int method_agent_lock(rpc_ctx *x, json_t **ret_result)
 	if (r < 0)
 		return r;
 	/* An unlock still deriving must not undo this lock. */
-	x->a->lock_epoch++;
-	if (x->a->dk) {
-		key_free(x->a->dk);
-		x->a->dk = NULL;
-		agent_keys_changed(x->a);
+	(*x->h->lock_epoch)++;
+	if (*x->h->dk) {
+		key_free(*x->h->dk);
+		*x->h->dk = NULL;
+		x->h->ops->keys_changed(x->h);
 		log_info("locked by uid %u pid %d", (unsigned)x->c->peer.uid,
 		         (int)x->c->peer.pid);
 	}
@@ -110,28 +110,28 @@ int method_agent_lock(rpc_ctx *x, json_t **ret_result)
 
 static int agent_unlock_keyfile(rpc_ctx *x)
 {
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	kw_key *kek = NULL;
 	/* A rekey whose rename failed may have left master.key.new: take
 	 * the key file that opens the store. */
-	int r = agent_keyfile_resolve(a);
+	int r = h->ops->keyfile_resolve(h);
 	if (r < 0)
 		return rpc_fail(x, KW_ESTATE, NULL,
 		                "master.key.new, left by a rekey, cannot be "
 		                "settled (see the agent's log)");
-	r = keyfile_read(a->key_path, &kek);
+	r = keyfile_read(h->key_path, &kek);
 	if (r < 0)
 		return rpc_fail(x, r == KW_EPERM ? r : KW_ESTATE, NULL,
 		                "cannot use the keyfile %s: %s",
 		                r == KW_ENOTFOUND ? "(missing)" : "",
 		                r == KW_EINVAL ? "it is not 32 bytes" :
 		                                 kw_strerror(r));
-	r = key_unwrap(kek, &a->wrap, &a->dk);
+	r = key_unwrap(kek, h->wrap, h->dk);
 	key_free(kek);
 	if (r < 0)
 		return rpc_fail(x, r, NULL,
 		                "the keyfile does not open this store");
-	if ((r = agent_keys_changed(a)) < 0)
+	if ((r = h->ops->keys_changed(h)) < 0)
 		return r;
 	log_info("unlocked with the keyfile by uid %u pid %d",
 	         (unsigned)x->c->peer.uid, (int)x->c->peer.pid);
@@ -169,15 +169,15 @@ static int agent_rekey_busy(rpc_ctx *x)
 /* Refuse while a job runs or a failed attempt's delay has not passed. */
 static int agent_worker_ready(rpc_ctx *x)
 {
-	agent *a = x->a;
-	if (a->rekey)
+	rpc_host *h = x->h;
+	if (h->ops->rekey_pending(h))
 		return agent_rekey_busy(x);
-	if (a->async_conn)
+	if (*h->async_conn)
 		return rpc_fail(x, KW_EBUSY, NULL,
 		                "an unlock or passwd is already running");
 	int64_t now = loop_now_ms();
-	if (now < a->unlock_not_before_ms) {
-		int64_t wait = a->unlock_not_before_ms - now;
+	if (now < *h->unlock_not_before_ms) {
+		int64_t wait = *h->unlock_not_before_ms - now;
 		x->extra =
 			json_pack("{s:I}", "retry_after_ms", (json_int_t)wait);
 		return rpc_fail(x, KW_ERATE, NULL,
@@ -190,33 +190,33 @@ static int agent_worker_ready(rpc_ctx *x)
 
 static int agent_submit(rpc_ctx *x, unlock_job *job)
 {
-	job->epoch = x->a->lock_epoch;
-	int r = unlock_worker_submit(x->a->worker, job);
+	job->epoch = *x->h->lock_epoch;
+	int r = unlock_worker_submit(*x->h->worker, job);
 	if (r < 0) {
 		unlock_job_free(job);
 		return rpc_fail(x, r, NULL,
 		                "an unlock or passwd is already running");
 	}
-	x->a->async_conn = x->c;
+	*x->h->async_conn = x->c;
 	return RPC_PARKED;
 }
 
 int method_agent_unlock(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "passphrase", NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	int r = rpc_allow(x, keys);
 	if (r < 0)
 		return r;
-	if (a->dk) {
+	if (*h->dk) {
 		*ret_result = json_pack("{s:b}", "locked", 0);
 		return *ret_result ? 0 : KW_ENOMEM;
 	}
 	/* Locked after a rekey in this turn: the wrap in force is not yet
 	 * the one the turn will commit. */
-	if (a->rekey)
+	if (h->ops->rekey_pending(h))
 		return agent_rekey_busy(x);
-	if (a->wrap.mode == KEY_WRAP_KEYFILE) {
+	if (h->wrap->mode == KEY_WRAP_KEYFILE) {
 		if (json_object_get(x->params, "passphrase"))
 			return rpc_fail(x, KW_EINVAL, "passphrase",
 			                "not used in keyfile mode");
@@ -231,7 +231,7 @@ int method_agent_unlock(rpc_ctx *x, json_t **ret_result)
 	if (!job)
 		return KW_ENOMEM;
 	job->kind = UNLOCK_JOB_UNLOCK;
-	job->wrap = a->wrap;
+	job->wrap = *h->wrap;
 	if ((r = agent_pass_param(x, "passphrase", &job->pass, &job->passlen)) <
 	    0) {
 		unlock_job_free(job);
@@ -243,7 +243,7 @@ int method_agent_unlock(rpc_ctx *x, json_t **ret_result)
 int method_agent_passwd(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "current", "new", NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	int r = rpc_allow(x, keys);
 	if (r < 0 || (r = agent_worker_ready(x)) < 0)
 		return r;
@@ -251,18 +251,18 @@ int method_agent_passwd(rpc_ctx *x, json_t **ret_result)
 	if (!job)
 		return KW_ENOMEM;
 	job->kind = UNLOCK_JOB_PASSWD;
-	job->wrap = a->wrap;
-	job->opslimit = a->cfg.kdf_opslimit;
-	job->memlimit = a->cfg.kdf_memlimit;
+	job->wrap = *h->wrap;
+	job->opslimit = h->cfg->kdf_opslimit;
+	job->memlimit = h->cfg->kdf_memlimit;
 	r = agent_pass_param(x, "new", &job->new_pass, &job->new_passlen);
-	if (r == 0 && a->wrap.mode == KEY_WRAP_PASSPHRASE)
+	if (r == 0 && h->wrap->mode == KEY_WRAP_PASSPHRASE)
 		r = agent_pass_param(x, "current", &job->pass, &job->passlen);
 	else if (r == 0 && json_object_get(x->params, "current"))
 		r = rpc_fail(x, KW_EINVAL, "current",
 		             "not used in keyfile mode");
-	if (r == 0 && a->wrap.mode == KEY_WRAP_KEYFILE) {
-		r = key_from(key_bytes(a->dk), &job->dk);
-		key_done(a->dk);
+	if (r == 0 && h->wrap->mode == KEY_WRAP_KEYFILE) {
+		r = key_from(key_bytes(*h->dk), &job->dk);
+		key_done(*h->dk);
 	}
 	if (r < 0) {
 		unlock_job_free(job);
@@ -274,7 +274,7 @@ int method_agent_passwd(rpc_ctx *x, json_t **ret_result)
 
 int methods_rekey_submit(rpc_ctx *x)
 {
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	int r = agent_worker_ready(x);
 	if (r < 0)
 		return r;
@@ -282,10 +282,10 @@ int methods_rekey_submit(rpc_ctx *x)
 	if (!job)
 		return KW_ENOMEM;
 	job->kind = UNLOCK_JOB_REKEY;
-	job->wrap = a->wrap;
+	job->wrap = *h->wrap;
 	/* The passphrase and its cost stay; only the salt is new. */
-	job->opslimit = a->wrap.opslimit;
-	job->memlimit = a->wrap.memlimit;
+	job->opslimit = h->wrap->opslimit;
+	job->memlimit = h->wrap->memlimit;
 	r = agent_pass_param(x, "passphrase", &job->pass, &job->passlen);
 	if (r == 0)
 		r = key_random(&job->dk);
@@ -298,35 +298,35 @@ int methods_rekey_submit(rpc_ctx *x)
 
 /* The worker wrapped a new data key: write the rekey into this turn's
  * batch. msg gets the error sentence, if any. */
-static int methods_rekey_finish(agent *a, conn *c, unlock_job *job,
+static int methods_rekey_finish(rpc_host *h, conn *c, unlock_job *job,
                                 uint64_t *ret_count, char *msg, size_t size)
 {
-	rpc_ctx rx = { .a = a, .c = c, .method = "store.rekey" };
+	rpc_ctx rx = { .h = h, .c = c, .method = "store.rekey" };
 	kw_key *new_dk = job->dk;
 	job->dk = NULL;
-	if (!a->dk) {
+	if (!*h->dk) {
 		key_free(new_dk);
 		return KW_ELOCKED;
 	}
-	int r = agent_rekey_apply(&rx, new_dk, &job->new_wrap, ret_count);
+	int r = h->ops->rekey_apply(&rx, new_dk, &job->new_wrap, ret_count);
 	snprintf(msg, size, "%s", rx.msg);
 	return r;
 }
 
-static void agent_note_failure(agent *a, conn *c)
+static void agent_note_failure(rpc_host *h, conn *c)
 {
-	if (a->unlock_failures < 16)
-		a->unlock_failures++;
-	int64_t delay = UNLOCK_DELAY_BASE_MS << (a->unlock_failures - 1);
+	if (*h->unlock_failures < 16)
+		(*h->unlock_failures)++;
+	int64_t delay = UNLOCK_DELAY_BASE_MS << (*h->unlock_failures - 1);
 	if (delay > UNLOCK_DELAY_MAX_MS)
 		delay = UNLOCK_DELAY_MAX_MS;
 	int64_t until = loop_now_ms() + delay;
-	a->unlock_not_before_ms = until;
+	*h->unlock_not_before_ms = until;
 	if (c)
 		c->hold_until_ms = until;
 	log_warn("failed unlock or passwd attempt %u (uid %u pid %d); next "
 	         "attempt allowed in %lld ms",
-	         a->unlock_failures, c ? (unsigned)c->peer.uid : 0,
+	         *h->unlock_failures, c ? (unsigned)c->peer.uid : 0,
 	         c ? (int)c->peer.pid : 0, (long long)delay);
 }
 
@@ -369,19 +369,19 @@ static void methods_reply_parked(conn *c, int kind, int r, uint64_t count,
 	conn_resume(c);
 }
 
-void methods_worker_done(agent *a)
+void methods_worker_done(rpc_host *h)
 {
-	unlock_job *job = unlock_worker_take(a->worker);
+	unlock_job *job = unlock_worker_take(*h->worker);
 	if (!job)
 		return;
-	conn *c = a->async_conn;
-	a->async_conn = NULL;
+	conn *c = *h->async_conn;
+	*h->async_conn = NULL;
 	int r = job->rc;
 	int kind = job->kind;
 	uint64_t count = 0;
 	char msg[256] = "";
 
-	if (r == 0 && job->epoch != a->lock_epoch) {
+	if (r == 0 && job->epoch != *h->lock_epoch) {
 		/* agent.lock arrived while this was deriving: the lock wins. */
 		r = KW_ESTATE;
 	} else if (r == 0 && kind == UNLOCK_JOB_PASSWD) {
@@ -389,31 +389,30 @@ void methods_worker_done(agent *a)
 		 * agent switches wraps and removes master.key only once the
 		 * batch has committed (agent_passwd_settle): removing the key
 		 * before a rollback would lose the store. */
-		r = agent_batch(a);
+		r = h->ops->batch(h);
 		if (r == 0)
-			r = store_wrap_set(a->st, &job->new_wrap);
+			r = store_wrap_set(*h->st, &job->new_wrap);
 		if (r == 0) {
-			a->passwd_wrap = job->new_wrap;
-			a->passwd_pending = true;
+			h->ops->passwd_stage(h, &job->new_wrap);
 		}
 	} else if (r == 0 && kind == UNLOCK_JOB_REKEY) {
-		r = methods_rekey_finish(a, c, job, &count, msg, sizeof(msg));
-	} else if (r == 0 && kind == UNLOCK_JOB_UNLOCK && !a->dk) {
-		a->dk = job->ret_dk;
+		r = methods_rekey_finish(h, c, job, &count, msg, sizeof(msg));
+	} else if (r == 0 && kind == UNLOCK_JOB_UNLOCK && !*h->dk) {
+		*h->dk = job->ret_dk;
 		job->ret_dk = NULL;
-		r = agent_keys_changed(a); /* stays locked if this fails */
+		r = h->ops->keys_changed(h); /* stays locked if this fails */
 		if (r == 0)
 			log_info("unlocked with the passphrase (uid %u pid %d)",
 			         c ? (unsigned)c->peer.uid : 0,
 			         c ? (int)c->peer.pid : 0);
 	}
 	if (r == KW_EBADPASS)
-		agent_note_failure(a, c);
+		agent_note_failure(h, c);
 	else if (r == 0)
-		a->unlock_failures = 0;
+		*h->unlock_failures = 0;
 	unlock_job_free(job);
 
-	const policy_client *pc = c ? rpc_principal(a, c) : NULL;
+	const policy_client *pc = c ? rpc_principal(h, c) : NULL;
 	audit_event ev = {
 		.uid = c ? c->peer.uid : (uid_t)-1,
 		.pid = c ? c->peer.pid : 0,
@@ -429,17 +428,17 @@ void methods_worker_done(agent *a)
 		          msg[0] ? msg :
 		                   kw_strerror(r),
 	};
-	int ar = agent_audit(a, &ev);
+	int ar = h->ops->audit(h, &ev);
 	if (ar < 0 && r == 0) {
 		/* No record, no change (fail closed): the batch rolls back
 		 * (taking a passwd's wrap with it) and an unlock is undone. */
 		if (kind == UNLOCK_JOB_UNLOCK) {
-			key_free(a->dk);
-			a->dk = NULL;
-			agent_keys_changed(a);
+			key_free(*h->dk);
+			*h->dk = NULL;
+			h->ops->keys_changed(h);
 		}
-		agent_batch_fail(a, ar);
-		r = agent_store_code(ar);
+		h->ops->batch_fail(h, ar);
+		r = rpc_store_code(ar);
 		msg[0] = '\0';
 	}
 	if (c)

@@ -46,15 +46,15 @@ static const policy_rate verify_failures = { 10, 1000, 20 };
 
 static const char unknown_key[] = "unknown API key";
 
-static int apikey_hash(agent *a, const char *key, size_t len,
+static int apikey_hash(rpc_host *h, const char *key, size_t len,
                        uint8_t out[static STORE_APIKEY_HASH_BYTES])
 {
-	if (!a->apikey_key)
+	if (!*h->apikey_key)
 		return KW_ELOCKED;
 	int r = crypto_generichash(out, STORE_APIKEY_HASH_BYTES,
 	                           (const unsigned char *)key, len,
-	                           key_bytes(a->apikey_key), KEY_BYTES);
-	key_done(a->apikey_key);
+	                           key_bytes(*h->apikey_key), KEY_BYTES);
+	key_done(*h->apikey_key);
 	return r == 0 ? 0 : KW_EINTERNAL;
 }
 
@@ -215,11 +215,11 @@ static int store_new_key(rpc_ctx *x, store_apikey *next, const char *old_id,
 
 	for (int i = 0; i < NEW_ID_TRIES && r == KW_EEXIST; i++) {
 		kw_apikey_new(next->id, key);
-		r = apikey_hash(x->a, key, KW_APIKEY_MANAGED_LEN, next->hash);
+		r = apikey_hash(x->h, key, KW_APIKEY_MANAGED_LEN, next->hash);
 		if (r == 0)
-			r = old_id ? store_apikey_rotate(x->a->st, old_id, next,
-			                                 valid_until) :
-			             store_apikey_insert(x->a->st, next);
+			r = old_id ? store_apikey_rotate(*x->h->st, old_id,
+			                                 next, valid_until) :
+			             store_apikey_insert(*x->h->st, next);
 	}
 	sodium_memzero(next->hash, sizeof(next->hash));
 	if (r < 0)
@@ -304,7 +304,7 @@ int method_apikey_list(rpc_ctx *x, json_t **ret_result)
 	l.arr = json_array();
 	if (!l.arr)
 		return KW_ENOMEM;
-	r = store_apikey_list(x->a->st, principal, list_one, &l);
+	r = store_apikey_list(*x->h->st, principal, list_one, &l);
 	if (r < 0) {
 		json_decref(l.arr);
 		return r;
@@ -322,7 +322,7 @@ int method_apikey_revoke(rpc_ctx *x, json_t **ret_result)
 
 	if ((r = rpc_allow(x, keys)) < 0 || (r = param_id(x, &id)) < 0)
 		return r;
-	r = store_apikey_revoke(x->a->st, id, now);
+	r = store_apikey_revoke(*x->h->st, id, now);
 	if (r == KW_ENOTFOUND)
 		return rpc_fail(x, r, "id", "no API key with this id");
 	if (r == KW_EREVOKED)
@@ -352,8 +352,8 @@ int method_apikey_rotate(rpc_ctx *x, json_t **ret_result)
 	                      &overlap)) < 0)
 		return r;
 	if (!has_overlap)
-		overlap = x->a->cfg.rotation_default_overlap;
-	r = store_apikey_get(x->a->st, id, &old);
+		overlap = x->h->cfg->rotation_default_overlap;
+	r = store_apikey_get(*x->h->st, id, &old);
 	if (r == KW_ENOTFOUND)
 		return rpc_fail(x, r, "id", "no API key with this id");
 	if (r < 0)
@@ -397,7 +397,7 @@ int method_apikey_rotate(rpc_ctx *x, json_t **ret_result)
 static int verify_fail(rpc_ctx *x, int err, const char *why)
 {
 	uint32_t retry = 0;
-	int rr = ratelimit_take(x->a->apikey_failures, x->principal_name,
+	int rr = ratelimit_take(*x->h->apikey_failures, x->principal_name,
 	                        &verify_failures, loop_now_ms(), &retry);
 
 	/* No bucket (no memory): refuse rather than fail open. */
@@ -429,7 +429,7 @@ static int param_key(rpc_ctx *x, const char **ret_key, size_t *ret_len)
 int method_apikey_verify(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "key", NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	char id[KW_APIKEY_ID_LEN + 1], grant[KW_NAME_MAX + 1];
 	uint8_t hash[STORE_APIKEY_HASH_BYTES];
 	store_apikey k;
@@ -439,7 +439,7 @@ int method_apikey_verify(rpc_ctx *x, json_t **ret_result)
 	int64_t now = clock_now();
 	int r;
 
-	if (ratelimit_peek(a->apikey_failures, x->principal_name,
+	if (ratelimit_peek(*h->apikey_failures, x->principal_name,
 	                   &verify_failures, loop_now_ms(), &retry) != 0) {
 		x->extra =
 			json_pack("{s:I}", "retry_after_ms", (json_int_t)retry);
@@ -454,9 +454,9 @@ int method_apikey_verify(rpc_ctx *x, json_t **ret_result)
 		return verify_fail(x, KW_EINVAL, why);
 	audit_name(x, id);
 
-	r = apikey_hash(a, key, len, hash);
+	r = apikey_hash(h, key, len, hash);
 	if (r == 0)
-		r = store_apikey_find(a->st, id, hash, &k);
+		r = store_apikey_find(*h->st, id, hash, &k);
 	sodium_memzero(hash, sizeof(hash));
 	if (r == KW_ENOTFOUND)
 		return verify_fail(x, KW_ENOTFOUND, unknown_key);
@@ -483,7 +483,7 @@ int method_apikey_verify(rpc_ctx *x, json_t **ret_result)
 		                   "this API key was rotated and its overlap "
 		                   "has ended");
 
-	r = store_apikey_touch(a->st, id, now);
+	r = store_apikey_touch(*h->st, id, now);
 	if (r < 0)
 		return r;
 	*ret_result = json_pack("{s:s, s:s, s:o, s:o}", "id", k.id, "principal",

@@ -123,7 +123,7 @@ int method_audit_query(rpc_ctx *x, json_t **ret_result)
 	if (!rows)
 		return KW_ENOMEM;
 	uint64_t next = 0;
-	r = audit_query(x->a->au, &f, audit_query_row, rows, &next);
+	r = audit_query(*x->h->au, &f, audit_query_row, rows, &next);
 	if (r < 0) {
 		json_decref(rows);
 		return r;
@@ -158,7 +158,7 @@ int method_audit_stats(rpc_ctx *x, json_t **ret_result)
 	json_t *counts = json_array();
 	if (!counts)
 		return KW_ENOMEM;
-	r = audit_stats(x->a->au, since, audit_stats_row, counts);
+	r = audit_stats(*x->h->au, since, audit_stats_row, counts);
 	if (r < 0) {
 		json_decref(counts);
 		return r;
@@ -175,7 +175,7 @@ int method_audit_verify(rpc_ctx *x, json_t **ret_result)
 	if (r < 0)
 		return r;
 	(void)ret_result;
-	r = agent_verify_start(x->a, x->c);
+	r = x->h->ops->verify_start(x->h, x->c);
 	if (r < 0)
 		return r;
 	log_info("conn %llu: uid %u pid %d: audit verification started",

@@ -38,15 +38,15 @@ static bool token_well_formed(const char *t, size_t len)
 	return true;
 }
 
-static int token_hash(agent *a, const char *t, size_t len,
+static int token_hash(rpc_host *h, const char *t, size_t len,
                       uint8_t out[static STORE_CLIENT_HASH_BYTES])
 {
-	if (!a->token_key)
+	if (!*h->token_key)
 		return KW_ELOCKED;
 	int r = crypto_generichash(out, STORE_CLIENT_HASH_BYTES,
 	                           (const unsigned char *)t, len,
-	                           key_bytes(a->token_key), KEY_BYTES);
-	key_done(a->token_key);
+	                           key_bytes(*h->token_key), KEY_BYTES);
+	key_done(*h->token_key);
 	return r == 0 ? 0 : KW_EINTERNAL;
 }
 
@@ -54,7 +54,7 @@ static int token_hash(agent *a, const char *t, size_t len,
 static int hello_fail(rpc_ctx *x, const char *why)
 {
 	uint32_t delay =
-		penalty_fail(x->a->bad_tokens, x->c->peer.uid, loop_now_ms());
+		penalty_fail(*x->h->bad_tokens, x->c->peer.uid, loop_now_ms());
 	x->c->hold_until_ms = loop_now_ms() + delay;
 	log_warn("conn %llu: uid %u pid %d: client token refused (%s); next "
 	         "attempt from this uid in %u ms",
@@ -66,7 +66,7 @@ static int hello_fail(rpc_ctx *x, const char *why)
 int method_client_hello(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "token", NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	const char *tok;
 	size_t len;
 	int r;
@@ -77,7 +77,7 @@ int method_client_hello(rpc_ctx *x, json_t **ret_result)
 	if (!tok)
 		return rpc_fail(x, KW_EINVAL, "token", "required");
 	uint32_t wait =
-		penalty_pending(a->bad_tokens, x->c->peer.uid, loop_now_ms());
+		penalty_pending(*h->bad_tokens, x->c->peer.uid, loop_now_ms());
 	if (wait > 0) {
 		x->extra =
 			json_pack("{s:I}", "retry_after_ms", (json_int_t)wait);
@@ -85,7 +85,7 @@ int method_client_hello(rpc_ctx *x, json_t **ret_result)
 			x, KW_ERATE, NULL,
 			"too soon after a refused token; retry in %u ms", wait);
 	}
-	if (!a->token_key)
+	if (!*h->token_key)
 		return rpc_fail(x, KW_ELOCKED, NULL,
 		                "the agent is locked; tokens can be checked "
 		                "after an unlock");
@@ -94,15 +94,15 @@ int method_client_hello(rpc_ctx *x, json_t **ret_result)
 
 	uint8_t hash[STORE_CLIENT_HASH_BYTES];
 	char name[CLIENT_NAME_MAX + 1];
-	r = token_hash(a, tok, len, hash);
+	r = token_hash(h, tok, len, hash);
 	if (r == 0)
-		r = store_client_lookup(a->st, hash, name, sizeof(name));
+		r = store_client_lookup(*h->st, hash, name, sizeof(name));
 	sodium_memzero(hash, sizeof(hash));
 	if (r == KW_ENOTFOUND)
 		return hello_fail(x, "unknown or revoked token");
 	if (r < 0)
 		return r;
-	store_client_touch(a->st, name, clock_wall());
+	store_client_touch(*h->st, name, clock_wall());
 	memcpy(x->c->token_name, name, strlen(name) + 1);
 	x->name = x->c->token_name; /* the audit row names the client */
 	x->c->principal_gen = 0;    /* attribute again with the token */
@@ -142,9 +142,9 @@ int method_client_add(rpc_ctx *x, json_t **ret_result)
 	sodium_bin2base64(tok + 4, sizeof(tok) - 4, raw, sizeof(raw),
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof(raw));
-	r = token_hash(x->a, tok, TOKEN_LEN, hash);
+	r = token_hash(x->h, tok, TOKEN_LEN, hash);
 	if (r == 0)
-		r = store_client_add(x->a->st, name, hash, clock_wall());
+		r = store_client_add(*x->h->st, name, hash, clock_wall());
 	sodium_memzero(hash, sizeof(hash));
 	if (r == KW_EEXIST)
 		r = rpc_fail(x, r, "name",
@@ -183,7 +183,7 @@ int method_client_list(rpc_ctx *x, json_t **ret_result)
 	json_t *arr = json_array();
 	if (!arr)
 		return KW_ENOMEM;
-	r = store_client_list(x->a->st, client_list_row, arr);
+	r = store_client_list(*x->h->st, client_list_row, arr);
 	if (r < 0) {
 		json_decref(arr);
 		return r;
@@ -201,13 +201,13 @@ int method_client_revoke(rpc_ctx *x, json_t **ret_result)
 	if ((r = rpc_allow(x, keys)) < 0 ||
 	    (r = client_name_param(x, &name)) < 0)
 		return r;
-	r = store_client_revoke(x->a->st, name, clock_wall());
+	r = store_client_revoke(*x->h->st, name, clock_wall());
 	if (r == KW_ENOTFOUND)
 		return rpc_fail(x, r, "name", "no live client of this name");
 	if (r < 0)
 		return r;
 	/* Connections that presented it lose it now, not at reconnect. */
-	for (conn *c = x->a->conns; c; c = c->next) {
+	for (conn *c = *x->h->conns; c; c = c->next) {
 		if (strcmp(c->token_name, name) == 0) {
 			c->token_name[0] = '\0';
 			c->principal_gen = 0;

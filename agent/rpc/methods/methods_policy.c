@@ -67,7 +67,7 @@ int method_policy_check(rpc_ctx *x, json_t **ret_result)
 		.token_name = token,
 	};
 	policy_decision d;
-	policy_decide(x->a->pol, &id, op, name, &d);
+	policy_decide(*x->h->pol, &id, op, name, &d);
 	json_t *res =
 		json_pack("{s:b, s:s, s:o, s:o, s:o}", "allowed", d.allowed,
 	                  "reason", d.reason, "principal",
@@ -90,7 +90,7 @@ int method_policy_show(rpc_ctx *x, json_t **ret_result)
 	int r = rpc_allow(x, keys);
 	if (r < 0)
 		return r;
-	*ret_result = policy_to_json(x->a->pol);
+	*ret_result = policy_to_json(*x->h->pol);
 	return *ret_result ? 0 : KW_ENOMEM;
 }
 
@@ -103,7 +103,7 @@ int method_policy_reload(rpc_ctx *x, json_t **ret_result)
 		return r;
 	log_info("policy reload requested by uid %u pid %d",
 	         (unsigned)x->c->peer.uid, (int)x->c->peer.pid);
-	r = agent_reload_policy(x->a, err, sizeof(err));
+	r = x->h->ops->reload_policy(x->h, err, sizeof(err));
 	if (r < 0) {
 		log_error("policy reload failed; keeping the policy in force: "
 		          "%s",
@@ -112,6 +112,6 @@ int method_policy_reload(rpc_ctx *x, json_t **ret_result)
 		                err);
 	}
 	*ret_result = json_pack("{s:I}", "clients",
-	                        (json_int_t)policy_count(x->a->pol));
+	                        (json_int_t)policy_count(*x->h->pol));
 	return *ret_result ? 0 : KW_ENOMEM;
 }

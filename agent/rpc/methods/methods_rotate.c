@@ -92,10 +92,10 @@ static json_t *schedule_json(const store_schedule *sc, bool running, bool admin)
 	return o;
 }
 
-static bool schedule_running(agent *a, const char *name)
+static bool schedule_running(rpc_host *h, const char *name)
 {
 	store_rotation ro;
-	return store_rotation_active(a->st, name, &ro) == 0;
+	return store_rotation_active(*h->st, name, &ro) == 0;
 }
 
 /* The rotator-specific members of schedule.set. */
@@ -171,7 +171,7 @@ int method_schedule_set(rpc_ctx *x, json_t **ret_result)
 		"jitter",        "overlap",        "generate", "hmac_secret",
 		"allow_private", "allow_insecure", NULL,
 	};
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	store_schedule sc;
 	const char *name, *window;
 	size_t wlen;
@@ -196,7 +196,7 @@ int method_schedule_set(rpc_ctx *x, json_t **ret_result)
 	sc.jitter = present ? n : 0;
 	if ((r = rpc_opt_uint(x, "overlap", 0, OVERLAP_MAX, &present, &n)) < 0)
 		return r;
-	sc.overlap = present ? n : a->cfg.rotation_default_overlap;
+	sc.overlap = present ? n : h->cfg->rotation_default_overlap;
 	if ((r = rpc_opt_string(x, "window", 11, &window, &wlen)) < 0)
 		return r;
 	if (window) {
@@ -222,16 +222,16 @@ int method_schedule_set(rpc_ctx *x, json_t **ret_result)
 	randombytes_buf(&rnd, sizeof(rnd));
 	sc.created = now;
 	sc.next_run = sched_next(&spec, now, rnd);
-	if ((r = store_schedule_put(a->st, &sc)) < 0 ||
-	    (r = store_schedule_get(a->st, name, &sc)) < 0)
+	if ((r = store_schedule_put(*h->st, &sc)) < 0 ||
+	    (r = store_schedule_get(*h->st, name, &sc)) < 0)
 		return r;
-	rotate_changed(a->rot);
-	*ret_result = schedule_json(&sc, schedule_running(a, name), true);
+	rotate_changed(*h->rot);
+	*ret_result = schedule_json(&sc, schedule_running(h, name), true);
 	return *ret_result ? 0 : KW_ENOMEM;
 }
 
 struct list_ctx {
-	agent *a;
+	rpc_host *h;
 	json_t *arr;
 	char last[KW_NAME_MAX + 1];
 };
@@ -239,7 +239,7 @@ struct list_ctx {
 static int list_one(const store_schedule *sc, void *arg)
 {
 	struct list_ctx *l = arg;
-	json_t *o = schedule_json(sc, schedule_running(l->a, sc->name), true);
+	json_t *o = schedule_json(sc, schedule_running(l->h, sc->name), true);
 	if (!o || json_array_append_new(l->arr, o) < 0)
 		return KW_ENOMEM;
 	snprintf(l->last, sizeof(l->last), "%s", sc->name);
@@ -281,10 +281,10 @@ int method_schedule_list(rpc_ctx *x, json_t **ret_result)
 		return r;
 	if (!present)
 		limit = LIST_LIMIT_MAX;
-	struct list_ctx l = { .a = x->a, .arr = json_array() };
+	struct list_ctx l = { .h = x->h, .arr = json_array() };
 	if (!l.arr)
 		return KW_ENOMEM;
-	r = store_schedule_list(x->a->st, after, prefix, (uint32_t)limit,
+	r = store_schedule_list(*x->h->st, after, prefix, (uint32_t)limit,
 	                        list_one, &l);
 	if (r < 0) {
 		json_decref(l.arr);
@@ -305,12 +305,12 @@ int method_schedule_delete(rpc_ctx *x, json_t **ret_result)
 	if ((r = rpc_allow(x, keys)) < 0 ||
 	    (r = rpc_name(x, "name", &name)) < 0)
 		return r;
-	r = store_schedule_delete(x->a->st, name);
+	r = store_schedule_delete(*x->h->st, name);
 	if (r == KW_ENOTFOUND)
 		return rpc_fail(x, r, "name", "no schedule for this secret");
 	if (r < 0)
 		return r;
-	rotate_changed(x->a->rot);
+	rotate_changed(*x->h->rot);
 	*ret_result = json_pack("{s:b}", "deleted", 1);
 	return *ret_result ? 0 : KW_ENOMEM;
 }
@@ -326,7 +326,7 @@ int method_rotate_start(rpc_ctx *x, json_t **ret_result)
 	if ((r = rpc_allow(x, keys)) < 0 ||
 	    (r = rpc_name(x, "name", &name)) < 0)
 		return r;
-	r = rotate_start(x->a->rot, name, id, &started);
+	r = rotate_start(*x->h->rot, name, id, &started);
 	if (r == KW_ENOTFOUND)
 		return rpc_fail(x, r, "name",
 		                "no schedule for this secret (add one with "
@@ -366,7 +366,7 @@ static int history_one(const store_rotation *ro, void *arg)
 int method_rotate_status(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "name", NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	store_schedule sc;
 	store_rotation ro;
 	const char *name;
@@ -377,16 +377,17 @@ int method_rotate_status(rpc_ctx *x, json_t **ret_result)
 		return r;
 	bool admin = x->principal &&
 	             policy_client_allows(x->principal, POLICY_OP_ADMIN, NULL);
-	int sr = store_schedule_get(a->st, name, &sc);
+	int sr = store_schedule_get(*h->st, name, &sc);
 	if (sr < 0 && sr != KW_ENOTFOUND)
 		return sr;
-	int ar = store_rotation_active(a->st, name, &ro);
+	int ar = store_rotation_active(*h->st, name, &ro);
 	if (ar < 0 && ar != KW_ENOTFOUND)
 		return ar;
 	json_t *hist = json_array();
 	if (!hist)
 		return KW_ENOMEM;
-	r = store_rotation_history(a->st, name, HISTORY_MAX, history_one, hist);
+	r = store_rotation_history(*h->st, name, HISTORY_MAX, history_one,
+	                           hist);
 	if (r < 0) {
 		json_decref(hist);
 		return r;
@@ -443,21 +444,21 @@ static bool watches(const conn *c, const char *name)
 	return false;
 }
 
-void agent_notify_rotated(agent *a, const char *name, uint64_t version,
-                          uint64_t previous, const char *rotation_id)
+void methods_notify_rotated(rpc_host *h, const char *name, uint64_t version,
+                            uint64_t previous, const char *rotation_id)
 {
 	json_t *params = NULL;
-	for (conn *c = a->conns; c; c = c->next) {
+	for (conn *c = *h->conns; c; c = c->next) {
 		if (c->dead || c->nwatch == 0 || !watches(c, name))
 			continue;
 		/* Only names this client may read: the notice itself tells
 		 * that a secret exists and changed. Checked now, so a
 		 * revoked token or a reload that took the grant away
 		 * counts at once. */
-		const policy_client *pc = rpc_principal(a, c);
+		const policy_client *pc = rpc_principal(h, c);
 		if (!pc || !policy_client_allows(pc, POLICY_OP_READ, name))
 			continue;
-		if (conn_unsent(c) >= a->cfg.max_output_bytes) {
+		if (conn_unsent(c) >= h->cfg->max_output_bytes) {
 			log_warn("conn %llu: watcher not reading "
 			         "(max_output_bytes); closing",
 			         (unsigned long long)c->serial);

@@ -31,7 +31,7 @@ static int secret_store_error(rpc_ctx *x, int r)
 int method_secret_put(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "name", "value", "generate", NULL };
-	const size_t max = x->a->cfg.max_value_bytes;
+	const size_t max = x->h->cfg->max_value_bytes;
 	const char *name, *b64;
 	size_t b64len;
 	bool gen_present;
@@ -79,8 +79,8 @@ int method_secret_put(rpc_ctx *x, json_t **ret_result)
 	}
 
 	uint64_t version = 0;
-	r = store_put(x->a->st, x->a->dk, name, value, len,
-	              x->a->cfg.max_versions, clock_wall(), &version);
+	r = store_put(*x->h->st, *x->h->dk, name, value, len,
+	              x->h->cfg->max_versions, clock_wall(), &version);
 	kw_wipefree(value);
 	if (r < 0)
 		return secret_store_error(x, r);
@@ -144,7 +144,7 @@ int method_secret_get(rpc_ctx *x, json_t **ret_result)
 		                "give either version or stage, not both");
 
 	store_value *v = NULL;
-	r = store_get(x->a->st, x->a->dk, name, version, stage, &v);
+	r = store_get(*x->h->st, *x->h->dk, name, version, stage, &v);
 	if (r < 0)
 		return secret_store_error(x, r);
 	char *b64 = NULL;
@@ -199,7 +199,7 @@ int method_secret_list(rpc_ctx *x, json_t **ret_result)
 	if (!arr)
 		return KW_ENOMEM;
 	struct secret_list_ctx lc = { .arr = arr, .principal = x->principal };
-	r = store_list(x->a->st, prefix, secret_list_row, &lc);
+	r = store_list(*x->h->st, prefix, secret_list_row, &lc);
 	if (r < 0) {
 		json_decref(arr);
 		return r;
@@ -231,7 +231,7 @@ int method_secret_versions(rpc_ctx *x, json_t **ret_result)
 	json_t *arr = json_array();
 	if (!arr)
 		return KW_ENOMEM;
-	r = store_versions(x->a->st, name, secret_version_row, arr);
+	r = store_versions(*x->h->st, name, secret_version_row, arr);
 	if (r < 0) {
 		json_decref(arr);
 		return secret_store_error(x, r);
@@ -250,10 +250,10 @@ int method_secret_delete(rpc_ctx *x, json_t **ret_result)
 	if ((r = rpc_allow(x, keys)) < 0 ||
 	    (r = rpc_name(x, "name", &name)) < 0)
 		return r;
-	r = store_delete(x->a->st, name, &n);
+	r = store_delete(*x->h->st, name, &n);
 	if (r < 0)
 		return secret_store_error(x, r);
-	rotate_changed(x->a->rot); /* its schedule went with it */
+	rotate_changed(*x->h->rot); /* its schedule went with it */
 	*ret_result = json_pack("{s:s, s:I}", "name", name, "deleted_versions",
 	                        (json_int_t)n);
 	return *ret_result ? 0 : KW_ENOMEM;

@@ -25,7 +25,7 @@
 /* Bytes of the container per answer (base64 makes it 4/3 on the wire). */
 #define BACKUP_CHUNK (1024u * 1024u)
 
-struct agent_backup {
+struct rpc_backup {
 	conn *owner;
 	uint8_t *buf; /* the container, kw_backup_free */
 	size_t len;
@@ -34,26 +34,26 @@ struct agent_backup {
 	uint64_t db_len, cp_len;
 };
 
-static void backup_drop(agent *a)
+static void backup_drop(rpc_host *h)
 {
-	if (!a->backup)
+	if (!h->backup)
 		return;
-	kw_backup_free(a->backup->buf, a->backup->len);
-	free(a->backup);
-	a->backup = NULL;
+	kw_backup_free(h->backup->buf, h->backup->len);
+	free(h->backup);
+	h->backup = NULL;
 }
 
-void methods_backup_conn_gone(agent *a, conn *c)
+void methods_backup_conn_gone(rpc_host *h, conn *c)
 {
-	if (a->backup && a->backup->owner == c)
-		backup_drop(a);
+	if (h->backup && h->backup->owner == c)
+		backup_drop(h);
 }
 
 /* The checkpoint file as it is now; a missing one is empty. */
 static int backup_read_cp(rpc_ctx *x, uint8_t **ret, size_t *ret_len)
 {
 	char why[200];
-	int r = kw_backup_read(x->a->checkpoints_path, false, KW_BACKUP_CP_MAX,
+	int r = kw_backup_read(x->h->checkpoints_path, false, KW_BACKUP_CP_MAX,
 	                       ret, ret_len, why, sizeof(why));
 	if (r == KW_ENOTFOUND) {
 		*ret = NULL;
@@ -73,8 +73,8 @@ static int backup_read_cp(rpc_ctx *x, uint8_t **ret, size_t *ret_len)
  */
 static int backup_take(rpc_ctx *x)
 {
-	agent *a = x->a;
-	struct agent_backup *b = NULL;
+	rpc_host *h = x->h;
+	struct rpc_backup *b = NULL;
 	uint8_t *img = NULL, *cp = NULL;
 	size_t img_len = 0, cp_len = 0;
 	char why[200];
@@ -83,10 +83,10 @@ static int backup_take(rpc_ctx *x)
 
 	if ((r = backup_read_cp(x, &cp, &cp_len)) < 0)
 		return r;
-	r = store_image(a->db_path, KW_BACKUP_DB_MAX, &img, &img_len, &schema,
+	r = store_image(h->db_path, KW_BACKUP_DB_MAX, &img, &img_len, &schema,
 	                why, sizeof(why));
 	if (r < 0) {
-		log_error("store.backup: cannot copy %s: %s", a->db_path, why);
+		log_error("store.backup: cannot copy %s: %s", h->db_path, why);
 		rpc_fail(x, r, NULL, "cannot copy the store: %s", why);
 		goto out;
 	}
@@ -108,28 +108,28 @@ static int backup_take(rpc_ctx *x)
 		free(b);
 		goto out;
 	}
-	a->backup = b;
+	h->backup = b;
 out:
 	store_image_free(img, img_len);
 	kw_backup_free(cp, cp_len);
 	return r;
 }
 
-static json_t *backup_answer(agent *a, size_t off, size_t n)
+static json_t *backup_answer(rpc_host *h, size_t off, size_t n)
 {
-	struct agent_backup *b = a->backup;
+	struct rpc_backup *b = h->backup;
 	char *text = NULL;
 
 	if (kw_b64_encode(b->buf + off, n, &text) < 0)
 		return NULL;
-	json_t *res =
-		json_pack("{s:I, s:I, s:s, s:b, s:s, s:I, s:I, s:I, s:I}",
-	                  "size", (json_int_t)b->len, "offset", (json_int_t)off,
-	                  "data", text, "done", off + n == b->len, "mode",
-	                  agent_mode_name(a), "created", (json_int_t)b->created,
-	                  "schema", (json_int_t)b->schema, "db_bytes",
-	                  (json_int_t)b->db_len, "checkpoint_bytes",
-	                  (json_int_t)b->cp_len);
+	json_t *res = json_pack("{s:I, s:I, s:s, s:b, s:s, s:I, s:I, s:I, s:I}",
+	                        "size", (json_int_t)b->len, "offset",
+	                        (json_int_t)off, "data", text, "done",
+	                        off + n == b->len, "mode", h->ops->mode_name(h),
+	                        "created", (json_int_t)b->created, "schema",
+	                        (json_int_t)b->schema, "db_bytes",
+	                        (json_int_t)b->db_len, "checkpoint_bytes",
+	                        (json_int_t)b->cp_len);
 	kw_wipefree_str(text);
 	return res;
 }
@@ -137,7 +137,7 @@ static json_t *backup_answer(agent *a, size_t off, size_t n)
 int method_store_backup(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "offset", NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	uint64_t off = 0;
 	bool given = false;
 	int r = rpc_allow(x, keys);
@@ -146,32 +146,37 @@ int method_store_backup(rpc_ctx *x, json_t **ret_result)
 	if (r < 0)
 		return r;
 	if (off == 0) {
-		if (a->backup && a->backup->owner != x->c)
+		if (h->backup && h->backup->owner != x->c)
 			return rpc_fail(x, KW_EBUSY, NULL,
 			                "another backup is in progress");
-		backup_drop(a);
+		backup_drop(h);
 		if ((r = backup_take(x)) < 0)
 			return r;
 		x->audit_note = "backup taken";
-	} else if (!a->backup || a->backup->owner != x->c) {
+	} else if (!h->backup || h->backup->owner != x->c) {
 		return rpc_fail(x, KW_ESTATE, "offset",
 		                "no backup in progress on this connection; "
 		                "start at offset 0");
-	} else if (off >= a->backup->len) {
+	} else if (off >= h->backup->len) {
 		return rpc_fail(x, KW_EINVAL, "offset",
 		                "past the end of the backup (%zu bytes)",
-		                a->backup->len);
+		                h->backup->len);
 	} else {
 		x->audit_note = "backup read on";
 	}
-	size_t n = a->backup->len - off;
+	size_t n = h->backup->len - off;
 	if (n > BACKUP_CHUNK)
 		n = BACKUP_CHUNK;
-	json_t *res = backup_answer(a, off, n);
+	json_t *res = backup_answer(h, off, n);
 	if (!res)
 		return KW_ENOMEM;
-	if (off + n == a->backup->len)
-		backup_drop(a);
+	if (off + n == h->backup->len)
+		backup_drop(h);
 	*ret_result = res;
 	return 0;
+}
+
+int method_store_rekey(rpc_ctx *x, json_t **ret_result)
+{
+	return x->h->ops->store_rekey(x, ret_result);
 }

@@ -100,23 +100,23 @@ static int seed_public_key(const uint8_t seed[static SIGNING_SEED_BYTES],
 
 /* One version of the signing key as a jwt_key; with need_secret, one that
  * can sign (else an Ed25519 key holds its public half only). */
-static int key_load(agent *a, uint64_t version, bool need_secret,
+static int key_load(rpc_host *h, uint64_t version, bool need_secret,
                     struct keyset *ks)
 {
-	const char *name = a->cfg.token_signing_key;
+	const char *name = h->cfg->token_signing_key;
 	store_value *v = NULL;
 	size_t i = ks->n;
-	int r = store_get(a->st, a->dk, name, version, NULL, &v);
+	int r = store_get(*h->st, *h->dk, name, version, NULL, &v);
 	if (r < 0)
 		return r;
-	if (a->cfg.token_alg == TOKEN_ALG_EDDSA && !need_secret) {
+	if (h->cfg->token_alg == TOKEN_ALG_EDDSA && !need_secret) {
 		uint8_t pk[crypto_sign_PUBLICKEYBYTES];
 		r = v->len == SIGNING_SEED_BYTES ?
 		            seed_public_key(v->value, pk) :
 		            KW_ECONFIG;
 		if (r == 0)
 			jwt_key_ed25519(pk, NULL, &ks->keys[i]);
-	} else if (a->cfg.token_alg == TOKEN_ALG_EDDSA) {
+	} else if (h->cfg->token_alg == TOKEN_ALG_EDDSA) {
 		uint8_t pk[crypto_sign_PUBLICKEYBYTES];
 		r = KW_ECONFIG;
 		ks->secret[i] = kw_wipealloc(crypto_sign_SECRETKEYBYTES);
@@ -139,7 +139,7 @@ static int key_load(agent *a, uint64_t version, bool need_secret,
 	if (r == KW_ECONFIG)
 		log_error("version %llu of %s is not a valid %s key",
 		          (unsigned long long)version, name,
-		          a->cfg.token_alg == TOKEN_ALG_EDDSA ?
+		          h->cfg->token_alg == TOKEN_ALG_EDDSA ?
 		                  "EdDSA (a "
 		                  "32-byte seed)" :
 		                  "HS256 (32 to "
@@ -155,21 +155,21 @@ static int key_load(agent *a, uint64_t version, bool need_secret,
  * open batch, and the keys hold their secrets; without, Ed25519 keys hold
  * only their public halves.
  */
-static int keyset_load(agent *a, int64_t now, bool create, struct keyset *ks)
+static int keyset_load(rpc_host *h, int64_t now, bool create, struct keyset *ks)
 {
-	const char *name = a->cfg.token_signing_key;
+	const char *name = h->cfg->token_signing_key;
 	struct versions_pick p = { .now = now };
 	int r;
 
 	memset(ks, 0, sizeof(*ks));
-	r = store_versions(a->st, name, pick_version, &p);
+	r = store_versions(*h->st, name, pick_version, &p);
 	if (r < 0 && r != KW_ENOTFOUND)
 		return r;
 	if (p.current == 0 && create) {
 		uint8_t seed[SIGNING_SEED_BYTES];
 		randombytes_buf(seed, sizeof(seed));
-		r = store_put(a->st, a->dk, name, seed, sizeof(seed),
-		              a->cfg.max_versions, now, &p.current);
+		r = store_put(*h->st, *h->dk, name, seed, sizeof(seed),
+		              h->cfg->max_versions, now, &p.current);
 		sodium_memzero(seed, sizeof(seed));
 		if (r < 0)
 			return r;
@@ -177,9 +177,9 @@ static int keyset_load(agent *a, int64_t now, bool create, struct keyset *ks)
 	}
 	if (p.current == 0)
 		return KW_ENOTFOUND;
-	r = key_load(a, p.current, create, ks);
+	r = key_load(h, p.current, create, ks);
 	if (r == 0 && p.previous)
-		r = key_load(a, p.previous, create, ks);
+		r = key_load(h, p.previous, create, ks);
 	if (r < 0)
 		keyset_free(ks);
 	return r;
@@ -189,7 +189,7 @@ static int keyset_load(agent *a, int64_t now, bool create, struct keyset *ks)
  * issuing: a broad write glob must not mint tokens). */
 static int token_grant(rpc_ctx *x, enum policy_op op)
 {
-	x->name = x->a->cfg.token_signing_key;
+	x->name = x->h->cfg->token_signing_key;
 	if (x->principal && policy_client_allows(x->principal, op, x->name))
 		return 0;
 	return rpc_fail(x, KW_EDENIED, NULL,
@@ -301,7 +301,7 @@ int method_token_issue(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "subject",   "audience", "scopes",
 		                            "client_id", "ttl",      NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	const char *sub, *client_id;
 	char scopes[TOKEN_SCOPES_MAX * (KW_SCOPE_NAME_MAX + 1) + 1];
 	json_t *aud = NULL;
@@ -314,16 +314,16 @@ int method_token_issue(rpc_ctx *x, json_t **ret_result)
 	    (r = param_text(x, "subject", true, &sub)) < 0 ||
 	    (r = param_text(x, "client_id", false, &client_id)) < 0 ||
 	    (r = param_scopes(x, "scopes", scopes, sizeof(scopes))) < 0 ||
-	    (r = rpc_opt_uint(x, "ttl", 1, a->cfg.token_max_ttl, &has_ttl,
+	    (r = rpc_opt_uint(x, "ttl", 1, h->cfg->token_max_ttl, &has_ttl,
 	                      &ttl)) < 0 ||
 	    (r = param_audience(x, &aud)) < 0)
 		return r;
 	if (!has_ttl)
-		ttl = a->cfg.token_default_ttl;
+		ttl = h->cfg->token_default_ttl;
 
 	int64_t now = clock_now();
 	struct keyset ks;
-	r = keyset_load(a, now, true, &ks);
+	r = keyset_load(h, now, true, &ks);
 	if (r < 0) {
 		json_decref(aud);
 		return r == KW_ECONFIG ?
@@ -339,7 +339,7 @@ int method_token_issue(rpc_ctx *x, json_t **ret_result)
 	jwt_b64url_encode(jti_raw, sizeof(jti_raw), jti, sizeof(jti), &jlen);
 	json_t *claims =
 		json_pack("{s:s, s:s, s:o, s:I, s:I, s:s}", "iss",
-	                  a->cfg.token_issuer, "sub", sub, "aud", aud, "iat",
+	                  h->cfg->token_issuer, "sub", sub, "aud", aud, "iat",
 	                  (json_int_t)now, "exp",
 	                  (json_int_t)(now + (int64_t)ttl), "jti", jti);
 	if (claims && client_id)
@@ -382,7 +382,7 @@ int method_token_verify(rpc_ctx *x, json_t **ret_result)
 {
 	static const char *const keys[] = { "token", "audience", "scopes",
 		                            NULL };
-	agent *a = x->a;
+	rpc_host *h = x->h;
 	const char *token, *audience;
 	size_t tlen, alen;
 	char need[TOKEN_SCOPES_MAX * (KW_SCOPE_NAME_MAX + 1) + 1];
@@ -412,7 +412,7 @@ int method_token_verify(rpc_ctx *x, json_t **ret_result)
 	struct keyset ks = { .n = 0 };
 	jwt_claims *c = NULL;
 	if (reason == JWT_R_OK) {
-		r = keyset_load(a, now, false, &ks);
+		r = keyset_load(h, now, false, &ks);
 		if (r == KW_ENOTFOUND)
 			reason = JWT_R_UNKNOWN_KID; /* no key was ever made */
 		else if (r < 0)
@@ -420,9 +420,9 @@ int method_token_verify(rpc_ctx *x, json_t **ret_result)
 	}
 	if (reason == JWT_R_OK) {
 		jwt_expect exp = {
-			.issuer = a->cfg.token_issuer,
+			.issuer = h->cfg->token_issuer,
 			.audience = audience,
-			.leeway = a->cfg.token_leeway,
+			.leeway = h->cfg->token_leeway,
 		};
 		r = jwt_verify(token, tlen, ks.keys, ks.n, &exp, now, &c,
 		               &reason);
@@ -465,7 +465,7 @@ int method_jwks(rpc_ctx *x, json_t **ret_result)
 
 	if ((r = rpc_allow(x, keys)) < 0)
 		return r;
-	r = keyset_load(x->a, clock_now(), false, &ks);
+	r = keyset_load(x->h, clock_now(), false, &ks);
 	if (r == KW_ENOTFOUND) {
 		*ret_result = json_pack("{s:[]}", "keys");
 		return *ret_result ? 0 : KW_ENOMEM;
