@@ -5,6 +5,7 @@
  */
 #include "sandbox_int.h"
 
+#include <stdio.h>
 #include <sys/prctl.h>
 
 #include "keyward.h"
@@ -13,6 +14,22 @@
 const char *sandbox_profile_name(enum sandbox_profile profile)
 {
 	return profile == SANDBOX_NET ? "net" : "keyholder";
+}
+
+/* True if the process has exactly one thread (read from /proc). */
+static bool single_threaded(void)
+{
+	char line[128];
+	unsigned threads = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %u", &threads) == 1)
+			break;
+	fclose(f);
+	return threads == 1;
 }
 
 int sandbox_apply(enum sandbox_profile profile,
@@ -27,6 +44,10 @@ int sandbox_apply(enum sandbox_profile profile,
 		paths = &none;
 	if (profile == SANDBOX_KEYHOLDER && paths->home == NULL) {
 		*ret_what = "home";
+		return KW_EINVAL;
+	}
+	if (!single_threaded()) {
+		*ret_what = "threads";
 		return KW_EINVAL;
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {

@@ -28,7 +28,7 @@
  * configuration names, say).
  *
  * Every system call outside the profile's list kills the whole process
- * (SIGSYS, SECCOMP_RET_KILL_PROCESS); the lists in sandbox_sys.c say why
+ * (SIGSYS, SECCOMP_RET_KILL_PROCESS); the lists in sandbox_seccomp.c say why
  * each call is there. The only calls that fail instead of killing:
  * socket()/socketpair() of another family than AF_UNIX in the key holder
  * (EAFNOSUPPORT, so a library probing for IPv6 gets an answer it handles),
@@ -41,14 +41,15 @@
  * says so in its log line, and succeeds: filesystem confinement is then
  * absent, which the log line states once per process.
  *
- * Sanitizers: a build with -fsanitize=address (gcc/clang define
- * __SANITIZE_ADDRESS__ or the feature test) adds the calls LeakSanitizer
- * makes at exit (it stops the world with ptrace from a cloned task); no
- * runtime switch exists. Valgrind executes the client's system calls
- * itself, so under valgrind the filter would judge valgrind's calls: a
- * process that is to run under memcheck must not be sandboxed (when this
- * is wired in, keywardd needs an option for the valgrind leg, which
- * should then say it is unconfined in its log).
+ * Sanitizers: a build with -fsanitize=address (gcc defines
+ * __SANITIZE_ADDRESS__, clang answers __has_feature) adds the calls
+ * LeakSanitizer makes at exit (it stops the world with ptrace from a task
+ * cloned without CLONE_THREAD) and lets it read /proc; the decision is
+ * made at compile time, so a release build has no switch to turn it on.
+ * Valgrind executes the client's system calls itself, so under valgrind
+ * the filter would judge valgrind's calls: a process that is to run under
+ * memcheck must not be sandboxed (when this is wired in, keywardd needs a
+ * knob for the valgrind leg, and should then log that it is unconfined).
  *
  * Where the calls go (not wired in yet: the key holder can give up
  * execve and INET only once commands run in the spawner and HTTP in
@@ -97,17 +98,17 @@ struct sandbox_state {
 };
 
 /*
- * Confine the calling process (every thread: call it while single
- * threaded or accept that only the caller is confined; here seccomp is
- * synchronised to all threads, Landlock is not, so call it before any
- * thread starts). Irreversible. Logs one info line naming the profile,
- * the Landlock ABI (or "absent") and the filter's size.
+ * Confine the calling process, for good. It must have one thread: Landlock
+ * confines only the calling thread, so threads started later (which
+ * inherit everything) are the only safe ones. Logs one info line naming
+ * the profile, the Landlock ABI (or "absent") and the filter's size.
  *
  * 0 with *ret_state set (may be NULL). KW_EINVAL when a required path is
  * missing or a path cannot be opened (*ret_what names which: "home",
- * "runtime", "policy", "extra"); KW_EINTERNAL when a step fails
- * (*ret_what names it: "no_new_privs", "seccomp", "landlock"). On
- * failure the process may be partly confined: the caller must exit.
+ * "runtime", "policy", "extra"), or the process has more than one thread
+ * ("threads"); KW_EINTERNAL when a step fails (*ret_what names it:
+ * "no_new_privs", "seccomp", "landlock"). On failure after the checks the
+ * process may be partly confined: the caller must exit.
  */
 int sandbox_apply(enum sandbox_profile profile,
                   const struct sandbox_paths *paths,

@@ -8,6 +8,8 @@
  * (read-write), ROOT/run (read-write) and ROOT/policies (read-only); net
  * gets none. ACTION:
  *   abi            print the kernel's Landlock ABI (no sandbox applied)
+ *   threaded       start a thread first, then apply the profile: prints
+ *                  "refused threads" if sandbox_apply refuses
  *   wait           print "ready", then block until stdin closes (the
  *                  caller reads /proc/PID/status meanwhile)
  *   read PATH      open PATH read-only and read a byte
@@ -27,6 +29,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +176,27 @@ static int do_thread(void)
 	return out == &token ? 0 : -1;
 }
 
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+
+/* Blocks until main unlocks held, which it never does: the thread lives
+ * until the process exits. */
+static void *thread_block(void *arg)
+{
+	pthread_mutex_lock(&held);
+	return arg;
+}
+
+/* A second thread is running while the sandbox is applied. */
+static int start_blocked_thread(void)
+{
+	pthread_t t;
+
+	pthread_mutex_lock(&held);
+	if (pthread_create(&t, NULL, thread_block, NULL) != 0)
+		return -1;
+	return pthread_detach(t) == 0 ? 0 : -1;
+}
+
 static int do_wait(void)
 {
 	char c;
@@ -245,7 +269,15 @@ int main(int argc, char **argv)
 		paths.runtime = run;
 		paths.policy = pol;
 	}
-	if (sandbox_apply(profile, &paths, NULL, &what) != 0) {
+	bool threaded = strcmp(argv[3], "threaded") == 0;
+	if (threaded && start_blocked_thread() != 0)
+		return 2;
+	int applied = sandbox_apply(profile, &paths, NULL, &what);
+	if (threaded) {
+		printf("%s %s\n", applied == 0 ? "applied" : "refused", what);
+		return 0;
+	}
+	if (applied != 0) {
 		fprintf(stderr, "probe: sandbox_apply failed at %s\n", what);
 		return 2;
 	}

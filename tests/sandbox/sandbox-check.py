@@ -85,6 +85,8 @@ def check_log(profile, root, abi):
 def seccomp_checks(root):
     sigsys = "signal %d" % signal.SIGSYS
     for prof in ("keyholder", "net"):
+        check("refused with two threads", prof, root, ["threaded"],
+              "refused threads")
         check_status(prof, root)
         check("a thread starts", prof, root, ["thread"], "ok")
         check("execve is killed", prof, root, ["exec"], sigsys)
