@@ -66,14 +66,15 @@ struct sys_path {
 
 /* What the key holder opens outside its own trees (measured with strace
  * over the integration suite): peers' /proc/PID/{exe,status}, process
- * groups under /proc and the boot id; /dev/null as its reserve
- * descriptor; the time zone for local-time schedules. */
+ * groups under /proc and the boot id; the user and group databases for
+ * the names in policies; /dev/null as its reserve descriptor; the time
+ * zone for local-time schedules. (stat and O_PATH opens, which fsguard
+ * makes up to /, are not subject to Landlock.) */
 static const struct sys_path keyholder_sys[] = {
-	{ "/proc", FS_RO },
-	{ "/dev/null", FS_DEVNULL },
-	{ "/dev/urandom", FS_RO },
-	{ "/etc/localtime", FS_RO },
-	{ "/usr/share/zoneinfo", FS_RO },
+	{ "/proc", FS_RO },          { "/etc/passwd", FS_RO },
+	{ "/etc/group", FS_RO },     { "/etc/nsswitch.conf", FS_RO },
+	{ "/dev/null", FS_DEVNULL }, { "/dev/urandom", FS_RO },
+	{ "/etc/localtime", FS_RO }, { "/usr/share/zoneinfo", FS_RO },
 };
 
 /* What libcurl, OpenSSL and the resolver open during a transfer
