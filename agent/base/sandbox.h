@@ -8,8 +8,11 @@
  *                      runtime directory read-write (the socket), the
  *                      policy directory read-only, and read-only the few
  *                      system files it still opens (/proc for peers'
- *                      exe and process groups, /dev/null, /dev/urandom,
- *                      the time zone files). No AF_INET/AF_INET6 (or any
+ *                      exe and process groups, /etc/passwd, /etc/group
+ *                      and /etc/nsswitch.conf for names in policies,
+ *                      /dev/null, /dev/urandom, the time zone files).
+ *                      Nothing else: no CA bundle, no resolver files.
+ *                      No AF_INET/AF_INET6 (or any
  *                      non-AF_UNIX) socket: socket() and socketpair()
  *                      fail with EAFNOSUPPORT; no TCP bind or connect
  *                      through Landlock either (ABI 4+). No execve, no
