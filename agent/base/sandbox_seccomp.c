@@ -209,6 +209,10 @@ int sandbox_seccomp_load(enum sandbox_profile profile, unsigned *ret_count)
 	}
 	if (rc == 0)
 		rc = add_arg_rules(ctx, profile, &count);
+	/* A call through another ABI (32-bit, x32) ends the process too. */
+	if (rc == 0)
+		rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+		                      SCMP_ACT_KILL_PROCESS);
 	/* Every thread, not only the caller. */
 	if (rc == 0)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
