@@ -64,11 +64,14 @@ static const struct allowed allowed[] = {
 	{ "fcntl", ALL },     /* SQLite's locks, O_NONBLOCK, F_DUPFD_CLOEXEC */
 	{ "flock", KH },      /* the store's single-agent lock */
 	{ "fsync", KH },
+	{ "fadvise64", KH }, /* rekey: drop the old key file's pages */
 	{ "fdatasync", KH },
 	{ "ftruncate", KH }, /* SQLite WAL and shm */
 	{ "mkdir", KH },     /* runtime directory */
 	{ "unlink", KH },    /* stale socket, SQLite journal files */
+	{ "rename", KH },    /* rekey: master.key.new over master.key */
 	{ "chmod", KH },     /* socket 0600 */
+	{ "fchmod", KH },    /* rekey: the new master.key 0600 */
 	{ "chown", KH },     /* the store's files keep their owner */
 	{ "fchown", KH },    /* SQLite keeps the owner of new files */
 	{ "umask", KH },
