@@ -32,9 +32,11 @@ if command -v pkg-config >/dev/null 2>&1; then
 	need_pc inih libinih-dev
 	need_pc libcurl libcurl4-openssl-dev
 	need_pc cmocka libcmocka-dev
+	need_pc libseccomp libseccomp-dev # the sandbox (agent/base/sandbox.c)
 else
 	missing="$missing libsodium-dev libsqlite3-dev libjansson-dev"
 	missing="$missing libinih-dev libcurl4-openssl-dev libcmocka-dev"
+	missing="$missing libseccomp-dev"
 fi
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
 	need_cmd clang-format clang-format
