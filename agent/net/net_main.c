@@ -33,7 +33,9 @@
 
 #include "keyward.h"
 #include "netmsg.h"
+#include "sandbox.h"
 #include "secmem.h"
+#include "writeall.h"
 
 #define NET_FD      3
 #define XFERS_MAX   64u /* transfers in flight; more is an error */
@@ -76,15 +78,9 @@ static void die(const char *why)
 
 static void write_all(const unsigned char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t w = send(NET_FD, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			exit(0); /* keywardd is gone */
-		p += w;
-		n -= (size_t)w;
-	}
+	/* SIGPIPE is ignored: a closed channel is an error here. */
+	if (kw_write_all(NET_FD, p, n) < 0)
+		exit(0); /* keywardd is gone */
 }
 
 static bool read_all(unsigned char *p, size_t n)
@@ -622,9 +618,17 @@ int main(int argc, char **argv)
 	    !(multi = curl_multi_init()))
 		die("cannot initialise libcurl");
 
-	/* TODO(helper H, issue 15): confine this process here, once setup
-	 * is done and before the first request is read: no_new_privs, the
-	 * seccomp filter of keyward-net, Landlock (the CA bundle only). */
+	/* Confined for good once libcurl is set up (it has read
+	 * openssl.cnf) and before the first request is read: no_new_privs,
+	 * keyward-net's seccomp list, Landlock to the CA bundle, resolver
+	 * files and libraries (sandbox.h). */
+	struct sandbox_state sb;
+	const char *what = NULL;
+	if (sandbox_apply(SANDBOX_NET, NULL, &sb, &what) < 0) {
+		fprintf(stderr, "keyward-net: cannot confine itself (%s)\n",
+		        what ? what : "?");
+		exit(2);
+	}
 
 	for (;;) {
 		struct curl_waitfd wfd = { .fd = NET_FD,
