@@ -21,8 +21,8 @@
 #include "ratelimit.h"
 #include "rotate.h"
 #include "rotjob.h"
-#include "spawn_client.h"
 #include "rpc_host.h"
+#include "spawn_client.h"
 #include "store.h"
 #include "unlock.h"
 

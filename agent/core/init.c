@@ -201,8 +201,8 @@ static int make_kek(const struct init_paths *p, const kw_config *cfg,
 	randombytes_buf(w->salt, sizeof(w->salt));
 	w->opslimit = cfg->kdf_opslimit;
 	w->memlimit = cfg->kdf_memlimit;
-	r = key_from_passphrase(pass, len, w->salt, w->opslimit,
-	                               w->memlimit, ret_kek);
+	r = key_from_passphrase(pass, len, w->salt, w->opslimit, w->memlimit,
+	                        ret_kek);
 	kw_wipefree(pass);
 	if (r < 0)
 		say("cannot derive a key from the passphrase: %s (check [kdf] "
@@ -313,9 +313,8 @@ static int image_key(const struct init_paths *p, const wrapped_key *w,
 			r = init_read_passphrase(pass_fd, &pass, &len);
 		}
 		if (r == 0)
-			r = key_from_passphrase(pass, len, w->salt,
-			                               w->opslimit, w->memlimit,
-			                               &kek);
+			r = key_from_passphrase(pass, len, w->salt, w->opslimit,
+			                        w->memlimit, &kek);
 		kw_wipefree(pass);
 	}
 	if (r == 0)

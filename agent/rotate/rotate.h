@@ -55,7 +55,7 @@ typedef struct rotate_host {
 	kw_key *const *dk;
 	const kw_config *cfg;
 	loop *loop;
-	spawn_client *spawn; /* runs the command rotators (spawn_client.h) */
+	spawn_client *spawn;  /* runs the command rotators (spawn_client.h) */
 	const bool *stopping; /* the host is shutting down: start nothing */
 	/* Open the loop turn's batch if needed (0 or KW_E*); make the turn
 	 * roll it back with err. */
@@ -69,8 +69,8 @@ typedef struct rotate_host {
 } rotate_host;
 
 /* Read the crash hook from the environment (test builds only); kill what
- * the commands of an agent that died left running, before any step can run again
- * (procgroup_kill: blocks while they die, at most 2 s a group). */
+ * the commands of an agent that died left running, before any step can run
+ * again (procgroup_kill: blocks while they die, at most 2 s a group). */
 int rotate_new(const rotate_host *host, rotate **ret_rotate);
 /* Start keyward-net (webhook.h), the HTTP helper of webhook steps, on l;
  * keywardd does it before any key is loaded. NULL if it cannot be

@@ -431,7 +431,8 @@ static void step_external(rotate *r, store_rotation *ro, int64_t now)
 		                           &why);
 		if (rr == 0)
 			rr = rotcmd_start(
-				r->h.spawn, r->h.loop, spec.target, input, inlen,
+				r->h.spawn, r->h.loop, spec.target, input,
+				inlen,
 				(int)r->h.cfg->rotation_command_timeout * 1000,
 				job_done, j, &j->cmd);
 	} else {
