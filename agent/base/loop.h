@@ -39,7 +39,7 @@ int loop_turn(loop *l, int timeout_ms);
  * whole of a shorter wait (not between the turns of a busy period). */
 void loop_on_idle(loop *l, int grace_ms, void (*fn)(void *arg), void *arg);
 
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds (clock_mono_ms: the one clock, clock.h). */
 int64_t loop_now_ms(void);
 
 #endif
