@@ -391,8 +391,8 @@ static bool xfer_options(xfer *x, const netmsg *m, bool https)
 			.len = m->ca_pem_len,
 			.flags = CURL_BLOB_COPY,
 		};
-		ok = ok && curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca) ==
-		                   CURLE_OK;
+		ok = ok &&
+		     curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca) == CURLE_OK;
 		ok = ok && curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL) ==
 		                   CURLE_OK;
 	}

@@ -67,15 +67,14 @@
 #define NETMSG_METHOD_MAX     8u
 /* The largest payload either side sends (a full NETMSG_HTTP or DONE). */
 #define NETMSG_FRAME_MAX (NETMSG_RESPONSE_MAX + 64u * 1024u)
-/* A full NETMSG_HTTP: the body, the CAs and every string at its bound,
- * with their length prefixes and the fixed fields, 64 KiB being room for
- * the latter. */
-_Static_assert(NETMSG_BODY_MAX + NETMSG_CA_MAX + NETMSG_URL_MAX +
-                       NETMSG_METHOD_MAX +
-                       (NETMSG_HEADERS_MAX + NETMSG_KEEP_MAX) *
-                               (2u + NETMSG_HEADER_MAX) +
-                       NETMSG_ADDRS_MAX * 19u + 64u <=
-                       NETMSG_FRAME_MAX,
+/* A full NETMSG_HTTP: the body, the CAs and every string at its bound
+ * with its length prefix; 64 bytes cover the fixed fields. */
+#define NETMSG_HTTP_MAX                                                      \
+	(NETMSG_BODY_MAX + NETMSG_CA_MAX + NETMSG_URL_MAX +                  \
+	 NETMSG_METHOD_MAX + NETMSG_ADDRS_MAX * 19u +                        \
+	 (NETMSG_HEADERS_MAX + NETMSG_KEEP_MAX) * (2u + NETMSG_HEADER_MAX) + \
+	 64u)
+_Static_assert(NETMSG_HTTP_MAX <= NETMSG_FRAME_MAX,
                "a full NETMSG_HTTP fits a frame");
 
 enum netmsg_type {

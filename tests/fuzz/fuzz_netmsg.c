@@ -8,7 +8,8 @@
  * Properties: a refusal leaves the message alone; an accepted payload is
  * canonical (encoded again it gives a frame of exactly the input, behind
  * the right prefix); every string and bytes field of it (the CA PEM
- * included) lies inside the input and is within its bound; a frame length is 0 or within 1..NETMSG_FRAME_MAX.
+ * included) lies inside the input and is within its bound; a frame length
+ * is 0 or within 1..NETMSG_FRAME_MAX.
  */
 #include <string.h>
 

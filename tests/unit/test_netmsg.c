@@ -50,8 +50,8 @@ static netmsg_addr v6(const char *text, uint16_t port)
 }
 
 static const unsigned char pem[] = "-----BEGIN CERTIFICATE-----\r\n"
-                                   "MIIBkTCB+wIJAKHBfpegPjMCMA0=\r\n"
-                                   "-----END CERTIFICATE-----\r\n";
+				   "MIIBkTCB+wIJAKHBfpegPjMCMA0=\r\n"
+				   "-----END CERTIFICATE-----\r\n";
 
 static netmsg http_request(void)
 {
