@@ -57,7 +57,6 @@ typedef struct xfer {
 	size_t ngot;
 	unsigned char *body; /* request, kw_wipealloc */
 	size_t body_len;
-	char *ca_file;
 	unsigned char *resp; /* response, kw_wipealloc of response_max */
 	size_t resp_len, resp_max;
 	uint8_t flags;
@@ -169,7 +168,6 @@ static void xfer_free(xfer *x)
 	curl_url_cleanup(x->url);
 	kw_wipefree(x->body);
 	kw_wipefree(x->resp);
-	free(x->ca_file);
 	free(x);
 }
 
@@ -385,10 +383,16 @@ static bool xfer_options(xfer *x, const netmsg *m, bool https)
 	ok = ok && curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
 	ok = ok && curl_easy_setopt(e, CURLOPT_SSLVERSION,
 	                            (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK;
-	if (x->ca_file) {
-		/* Instead of the system's: the built-in CA directory too. */
-		ok = ok && curl_easy_setopt(e, CURLOPT_CAINFO, x->ca_file) ==
-		                   CURLE_OK;
+	if (m->ca_pem_len > 0) {
+		/* Instead of the system's (a blob overrides CURLOPT_CAINFO):
+		 * the built-in CA directory too. libcurl copies the PEM. */
+		struct curl_blob ca = {
+			.data = (void *)m->ca_pem,
+			.len = m->ca_pem_len,
+			.flags = CURL_BLOB_COPY,
+		};
+		ok = ok &&
+		     curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca) == CURLE_OK;
 		ok = ok && curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL) ==
 		                   CURLE_OK;
 	}
@@ -433,11 +437,6 @@ static const char *xfer_setup(xfer *x, const netmsg *m)
 	if (m->body_len)
 		memcpy(x->body, m->body, m->body_len);
 	x->body_len = m->body_len;
-	if (m->ca_file.len > 0) {
-		if (!(x->ca_file = malloc(m->ca_file.len + 1)))
-			return "out of memory";
-		netmsg_str_copy(m->ca_file, x->ca_file, m->ca_file.len + 1);
-	}
 	netmsg_str_copy(m->url, url, sizeof(url));
 	if (xfer_parse_url(x, url) < 0)
 		return "the URL cannot be parsed";

@@ -146,7 +146,9 @@ static void decode_http(rd *r, netmsg *m)
 	m->connect_ms = rd_uint(r, 4);
 	m->total_ms = rd_uint(r, 4);
 	m->response_max = rd_uint(r, 4);
-	m->ca_file = rd_str(r, 0, NETMSG_PATH_MAX);
+	m->ca_pem = rd_bytes(r, NETMSG_CA_MAX, &m->ca_pem_len);
+	if (m->ca_pem_len == 0)
+		m->ca_pem = NULL;
 	if (m->connect_ms < 1 || m->connect_ms > NETMSG_TIMEOUT_MAX_MS ||
 	    m->total_ms < 1 || m->total_ms > NETMSG_TIMEOUT_MAX_MS ||
 	    m->response_max > NETMSG_RESPONSE_MAX)
@@ -339,7 +341,7 @@ static void encode(wr *w, const netmsg *m)
 		wr_uint(w, m->connect_ms, 4);
 		wr_uint(w, m->total_ms, 4);
 		wr_uint(w, m->response_max, 4);
-		wr_str(w, m->ca_file, 0, NETMSG_PATH_MAX);
+		wr_bytes(w, m->ca_pem, m->ca_pem_len, NETMSG_CA_MAX);
 		if (m->connect_ms < 1 ||
 		    m->connect_ms > NETMSG_TIMEOUT_MAX_MS || m->total_ms < 1 ||
 		    m->total_ms > NETMSG_TIMEOUT_MAX_MS ||

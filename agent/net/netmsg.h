@@ -19,7 +19,10 @@
  *       body: bytes (0..NETMSG_BODY_MAX),
  *       connect_ms: u32, total_ms: u32 (1..NETMSG_TIMEOUT_MAX_MS),
  *       response_max: u32 (0..NETMSG_RESPONSE_MAX),
- *       ca_file: string (0..NETMSG_PATH_MAX; empty: the system's CAs)
+ *       ca_pem: bytes (0..NETMSG_CA_MAX; the PEM text of the CAs to trust
+ *       instead of the system's, read by the key holder from its
+ *       configured ca_file; empty: the system's CAs. keyward-net opens no
+ *       CA file of a request: its sandbox would not let it)
  *   NETMSG_CANCEL   (key holder -> helper) nothing more
  *   NETMSG_RESOLVED (helper -> key holder)
  *       error: string (0..NETMSG_ERROR_MAX; empty: resolved),
@@ -59,11 +62,20 @@
 #define NETMSG_BODY_MAX       (256u * 1024u)
 #define NETMSG_RESPONSE_MAX   (1024u * 1024u)
 #define NETMSG_TIMEOUT_MAX_MS (24u * 3600u * 1000u)
-#define NETMSG_PATH_MAX       4095u
+#define NETMSG_CA_MAX         (512u * 1024u)
 #define NETMSG_ERROR_MAX      256u
 #define NETMSG_METHOD_MAX     8u
 /* The largest payload either side sends (a full NETMSG_HTTP or DONE). */
 #define NETMSG_FRAME_MAX (NETMSG_RESPONSE_MAX + 64u * 1024u)
+/* A full NETMSG_HTTP: the body, the CAs and every string at its bound
+ * with its length prefix; 64 bytes cover the fixed fields. */
+#define NETMSG_HTTP_MAX                                                      \
+	(NETMSG_BODY_MAX + NETMSG_CA_MAX + NETMSG_URL_MAX +                  \
+	 NETMSG_METHOD_MAX + NETMSG_ADDRS_MAX * 19u +                        \
+	 (NETMSG_HEADERS_MAX + NETMSG_KEEP_MAX) * (2u + NETMSG_HEADER_MAX) + \
+	 64u)
+_Static_assert(NETMSG_HTTP_MAX <= NETMSG_FRAME_MAX,
+               "a full NETMSG_HTTP fits a frame");
 
 enum netmsg_type {
 	NETMSG_RESOLVE = 1,
@@ -93,7 +105,9 @@ typedef struct netmsg {
 	/* NETMSG_RESOLVE */
 	netmsg_str host;
 	/* NETMSG_HTTP */
-	netmsg_str method, url, ca_file;
+	netmsg_str method, url;
+	const unsigned char *ca_pem; /* not NUL-terminated; NULL when empty */
+	size_t ca_pem_len;
 	netmsg_str headers[NETMSG_HEADERS_MAX];
 	size_t nheaders;
 	netmsg_str keep[NETMSG_KEEP_MAX];

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "keyward.h"
 #include "netclient.h"
 #include "secmem.h"
@@ -34,6 +35,9 @@
 
 #define ADDRS_MAX      NETMSG_ADDRS_MAX /* addresses a transfer is pinned to */
 #define CONNECT_MAX_MS 10000            /* connect phase, at most */
+
+_Static_assert(WEBHOOK_CA_MAX <= NETMSG_CA_MAX,
+               "a CA file fits the netmsg field");
 
 enum job_state { JOB_RUNNING, JOB_DONE };
 
@@ -61,7 +65,9 @@ struct webhook_job {
 	char url[WEBHOOK_URL_MAX + 1];
 	char *body; /* kw_wipealloc */
 	size_t body_len;
-	char *ca_file;
+	char *ca_pem; /* the CA file's contents, or NULL: the system's */
+	size_t ca_pem_len;
+	char ca_fail[ROTJOB_DETAIL_MAX]; /* why the CA file was not read */
 	char sig_header[32 + WEBHOOK_SIGNATURE_SIZE];
 	int64_t deadline_ms;
 	struct sockaddr_storage addrs[ADDRS_MAX]; /* checked; port set */
@@ -132,7 +138,7 @@ static void job_free(webhook_job *j)
 	if (!j)
 		return;
 	kw_wipefree(j->body);
-	free(j->ca_file);
+	kw_wipefree(j->ca_pem);
 	sodium_memzero(j, sizeof(*j));
 	free(j);
 }
@@ -255,8 +261,8 @@ static void job_send(webhook_job *j)
 		                                                 CONNECT_MAX_MS),
 		.total_ms = (uint32_t)left,
 		.response_max = WEBHOOK_RESPONSE_MAX,
-		.ca_file = { j->ca_file ? j->ca_file : "",
-		             j->ca_file ? strlen(j->ca_file) : 0 },
+		.ca_pem = (const unsigned char *)j->ca_pem,
+		.ca_pem_len = j->ca_pem_len,
 	};
 	for (size_t i = 0; i < j->naddrs; i++)
 		m.addrs[i].ss = j->addrs[i];
@@ -336,6 +342,10 @@ static void on_resolved(void *arg, const netmsg *reply, const char *lost)
 /* Guard what can be guarded now, then look the host up or send. */
 static void job_begin(webhook_job *j)
 {
+	if (j->ca_fail[0]) {
+		job_finish(j, KW_EIO, "%s", j->ca_fail);
+		return;
+	}
 	if (!j->https && !j->allow_insecure) {
 		job_finish(j, KW_EDENIED,
 		           "plain http:// is refused; the schedule needs "
@@ -564,6 +574,35 @@ static int job_parse_url(webhook_job *j, const char *url)
 	return 0;
 }
 
+/*
+ * Read the CA file into j (keyward-net may not open it). A file that
+ * cannot be read is the job's failure, kept in j->ca_fail for job_begin;
+ * only running out of memory fails here (KW_ENOMEM).
+ */
+static int job_read_ca(webhook_job *j, const char *path)
+{
+	char why[96];
+
+	if (!path)
+		return 0;
+	int r = kw_file_read_follow(path, WEBHOOK_CA_MAX, &j->ca_pem,
+	                            &j->ca_pem_len, NULL, why, sizeof(why));
+	if (r == KW_ENOMEM)
+		return r;
+	if (r == 0 && j->ca_pem_len == 0) {
+		snprintf(why, sizeof(why), "the file is empty");
+		r = KW_EINVAL;
+	}
+	if (r < 0) {
+		kw_wipefree(j->ca_pem);
+		j->ca_pem = NULL;
+		j->ca_pem_len = 0;
+		snprintf(j->ca_fail, sizeof(j->ca_fail),
+		         "cannot use the CA file %s: %s", path, why);
+	}
+	return 0;
+}
+
 int webhook_start(webhook_client *w, const webhook_request *req,
                   rotjob_done done, void *arg, webhook_job **ret_job)
 {
@@ -602,7 +641,8 @@ int webhook_start(webhook_client *w, const webhook_request *req,
 	if (req->body_len > 0)
 		memcpy(j->body, req->body, req->body_len);
 	j->body_len = req->body_len;
-	if (req->ca_file && !(j->ca_file = strdup(req->ca_file)))
+	r = job_read_ca(j, req->ca_file);
+	if (r < 0)
 		goto fail;
 
 	char sig[WEBHOOK_SIGNATURE_SIZE];

@@ -57,6 +57,7 @@
 #define WEBHOOK_BODY_MAX       (256u * 1024u) /* request body */
 #define WEBHOOK_KEY_MAX        1024u          /* HMAC key bytes */
 #define WEBHOOK_JOBS_MAX       64u            /* outstanding per client */
+#define WEBHOOK_CA_MAX         (512u * 1024u) /* ca_file bytes */
 #define WEBHOOK_SIGNATURE_SIZE 96u            /* webhook_signature's out */
 
 typedef struct webhook_client webhook_client;
@@ -78,7 +79,12 @@ typedef struct webhook_request {
 	 * connect phase gets min(what is left, 10 s). > 0. */
 	int timeout_ms;
 	/* PEM file of CAs to trust instead of the system's (an internal CA;
-	 * [rotation] webhook_ca_file); NULL: the system store. Copied. */
+	 * [rotation] webhook_ca_file); NULL: the system store. Read whole by
+	 * webhook_start (symbolic links followed; a regular file of
+	 * 1..WEBHOOK_CA_MAX bytes) and its contents, not the path, handed
+	 * to keyward-net, whose sandbox lets it open no such file. A file
+	 * that cannot be read fails the job (KW_EIO, the detail naming the
+	 * path and why), not webhook_start. */
 	const char *ca_file;
 } webhook_request;
 

@@ -7,8 +7,9 @@
  * length prefix for netmsg_frame_len.
  * Properties: a refusal leaves the message alone; an accepted payload is
  * canonical (encoded again it gives a frame of exactly the input, behind
- * the right prefix); every string of it lies inside the input and is
- * within its bound; a frame length is 0 or within 1..NETMSG_FRAME_MAX.
+ * the right prefix); every string and bytes field of it (the CA PEM
+ * included) lies inside the input and is within its bound; a frame length
+ * is 0 or within 1..NETMSG_FRAME_MAX.
  */
 #include <string.h>
 
@@ -29,7 +30,6 @@ static void check_strings(const netmsg *m, const uint8_t *data, size_t size)
 	FUZZ_CHECK(inside(m->host, data, size, NETMSG_HOST_MAX));
 	FUZZ_CHECK(inside(m->url, data, size, NETMSG_URL_MAX));
 	FUZZ_CHECK(inside(m->method, data, size, NETMSG_METHOD_MAX));
-	FUZZ_CHECK(inside(m->ca_file, data, size, NETMSG_PATH_MAX));
 	FUZZ_CHECK(inside(m->error, data, size, NETMSG_ERROR_MAX));
 	FUZZ_CHECK(m->nheaders <= NETMSG_HEADERS_MAX);
 	FUZZ_CHECK(m->nkeep <= NETMSG_KEEP_MAX);
@@ -41,6 +41,10 @@ static void check_strings(const netmsg *m, const uint8_t *data, size_t size)
 		FUZZ_CHECK(inside(m->keep[i], data, size, NETMSG_HEADER_MAX));
 	FUZZ_CHECK(m->body_len == 0 ||
 	           (m->body >= data && m->body + m->body_len <= data + size));
+	FUZZ_CHECK(m->ca_pem_len <= NETMSG_CA_MAX);
+	FUZZ_CHECK(m->ca_pem_len == 0 ||
+	           (m->ca_pem >= data &&
+	            m->ca_pem + m->ca_pem_len <= data + size));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

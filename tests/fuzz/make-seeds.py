@@ -410,7 +410,14 @@ def netmsg_seeds():
           nm_strs(["Content-Type: application/json",
                    "Keyward-Signature: t=1,v1=00", "Expect:"]) +
           nm_strs(["Content-Type"]) + u32(len(body)) + body +
-          u32(10000) + u32(30000) + u32(65536) + nm_str("/etc/ca.pem"))
+          u32(10000) + u32(30000) + u32(65536) + u32(0))
+    pem = (b"-----BEGIN CERTIFICATE-----\r\nMIIBkTCB+w==\r\n"
+           b"-----END CERTIFICATE-----\r\n")
+    write("netmsg", "http-ca", b"\x02" + u32(4) + nm_str("GET") +
+          nm_str("https://10.0.0.7/rotate") + b"\x01" +
+          nm_addr(4, bytes([10, 0, 0, 7]), 443) + nm_strs([]) +
+          nm_strs([]) + u32(0) + u32(5000) + u32(5000) + u32(0) +
+          u32(len(pem)) + pem)
     write("netmsg", "cancel", b"\x03" + u32(2))
     write("netmsg", "resolved", b"\x04" + u32(1) + nm_str("") + b"\x02" +
           nm_addr(4, bytes([93, 184, 216, 34]), 0) +

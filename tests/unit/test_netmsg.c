@@ -2,7 +2,8 @@
  * test_netmsg.c - the channel between keywardd and keyward-net
  * (agent/net/netmsg.h): every type round-trips; a field out of its bound
  * is refused by the encoder and the decoder alike; a short, long,
- * unknown or malformed payload is a protocol error.
+ * unknown or malformed payload is a protocol error. A request carries the
+ * CA file's PEM text (bytes, up to NETMSG_CA_MAX), never a path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,6 +49,10 @@ static netmsg_addr v6(const char *text, uint16_t port)
 	return a;
 }
 
+static const unsigned char pem[] = "-----BEGIN CERTIFICATE-----\r\n"
+				   "MIIBkTCB+wIJAKHBfpegPjMCMA0=\r\n"
+				   "-----END CERTIFICATE-----\r\n";
+
 static netmsg http_request(void)
 {
 	static const unsigned char body[] = "{\"value\":\"s3cr3t\"}";
@@ -67,7 +72,8 @@ static netmsg http_request(void)
 		.connect_ms = 10000,
 		.total_ms = 30000,
 		.response_max = 65536,
-		.ca_file = S("/etc/ssl/ca.pem"),
+		.ca_pem = pem,
+		.ca_pem_len = sizeof(pem) - 1,
 	};
 	m.addrs[0] = v4("93.184.216.34", 8443);
 	m.addrs[1] = v6("2001:db8::1", 8443);
@@ -104,7 +110,8 @@ static void test_http_round_trip(void **state)
 	round_trip(&m, &out, &frame);
 	assert_true(str_eq(out.method, m.method));
 	assert_true(str_eq(out.url, m.url));
-	assert_true(str_eq(out.ca_file, m.ca_file));
+	assert_int_equal(out.ca_pem_len, m.ca_pem_len);
+	assert_memory_equal(out.ca_pem, pem, m.ca_pem_len);
 	assert_int_equal(out.naddrs, 2);
 	assert_memory_equal(&out.addrs[0].ss, &m.addrs[0].ss,
 	                    sizeof(struct sockaddr_in));
@@ -120,6 +127,57 @@ static void test_http_round_trip(void **state)
 	assert_int_equal(out.total_ms, 30000);
 	assert_int_equal(out.response_max, 65536);
 	kw_wipefree(frame);
+}
+
+/* No CA: the system's; and a request with every bytes field full still
+ * fits a frame. */
+static void test_http_ca_bounds(void **state)
+{
+	(void)state;
+	netmsg m = http_request(), out;
+	unsigned char *frame;
+
+	m.ca_pem = NULL;
+	m.ca_pem_len = 0;
+	round_trip(&m, &out, &frame);
+	assert_int_equal(out.ca_pem_len, 0);
+	assert_null(out.ca_pem);
+	kw_wipefree(frame);
+
+	unsigned char *big = malloc(NETMSG_CA_MAX + NETMSG_BODY_MAX);
+	assert_non_null(big);
+	memset(big, '-', NETMSG_CA_MAX + NETMSG_BODY_MAX);
+	m.ca_pem = big;
+	m.ca_pem_len = NETMSG_CA_MAX;
+	m.body = big + NETMSG_CA_MAX;
+	m.body_len = NETMSG_BODY_MAX;
+	round_trip(&m, &out, &frame);
+	assert_int_equal(out.ca_pem_len, NETMSG_CA_MAX);
+	assert_int_equal(out.body_len, NETMSG_BODY_MAX);
+	assert_memory_equal(out.ca_pem, big, NETMSG_CA_MAX);
+	kw_wipefree(frame);
+
+	/* One byte over: the encoder refuses, and so does the decoder when
+	 * the length field says so and the bytes are there. */
+	size_t len;
+	m.ca_pem_len = NETMSG_CA_MAX + 1;
+	assert_int_equal(netmsg_encode(&m, &frame, &len), KW_EINVAL);
+	m.ca_pem_len = NETMSG_CA_MAX;
+	assert_int_equal(netmsg_encode(&m, &frame, &len), 0);
+	unsigned char *p = malloc(len - 4 + 1);
+	assert_non_null(p);
+	memcpy(p, frame + 4, len - 4);
+	kw_wipefree(frame);
+	size_t at = len - 4 - NETMSG_CA_MAX - 4; /* the CA's length field */
+	uint32_t over = NETMSG_CA_MAX + 1;
+	p[at] = (unsigned char)(over >> 24);
+	p[at + 1] = (unsigned char)(over >> 16);
+	p[at + 2] = (unsigned char)(over >> 8);
+	p[at + 3] = (unsigned char)over;
+	p[len - 4] = '-';
+	assert_int_equal(netmsg_decode(p, len - 4 + 1, &out), KW_EPROTO);
+	free(p);
+	free(big);
 }
 
 static void test_replies_round_trip(void **state)
@@ -314,6 +372,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http_round_trip),
+		cmocka_unit_test(test_http_ca_bounds),
 		cmocka_unit_test(test_replies_round_trip),
 		cmocka_unit_test(test_encode_refuses_out_of_bounds),
 		cmocka_unit_test(test_decode_refuses_malformed),

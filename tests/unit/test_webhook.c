@@ -1070,8 +1070,41 @@ static void test_https_to_plain_server(void **state)
 	req.ca_file = "/nonexistent/keyward-test-ca.pem";
 	run(f, &req);
 	assert_int_equal(f->out.result, KW_EIO);
+	assert_non_null(
+		strstr(f->out.detail, "/nonexistent/keyward-test-ca.pem"));
+	assert_non_null(strstr(f->out.detail, "no such file"));
 	srv_stop(&f->srv);
 	assert_int_equal(f->srv.requests, 0);
+}
+
+/* The key holder reads the CA file (keyward-net may not): one it cannot
+ * use fails the job before any connection, saying which file and why. */
+static void ca_refused(struct fx *f, const char *path, const char *why)
+{
+	use_server(f, "127.0.0.1", "https");
+	webhook_request req = req_for(f->url);
+	req.ca_file = path;
+	run(f, &req);
+	assert_int_equal(f->out.result, KW_EIO);
+	assert_non_null(strstr(f->out.detail, path));
+	assert_non_null(strstr(f->out.detail, why));
+	srv_stop(&f->srv);
+	assert_int_equal(f->srv.accepted, 0);
+}
+
+static void test_ca_file_unusable(void **state)
+{
+	struct fx *f = *state;
+	char path[] = "/tmp/kw-webhook-ca-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	ca_refused(f, path, "empty");
+	assert_int_equal(ftruncate(fd, WEBHOOK_CA_MAX + 1), 0);
+	ca_refused(f, path, "larger than");
+	close(fd);
+	unlink(path);
+	ca_refused(f, "/", "not a regular file");
 }
 
 /* ---- lifetimes ---- */
@@ -1549,6 +1582,7 @@ int main(void)
 		FX(test_guard_insecure),
 		FX(test_guard_private),
 		FX(test_https_to_plain_server),
+		FX(test_ca_file_unusable),
 		FX(test_cancel_running),
 		FX(test_cancel_queued_or_done),
 		FX(test_free_in_flight),
