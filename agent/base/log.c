@@ -10,10 +10,16 @@
 #include <unistd.h>
 
 static int log_level = KW_LOG_INFO;
+static const char *log_name = "keywardd";
 
 void log_set_level(int level)
 {
 	log_level = level;
+}
+
+void log_set_name(const char *name)
+{
+	log_name = name;
 }
 
 void log_msg(int level, const char *fmt, ...)
@@ -29,7 +35,7 @@ void log_msg(int level, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	int m = snprintf(line + n, sizeof(line) - n,
-	                 ".%03ldZ keywardd %s: ", ts.tv_nsec / 1000000,
+	                 ".%03ldZ %s %s: ", ts.tv_nsec / 1000000, log_name,
 	                 names[level]);
 	if (m > 0)
 		n += (size_t)m;

@@ -9,6 +9,9 @@
 #include "config.h"
 
 void log_set_level(int level);
+/* The program named on each line ("keywardd" unless set; a static
+ * string). Set once, before any thread starts. */
+void log_set_name(const char *name);
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

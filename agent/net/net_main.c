@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "keyward.h"
+#include "log.h"
 #include "netmsg.h"
 #include "sandbox.h"
 #include "secmem.h"
@@ -608,6 +609,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "keyward-net is started by keywardd only\n");
 		return 64;
 	}
+	log_set_name("keyward-net");
 	/* No core dumps: a transfer's body may be a secret. */
 	struct rlimit no_core = { 0, 0 };
 	setrlimit(RLIMIT_CORE, &no_core);
