@@ -702,6 +702,42 @@ def b64(data):
     return base64.b64encode(data).decode("ascii")
 
 
+# --- a failing disk (tests/integration/failsync.c) ---------------------------
+
+FAILSYNC_SO = os.environ.get("KW_FAILSYNC_SO", "")
+
+
+def start_with_failing_sync(case):
+    """Start case's daemon (a DaemonTestCase with START = False) with
+    failsync.c preloaded, and set case.trigger: while that file exists,
+    syncing SQLite's WAL fails with EIO."""
+    case.trigger = os.path.join(case.h.work, "failsync.on")
+    case.d.extra_env = {
+        "LD_PRELOAD": FAILSYNC_SO,
+        "KW_FAILSYNC_TRIGGER": case.trigger,
+        # The shim loads before the sanitizer runtime in ASan builds.
+        "ASAN_OPTIONS": "verify_asan_link_order=0",
+    }
+    case.d.start()
+
+
+def keep_busy(socket_path, stop):
+    """Another client in the agent's turns: agent.status in batches of 20
+    until stop (a threading.Event) is set."""
+    b = Rpc(socket_path)
+    n = 0
+    try:
+        while not stop.is_set():
+            for _ in range(20):
+                b.send_obj({"jsonrpc": "2.0", "id": n,
+                            "method": "agent.status"})
+                n += 1
+            for _ in range(20):
+                b.recv_json()
+    finally:
+        b.close()
+
+
 # --- test case base ----------------------------------------------------------
 
 class DaemonTestCase(unittest.TestCase):

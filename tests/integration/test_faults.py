@@ -19,9 +19,8 @@ import os
 import threading
 import unittest
 
-from harness import DaemonTestCase, Rpc, b64, poll_until
-
-FAILSYNC_SO = os.environ.get("KW_FAILSYNC_SO", "")
+from harness import (FAILSYNC_SO, DaemonTestCase, b64, keep_busy, poll_until,
+                     start_with_failing_sync)
 
 
 @unittest.skipUnless(os.path.exists(FAILSYNC_SO),
@@ -38,35 +37,14 @@ class PasswdWithFailingDisk(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.trigger = os.path.join(self.h.work, "failsync.on")
-        self.d.extra_env = {
-            "LD_PRELOAD": FAILSYNC_SO,
-            "KW_FAILSYNC_TRIGGER": self.trigger,
-            # The shim loads before the sanitizer runtime in ASan builds.
-            "ASAN_OPTIONS": "verify_asan_link_order=0",
-        }
-        self.d.start()
-
-    def busy(self, stop):
-        b = Rpc(self.h.socket)
-        n = 0
-        try:
-            while not stop.is_set():
-                for _ in range(20):
-                    b.send_obj({"jsonrpc": "2.0", "id": n,
-                                "method": "agent.status"})
-                    n += 1
-                for _ in range(20):
-                    b.recv_json()
-        finally:
-            b.close()
+        start_with_failing_sync(self)
 
     def test_failed_passwd_keeps_keyfile_and_store(self):
         r = self.rpc()
         self.assertRpcResult(r.call("secret.put", {"name": "f/x",
                                                    "value": b64(b"kept")}))
         stop = threading.Event()
-        t = threading.Thread(target=self.busy, args=(stop,))
+        t = threading.Thread(target=keep_busy, args=(self.h.socket, stop))
         t.start()
         try:
             open(self.trigger, "w").close()
@@ -116,14 +94,8 @@ class FailingDiskBase(DaemonTestCase):
 
     def setUp(self):
         super().setUp()
-        self.trigger = os.path.join(self.h.work, "failsync.on")
         self.addCleanup(self.disk_ok)
-        self.d.extra_env = {
-            "LD_PRELOAD": FAILSYNC_SO,
-            "KW_FAILSYNC_TRIGGER": self.trigger,
-            "ASAN_OPTIONS": "verify_asan_link_order=0",
-        }
-        self.d.start()
+        start_with_failing_sync(self)
         self.r = self.rpc()
         self.assertRpcResult(self.r.call(
             "secret.put", {"name": "f/x", "value": b64(b"v1")}))

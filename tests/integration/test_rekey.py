@@ -19,13 +19,13 @@ import subprocess
 import threading
 import unittest
 
-from harness import (BIN_KEYWARD, DaemonTestCase, EXIT_LOCKED, EXIT_OK, Home,
-                     Rpc, b64, fd_with, mode_of, poll_until, spawn)
+from harness import (BIN_KEYWARD, FAILSYNC_SO, DaemonTestCase, EXIT_LOCKED,
+                     EXIT_OK, Home, b64, fd_with, keep_busy, mode_of,
+                     poll_until, spawn, start_with_failing_sync)
 
 AUD = "https://mcp.example.com/mcp"
 TOKEN_RE = re.compile(rb"kwt_[A-Za-z0-9_-]+")
 PASS = "correct horse battery staple"
-FAILSYNC_SO = os.environ.get("KW_FAILSYNC_SO", "")
 
 
 class RekeyCase(DaemonTestCase):
@@ -278,33 +278,12 @@ class RekeyWithFailingDisk(RekeyCase):
 
     def setUp(self):
         super().setUp()
-        self.trigger = os.path.join(self.h.work, "failsync.on")
-        self.d.extra_env = {
-            "LD_PRELOAD": FAILSYNC_SO,
-            "KW_FAILSYNC_TRIGGER": self.trigger,
-            "ASAN_OPTIONS": "verify_asan_link_order=0",
-        }
-        self.d.start()
-
-    def busy(self, stop):
-        """Other clients in the same turns, as in test_faults."""
-        b = Rpc(self.h.socket)
-        n = 0
-        try:
-            while not stop.is_set():
-                for _ in range(20):
-                    b.send_obj({"jsonrpc": "2.0", "id": n,
-                                "method": "agent.status"})
-                    n += 1
-                for _ in range(20):
-                    b.recv_json()
-        finally:
-            b.close()
+        start_with_failing_sync(self)
 
     def test_rekey_in_doubt(self):
         self.seed()
         stop = threading.Event()
-        t = threading.Thread(target=self.busy, args=(stop,))
+        t = threading.Thread(target=keep_busy, args=(self.h.socket, stop))
         t.start()
         try:
             open(self.trigger, "w").close()
