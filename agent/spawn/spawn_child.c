@@ -24,7 +24,7 @@
 
 #define SPAWN_PWBUF_MAX (64u * 1024u)
 
-/* The resource limits a command gets (lowered only, never raised). */
+/* The resource limits set for a command (lowered only, never raised). */
 #define SPAWN_NOFILE_MAX 1024u
 #define SPAWN_FSIZE_MAX  (1024u * 1024u * 1024u)
 

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -97,7 +98,7 @@ static void test_valid(void **state)
 	st.type = SPAWN_START;
 	st.id = 1;
 	st.cpu_seconds = 4;
-	strcpy(st.path, "/bin/true");
+	snprintf(st.path, sizeof(st.path), "%s", "/bin/true");
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
 	assert_int_equal(spawn_msg_send(pair[0], &st, sizeof(st), in, 2), 0);
 	assert_int_equal(spawn_msg_recv(pair[1], &m, fds), 0);
@@ -212,7 +213,7 @@ static void test_spawner_refuses(void **state)
 	memset(&st, 0, sizeof(st));
 	st.type = SPAWN_START;
 	st.cpu_seconds = 1;
-	strcpy(st.path, "bin/true"); /* relative */
+	snprintf(st.path, sizeof(st.path), "%s", "bin/true"); /* relative */
 	assert_int_equal(teardown(NULL), 0);
 	assert_int_equal(setup(NULL), 0);
 	spawner_refuses(&st, sizeof(st), in, 2);
