@@ -199,7 +199,8 @@ class Bench:
         logfd = os.open(self.path("keywardd.log"),
                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            self.kwd = self.spawn([self.bin["keywardd"]], env=env,
+            self.kwd = self.spawn([self.bin["keywardd"]] +
+                                  self.args.keywardd_arg, env=env,
                                   stdout=logfd, stderr=logfd,
                                   cwd=self.path("work"))
         finally:
@@ -973,6 +974,10 @@ def main():
     ap.add_argument("--perf", action="store_true",
                     help="perf record keywardd during secret.get, 16 "
                          "clients, and add the top symbols to the report")
+    ap.add_argument("--keywardd-arg", action="append", default=[],
+                    metavar="ARG",
+                    help="pass ARG to keywardd (repeatable), e.g. "
+                         "--no-sandbox to measure what its sandbox costs")
     args = ap.parse_args()
     if not 0.1 <= args.seconds <= 600 or not 0 <= args.warmup <= 60:
         ap.error("--seconds 0.1..600, --warmup 0..60")
