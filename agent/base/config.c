@@ -306,6 +306,16 @@ static int config_handler(void *user, const char *section, const char *name,
 			return config_fail(p, name, "must be EdDSA or HS256");
 		return 1;
 	}
+	if (strcmp(section, "agent") == 0 &&
+	    strcmp(name, "confine_files") == 0) {
+		if (strcmp(value, "on") == 0)
+			p->cfg.confine_files = 1;
+		else if (strcmp(value, "off") == 0)
+			p->cfg.confine_files = 0;
+		else
+			return config_fail(p, name, "must be on or off");
+		return 1;
+	}
 	if (strcmp(section, "agent") == 0 && strcmp(name, "log_level") == 0) {
 		if (config_log_level(value, &p->cfg.log_level) < 0)
 			return config_fail(

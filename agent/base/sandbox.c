@@ -54,7 +54,7 @@ int sandbox_apply(enum sandbox_profile profile,
 		*ret_what = "no_new_privs";
 		return KW_EINTERNAL;
 	}
-	st.landlock_abi = sandbox_landlock_abi();
+	st.landlock_abi = paths->no_landlock ? 0 : sandbox_landlock_abi();
 	if (st.landlock_abi > 0) {
 		rc = sandbox_landlock_apply(profile, paths, st.landlock_abi,
 		                            ret_what);
@@ -70,6 +70,10 @@ int sandbox_apply(enum sandbox_profile profile,
 		         "Landlock ABI %d",
 		         sandbox_profile_name(profile), st.syscalls,
 		         st.landlock_abi);
+	else if (paths->no_landlock)
+		log_info("sandbox %s: no_new_privs, seccomp (%u system calls), "
+		         "no Landlock rules (files are not confined)",
+		         sandbox_profile_name(profile), st.syscalls);
 	else
 		log_info("sandbox %s: no_new_privs, seccomp (%u system calls), "
 		         "Landlock absent (the kernel lacks it): files are not "

@@ -28,7 +28,7 @@
  *                      threads (libcurl's resolver) but no fork, no
  *                      execve.
  * paths->extra_ro adds read-only paths to either profile (a CA file the
- * configuration names, say).
+ * configuration names, say), paths->extra_rw read-write ones.
  *
  * Every system call outside the profile's list kills the whole process
  * (SIGSYS, SECCOMP_RET_KILL_PROCESS); the lists in sandbox_seccomp.c say why
@@ -37,6 +37,18 @@
  * (EAFNOSUPPORT, so a library probing for IPv6 gets an answer it handles),
  * and clone3() (ENOSYS: its flags sit in memory seccomp cannot read, so
  * glibc is sent to clone(), whose flags the filter checks).
+ *
+ * Landlock and the key holder: a Landlock domain also bars its process
+ * from ptrace-reading any process outside the domain, and reading
+ * /proc/PID/exe (readlink, stat) is such a read. keywardd identifies its
+ * clients by that link (peer.h) and checks it on every message, so under
+ * Landlock every client's executable is unknown and no policy that names
+ * an executable matches (the owner policy does). keywardd therefore
+ * applies the key holder's Landlock rules only when [agent]
+ * confine_files = on (docs/config.md), for deployments whose policy
+ * sections name client tokens, not executables; it always applies no_new_privs
+ * and the seccomp filter, which is what keeps it off the network and from
+ * exec'ing.
  *
  * Landlock: the best ABI the kernel offers is used (rights newer than
  * the kernel are left out). Where the kernel lacks Landlock (or it is
@@ -54,22 +66,22 @@
  * memcheck must not be sandboxed (when this is wired in, keywardd needs a
  * knob for the valgrind leg, and should then log that it is unconfined).
  *
- * Where the calls go (not wired in yet: the key holder can give up
- * execve and INET only once commands run in the spawner and HTTP in
- * keyward-net):
- *   - keywardd (agent/core/main.c): after harden_process(), after the
- *     spawner is forked and keyward-net is started (keyward-net restarts
- *     must go through the spawner: the key holder cannot execve), after
- *     the listening socket is bound (or taken from LISTEN_FDS) and the
- *     config and policies are read once, and BEFORE the store is opened
- *     and any key is loaded or unlocked. paths: home = KEYWARD_HOME,
- *     runtime = the socket's directory, policy = the policy directory.
- *     SIGHUP reloads stay inside those trees.
+ * Where the calls go:
+ *   - keywardd (agent/core/agent.c, agent_confine): after harden_process(),
+ *     after the spawner is forked and keyward-net started through it
+ *     (every later start of keyward-net goes through the spawner too: the
+ *     key holder cannot fork or execve), after the config and policies
+ *     are read once, and BEFORE the store is opened, any key is loaded or
+ *     unlocked and the key-derivation thread starts. The socket is bound
+ *     afterwards, under the filter. With confine_files: home =
+ *     KEYWARD_HOME, runtime = the socket's directory (made first),
+ *     extra_ro = the config file and webhook_ca_file, extra_rw = the
+ *     audit anchor's directory; a SIGHUP reload stays inside those.
+ *     keywardd --no-sandbox (valgrind runs) skips it and says so.
  *   - keyward-net (agent/net/, its main()): right after it is
  *     re-executed and has set up libcurl (curl_global_init, which reads
  *     openssl.cnf) and before it reads its first request from the
- *     socketpair. paths: home/runtime/policy NULL, extra_ro = a
- *     configured CA file if any.
+ *     socketpair. paths: home/runtime/policy NULL.
  *   - the spawner: not sandboxed by this module (it execs commands,
  *     which must run with the user's full rights).
  */
@@ -92,6 +104,11 @@ struct sandbox_paths {
 	/* Up to SANDBOX_EXTRA_MAX read-only paths, NULL-terminated; may be
 	 * NULL. */
 	const char *const *extra_ro;
+	/* Likewise read-write (the key holder's audit anchor directory). */
+	const char *const *extra_rw;
+	/* Apply no Landlock rules (the key holder by default: see "Landlock
+	 * and the key holder" above). */
+	bool no_landlock;
 };
 
 /* What sandbox_apply did. */

@@ -180,16 +180,22 @@ static int add_given(int ruleset, const struct sandbox_paths *paths,
 			return rc == -1 ? KW_EINVAL : KW_EINTERNAL;
 		}
 	}
-	for (size_t i = 0; paths->extra_ro && paths->extra_ro[i]; i++) {
-		if (i == SANDBOX_EXTRA_MAX) {
-			*ret_what = "extra";
-			return KW_EINVAL;
-		}
-		rc = add_path(ruleset, paths->extra_ro[i], FS_RO, handled,
-		              false);
-		if (rc != 0) {
-			*ret_what = rc == -1 ? "extra" : "landlock";
-			return rc == -1 ? KW_EINVAL : KW_EINTERNAL;
+	const struct {
+		const char *const *list;
+		uint64_t access;
+	} extra[] = { { paths->extra_ro, FS_RO }, { paths->extra_rw, FS_RW } };
+	for (size_t e = 0; e < ARRAY_LEN(extra); e++) {
+		for (size_t i = 0; extra[e].list && extra[e].list[i]; i++) {
+			if (i == SANDBOX_EXTRA_MAX) {
+				*ret_what = "extra";
+				return KW_EINVAL;
+			}
+			rc = add_path(ruleset, extra[e].list[i],
+			              extra[e].access, handled, false);
+			if (rc != 0) {
+				*ret_what = rc == -1 ? "extra" : "landlock";
+				return rc == -1 ? KW_EINVAL : KW_EINTERNAL;
+			}
 		}
 	}
 	return 0;

@@ -45,7 +45,8 @@ static const struct allowed allowed[] = {
 	{ "munmap", ALL },
 	{ "mprotect", ALL },
 	{ "madvise", ALL },
-	{ "mlock", KH }, /* sodium_mlock of keys */
+	{ "mremap", ALL }, /* realloc of a large block */
+	{ "mlock", KH },   /* sodium_mlock of keys */
 	{ "munlock", KH },
 	/* Descriptors and files: the store, its WAL, the audit checkpoint
 	 * file, config and policy reloads, /proc reads for peers. */
@@ -91,7 +92,9 @@ static const struct allowed allowed[] = {
 	{ "timerfd_settime", KH },
 	{ "signalfd4", KH }, /* SIGTERM, SIGHUP, SIGCHLD in the loop */
 	{ "futex", ALL },    /* threads: the Argon2 worker, curl's resolver */
-	{ "clock_nanosleep", NET }, /* [helper] restart backoff */
+	/* keyward-net's restart backoff; the key holder's short waits for a
+	 * killed process group to be gone (procgroup_kill). */
+	{ "clock_nanosleep", ALL },
 	/* Time: the vDSO answers; this is its fallback. [runtime] */
 	{ "clock_gettime", ALL },
 	/* Unix sockets (key holder) and every socket (net). */
@@ -101,12 +104,14 @@ static const struct allowed allowed[] = {
 	{ "connect", ALL }, /* key holder: nscd, /dev/log for the audit copy */
 	{ "sendto", ALL },
 	{ "recvfrom", NET },
-	{ "sendmsg", NET }, /* [helper] the socketpair to the key holder */
+	/* keyward-net's socketpair to the key holder; the key holder's
+	 * messages to the spawner (with descriptors). */
+	{ "sendmsg", ALL },
 	{ "recvmsg", ALL },
 	{ "sendmmsg", NET },   /* glibc's resolver: A and AAAA at once */
 	{ "getsockopt", ALL }, /* SO_PEERCRED, SO_ERROR */
 	{ "setsockopt", ALL },
-	{ "getsockname", NET },
+	{ "getsockname", ALL }, /* key holder: the socket systemd passed */
 	{ "getpeername", NET },
 	/* Process and threads. */
 	{ "getpid", ALL },
@@ -124,7 +129,8 @@ static const struct allowed allowed[] = {
 	{ "rseq", ALL },
 	{ "set_tid_address", ALL },
 	{ "tgkill", ALL }, /* [runtime] abort() on a failed assertion */
-	{ "kill", KH },    /* signals to keyward-net (supervision) */
+	{ "kill", KH },    /* signals to a dead spawner, leftover groups */
+	{ "wait4", KH },   /* reaping the spawner, its only child */
 	{ "exit", ALL },
 	{ "exit_group", ALL },
 #ifdef SANDBOX_SANITIZED
@@ -140,7 +146,7 @@ static const struct allowed allowed[] = {
 	{ "sigaltstack", ALL },
 	{ "open", ALL },
 	{ "ptrace", ALL },
-	{ "wait4", ALL },
+	{ "wait4", NET }, /* the key holder has it anyway */
 	{ "getppid", ALL },
 	{ "sched_getaffinity", ALL },
 #endif

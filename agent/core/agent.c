@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "keyward.h"
 #include "log.h"
 #include "restore_mark.h"
+#include "sandbox.h"
 #include "secmem.h"
 #include "store_keys.h"
 #include "webhook.h"
@@ -1428,7 +1430,7 @@ static void agent_reload_all(agent *a)
 	agent_audit(a, &ev);
 }
 
-static void agent_stop(agent *a)
+static void agent_stop(agent *a, const char *reason)
 {
 	if (a->stopping)
 		return;
@@ -1445,7 +1447,7 @@ static void agent_stop(agent *a)
 		.pid = getpid(),
 		.op = "agent.stop",
 		.outcome = AUDIT_OK,
-		.reason = "signal",
+		.reason = reason,
 	};
 	agent_audit(a, &ev);
 	for (conn *c = a->conns, *next; c; c = next) {
@@ -1463,7 +1465,7 @@ static void agent_on_signal(loop_watch *w, uint32_t events)
 		if (si.ssi_signo == SIGHUP)
 			agent_reload_all(a);
 		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			agent_stop(a);
+			agent_stop(a, "signal");
 	}
 }
 
@@ -1539,6 +1541,14 @@ static int agent_rotate_new(agent *a)
 	return rotate_new(&host, &a->rot);
 }
 
+/* The spawner died (spawn_client.h): recorded now, acted on between turns,
+ * since this may run inside a rotation step. */
+static void agent_on_spawner_lost(void *arg)
+{
+	agent *a = arg;
+	a->spawner_lost = true;
+}
+
 /* The command spawner: forked now, before the store is opened, a key is
  * read or a thread started, so that it never had a key in its memory and
  * may run after the fork (spawner.h). */
@@ -1549,7 +1559,82 @@ static int agent_start_spawner(agent *a)
 	if (r < 0)
 		log_error("cannot start the command spawner: %s",
 		          kw_strerror(r));
+	else
+		spawn_client_on_lost(a->spawn, agent_on_spawner_lost, a);
 	return r;
+}
+
+/* The directory of path (absolute) into out; false if it does not fit. */
+static bool dir_of(const char *path, char *out, size_t outsz)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+
+	if (n >= outsz)
+		return false;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return true;
+}
+
+/*
+ * Confine the key holder for good (sandbox.h): after the spawner and
+ * keyward-net run, before the store opens, a key is read, a thread starts
+ * or the socket is bound. no_new_privs and the seccomp filter always;
+ * Landlock only with [agent] confine_files = on (sandbox.h says why),
+ * then to the home, the socket's directory, and what the configuration
+ * names outside them (the config file itself and webhook_ca_file
+ * read-only, the audit anchor's directory read-write).
+ */
+static int agent_confine(agent *a, unsigned flags, const char *socket_override)
+{
+	char sockdir[KW_PATH_MAX], anchordir[KW_PATH_MAX];
+	const char *ro[SANDBOX_EXTRA_MAX + 1] = { NULL };
+	const char *rw[2] = { NULL };
+	struct sandbox_paths paths = { .home = a->home, .no_landlock = true };
+	struct sandbox_state state;
+	const char *what = NULL;
+	size_t n = 0;
+	int r;
+
+	if (flags & AGENT_NO_SANDBOX) {
+		log_warn("running unconfined (--no-sandbox): no seccomp filter "
+		         "or Landlock rules; for valgrind runs only");
+		return 0;
+	}
+	if (a->cfg.confine_files) {
+		/* The socket is bound later, once the store is open (a client
+		 * that connects finds the agent ready); its directory must
+		 * exist now for a rule to name it. */
+		if ((r = agent_socket_resolve(a, socket_override)) < 0 ||
+		    (r = agent_socket_dir(a)) < 0 ||
+		    (r = agent_socket_dirname(a->socket_path, sockdir)) < 0)
+			return r;
+		/* Those that do not exist yet stay out of reach: a reload
+		 * cannot widen the sandbox. */
+		if (access(a->config_path, F_OK) == 0)
+			ro[n++] = a->config_path;
+		if (a->cfg.rotation_webhook_ca_file[0] &&
+		    access(a->cfg.rotation_webhook_ca_file, F_OK) == 0)
+			ro[n++] = a->cfg.rotation_webhook_ca_file;
+		if (a->cfg.audit_anchor[0] &&
+		    dir_of(a->cfg.audit_anchor, anchordir, sizeof(anchordir)) &&
+		    access(anchordir, F_OK) == 0)
+			rw[0] = anchordir;
+		paths = (struct sandbox_paths){ .home = a->home,
+			                        .runtime = sockdir,
+			                        .extra_ro = ro,
+			                        .extra_rw = rw };
+	}
+	r = sandbox_apply(SANDBOX_KEYHOLDER, &paths, &state, &what);
+	if (r < 0) {
+		log_error("cannot confine the agent (%s: %s); refusing to run "
+		          "unconfined (keywardd(8), SANDBOX)",
+		          what ? what : "?", kw_strerror(r));
+		return r;
+	}
+	a->confined = true;
+	return 0;
 }
 
 int agent_init(agent *a, const char *home_override, const char *config_path,
@@ -1592,10 +1677,14 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	if ((r = agent_lock_home(a)) < 0 || (r = agent_start_spawner(a)) < 0 ||
 	    (r = loop_new(&a->loop)) < 0)
 		return r;
-	/* keyward-net, the HTTP helper: forked before any thread starts and
-	 * before the store opens (keyfile mode loads the key there). Without
-	 * it the agent still serves; webhook steps then fail saying why. */
-	a->net = rotate_net_start(a->loop, a->net_why, sizeof(a->net_why));
+	/* keyward-net, the HTTP helper: started by the spawner before the
+	 * key holder confines itself and before the store opens (keyfile
+	 * mode loads the key there). Without it the agent still serves;
+	 * webhook steps then fail saying why. */
+	a->net = rotate_net_start(a->loop, a->spawn, a->net_why,
+	                          sizeof(a->net_why));
+	if ((r = agent_confine(a, flags, socket_override)) < 0)
+		return r;
 	if ((r = agent_open_audit(a)) < 0 || (r = agent_signals(a)) < 0 ||
 	    (r = spawn_client_attach(a->spawn, a->loop)) < 0 ||
 	    (r = agent_rotate_new(a)) < 0)
@@ -1615,8 +1704,9 @@ int agent_init(agent *a, const char *home_override, const char *config_path,
 	    (r = loop_add(a->loop, &a->worker_w, a->worker_fd, EPOLLIN,
 	                  agent_on_worker, a)) < 0)
 		return r;
-	log_info("listening on %s (%s mode, %s)", a->socket_path,
-	         agent_mode_name(a), a->dk ? "unlocked" : "locked");
+	log_info("listening on %s (%s mode, %s, %s)", a->socket_path,
+	         agent_mode_name(a), a->dk ? "unlocked" : "locked",
+	         a->confined ? "confined" : "unconfined");
 	audit_event ev = {
 		.uid = geteuid(),
 		.pid = getpid(),
@@ -1697,6 +1787,15 @@ int agent_turn(agent *a, int max_wait_ms)
 	}
 	agent_verify_steps(a);
 	rotate_tick(a->rot);
+	if (a->spawner_lost && !a->stopping) {
+		log_error(
+			"keywardd cannot start another command spawner once "
+			"confined; stopping in order, exit status %d, for its "
+			"service manager to start it again",
+			EX_TEMPFAIL);
+		a->exit_status = EX_TEMPFAIL;
+		agent_stop(a, "the command spawner died");
+	}
 	now = loop_now_ms();
 	if (now >= a->next_sweep_ms) {
 		agent_sweep(a, now);

@@ -127,6 +127,12 @@ typedef struct agent {
 	char net_why[ROTJOB_DETAIL_MAX];
 	/* The command spawner, forked before the store opens (spawner.h). */
 	spawn_client *spawn;
+	/* It died: stop in order, then exit EX_TEMPFAIL (keywardd(8)). */
+	bool spawner_lost;
+	/* The exit status agent_run's caller should use (0: its result's). */
+	int exit_status;
+	/* The sandbox applied (sandbox.h); false with --no-sandbox. */
+	bool confined;
 	/* What the RPC layer acts on (host.c fills it in). */
 	rpc_host rpc;
 
@@ -139,6 +145,9 @@ typedef struct agent {
 /* agent_init flags: go on after rows the audit checkpoints (or the
  * anchor) signed were lost, recording the loss (audit_startup). */
 #define AGENT_ACCEPT_LOSS 1u
+/* keywardd --no-sandbox: do not confine the key holder (valgrind, which
+ * runs the client's system calls itself, cannot run under a filter). */
+#define AGENT_NO_SANDBOX 2u
 
 /* Start: paths, permission checks, store, key, socket, signals. Logs and
  * returns a negative KW_E* on failure (nothing left running). */

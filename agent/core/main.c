@@ -18,13 +18,12 @@
 #include "log.h"
 #include "paths.h"
 #include "secmem.h"
-#include "spawner.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: keywardd [--home DIR] [--config FILE] [--socket PATH]\n"
-	        "                [--accept-loss]\n"
+	        "                [--accept-loss] [--no-sandbox]\n"
 	        "       keywardd --init [--home DIR] [--config FILE] "
 	        "[--passphrase-fd N]\n"
 	        "       keywardd --check-image PATH [--min-schema N] "
@@ -42,6 +41,8 @@ static void usage(FILE *out)
 	        "                  $XDG_RUNTIME_DIR/keyward/agent.sock, else "
 	        "DIR/agent.sock)\n"
 	        "  --print-socket  print the socket path and exit\n"
+	        "  --no-sandbox    do not confine the agent (for valgrind "
+	        "runs only)\n"
 	        "  --accept-loss   start although the store lost rows the "
 	        "audit\n"
 	        "                  checkpoints or the anchor signed (a restored\n"
@@ -88,29 +89,6 @@ static int exit_status(int err)
 	default:
 		return 1;
 	}
-}
-
-/* keywardd --spawner FD: the command spawner, exec'd by an agent that
- * restarts it (spawner.h); FD is its end of the socketpair. Not for use by
- * hand. */
-static int spawner_mode(const char *arg)
-{
-	char *end = NULL;
-	const char *what = NULL;
-	long fd;
-
-	errno = 0;
-	fd = strtol(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || fd < 3 ||
-	    fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0) {
-		log_error("--spawner needs the open descriptor of its socket");
-		return 2;
-	}
-	if (harden_process(&what) < 0) {
-		log_error("hardening failed at %s; refusing to run", what);
-		return 1;
-	}
-	spawner_run((int)fd);
 }
 
 /* What --init and --check-image were given. */
@@ -215,7 +193,7 @@ int main(int argc, char **argv)
 		{ "min-schema", required_argument, NULL, 'm' },
 		{ "passphrase-fd", required_argument, NULL, 'f' },
 		{ "no-key-check", no_argument, NULL, 'K' },
-		{ "spawner", required_argument, NULL, 'S' },
+		{ "no-sandbox", no_argument, NULL, 'N' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -243,8 +221,9 @@ int main(int argc, char **argv)
 		case 'L':
 			flags |= AGENT_ACCEPT_LOSS;
 			break;
-		case 'S':
-			return spawner_mode(optarg);
+		case 'N':
+			flags |= AGENT_NO_SANDBOX;
+			break;
 		case 'V':
 			printf("keywardd %s\n", KW_VERSION_STRING);
 			return 0;
@@ -293,6 +272,7 @@ int main(int argc, char **argv)
 	int r = agent_init(&a, home, config, sock, flags);
 	if (r == 0)
 		r = agent_run(&a);
+	int status = r == 0 && a.exit_status ? a.exit_status : exit_status(r);
 	agent_fini(&a);
-	return exit_status(r);
+	return status;
 }

@@ -50,6 +50,7 @@ typedef struct pending {
 
 struct netclient {
 	loop *l;
+	netclient_launcher launch; /* .start NULL: fork and exec here */
 	char *path;
 	int fd;    /* -1 while the helper is down */
 	pid_t pid; /* 0 while the helper is down */
@@ -117,7 +118,8 @@ static void child_exec(const char *path, int sock, pid_t parent)
 	_exit(127);
 }
 
-static int helper_start(netclient *c)
+/* Fork and exec the helper from this process (no launcher given). */
+static int fork_helper(const char *path, int *ret_fd, pid_t *ret_pid)
 {
 	int sv[2];
 
@@ -131,20 +133,61 @@ static int helper_start(netclient *c)
 		return KW_EIO;
 	}
 	if (pid == 0)
-		child_exec(c->path, sv[1], parent);
+		child_exec(path, sv[1], parent);
 	close(sv[1]);
-	int fl = fcntl(sv[0], F_GETFL);
-	if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    loop_add(c->l, &c->watch, sv[0],
+	*ret_fd = sv[0];
+	*ret_pid = pid;
+	return 0;
+}
+
+/* End the helper and say how it ended (*ret_status as waitpid's, -1 if
+ * unknown). */
+static void helper_end(netclient *c, int *ret_status)
+{
+	int status = -1;
+
+	if (c->launch.start) {
+		int code, st;
+		if (c->launch.stop(c->launch.ctx, c->pid, &code, &st) == 0)
+			status = code == CLD_EXITED ? (st & 0xff) << 8 :
+			                              st & 0x7f;
+	} else {
+		kill(c->pid, SIGKILL);
+		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	c->pid = 0;
+	if (ret_status)
+		*ret_status = status;
+}
+
+static int helper_start(netclient *c)
+{
+	char why[NETCLIENT_LOST_MAX] = "";
+	int fd = -1, r;
+	pid_t pid = 0;
+
+	if (c->launch.start)
+		r = c->launch.start(c->launch.ctx, c->path, &fd, &pid, why,
+		                    sizeof(why));
+	else
+		r = fork_helper(c->path, &fd, &pid);
+	if (r < 0) {
+		log_error("cannot start keyward-net (the HTTP helper): %s",
+		          why[0] ? why : kw_strerror(r));
+		return r;
+	}
+	c->pid = pid;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    loop_add(c->l, &c->watch, fd,
 	             EPOLLIN | (c->out_head ? EPOLLOUT : 0u), on_event,
 	             c) < 0) {
-		close(sv[0]);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		close(fd);
+		helper_end(c, NULL);
 		return KW_EIO;
 	}
-	c->fd = sv[0];
-	c->pid = pid;
+	c->fd = fd;
 	c->started_ms = loop_now_ms();
 	/* What waited for this helper gets its whole time from now. */
 	for (pending *p = c->pend; p; p = p->next)
@@ -191,18 +234,18 @@ static void helper_lost(netclient *c, const char *why)
 {
 	char lost[NETCLIENT_LOST_MAX];
 	int status = 0;
-	pid_t pid = c->pid;
 
 	loop_del(c->l, &c->watch);
 	close(c->fd);
 	c->fd = -1;
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	c->pid = 0;
+	helper_end(c, &status);
 	if (why)
 		snprintf(lost, sizeof(lost), "keyward-net (the HTTP helper) %s",
 		         why);
+	else if (status == -1)
+		snprintf(lost, sizeof(lost),
+		         "keyward-net (the HTTP helper) ended; how is unknown "
+		         "(the command spawner that ran it is gone)");
 	else if (WIFSIGNALED(status))
 		snprintf(
 			lost, sizeof(lost),
@@ -265,9 +308,8 @@ static void on_timer(loop_watch *w, uint32_t events)
 		return;
 	}
 	if (helper_start(c) < 0) {
-		log_error("cannot start keyward-net (the HTTP helper): %s; "
-		          "trying again in %d ms",
-		          strerror(errno), c->backoff_ms);
+		log_error("trying to start keyward-net again in %d ms",
+		          c->backoff_ms);
 		schedule_restart(c);
 	}
 }
@@ -395,14 +437,18 @@ static void on_event(loop_watch *w, uint32_t events)
 
 /* The API. */
 
-int netclient_new(loop *l, const char *helper_path, netclient **ret_client)
+int netclient_new(loop *l, const char *helper_path,
+                  const netclient_launcher *launch, netclient **ret_client)
 {
-	if (!l || !helper_path || helper_path[0] != '/' || !ret_client)
+	if (!l || !helper_path || helper_path[0] != '/' || !ret_client ||
+	    (launch && (!launch->start || !launch->stop)))
 		return KW_EINVAL;
 	netclient *c = calloc(1, sizeof(*c));
 	if (!c)
 		return KW_ENOMEM;
 	c->l = l;
+	if (launch)
+		c->launch = *launch;
 	c->fd = -1;
 	c->backoff_ms = NETCLIENT_BACKOFF_MIN_MS;
 	c->next_id = 1;
@@ -435,9 +481,7 @@ void netclient_free(netclient *c)
 	if (c->fd >= 0) {
 		loop_del(c->l, &c->watch);
 		close(c->fd);
-		kill(c->pid, SIGKILL);
-		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		helper_end(c, NULL);
 	}
 	loop_del(c->l, &c->timer);
 	close(c->tfd);

@@ -2,12 +2,14 @@
  * netclient.h - the key holder's side of keyward-net (net_main.c), the
  * process that does every HTTP transfer; netmsg.h is the channel.
  *
- * netclient_new starts the helper by fork+exec of its own binary over a
+ * The helper is started by a launcher: in keywardd the command spawner
+ * (spawn_client.h), which forks and execs it before the key holder
+ * confines itself and whenever it must start again, so that the key
+ * holder itself never forks or execs. Without a launcher (the unit tests)
+ * netclient forks and execs it itself. Either way it runs over a
  * socketpair: fd 3 in the helper, an empty environment, every other fd
  * closed (0 and 1 on /dev/null, 2 shared for its log), PR_SET_PDEATHSIG so
- * that it dies with keywardd. It is started before any key is loaded when
- * the agent starts; a restart happens with keys loaded, but the exec
- * replaces the whole copied address space.
+ * that it dies with its parent.
  *
  * Supervision: if the helper exits, is killed or breaks the protocol, every
  * request in flight gets its callback with reply NULL and a sentence that
@@ -47,11 +49,27 @@ typedef struct netclient netclient;
 typedef void (*netclient_cb)(void *arg, const netmsg *reply, const char *lost);
 
 /*
- * Start the helper at helper_path (absolute; copied) on l. 0, KW_EINVAL,
- * KW_ENOMEM, KW_EIO (socketpair, fork, timerfd). An exec that fails shows
- * as a helper that exits at once (status 127), and is restarted as any.
+ * Who starts and ends the helper. start: run the helper at path, 0 with
+ * our end of its socketpair in *ret_fd (close-on-exec) and its pid, or a
+ * KW_E* code with why (a sentence) filled. stop: kill pid if it still
+ * runs and reap it; 0 with its end (*ret_code CLD_EXITED, CLD_KILLED or
+ * CLD_DUMPED; *ret_status), or a KW_E* code if that is unknown.
  */
-int netclient_new(loop *l, const char *helper_path, netclient **ret_client);
+typedef struct netclient_launcher {
+	void *ctx;
+	int (*start)(void *ctx, const char *path, int *ret_fd, pid_t *ret_pid,
+	             char *why, size_t whysz);
+	int (*stop)(void *ctx, pid_t pid, int *ret_code, int *ret_status);
+} netclient_launcher;
+
+/*
+ * Start the helper at helper_path (absolute; copied) on l through launch
+ * (copied; NULL: fork and exec it here). 0, KW_EINVAL, KW_ENOMEM, KW_EIO
+ * (socketpair, fork, timerfd, the launcher). An exec that fails shows as
+ * a helper that exits at once (status 127), and is restarted as any.
+ */
+int netclient_new(loop *l, const char *helper_path,
+                  const netclient_launcher *launch, netclient **ret_client);
 
 /* Stop the helper (SIGKILL, then reaped), drop every request without a
  * callback, free. NULL ok. */

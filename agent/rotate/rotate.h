@@ -72,10 +72,12 @@ typedef struct rotate_host {
  * the commands of an agent that died left running, before any step can run
  * again (procgroup_kill: blocks while they die, at most 2 s a group). */
 int rotate_new(const rotate_host *host, rotate **ret_rotate);
-/* Start keyward-net (webhook.h), the HTTP helper of webhook steps, on l;
- * keywardd does it before any key is loaded. NULL if it cannot be
- * started: that is logged, and why (whysz > 0) says it. */
-webhook_client *rotate_net_start(loop *l, char *why, size_t whysz);
+/* Start keyward-net (webhook.h), the HTTP helper of webhook steps, on l
+ * through the command spawner sp (it forks and execs the helper, now and
+ * at every restart); keywardd does it before it confines itself. NULL if
+ * it cannot be started: that is logged, and why (whysz > 0) says it. */
+webhook_client *rotate_net_start(loop *l, spawn_client *sp, char *why,
+                                 size_t whysz);
 /* Give r the helper rotate_net_start made (r frees it), or NULL with why
  * webhook steps then fail. */
 void rotate_take_net(rotate *r, webhook_client *w, const char *why);

@@ -419,6 +419,7 @@ static void on_results(loop_watch *lw, uint32_t events)
 }
 
 int webhook_client_new(loop *l, const char *helper_path,
+                       const netclient_launcher *launch,
                        webhook_client **ret_client)
 {
 	if (!l || !helper_path || !ret_client)
@@ -433,7 +434,7 @@ int webhook_client_new(loop *l, const char *helper_path,
 		goto fail_efd;
 	if ((r = loop_add(l, &w->watch, w->efd, EPOLLIN, on_results, w)) < 0)
 		goto fail_watch;
-	if ((r = netclient_new(l, helper_path, &w->net)) < 0)
+	if ((r = netclient_new(l, helper_path, launch, &w->net)) < 0)
 		goto fail_net;
 	*ret_client = w;
 	return 0;

@@ -50,6 +50,7 @@
 #include <sys/types.h>
 
 #include "loop.h"
+#include "netclient.h"
 #include "rotjob.h"
 
 #define WEBHOOK_RESPONSE_MAX   (64u * 1024u)
@@ -89,11 +90,12 @@ typedef struct webhook_request {
 } webhook_request;
 
 /*
- * Start keyward-net from helper_path (netclient_helper_path finds it) and
- * register on l until webhook_client_free. 0, KW_EINVAL, KW_ENOMEM,
- * KW_EIO.
+ * Start keyward-net from helper_path (netclient_helper_path finds it)
+ * through launch (netclient.h; NULL: fork and exec it here) and register
+ * on l until webhook_client_free. 0, KW_EINVAL, KW_ENOMEM, KW_EIO.
  */
 int webhook_client_new(loop *l, const char *helper_path,
+                       const netclient_launcher *launch,
                        webhook_client **ret_client);
 /*
  * Cancel every job (no callbacks), stop keyward-net, free. Safe from

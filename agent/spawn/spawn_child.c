@@ -234,6 +234,28 @@ void spawn_child_run(char *path, char *envp[], int in, int out, int errfd,
  * a command's stdin would keep it from seeing EOF. A keeper that cannot
  * do that, or cannot join the group, must not stay.
  */
+void spawn_net_child_run(const char *path, char *envp[], int sock, pid_t parent)
+{
+	char *argv[] = { (char *)"keyward-net", NULL };
+	sigset_t none;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+	    getppid() != parent)
+		_exit(126);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		_exit(126);
+	/* dup2 onto itself would keep FD_CLOEXEC. */
+	if (sock == 3 ? fcntl(sock, F_SETFD, 0) < 0 : dup2(sock, 3) < 0)
+		_exit(126);
+	if (spawn_close_from(4) != 0)
+		_exit(126);
+	execve(path, argv, envp);
+	_exit(127);
+}
+
 void spawn_keeper_run(int rfd, int wfd, pid_t group)
 {
 	struct sigaction ign = { .sa_handler = SIG_IGN };

@@ -39,6 +39,17 @@ _Noreturn void spawn_child_run(char *path, char *envp[], int in, int out,
                                int errfd, pid_t parent, unsigned cpu_seconds);
 
 /*
+ * In the forked child: become keyward-net (agent/net/). PR_SET_PDEATHSIG
+ * SIGKILL (not at all if parent, the spawner, is already gone), an empty
+ * signal mask, stdin and stdout on /dev/null, stderr shared for its log,
+ * sock as fd 3, every other fd closed, then execve(path, ["keyward-net"],
+ * envp). Exits 126 if a step before execve fails, 127 if execve does.
+ * Never returns.
+ */
+_Noreturn void spawn_net_child_run(const char *path, char *envp[], int sock,
+                                   pid_t parent);
+
+/*
  * In the forked keeper: join group, ignore every signal that can be
  * ignored, keep only rfd (the read end of a pipe whose only write end the
  * spawner holds; wfd, the keeper's copy of that end, is closed), block

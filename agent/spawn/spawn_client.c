@@ -25,8 +25,6 @@
 #include "spawn_msg.h"
 #include "spawner.h"
 
-#define SPAWN_BACKOFF_MIN_MS 1000
-
 struct spawn_wait {
 	struct spawn_wait *next;
 	uint32_t id;
@@ -39,11 +37,10 @@ struct spawn_client {
 	loop_watch w;
 	pid_t pid; /* 0: no spawner */
 	int sock;
-	int64_t started_ms, restart_at_ms;
-	int next_delay_ms; /* before the next restart after a quick death */
 	uint32_t next_id;
 	struct spawn_wait *waits;
-	char exe[PATH_MAX]; /* keywardd, for a restart */
+	spawn_lost_fn on_lost;
+	void *on_lost_arg;
 };
 
 /* A socketpair: ours nonblocking, the spawner's blocking; both
@@ -65,27 +62,8 @@ static int spawn_pair(int *ret_mine, int *ret_theirs)
 	return 0;
 }
 
-/* After a fork in a process that may have threads: async-signal-safe
- * calls only. The socket goes to fd 3 without close-on-exec. exe: this
- * binary, as named when the first spawner started (/proc/self/exe itself
- * would be valgrind's tool under valgrind). */
-static _Noreturn void exec_spawner(const char *exe, int fd)
-{
-	char *argv[] = { "keywardd", "--spawner", "3", NULL };
-	char *envp[] = { NULL };
-
-	if (fd == 3) {
-		if (fcntl(fd, F_SETFD, 0) != 0)
-			_exit(127);
-	} else if (dup2(fd, 3) < 0) {
-		_exit(127);
-	}
-	execve(exe, argv, envp);
-	_exit(127);
-}
-
-/* Start a spawner: forked (before any key exists) or exec'd. */
-static int spawn_launch(spawn_client *c, bool exec)
+/* Fork the spawner (before any key exists: spawn_client_new). */
+static int spawn_launch(spawn_client *c)
 {
 	int mine, theirs;
 	int r = spawn_pair(&mine, &theirs);
@@ -95,8 +73,6 @@ static int spawn_launch(spawn_client *c, bool exec)
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(mine);
-		if (exec)
-			exec_spawner(c->exe, theirs);
 		spawner_run(theirs);
 	}
 	close(theirs);
@@ -106,18 +82,16 @@ static int spawn_launch(spawn_client *c, bool exec)
 	}
 	c->pid = pid;
 	c->sock = mine;
-	c->started_ms = loop_now_ms();
 	return 0;
 }
 
 static void on_readable(loop_watch *w, uint32_t events);
 
 /* The spawner is gone or unusable: end it, reap it, report every command
- * in flight lost. */
+ * in flight lost, then tell the owner. */
 static void spawn_lost(spawn_client *c, const char *why)
 {
 	spawn_exit lost = { .lost = true, .step = -1 };
-	int64_t now = loop_now_ms();
 
 	if (c->pid <= 0)
 		return;
@@ -128,20 +102,9 @@ static void spawn_lost(spawn_client *c, const char *why)
 	(void)kill(c->pid, SIGKILL);
 	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	/* The first death after a steady run restarts at once; each quick
-	 * death after that doubles the wait. */
-	int delay =
-		now - c->started_ms >= SPAWN_STEADY_MS ? 0 : c->next_delay_ms;
-	if (delay == 0)
-		c->next_delay_ms = SPAWN_BACKOFF_MIN_MS;
-	else if (delay < SPAWN_BACKOFF_MAX_MS / 2)
-		c->next_delay_ms = delay * 2;
-	else
-		c->next_delay_ms = SPAWN_BACKOFF_MAX_MS;
-	c->restart_at_ms = now + delay;
-	log_warn("the command spawner (pid %d) %s; the commands it ran are "
-	         "killed and their steps fail; it starts again in %d ms",
-	         (int)c->pid, why, delay);
+	log_error("the command spawner (pid %d) %s; the commands it ran and "
+	          "keyward-net are killed and their steps fail",
+	          (int)c->pid, why);
 	c->pid = 0;
 	while (c->waits) {
 		struct spawn_wait *wt = c->waits;
@@ -149,6 +112,8 @@ static void spawn_lost(spawn_client *c, const char *why)
 		wt->fn(wt->arg, &lost);
 		free(wt);
 	}
+	if (c->on_lost)
+		c->on_lost(c->on_lost_arg);
 }
 
 static int spawn_watch(spawn_client *c)
@@ -170,12 +135,7 @@ int spawn_client_new(spawn_client **ret)
 	if (!c)
 		return KW_ENOMEM;
 	c->sock = -1;
-	ssize_t n = readlink("/proc/self/exe", c->exe, sizeof(c->exe));
-	if (n <= 0 || (size_t)n >= sizeof(c->exe))
-		snprintf(c->exe, sizeof(c->exe), "/proc/self/exe");
-	else
-		c->exe[n] = '\0';
-	if ((r = spawn_launch(c, false)) < 0) {
+	if ((r = spawn_launch(c)) < 0) {
 		free(c);
 		return r;
 	}
@@ -194,6 +154,14 @@ int spawn_client_attach(spawn_client *c, loop *l)
 pid_t spawn_client_pid(const spawn_client *c)
 {
 	return c ? c->pid : 0;
+}
+
+void spawn_client_on_lost(spawn_client *c, spawn_lost_fn fn, void *arg)
+{
+	if (c) {
+		c->on_lost = fn;
+		c->on_lost_arg = arg;
+	}
 }
 
 static struct spawn_wait *wait_take(spawn_client *c, uint32_t id)
@@ -259,15 +227,13 @@ static void on_readable(loop_watch *w, uint32_t events)
 	}
 }
 
-/* Read until the answer for id: its STARTED (want_started; into *ret),
- * else its EXITED (its wait already taken), handing other EXITEDs on. 0;
- * KW_EIO (the spawner was ended). */
-static int await_answer(spawn_client *c, uint32_t id, bool want_started,
-                        struct spawn_started *ret)
+/* Read until the message of type want for id (into *ret, with its fds:
+ * the caller owns them), handing EXITEDs of other commands on. 0; KW_EIO
+ * (the spawner was ended). */
+static int await_answer(spawn_client *c, uint32_t want, uint32_t id,
+                        union spawn_msg *ret, int fds[static SPAWN_FDS_MAX])
 {
 	int64_t deadline = loop_now_ms() + SPAWN_ANSWER_MS;
-	union spawn_msg m;
-	int fds[SPAWN_FDS_MAX];
 
 	for (;;) {
 		int64_t left = deadline - loop_now_ms();
@@ -280,44 +246,34 @@ static int await_answer(spawn_client *c, uint32_t id, bool want_started,
 			spawn_lost(c, "cannot be polled");
 			return KW_EIO;
 		}
-		int r = spawn_msg_recv(c->sock, &m, fds);
+		int r = spawn_msg_recv(c->sock, ret, fds);
 		if (r == KW_EBUSY)
 			continue;
-		if (r == 0 && m.type == SPAWN_STARTED && want_started &&
-		    m.started.id == id) {
-			*ret = m.started;
-			return 0;
-		}
-		if (r == 0 && m.type == SPAWN_EXITED && !want_started &&
-		    m.exited.id == id)
-			return exited_valid(&m.exited) ? 0 : KW_EPROTO;
-		if (r == 0 && m.type == SPAWN_EXITED)
-			r = on_exited(c, &m.exited);
+		if (r == 0 && ret->type == want && ret->exited.id == id)
+			return want == SPAWN_EXITED &&
+			                       !exited_valid(&ret->exited) ?
+			               KW_EPROTO :
+			               0;
+		if (r == 0 && ret->type == SPAWN_EXITED)
+			r = on_exited(c, &ret->exited);
 		else if (r == 0)
 			r = KW_EPROTO;
 		if (r < 0) {
+			for (size_t i = 0; i < SPAWN_FDS_MAX; i++) {
+				if (fds[i] >= 0)
+					close(fds[i]);
+			}
 			lost_for(c, r);
 			return KW_EIO;
 		}
 	}
 }
 
-/* A spawner to talk to: the running one, or a new one once the backoff
- * after the last death has passed. */
-static int spawn_ready(spawn_client *c)
+/* The spawner, or KW_EBUSY: it died, and the key holder, which may be
+ * confined by now, cannot start another (spawn_client.h). */
+static int spawn_ready(const spawn_client *c)
 {
-	int r;
-
-	if (c->pid > 0)
-		return 0;
-	if (loop_now_ms() < c->restart_at_ms)
-		return KW_EBUSY;
-	if ((r = spawn_launch(c, true)) < 0) {
-		c->restart_at_ms = loop_now_ms() + SPAWN_BACKOFF_MIN_MS;
-		return r;
-	}
-	log_info("started the command spawner again (pid %d)", (int)c->pid);
-	return spawn_watch(c);
+	return c->pid > 0 ? 0 : KW_EBUSY;
 }
 
 int spawn_command(spawn_client *c, const char *path, int in_fd, int out_fd,
@@ -325,7 +281,8 @@ int spawn_command(spawn_client *c, const char *path, int in_fd, int out_fd,
                   spawn_info *ret, char *ret_why, size_t why_size)
 {
 	struct spawn_start m;
-	struct spawn_started st;
+	union spawn_msg ans;
+	int fds[SPAWN_FDS_MAX];
 	struct spawn_wait *wt;
 	size_t len = path ? strlen(path) : 0;
 	int r;
@@ -335,9 +292,7 @@ int spawn_command(spawn_client *c, const char *path, int in_fd, int out_fd,
 	    !ret_why || why_size == 0)
 		return KW_EINVAL;
 	if ((r = spawn_ready(c)) < 0) {
-		snprintf(ret_why, why_size, "the command spawner %s",
-		         r == KW_EBUSY ? "is starting again after it died" :
-		                         "could not be started");
+		snprintf(ret_why, why_size, "the command spawner is gone");
 		return r;
 	}
 	wt = calloc(1, sizeof(*wt));
@@ -348,17 +303,18 @@ int spawn_command(spawn_client *c, const char *path, int in_fd, int out_fd,
 	m.id = ++c->next_id;
 	m.cpu_seconds = cpu_seconds;
 	memcpy(m.path, path, len + 1);
-	int fds[2] = { in_fd, out_fd };
-	r = spawn_msg_send(c->sock, &m, sizeof(m), fds, 2);
+	const int pass[2] = { in_fd, out_fd };
+	r = spawn_msg_send(c->sock, &m, sizeof(m), pass, 2);
 	if (r < 0)
 		lost_for(c, r);
 	else
-		r = await_answer(c, m.id, true, &st);
+		r = await_answer(c, SPAWN_STARTED, m.id, &ans, fds);
 	if (r < 0) {
 		free(wt);
 		snprintf(ret_why, why_size, "the command spawner died");
 		return KW_EIO;
 	}
+	const struct spawn_started st = ans.started;
 	if (st.fail != SPAWN_OK || st.pid <= 0) {
 		free(wt);
 		snprintf(ret_why, why_size, "%s: %s", spawn_fail_name(st.fail),
@@ -400,12 +356,84 @@ int spawn_signal(spawn_client *c, uint32_t id, int sig)
 void spawn_forget(spawn_client *c, uint32_t id)
 {
 	struct spawn_wait *wt;
+	union spawn_msg ans;
+	int fds[SPAWN_FDS_MAX];
 
 	if (!c || !(wt = wait_take(c, id)))
 		return;
 	free(wt);
 	if (spawn_signal(c, id, SIGKILL) == 0)
-		(void)await_answer(c, id, false, NULL);
+		(void)await_answer(c, SPAWN_EXITED, id, &ans, fds);
+}
+
+int spawn_net_start(spawn_client *c, const char *path, int *ret_fd,
+                    pid_t *ret_pid, char *ret_why, size_t why_size)
+{
+	struct spawn_net_start m;
+	union spawn_msg ans;
+	int fds[SPAWN_FDS_MAX];
+	size_t len = path ? strlen(path) : 0;
+	int r;
+
+	if (!c || !path || path[0] != '/' || len >= sizeof(m.path) || !ret_fd ||
+	    !ret_pid || !ret_why || why_size == 0)
+		return KW_EINVAL;
+	if ((r = spawn_ready(c)) < 0) {
+		snprintf(ret_why, why_size, "the command spawner is gone");
+		return KW_EIO;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = SPAWN_NET_START;
+	m.id = ++c->next_id;
+	memcpy(m.path, path, len + 1);
+	r = spawn_msg_send(c->sock, &m, sizeof(m), NULL, 0);
+	if (r < 0)
+		lost_for(c, r);
+	else
+		r = await_answer(c, SPAWN_NET_STARTED, m.id, &ans, fds);
+	if (r < 0) {
+		snprintf(ret_why, why_size, "the command spawner died");
+		return KW_EIO;
+	}
+	if (ans.net_started.fail != SPAWN_OK || ans.net_started.pid <= 0) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		snprintf(ret_why, why_size, "%s: %s",
+		         spawn_fail_name(ans.net_started.fail),
+		         strerror(ans.net_started.err));
+		return KW_EIO;
+	}
+	*ret_fd = fds[0];
+	*ret_pid = ans.net_started.pid;
+	return 0;
+}
+
+int spawn_net_stop(spawn_client *c, pid_t pid, int *ret_code, int *ret_status)
+{
+	struct spawn_net_stop m;
+	union spawn_msg ans;
+	int fds[SPAWN_FDS_MAX];
+
+	if (!c || pid <= 0 || !ret_code || !ret_status)
+		return KW_EINVAL;
+	if (spawn_ready(c) < 0)
+		return KW_EIO;
+	memset(&m, 0, sizeof(m));
+	m.type = SPAWN_NET_STOP;
+	m.id = ++c->next_id;
+	m.pid = pid;
+	int r = spawn_msg_send(c->sock, &m, sizeof(m), NULL, 0);
+	if (r < 0) {
+		lost_for(c, r);
+		return KW_EIO;
+	}
+	if (await_answer(c, SPAWN_NET_STOPPED, m.id, &ans, fds) < 0)
+		return KW_EIO;
+	if (!ans.net_stopped.known)
+		return KW_ENOTFOUND;
+	*ret_code = ans.net_stopped.code;
+	*ret_status = ans.net_stopped.status;
+	return 0;
 }
 
 void spawn_client_free(spawn_client *c)

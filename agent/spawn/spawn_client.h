@@ -1,21 +1,21 @@
 /*
  * spawn_client.h - keywardd's side of the command spawner (spawner.h):
- * start it, ask it to start and signal commands, hear how they ended,
- * start it again when it dies.
+ * start it, ask it to start and signal commands and to start and stop
+ * keyward-net, hear how commands ended.
  *
  * Starting a command is a round trip (the spawner answers with the pid
  * and group before it reads anything else), so its group is known when
- * spawn_command returns. Exits come back through the loop.
+ * spawn_command returns. Exits come back through the loop. Starting and
+ * stopping keyward-net are round trips too.
  *
- * If the spawner dies (or sends something malformed, which ends it), every
- * command in flight is reported lost (its keeper kills its group, the
- * caller kills what is left: procgroup_kill) and the death is logged. The
- * next spawn_command starts a new spawner by exec'ing keywardd
- * (`keywardd --spawner FD`), not by forking the key holder. The first
- * death after SPAWN_STEADY_MS of running allows that at once; each
- * further death of a spawner younger than that doubles the wait before
- * the next restart (1 s, 2 s, ... up to SPAWN_BACKOFF_MAX_MS), meanwhile
- * spawn_command fails with KW_EBUSY.
+ * The spawner is forked once, before any key exists, and never started
+ * again: the key holder confines itself afterwards (sandbox.h) and can
+ * then neither fork nor exec. If it dies (or sends something malformed,
+ * which ends it), every command in flight is reported lost (its keeper
+ * kills its group, the caller kills what is left: procgroup_kill),
+ * keyward-net dies with it (its parent-death signal), the death is logged,
+ * and the owner's spawn_lost_fn is called: keywardd then stops in order
+ * and exits for its service manager to start it again (keywardd(8)).
  */
 #ifndef KW_SPAWN_CLIENT_H
 #define KW_SPAWN_CLIENT_H
@@ -27,8 +27,6 @@
 #include "loop.h"
 #include "procgroup.h"
 
-#define SPAWN_STEADY_MS      30000
-#define SPAWN_BACKOFF_MAX_MS 60000
 /* How long spawn_command waits for the spawner's answer to a start. */
 #define SPAWN_ANSWER_MS 10000
 
@@ -69,11 +67,17 @@ int spawn_client_attach(spawn_client *c, loop *l);
 /* The running spawner's pid, 0 if none. */
 pid_t spawn_client_pid(const spawn_client *c);
 
+/* Called once, on the loop thread, when the spawner has died and every
+ * command in flight was reported lost. It may be called from inside
+ * spawn_command, spawn_net_start and the others: it must only record. */
+typedef void (*spawn_lost_fn)(void *arg);
+void spawn_client_on_lost(spawn_client *c, spawn_lost_fn fn, void *arg);
+
 /*
  * Start path (absolute) with in_fd as its stdin and out_fd as its stdout
  * and stderr (the caller keeps and closes its fds), RLIMIT_CPU of
  * cpu_seconds (> 0). fn(arg, ...) hears its end. 0 and *ret; KW_EINVAL;
- * KW_EBUSY (no spawner: restarting after a death, see above); KW_ELIMIT
+ * KW_EBUSY (the spawner died, see above); KW_ELIMIT
  * (too many commands); KW_EIO (the spawner could not start it: *ret_why
  * says what, e.g. "fork: Resource temporarily unavailable"; or the
  * spawner died).
@@ -87,6 +91,22 @@ int spawn_signal(spawn_client *c, uint32_t id, int sig);
 /* Kill command id's group, wait until the spawner has reaped it (at most
  * SPAWN_ANSWER_MS), and never call its fn. Unknown ids ok. */
 void spawn_forget(spawn_client *c, uint32_t id);
+/*
+ * Start keyward-net at path (absolute) through the spawner, ending the
+ * one it runs, if any. 0 with *ret_fd (our end of its socketpair,
+ * close-on-exec, blocking) and *ret_pid; KW_EINVAL; KW_EIO (*ret_why says
+ * why: the spawner is gone, or its socketpair or fork failed). An exec
+ * that fails shows as a helper that exits at once with status 127.
+ */
+int spawn_net_start(spawn_client *c, const char *path, int *ret_fd,
+                    pid_t *ret_pid, char *ret_why, size_t why_size);
+/*
+ * Kill keyward-net pid if it still runs and have the spawner reap it.
+ * 0 with how it ended (*ret_code CLD_EXITED, CLD_KILLED or CLD_DUMPED,
+ * *ret_status the status or signal); KW_ENOTFOUND (not the spawner's
+ * helper); KW_EIO (no spawner: the helper died with it).
+ */
+int spawn_net_stop(spawn_client *c, pid_t pid, int *ret_code, int *ret_status);
 /*
  * Close the socket and wait for the spawner to exit: it kills the group
  * of every command still running first. Pending fns are not called. NULL

@@ -64,10 +64,10 @@ int spawn_msg_send(int sock, const void *msg, size_t len, const int *fds,
 	return (size_t)n == len ? 0 : KW_EIO;
 }
 
-static size_t msg_len(uint32_t type, size_t *ret_nfds)
+static size_t msg_len(const union spawn_msg *m, size_t *ret_nfds)
 {
 	*ret_nfds = 0;
-	switch (type) {
+	switch (m->type) {
 	case SPAWN_START:
 		*ret_nfds = 2;
 		return sizeof(struct spawn_start);
@@ -77,6 +77,15 @@ static size_t msg_len(uint32_t type, size_t *ret_nfds)
 		return sizeof(struct spawn_started);
 	case SPAWN_EXITED:
 		return sizeof(struct spawn_exited);
+	case SPAWN_NET_START:
+		return sizeof(struct spawn_net_start);
+	case SPAWN_NET_STARTED:
+		*ret_nfds = m->net_started.fail == SPAWN_OK ? 1 : 0;
+		return sizeof(struct spawn_net_started);
+	case SPAWN_NET_STOP:
+		return sizeof(struct spawn_net_stop);
+	case SPAWN_NET_STOPPED:
+		return sizeof(struct spawn_net_stopped);
 	default:
 		return 0;
 	}
@@ -130,6 +139,7 @@ int spawn_msg_recv(int sock, union spawn_msg *ret,
 	size_t nfds = 0, want_fds = 0;
 	ssize_t n;
 
+	memset(&in, 0, sizeof(in));
 	for (size_t i = 0; i < SPAWN_FDS_MAX; i++)
 		ret_fds[i] = -1;
 	do {
@@ -144,7 +154,7 @@ int spawn_msg_recv(int sock, union spawn_msg *ret,
 		return KW_ECLOSED;
 	if (ok && (mh.msg_flags & MSG_TRUNC) == 0 &&
 	    (size_t)n >= sizeof(uint32_t) &&
-	    (size_t)n == msg_len(in.m.type, &want_fds) && nfds == want_fds) {
+	    (size_t)n == msg_len(&in.m, &want_fds) && nfds == want_fds) {
 		memcpy(ret, &in.m, (size_t)n);
 		return 0;
 	}

@@ -12,6 +12,21 @@
  *                                   order, before the next START is read)
  *   spawner -> agent  SPAWN_EXITED  id, how the command ended; its group
  *                                   has been killed and the leader reaped
+ *   agent -> spawner  SPAWN_NET_START  id, path of keyward-net: start it
+ *                                   (ending the one running, if any)
+ *   spawner -> agent  SPAWN_NET_STARTED id, its pid and, as the one fd,
+ *                                   the agent's end of its socketpair; or
+ *                                   why it did not start (then no fd)
+ *   agent -> spawner  SPAWN_NET_STOP   id, pid: kill it if it still runs
+ *                                   and reap it
+ *   spawner -> agent  SPAWN_NET_STOPPED id, how it ended (known 0: that
+ *                                   pid was not the spawner's helper)
+ *
+ * keyward-net (agent/net/) is the spawner's child, not the key holder's:
+ * once confined, the key holder can neither fork nor exec, so every
+ * start of the helper, the first included, goes through the spawner.
+ * The NET answers come in order, like STARTED, before the next request is
+ * read.
  *
  * The rotator's input (which holds the new secret) goes from the agent
  * into the stdin pipe directly: it never passes through the spawner.
@@ -32,6 +47,10 @@ enum spawn_type {
 	SPAWN_SIGNAL,
 	SPAWN_STARTED,
 	SPAWN_EXITED,
+	SPAWN_NET_START,
+	SPAWN_NET_STARTED,
+	SPAWN_NET_STOP,
+	SPAWN_NET_STOPPED,
 };
 
 /* Why a START did not run (spawn_started.fail), or 0. */
@@ -88,12 +107,40 @@ struct spawn_exited {
 	int32_t err;    /* its errno */
 };
 
+struct spawn_net_start {
+	uint32_t type, id;
+	char path[SPAWN_PATH_MAX]; /* absolute, NUL-terminated */
+};
+
+struct spawn_net_started {
+	uint32_t type, id;
+	int32_t fail; /* enum spawn_fail: PIPE (socketpair) or FORK */
+	int32_t err;
+	int32_t pid;
+};
+
+struct spawn_net_stop {
+	uint32_t type, id;
+	int32_t pid;
+};
+
+struct spawn_net_stopped {
+	uint32_t type, id;
+	int32_t known;  /* 0: not the helper the spawner runs */
+	int32_t code;   /* CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+	int32_t status; /* exit status or signal */
+};
+
 union spawn_msg {
 	uint32_t type;
 	struct spawn_start start;
 	struct spawn_signal signal;
 	struct spawn_started started;
 	struct spawn_exited exited;
+	struct spawn_net_start net_start;
+	struct spawn_net_started net_started;
+	struct spawn_net_stop net_stop;
+	struct spawn_net_stopped net_stopped;
 };
 
 /* The name of a failure or step, for messages ("?" if out of range). */
@@ -111,7 +158,8 @@ int spawn_msg_send(int sock, const void *msg, size_t len, const int *fds,
  * Receive one message into *ret and its fds into ret_fds (unused slots
  * -1; the caller owns them, close-on-exec). The message is checked to be
  * of a known type, exactly that type's length, with exactly its number of
- * fds (START two, the rest none); anything else is refused and its fds
+ * fds (START two, a NET_STARTED without a failure one, the rest none);
+ * anything else is refused and its fds
  * closed. 0; KW_EBUSY (nonblocking socket, nothing ready); KW_ECLOSED
  * (the peer closed its end); KW_EPROTO (refused); KW_EIO.
  */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -38,6 +39,8 @@ struct job {
 
 static struct job jobs[SPAWN_JOBS_MAX];
 static int sock = -1;
+/* keyward-net, while it runs (or until it is reaped): 0 if none. */
+static pid_t net_pid;
 
 static void job_kill(const struct job *j, int sig)
 {
@@ -89,6 +92,14 @@ static void job_end(struct job *j, siginfo_t *si)
 	*j = (struct job){ .pid_fd = -1, .keep_fd = -1, .err_fd = -1 };
 }
 
+/* Kill keyward-net if it still runs and reap it; *si gets its end. */
+static void net_end(siginfo_t *si)
+{
+	(void)kill(net_pid, SIGKILL);
+	wait_for(net_pid, si);
+	net_pid = 0;
+}
+
 /* Everything the spawner runs dies with it. */
 static _Noreturn void spawner_exit(int status)
 {
@@ -98,6 +109,8 @@ static _Noreturn void spawner_exit(int status)
 		if (jobs[i].used)
 			job_end(&jobs[i], &si);
 	}
+	if (net_pid > 0)
+		net_end(&si);
 	_exit(status);
 }
 
@@ -259,6 +272,86 @@ static void on_start(const struct spawn_start *m, int fds[2])
 	reply(&st, sizeof(st));
 }
 
+#if KW_TEST_HOOKS
+/* KEYWARD_TEST_NET_SIGSYS=FILE: if FILE exists, it is removed and the
+ * next keyward-net gets KEYWARD_TEST_NET_SIGSYS=1, on which it makes a
+ * system call outside its filter at its first transfer (tests/integration/
+ * test_net.py). Test builds only (-Dtest_hooks). */
+static char net_sigsys_env[] = "KEYWARD_TEST_NET_SIGSYS=1";
+
+static char *net_test_env(void)
+{
+	const char *file = getenv("KEYWARD_TEST_NET_SIGSYS");
+
+	return file && file[0] == '/' && unlink(file) == 0 ? net_sigsys_env :
+	                                                     NULL;
+}
+#endif
+
+/* Start keyward-net at m->path on a new socketpair; the agent gets its
+ * end. A helper still running is ended first. */
+static void on_net_start(const struct spawn_net_start *m)
+{
+	struct spawn_net_started st;
+	char *envp[2] = { NULL, NULL };
+	char path[SPAWN_PATH_MAX];
+	pid_t self = getpid();
+	siginfo_t si;
+	int sv[2];
+
+	memset(&st, 0, sizeof(st));
+	st.type = SPAWN_NET_STARTED;
+	st.id = m->id;
+	memcpy(path, m->path, sizeof(path));
+	if (net_pid > 0)
+		net_end(&si);
+#if KW_TEST_HOOKS
+	envp[0] = net_test_env();
+#endif
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		st.fail = SPAWN_FAIL_PIPE;
+		st.err = errno;
+		reply(&st, sizeof(st));
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		spawn_net_child_run(path, envp, sv[1], self);
+	st.err = errno;
+	close(sv[1]);
+	if (pid < 0) {
+		st.fail = SPAWN_FAIL_FORK;
+		close(sv[0]);
+		reply(&st, sizeof(st));
+		return;
+	}
+	st.err = 0;
+	st.pid = pid;
+	net_pid = pid;
+	int r = spawn_msg_send(sock, &st, sizeof(st), &sv[0], 1);
+	close(sv[0]);
+	if (r < 0)
+		spawner_exit(0); /* the agent is gone */
+}
+
+/* End keyward-net m->pid and say how it ended. */
+static void on_net_stop(const struct spawn_net_stop *m)
+{
+	struct spawn_net_stopped st;
+	siginfo_t si;
+
+	memset(&st, 0, sizeof(st));
+	st.type = SPAWN_NET_STOPPED;
+	st.id = m->id;
+	if (net_pid > 0 && m->pid == net_pid) {
+		net_end(&si);
+		st.known = 1;
+		st.code = si.si_code;
+		st.status = si.si_status;
+	}
+	reply(&st, sizeof(st));
+}
+
 static _Noreturn void refuse(const char *why)
 {
 	log_error("command spawner: %s; stopping every command", why);
@@ -295,6 +388,14 @@ static void on_message(void)
 		struct job *j = job_find(m.signal.id);
 		if (j)
 			job_kill(j, m.signal.sig);
+	} else if (m.type == SPAWN_NET_START) {
+		if (memchr(m.net_start.path, '\0', sizeof(m.net_start.path)) ==
+		            NULL ||
+		    m.net_start.path[0] != '/')
+			refuse("an invalid keyward-net start request");
+		on_net_start(&m.net_start);
+	} else if (m.type == SPAWN_NET_STOP) {
+		on_net_stop(&m.net_stop);
 	} else {
 		refuse("a message the agent does not send");
 	}

@@ -157,7 +157,7 @@ static void home_create(void)
 static void agent_start(void)
 {
 	home_create();
-	int r = agent_init(&a, home, NULL, sock, 0);
+	int r = agent_init(&a, home, NULL, sock, AGENT_NO_SANDBOX);
 	if (r < 0)
 		setup_fail("agent_init", r);
 	inputs = 0;

@@ -1,21 +1,26 @@
-"""keyward-net, the HTTP helper keywardd starts (agent/net/netclient.h):
-the key holder never maps libcurl; the helper starts with an empty
-environment and nothing of keywardd's open but its socket (and stderr),
-dies with keywardd, and a kill -9 of it during a webhook rotation fails
-that step with an audited reason, is followed by a restart, and the step
-is retried: nothing lost, other clients served meanwhile. A helper that
-stops answering is killed and replaced the same way. The running helper is
-confined (no_new_privs, seccomp, Landlock at the kernel's ABI)."""
+"""keyward-net, the HTTP helper keywardd has the command spawner start
+(agent/net/netclient.h): the key holder never maps libcurl; the helper
+starts with an empty environment and nothing of keywardd's open but its
+socket (and stderr), dies with keywardd, and a kill -9 of it during a
+webhook rotation fails that step with an audited reason, is followed by a
+restart, and the step is retried: nothing lost, other clients served
+meanwhile. A helper that stops answering, or that makes a system call
+outside its filter (killed by SIGSYS), is replaced the same way. The
+running helper is confined (no_new_privs, seccomp, Landlock at the
+kernel's ABI), and so is the key holder (no_new_privs, seccomp)."""
 
 import ctypes
 import json
 import os
+import re
 import signal
 import threading
+import unittest
 
 import harness
 from harness import poll_until
 from test_rotation import T0, DAY
+from test_spawner import spawner_of
 from test_webhook import WebhookCase
 
 
@@ -76,17 +81,19 @@ class NetCase(WebhookCase):
 
     def helper(self, other_than=None):
         """keyward-net's pid (a new one if other_than is given), waiting
-        for the restart."""
+        for the restart. It is the command spawner's child, not the key
+        holder's."""
         found = {}
 
         def look():
-            for c in children(self.d.proc.pid):
+            sp = spawner_of(self.d.proc.pid)
+            for c in children(sp) if sp else []:
                 if exe_name(c) == "keyward-net" and c != other_than:
                     found["pid"] = c
                     return True
             return False
         self.assertTrue(poll_until(look, 10 * harness.SLOW),
-                        "keywardd has no keyward-net child")
+                        "keywardd's spawner has no keyward-net child")
         return found["pid"]
 
 
@@ -120,7 +127,11 @@ class TestNetHelper(NetCase):
                              if fd != 2), mine)
         with open("/proc/%d/status" % net) as f:
             status = f.read()
-        self.assertIn("\nPPid:\t%d\n" % self.d.proc.pid, status)
+        # Started by the spawner, which keywardd forked before any key.
+        self.assertIn("\nPPid:\t%d\n" % spawner_of(self.d.proc.pid),
+                      status)
+        self.assertNotIn(self.d.proc.pid, [c for c in children(
+            self.d.proc.pid) if exe_name(c) == "keyward-net"])
         self.d.kill()
         self.assertTrue(poll_until(
             lambda: not os.path.exists("/proc/%d/exe" % net) or
@@ -156,6 +167,27 @@ class TestNetHelper(NetCase):
         self.assertTrue(os.path.exists(self.h.db))
         self.assertNotIn(os.path.realpath(self.h.db),
                          fd_targets(net).values())
+
+    @unittest.skipIf(harness.VALGRIND, harness.accepted_skip(
+        "valgrind-unconfined", "the key holder's own sandbox"))
+    def test_key_holder_is_confined(self):
+        """keywardd itself: no_new_privs and its seccomp filter, seen in
+        /proc, and its log line. That the filter refuses AF_INET and
+        AF_INET6 sockets and kills on execve is proved by the probe under
+        the same profile (tests/sandbox)."""
+        status = proc_status(self.d.proc.pid)
+        self.assertEqual(status["NoNewPrivs"], "1")
+        self.assertEqual(status["Seccomp"], "2")
+        lines = [ln for ln in self.d.log_text().splitlines()
+                 if "sandbox keyholder: " in ln]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("no_new_privs, seccomp (", lines[0])
+        self.assertIn("listening on %s (keyfile mode, unlocked, confined)"
+                      % self.h.socket, self.d.log_text())
+        # The spawner, forked before the filter, is not under it: the
+        # commands it starts run with the user's full rights.
+        self.assertEqual(proc_status(spawner_of(self.d.proc.pid))
+                         ["Seccomp"], "0")
 
     def test_kill_helper_during_webhook_rotation(self):
         rcv = self.receiver()
@@ -236,3 +268,98 @@ class TestNetHelperHung(NetCase):
         self.assertEqual(self.get("app/wh")[1], 2)
         self.assertEqual([json.loads(b)["step"] for _, _, b in rcv.requests],
                          ["set", "test"])
+
+
+class TestNetHelperSigsys(NetCase):
+    """keyward-net makes a system call outside its filter (a test hook the
+    spawner arms for one helper: KEYWARD_TEST_NET_SIGSYS) at its first
+    transfer: the kernel kills it with SIGSYS, the step fails with an
+    audited reason naming the signal, the spawner starts a new helper, and
+    the retried step goes through it."""
+
+    def setUp(self):
+        self.trigger = None
+        super().setUp()
+
+    def start_agent(self):
+        """The running agent, restarted with the trigger armed."""
+        self.trigger = os.path.join(self.h.root, "net-sigsys")
+        with open(self.trigger, "w"):
+            pass
+        self.d.stop()
+        self.d.extra_env["KEYWARD_TEST_NET_SIGSYS"] = self.trigger
+        self.d.start()
+        self.r = self.rpc()
+
+    def test_forbidden_call_kills_helper_and_agent_recovers(self):
+        rcv = self.receiver()
+        url = "http://127.0.0.1:%d/h" % rcv.port
+        self.put("app/wh", b"v1")
+        self.schedule("app/wh", DAY, "webhook:" + url,
+                      hmac_secret="hooks/key", allow_insecure=True,
+                      allow_private=True)
+        self.start_agent()
+        net = self.helper()
+        # Taken by the spawner for this helper only.
+        self.assertFalse(os.path.exists(self.trigger))
+        rid = self.call("rotate.start", {"name": "app/wh"})["rotation_id"]
+        self.assertTrue(poll_until(
+            lambda: (self.status("app/wh")["rotation"] or {})
+            .get("attempts") == 1, 10 * harness.SLOW))
+        run = self.status("app/wh")["rotation"]
+        self.assertIn("keyward-net (the HTTP helper) was killed by "
+                      "signal %d" % signal.SIGSYS, run["error"])
+        retry = [r for r in self.audit_rows("app/wh")
+                 if r["op"] == "rotate.retry"]
+        self.assertEqual(len(retry), 1, retry)
+        self.assertIn("signal %d" % signal.SIGSYS, retry[0]["reason"])
+        self.assertEqual(rcv.requests, [])  # it died before sending
+        self.assertEqual(self.get("app/wh"), (b"v1", 1))
+
+        self.helper(other_than=net)  # a new helper, without the hook
+        self.set_clock(T0 + 60)  # past the step's backoff
+        self.wait_run("app/wh", rid)
+        self.assertEqual(self.get("app/wh")[1], 2)
+        self.assertEqual([json.loads(b)["step"] for _, _, b in rcv.requests],
+                         ["set", "test"])
+
+
+class TestKeyHolderConfineFiles(harness.DaemonTestCase):
+    """[agent] confine_files = on: the key holder applies its Landlock
+    rules too. The kernel then also hides other processes' /proc/PID/exe
+    from it, so a policy section that names an executable (the owner
+    policy does) no longer matches, and one that names a client token
+    still does: the reason the setting is off by default (sandbox.h)."""
+
+    @unittest.skipIf(harness.VALGRIND, harness.accepted_skip(
+        "valgrind-unconfined", "the key holder's own sandbox"))
+    def test_landlock_hides_executables_tokens_still_match(self):
+        # Made while the owner policy still works, as an operator would.
+        r = self.cli("client", "add", "conf")
+        self.assertRc(r, 0)
+        token = re.search(rb"kwt_[A-Za-z0-9_-]+", r.out).group(0).decode()
+        self.h.write_policy("000-token.ini",
+                            "[client \"conf\"]\ntoken = conf\n"
+                            "read = conf/*\nwrite = conf/*\n")
+        self.d.stop()
+        with open(self.h.ini, "a") as f:
+            f.write("\n[agent]\nconfine_files = on\n")
+        self.d.start()
+
+        abi = landlock_abi()
+        lines = [ln for ln in self.d.log_text().splitlines()
+                 if "sandbox keyholder: " in ln]
+        self.assertIn("Landlock ABI %d" % abi if abi else
+                      "Landlock absent (the kernel lacks it)", lines[-1])
+        if not abi:
+            return  # the rest needs Landlock; CI's kernels have it
+        r = self.cli("put", "conf/x", input=b"v")
+        self.assertRc(r, harness.EXIT_DENIED)
+        self.assertIn("exe unknown", r.err)
+        exe = self.copy_client("conf")
+        r = self.as_client(exe, "put", "conf/x", token=token,
+                           input=b"confined")
+        self.assertRc(r, 0)
+        r = self.as_client(exe, "get", "conf/x", token=token)
+        self.assertRc(r, 0)
+        self.assertEqual(r.out, b"confined")

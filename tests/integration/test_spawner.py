@@ -3,9 +3,12 @@ starts `command:` rotators through a process of its own, forked before
 any key is loaded.
 
 - kill -9 of the spawner while a command blocks in its set step: the
-  command and what it started die, the step fails with a clear, audited
-  reason, and its retry runs it again through a new spawner (exec'd, not
-  forked from the key holder): no version lost, no overlap;
+  command and what it started die, and so does keyward-net; the step
+  fails with a clear, audited reason; the agent, which is confined and can
+  start no process of its own, stops in order with exit status 75
+  (EX_TEMPFAIL), the stop audited with the reason, for its service manager
+  to start it again; started again, it runs the step again: no version
+  lost, no overlap;
 - the spawner dies with the agent.
 
 Reuses test_rotation's slow command (TestLeftRunning)."""
@@ -18,7 +21,7 @@ import unittest
 # that class here too.
 import test_rotation
 from harness import poll_until
-from test_rotation import DAY, needs_pidfd_open, utc
+from test_rotation import DAY, needs_pidfd_open
 
 
 def spawner_of(agent):
@@ -62,32 +65,26 @@ class TestSpawner(test_rotation.TestLeftRunning):
         self.assert_ends(cmd, "the command")
         self.assert_ends(child, "the command's child")
         self.assert_group_ends(cmd, "the command's group")
-        self.assertTrue(poll_until(
-            lambda: self.status("spawn/a")["rotation"]["attempts"] == 1, 10))
-        run = self.status("spawn/a")["rotation"]
-        self.assertEqual(run["step"], "set")
-        self.assertIn("the command spawner died", run["error"])
-        self.assertTrue(self.d.alive())
-        self.assertIn("the command spawner (pid %d) died" % first,
-                      self.d.log_text())
-        # Meanwhile the agent serves.
-        self.assertEqual(self.get("spawn/a"), (b"v1", 1))
+        # The agent cannot start another spawner once confined: it
+        # stops in order, for its service manager to start it again.
+        self.assertEqual(self.d.wait_exit(), 75, self.d.log_tail())
+        log = self.d.log_text()
+        self.assertIn("the command spawner (pid %d) died" % first, log)
+        self.assertIn("exit status 75", log)
 
-        self.set_clock(utc(run["next_try"]))
-        self.wait_copies(2)
+        self.d.start()
+        self.r = self.rpc()
+        stop = self.call("audit.query", {"op": "agent.stop", "limit": 1})
+        self.assertEqual(stop["rows"][0]["reason"],
+                         "the command spawner died")
         second = self.spawner()
         self.assertNotEqual(second, first)
-        # Exec'd again, not a fork of the key holder.
-        with open("/proc/%d/cmdline" % second, "rb") as fh:
-            self.assertEqual(fh.read().split(b"\0")[1:3],
-                             [b"--spawner", b"3"])
+        # The step in flight when the agent stopped runs again at start,
+        # as after any stop; the old copy is gone, so nothing overlaps.
+        self.assertEqual(self.get("spawn/a"), (b"v1", 1))
+        self.wait_copies(2)
         self.finish("spawn/a", rid, kills=0)
         self.assertEqual(self.get("spawn/a")[1], 2)
-        rows = [r for r in self.audit_rows("spawn/a")
-                if rid in (r["reason"] or "")]
-        retries = [r for r in rows if r["op"] == "rotate.retry"]
-        self.assertEqual(len(retries), 1, rows)
-        self.assertIn("the command spawner died", retries[0]["reason"])
 
     def test_spawner_dies_with_agent(self):
         pid = self.spawner()

@@ -55,6 +55,7 @@ static void test_every_key(void **state)
 	          "frame_timeout_ms = 700\n"
 	          "max_output_bytes = 65536\n"
 	          "log_level = debug\n"
+	          "confine_files = on\n"
 	          "[store]\n"
 	          "max_value_bytes = 1000\n"
 	          "max_versions = 4\n"
@@ -70,6 +71,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.frame_timeout_ms, 700);
 	assert_int_equal(c.max_output_bytes, 65536);
 	assert_int_equal(c.log_level, KW_LOG_DEBUG);
+	assert_int_equal(c.confine_files, 1);
 	assert_int_equal(c.max_value_bytes, 1000);
 	assert_int_equal(c.max_versions, 4);
 	assert_int_equal(c.kdf_opslimit, 1);
@@ -111,6 +113,7 @@ static void test_errors_name_line_and_key(void **state)
 	expect_error("max_connections = 5\n", ":1:", "unknown section");
 	expect_error("[agent]\nsocket = relative.sock\n", ":2:", "absolute");
 	expect_error("[agent]\nlog_level = loud\n", ":2:", "log_level");
+	expect_error("[agent]\nconfine_files = yes\n", ":2:", "on or off");
 	expect_error("[kdf]\nopslimit = 0\n", ":2:", "opslimit");
 	expect_error("[store]\nmax_versions = 0\n", ":2:", "max_versions");
 	expect_error("[agent\nmax_connections = 5\n", ":1:", "syntax");

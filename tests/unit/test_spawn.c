@@ -142,6 +142,19 @@ static void test_refused(void **state)
 	expect_refused();
 	send_raw(unknown, 2, 0); /* not even a type */
 	expect_refused();
+
+	/* NET_STARTED: one fd exactly when it did not fail, else none. */
+	struct spawn_net_started ns = { .type = SPAWN_NET_STARTED, .pid = 5 };
+	send_raw(&ns, sizeof(ns), 0);
+	expect_refused();
+	send_raw(&ns, sizeof(ns), 2);
+	expect_refused();
+	ns.fail = SPAWN_FAIL_FORK;
+	send_raw(&ns, sizeof(ns), 1);
+	expect_refused();
+	struct spawn_net_stop nt = { .type = SPAWN_NET_STOP, .pid = 5 };
+	send_raw(&nt, sizeof(nt), 1);
+	expect_refused();
 }
 
 static void test_busy_and_closed(void **state)
@@ -224,6 +237,78 @@ static void test_spawner_refuses(void **state)
 	spawner_refuses(&st, sizeof(st), in, 2);
 	close(in[0]);
 	close(in[1]);
+
+	struct spawn_net_start ns;
+	memset(&ns, 0, sizeof(ns));
+	ns.type = SPAWN_NET_START;
+	snprintf(ns.path, sizeof(ns.path), "%s", "keyward-net"); /* relative */
+	assert_int_equal(teardown(NULL), 0);
+	assert_int_equal(setup(NULL), 0);
+	spawner_refuses(&ns, sizeof(ns), NULL, 0);
+}
+
+/* Read one answer of type want from the spawner on pair[0]. */
+static void answer(uint32_t want, union spawn_msg *m, int fds[SPAWN_FDS_MAX])
+{
+	assert_int_equal(spawn_msg_recv(pair[0], m, fds), 0);
+	assert_int_equal(m->type, want);
+}
+
+/* A real spawner starts the HTTP helper (here /bin/sleep, which without
+ * an operand exits at once), hands back a socket, and on NET_STOP kills
+ * and reaps that pid and says how it ended; another pid is not its
+ * helper. */
+static void test_spawner_starts_helper(void **state)
+{
+	struct spawn_net_start st;
+	struct spawn_net_stop stop = { .type = SPAWN_NET_STOP, .id = 2 };
+	union spawn_msg m;
+	int fds[SPAWN_FDS_MAX], status;
+
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pair[0]);
+		spawner_run(pair[1]);
+	}
+	close(pair[1]);
+	pair[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	memset(&st, 0, sizeof(st));
+	st.type = SPAWN_NET_START;
+	st.id = 1;
+	snprintf(st.path, sizeof(st.path), "%s", "/bin/sleep");
+	assert_int_equal(spawn_msg_send(pair[0], &st, sizeof(st), NULL, 0), 0);
+	answer(SPAWN_NET_STARTED, &m, fds);
+	assert_int_equal(m.net_started.id, 1);
+	assert_int_equal(m.net_started.fail, SPAWN_OK);
+	assert_true(m.net_started.pid > 0);
+	assert_true(fds[0] >= 0);
+	pid_t helper = m.net_started.pid;
+	close(fds[0]);
+
+	stop.pid = helper + 100000; /* not its helper */
+	assert_int_equal(spawn_msg_send(pair[0], &stop, sizeof(stop), NULL, 0),
+	                 0);
+	answer(SPAWN_NET_STOPPED, &m, fds);
+	assert_int_equal(m.net_stopped.known, 0);
+
+	stop.id = 3;
+	stop.pid = helper;
+	assert_int_equal(spawn_msg_send(pair[0], &stop, sizeof(stop), NULL, 0),
+	                 0);
+	answer(SPAWN_NET_STOPPED, &m, fds);
+	assert_int_equal(m.net_stopped.known, 1);
+	assert_true(m.net_stopped.code == CLD_EXITED ||
+	            m.net_stopped.code == CLD_KILLED);
+	assert_int_equal(kill(helper, 0), -1); /* reaped: gone */
+
+	close(pair[0]);
+	pair[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int main(void)
@@ -236,6 +321,8 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test_setup_teardown(test_spawner_refuses, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_spawner_starts_helper,
+		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

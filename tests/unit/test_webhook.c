@@ -701,7 +701,8 @@ static int fx_setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	assert_int_equal(loop_new(&f->l), 0);
-	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, &f->w),
+	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, NULL,
+	                                    &f->w),
 	                 0);
 	f->srv.status = 204;
 	pthread_mutex_init(&f->srv.mu, NULL);
