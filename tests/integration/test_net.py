@@ -19,8 +19,7 @@ import unittest
 
 import harness
 from harness import poll_until
-from test_rotation import T0, DAY
-from test_spawner import spawner_of
+from test_rotation import T0, DAY, spawner_of
 from test_webhook import WebhookCase
 
 
@@ -355,7 +354,9 @@ class TestKeyHolderConfineFiles(harness.DaemonTestCase):
             return  # the rest needs Landlock; CI's kernels have it
         r = self.cli("put", "conf/x", input=b"v")
         self.assertRc(r, harness.EXIT_DENIED)
-        self.assertIn("exe unknown", r.err)
+        self.assertIn("exe unknown: with [agent] confine_files = on the "
+                      "agent cannot see executables; name a client token",
+                      r.err)
         exe = self.copy_client("conf")
         r = self.as_client(exe, "put", "conf/x", token=token,
                            input=b"confined")

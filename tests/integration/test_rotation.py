@@ -703,22 +703,43 @@ class TestCrash(RotationCase):
         return self.get(name)
 
 
-# Kills every other member of the script's process group: the keeper that
-# the spawner puts there (docs/rotation.md, "When the agent dies"). The
-# keeper joins the group after the command starts: look until it is there
-# (at most 10 s), or it would outlive this and end the child with the agent.
+def spawner_of(agent):
+    """The pid of agent's child named keyward-spawn, or None."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        if comm == "keyward-spawn" and int(fields[1]) == agent and \
+                fields[0] != "Z":
+            return int(name)
+    return None
+
+
+# Kills the keeper that the spawner puts in the script's process group
+# (docs/rotation.md, "When the agent dies"), found by its name: it joins
+# the group after the command starts, so look until it is there and then
+# until it is dead (at most 20 s), or it would outlive this and end the
+# child with the agent.
 KILL_KEEPER = """i=0
-while [ $i -lt 200 ]; do
-  found=
+killed=
+while [ $i -lt 400 ]; do
+  live=
   for f in /proc/[0-9]*/stat; do
     read -r s 2>/dev/null < "$f" || continue
     set -- $s
-    if [ "$5" = $$ ] && [ "$1" != $$ ]; then
+    if [ "$5" = $$ ] && [ "$2" = "(keyward-spawn)" ] && [ "$3" != Z ]; then
       kill -9 "$1" 2>/dev/null
-      found=1
+      live=1
+      killed=1
     fi
   done
-  [ -n "$found" ] && break
+  [ -n "$killed" ] && [ -z "$live" ] && break
   i=$((i + 1))
   sleep 0.05
 done
@@ -875,6 +896,11 @@ while [ ! -e %(gate)s ]; do sleep 0.05; done
         # The group is on disk before the agent dies.
         self.assertTrue(poll_until(lambda: self.recorded_group(rid) == cmd,
                                    10), "the command's group was not kept")
+        # A spawner that reads the agent's end of its socket closing
+        # before its parent-death signal lands ends the group on its way
+        # out: stopped, it can only die of the signal, as when the agent
+        # and the spawner die together (the case this test is about).
+        os.kill(spawner_of(self.d.proc.pid), signal.SIGSTOP)
         self.d.kill()
         self.assert_ends(cmd, "the command")
         self.assert_running(child, "the command's child")

@@ -21,25 +21,7 @@ import unittest
 # that class here too.
 import test_rotation
 from harness import poll_until
-from test_rotation import DAY, needs_pidfd_open
-
-
-def spawner_of(agent):
-    """The pid of agent's child named keyward-spawn, or None."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as fh:
-                text = fh.read()
-        except OSError:
-            continue
-        comm = text[text.index("(") + 1:text.rindex(")")]
-        fields = text.rsplit(")", 1)[1].split()
-        if comm == "keyward-spawn" and int(fields[1]) == agent and \
-                fields[0] != "Z":
-            return int(name)
-    return None
+from test_rotation import DAY, needs_pidfd_open, spawner_of
 
 
 class TestSpawner(test_rotation.TestLeftRunning):
