@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -30,8 +29,6 @@
 #ifndef KW_NET_RELPATH
 #define KW_NET_RELPATH "../libexec/keyward/keyward-net"
 #endif
-
-#define HELPER_FD 3
 
 typedef struct frame {
 	struct frame *next;
@@ -50,7 +47,7 @@ typedef struct pending {
 
 struct netclient {
 	loop *l;
-	netclient_launcher launch; /* .start NULL: fork and exec here */
+	netclient_launcher launch;
 	char *path;
 	int fd;    /* -1 while the helper is down */
 	pid_t pid; /* 0 while the helper is down */
@@ -93,69 +90,14 @@ static void want_events(netclient *c)
 static void on_event(loop_watch *w, uint32_t events);
 static void arm(netclient *c);
 
-static void child_exec(const char *path, int sock, pid_t parent)
-{
-	/* Only async-signal-safe calls from here to execve. */
-	char *argv[] = { (char *)"keyward-net", NULL };
-	char *envp[] = { NULL };
-	sigset_t none;
-
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
-	    getppid() != parent)
-		_exit(126);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
-		_exit(126);
-	/* dup2 onto itself would keep FD_CLOEXEC. */
-	if (sock == HELPER_FD ? fcntl(sock, F_SETFD, 0) < 0 :
-	                        dup2(sock, HELPER_FD) < 0)
-		_exit(126);
-	if (close_range(HELPER_FD + 1, UINT_MAX, 0) != 0)
-		_exit(126);
-	execve(path, argv, envp);
-	_exit(127);
-}
-
-/* Fork and exec the helper from this process (no launcher given). */
-static int fork_helper(const char *path, int *ret_fd, pid_t *ret_pid)
-{
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return KW_EIO;
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return KW_EIO;
-	}
-	if (pid == 0)
-		child_exec(path, sv[1], parent);
-	close(sv[1]);
-	*ret_fd = sv[0];
-	*ret_pid = pid;
-	return 0;
-}
-
 /* End the helper and say how it ended (*ret_status as waitpid's, -1 if
  * unknown). */
 static void helper_end(netclient *c, int *ret_status)
 {
-	int status = -1;
+	int status = -1, code, st;
 
-	if (c->launch.start) {
-		int code, st;
-		if (c->launch.stop(c->launch.ctx, c->pid, &code, &st) == 0)
-			status = code == CLD_EXITED ? (st & 0xff) << 8 :
-			                              st & 0x7f;
-	} else {
-		kill(c->pid, SIGKILL);
-		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
-			;
-	}
+	if (c->launch.stop(c->launch.ctx, c->pid, &code, &st) == 0)
+		status = code == CLD_EXITED ? (st & 0xff) << 8 : st & 0x7f;
 	c->pid = 0;
 	if (ret_status)
 		*ret_status = status;
@@ -167,11 +109,8 @@ static int helper_start(netclient *c)
 	int fd = -1, r;
 	pid_t pid = 0;
 
-	if (c->launch.start)
-		r = c->launch.start(c->launch.ctx, c->path, &fd, &pid, why,
-		                    sizeof(why));
-	else
-		r = fork_helper(c->path, &fd, &pid);
+	r = c->launch.start(c->launch.ctx, c->path, &fd, &pid, why,
+	                    sizeof(why));
 	if (r < 0) {
 		log_error("cannot start keyward-net (the HTTP helper): %s",
 		          why[0] ? why : kw_strerror(r));
@@ -441,14 +380,13 @@ int netclient_new(loop *l, const char *helper_path,
                   const netclient_launcher *launch, netclient **ret_client)
 {
 	if (!l || !helper_path || helper_path[0] != '/' || !ret_client ||
-	    (launch && (!launch->start || !launch->stop)))
+	    !launch || !launch->start || !launch->stop)
 		return KW_EINVAL;
 	netclient *c = calloc(1, sizeof(*c));
 	if (!c)
 		return KW_ENOMEM;
 	c->l = l;
-	if (launch)
-		c->launch = *launch;
+	c->launch = *launch;
 	c->fd = -1;
 	c->backoff_ms = NETCLIENT_BACKOFF_MIN_MS;
 	c->next_id = 1;

@@ -2,14 +2,13 @@
  * netclient.h - the key holder's side of keyward-net (net_main.c), the
  * process that does every HTTP transfer; netmsg.h is the channel.
  *
- * The helper is started by a launcher: in keywardd the command spawner
+ * The helper is started by a launcher: the command spawner
  * (spawn_client.h), which forks and execs it before the key holder
  * confines itself and whenever it must start again, so that the key
- * holder itself never forks or execs. Without a launcher (the unit tests)
- * netclient forks and execs it itself. Either way it runs over a
- * socketpair: fd 3 in the helper, an empty environment, every other fd
- * closed (0 and 1 on /dev/null, 2 shared for its log), PR_SET_PDEATHSIG so
- * that it dies with its parent.
+ * holder itself never forks or execs. It runs over a socketpair: fd 3 in
+ * the helper, an empty environment, every other fd closed (0 and 1 on
+ * /dev/null, 2 shared for its log), PR_SET_PDEATHSIG so that it dies with
+ * the spawner, which dies with keywardd.
  *
  * Supervision: if the helper exits, is killed or breaks the protocol, every
  * request in flight gets its callback with reply NULL and a sentence that
@@ -64,9 +63,9 @@ typedef struct netclient_launcher {
 
 /*
  * Start the helper at helper_path (absolute; copied) on l through launch
- * (copied; NULL: fork and exec it here). 0, KW_EINVAL, KW_ENOMEM, KW_EIO
- * (socketpair, fork, timerfd, the launcher). An exec that fails shows as
- * a helper that exits at once (status 127), and is restarted as any.
+ * (copied). 0, KW_EINVAL, KW_ENOMEM, KW_EIO (timerfd, the launcher). An
+ * exec that fails shows as a helper that exits at once (status 127), and
+ * is restarted as any.
  */
 int netclient_new(loop *l, const char *helper_path,
                   const netclient_launcher *launch, netclient **ret_client);

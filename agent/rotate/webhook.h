@@ -91,7 +91,7 @@ typedef struct webhook_request {
 
 /*
  * Start keyward-net from helper_path (netclient_helper_path finds it)
- * through launch (netclient.h; NULL: fork and exec it here) and register
+ * through launch (netclient.h) and register
  * on l until webhook_client_free. 0, KW_EINVAL, KW_ENOMEM, KW_EIO.
  */
 int webhook_client_new(loop *l, const char *helper_path,

@@ -78,6 +78,16 @@ class NetCase(WebhookCase):
         super().setUp()
         self.put("hooks/key", self.KEY)
 
+    def loopback_hook(self, name):
+        """A receiver on loopback, and name (value v1) scheduled for
+        rotation through it; the receiver."""
+        rcv = self.receiver()
+        self.put(name, b"v1")
+        self.schedule(name, DAY, "webhook:http://127.0.0.1:%d/h" % rcv.port,
+                      hmac_secret="hooks/key", allow_insecure=True,
+                      allow_private=True)
+        return rcv
+
     def helper(self, other_than=None):
         """keyward-net's pid (a new one if other_than is given), waiting
         for the restart. It is the command spawner's child, not the key
@@ -189,14 +199,9 @@ class TestNetHelper(NetCase):
                          ["Seccomp"], "0")
 
     def test_kill_helper_during_webhook_rotation(self):
-        rcv = self.receiver()
+        rcv = self.loopback_hook("app/wh")
         rcv.hold = threading.Event()
-        url = "http://127.0.0.1:%d/h" % rcv.port
-        self.put("app/wh", b"v1")
         self.put("other/value", b"still served")
-        self.schedule("app/wh", DAY, "webhook:" + url,
-                      hmac_secret="hooks/key", allow_insecure=True,
-                      allow_private=True)
         net = self.helper()
         rid = self.call("rotate.start", {"name": "app/wh"})["rotation_id"]
         # The set step's request is at the receiver, held there.
@@ -238,12 +243,7 @@ class TestNetHelperHung(NetCase):
                            "webhook_timeout_seconds": 1}}
 
     def test_stopped_helper_is_replaced(self):
-        rcv = self.receiver()
-        url = "http://127.0.0.1:%d/h" % rcv.port
-        self.put("app/wh", b"v1")
-        self.schedule("app/wh", DAY, "webhook:" + url,
-                      hmac_secret="hooks/key", allow_insecure=True,
-                      allow_private=True)
+        rcv = self.loopback_hook("app/wh")
         net = self.helper()
         os.kill(net, signal.SIGSTOP)
         try:
@@ -291,12 +291,7 @@ class TestNetHelperSigsys(NetCase):
         self.r = self.rpc()
 
     def test_forbidden_call_kills_helper_and_agent_recovers(self):
-        rcv = self.receiver()
-        url = "http://127.0.0.1:%d/h" % rcv.port
-        self.put("app/wh", b"v1")
-        self.schedule("app/wh", DAY, "webhook:" + url,
-                      hmac_secret="hooks/key", allow_insecure=True,
-                      allow_private=True)
+        rcv = self.loopback_hook("app/wh")
         self.start_agent()
         net = self.helper()
         # Taken by the spawner for this helper only.

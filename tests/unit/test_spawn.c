@@ -183,13 +183,9 @@ static void test_names(void **state)
 	assert_string_equal(spawn_step_name(SPAWN_STEP_NONE), "?");
 }
 
-/* A real spawner on pair[1]: it gets msg and must end (status 1) without
- * answering. */
-static void spawner_refuses(const void *msg, size_t len, const int *fds,
-                            size_t nfds)
+/* A real spawner on pair[1], forked; its pid. */
+static pid_t spawner_start(void)
 {
-	union spawn_msg m;
-	int got[SPAWN_FDS_MAX], status;
 	pid_t pid = fork();
 
 	assert_true(pid >= 0);
@@ -200,6 +196,17 @@ static void spawner_refuses(const void *msg, size_t len, const int *fds,
 	/* The spawner's end is its own: its exit must close the socket. */
 	close(pair[1]);
 	pair[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return pid;
+}
+
+/* A real spawner gets msg and must end (status 1) without answering. */
+static void spawner_refuses(const void *msg, size_t len, const int *fds,
+                            size_t nfds)
+{
+	union spawn_msg m;
+	int got[SPAWN_FDS_MAX], status;
+	pid_t pid = spawner_start();
+
 	assert_int_equal(spawn_msg_send(pair[0], msg, len, fds, nfds), 0);
 	assert_int_equal(spawn_msg_recv(pair[0], &m, got), KW_ECLOSED);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -266,14 +273,7 @@ static void test_spawner_starts_helper(void **state)
 	int fds[SPAWN_FDS_MAX], status;
 
 	(void)state;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(pair[0]);
-		spawner_run(pair[1]);
-	}
-	close(pair[1]);
-	pair[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pid_t pid = spawner_start();
 
 	memset(&st, 0, sizeof(st));
 	st.type = SPAWN_NET_START;

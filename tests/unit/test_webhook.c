@@ -39,6 +39,7 @@
 #include "keyward.h"
 #include "loop.h"
 #include "secmem.h"
+#include "spawn_client.h"
 #include "webhook.h"
 #include "webhook_guard.h"
 
@@ -696,12 +697,30 @@ static void on_done(void *arg, int result, const char *detail)
 	snprintf(o->detail, sizeof(o->detail), "%s", detail);
 }
 
+/* keyward-net starts as in keywardd: through a command spawner, forked
+ * in main before any thread (spawn_client.h). */
+static spawn_client *spawner;
+
+static int net_start(void *ctx, const char *path, int *ret_fd, pid_t *ret_pid,
+                     char *why, size_t whysz)
+{
+	return spawn_net_start(ctx, path, ret_fd, ret_pid, why, whysz);
+}
+
+static int net_stop(void *ctx, pid_t pid, int *ret_code, int *ret_status)
+{
+	return spawn_net_stop(ctx, pid, ret_code, ret_status);
+}
+
 static int fx_setup(void **state)
 {
+	const netclient_launcher launch = { .ctx = spawner,
+		                            .start = net_start,
+		                            .stop = net_stop };
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	assert_int_equal(loop_new(&f->l), 0);
-	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, NULL,
+	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, &launch,
 	                                    &f->w),
 	                 0);
 	f->srv.status = 204;
@@ -1596,9 +1615,10 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	if (kw_secmem_init() != 0)
+	if (kw_secmem_init() != 0 || spawn_client_new(&spawner) != 0)
 		return 1;
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	spawn_client_free(spawner);
 	tls_clean();
 	return r;
 }
