@@ -184,17 +184,18 @@ static int add_arg_rules(scmp_filter_ctx ctx, enum sandbox_profile profile,
 		return rc;
 	}
 	/* The key holder: Unix sockets only. Other families fail rather
-	 * than kill, so that a library probing for one carries on. */
+	 * than kill, so that a library probing for one carries on. (The
+	 * unused datum_b is spelt out: clang warns on a missing field.) */
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	                       SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	                       SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),
 	                       SCMP_SYS(socket), 1,
-	                       SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	                       SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
-	                       SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	                       SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT),
 	                       SCMP_SYS(socketpair), 1,
-	                       SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	                       SCMP_A0(SCMP_CMP_NE, AF_UNIX, 0));
 	*count += 2;
 	return rc;
 }
