@@ -943,16 +943,26 @@ static bool agent_socket_live(const struct sockaddr_un *sa)
 }
 
 /* The directory of the socket at sock, in ret_dir. */
+/* The directory of path (absolute: "/" for "/name") into out; false if
+ * there is none or it does not fit. */
+static bool dir_of(const char *path, char *out, size_t outsz)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash == path ? 1 : slash ? (size_t)(slash - path) : 0;
+
+	if (n == 0 || n >= outsz)
+		return false;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return true;
+}
+
 static int agent_socket_dirname(const char *sock, char ret_dir[KW_PATH_MAX])
 {
-	size_t n = strlen(sock);
-	memcpy(ret_dir, sock, n + 1);
-	char *slash = strrchr(ret_dir, '/');
-	if (!slash || slash == ret_dir) {
+	if (!dir_of(sock, ret_dir, KW_PATH_MAX) || strcmp(ret_dir, "/") == 0) {
 		log_error("%s: the socket needs a directory of its own", sock);
 		return KW_EINVAL;
 	}
-	*slash = '\0';
 	return 0;
 }
 
@@ -1562,19 +1572,6 @@ static int agent_start_spawner(agent *a)
 	else
 		spawn_client_on_lost(a->spawn, agent_on_spawner_lost, a);
 	return r;
-}
-
-/* The directory of path (absolute) into out; false if it does not fit. */
-static bool dir_of(const char *path, char *out, size_t outsz)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
-
-	if (n >= outsz)
-		return false;
-	memcpy(out, path, n);
-	out[n] = '\0';
-	return true;
 }
 
 /*

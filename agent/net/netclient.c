@@ -18,7 +18,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,23 +89,20 @@ static void want_events(netclient *c)
 static void on_event(loop_watch *w, uint32_t events);
 static void arm(netclient *c);
 
-/* End the helper and say how it ended (*ret_status as waitpid's, -1 if
- * unknown). */
-static void helper_end(netclient *c, int *ret_status)
+/* End the helper: the launcher's answer, with how it ended (*ret_code
+ * CLD_EXITED, CLD_KILLED or CLD_DUMPED; *ret_status) when 0. */
+static int helper_end(netclient *c, int *ret_code, int *ret_status)
 {
-	int status = -1, code, st;
+	int r = c->launch.stop(c->launch.ctx, c->pid, ret_code, ret_status);
 
-	if (c->launch.stop(c->launch.ctx, c->pid, &code, &st) == 0)
-		status = code == CLD_EXITED ? (st & 0xff) << 8 : st & 0x7f;
 	c->pid = 0;
-	if (ret_status)
-		*ret_status = status;
+	return r;
 }
 
 static int helper_start(netclient *c)
 {
 	char why[NETCLIENT_LOST_MAX] = "";
-	int fd = -1, r;
+	int fd = -1, r, code, status;
 	pid_t pid = 0;
 
 	r = c->launch.start(c->launch.ctx, c->path, &fd, &pid, why,
@@ -123,7 +119,7 @@ static int helper_start(netclient *c)
 	             EPOLLIN | (c->out_head ? EPOLLOUT : 0u), on_event,
 	             c) < 0) {
 		close(fd);
-		helper_end(c, NULL);
+		(void)helper_end(c, &code, &status);
 		return KW_EIO;
 	}
 	c->fd = fd;
@@ -172,28 +168,28 @@ static void schedule_restart(netclient *c)
 static void helper_lost(netclient *c, const char *why)
 {
 	char lost[NETCLIENT_LOST_MAX];
-	int status = 0;
+	int code = 0, status = 0;
 
 	loop_del(c->l, &c->watch);
 	close(c->fd);
 	c->fd = -1;
-	helper_end(c, &status);
+	int ended = helper_end(c, &code, &status);
 	if (why)
 		snprintf(lost, sizeof(lost), "keyward-net (the HTTP helper) %s",
 		         why);
-	else if (status == -1)
+	else if (ended < 0)
 		snprintf(lost, sizeof(lost),
 		         "keyward-net (the HTTP helper) ended; how is unknown "
 		         "(the command spawner that ran it is gone)");
-	else if (WIFSIGNALED(status))
+	else if (code != CLD_EXITED)
 		snprintf(
 			lost, sizeof(lost),
 			"keyward-net (the HTTP helper) was killed by signal %d",
-			WTERMSIG(status));
+			status);
 	else
 		snprintf(lost, sizeof(lost),
 		         "keyward-net (the HTTP helper) exited with status %d",
-		         WEXITSTATUS(status));
+		         status);
 
 	if (loop_now_ms() - c->started_ms >= NETCLIENT_HEALTHY_MS)
 		c->backoff_ms = NETCLIENT_BACKOFF_MIN_MS;
@@ -414,12 +410,14 @@ int netclient_new(loop *l, const char *helper_path,
 
 void netclient_free(netclient *c)
 {
+	int code, status;
+
 	if (!c)
 		return;
 	if (c->fd >= 0) {
 		loop_del(c->l, &c->watch);
 		close(c->fd);
-		helper_end(c, NULL);
+		(void)helper_end(c, &code, &status);
 	}
 	loop_del(c->l, &c->timer);
 	close(c->tfd);

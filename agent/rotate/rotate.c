@@ -174,23 +174,9 @@ void rotate_free(rotate *r)
 	free(r);
 }
 
-static int net_launch(void *ctx, const char *path, int *ret_fd, pid_t *ret_pid,
-                      char *why, size_t whysz)
-{
-	return spawn_net_start(ctx, path, ret_fd, ret_pid, why, whysz);
-}
-
-static int net_stop(void *ctx, pid_t pid, int *ret_code, int *ret_status)
-{
-	return spawn_net_stop(ctx, pid, ret_code, ret_status);
-}
-
 webhook_client *rotate_net_start(loop *l, spawn_client *sp, char *why,
                                  size_t whysz)
 {
-	const netclient_launcher launch = { .ctx = sp,
-		                            .start = net_launch,
-		                            .stop = net_stop };
 	char path[PATH_MAX];
 	webhook_client *w = NULL;
 	int rr = netclient_helper_path(path, sizeof(path));
@@ -200,7 +186,7 @@ webhook_client *rotate_net_start(loop *l, spawn_client *sp, char *why,
 		snprintf(why, whysz,
 		         "keyward-net (the HTTP helper) is not installed "
 		         "beside keywardd");
-	else if ((rr = webhook_client_new(l, path, &launch, &w)) < 0)
+	else if ((rr = webhook_client_new(l, path, sp, &w)) < 0)
 		snprintf(why, whysz,
 		         "keyward-net (the HTTP helper) cannot be started: %s",
 		         kw_strerror(rr));

@@ -418,11 +418,25 @@ static void on_results(loop_watch *lw, uint32_t events)
 	sodium_memzero(detail, sizeof(detail));
 }
 
-int webhook_client_new(loop *l, const char *helper_path,
-                       const netclient_launcher *launch,
+/* keyward-net's launcher (netclient.h): the command spawner. */
+static int net_launch(void *ctx, const char *path, int *ret_fd, pid_t *ret_pid,
+                      char *why, size_t whysz)
+{
+	return spawn_net_start(ctx, path, ret_fd, ret_pid, why, whysz);
+}
+
+static int net_stop(void *ctx, pid_t pid, int *ret_code, int *ret_status)
+{
+	return spawn_net_stop(ctx, pid, ret_code, ret_status);
+}
+
+int webhook_client_new(loop *l, const char *helper_path, spawn_client *sp,
                        webhook_client **ret_client)
 {
-	if (!l || !helper_path || !ret_client)
+	const netclient_launcher launch = { .ctx = sp,
+		                            .start = net_launch,
+		                            .stop = net_stop };
+	if (!l || !helper_path || !sp || !ret_client)
 		return KW_EINVAL;
 	webhook_client *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -434,7 +448,7 @@ int webhook_client_new(loop *l, const char *helper_path,
 		goto fail_efd;
 	if ((r = loop_add(l, &w->watch, w->efd, EPOLLIN, on_results, w)) < 0)
 		goto fail_watch;
-	if ((r = netclient_new(l, helper_path, launch, &w->net)) < 0)
+	if ((r = netclient_new(l, helper_path, &launch, &w->net)) < 0)
 		goto fail_net;
 	*ret_client = w;
 	return 0;

@@ -50,8 +50,8 @@
 #include <sys/types.h>
 
 #include "loop.h"
-#include "netclient.h"
 #include "rotjob.h"
+#include "spawn_client.h"
 
 #define WEBHOOK_RESPONSE_MAX   (64u * 1024u)
 #define WEBHOOK_URL_MAX        1024u
@@ -91,11 +91,11 @@ typedef struct webhook_request {
 
 /*
  * Start keyward-net from helper_path (netclient_helper_path finds it)
- * through launch (netclient.h) and register
- * on l until webhook_client_free. 0, KW_EINVAL, KW_ENOMEM, KW_EIO.
+ * through the command spawner sp (spawn_client.h: it forks and execs the
+ * helper, now and at every restart) and register on l until
+ * webhook_client_free. 0, KW_EINVAL, KW_ENOMEM, KW_EIO.
  */
-int webhook_client_new(loop *l, const char *helper_path,
-                       const netclient_launcher *launch,
+int webhook_client_new(loop *l, const char *helper_path, spawn_client *sp,
                        webhook_client **ret_client);
 /*
  * Cancel every job (no callbacks), stop keyward-net, free. Safe from

@@ -269,6 +269,21 @@ static int await_answer(spawn_client *c, uint32_t want, uint32_t id,
 	}
 }
 
+/* Send msg (len bytes, nfds fds) and read the answer of type want to its
+ * id. 0; KW_EIO (the spawner was ended). */
+static int round_trip(spawn_client *c, const void *msg, size_t len,
+                      const int *fds, size_t nfds, uint32_t want, uint32_t id,
+                      union spawn_msg *ret, int ret_fds[static SPAWN_FDS_MAX])
+{
+	int r = spawn_msg_send(c->sock, msg, len, fds, nfds);
+
+	if (r < 0) {
+		lost_for(c, r);
+		return KW_EIO;
+	}
+	return await_answer(c, want, id, ret, ret_fds);
+}
+
 /* The spawner, or KW_EBUSY: it died, and the key holder, which may be
  * confined by now, cannot start another (spawn_client.h). */
 static int spawn_ready(const spawn_client *c)
@@ -304,12 +319,8 @@ int spawn_command(spawn_client *c, const char *path, int in_fd, int out_fd,
 	m.cpu_seconds = cpu_seconds;
 	memcpy(m.path, path, len + 1);
 	const int pass[2] = { in_fd, out_fd };
-	r = spawn_msg_send(c->sock, &m, sizeof(m), pass, 2);
-	if (r < 0)
-		lost_for(c, r);
-	else
-		r = await_answer(c, SPAWN_STARTED, m.id, &ans, fds);
-	if (r < 0) {
+	if (round_trip(c, &m, sizeof(m), pass, 2, SPAWN_STARTED, m.id, &ans,
+	               fds) < 0) {
 		free(wt);
 		snprintf(ret_why, why_size, "the command spawner died");
 		return KW_EIO;
@@ -386,12 +397,8 @@ int spawn_net_start(spawn_client *c, const char *path, int *ret_fd,
 	m.type = SPAWN_NET_START;
 	m.id = ++c->next_id;
 	memcpy(m.path, path, len + 1);
-	r = spawn_msg_send(c->sock, &m, sizeof(m), NULL, 0);
-	if (r < 0)
-		lost_for(c, r);
-	else
-		r = await_answer(c, SPAWN_NET_STARTED, m.id, &ans, fds);
-	if (r < 0) {
+	if (round_trip(c, &m, sizeof(m), NULL, 0, SPAWN_NET_STARTED, m.id, &ans,
+	               fds) < 0) {
 		snprintf(ret_why, why_size, "the command spawner died");
 		return KW_EIO;
 	}
@@ -422,12 +429,8 @@ int spawn_net_stop(spawn_client *c, pid_t pid, int *ret_code, int *ret_status)
 	m.type = SPAWN_NET_STOP;
 	m.id = ++c->next_id;
 	m.pid = pid;
-	int r = spawn_msg_send(c->sock, &m, sizeof(m), NULL, 0);
-	if (r < 0) {
-		lost_for(c, r);
-		return KW_EIO;
-	}
-	if (await_answer(c, SPAWN_NET_STOPPED, m.id, &ans, fds) < 0)
+	if (round_trip(c, &m, sizeof(m), NULL, 0, SPAWN_NET_STOPPED, m.id, &ans,
+	               fds) < 0)
 		return KW_EIO;
 	if (!ans.net_stopped.known)
 		return KW_ENOTFOUND;

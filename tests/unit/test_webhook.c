@@ -701,26 +701,12 @@ static void on_done(void *arg, int result, const char *detail)
  * in main before any thread (spawn_client.h). */
 static spawn_client *spawner;
 
-static int net_start(void *ctx, const char *path, int *ret_fd, pid_t *ret_pid,
-                     char *why, size_t whysz)
-{
-	return spawn_net_start(ctx, path, ret_fd, ret_pid, why, whysz);
-}
-
-static int net_stop(void *ctx, pid_t pid, int *ret_code, int *ret_status)
-{
-	return spawn_net_stop(ctx, pid, ret_code, ret_status);
-}
-
 static int fx_setup(void **state)
 {
-	const netclient_launcher launch = { .ctx = spawner,
-		                            .start = net_start,
-		                            .stop = net_stop };
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	assert_int_equal(loop_new(&f->l), 0);
-	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, &launch,
+	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, spawner,
 	                                    &f->w),
 	                 0);
 	f->srv.status = 204;
