@@ -715,18 +715,24 @@ def b64(data):
 FAILSYNC_SO = os.environ.get("KW_FAILSYNC_SO", "")
 
 
-def start_with_failing_sync(case):
-    """Start case's daemon (a DaemonTestCase with START = False) with
-    failsync.c preloaded, and set case.trigger: while that file exists,
-    syncing SQLite's WAL fails with EIO."""
-    case.trigger = os.path.join(case.h.work, "failsync.on")
+def start_with_shim(case, so, trigger_var, trigger_name):
+    """Start case's daemon (a DaemonTestCase with START = False) with the
+    fault shim so preloaded, and set case.trigger to WORK/trigger_name,
+    named to the shim in trigger_var: the fault is on while it exists."""
+    case.trigger = os.path.join(case.h.work, trigger_name)
     case.d.extra_env = {
-        "LD_PRELOAD": FAILSYNC_SO,
-        "KW_FAILSYNC_TRIGGER": case.trigger,
+        "LD_PRELOAD": so,
+        trigger_var: case.trigger,
         # The shim loads before the sanitizer runtime in ASan builds.
         "ASAN_OPTIONS": "verify_asan_link_order=0",
     }
     case.d.start()
+
+
+def start_with_failing_sync(case):
+    """start_with_shim with failsync.c: while case.trigger exists, syncing
+    SQLite's WAL fails with EIO."""
+    start_with_shim(case, FAILSYNC_SO, "KW_FAILSYNC_TRIGGER", "failsync.on")
 
 
 def keep_busy(socket_path, stop):

@@ -15,7 +15,8 @@ import shutil
 import signal
 import unittest
 
-from harness import EXIT_ERROR, b64, poll_until, render_config
+from harness import (EXIT_ERROR, b64, poll_until, render_config,
+                     start_with_shim)
 from test_audit import EX_DATAERR, AuditCase
 
 FAILWRITE_SO = os.environ.get("KW_FAILWRITE_SO", "")
@@ -112,13 +113,8 @@ class ShortWrite(CheckpointCase):
 
     def setUp(self):
         super().setUp()
-        self.trigger = os.path.join(self.h.work, "failwrite.on")
-        self.d.extra_env = {
-            "LD_PRELOAD": FAILWRITE_SO,
-            "KW_FAILWRITE_TRIGGER": self.trigger,
-            "ASAN_OPTIONS": "verify_asan_link_order=0",
-        }
-        self.d.start()
+        start_with_shim(self, FAILWRITE_SO, "KW_FAILWRITE_TRIGGER",
+                        "failwrite.on")
         self.put_secret()
 
     def test_short_writes_then_enospc_leave_no_half_line(self):

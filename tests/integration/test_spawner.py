@@ -3,12 +3,11 @@ starts `command:` rotators through a process of its own, forked before
 any key is loaded.
 
 - kill -9 of the spawner while a command blocks in its set step: the
-  command and what it started die, and so does keyward-net; the step
-  fails with a clear, audited reason; the agent, which is confined and can
-  start no process of its own, stops in order with exit status 75
-  (EX_TEMPFAIL), the stop audited with the reason, for its service manager
-  to start it again; started again, it runs the step again: no version
-  lost, no overlap;
+  command and what it started die, and so does keyward-net; the agent,
+  which is confined and can start no process of its own, stops in order
+  with exit status 75 (EX_TEMPFAIL), the stop audited with the reason, for
+  its service manager to start it again; started again, it runs the step
+  again: no version lost, no overlap;
 - the spawner dies with the agent.
 
 Reuses test_rotation's slow command (TestLeftRunning)."""
