@@ -32,6 +32,7 @@ void config_defaults(kw_config *ret)
 		.frame_timeout_ms = 10000,
 		.max_output_bytes = 4 * 1024 * 1024,
 		.log_level = KW_LOG_INFO,
+		.confine_files = 1,
 		.max_value_bytes = KW_VALUE_MAX_DEFAULT,
 		.max_versions = 10,
 		.audit_checkpoint_rows = 1000,

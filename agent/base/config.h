@@ -30,8 +30,8 @@ typedef struct kw_config {
 	uint32_t frame_timeout_ms; /* close if a partial line sits this long */
 	uint32_t max_output_bytes; /* unread responses held per connection */
 	int log_level;             /* 0 error, 1 warn, 2 info, 3 debug */
-	/* 1: Landlock rules for the key holder too (sandbox.h); read at
-	 * start only */
+	/* 1 (the default): Landlock rules for the key holder too
+	 * (sandbox.h); read at start only */
 	int confine_files;
 	/* [store] */
 	size_t max_value_bytes;

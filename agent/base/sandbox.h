@@ -41,14 +41,11 @@
  * Landlock and the key holder: a Landlock domain also bars its process
  * from ptrace-reading any process outside the domain, and reading
  * /proc/PID/exe (readlink, stat) is such a read. keywardd identifies its
- * clients by that link (peer.h) and checks it on every message, so under
- * Landlock every client's executable is unknown and no policy that names
- * an executable matches (the owner policy does). keywardd therefore
- * applies the key holder's Landlock rules only when [agent]
- * confine_files = on (docs/config.md), for deployments whose policy
- * sections name client tokens, not executables; it always applies no_new_privs
- * and the seccomp filter, which is what keeps it off the network and from
- * exec'ing.
+ * clients by that link (peer.h), so when it applies its Landlock rules
+ * (unless [agent] confine_files = off, docs/config.md) it has its command
+ * spawner read the link for it (peer_set_exe_broker, procexe.h). It
+ * always applies no_new_privs and the seccomp filter, which is what keeps
+ * it off the network and from exec'ing.
  *
  * Landlock: the best ABI the kernel offers is used (rights newer than
  * the kernel are left out). Where the kernel lacks Landlock (or it is
@@ -75,8 +72,9 @@
  *     unlocked and the key-derivation thread starts. The socket is bound
  *     afterwards, under the filter. With confine_files: home =
  *     KEYWARD_HOME, runtime = the socket's directory (made first),
- *     extra_ro = the config file and webhook_ca_file, extra_rw = the
- *     audit anchor's directory; a SIGHUP reload stays inside those.
+ *     extra_ro = the config file, webhook_ca_file and, in test builds,
+ *     the test clock's directory, extra_rw = the audit anchor's
+ *     directory; a SIGHUP reload stays inside those.
  *     keywardd --no-sandbox (valgrind runs) skips it and says so.
  *   - keyward-net (agent/net/, its main()): right after it is
  *     re-executed and has set up libcurl (curl_global_init, which reads

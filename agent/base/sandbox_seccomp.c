@@ -60,7 +60,8 @@ static const struct allowed allowed[] = {
 	{ "newfstatat", ALL },
 	{ "access", ALL },    /* SQLite; OpenSSL's config lookup */
 	{ "fstatfs", KH },    /* SQLite checks the filesystem */
-	{ "readlink", KH },   /* /proc/PID/exe of a peer, /proc/self/fd */
+	{ "readlink", KH },   /* /proc/self/fd */
+	{ "readlinkat", KH }, /* a peer's exe (procexe.h), unless Landlocked */
 	{ "getdents64", KH }, /* policy directory, /proc, /proc/self/fd */
 	{ "fcntl", ALL },     /* SQLite's locks, O_NONBLOCK, F_DUPFD_CLOEXEC */
 	{ "flock", KH },      /* the store's single-agent lock */

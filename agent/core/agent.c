@@ -1237,18 +1237,22 @@ static void agent_refuse(int fd, int err, const char *why)
 	close(fd);
 }
 
-/* Reading a peer's credentials takes two more descriptors for a moment
- * (its pidfd, /proc/PID/exe). Without them it would look like an unknown
- * program and be denied, when the agent is only out of room. */
+/* Reading a peer's credentials takes three more descriptors for a moment
+ * (its pidfd, its /proc directory, and its maps from the spawner or
+ * /proc/PID/exe). Without them it would look like an unknown program and
+ * be denied, when the agent is only out of room. */
 static bool agent_fd_headroom(int fd)
 {
-	int d1 = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	int d2 = d1 >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (d1 >= 0)
-		close(d1);
-	if (d2 >= 0)
-		close(d2);
-	return d2 >= 0;
+	int d[3] = { -1, -1, -1 };
+	bool room = true;
+
+	for (size_t i = 0; i < 3 && room; i++)
+		room = (d[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (d[i] >= 0)
+			close(d[i]);
+	}
+	return room;
 }
 
 void agent_adopt(agent *a, int fd)
@@ -1574,18 +1578,30 @@ static int agent_start_spawner(agent *a)
 	return r;
 }
 
+/* Under Landlock, clients' executables are read by the spawner (peer.h). */
+static int agent_exe_broker(void *arg, int procfd, char path[static PATH_MAX],
+                            procexe_id *ret_id, int *ret_exe_fd,
+                            int *ret_maps_fd)
+{
+	agent *a = arg;
+
+	return spawn_exe_read(a->spawn, procfd, path, ret_id, ret_exe_fd,
+	                      ret_maps_fd);
+}
+
 /*
  * Confine the key holder for good (sandbox.h): after the spawner and
  * keyward-net run, before the store opens, a key is read, a thread starts
  * or the socket is bound. no_new_privs and the seccomp filter always;
- * Landlock only with [agent] confine_files = on (sandbox.h says why),
- * then to the home, the socket's directory, and what the configuration
- * names outside them (the config file itself and webhook_ca_file
- * read-only, the audit anchor's directory read-write).
+ * Landlock unless [agent] confine_files = off, to the home, the socket's
+ * directory, and what the configuration names outside them (the config
+ * file itself and webhook_ca_file read-only, the audit anchor's directory
+ * read-write). Under Landlock the spawner reads clients' executables.
  */
 static int agent_confine(agent *a, unsigned flags, const char *socket_override)
 {
-	char sockdir[KW_PATH_MAX], anchordir[KW_PATH_MAX];
+	char sockdir[KW_PATH_MAX], anchordir[KW_PATH_MAX],
+		clockdir[KW_PATH_MAX];
 	const char *ro[SANDBOX_EXTRA_MAX + 1] = { NULL };
 	const char *rw[2] = { NULL };
 	struct sandbox_paths paths = { .home = a->home, .no_landlock = true };
@@ -1618,6 +1634,12 @@ static int agent_confine(agent *a, unsigned flags, const char *socket_override)
 		    dir_of(a->cfg.audit_anchor, anchordir, sizeof(anchordir)) &&
 		    access(anchordir, F_OK) == 0)
 			rw[0] = anchordir;
+		/* Test builds: the test clock's file is rewritten by rename,
+		 * so its directory (clock.h; never in a release build). */
+		if (clock_test_file() &&
+		    dir_of(clock_test_file(), clockdir, sizeof(clockdir)) &&
+		    access(clockdir, F_OK) == 0)
+			ro[n++] = clockdir;
 		paths = (struct sandbox_paths){ .home = a->home,
 			                        .runtime = sockdir,
 			                        .extra_ro = ro,
@@ -1631,6 +1653,8 @@ static int agent_confine(agent *a, unsigned flags, const char *socket_override)
 		return r;
 	}
 	a->confined = true;
+	if (state.landlock_abi > 0 && a->cfg.confine_files)
+		peer_set_exe_broker(agent_exe_broker, a);
 	return 0;
 }
 
@@ -1846,6 +1870,7 @@ void agent_fini(agent *a)
 		conn_free(a->conns);
 	rotate_free(a->rot);         /* before the loop: its jobs watch fds */
 	webhook_client_free(a->net); /* the store never opened */
+	peer_set_exe_broker(NULL, NULL); /* it reads through the spawner */
 	spawn_client_free(a->spawn); /* after the jobs: it ends their groups */
 	unlock_worker_stop(a->worker);
 	if (a->loop)

@@ -1,11 +1,11 @@
 /*
  * peer.c - who is on the other end of a Unix socket (see peer.h).
  *
- * The executable is read from /proc/PID/exe, which names whatever process
- * holds PID *now*. Two things keep a recycled pid from lending its binary
- * to a peer that has gone: the pidfd (it refers to the peer's process, not
- * to the number) must not have exited after the read, or, without a pidfd,
- * the process start time must be the same before and after the read.
+ * The executable is read through the peer's /proc/PID directory, opened
+ * once and bound to the peer's process, so a recycled pid cannot lend its
+ * binary to a peer that has gone. That directory is opened for the pid
+ * SO_PEERCRED gave only while the peer's pidfd shows it alive or,
+ * without a pidfd, its start time is the same before and after.
  */
 #include "peer.h"
 
@@ -46,7 +46,6 @@
 #define PROC_PATH_MAX   64
 #define HASH_CHUNK      (64 * 1024)
 #define CACHE_MAX       4096
-#define DELETED_SUFFIX  " (deleted)"
 #define PROC_STAT_BYTES 4096
 
 _Static_assert(crypto_hash_sha256_BYTES == 32, "digest size");
@@ -129,91 +128,39 @@ static bool pidfd_alive(int pidfd)
 	return poll(&pfd, 1, 0) == 0;
 }
 
-static bool same_file(const struct stat *a, const struct stat *b)
+static peer_exe_broker_fn broker;
+static void *broker_arg;
+
+void peer_set_exe_broker(peer_exe_broker_fn fn, void *arg)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+	broker = fn;
+	broker_arg = arg;
 }
 
-/* The same version of the same file: size and mtime too. */
-static bool same_version(const struct stat *a, const struct stat *b)
-{
-	return same_file(a, b) && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Is st the version of /proc/PID/exe p last saw? */
-static bool same_seen(const peer_info *p, const struct stat *st)
-{
-	return p->seen && st->st_dev == p->seen_dev &&
-	       st->st_ino == p->seen_ino && st->st_size == p->seen_size &&
-	       st->st_mtim.tv_sec == p->seen_mtime.tv_sec &&
-	       st->st_mtim.tv_nsec == p->seen_mtime.tv_nsec;
-}
-
-/*
- * Fill p's exe fields, or leave exe_known false. Fails closed:
- * - a path that does not fit PATH_MAX is unknown, not truncated;
- * - " (deleted)" means the file the process runs was unlinked or replaced
- *   (a package upgrade renames a new binary over it): the path now names
- *   a different file, or none, so it would vouch for the wrong program;
- * - likewise if the path, looked up now, is not the file the process runs
- *   (renamed over while still linked elsewhere, or another mount
- *   namespace, where the path means something else to us);
- * - a process that is gone by the end, or whose pid was reused meanwhile.
- */
+/* Fill p's exe fields, or leave exe_known false (procexe_read says when
+ * it fails closed). Through the broker where the process is confined:
+ * then also the maps descriptor that shows an exec (procexe.h). */
 static void exe_read(peer_info *p)
 {
-	char link[PROC_PATH_MAX];
-	char exe[PATH_MAX];
-	unsigned long long start0 = 0, start1 = 0;
-	struct stat st, by_path, seen;
-	ssize_t n;
-	size_t dl = strlen(DELETED_SUFFIX);
-
 	p->exe_known = false;
 	p->exe[0] = '\0';
 	p->seen = false;
-	if (p->pid <= 0 || proc_path(link, p->pid, "exe") < 0)
+	if (p->maps_fd >= 0)
+		close(p->maps_fd);
+	p->maps_fd = -1;
+	if (p->procfd < 0)
 		return;
-	if (stat(link, &seen) == 0) {
-		p->seen = true;
-		p->seen_dev = seen.st_dev;
-		p->seen_ino = seen.st_ino;
-		p->seen_size = seen.st_size;
-		p->seen_mtime = seen.st_mtim;
+	if (broker) {
+		/* Without the maps an exec would go unseen: unknown. */
+		p->exe_known = broker(broker_arg, p->procfd, p->exe, &p->exe_id,
+		                      NULL, &p->maps_fd) == 0 &&
+		               p->maps_fd >= 0;
+	} else {
+		p->seen = procexe_stat(p->procfd, &p->seen_id) == 0;
+		p->exe_known = procexe_read(p->procfd, p->exe, &p->exe_id) == 0;
 	}
-	if (p->pidfd < 0 && proc_start_time(p->pid, &start0) < 0)
-		return;
-	n = readlink(link, exe, sizeof(exe));
-	if (n <= 0 || (size_t)n >= sizeof(exe))
-		return;
-	exe[n] = '\0';
-	if (exe[0] != '/')
-		return;
-	if ((size_t)n >= dl && strcmp(exe + n - dl, DELETED_SUFFIX) == 0)
-		return;
-	if (stat(link, &st) < 0 || !S_ISREG(st.st_mode))
-		return;
-	/* An exec between the first look and now: what was read may be
-	 * either program's. Unknown; the next look reads it again. */
-	if (!p->seen || !same_version(&st, &seen))
-		return;
-	if (stat(exe, &by_path) < 0 || !same_file(&st, &by_path))
-		return;
-	if (p->pidfd >= 0) {
-		if (!pidfd_alive(p->pidfd))
-			return;
-	} else if (proc_start_time(p->pid, &start1) < 0 || start1 != start0) {
-		return;
-	}
-
-	memcpy(p->exe, exe, (size_t)n + 1);
-	p->exe_dev = st.st_dev;
-	p->exe_ino = st.st_ino;
-	p->exe_size = st.st_size;
-	p->exe_mtime = st.st_mtim;
-	p->exe_known = true;
+	if (!p->exe_known)
+		p->exe[0] = '\0';
 }
 
 /*
@@ -309,11 +256,18 @@ int peer_from_socket(int fd, peer_info *ret)
 	ret->gid = cred.gid;
 	ret->pid = cred.pid;
 	ret->procfd = -1;
+	ret->maps_fd = -1;
 	ret->pidfd = peer_pidfd(fd, &gone);
 	if (gone)
 		return 0;
 	pidfd_identity(ret);
 	ret->procfd = proc_open(ret);
+	/* The directory is bound to the process from here on, and the
+	 * pidfd's identity is noted: one descriptor per connection less. */
+	if (ret->procfd >= 0 && ret->pidfd >= 0) {
+		close(ret->pidfd);
+		ret->pidfd = -1;
+	}
 	/* A pidfd per read costs a descriptor each time: only where the
 	 * process cannot be told by its /proc directory. Kernels without
 	 * the option (ENOPROTOOPT) are left to the pidfd's liveness. */
@@ -331,7 +285,9 @@ void peer_release(peer_info *p)
 		close(p->pidfd);
 	if (p->procfd >= 0)
 		close(p->procfd);
-	p->pidfd = p->procfd = -1;
+	if (p->maps_fd >= 0)
+		close(p->maps_fd);
+	p->pidfd = p->procfd = p->maps_fd = -1;
 }
 
 int peer_listen_setup(int listen_fd)
@@ -438,14 +394,30 @@ static int sender_alive(peer_info *p, const peer_sender *s,
                         bool *ret_exe_changed)
 {
 	struct stat st;
+	procexe_id now;
 	bool had = p->exe_known;
 
+	if (p->procfd >= 0 && broker) {
+		/* Confined: the link is out of reach, its maps tell an exec
+		 * (procexe.h). */
+		if (fstatat(p->procfd, "stat", &st, 0) < 0)
+			return KW_EDENIED;
+		if (p->maps_fd >= 0 && procexe_execd(p->maps_fd)) {
+			exe_read(p);
+			*ret_exe_changed = had || p->exe_known;
+		}
+		return 0;
+	}
 	if (p->procfd >= 0) {
 		/* A peer whose executable the agent may not look at (another
 		 * uid without ptrace access) is only checked for life. */
-		if (fstatat(p->procfd, p->seen ? "exe" : "stat", &st, 0) < 0)
+		if (!p->seen)
+			return fstatat(p->procfd, "stat", &st, 0) == 0 ?
+			               0 :
+			               KW_EDENIED;
+		if (procexe_stat(p->procfd, &now) < 0)
 			return KW_EDENIED;
-		if (p->seen && !same_seen(p, &st)) {
+		if (!procexe_id_equal(&now, &p->seen_id)) {
 			exe_read(p);
 			*ret_exe_changed = had || p->exe_known;
 		}
@@ -507,10 +479,7 @@ void peer_exe_of(pid_t pid, char out[static PATH_MAX])
 
 /* One digest per file version, keyed as peer_info identifies the file. */
 struct cache_entry {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
+	procexe_id id;
 	uint64_t used; /* tick of the last lookup; 0: slot empty */
 	uint8_t digest[crypto_hash_sha256_BYTES];
 };
@@ -557,10 +526,7 @@ size_t exe_hash_cache_hits(const exe_hash_cache *c)
 
 static bool entry_is(const struct cache_entry *e, const peer_info *p)
 {
-	return e->used != 0 && e->dev == p->exe_dev && e->ino == p->exe_ino &&
-	       e->size == p->exe_size &&
-	       e->mtime.tv_sec == p->exe_mtime.tv_sec &&
-	       e->mtime.tv_nsec == p->exe_mtime.tv_nsec;
+	return e->used != 0 && procexe_id_equal(&e->id, &p->exe_id);
 }
 
 static struct cache_entry *cache_find(exe_hash_cache *c, const peer_info *p)
@@ -584,20 +550,38 @@ static void cache_insert(exe_hash_cache *c, const peer_info *p,
 		if (c->e[i].used < victim->used)
 			victim = &c->e[i];
 	}
-	victim->dev = p->exe_dev;
-	victim->ino = p->exe_ino;
-	victim->size = p->exe_size;
-	victim->mtime = p->exe_mtime;
+	victim->id = p->exe_id;
 	victim->used = ++c->tick;
 	memcpy(victim->digest, digest, sizeof(victim->digest));
 }
 
 static bool stat_matches(const struct stat *st, const peer_info *p)
 {
-	return S_ISREG(st->st_mode) && st->st_dev == p->exe_dev &&
-	       st->st_ino == p->exe_ino && st->st_size == p->exe_size &&
-	       st->st_mtim.tv_sec == p->exe_mtime.tv_sec &&
-	       st->st_mtim.tv_nsec == p->exe_mtime.tv_nsec;
+	const procexe_id id = { .dev = st->st_dev,
+		                .ino = st->st_ino,
+		                .size = st->st_size,
+		                .mtime = st->st_mtim };
+
+	return S_ISREG(st->st_mode) && procexe_id_equal(&id, &p->exe_id);
+}
+
+/* p's executable, open for reading, if it is still the version p names
+ * (through the broker where this process is confined); or -1. */
+static int exe_open(const peer_info *p)
+{
+	char path[PATH_MAX];
+	procexe_id id;
+	int fd = -1;
+
+	if (!broker)
+		return procexe_open(p->procfd, &p->exe_id);
+	if (broker(broker_arg, p->procfd, path, &id, &fd, NULL) < 0 || fd < 0 ||
+	    !procexe_id_equal(&id, &p->exe_id) || strcmp(path, p->exe) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Hash exactly size bytes of fd; the file must neither shrink nor grow. */
@@ -638,7 +622,6 @@ out:
 
 int peer_exe_sha256(exe_hash_cache *c, const peer_info *p, uint8_t out[32])
 {
-	char link[PROC_PATH_MAX];
 	uint8_t digest[crypto_hash_sha256_BYTES];
 	struct cache_entry *hit;
 	struct stat st;
@@ -646,16 +629,13 @@ int peer_exe_sha256(exe_hash_cache *c, const peer_info *p, uint8_t out[32])
 
 	if (!c || !p || !out)
 		return KW_EINVAL;
-	if (!p->exe_known || proc_path(link, p->pid, "exe") < 0)
+	if (!p->exe_known)
 		return KW_ENOTFOUND;
-	fd = open(link, O_RDONLY | O_CLOEXEC);
+	/* The file the process runs now (procfd is bound to it), checked
+	 * to be the version p names. */
+	fd = exe_open(p);
 	if (fd < 0)
 		return KW_ENOTFOUND;
-	r = KW_ENOTFOUND;
-	if (fstat(fd, &st) < 0 || !stat_matches(&st, p))
-		goto out;
-	if (p->pidfd >= 0 && !pidfd_alive(p->pidfd))
-		goto out;
 
 	hit = cache_find(c, p);
 	if (hit) {
@@ -664,7 +644,7 @@ int peer_exe_sha256(exe_hash_cache *c, const peer_info *p, uint8_t out[32])
 		r = 0;
 		goto out;
 	}
-	r = hash_fd(fd, p->exe_size, digest);
+	r = hash_fd(fd, p->exe_id.size, digest);
 	if (r < 0)
 		goto out;
 	/* Written to while we read it: the digest is of no one version. */

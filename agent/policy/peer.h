@@ -32,6 +32,14 @@
  * Reading another uid's /proc/PID/exe needs ptrace-read access: when the
  * agent lacks it, exe stays "" and policy sections naming an exe do not
  * match (fail closed).
+ *
+ * A process under Landlock has no ptrace-read access to any process
+ * outside its domain, its clients included. Confined so, keywardd names
+ * a broker (peer_set_exe_broker): its command spawner, which is not
+ * confined, reads the link for it at connect, after an exec, and opens the
+ * executable when its SHA-256 is needed. An exec is then noticed without
+ * the link: the broker also opens the peer's /proc/PID/maps, which reads
+ * empty once the process has exec'd (procexe.h), one pread per read.
  */
 #ifndef KW_PEER_H
 #define KW_PEER_H
@@ -42,6 +50,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+
+#include "procexe.h"
 
 typedef struct peer_info {
 	uid_t uid;
@@ -55,18 +65,16 @@ typedef struct peer_info {
 	dev_t pidfd_dev;
 	ino_t pidfd_ino;
 	/* What /proc/PID/exe was last seen to be, known or not (so that an
-	 * unchanged executable costs one stat per read, not a re-read). */
+	 * unchanged executable costs one stat per read, not a re-read). Not
+	 * used with a broker. */
 	bool seen;
-	dev_t seen_dev;
-	ino_t seen_ino;
-	off_t seen_size;
-	struct timespec seen_mtime;
+	procexe_id seen_id;
+	/* With a broker: the peer's /proc/PID/maps, to notice an exec
+	 * (procexe.h); or -1. */
+	int maps_fd;
 	char exe[PATH_MAX]; /* "" if unknown */
-	bool exe_known;     /* exe and the st_* fields are valid */
-	dev_t exe_dev;
-	ino_t exe_ino;
-	off_t exe_size;
-	struct timespec exe_mtime;
+	bool exe_known;     /* exe and exe_id are valid */
+	procexe_id exe_id;
 } peer_info;
 
 /* Turn on SO_PASSCRED on the listening socket, so that accepted sockets
@@ -75,12 +83,29 @@ typedef struct peer_info {
  * asks for them at the time of the write: bytes written between accept
  * and a later setsockopt would come with pid 0. KW_EIO on failure. */
 int peer_listen_setup(int listen_fd);
+/*
+ * Reads the executable of the process whose /proc/PID directory procfd
+ * is, on behalf of a process that may not (procexe.h): as procexe_read,
+ * into path and *ret_id. Where ret_exe_fd is not NULL it also opens the
+ * executable (procexe_open), and where ret_maps_fd is not NULL the maps
+ * (procexe_maps_open, opened before the link is read); each -1 when not
+ * opened. 0 if the executable is known, KW_ENOTFOUND if not, other
+ * errors (the broker is gone) count as not known.
+ */
+typedef int (*peer_exe_broker_fn)(void *arg, int procfd,
+                                  char path[static PATH_MAX],
+                                  procexe_id *ret_id, int *ret_exe_fd,
+                                  int *ret_maps_fd);
+/* From now on, read executables through fn (NULL: directly again). For
+ * the whole process: keywardd sets it once, when it confines itself. */
+void peer_set_exe_broker(peer_exe_broker_fn fn, void *arg);
+
 /* Fill *ret from the connected socket fd and turn on SO_PASSCRED (and
  * SO_PASSPIDFD where /proc/PID cannot be kept) for peer_recv. KW_EIO if
  * SO_PEERCRED or SO_PASSCRED fails; exe problems are not errors
  * (exe_known false). */
 int peer_from_socket(int fd, peer_info *ret);
-/* Close the pidfd and procfd. Safe twice. */
+/* Close the pidfd, procfd and maps descriptor. Safe twice. */
 void peer_release(peer_info *p);
 
 /* Who wrote the bytes of one read. */
@@ -120,9 +145,10 @@ typedef struct exe_hash_cache exe_hash_cache;
 int exe_hash_cache_new(size_t max, exe_hash_cache **ret_cache);
 void exe_hash_cache_free(exe_hash_cache *c);
 /*
- * SHA-256 of the peer's executable: opens /proc/PID/exe, checks it is still
- * the file seen at connect (dev, ino, size, mtime) and, with a pidfd, that
- * the process is alive; then hashes it or returns the cached digest.
+ * SHA-256 of the peer's executable: opens /proc/PID/exe (through the
+ * broker, if one is set), checks it is still the file seen at connect
+ * (dev, ino, size, mtime) of the live process; then hashes it or returns
+ * the cached digest.
  * KW_ENOTFOUND if the exe is unknown or changed; KW_EIO on read errors.
  */
 int peer_exe_sha256(exe_hash_cache *c, const peer_info *p, uint8_t out[32]);

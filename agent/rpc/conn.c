@@ -466,7 +466,7 @@ int conn_open(rpc_host *h, int fd, peer_info *peer)
 		free(c);
 		return r;
 	}
-	peer->pidfd = peer->procfd = -1; /* ours now */
+	peer->pidfd = peer->procfd = peer->maps_fd = -1; /* ours now */
 	c->next = *h->conns;
 	if (*h->conns)
 		(*h->conns)->prev = c;

@@ -32,7 +32,7 @@ struct conn {
 	loop_watch w;
 	rpc_host *h;
 	conn *prev, *next;
-	peer_info peer;  /* owns peer.pidfd */
+	peer_info peer;  /* owns its descriptors */
 	uint64_t serial; /* for log lines */
 	/* The client token presented with client.hello ("" if none). */
 	char token_name[KW_NAME_MAX + 1];

@@ -363,15 +363,6 @@ static int rpc_authorize(rpc_ctx *x, const struct rpc_method *m)
 	const policy_client *pc = rpc_principal(h, c);
 	if (!pc && rpc_unattributed_limited(x))
 		return KW_ERATE;
-	/* Under Landlock every client's executable is unknown (sandbox.h):
-	 * say so, or the refusal reads like a fault of the client's. */
-	if (!pc && !c->peer.exe_known && h->cfg->confine_files)
-		return rpc_fail(x, KW_EDENIED, NULL,
-		                "no policy section matches this client (uid "
-		                "%u, exe unknown: with [agent] confine_files = "
-		                "on the agent cannot see executables; name a "
-		                "client token); see policies/README.md",
-		                (unsigned)c->peer.uid);
 	if (!pc)
 		return rpc_fail(x, KW_EDENIED, NULL,
 		                "no policy section matches this client (uid "

@@ -228,8 +228,9 @@ static void on_readable(loop_watch *w, uint32_t events)
 }
 
 /* Read until the message of type want for id (into *ret, with its fds:
- * the caller owns them), handing EXITEDs of other commands on. 0; KW_EIO
- * (the spawner was ended). */
+ * the caller owns them), handing EXITEDs of other commands on. 0;
+ * KW_ELIMIT (an EXE_INFO whose fds found no room: none came); KW_EIO (the
+ * spawner was ended). */
 static int await_answer(spawn_client *c, uint32_t want, uint32_t id,
                         union spawn_msg *ret, int fds[static SPAWN_FDS_MAX])
 {
@@ -249,6 +250,14 @@ static int await_answer(spawn_client *c, uint32_t want, uint32_t id,
 		int r = spawn_msg_recv(c->sock, ret, fds);
 		if (r == KW_EBUSY)
 			continue;
+		/* Out of descriptors for an EXE_INFO's: the answer without
+		 * them (the client's executable stays unknown); the spawner is
+		 * fine. */
+		if (r == KW_ELIMIT && want == SPAWN_EXE_INFO &&
+		    ret->type == want && ret->exe_info.id == id)
+			return KW_ELIMIT;
+		if (r == KW_ELIMIT)
+			r = KW_EPROTO;
 		if (r == 0 && ret->type == want && ret->exited.id == id)
 			return want == SPAWN_EXITED &&
 			                       !exited_valid(&ret->exited) ?
@@ -270,7 +279,7 @@ static int await_answer(spawn_client *c, uint32_t want, uint32_t id,
 }
 
 /* Send msg (len bytes, nfds fds) and read the answer of type want to its
- * id. 0; KW_EIO (the spawner was ended). */
+ * id. 0; KW_ELIMIT (as await_answer); KW_EIO (the spawner was ended). */
 static int round_trip(spawn_client *c, const void *msg, size_t len,
                       const int *fds, size_t nfds, uint32_t want, uint32_t id,
                       union spawn_msg *ret, int ret_fds[static SPAWN_FDS_MAX])
@@ -436,6 +445,70 @@ int spawn_net_stop(spawn_client *c, pid_t pid, int *ret_code, int *ret_status)
 		return KW_ENOTFOUND;
 	*ret_code = ans.net_stopped.code;
 	*ret_status = ans.net_stopped.status;
+	return 0;
+}
+
+/* An EXE_INFO that keeps its promises: fds as declared (spawn_msg_recv
+ * checked their number), a path only when known, absolute and ended. */
+static bool exe_info_valid(const struct spawn_exe_info *in, unsigned want)
+{
+	if ((in->fds & ~want) != 0)
+		return false;
+	if (!in->known)
+		return in->path[0] == '\0';
+	return in->path[0] == '/' &&
+	       memchr(in->path, '\0', sizeof(in->path)) != NULL;
+}
+
+int spawn_exe_read(spawn_client *c, int procfd, char path[static PATH_MAX],
+                   procexe_id *ret_id, int *ret_exe_fd, int *ret_maps_fd)
+{
+	struct spawn_exe_read m;
+	union spawn_msg ans;
+	int fds[SPAWN_FDS_MAX];
+	size_t i = 0;
+
+	path[0] = '\0';
+	if (ret_exe_fd)
+		*ret_exe_fd = -1;
+	if (ret_maps_fd)
+		*ret_maps_fd = -1;
+	if (!c || procfd < 0 || !ret_id)
+		return KW_EINVAL;
+	if (spawn_ready(c) < 0)
+		return KW_EIO;
+	memset(&m, 0, sizeof(m));
+	m.type = SPAWN_EXE_READ;
+	m.id = ++c->next_id;
+	m.want = (ret_exe_fd ? SPAWN_EXE_FD : 0u) |
+	         (ret_maps_fd ? SPAWN_EXE_MAP : 0u);
+	int r = round_trip(c, &m, sizeof(m), &procfd, 1, SPAWN_EXE_INFO, m.id,
+	                   &ans, fds);
+	if (r == KW_ELIMIT)
+		return KW_ENOTFOUND; /* no room for what it opened */
+	if (r < 0)
+		return KW_EIO;
+	const struct spawn_exe_info *in = &ans.exe_info;
+	if (!exe_info_valid(in, m.want)) {
+		for (size_t k = 0; k < SPAWN_FDS_MAX; k++) {
+			if (fds[k] >= 0)
+				close(fds[k]);
+		}
+		spawn_lost(c, "sent a malformed message");
+		return KW_EIO;
+	}
+	if (in->fds & SPAWN_EXE_FD)
+		*ret_exe_fd = fds[i++];
+	if (in->fds & SPAWN_EXE_MAP)
+		*ret_maps_fd = fds[i++];
+	if (!in->known)
+		return KW_ENOTFOUND;
+	memcpy(path, in->path, strlen(in->path) + 1);
+	*ret_id = (procexe_id){ .dev = (dev_t)in->dev,
+		                .ino = (ino_t)in->ino,
+		                .size = (off_t)in->size,
+		                .mtime = { .tv_sec = (time_t)in->mtime_sec,
+		                           .tv_nsec = (long)in->mtime_nsec } };
 	return 0;
 }
 

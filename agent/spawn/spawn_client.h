@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "loop.h"
+#include "procexe.h"
 #include "procgroup.h"
 
 /* How long spawn_command waits for the spawner's answer to a start. */
@@ -107,6 +108,17 @@ int spawn_net_start(spawn_client *c, const char *path, int *ret_fd,
  * helper); KW_EIO (no spawner: the helper died with it).
  */
 int spawn_net_stop(spawn_client *c, pid_t pid, int *ret_code, int *ret_status);
+/*
+ * Have the spawner read the executable of the process whose /proc/PID
+ * directory procfd is (the key holder cannot under Landlock: peer.h,
+ * procexe.h). The shape of a peer_exe_broker_fn: path and *ret_id as
+ * procexe_read fills them; with ret_exe_fd the executable opened for
+ * reading, with ret_maps_fd its maps (-1 each when not opened). 0 when
+ * known; KW_ENOTFOUND when not; KW_EINVAL; KW_EIO (no spawner, or it
+ * sent something malformed and was ended).
+ */
+int spawn_exe_read(spawn_client *c, int procfd, char path[static PATH_MAX],
+                   procexe_id *ret_id, int *ret_exe_fd, int *ret_maps_fd);
 /*
  * Close the socket and wait for the spawner to exit: it kills the group
  * of every command still running first. Pending fns are not called. NULL

@@ -86,6 +86,16 @@ static size_t msg_len(const union spawn_msg *m, size_t *ret_nfds)
 		return sizeof(struct spawn_net_stop);
 	case SPAWN_NET_STOPPED:
 		return sizeof(struct spawn_net_stopped);
+	case SPAWN_EXE_READ:
+		*ret_nfds = 1;
+		return sizeof(struct spawn_exe_read);
+	case SPAWN_EXE_INFO:
+		if ((m->exe_info.fds & ~(SPAWN_EXE_FD | SPAWN_EXE_MAP)) != 0 ||
+		    ((m->exe_info.fds & SPAWN_EXE_FD) && !m->exe_info.known))
+			return 0;
+		*ret_nfds = (m->exe_info.fds & SPAWN_EXE_FD ? 1u : 0u) +
+		            (m->exe_info.fds & SPAWN_EXE_MAP ? 1u : 0u);
+		return sizeof(struct spawn_exe_info);
 	default:
 		return 0;
 	}
@@ -152,11 +162,23 @@ int spawn_msg_recv(int sock, union spawn_msg *ret,
 	bool ok = take_fds(&mh, ret_fds, &nfds);
 	if (n == 0 && nfds == 0)
 		return KW_ECLOSED;
-	if (ok && (mh.msg_flags & MSG_TRUNC) == 0 &&
-	    (size_t)n >= sizeof(uint32_t) &&
-	    (size_t)n == msg_len(&in.m, &want_fds) && nfds == want_fds) {
+	bool whole = (mh.msg_flags & MSG_TRUNC) == 0 &&
+	             (size_t)n >= sizeof(uint32_t) &&
+	             (size_t)n == msg_len(&in.m, &want_fds);
+	if (ok && whole && nfds == want_fds) {
 		memcpy(ret, &in.m, (size_t)n);
 		return 0;
+	}
+	/* A whole message whose fds the kernel could not install (this
+	 * process is out of descriptors): the message, without them. */
+	if (whole && (mh.msg_flags & MSG_CTRUNC) && nfds < want_fds) {
+		for (size_t i = 0; i < SPAWN_FDS_MAX; i++) {
+			if (ret_fds[i] >= 0)
+				close(ret_fds[i]);
+			ret_fds[i] = -1;
+		}
+		memcpy(ret, &in.m, (size_t)n);
+		return KW_ELIMIT;
 	}
 	for (size_t i = 0; i < SPAWN_FDS_MAX; i++) {
 		if (ret_fds[i] >= 0)

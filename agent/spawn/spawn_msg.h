@@ -21,12 +21,25 @@
  *                                   and reap it
  *   spawner -> agent  SPAWN_NET_STOPPED id, how it ended (known 0: that
  *                                   pid was not the spawner's helper)
+ *   agent -> spawner  SPAWN_EXE_READ id, what to open; one fd: a client's
+ *                                   /proc/PID directory (O_PATH)
+ *   spawner -> agent  SPAWN_EXE_INFO id, the client's executable
+ *                                   (procexe_read), and the fds asked
+ *                                   for that could be opened: the
+ *                                   executable, then /proc/PID/maps
+ *                                   (procexe.h)
  *
  * keyward-net (agent/net/) is the spawner's child, not the key holder's:
  * once confined, the key holder can neither fork nor exec, so every
  * start of the helper, the first included, goes through the spawner.
  * The NET answers come in order, like STARTED, before the next request is
  * read.
+ *
+ * SPAWN_EXE_READ: under Landlock the key holder cannot read a client's
+ * /proc/PID/exe (a ptrace-read of a process outside its domain), so it
+ * passes the client's /proc directory to the spawner, which is not
+ * confined and reads it (procexe.h). The directory descriptor is bound
+ * to that process: a request can name no other.
  *
  * The rotator's input (which holds the new secret) goes from the agent
  * into the stdin pipe directly: it never passes through the spawner.
@@ -51,6 +64,8 @@ enum spawn_type {
 	SPAWN_NET_STARTED,
 	SPAWN_NET_STOP,
 	SPAWN_NET_STOPPED,
+	SPAWN_EXE_READ,
+	SPAWN_EXE_INFO,
 };
 
 /* Why a START did not run (spawn_started.fail), or 0. */
@@ -131,6 +146,25 @@ struct spawn_net_stopped {
 	int32_t status; /* exit status or signal */
 };
 
+/* What an EXE_READ asks for, and an EXE_INFO carries (fds in this
+ * order). */
+#define SPAWN_EXE_FD  1u /* the executable, open for reading */
+#define SPAWN_EXE_MAP 2u /* /proc/PID/maps, to notice an exec */
+
+struct spawn_exe_read {
+	uint32_t type, id;
+	uint32_t want; /* SPAWN_EXE_FD | SPAWN_EXE_MAP */
+};
+
+struct spawn_exe_info {
+	uint32_t type, id;
+	int32_t known; /* path and the file's identity are valid */
+	uint32_t fds;  /* which of want came: SPAWN_EXE_FD only if known */
+	uint64_t dev, ino;
+	int64_t size, mtime_sec, mtime_nsec;
+	char path[SPAWN_PATH_MAX]; /* NUL-terminated; "" unless known */
+};
+
 union spawn_msg {
 	uint32_t type;
 	struct spawn_start start;
@@ -141,6 +175,8 @@ union spawn_msg {
 	struct spawn_net_started net_started;
 	struct spawn_net_stop net_stop;
 	struct spawn_net_stopped net_stopped;
+	struct spawn_exe_read exe_read;
+	struct spawn_exe_info exe_info;
 };
 
 /* The name of a failure or step, for messages ("?" if out of range). */
@@ -158,10 +194,13 @@ int spawn_msg_send(int sock, const void *msg, size_t len, const int *fds,
  * Receive one message into *ret and its fds into ret_fds (unused slots
  * -1; the caller owns them, close-on-exec). The message is checked to be
  * of a known type, exactly that type's length, with exactly its number of
- * fds (START two, a NET_STARTED without a failure one, the rest none);
+ * fds (START two, a NET_STARTED without a failure one, an EXE_READ one,
+ * an EXE_INFO one per bit of its fds, the rest none);
  * anything else is refused and its fds
  * closed. 0; KW_EBUSY (nonblocking socket, nothing ready); KW_ECLOSED
- * (the peer closed its end); KW_EPROTO (refused); KW_EIO.
+ * (the peer closed its end); KW_EPROTO (refused); KW_ELIMIT (a whole
+ * message, in *ret, whose fds this process had no room for: none are
+ * returned); KW_EIO.
  */
 int spawn_msg_recv(int sock, union spawn_msg *ret,
                    int ret_fds[static SPAWN_FDS_MAX]);

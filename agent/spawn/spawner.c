@@ -25,6 +25,7 @@
 
 #include "keyward.h"
 #include "log.h"
+#include "procexe.h"
 #include "spawn_child.h"
 #include "spawn_msg.h"
 
@@ -352,6 +353,50 @@ static void on_net_stop(const struct spawn_net_stop *m)
 	reply(&st, sizeof(st));
 }
 
+/* Read a client's executable for the key holder, which cannot under
+ * Landlock (spawn_msg.h). procfd is the client's /proc/PID directory. */
+static void on_exe_read(const struct spawn_exe_read *m, int procfd)
+{
+	struct spawn_exe_info in;
+	char path[PATH_MAX];
+	procexe_id id;
+	int fds[2], maps = -1, exe = -1, r;
+	size_t n = 0;
+
+	memset(&in, 0, sizeof(in));
+	in.type = SPAWN_EXE_INFO;
+	in.id = m->id;
+	/* The maps first: an exec after this open shows in them, so the
+	 * path read next is the one the maps vouch for or an exec shows. */
+	if (m->want & SPAWN_EXE_MAP)
+		maps = procexe_maps_open(procfd);
+	if (procexe_read(procfd, path, &id) == 0) {
+		in.known = 1;
+		in.dev = (uint64_t)id.dev;
+		in.ino = (uint64_t)id.ino;
+		in.size = (int64_t)id.size;
+		in.mtime_sec = (int64_t)id.mtime.tv_sec;
+		in.mtime_nsec = (int64_t)id.mtime.tv_nsec;
+		memcpy(in.path, path, strlen(path) + 1);
+		if (m->want & SPAWN_EXE_FD)
+			exe = procexe_open(procfd, &id);
+	}
+	close(procfd);
+	if (exe >= 0) {
+		in.fds |= SPAWN_EXE_FD;
+		fds[n++] = exe;
+	}
+	if (maps >= 0) {
+		in.fds |= SPAWN_EXE_MAP;
+		fds[n++] = maps;
+	}
+	r = spawn_msg_send(sock, &in, sizeof(in), fds, n);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	if (r < 0)
+		spawner_exit(0); /* the agent is gone */
+}
+
 static _Noreturn void refuse(const char *why)
 {
 	log_error("command spawner: %s; stopping every command", why);
@@ -396,6 +441,12 @@ static void on_message(void)
 		on_net_start(&m.net_start);
 	} else if (m.type == SPAWN_NET_STOP) {
 		on_net_stop(&m.net_stop);
+	} else if (m.type == SPAWN_EXE_READ) {
+		if ((m.exe_read.want & ~(SPAWN_EXE_FD | SPAWN_EXE_MAP)) != 0) {
+			close(fds[0]);
+			refuse("an invalid executable request from the agent");
+		}
+		on_exe_read(&m.exe_read, fds[0]);
 	} else {
 		refuse("a message the agent does not send");
 	}

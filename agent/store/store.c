@@ -675,7 +675,10 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *ret)
  * corrupt the file. synchronous=FULL (set after journal_mode): in WAL mode
  * NORMAL may lose the last commits on power failure, and a put that was
  * acknowledged, perhaps already pushed upstream by a rotation, must
- * survive; FULL syncs the WAL on every commit.
+ * survive; FULL syncs the WAL on every commit. temp_store in memory:
+ * SQLite's temporary files (statement journals, large sorts) would go to
+ * /var/tmp or /tmp, which the key holder's Landlock rules leave out
+ * (sandbox.h), and nothing of the store belongs in a shared directory.
  */
 static int set_pragmas(sqlite3 *db)
 {
@@ -686,6 +689,7 @@ static int set_pragmas(sqlite3 *db)
 	r = exec_const(db, "PRAGMA foreign_keys = ON;"
 	                   "PRAGMA secure_delete = ON;"
 	                   "PRAGMA trusted_schema = OFF;"
+	                   "PRAGMA temp_store = MEMORY;"
 	                   "PRAGMA journal_mode = WAL;"
 	                   "PRAGMA synchronous = FULL;");
 	if (r == 0)

@@ -12,7 +12,7 @@ kernel's ABI), and so is the key holder (no_new_privs, seccomp)."""
 import ctypes
 import json
 import os
-import re
+import shutil
 import signal
 import threading
 import unittest
@@ -20,7 +20,7 @@ import unittest
 import harness
 from harness import poll_until
 from test_rotation import T0, DAY, spawner_of
-from test_webhook import WebhookCase
+from test_webhook import WebhookCase, make_ca
 
 
 def children(pid):
@@ -318,44 +318,79 @@ class TestNetHelperSigsys(NetCase):
                          ["set", "test"])
 
 
-class TestKeyHolderConfineFiles(harness.DaemonTestCase):
-    """[agent] confine_files = on: the key holder applies its Landlock
-    rules too. The kernel then also hides other processes' /proc/PID/exe
-    from it, so a policy section that names an executable (the owner
-    policy does) no longer matches, and one that names a client token
-    still does: the reason the setting is off by default (sandbox.h)."""
+class TestKeyHolderFiles(NetCase):
+    """The key holder's Landlock rules ([agent] confine_files, on by
+    default): a file outside its home, its socket's directory and what the
+    configuration named at start is out of its reach, and clients are
+    still known by their executables, which the command spawner reads for
+    it (peer.h). The file is the webhook CA file, which the key holder
+    reads at every webhook step: named in the configuration but created
+    only after the start, it is outside the rules."""
+
+    def restart_with_late_ca(self, confine_files=None):
+        """The agent restarted with a webhook CA file that does not exist
+        yet, which is then created; its path."""
+        # Not under the work directory: the test clock's directory is
+        # in the rules (test builds read it).
+        late = os.path.join(self.h.root, "late")
+        os.mkdir(late, 0o700)
+        ca = os.path.join(late, "ca.pem")
+        self.d.stop()
+        self.h.config.setdefault("rotation", {})["webhook_ca_file"] = ca
+        if confine_files:
+            self.h.config.setdefault("agent", {})["confine_files"] = \
+                confine_files
+        with open(self.h.ini, "w") as f:
+            f.write(harness.render_config(self.h.config))
+        self.d.start()
+        self.r = self.rpc()
+        pki = os.path.join(self.h.work, "pki")
+        os.mkdir(pki, 0o700)
+        shutil.copy(make_ca(pki)[0], ca)
+        return ca
+
+    def sandbox_line(self):
+        return [ln for ln in self.d.log_text().splitlines()
+                if "sandbox keyholder: " in ln][-1]
 
     @unittest.skipIf(harness.VALGRIND, harness.accepted_skip(
         "valgrind-unconfined", "the key holder's own sandbox"))
-    def test_landlock_hides_executables_tokens_still_match(self):
-        # Made while the owner policy still works, as an operator would.
-        r = self.cli("client", "add", "conf")
-        self.assertRc(r, 0)
-        token = re.search(rb"kwt_[A-Za-z0-9_-]+", r.out).group(0).decode()
-        self.h.write_policy("000-token.ini",
-                            "[client \"conf\"]\ntoken = conf\n"
-                            "read = conf/*\nwrite = conf/*\n")
-        self.d.stop()
-        with open(self.h.ini, "a") as f:
-            f.write("\n[agent]\nconfine_files = on\n")
-        self.d.start()
-
+    def test_files_confined_by_default_executables_still_known(self):
+        self.loopback_hook("app/wh")
+        ca = self.restart_with_late_ca()
         abi = landlock_abi()
-        lines = [ln for ln in self.d.log_text().splitlines()
-                 if "sandbox keyholder: " in ln]
-        self.assertIn("Landlock ABI %d" % abi if abi else
-                      "Landlock absent (the kernel lacks it)", lines[-1])
         if not abi:
+            self.assertIn("Landlock absent (the kernel lacks it)",
+                          self.sandbox_line())
             return  # the rest needs Landlock; CI's kernels have it
+        self.assertIn("Landlock ABI %d" % abi, self.sandbox_line())
+        self.call("rotate.start", {"name": "app/wh"})
+        self.assertTrue(poll_until(
+            lambda: (self.status("app/wh")["rotation"] or {})
+            .get("attempts") == 1, 10 * harness.SLOW))
+        err = self.status("app/wh")["rotation"]["error"]
+        self.assertIn("cannot use the CA file %s" % ca, err)
+        self.assertIn("permission denied", err)
+        self.assertEqual(self.get("app/wh"), (b"v1", 1))
+        # The owner's keyward is still known by its executable, and
+        # refused nothing.
         r = self.cli("put", "conf/x", input=b"v")
-        self.assertRc(r, harness.EXIT_DENIED)
-        self.assertIn("exe unknown: with [agent] confine_files = on the "
-                      "agent cannot see executables; name a client token",
-                      r.err)
-        exe = self.copy_client("conf")
-        r = self.as_client(exe, "put", "conf/x", token=token,
-                           input=b"confined")
         self.assertRc(r, 0)
-        r = self.as_client(exe, "get", "conf/x", token=token)
+        r = self.cli("get", "conf/x")
         self.assertRc(r, 0)
-        self.assertEqual(r.out, b"confined")
+        self.assertEqual(r.out, b"v")
+
+    @unittest.skipIf(harness.VALGRIND, harness.accepted_skip(
+        "valgrind-unconfined", "the key holder's own sandbox"))
+    def test_off_reaches_a_file_created_later(self):
+        rcv = self.loopback_hook("app/wh")
+        self.restart_with_late_ca("off")
+        self.assertIn("no Landlock rules (files are not confined)",
+                      self.sandbox_line())
+        rid = self.call("rotate.start", {"name": "app/wh"})["rotation_id"]
+        self.wait_run("app/wh", rid)
+        self.assertEqual(self.get("app/wh")[1], 2)
+        self.assertEqual([json.loads(b)["step"] for _, _, b in rcv.requests],
+                         ["set", "test"])
+        r = self.cli("get", "app/wh")
+        self.assertRc(r, 0)

@@ -38,6 +38,7 @@ static void test_missing_file_gives_defaults(void **state)
 	assert_memory_equal(&c, &d, sizeof(c));
 	assert_int_equal(c.max_versions, 10);
 	assert_int_equal(c.max_value_bytes, 65536);
+	assert_int_equal(c.confine_files, 1); /* Landlock unless turned off */
 }
 
 static void test_every_key(void **state)
@@ -55,7 +56,7 @@ static void test_every_key(void **state)
 	          "frame_timeout_ms = 700\n"
 	          "max_output_bytes = 65536\n"
 	          "log_level = debug\n"
-	          "confine_files = on\n"
+	          "confine_files = off\n"
 	          "[store]\n"
 	          "max_value_bytes = 1000\n"
 	          "max_versions = 4\n"
@@ -71,7 +72,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c.frame_timeout_ms, 700);
 	assert_int_equal(c.max_output_bytes, 65536);
 	assert_int_equal(c.log_level, KW_LOG_DEBUG);
-	assert_int_equal(c.confine_files, 1);
+	assert_int_equal(c.confine_files, 0);
 	assert_int_equal(c.max_value_bytes, 1000);
 	assert_int_equal(c.max_versions, 4);
 	assert_int_equal(c.kdf_opslimit, 1);

@@ -183,13 +183,13 @@ static void test_self(void **state)
 	assert_true(p.exe_known);
 	assert_non_null(realpath("/proc/self/exe", want));
 	assert_string_equal(p.exe, want);
-	if (p.pidfd < 0) {
-		print_message("note: no SO_PEERPIDFD on this kernel\n");
-	} else {
-		assert_true(fcntl(p.pidfd, F_GETFD) & FD_CLOEXEC);
-	}
-	peer_release(&p);
+	/* Bound to the process by its /proc directory; the pidfd, no
+	 * longer needed, is closed. */
+	assert_true(p.procfd >= 0);
+	assert_true(fcntl(p.procfd, F_GETFD) & FD_CLOEXEC);
 	assert_int_equal(p.pidfd, -1);
+	peer_release(&p);
+	assert_int_equal(p.procfd, -1);
 	peer_release(&p);
 	close(sv[0]);
 	close(sv[1]);
@@ -492,20 +492,50 @@ static void test_sender_fds_closed(void **state)
 	close(sv[1]);
 }
 
+/* A broker as keywardd's spawner is one (peer.h), in this process. */
+static int broker_calls;
+
+static int test_broker(void *arg, int procfd, char path[static PATH_MAX],
+                       procexe_id *ret_id, int *ret_exe_fd, int *ret_maps_fd)
+{
+	int r;
+
+	(void)arg;
+	broker_calls++;
+	if (ret_maps_fd) {
+		*ret_maps_fd = procexe_maps_open(procfd);
+		if (*ret_maps_fd < 0)
+			*ret_maps_fd = -1;
+	}
+	r = procexe_read(procfd, path, ret_id);
+	if (ret_exe_fd) {
+		*ret_exe_fd = r == 0 ? procexe_open(procfd, ret_id) : -1;
+		if (*ret_exe_fd < 0)
+			*ret_exe_fd = -1;
+	}
+	return r;
+}
+
 /*
  * A peer that execs another program keeps its pid and its connection:
  * the next read says the executable changed, and p names the new one.
+ * With a broker (a confined agent's), the broker is asked at connect and
+ * after the exec, which the peer's maps show, and not for reads between;
+ * and the executable it opens is the one hashed.
  */
-static void test_sender_exec(void **state)
+static void sender_exec(bool brokered)
 {
 	char buf[64], why[256], want[PATH_MAX];
+	uint8_t got[32], expect[32];
+	exe_hash_cache *cache;
 	peer_sender from;
 	peer_info p;
 	bool changed = false;
 	int lfd = listen_here(), fd, go[2];
 	pid_t pid;
 
-	(void)state;
+	broker_calls = 0;
+	peer_set_exe_broker(brokered ? test_broker : NULL, NULL);
 	assert_non_null(realpath("/bin/sh", want));
 	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
 	pid = fork();
@@ -519,8 +549,8 @@ static void test_sender_exec(void **state)
 		    connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		    dup2(s, 9) != 9 || read(go[0], buf, 1) != 1)
 			_exit(2);
-		execl("/bin/sh", "sh", "-c", "printf x >&9; sleep 60",
-		      (char *)NULL);
+		execl("/bin/sh", "sh", "-c",
+		      "printf x >&9; sleep 60 >/dev/null 2>&1", (char *)NULL);
 		_exit(3);
 	}
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -530,6 +560,8 @@ static void test_sender_exec(void **state)
 	assert_int_equal(p.pid, pid);
 	assert_true(p.exe_known);
 	assert_string_not_equal(p.exe, want);
+	assert_int_equal(broker_calls, brokered ? 1 : 0);
+	assert_true(brokered ? p.maps_fd >= 0 : p.maps_fd == -1);
 	assert_int_equal(write(go[1], "g", 1), 1);
 
 	assert_int_equal(recv_from(fd, buf, sizeof(buf), &from), 1);
@@ -540,7 +572,22 @@ static void test_sender_exec(void **state)
 	assert_true(changed);
 	assert_true(p.exe_known);
 	assert_string_equal(p.exe, want);
+	assert_int_equal(broker_calls, brokered ? 2 : 0);
 	peer_sender_release(&from);
+	/* No exec since: nothing changed, the broker is not asked. */
+	changed = true;
+	from = (peer_sender){ .creds = true, .pid = pid, .pidfd = -1 };
+	assert_int_equal(peer_sender_check(&p, &from, &changed, why,
+	                                   sizeof(why)),
+	                 0);
+	assert_false(changed);
+	assert_int_equal(broker_calls, brokered ? 2 : 0);
+	assert_int_equal(exe_hash_cache_new(4, &cache), 0);
+	assert_int_equal(peer_exe_sha256(cache, &p, got), 0);
+	digest_of_file(want, expect);
+	assert_memory_equal(got, expect, sizeof(got));
+	assert_int_equal(broker_calls, brokered ? 3 : 0);
+	exe_hash_cache_free(cache);
 
 	/* Gone: its bytes are refused, even if its pid came back. */
 	reap(pid);
@@ -553,6 +600,19 @@ static void test_sender_exec(void **state)
 	close(fd);
 	close(go[0]);
 	close(go[1]);
+	peer_set_exe_broker(NULL, NULL);
+}
+
+static void test_sender_exec(void **state)
+{
+	(void)state;
+	sender_exec(false);
+}
+
+static void test_sender_exec_brokered(void **state)
+{
+	(void)state;
+	sender_exec(true);
 }
 
 static int setup(void **state)
@@ -588,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_sender_per_read),
 		cmocka_unit_test(test_sender_fds_closed),
 		cmocka_unit_test(test_sender_exec),
+		cmocka_unit_test(test_sender_exec_brokered),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

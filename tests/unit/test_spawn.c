@@ -1,19 +1,23 @@
 /*
  * test_spawn.c - the spawner's messages (spawn_msg.h): each side takes
  * only a message of a known type, of exactly its length, with exactly its
- * number of fds; and a real spawner (spawner.h) ends itself, rather than
- * act, on a request it must not carry out.
+ * number of fds; a real spawner (spawner.h) ends itself, rather than
+ * act, on a request it must not carry out; and it reads a process's
+ * executable for the key holder (SPAWN_EXE_READ, procexe.h).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +25,7 @@
 #include <cmocka.h>
 
 #include "keyward.h"
+#include "procexe.h"
 #include "spawn_msg.h"
 #include "spawner.h"
 
@@ -155,6 +160,32 @@ static void test_refused(void **state)
 	struct spawn_net_stop nt = { .type = SPAWN_NET_STOP, .pid = 5 };
 	send_raw(&nt, sizeof(nt), 1);
 	expect_refused();
+
+	/* EXE_READ: exactly the one /proc directory. */
+	struct spawn_exe_read er = { .type = SPAWN_EXE_READ,
+		                     .want = SPAWN_EXE_MAP };
+	send_raw(&er, sizeof(er), 0);
+	expect_refused();
+	send_raw(&er, sizeof(er), 2);
+	expect_refused();
+	/* EXE_INFO: one fd per bit, an executable only when known, no
+	 * unknown bits. */
+	struct spawn_exe_info ei;
+	memset(&ei, 0, sizeof(ei));
+	ei.type = SPAWN_EXE_INFO;
+	ei.fds = SPAWN_EXE_FD | SPAWN_EXE_MAP;
+	ei.known = 1;
+	send_raw(&ei, sizeof(ei), 1);
+	expect_refused();
+	ei.known = 0;
+	send_raw(&ei, sizeof(ei), 2);
+	expect_refused();
+	ei.fds = 4;
+	send_raw(&ei, sizeof(ei), 1);
+	expect_refused();
+	ei.fds = SPAWN_EXE_MAP;
+	send_raw(&ei, sizeof(ei), 0);
+	expect_refused();
 }
 
 static void test_busy_and_closed(void **state)
@@ -252,6 +283,14 @@ static void test_spawner_refuses(void **state)
 	assert_int_equal(teardown(NULL), 0);
 	assert_int_equal(setup(NULL), 0);
 	spawner_refuses(&ns, sizeof(ns), NULL, 0);
+
+	struct spawn_exe_read er = { .type = SPAWN_EXE_READ, .want = 4 };
+	int dir = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dir >= 0);
+	assert_int_equal(teardown(NULL), 0);
+	assert_int_equal(setup(NULL), 0);
+	spawner_refuses(&er, sizeof(er), &dir, 1);
+	close(dir);
 }
 
 /* Read one answer of type want from the spawner on pair[0]. */
@@ -311,6 +350,90 @@ static void test_spawner_starts_helper(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Ask the spawner on pair[0] about the process of /proc directory dir. */
+static void exe_ask(int dir, uint32_t id, union spawn_msg *m,
+                    int fds[SPAWN_FDS_MAX])
+{
+	struct spawn_exe_read er = { .type = SPAWN_EXE_READ,
+		                     .id = id,
+		                     .want = SPAWN_EXE_FD | SPAWN_EXE_MAP };
+
+	assert_int_equal(spawn_msg_send(pair[0], &er, sizeof(er), &dir, 1), 0);
+	answer(SPAWN_EXE_INFO, m, fds);
+	assert_int_equal(m->exe_info.id, id);
+}
+
+/* A real spawner reads a process's executable through its /proc
+ * directory: the path and file, the file opened, and maps that read empty
+ * once that process has exec'd; after an exec the new program; once the
+ * process is gone, nothing. */
+static void test_spawner_reads_executables(void **state)
+{
+	char self[PATH_MAX], sleep_path[PATH_MAX], dir_path[64], elf[4];
+	struct stat st;
+	union spawn_msg m;
+	int fds[SPAWN_FDS_MAX], go[2], status;
+
+	(void)state;
+	assert_non_null(realpath("/proc/self/exe", self));
+	assert_non_null(realpath("/bin/sleep", sleep_path));
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		char b;
+		close(go[1]);
+		if (read(go[0], &b, 1) == 1)
+			execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		_exit(1);
+	}
+	close(go[0]);
+	snprintf(dir_path, sizeof(dir_path), "/proc/%d", (int)child);
+	int dir = open(dir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dir >= 0);
+	pid_t pid = spawner_start();
+
+	exe_ask(dir, 1, &m, fds);
+	assert_int_equal(m.exe_info.known, 1);
+	assert_string_equal(m.exe_info.path, self);
+	assert_int_equal(m.exe_info.fds, SPAWN_EXE_FD | SPAWN_EXE_MAP);
+	assert_int_equal(stat(self, &st), 0);
+	assert_true(m.exe_info.dev == (uint64_t)st.st_dev &&
+	            m.exe_info.ino == (uint64_t)st.st_ino &&
+	            m.exe_info.size == (int64_t)st.st_size);
+	assert_int_equal(pread(fds[0], elf, 4, 0), 4);
+	assert_memory_equal(elf, "\177ELF", 4);
+	close(fds[0]);
+	int maps = fds[1];
+	assert_false(procexe_execd(maps));
+
+	assert_int_equal(write(go[1], "x", 1), 1);
+	for (int i = 0; i < 1000 && !procexe_execd(maps); i++)
+		usleep(10000);
+	assert_true(procexe_execd(maps));
+	close(maps);
+	exe_ask(dir, 2, &m, fds);
+	assert_int_equal(m.exe_info.known, 1);
+	assert_string_equal(m.exe_info.path, sleep_path);
+	close(fds[0]);
+	close(fds[1]);
+
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	exe_ask(dir, 3, &m, fds);
+	assert_int_equal(m.exe_info.known, 0);
+	assert_int_equal(m.exe_info.fds, 0);
+	assert_string_equal(m.exe_info.path, "");
+	close(dir);
+	close(go[1]);
+
+	close(pair[0]);
+	pair[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +445,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spawner_refuses, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_spawner_starts_helper,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spawner_reads_executables,
 		                                setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
