@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include "cli.h"
@@ -522,13 +521,21 @@ int cli_check_name(const struct cli *cli, const char *name)
 	return CLI_EXIT_ERROR;
 }
 
-/* A process holding secrets must not leave them in a core file. */
+/*
+ * A process holding secrets must not leave them in a core file. Not
+ * PR_SET_DUMPABLE 0 as well, although it would also bar ptrace by other
+ * processes of this uid: a process that is not dumpable hides its
+ * /proc/PID/exe from every other process without CAP_SYS_PTRACE, so an
+ * agent not running as root could no longer tell which program this is,
+ * and the owner policy, which names the keyward executables, would refuse
+ * it. A process of the same uid owns its clients anyway
+ * (docs/threat-model.md).
+ */
 static void harden(void)
 {
 	struct rlimit none = { 0, 0 };
 
 	setrlimit(RLIMIT_CORE, &none);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int main(int argc, char **argv)

@@ -4,14 +4,18 @@ on SIGHUP when it refuses the keyward asking, and the hint a refused
 keyward of the owner's uid prints."""
 
 import os
+import pwd
 import shutil
 import socket
 import stat
 import subprocess
+import tempfile
+import unittest
 
 import harness
 from harness import (BIN_KEYWARD, BIN_KEYWARDD, DaemonTestCase, EXIT_DENIED,
                      EXIT_ERROR, EXIT_USAGE, run)
+from test_net import landlock_abi
 
 OWNER_FILE = "00-owner.ini"
 
@@ -238,3 +242,82 @@ class SocketActivated(OwnerTestCase):
         self.assertTrue(harness.poll_until(
             lambda: self.run_as(moved, "ls").rc == 0,
             harness.START_DEADLINE_S), self.h.log_tail())
+
+
+class NotRoot(unittest.TestCase):
+    """The agent and the owner's keyward as an ordinary user (nobody), as
+    people run them; the rest of the suite runs as root, which may read
+    any process's /proc/PID/exe. A process that is not dumpable hides that
+    link from every other process without CAP_SYS_PTRACE, so a keyward
+    that made itself undumpable was refused by a non-root agent as an
+    unknown executable. Under Landlock (by default) the agent's spawner
+    reads the link, as that same ordinary user."""
+
+    def setUp(self):
+        try:
+            pw = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user 'nobody'")
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        for path in (BIN_KEYWARD, BIN_KEYWARDD):
+            if not self.reachable(path):
+                self.skipTest("%s is not reachable by uid %d"
+                              % (path, self.uid))
+        self.root = tempfile.mkdtemp(prefix="kwit-nobody-")
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+        os.chown(self.root, self.uid, self.gid)
+        self.home = os.path.join(self.root, "home")
+        self.env = {"PATH": "/usr/bin:/bin", "HOME": self.root,
+                    "KEYWARD_HOME": self.home,
+                    "KEYWARD_SOCKET": os.path.join(self.home, "agent.sock"),
+                    # LeakSanitizer stops the world with ptrace, which an
+                    # undumpable keywardd refuses to an ordinary user.
+                    "ASAN_OPTIONS": "detect_leaks=0"}
+
+    def reachable(self, path):
+        """Could uid nobody execute path (every directory searchable)?"""
+        st = os.stat(path)
+        if not st.st_mode & 0o001:
+            return False
+        d = os.path.dirname(path)
+        while d != "/":
+            if not os.stat(d).st_mode & 0o001:
+                return False
+            d = os.path.dirname(d)
+        return True
+
+    def as_nobody(self, argv):
+        return ["setpriv", "--reuid", str(self.uid), "--regid",
+                str(self.gid), "--clear-groups"] + argv
+
+    def keyward(self, *args, input=b""):
+        return run(self.as_nobody([BIN_KEYWARD] + list(args)), self.env,
+                   input=input, cwd=self.root)
+
+    def test_owner_keyward_as_an_ordinary_user(self):
+        r = self.keyward("init")
+        self.assertEqual(r.rc, 0, r)
+        log = os.path.join(self.root, "keywardd.log")
+        with open(log, "wb") as out:
+            agent = harness.spawn(self.as_nobody([BIN_KEYWARDD]), self.env,
+                                  stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=out, cwd=self.root)
+
+        def stop():
+            if agent.poll() is None:
+                agent.terminate()
+                agent.wait(timeout=30)
+        self.addCleanup(stop)
+        self.assertTrue(harness.poll_until(
+            lambda: os.path.exists(self.env["KEYWARD_SOCKET"]) or
+            agent.poll() is not None, harness.START_DEADLINE_S))
+        r = self.keyward("put", "me/x", input=b"mine")
+        self.assertEqual(r.rc, 0, "%r\nlog:\n%s" % (r, open(log).read()))
+        r = self.keyward("get", "me/x")
+        self.assertEqual((r.rc, r.out), (0, b"mine"), r)
+        stop()
+        self.assertEqual(agent.returncode, 0, open(log).read())
+        text = open(log).read()
+        self.assertIn("sandbox keyholder: ", text)
+        if landlock_abi():
+            self.assertIn("Landlock ABI", text)
