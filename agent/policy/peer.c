@@ -23,20 +23,8 @@
 #include <sodium.h>
 
 #include "keyward.h"
+#include "sockcompat.h"
 
-/* Linux 6.5; Debian 12's headers predate these. The asm-generic values
- * (include/uapi/asm-generic/socket.h, linux/socket.h), which x86 and arm
- * use; alpha, mips, parisc and sparc number socket options differently
- * and are not built for. Kernels without them answer ENOPROTOOPT. */
-#ifndef SO_PASSPIDFD
-#define SO_PASSPIDFD 76
-#endif
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
-#ifndef SCM_PIDFD
-#define SCM_PIDFD 0x04
-#endif
 /* statfs f_type of pidfs (Linux 6.9, include/uapi/linux/magic.h). */
 #define KW_PIDFS_MAGIC 0x50494446
 /* File descriptors a peer may push at us in one read (SCM_RIGHTS); what

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "keyward.h"
+#include "sockcompat.h"
 
 static const char *const fail_names[SPAWN_FAIL_COUNT] = {
 	"none",   "too many commands", "passwd entry", "pipe", "fork",
@@ -96,6 +97,8 @@ static size_t msg_len(const union spawn_msg *m, size_t *ret_nfds)
 		*ret_nfds = (m->exe_info.fds & SPAWN_EXE_FD ? 1u : 0u) +
 		            (m->exe_info.fds & SPAWN_EXE_MAP ? 1u : 0u);
 		return sizeof(struct spawn_exe_info);
+	case SPAWN_HELLO:
+		return sizeof(struct spawn_hello);
 	default:
 		return 0;
 	}
@@ -186,4 +189,116 @@ int spawn_msg_recv(int sock, union spawn_msg *ret,
 		ret_fds[i] = -1;
 	}
 	return KW_EPROTO;
+}
+
+int spawn_hello_send(int sock)
+{
+	struct spawn_hello h = { .type = SPAWN_HELLO,
+		                 .version = SPAWN_PROTO_VERSION };
+	struct ucred cr = { .pid = getpid(), .uid = getuid(), .gid = getgid() };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} ctl;
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+	struct msghdr mh = { .msg_iov = &iov,
+		             .msg_iovlen = 1,
+		             .msg_control = ctl.buf,
+		             .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n;
+
+	memset(&ctl, 0, sizeof(ctl));
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cr));
+	memcpy(CMSG_DATA(c), &cr, sizeof(cr));
+	do {
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EPIPE || errno == ECONNRESET ? KW_ECLOSED :
+		                                               KW_EIO;
+	return (size_t)n == sizeof(h) ? 0 : KW_EIO;
+}
+
+/* The credentials and the first pidfd of a HELLO's control data into
+ * *from; every other descriptor is closed. false if any SCM_RIGHTS came
+ * (a HELLO passes none) or the control data was cut. */
+static bool hello_control(struct msghdr *mh, spawn_sender *from)
+{
+	bool ok = (mh->msg_flags & MSG_CTRUNC) == 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred cr;
+			memcpy(&cr, CMSG_DATA(c), sizeof(cr));
+			from->cred = true;
+			from->pid = cr.pid;
+			from->uid = cr.uid;
+			from->gid = cr.gid;
+			continue;
+		}
+		if (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (c->cmsg_type == SCM_PIDFD && from->pidfd < 0) {
+				from->pidfd = fd;
+				continue;
+			}
+			close(fd);
+			if (c->cmsg_type == SCM_RIGHTS)
+				ok = false;
+		}
+	}
+	return ok;
+}
+
+int spawn_hello_recv(int sock, struct spawn_hello *ret, spawn_sender *ret_from)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(struct ucred)) +
+		         CMSG_SPACE(sizeof(int)) +
+		         CMSG_SPACE(SPAWN_FDS_MAX * sizeof(int))];
+	} ctl;
+	union {
+		struct spawn_hello h;
+		char buf[sizeof(struct spawn_hello) + 1];
+	} in;
+	struct iovec iov = { .iov_base = in.buf, .iov_len = sizeof(in.buf) };
+	struct msghdr mh = { .msg_iov = &iov,
+		             .msg_iovlen = 1,
+		             .msg_control = ctl.buf,
+		             .msg_controllen = sizeof(ctl.buf) };
+	spawn_sender from = { .pidfd = -1 };
+	ssize_t n;
+
+	memset(&in, 0, sizeof(in));
+	memset(&ctl, 0, sizeof(ctl));
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN     ? KW_EBUSY :
+		       errno == ECONNRESET ? KW_ECLOSED :
+		                             KW_EIO;
+	bool ok = hello_control(&mh, &from);
+	if (n == 0 && ok && !from.cred && from.pidfd < 0)
+		return KW_ECLOSED;
+	if (!ok || (mh.msg_flags & MSG_TRUNC) != 0 ||
+	    (size_t)n != sizeof(in.h) || in.h.type != SPAWN_HELLO) {
+		if (from.pidfd >= 0)
+			close(from.pidfd);
+		return KW_EPROTO;
+	}
+	*ret = in.h;
+	*ret_from = from;
+	return 0;
 }

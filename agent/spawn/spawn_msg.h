@@ -28,6 +28,16 @@
  *                                   for that could be opened: the
  *                                   executable, then /proc/PID/maps
  *                                   (procexe.h)
+ *   spawner -> agent  SPAWN_HELLO   version, with SCM_CREDENTIALS of the
+ *                                   spawner itself: the first message of a
+ *                                   spawner the agent connected to
+ *                                   (keywardd --spawner, spawn_peer.h)
+ *   agent -> spawner  SPAWN_HELLO   version: the agent checked that
+ *                                   spawner and will use it; the spawner
+ *                                   reads nothing else before it
+ *
+ * A spawner forked by the agent (a socketpair) sends and gets no HELLO;
+ * once the HELLOs are exchanged, either side refuses another.
  *
  * keyward-net (agent/net/) is the spawner's child, not the key holder's:
  * once confined, the key holder can neither fork nor exec, so every
@@ -47,13 +57,22 @@
 #ifndef KW_SPAWN_MSG_H
 #define KW_SPAWN_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "procgroup.h"
 
 #define SPAWN_PATH_MAX 4096u
 #define SPAWN_FDS_MAX  2u
+/* Of these messages, in SPAWN_HELLO. Both sides are one executable, so
+ * a mismatch means the spawner runs another build. */
+#define SPAWN_PROTO_VERSION 1u
+/* How long either side of a connection to a spawner service waits for
+ * the other's SPAWN_HELLO (for keywardd this includes the service
+ * manager starting the spawner). */
+#define SPAWN_HELLO_MS 5000
 
 enum spawn_type {
 	SPAWN_START = 1,
@@ -66,6 +85,7 @@ enum spawn_type {
 	SPAWN_NET_STOPPED,
 	SPAWN_EXE_READ,
 	SPAWN_EXE_INFO,
+	SPAWN_HELLO,
 };
 
 /* Why a START did not run (spawn_started.fail), or 0. */
@@ -165,6 +185,11 @@ struct spawn_exe_info {
 	char path[SPAWN_PATH_MAX]; /* NUL-terminated; "" unless known */
 };
 
+struct spawn_hello {
+	uint32_t type;
+	uint32_t version; /* SPAWN_PROTO_VERSION */
+};
+
 union spawn_msg {
 	uint32_t type;
 	struct spawn_start start;
@@ -177,7 +202,17 @@ union spawn_msg {
 	struct spawn_net_stopped net_stopped;
 	struct spawn_exe_read exe_read;
 	struct spawn_exe_info exe_info;
+	struct spawn_hello hello;
 };
+
+/* Who sent a SPAWN_HELLO, as the kernel attached it (spawn_hello_recv). */
+typedef struct spawn_sender {
+	bool cred; /* SCM_CREDENTIALS came with it (SO_PASSCRED was on) */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int pidfd; /* SCM_PIDFD (SO_PASSPIDFD, Linux 6.5+), or -1 */
+} spawn_sender;
 
 /* The name of a failure or step, for messages ("?" if out of range). */
 const char *spawn_fail_name(int fail);
@@ -204,5 +239,21 @@ int spawn_msg_send(int sock, const void *msg, size_t len, const int *fds,
  */
 int spawn_msg_recv(int sock, union spawn_msg *ret,
                    int ret_fds[static SPAWN_FDS_MAX]);
+
+/*
+ * Send a SPAWN_HELLO of SPAWN_PROTO_VERSION with SCM_CREDENTIALS naming
+ * this process (getpid, getuid, getgid; the kernel refuses ids the sender
+ * does not hold). 0; KW_ECLOSED; KW_EIO.
+ */
+int spawn_hello_send(int sock);
+/*
+ * Receive one message that must be a SPAWN_HELLO: exactly its length and
+ * no fds (passed ones are closed and the message refused). *ret_from says
+ * who sent it; its pidfd, if any, is the caller's to close (close-on-exec)
+ * and is -1 on every failure. The version is the caller's to judge.
+ * 0; KW_EBUSY (nonblocking socket, nothing ready); KW_ECLOSED; KW_EPROTO
+ * (anything else arrived); KW_EIO.
+ */
+int spawn_hello_recv(int sock, struct spawn_hello *ret, spawn_sender *ret_from);
 
 #endif

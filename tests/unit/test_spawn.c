@@ -1,16 +1,20 @@
 /*
  * test_spawn.c - the spawner's messages (spawn_msg.h): each side takes
  * only a message of a known type, of exactly its length, with exactly its
- * number of fds; a real spawner (spawner.h) ends itself, rather than
- * act, on a request it must not carry out; and it reads a process's
- * executable for the key holder (SPAWN_EXE_READ, procexe.h).
+ * number of fds, and a SPAWN_HELLO comes with its sender's credentials;
+ * the check that a peer runs this very executable (spawn_peer.h); a real
+ * spawner (spawner.h) ends itself, rather than act, on a request it must
+ * not carry out; and it reads a process's executable for the key holder
+ * (SPAWN_EXE_READ, procexe.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,7 +30,9 @@
 
 #include "keyward.h"
 #include "procexe.h"
+#include "sockcompat.h"
 #include "spawn_msg.h"
+#include "spawn_peer.h"
 #include "spawner.h"
 
 static int pair[2];
@@ -212,6 +218,197 @@ static void test_names(void **state)
 	assert_string_equal(spawn_fail_name(-1), "?");
 	assert_string_equal(spawn_step_name(SPAWN_STEP_EXEC), "execve");
 	assert_string_equal(spawn_step_name(SPAWN_STEP_NONE), "?");
+}
+
+/* pair[1] asks for its writers' credentials, and for their pidfds where
+ * the kernel has SO_PASSPIDFD; whether it has. */
+static bool pass_credentials(void)
+{
+	int on = 1;
+
+	assert_int_equal(setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &on,
+	                            sizeof(on)),
+	                 0);
+	if (setsockopt(pair[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) == 0)
+		return true;
+	assert_int_equal(errno, ENOPROTOOPT);
+	return false;
+}
+
+static void test_hello(void **state)
+{
+	struct spawn_hello h = { .type = SPAWN_HELLO, .version = 7 };
+	spawn_sender from;
+	union spawn_msg m;
+	int fds[SPAWN_FDS_MAX];
+	char why[160];
+
+	(void)state;
+	bool pidfds = pass_credentials();
+	assert_int_equal(spawn_hello_send(pair[0]), 0);
+	assert_int_equal(spawn_hello_recv(pair[1], &h, &from), 0);
+	assert_int_equal(h.type, SPAWN_HELLO);
+	assert_int_equal(h.version, SPAWN_PROTO_VERSION);
+	assert_true(from.cred);
+	assert_int_equal(from.pid, getpid());
+	assert_int_equal(from.uid, getuid());
+	assert_int_equal(from.gid, getgid());
+	if (pidfds) {
+		/* The kernel's pidfd of the sender: this process, alive. */
+		assert_true(from.pidfd >= 0);
+		assert_int_equal(fcntl(from.pidfd, F_GETFD) & FD_CLOEXEC,
+		                 FD_CLOEXEC);
+		assert_int_equal(spawn_peer_same_exe(from.pid, from.pidfd, why,
+		                                     sizeof(why)),
+		                 0);
+		close(from.pidfd);
+	} else {
+		assert_int_equal(from.pidfd, -1);
+	}
+
+	/* The agent's answer: a HELLO the generic receiver takes, exactly
+	 * its length, no fds; on a socket that no longer asks for
+	 * credentials (as the agent's after the spawner's hello: they
+	 * would not fit). */
+	int off = 0;
+	assert_int_equal(setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &off,
+	                            sizeof(off)),
+	                 0);
+	(void)setsockopt(pair[1], SOL_SOCKET, SO_PASSPIDFD, &off, sizeof(off));
+	struct spawn_hello plain = { .type = SPAWN_HELLO,
+		                     .version = SPAWN_PROTO_VERSION };
+	assert_int_equal(spawn_msg_send(pair[0], &plain, sizeof(plain), NULL,
+	                                0),
+	                 0);
+	assert_int_equal(spawn_msg_recv(pair[1], &m, fds), 0);
+	assert_int_equal(m.type, SPAWN_HELLO);
+	assert_int_equal(m.hello.version, SPAWN_PROTO_VERSION);
+	assert_int_equal(fds[0], -1);
+	send_raw(&plain, sizeof(plain) - 1, 0);
+	expect_refused();
+	send_raw(&plain, sizeof(plain), 1);
+	expect_refused();
+}
+
+/* spawn_hello_recv refuses anything but one HELLO, closing what came. */
+static void expect_hello_refused(void)
+{
+	struct spawn_hello h;
+	spawn_sender from = { .pidfd = 7 };
+
+	assert_int_equal(spawn_hello_recv(pair[1], &h, &from), KW_EPROTO);
+	assert_int_equal(from.pidfd, 7); /* untouched */
+}
+
+static void test_hello_refused(void **state)
+{
+	struct spawn_hello h = { .type = SPAWN_HELLO,
+		                 .version = SPAWN_PROTO_VERSION };
+	struct spawn_signal sg = { .type = SPAWN_SIGNAL, .id = 1, .sig = 15 };
+	char big[sizeof(h) + 1];
+	spawn_sender from;
+
+	(void)state;
+	(void)pass_credentials();
+	send_raw(&h, sizeof(h) - 1, 0); /* short */
+	expect_hello_refused();
+	memset(big, 0, sizeof(big));
+	memcpy(big, &h, sizeof(h));
+	send_raw(big, sizeof(big), 0); /* long */
+	expect_hello_refused();
+	send_raw(&h, sizeof(h), 1); /* with an fd */
+	expect_hello_refused();
+	send_raw(&sg, sizeof(sg), 0); /* another message first */
+	expect_hello_refused();
+	send_raw(&h, 0, 0); /* empty: the writer's credentials only */
+	expect_hello_refused();
+
+	/* Without SO_PASSCRED the hello arrives, but says so. */
+	int off = 0;
+	assert_int_equal(setsockopt(pair[1], SOL_SOCKET, SO_PASSCRED, &off,
+	                            sizeof(off)),
+	                 0);
+	(void)setsockopt(pair[1], SOL_SOCKET, SO_PASSPIDFD, &off, sizeof(off));
+	send_raw(&h, sizeof(h), 0);
+	assert_int_equal(spawn_hello_recv(pair[1], &h, &from), 0);
+	assert_false(from.cred);
+	assert_int_equal(from.pidfd, -1);
+
+	close(pair[0]);
+	pair[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(spawn_hello_recv(pair[1], &h, &from), KW_ECLOSED);
+}
+
+/* A child that waits for its pipe to close (fd r), as this executable or,
+ * with argv, exec'd as another. */
+static pid_t child_start(int r, int w, char *const argv[])
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char c;
+		close(w);
+		if (argv) {
+			dup2(r, 0);
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		while (read(r, &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	return pid;
+}
+
+static void test_same_exe(void **state)
+{
+	char *cat[] = { "/bin/cat", NULL };
+	char why[160];
+	int p[2], status;
+
+	(void)state;
+	int self = spawn_pidfd_open(getpid());
+	assert_true(self >= 0);
+	assert_int_equal(spawn_peer_same_exe(getpid(), self, why, sizeof(why)),
+	                 0);
+	/* No pidfd: refused, nothing would prove the pid is still ours. */
+	assert_int_equal(spawn_peer_same_exe(getpid(), -1, why, sizeof(why)),
+	                 KW_EDENIED);
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid_t same = child_start(p[0], p[1], NULL);
+	pid_t other = child_start(p[0], p[1], cat);
+	close(p[0]);
+	int same_fd = spawn_pidfd_open(same),
+	    other_fd = spawn_pidfd_open(other);
+	assert_true(same_fd >= 0 && other_fd >= 0);
+	assert_int_equal(spawn_peer_same_exe(same, same_fd, why, sizeof(why)),
+	                 0);
+	/* The exec may not have happened yet: wait until it has. */
+	for (int i = 0; i < 500; i++) {
+		if (spawn_peer_same_exe(other, other_fd, why, sizeof(why)) ==
+		    KW_EDENIED)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(spawn_peer_same_exe(other, other_fd, why, sizeof(why)),
+	                 KW_EDENIED);
+	assert_non_null(strstr(why, "does not run this keywardd's executable"));
+
+	close(p[1]); /* both children end */
+	assert_int_equal(waitpid(other, &status, 0), other);
+	/* Exited but not reaped: /proc still shows it, its pidfd ended. */
+	struct pollfd pf = { .fd = same_fd, .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 10000), 1);
+	assert_int_equal(spawn_peer_same_exe(same, same_fd, why, sizeof(why)),
+	                 KW_EDENIED);
+	assert_int_equal(waitpid(same, &status, 0), same);
+	assert_int_equal(spawn_peer_same_exe(same, same_fd, why, sizeof(why)),
+	                 KW_EDENIED);
+	close(same_fd);
+	close(other_fd);
+	close(self);
 }
 
 /* A real spawner on pair[1], forked; its pid. */
@@ -442,6 +639,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_busy_and_closed, setup,
 		                                teardown),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hello_refused, setup,
+		                                teardown),
+		cmocka_unit_test(test_same_exe),
 		cmocka_unit_test_setup_teardown(test_spawner_refuses, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_spawner_starts_helper,
