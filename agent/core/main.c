@@ -18,6 +18,7 @@
 #include "log.h"
 #include "paths.h"
 #include "secmem.h"
+#include "spawn_service.h"
 
 static void usage(FILE *out)
 {
@@ -43,6 +44,10 @@ static void usage(FILE *out)
 	        "  --print-socket  print the socket path and exit\n"
 	        "  --no-sandbox    do not confine the agent (for valgrind "
 	        "runs only)\n"
+	        "  --spawner       run as the command spawner of "
+	        "keyward-spawner.service\n"
+	        "                  (systemd socket activation; no other "
+	        "option; keywardd(8))\n"
 	        "  --accept-loss   start although the store lost rows the "
 	        "audit\n"
 	        "                  checkpoints or the anchor signed (a restored\n"
@@ -194,6 +199,7 @@ int main(int argc, char **argv)
 		{ "passphrase-fd", required_argument, NULL, 'f' },
 		{ "no-key-check", no_argument, NULL, 'K' },
 		{ "no-sandbox", no_argument, NULL, 'N' },
+		{ "spawner", no_argument, NULL, 'S' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -224,6 +230,14 @@ int main(int argc, char **argv)
 		case 'N':
 			flags |= AGENT_NO_SANDBOX;
 			break;
+		case 'S':
+			/* A process of its own kind: it takes no other option.
+			 */
+			if (argc != 2) {
+				usage(stderr);
+				return 2;
+			}
+			return spawn_service_main();
 		case 'V':
 			printf("keywardd %s\n", KW_VERSION_STRING);
 			return 0;

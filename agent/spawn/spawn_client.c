@@ -1,8 +1,10 @@
 /*
  * spawn_client.c - see spawn_client.h.
  *
- * The spawner is this process's child and is reaped only here (after its
- * death is noticed), so its pid stays ours to signal until then.
+ * A forked spawner is this process's child and is reaped only here (after
+ * its death is noticed), so its pid stays ours to signal until then. A
+ * spawner service (KEYWARD_SPAWNER_SOCKET) is its service manager's
+ * child: it is neither signalled nor reaped here, only disconnected.
  */
 #include "spawn_client.h"
 
@@ -11,18 +13,22 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "keyward.h"
 #include "log.h"
+#include "sockcompat.h"
 #include "spawn_msg.h"
+#include "spawn_peer.h"
 #include "spawner.h"
 
 struct spawn_wait {
@@ -35,7 +41,8 @@ struct spawn_wait {
 struct spawn_client {
 	loop *l;
 	loop_watch w;
-	pid_t pid; /* 0: no spawner */
+	pid_t pid;   /* 0: no spawner */
+	bool remote; /* connected to (spawner_connect), not our child */
 	int sock;
 	uint32_t next_id;
 	struct spawn_wait *waits;
@@ -99,9 +106,11 @@ static void spawn_lost(spawn_client *c, const char *why)
 		loop_del(c->l, &c->w);
 	close(c->sock);
 	c->sock = -1;
-	(void)kill(c->pid, SIGKILL);
-	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	if (!c->remote) {
+		(void)kill(c->pid, SIGKILL);
+		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	log_error("the command spawner (pid %d) %s; the commands it ran and "
 	          "keyward-net are killed and their steps fail",
 	          (int)c->pid, why);
@@ -127,15 +136,142 @@ static int spawn_watch(spawn_client *c)
 	return 0;
 }
 
+/* SO_PASSCRED, and SO_PASSPIDFD where the kernel has it (Linux 6.5),
+ * on or off. 0; KW_EIO. */
+static int spawner_passcred(int fd, int on)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0)
+		return KW_EIO;
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) != 0 &&
+	    errno != ENOPROTOOPT)
+		return KW_EIO;
+	return 0;
+}
+
+/*
+ * Wait at most SPAWN_HELLO_MS for the spawner's first message, which
+ * must be SPAWN_HELLO of our version with its own credentials: our uid,
+ * a pid running this very executable (keywardd --spawner) and still
+ * alive after that was read, through the pidfd the kernel attached
+ * (SCM_PIDFD) or, before Linux 6.5, one taken right after the receive.
+ * The pipes that carry a rotator's new value go to it. 0 and its pid;
+ * KW_EPERM (refused), KW_EIO (no hello); why says what was wrong.
+ */
+static int spawner_hello_check(int fd, pid_t *ret_pid, char *why,
+                               size_t why_size)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct spawn_hello h;
+	spawn_sender from;
+	int n, r;
+
+	do {
+		n = poll(&p, 1, SPAWN_HELLO_MS);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		snprintf(why, why_size, "it sent no hello within %d ms",
+		         SPAWN_HELLO_MS);
+		return KW_EIO;
+	}
+	r = spawn_hello_recv(fd, &h, &from);
+	if (r == KW_ECLOSED || r == KW_EIO) {
+		snprintf(why, why_size,
+		         r == KW_ECLOSED ? "it closed the connection before "
+		                           "its hello" :
+		                           "its hello cannot be read");
+		return KW_EIO;
+	}
+	if (r < 0) {
+		snprintf(why, why_size, "its first message is not a hello");
+		return KW_EPERM;
+	}
+	if (from.pidfd < 0 && from.cred)
+		from.pidfd = spawn_pidfd_open(from.pid);
+	if (!from.cred || from.pid <= 0) {
+		snprintf(why, why_size, "its hello came without credentials");
+		r = KW_EPERM;
+	} else if (from.uid != geteuid()) {
+		snprintf(why, why_size, "pid %d runs as uid %u, not as uid %u",
+		         (int)from.pid, (unsigned)from.uid,
+		         (unsigned)geteuid());
+		r = KW_EPERM;
+	} else if ((r = spawn_peer_same_exe(from.pid, from.pidfd, why,
+	                                    why_size)) < 0) {
+		r = KW_EPERM;
+	} else if (h.version != SPAWN_PROTO_VERSION) {
+		snprintf(why, why_size,
+		         "it speaks version %u of the spawner messages, not %u",
+		         (unsigned)h.version, SPAWN_PROTO_VERSION);
+		r = KW_EPERM;
+	}
+	if (from.pidfd >= 0)
+		close(from.pidfd);
+	if (r == 0)
+		*ret_pid = from.pid;
+	return r;
+}
+
+/* Connect to the spawner service listening at path (keywardd --spawner,
+ * spawn_service.h) and check it before anything of ours goes to it. */
+static int spawner_connect(spawn_client *c, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct spawn_hello hello = { .type = SPAWN_HELLO,
+		                     .version = SPAWN_PROTO_VERSION };
+	char why[160];
+	pid_t pid = 0;
+	int r;
+
+	if (path[0] != '/' || strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("KEYWARD_SPAWNER_SOCKET must be an absolute path "
+		          "shorter than %zu bytes",
+		          sizeof(sa.sun_path));
+		return KW_EINVAL;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Before connect(): the kernel attaches credentials to what the
+	 * spawner sends only if we ask for them by then. */
+	if (fd < 0 || spawner_passcred(fd, 1) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		log_error("cannot reach the command spawner at %s: %s", path,
+		          strerror(errno));
+		r = KW_EIO;
+	} else if ((r = spawner_hello_check(fd, &pid, why, sizeof(why))) < 0) {
+		log_error("refusing the command spawner at %s: %s", path, why);
+	} else if (spawner_passcred(fd, 0) < 0 ||
+	           spawn_msg_send(fd, &hello, sizeof(hello), NULL, 0) < 0) {
+		log_error("cannot answer the command spawner at %s", path);
+		r = KW_EIO;
+	} else {
+		int fl = fcntl(fd, F_GETFL);
+		r = fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0 ?
+		            0 :
+		            KW_EIO;
+	}
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	c->pid = pid;
+	c->sock = fd;
+	c->remote = true;
+	log_info("using the command spawner at %s (pid %d)", path, (int)pid);
+	return 0;
+}
+
 int spawn_client_new(spawn_client **ret)
 {
 	spawn_client *c = calloc(1, sizeof(*c));
+	const char *path = getenv("KEYWARD_SPAWNER_SOCKET");
 	int r;
 
 	if (!c)
 		return KW_ENOMEM;
 	c->sock = -1;
-	if ((r = spawn_launch(c)) < 0) {
+	r = path && path[0] ? spawner_connect(c, path) : spawn_launch(c);
+	if (r < 0) {
 		free(c);
 		return r;
 	}
@@ -520,7 +656,8 @@ void spawn_client_free(spawn_client *c)
 		if (c->l)
 			loop_del(c->l, &c->w);
 		close(c->sock);
-		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		while (!c->remote && waitpid(c->pid, NULL, 0) < 0 &&
+		       errno == EINTR)
 			;
 	}
 	while (c->waits) {

@@ -61,6 +61,16 @@ typedef struct spawn_info {
  * Fork the spawner now. Call before any thread starts and before any key
  * or secret is read: the child keeps a copy of this process's memory
  * until it execs nothing (it runs spawner_run). 0; KW_ENOMEM; KW_EIO.
+ *
+ * With KEYWARD_SPAWNER_SOCKET set (a service manager runs the spawner in
+ * a unit of its own: spawn_service.h), connect to that socket instead and
+ * check the spawner's SPAWN_HELLO (spawn_msg.h) before anything else goes
+ * to it: its SCM_CREDENTIALS must name our uid and a live process running
+ * this very executable (spawn_peer.h). Every failure is logged saying
+ * what was wrong. KW_EINVAL (not an absolute path that fits a socket
+ * address); KW_EIO (nothing to connect to, or no HELLO within
+ * SPAWN_HELLO_MS); KW_EPERM (a peer that is not our spawner). Such a
+ * spawner is not our child: spawn_client_free and its death reap nothing.
  */
 int spawn_client_new(spawn_client **ret);
 /* Watch the spawner's socket in l (for exits and its death). 0; KW_EIO. */

@@ -41,6 +41,7 @@ GROUPS = {
     "audit": ("test_audit", "test_checkpoints"),
     "rotation": "test_rotation",
     "spawner": "test_spawner",
+    "spawner_unit": "test_spawner_unit",
     "webhook": "test_webhook",
     "net": "test_net",
     "tokens": "test_tokens",
