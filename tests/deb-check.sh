@@ -70,6 +70,10 @@ for path in keyward:usr/bin/keyward keyward:usr/bin/keywardd \
 	keyward:usr/libexec/keyward/keyward-net \
 	keyward:usr/lib/systemd/user/keyward.service \
 	keyward:usr/lib/systemd/user/keyward.socket \
+	keyward:usr/lib/systemd/user/keyward-spawner.service \
+	keyward:usr/lib/systemd/user/keyward-spawner.socket \
+	keyward:usr/lib/systemd/system/keywardd-spawner@.service \
+	keyward:usr/lib/systemd/system/keywardd-spawner@.socket \
 	keyward:usr/share/man/man1/keyward.1 \
 	keyward:usr/share/man/man8/keywardd.8 \
 	libkeyward0:usr/lib/"$ma"/libkeyward.so.0 \

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Run keyward.service under a real systemd user manager and rotate through
-it: a webhook: rotator (keywardd's own HTTP, AF_INET) and a command:
-rotator written for node (a JIT). Then the same under the old unit's two
-settings (AF_UNIX only, MemoryDenyWriteExecute=yes), where both must fail.
+it: a webhook: rotator (keyward-net's HTTP, AF_INET) and a command:
+rotator written for node (a JIT), both run by the command spawner in
+keyward-spawner.service while the agent's unit allows only AF_UNIX. Then
+the same with two settings added to the spawner's unit (AF_UNIX only,
+MemoryDenyWriteExecute=yes), where both must fail.
 
     sudo tests/systemd-manager-check.py BUILD
 
@@ -131,7 +133,8 @@ class Manager:
 
     def stop(self):
         if self.proc.poll() is None:
-            self.ctl("stop", "keyward.socket", "keyward.service")
+            self.ctl("stop", "keyward.socket", "keyward.service",
+                     "keyward-spawner.socket")
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
@@ -148,7 +151,8 @@ def install_units(config_home):
     opts = {o["name"]: o["value"] for o in json.loads(subprocess.check_output(
         ["meson", "introspect", BUILD, "--buildoptions"]))}
     configured = os.path.join(opts["prefix"], opts["bindir"], "keywardd")
-    for name in ("keyward.service", "keyward.socket"):
+    for name in ("keyward.service", "keyward.socket",
+                 "keyward-spawner.service", "keyward-spawner.socket"):
         with open(os.path.join(BUILD, "packaging", name)) as f:
             text = f.read()
         text = text.replace("ExecStart=" + configured,
@@ -191,10 +195,17 @@ def main():
         r = harness.run([harness.BIN_KEYWARD, "put", "hooks/key"], cli,
                         input=b"shared-hmac-key")
         check("put through the socket-activated agent", r.rc == 0, repr(r))
-        r = mgr.ctl("show", "keyward.service", "-p", "MainPID",
-                    "-p", "RestrictAddressFamilies",
-                    "-p", "MemoryDenyWriteExecute", "-p", "ActiveState")
-        print("    " + r.text.replace("\n", "\n    ").rstrip())
+        for unit in ("keyward.service", "keyward-spawner.service"):
+            r = mgr.ctl("show", unit, "-p", "MainPID",
+                        "-p", "RestrictAddressFamilies",
+                        "-p", "MemoryDenyWriteExecute", "-p", "ActiveState")
+            print("    %s:\n    " % unit +
+                  r.text.replace("\n", "\n    ").rstrip())
+            check("%s is active" % unit, "ActiveState=active" in r.text,
+                  r.text)
+            if unit == "keyward.service":
+                check("keyward.service allows AF_UNIX only",
+                      "RestrictAddressFamilies=AF_UNIX\n" in r.text, r.text)
 
         bindir = os.path.join(work, "bin")
         os.mkdir(bindir, 0o755)
@@ -222,14 +233,18 @@ def main():
         check("node command: rotation under keyward.service", r.rc == 0,
               repr(r))
 
-        # The old unit's settings, as a drop-in: both rotations fail.
-        dropin = os.path.join(unit_dir, "keyward.service.d")
+        # The agent's unit's two settings on the spawner's, as a drop-in:
+        # both rotations fail. Restarting the agent ends the spawner (the
+        # agent disconnects), and the agent's new connection starts a new
+        # one under the drop-in.
+        dropin = os.path.join(unit_dir, "keyward-spawner.service.d")
         os.mkdir(dropin)
         with open(os.path.join(dropin, "old.conf"), "w") as f:
             f.write(OLD_SETTINGS)
         mgr.ctl("daemon-reload")
         r = mgr.ctl("restart", "keyward.service")
-        check("restart with the old settings", r.rc == 0, repr(r))
+        check("restart with the spawner under the agent's settings",
+              r.rc == 0, repr(r))
         before = len(rcv.requests)
         r = rotate(cli, "app/hook")
         check("webhook: rotation fails with AF_UNIX only",

@@ -2,7 +2,8 @@
 of each with keywardd's path put in, the properties that decide whether
 the shipped rotators can work under them and whether systemd stops
 restarting an agent that cannot start, and socket activation through
-`systemd-socket-activate` with each service's own ExecStart.
+`systemd-socket-activate` with each service's own ExecStart (the agent's
+connecting to its command spawner's, started the same way).
 
 No service manager runs here (the test machines are containers without
 one), so the sandbox itself is not applied: tests/systemd-manager-check.py
@@ -28,9 +29,16 @@ UNIT_DIR = os.environ.get("KW_UNIT_DIR", "")
 UNIT_BINDIR = os.environ.get("KW_UNIT_BINDIR", "")
 SOURCE_ROOT = os.environ.get("KW_SOURCE_ROOT", "")
 
-USER_UNITS = ("keyward.service", "keyward.socket")
-SYSTEM_UNITS = ("keywardd@.service", "keywardd@.socket")
-SERVICES = ("keyward.service", "keywardd@.service")
+USER_UNITS = ("keyward.service", "keyward.socket",
+              "keyward-spawner.service", "keyward-spawner.socket")
+SYSTEM_UNITS = ("keywardd@.service", "keywardd@.socket",
+                "keywardd-spawner@.service", "keywardd-spawner@.socket")
+# The agent's services (the key holder, Unix sockets only) and the command
+# spawner's (the command: rotators and keyward-net, which need the
+# network).
+AGENTS = ("keyward.service", "keywardd@.service")
+SPAWNERS = ("keyward-spawner.service", "keywardd-spawner@.service")
+SERVICES = AGENTS + SPAWNERS
 
 
 def parse_unit(path):
@@ -155,24 +163,31 @@ class Properties(Units):
     promises, read from the units as built."""
 
     def test_network_for_rotators(self):
-        # webhook: rotators and command: rotators that call an API need
-        # IPv4 and IPv6; nothing else beyond Unix sockets.
-        for name in SERVICES:
+        # webhook: rotators (keyward-net) and command: rotators that call
+        # an API run in the spawner's unit and need IPv4 and IPv6; nothing
+        # else beyond Unix sockets. The agent's unit runs only the key
+        # holder, which makes no network connection.
+        for name in SPAWNERS:
             families = one(self.units[name], "Service",
                            "RestrictAddressFamilies").split()
             self.assertEqual(sorted(families),
                              ["AF_INET", "AF_INET6", "AF_UNIX"], name)
+        for name in AGENTS:
+            families = one(self.units[name], "Service",
+                           "RestrictAddressFamilies").split()
+            self.assertEqual(families, ["AF_UNIX"], name)
 
     def test_jit_allowed(self):
-        # MemoryDenyWriteExecute= would stop node or java rotators.
-        for name in SERVICES:
+        # MemoryDenyWriteExecute= would stop node or java rotators, which
+        # run in the spawner's unit.
+        for name in SPAWNERS:
             self.assertEqual(values(self.units[name], "Service",
                                     "MemoryDenyWriteExecute"), [], name)
 
     def test_restart_stops_for_what_a_restart_cannot_fix(self):
         # keywardd's statuses for a bad command line, store data, modes
         # and configuration (test_lifecycle checks keywardd gives them).
-        for name in SERVICES:
+        for name in AGENTS:
             unit = self.units[name]
             self.assertEqual(one(unit, "Service", "Restart"), "on-failure")
             listed = one(unit, "Service", "RestartPreventExitStatus")
@@ -180,6 +195,20 @@ class Properties(Units):
                              sorted([EXIT_AGENT_USAGE, EXIT_AGENT_DATAERR,
                                      EXIT_AGENT_NOPERM, EXIT_AGENT_CONFIG]),
                              name)
+
+    def test_spawner_not_restarted(self):
+        # The spawner serves one agent and exits when it disconnects; the
+        # agent's next start connects again and the socket starts a new
+        # spawner. A Restart= would start one that no agent is waiting
+        # for, and RestartPreventExitStatus= would mean nothing.
+        for name in SPAWNERS:
+            unit = self.units[name]
+            for key in ("Restart", "RestartSec", "RestartPreventExitStatus"):
+                with self.subTest(unit=name, key=key):
+                    self.assertEqual(values(unit, "Service", key), [])
+            self.assertEqual(one(unit, "Service", "ExecStart"),
+                             configured_keywardd() + " --spawner", name)
+            self.assertEqual(one(unit, "Service", "Type"), "simple", name)
 
     def test_hardening_kept(self):
         for name in SERVICES:
@@ -201,6 +230,33 @@ class Properties(Units):
             self.assertEqual(values(unit, "Service", "SystemCallFilter"),
                              ["@system-service", "~@privileged"], name)
 
+    def assertSpawnerSocket(self, svc, sock_ref, listen):
+        """The agent's service requires and follows the spawner's socket
+        (sock_ref, as the agent's unit names it) and its service, and
+        tells keywardd the socket's path; the socket is a SOCK_SEQPACKET
+        one that only its owner can reach, passed to one spawner
+        (Accept=no), and has no [Install] section (the agent's Requires=
+        starts it)."""
+        svc_ref = sock_ref[:-len(".socket")] + ".service"
+        sock = self.units[sock_ref.replace("%i", "")]
+        spawner = self.units[svc_ref.replace("%i", "")]
+        self.assertIn(sock_ref, one(svc, "Unit", "Requires").split())
+        after = " ".join(values(svc, "Unit", "After")).split()
+        self.assertIn(sock_ref, after)
+        self.assertIn(svc_ref, after)
+        self.assertEqual(values(svc, "Service", "Environment"),
+                         ["KEYWARD_SPAWNER_SOCKET=" + listen])
+        for key, want in (("ListenSequentialPacket", listen),
+                          ("SocketMode", "0600"),
+                          ("Accept", "no"),
+                          ("RemoveOnStop", "yes")):
+            with self.subTest(socket=sock_ref, key=key):
+                self.assertEqual(one(sock, "Socket", key), want)
+        self.assertEqual(values(sock, "Socket", "ListenStream"), [])
+        self.assertEqual([k for s, k, v in sock if s == "Install"], [])
+        self.assertEqual(one(spawner, "Unit", "Requires"), sock_ref)
+        self.assertEqual(one(spawner, "Unit", "After"), sock_ref)
+
     def test_user_pair(self):
         svc = self.units["keyward.service"]
         sock = self.units["keyward.socket"]
@@ -208,15 +264,24 @@ class Properties(Units):
                          configured_keywardd())
         self.assertEqual(one(svc, "Service", "ReadWritePaths"),
                          "-%h/.mcp")
-        self.assertEqual(one(svc, "Unit", "Requires"), "keyward.socket")
+        self.assertEqual(one(svc, "Unit", "Requires").split()[0],
+                         "keyward.socket")
         self.assertEqual(one(sock, "Socket", "ListenStream"),
                          "%t/keyward/agent.sock")
         self.assertEqual(one(sock, "Socket", "SocketMode"), "0600")
         self.assertEqual(one(sock, "Socket", "DirectoryMode"), "0700")
+        self.assertSpawnerSocket(svc, "keyward-spawner.socket",
+                                 "%t/keyward/spawner.sock")
+        # The spawner's unit keeps the view commands had in the agent's.
+        self.assertEqual(one(self.units["keyward-spawner.service"], "Service",
+                             "ReadWritePaths"), "-%h/.mcp")
+        self.assertEqual(one(self.units["keyward-spawner.socket"], "Socket",
+                             "DirectoryMode"), "0700")
 
     def test_system_pair(self):
         svc = self.units["keywardd@.service"]
         sock = self.units["keywardd@.socket"]
+        spawner = self.units["keywardd-spawner@.service"]
         self.assertEqual(one(svc, "Service", "ExecStart"),
                          configured_keywardd() + " --home %S/keyward/%i")
         for key, want in (("User", "keyward"), ("Group", "keyward"),
@@ -228,11 +293,40 @@ class Properties(Units):
                           ("PrivateDevices", "yes")):
             with self.subTest(key=key):
                 self.assertEqual(one(svc, "Service", key), want)
+        # The spawner runs as the agent's user (it refuses a peer of
+        # another uid, and keywardd one of another uid), with the same
+        # system-unit sandbox; the store is not its StateDirectory=.
+        for key, want in (("User", "keyward"), ("Group", "keyward"),
+                          ("ReadWritePaths", "-%S/keyward/%i"),
+                          ("CapabilityBoundingSet", ""),
+                          ("AmbientCapabilities", ""),
+                          ("ProtectHome", "yes"),
+                          ("PrivateDevices", "yes"),
+                          ("ProtectKernelTunables", "yes"),
+                          ("ProtectKernelModules", "yes"),
+                          ("ProtectKernelLogs", "yes"),
+                          ("ProtectControlGroups", "yes"),
+                          ("ProtectClock", "yes"),
+                          ("ProtectHostname", "yes"),
+                          ("RemoveIPC", "yes")):
+            with self.subTest(unit="keywardd-spawner@.service", key=key):
+                self.assertEqual(one(spawner, "Service", key), want)
+        self.assertEqual(values(spawner, "Service", "StateDirectory"), [])
         # keywardd reads its peers' /proc/PID: no ProtectProc=invisible,
         # no ProcSubset=pid (which hides the boot id rotation needs).
         self.assertEqual(values(svc, "Service", "ProtectProc"), [])
         self.assertEqual(values(svc, "Service", "ProcSubset"), [])
-        self.assertEqual(one(svc, "Unit", "Requires"), "keywardd@%i.socket")
+        self.assertEqual(one(svc, "Unit", "Requires").split()[0],
+                         "keywardd@%i.socket")
+        self.assertSpawnerSocket(svc, "keywardd-spawner@%i.socket",
+                                 "%t/keyward/%i/spawner.sock")
+        spawner_sock = self.units["keywardd-spawner@.socket"]
+        for key, want in (("SocketUser", "keyward"),
+                          ("SocketGroup", "keyward"),
+                          ("DirectoryMode", one(sock, "Socket",
+                                                "DirectoryMode"))):
+            with self.subTest(socket="keywardd-spawner@.socket", key=key):
+                self.assertEqual(one(spawner_sock, "Socket", key), want)
         for key, want in (("ListenStream", "%t/keyward/%i/agent.sock"),
                           ("SocketUser", "keyward"),
                           ("SocketGroup", "keyward-%i"),
@@ -262,11 +356,11 @@ class Installed(Units):
                      for src, dst in json.loads(r.out).items()}
         prefix = os.path.dirname(UNIT_BINDIR.rstrip("/"))
         lib = os.path.join(prefix, "lib")
-        want = {"keyward.service": "systemd/user/keyward.service",
-                "keyward.socket": "systemd/user/keyward.socket",
-                "keywardd@.service": "systemd/system/keywardd@.service",
-                "keywardd@.socket": "systemd/system/keywardd@.socket",
-                "keyward.sysusers.conf": "sysusers.d/keyward.conf"}
+        want = {name: "systemd/user/" + name for name in USER_UNITS}
+        want.update({name: "systemd/system/" + name
+                     for name in SYSTEM_UNITS})
+        want["keyward.sysusers.conf"] = "sysusers.d/keyward.conf"
+        self.assertEqual(len(want), 9)
         for name, rel in want.items():
             self.assertEqual(installed.get(name), os.path.join(lib, rel),
                              name)
@@ -279,12 +373,17 @@ def expand(text, specifiers):
 
 
 class SocketActivation(DaemonTestCase):
-    """Each service's own ExecStart (specifiers filled in, keywardd the one
-    just built) started by systemd-socket-activate on its socket unit's
-    ListenStream, with only the environment a service manager gives: the
-    first client's connection starts it, keywardd serves the socket it was
-    passed (LISTEN_FDS=1), put and get work through it, and SIGTERM exits
-    0 and leaves the socket to systemd."""
+    """Each agent service's own ExecStart (specifiers filled in, keywardd
+    the one just built) started by systemd-socket-activate on its socket
+    unit's ListenStream, with only the environment a service manager
+    gives (the unit's Environment= included): the first client's
+    connection starts it, keywardd serves the socket it was passed
+    (LISTEN_FDS=1), put and get work through it, and SIGTERM exits 0 and
+    leaves the socket to systemd. The command spawner's service is started
+    the same way on its socket unit's ListenSequentialPacket (Accept=no,
+    systemd-socket-activate's default): keywardd connects to it, as the
+    unit's KEYWARD_SPAWNER_SOCKET says, instead of forking one, and it
+    exits 0 once the agent is gone."""
 
     INIT = False
     START = False
@@ -295,20 +394,33 @@ class SocketActivation(DaemonTestCase):
         self.assertEqual(argv[0], configured_keywardd())
         return [BIN_KEYWARDD] + argv[1:]
 
-    def listen_path(self, socket_unit, specifiers):
-        return expand(one(parse_unit(unit_path(socket_unit)), "Socket",
-                          "ListenStream"), specifiers)
+    def unit_env(self, service, specifiers):
+        """The service's Environment= assignments, specifiers filled in
+        (each line here is one NAME=VALUE, without quotes)."""
+        env = {}
+        for line in values(parse_unit(unit_path(service)), "Service",
+                           "Environment"):
+            key, sep, value = expand(line, specifiers).partition("=")
+            self.assertTrue(sep, line)
+            env[key] = value
+        return env
 
-    def activate(self, argv, listen, env):
-        """systemd-socket-activate listening on listen, passing env only."""
-        log = os.path.join(self.h.work, "activated.log")
+    def listen_path(self, socket_unit, specifiers, key="ListenStream"):
+        return expand(one(parse_unit(unit_path(socket_unit)), "Socket",
+                          key), specifiers)
+
+    def activate(self, argv, listen, env, name="activated", options=()):
+        """systemd-socket-activate listening on listen, passing env only;
+        its output goes to WORK/name.log."""
+        log = os.path.join(self.h.work, name + ".log")
         logfd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         setenv = []
         for key, value in env.items():
             setenv += ["-E", "%s=%s" % (key, value)]
         try:
-            proc = spawn(["systemd-socket-activate", "-l", listen] + setenv +
-                         argv, env, stdin=subprocess.DEVNULL, stdout=logfd,
+            proc = spawn(["systemd-socket-activate"] + list(options) +
+                         ["-l", listen] + setenv + argv, env,
+                         stdin=subprocess.DEVNULL, stdout=logfd,
                          stderr=logfd)
         finally:
             os.close(logfd)
@@ -319,6 +431,18 @@ class SocketActivation(DaemonTestCase):
         self.assertIsNone(proc.poll(), self.read(log))
         return proc, log
 
+    def activate_spawner(self, service, socket_unit, specifiers, env):
+        """The spawner's ExecStart under systemd-socket-activate
+        --seqpacket on its socket unit's path; nothing is exec'd until
+        keywardd connects."""
+        argv = self.exec_start(service, specifiers)
+        self.assertEqual(argv[1:], ["--spawner"])
+        listen = self.listen_path(socket_unit, specifiers,
+                                  "ListenSequentialPacket")
+        proc, log = self.activate(argv, listen, env, "spawner",
+                                  ["--seqpacket"])
+        return proc, log, listen
+
     def stop(self, proc):
         if proc.poll() is None:
             proc.kill()
@@ -328,10 +452,19 @@ class SocketActivation(DaemonTestCase):
         with open(path, errors="replace") as f:
             return f.read()
 
-    def round_trip(self, proc, log, listen, cli_env):
+    def ppid(self, pid):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+        self.fail("no PPid in /proc/%d/status" % pid)
+
+    def round_trip(self, proc, log, listen, cli_env, spawner):
+        spawner_proc, spawner_log = spawner
         value = os.urandom(24).hex().encode()
         r = run([BIN_KEYWARD, "put", "sa/x"], cli_env, input=value)
-        self.assertEqual(r.rc, 0, "%r\n%s" % (r, self.read(log)))
+        self.assertEqual(r.rc, 0, "%r\n%s\n%s" % (r, self.read(log),
+                                                  self.read(spawner_log)))
         r = run([BIN_KEYWARD, "get", "sa/x"], cli_env)
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.out, value)
@@ -341,11 +474,29 @@ class SocketActivation(DaemonTestCase):
         # Exec'd in place, so LISTEN_PID was its own pid.
         self.assertEqual(os.path.realpath("/proc/%d/exe" % proc.pid),
                          os.path.realpath(BIN_KEYWARDD))
+        # keywardd connected to the spawner's socket (that is what made
+        # systemd-socket-activate exec keywardd --spawner in place), and
+        # the spawner is not its child: its parent is this test, as a
+        # spawner's is the service manager.
+        self.assertTrue(poll_until(
+            lambda: os.path.realpath("/proc/%d/exe" % spawner_proc.pid) ==
+            os.path.realpath(BIN_KEYWARDD) or spawner_proc.poll() is not None,
+            START_DEADLINE_S), self.read(spawner_log))
+        self.assertIsNone(spawner_proc.poll(), self.read(spawner_log))
+        self.assertEqual(os.path.realpath("/proc/%d/exe" % spawner_proc.pid),
+                         os.path.realpath(BIN_KEYWARDD))
+        self.assertNotEqual(self.ppid(spawner_proc.pid), proc.pid)
+        self.assertEqual(self.ppid(spawner_proc.pid), os.getpid())
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=STOP_DEADLINE_S), 0, text)
         self.assertTrue(os.path.exists(listen),
                         "keywardd removed the socket systemd made")
+        # The agent disconnected: the spawner ends what it started and
+        # exits 0.
+        self.assertEqual(spawner_proc.wait(timeout=STOP_DEADLINE_S), 0,
+                         self.read(spawner_log))
         self.assertNotIn(value.decode(), self.read(log))
+        self.assertNotIn(value.decode(), self.read(spawner_log))
 
     def test_user_unit(self):
         # The user manager gives HOME, XDG_RUNTIME_DIR, USER and PATH; the
@@ -353,7 +504,8 @@ class SocketActivation(DaemonTestCase):
         # XDG_RUNTIME_DIR, as packaging/README.md describes.
         rt = os.path.join(self.h.root, "rt")
         os.mkdir(rt, 0o700)
-        listen = self.listen_path("keyward.socket", {"%t": rt})
+        spec = {"%t": rt, "%h": self.h.work}
+        listen = self.listen_path("keyward.socket", spec)
         os.mkdir(os.path.dirname(listen), 0o700)  # DirectoryMode=0700
         env = {"HOME": self.h.work, "XDG_RUNTIME_DIR": rt,
                "USER": "kwtest", "PATH": os.environ.get("PATH", "/usr/bin")}
@@ -361,14 +513,21 @@ class SocketActivation(DaemonTestCase):
         del cli_env["KEYWARD_HOME"], cli_env["KEYWARD_SOCKET"]
         r = run([BIN_KEYWARD, "init"], cli_env)
         self.assertEqual(r.rc, 0, r)
-        argv = self.exec_start("keyward.service", {"%h": self.h.work})
-        proc, log = self.activate(argv, listen, env)
-        self.round_trip(proc, log, listen, cli_env)
+        spawner_proc, spawner_log, spawner_listen = self.activate_spawner(
+            "keyward-spawner.service", "keyward-spawner.socket", spec, env)
+        self.assertEqual(os.path.dirname(spawner_listen),
+                         os.path.dirname(listen))
+        agent_env = dict(env, **self.unit_env("keyward.service", spec))
+        self.assertEqual(agent_env["KEYWARD_SPAWNER_SOCKET"], spawner_listen)
+        argv = self.exec_start("keyward.service", spec)
+        proc, log = self.activate(argv, listen, agent_env)
+        self.round_trip(proc, log, listen, cli_env,
+                        (spawner_proc, spawner_log))
 
     def test_system_instance(self):
         # The instance's store made as packaging/README.md says (there as
-        # the keyward user), ExecStart given only PATH: --home is all it
-        # needs.
+        # the keyward user), ExecStart given only PATH and the unit's
+        # Environment=: --home is all it needs besides the spawner.
         state = os.path.join(self.h.root, "state")
         run_dir = os.path.join(self.h.root, "run")
         os.mkdir(state, 0o755)
@@ -382,11 +541,19 @@ class SocketActivation(DaemonTestCase):
         cli_env = dict(self.h.env, KEYWARD_HOME=home, KEYWARD_SOCKET=listen)
         r = run([BIN_KEYWARD, "init"], cli_env)
         self.assertEqual(r.rc, 0, r)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin")}
+        spawner_proc, spawner_log, spawner_listen = self.activate_spawner(
+            "keywardd-spawner@.service", "keywardd-spawner@.socket", spec,
+            env)
+        self.assertEqual(os.path.dirname(spawner_listen),
+                         os.path.dirname(listen))
+        agent_env = dict(env, **self.unit_env("keywardd@.service", spec))
+        self.assertEqual(agent_env["KEYWARD_SPAWNER_SOCKET"], spawner_listen)
         argv = self.exec_start("keywardd@.service", spec)
         self.assertEqual(argv[1:], ["--home", home])
-        proc, log = self.activate(
-            argv, listen, {"PATH": os.environ.get("PATH", "/usr/bin")})
-        self.round_trip(proc, log, listen, cli_env)
+        proc, log = self.activate(argv, listen, agent_env)
+        self.round_trip(proc, log, listen, cli_env,
+                        (spawner_proc, spawner_log))
 
 
 if __name__ == "__main__":
