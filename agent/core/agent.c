@@ -1570,7 +1570,10 @@ static int agent_start_spawner(agent *a)
 {
 	int r = spawn_client_new(&a->spawn);
 
-	if (r < 0)
+	if (r == KW_EPERM)
+		log_error("no command spawner: the one at "
+		          "KEYWARD_SPAWNER_SOCKET was refused (above)");
+	else if (r < 0)
 		log_error("cannot start the command spawner: %s",
 		          kw_strerror(r));
 	else
