@@ -417,6 +417,12 @@ ACCEPTED_SKIPS = {
         "keywardd runs with --no-sandbox under valgrind (valgrind executes "
         "its system calls itself, so the filter would judge valgrind's); "
         "the test runs in the normal and sanitizer builds"),
+    "valgrind-exe": (
+        lambda: VALGRIND,
+        "under valgrind keywardd's /proc/PID/exe names valgrind's tool, so "
+        "a check that a peer runs keywardd's own executable (the command "
+        "spawner's of its agent) refuses it; the test runs in the normal "
+        "and sanitizer builds"),
     "valgrind-no-pidfd_open": (
         lambda: valgrind_lacks_pidfd_open(),
         "valgrind answers ENOSYS to pidfd_open (3.19 does), which keywardd "

@@ -83,6 +83,8 @@ def end(proc):
         proc.wait()
 
 
+@unittest.skipIf(harness.VALGRIND, harness.accepted_skip(
+    "valgrind-exe", "a spawner serving an agent under memcheck"))
 class SpawnerService(test_rotation.RotationCase):
 
     def setUp(self):
