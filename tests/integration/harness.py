@@ -24,6 +24,7 @@ import errno
 import itertools
 import json
 import os
+import pwd
 import re
 import select
 import shutil
@@ -181,6 +182,22 @@ def run(argv, env, input=b"", pass_fds=(), timeout=CLI_DEADLINE_S, cwd=None):
         raise AssertionError("%s did not finish within %ss; stderr: %s" % (
             argv, timeout, err.decode("utf-8", "replace")[-2000:]))
     return Result(argv, proc.returncode, out, err.decode("utf-8", "replace"))
+
+
+def nobody(test):
+    """(uid, gid) of the user nobody, for a test that runs a program as an
+    ordinary user; skips test if there is none."""
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        test.skipTest("no user 'nobody'")
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_user(uid, gid, argv):
+    """argv run with uid and gid and no supplementary groups (setpriv)."""
+    return ["setpriv", "--reuid", str(uid), "--regid", str(gid),
+            "--clear-groups"] + list(argv)
 
 
 def fd_with(data):

@@ -4,7 +4,6 @@ on SIGHUP when it refuses the keyward asking, and the hint a refused
 keyward of the owner's uid prints."""
 
 import os
-import pwd
 import shutil
 import socket
 import stat
@@ -254,11 +253,7 @@ class NotRoot(unittest.TestCase):
     reads the link, as that same ordinary user."""
 
     def setUp(self):
-        try:
-            pw = pwd.getpwnam("nobody")
-        except KeyError:
-            self.skipTest("no user 'nobody'")
-        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        self.uid, self.gid = harness.nobody(self)
         for path in (BIN_KEYWARD, BIN_KEYWARDD):
             if not self.reachable(path):
                 self.skipTest("%s is not reachable by uid %d"
@@ -269,10 +264,10 @@ class NotRoot(unittest.TestCase):
         self.home = os.path.join(self.root, "home")
         self.env = {"PATH": "/usr/bin:/bin", "HOME": self.root,
                     "KEYWARD_HOME": self.home,
-                    "KEYWARD_SOCKET": os.path.join(self.home, "agent.sock"),
-                    # LeakSanitizer stops the world with ptrace, which an
-                    # undumpable keywardd refuses to an ordinary user.
-                    "ASAN_OPTIONS": "detect_leaks=0"}
+                    "KEYWARD_SOCKET": os.path.join(self.home, "agent.sock")}
+        for key in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if key in os.environ:
+                self.env[key] = os.environ[key]
 
     def reachable(self, path):
         """Could uid nobody execute path (every directory searchable)?"""
@@ -287,8 +282,7 @@ class NotRoot(unittest.TestCase):
         return True
 
     def as_nobody(self, argv):
-        return ["setpriv", "--reuid", str(self.uid), "--regid",
-                str(self.gid), "--clear-groups"] + argv
+        return harness.as_user(self.uid, self.gid, argv)
 
     def keyward(self, *args, input=b""):
         return run(self.as_nobody([BIN_KEYWARD] + list(args)), self.env,

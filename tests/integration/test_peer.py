@@ -18,6 +18,7 @@ import subprocess
 import sys
 import unittest
 
+import harness
 from harness import (BIN_KEYWARD, BIN_KWCLIENT, DaemonTestCase, b64,
                      poll_until, run, spawn)
 
@@ -74,11 +75,7 @@ def _python_for(uid, gid):
 class OtherUid(DaemonTestCase):
 
     def setUp(self):
-        try:
-            pw = pwd.getpwnam("nobody")
-        except KeyError:
-            self.skipTest("no user 'nobody'")
-        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        self.uid, self.gid = harness.nobody(self)
         self.python = _python_for(self.uid, self.gid)
         if self.python is None:
             self.skipTest("no python3 executable by uid %d" % self.uid)
@@ -86,9 +83,9 @@ class OtherUid(DaemonTestCase):
         self.put_cli("peer/secret", b"not for nobody")
 
     def as_nobody(self):
-        r = run(["setpriv", "--reuid", str(self.uid), "--regid",
-                 str(self.gid), "--clear-groups", self.python, "-c",
-                 PEER_SCRIPT, self.h.socket],
+        r = run(harness.as_user(self.uid, self.gid,
+                                [self.python, "-c", PEER_SCRIPT,
+                                 self.h.socket]),
                 {"PATH": "/usr/bin:/bin"}, cwd="/", timeout=60)
         self.assertEqual(r.rc, 0, r)
         return json.loads(r.out)
@@ -461,9 +458,9 @@ class SocketGroup(DaemonTestCase):
         self.h.env["KEYWARD_SOCKET"] = self.h.socket
 
     def as_nobody(self, gid):
-        r = run(["setpriv", "--reuid", str(self.uid), "--regid", str(gid),
-                 "--clear-groups", self.python, "-c", GET_SCRIPT,
-                 self.h.socket, "grp/x"],
+        r = run(harness.as_user(self.uid, gid,
+                                [self.python, "-c", GET_SCRIPT,
+                                 self.h.socket, "grp/x"]),
                 {"PATH": "/usr/bin:/bin"}, cwd="/", timeout=60)
         self.assertEqual(r.rc, 0, r)
         return json.loads(r.out)

@@ -20,6 +20,7 @@ import sys
 import time
 import unittest
 
+import harness
 from harness import (EXIT_DENIED, EXIT_ERROR, DaemonTestCase, b64, mode_of,
                      poll_until, run)
 
@@ -413,18 +414,13 @@ class OtherUid(PolicyCase):
                         "socket_group": str(_nobody_gid())}}
 
     def setUp(self):
-        try:
-            pw = pwd.getpwnam("nobody")
-        except KeyError:
-            self.skipTest("no user 'nobody'")
-        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        self.uid, self.gid = harness.nobody(self)
         super().setUp()
         self.h.socket = os.path.join(self.h.root, "run", "agent.sock")
         self.h.env["KEYWARD_SOCKET"] = self.h.socket
 
     def as_nobody(self, argv):
-        return run(["setpriv", "--reuid", str(self.uid), "--regid",
-                    str(self.gid), "--clear-groups"] + argv,
+        return run(harness.as_user(self.uid, self.gid, argv),
                    {"PATH": "/usr/bin:/bin", "KEYWARD_SOCKET": self.h.socket},
                    cwd="/", timeout=60)
 

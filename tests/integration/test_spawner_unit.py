@@ -19,7 +19,6 @@ Statuses (keywardd(8), EXIT STATUS): 77 a refused spawner or agent, 1 no
 spawner to talk to (it is not there, or did not say hello in time)."""
 
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -268,11 +267,7 @@ class NotRoot(unittest.TestCase):
     its start), checks its uid."""
 
     def setUp(self):
-        try:
-            pw = pwd.getpwnam("nobody")
-        except KeyError:
-            self.skipTest("no user 'nobody'")
-        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        self.uid, self.gid = harness.nobody(self)
         for path in (BIN_KEYWARDD, BIN_KEYWARD):
             r = run(self.as_nobody([path, "--version"]), {"PATH": "/usr/bin"},
                     cwd="/")
@@ -293,8 +288,7 @@ class NotRoot(unittest.TestCase):
                 self.env[key] = os.environ[key]
 
     def as_nobody(self, argv):
-        return ["setpriv", "--reuid", str(self.uid), "--regid",
-                str(self.gid), "--clear-groups"] + argv
+        return harness.as_user(self.uid, self.gid, argv)
 
     def test_handshake(self):
         r = run(self.as_nobody([BIN_KEYWARD, "init"]), self.env,
