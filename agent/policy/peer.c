@@ -23,7 +23,7 @@
 #include <sodium.h>
 
 #include "keyward.h"
-#include "sockcompat.h"
+#include "sockcred.h"
 
 /* statfs f_type of pidfs (Linux 6.9, include/uapi/linux/magic.h). */
 #define KW_PIDFS_MAGIC 0x50494446
@@ -288,51 +288,6 @@ int peer_listen_setup(int listen_fd)
 	               KW_EIO;
 }
 
-/* The writer's credentials into *from; every descriptor an SCM_RIGHTS or
- * SCM_PIDFD message holds is closed, except the first SCM_PIDFD one,
- * which is returned (or -1). */
-static int recv_control(struct msghdr *msg, peer_sender *from)
-{
-	int pidfd = -1;
-
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm;
-	     cm = CMSG_NXTHDR(msg, cm)) {
-		size_t n;
-
-		if (cm->cmsg_level != SOL_SOCKET)
-			continue;
-		if (cm->cmsg_type == SCM_CREDENTIALS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-			struct ucred uc;
-
-			memcpy(&uc, CMSG_DATA(cm), sizeof(uc));
-			from->creds = true;
-			from->pid = uc.pid;
-			from->uid = uc.uid;
-			from->gid = uc.gid;
-			continue;
-		}
-		if (cm->cmsg_type != SCM_RIGHTS && cm->cmsg_type != SCM_PIDFD)
-			continue;
-		if (cm->cmsg_len < CMSG_LEN(0))
-			continue;
-		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-			       sizeof(fd));
-			if (fd < 0)
-				continue;
-			if (cm->cmsg_type == SCM_PIDFD && pidfd < 0)
-				pidfd = fd;
-			else
-				close(fd);
-		}
-	}
-	return pidfd;
-}
-
 ssize_t peer_recv(int fd, void *buf, size_t len, peer_sender *ret_from)
 {
 	union {
@@ -354,8 +309,16 @@ ssize_t peer_recv(int fd, void *buf, size_t len, peer_sender *ret_from)
 	ret_from->pidfd = -1;
 	memset(control.buf, 0, sizeof(control.buf));
 	n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n >= 0)
-		ret_from->pidfd = recv_control(&msg, ret_from);
+	if (n >= 0) {
+		sockcred sc;
+
+		sockcred_take(&msg, &sc);
+		ret_from->creds = sc.cred;
+		ret_from->pid = sc.pid;
+		ret_from->uid = sc.uid;
+		ret_from->gid = sc.gid;
+		ret_from->pidfd = sc.pidfd;
+	}
 	return n;
 }
 

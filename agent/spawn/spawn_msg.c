@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "keyward.h"
-#include "sockcompat.h"
+#include "sockcred.h"
 
 static const char *const fail_names[SPAWN_FAIL_COUNT] = {
 	"none",   "too many commands", "passwd entry", "pipe", "fork",
@@ -227,37 +227,15 @@ int spawn_hello_send(int sock)
  * (a HELLO passes none) or the control data was cut. */
 static bool hello_control(struct msghdr *mh, spawn_sender *from)
 {
-	bool ok = (mh->msg_flags & MSG_CTRUNC) == 0;
+	sockcred sc;
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET)
-			continue;
-		if (c->cmsg_type == SCM_CREDENTIALS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-			struct ucred cr;
-			memcpy(&cr, CMSG_DATA(c), sizeof(cr));
-			from->cred = true;
-			from->pid = cr.pid;
-			from->uid = cr.uid;
-			from->gid = cr.gid;
-			continue;
-		}
-		if (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			if (c->cmsg_type == SCM_PIDFD && from->pidfd < 0) {
-				from->pidfd = fd;
-				continue;
-			}
-			close(fd);
-			if (c->cmsg_type == SCM_RIGHTS)
-				ok = false;
-		}
-	}
-	return ok;
+	sockcred_take(mh, &sc);
+	from->cred = sc.cred;
+	from->pid = sc.pid;
+	from->uid = sc.uid;
+	from->gid = sc.gid;
+	from->pidfd = sc.pidfd;
+	return (mh->msg_flags & MSG_CTRUNC) == 0 && !sc.rights;
 }
 
 int spawn_hello_recv(int sock, struct spawn_hello *ret, spawn_sender *ret_from)
