@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <sodium.h>
 
 #include "keyward.h"
+#include "pidfd.h"
 #include "sockcred.h"
 
 /* statfs f_type of pidfs (Linux 6.9, include/uapi/linux/magic.h). */
@@ -105,17 +105,6 @@ static int proc_start_time(pid_t pid, unsigned long long *ret_start)
 	return 0;
 }
 
-/* A pidfd polls readable once its process has exited (Linux 5.3, older
- * than SO_PEERPIDFD). Unlike pidfd_send_signal, poll needs no right to
- * signal the peer, and valgrind knows it (3.19 answers ENOSYS to
- * pidfd_send_signal, so every exe was unknown under memcheck). */
-static bool pidfd_alive(int pidfd)
-{
-	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-
-	return poll(&pfd, 1, 0) == 0;
-}
-
 static peer_exe_broker_fn broker;
 static void *broker_arg;
 
@@ -149,34 +138,6 @@ static void exe_read(peer_info *p)
 	}
 	if (!p->exe_known)
 		p->exe[0] = '\0';
-}
-
-/*
- * The peer's pidfd, or -1. ENOPROTOOPT: the kernel predates SO_PEERPIDFD.
- * EINVAL or ESRCH from a kernel that knows the option: no live process
- * behind the peer's pid any more, so *gone is set.
- */
-static int peer_pidfd(int fd, bool *gone)
-{
-	int pidfd = -1, flags;
-	socklen_t len = sizeof(pidfd);
-
-	*gone = false;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
-		*gone = errno == EINVAL || errno == ESRCH;
-		return -1;
-	}
-	if (len != sizeof(pidfd) || pidfd < 0)
-		return -1;
-	/* The kernel hands it out close-on-exec; make sure of it anyway so
-	 * a helper we spawn can never hold the peer's process. */
-	flags = fcntl(pidfd, F_GETFD);
-	if (flags < 0 || (!(flags & FD_CLOEXEC) &&
-	                  fcntl(pidfd, F_SETFD, flags | FD_CLOEXEC) < 0)) {
-		close(pidfd);
-		return -1;
-	}
-	return pidfd;
 }
 
 /* On pidfs each process has its own inode: note it, to compare writers'
@@ -245,7 +206,7 @@ int peer_from_socket(int fd, peer_info *ret)
 	ret->pid = cred.pid;
 	ret->procfd = -1;
 	ret->maps_fd = -1;
-	ret->pidfd = peer_pidfd(fd, &gone);
+	ret->pidfd = pidfd_of_peer(fd, &gone);
 	if (gone)
 		return 0;
 	pidfd_identity(ret);

@@ -26,6 +26,7 @@
 
 #include "keyward.h"
 #include "log.h"
+#include "pidfd.h"
 #include "sockcompat.h"
 #include "spawn_msg.h"
 #include "spawn_peer.h"
@@ -186,7 +187,7 @@ static int spawner_hello_check(int fd, pid_t *ret_pid, char *why,
 		return KW_EPERM;
 	}
 	if (from.pidfd < 0 && from.cred)
-		from.pidfd = spawn_pidfd_open(from.pid);
+		from.pidfd = pidfd_of(from.pid);
 	if (!from.cred || from.pid <= 0) {
 		snprintf(why, why_size, "its hello came without credentials");
 		r = KW_EPERM;

@@ -5,33 +5,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "keyward.h"
+#include "pidfd.h"
 
 #define PROC_PATH_MAX 64
-
-int spawn_pidfd_open(pid_t pid)
-{
-	/* pidfd_open sets close-on-exec itself. */
-	int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0u) : -1;
-
-	return fd >= 0 ? fd : -1;
-}
-
-/* A pidfd polls readable once its process has exited. */
-static bool pidfd_alive(int pidfd)
-{
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 0;
-}
 
 int spawn_peer_same_exe(pid_t pid, int pidfd, char *why, size_t why_size)
 {

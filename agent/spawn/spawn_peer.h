@@ -21,10 +21,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A pidfd of pid (pidfd_open, Linux 5.3), close-on-exec; -1 if none (the
- * process is gone, or the kernel has no pidfd_open). */
-int spawn_pidfd_open(pid_t pid);
-
 /*
  * Does pid run the same executable file (device and inode) as this
  * process, and is pidfd (a pidfd of pid, taken before the read; -1

@@ -4,7 +4,6 @@
 #include "spawn_service.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "harden.h"
 #include "keyward.h"
 #include "log.h"
+#include "pidfd.h"
 #include "sockcompat.h"
 #include "spawn_msg.h"
 #include "spawn_peer.h"
@@ -73,18 +73,9 @@ static int service_socket(void)
 /* The peer's pidfd: SO_PEERPIDFD (Linux 6.5), else pidfd_open of pid. */
 static int peer_pidfd(int fd, pid_t pid)
 {
-	int pidfd = -1;
-	socklen_t len = sizeof(pidfd);
+	int pidfd = pidfd_of_peer(fd, NULL);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 &&
-	    len == sizeof(pidfd) && pidfd >= 0) {
-		int fl = fcntl(pidfd, F_GETFD);
-		if (fl >= 0 && fcntl(pidfd, F_SETFD, fl | FD_CLOEXEC) == 0)
-			return pidfd;
-		close(pidfd);
-		return -1;
-	}
-	return spawn_pidfd_open(pid);
+	return pidfd >= 0 ? pidfd : pidfd_of(pid);
 }
 
 /*

@@ -18,13 +18,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "keyward.h"
 #include "log.h"
+#include "pidfd.h"
 #include "procexe.h"
 #include "spawn_child.h"
 #include "spawn_msg.h"
@@ -194,7 +194,7 @@ static int job_watch(struct job *j, int *ret_err)
 		fail = SPAWN_FAIL_KEEPER;
 		goto broken;
 	}
-	j->pid_fd = (int)syscall(SYS_pidfd_open, j->pid, 0u);
+	j->pid_fd = pidfd_of(j->pid);
 	if (j->pid_fd < 0) {
 		*ret_err = errno;
 		fail = SPAWN_FAIL_PIDFD;

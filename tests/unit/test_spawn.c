@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "keyward.h"
+#include "pidfd.h"
 #include "procexe.h"
 #include "sockcompat.h"
 #include "spawn_msg.h"
@@ -368,7 +369,7 @@ static void test_same_exe(void **state)
 	int p[2], status;
 
 	(void)state;
-	int self = spawn_pidfd_open(getpid());
+	int self = pidfd_of(getpid());
 	assert_true(self >= 0);
 	assert_int_equal(spawn_peer_same_exe(getpid(), self, why, sizeof(why)),
 	                 0);
@@ -380,8 +381,7 @@ static void test_same_exe(void **state)
 	pid_t same = child_start(p[0], p[1], NULL);
 	pid_t other = child_start(p[0], p[1], cat);
 	close(p[0]);
-	int same_fd = spawn_pidfd_open(same),
-	    other_fd = spawn_pidfd_open(other);
+	int same_fd = pidfd_of(same), other_fd = pidfd_of(other);
 	assert_true(same_fd >= 0 && other_fd >= 0);
 	assert_int_equal(spawn_peer_same_exe(same, same_fd, why, sizeof(why)),
 	                 0);
