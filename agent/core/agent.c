@@ -1871,8 +1871,8 @@ void agent_fini(agent *a)
 {
 	while (a->conns)
 		conn_free(a->conns);
-	rotate_free(a->rot);         /* before the loop: its jobs watch fds */
-	webhook_client_free(a->net); /* the store never opened */
+	rotate_free(a->rot); /* before the loop: its jobs watch fds */
+	httpc_free(a->net);  /* the store never opened */
 	peer_set_exe_broker(NULL, NULL); /* it reads through the spawner */
 	spawn_client_free(a->spawn); /* after the jobs: it ends their groups */
 	unlock_worker_stop(a->worker);

@@ -123,7 +123,7 @@ typedef struct agent {
 	bool cp_saw_fault;        /* fault.active at the last look */
 	rotate *rot;              /* the rotation engine */
 	/* keyward-net, started before the store opens, until rot takes it. */
-	webhook_client *net;
+	httpc *net;
 	char net_why[ROTJOB_DETAIL_MAX];
 	/* The command spawner, forked before the store opens (spawner.h). */
 	spawn_client *spawn;

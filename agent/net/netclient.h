@@ -21,7 +21,7 @@
  *
  * Everything runs on the loop thread. A callback never runs from inside a
  * netclient call, and may call netclient_send and netclient_cancel but must
- * not free the client (defer that, as webhook.c does).
+ * not free the client (defer that, as httpc.c does).
  */
 #ifndef KW_NETCLIENT_H
 #define KW_NETCLIENT_H

@@ -168,17 +168,31 @@ void rotate_free(rotate *r)
 			webhook_cancel(j->wh);
 		rotate_job_free(j);
 	}
-	webhook_client_free(r->webhooks);
+	httpc_free(r->webhooks);
 	free(r->settling);
 	free(r->notices);
 	free(r);
 }
 
-webhook_client *rotate_net_start(loop *l, spawn_client *sp, char *why,
-                                 size_t whysz)
+/* keyward-net's launcher (netclient.h): the command spawner. */
+static int net_launch(void *ctx, const char *path, int *ret_fd, pid_t *ret_pid,
+                      char *why, size_t whysz)
 {
+	return spawn_net_start(ctx, path, ret_fd, ret_pid, why, whysz);
+}
+
+static int net_stop(void *ctx, pid_t pid, int *ret_code, int *ret_status)
+{
+	return spawn_net_stop(ctx, pid, ret_code, ret_status);
+}
+
+httpc *rotate_net_start(loop *l, spawn_client *sp, char *why, size_t whysz)
+{
+	const netclient_launcher launch = { .ctx = sp,
+		                            .start = net_launch,
+		                            .stop = net_stop };
 	char path[PATH_MAX];
-	webhook_client *w = NULL;
+	httpc *w = NULL;
 	int rr = netclient_helper_path(path, sizeof(path));
 
 	why[0] = '\0';
@@ -186,7 +200,7 @@ webhook_client *rotate_net_start(loop *l, spawn_client *sp, char *why,
 		snprintf(why, whysz,
 		         "keyward-net (the HTTP helper) is not installed "
 		         "beside keywardd");
-	else if ((rr = webhook_client_new(l, path, sp, &w)) < 0)
+	else if ((rr = httpc_new(l, path, &launch, &w)) < 0)
 		snprintf(why, whysz,
 		         "keyward-net (the HTTP helper) cannot be started: %s",
 		         kw_strerror(rr));
@@ -195,9 +209,9 @@ webhook_client *rotate_net_start(loop *l, spawn_client *sp, char *why,
 	return w;
 }
 
-void rotate_take_net(rotate *r, webhook_client *w, const char *why)
+void rotate_take_net(rotate *r, httpc *w, const char *why)
 {
-	webhook_client_free(r->webhooks);
+	httpc_free(r->webhooks);
 	r->webhooks = w;
 	snprintf(r->net_why, sizeof(r->net_why), "%s",
 	         w             ? "" :

@@ -40,7 +40,7 @@
 
 typedef struct rotate rotate;
 typedef struct loop loop;
-typedef struct webhook_client webhook_client;
+typedef struct httpc httpc;
 
 /*
  * What the engine needs of the program that runs it (keywardd's agent):
@@ -76,11 +76,10 @@ int rotate_new(const rotate_host *host, rotate **ret_rotate);
  * through the command spawner sp (it forks and execs the helper, now and
  * at every restart); keywardd does it before it confines itself. NULL if
  * it cannot be started: that is logged, and why (whysz > 0) says it. */
-webhook_client *rotate_net_start(loop *l, spawn_client *sp, char *why,
-                                 size_t whysz);
+httpc *rotate_net_start(loop *l, spawn_client *sp, char *why, size_t whysz);
 /* Give r the helper rotate_net_start made (r frees it), or NULL with why
  * webhook steps then fail. */
-void rotate_take_net(rotate *r, webhook_client *w, const char *why);
+void rotate_take_net(rotate *r, httpc *w, const char *why);
 /* Cancel steps in flight (they rerun after the next start) and free. */
 void rotate_free(rotate *r);
 

@@ -69,7 +69,7 @@ struct rotate {
 
 	struct rot_job *jobs;
 	uint32_t njobs;
-	webhook_client *webhooks; /* rotate_take_net; NULL if it failed */
+	httpc *webhooks; /* rotate_take_net; NULL if it failed */
 	char net_why[ROTJOB_DETAIL_MAX]; /* why it failed */
 };
 

@@ -2,37 +2,19 @@
  * webhook.h - a webhook: rotator's HTTPS POST for one step
  * (docs/rotation.md, "webhook rotators").
  *
- * keywardd holds the data key and never runs libcurl: every transfer (and
- * every name lookup) runs in keyward-net, the HTTP helper process
- * (netclient.h), which gets only that transfer's URL, pinned addresses,
- * headers and body. Results come back to the event loop, so a slow
- * endpoint never delays other clients. (A name lookup holds up the
- * helper's other transfers while it lasts.)
- *
- * Each request:
- *  - Destination guard, in keywardd: the URL's host is resolved once (by
- *    keyward-net), every address is checked here, and the transfer is
- *    pinned to the checked addresses (in keyward-net: CURLOPT_RESOLVE,
- *    plus a socket-open callback that refuses any address not in that
- *    checked set); every transfer opens its own connection. If any address is
- * one the guard refuses (loopback, private, link-local, shared, reserved and
- * the rest: the table is in webhook_guard.h), the request is refused unless
- * allow_private. Plain http:// is refused unless allow_insecure, and then only
- * if every address is loopback.
- *  - TLS verification is always on (peer and host), TLS 1.2 or later. No
- *    redirects, no proxy (environment proxies ignored), no cookies, only
- *    the http/https protocol of the URL.
- *  - Body: the caller's JSON; headers Content-Type: application/json,
- *    User-Agent: keyward/VERSION, and
+ * The request goes through the key holder's HTTP client (httpc.h): the
+ * destination guard, address pinning, TLS rules, timeouts and size caps
+ * are its, and every transfer runs in keyward-net. Here:
+ *  - Body: the caller's JSON; headers Content-Type: application/json and
  *        Keyward-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
  *    over the bytes "<t>." || body, keyed with hmac_key, so the receiver
  *    can reject replays (an old t) and forgeries.
- *  - Connect and total timeouts; the response body is read up to
- *    WEBHOOK_RESPONSE_MAX bytes (more fails the request).
+ *  - The response body is read up to WEBHOOK_RESPONSE_MAX bytes.
  *
  * Results (rotjob.h): 2xx is 0 with "HTTP <status>"; any other status is
  * KW_ESTATE with "HTTP <status>: <first line of the body, printable ASCII
- * only>"; a guard refusal is KW_EDENIED naming the address and why
+ * only>" (httpc_first_line); a guard refusal is KW_EDENIED naming the address
+ * and why
  * ("destination 10.0.0.5 is a private address; the schedule needs
  * allow_private"); running out of time is KW_ETIMEOUT; a failed lookup,
  * connection or TLS handshake, or a response body too large, is KW_EIO
@@ -49,19 +31,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "loop.h"
+#include "httpc.h"
 #include "rotjob.h"
-#include "spawn_client.h"
 
 #define WEBHOOK_RESPONSE_MAX   (64u * 1024u)
-#define WEBHOOK_URL_MAX        1024u
-#define WEBHOOK_BODY_MAX       (256u * 1024u) /* request body */
+#define WEBHOOK_URL_MAX        HTTPC_URL_MAX
+#define WEBHOOK_BODY_MAX       HTTPC_BODY_MAX /* request body */
 #define WEBHOOK_KEY_MAX        1024u          /* HMAC key bytes */
-#define WEBHOOK_JOBS_MAX       64u            /* outstanding per client */
-#define WEBHOOK_CA_MAX         (512u * 1024u) /* ca_file bytes */
+#define WEBHOOK_CA_MAX         HTTPC_CA_MAX   /* ca_file bytes */
 #define WEBHOOK_SIGNATURE_SIZE 96u            /* webhook_signature's out */
 
-typedef struct webhook_client webhook_client;
 typedef struct webhook_job webhook_job;
 
 typedef struct webhook_request {
@@ -90,33 +69,16 @@ typedef struct webhook_request {
 } webhook_request;
 
 /*
- * Start keyward-net from helper_path (netclient_helper_path finds it)
- * through the command spawner sp (spawn_client.h: it forks and execs the
- * helper, now and at every restart) and register on l until
- * webhook_client_free. 0, KW_EINVAL, KW_ENOMEM, KW_EIO.
+ * Queue a request on h. On success *ret_job is the job until done is
+ * called or webhook_cancel; done is called exactly once, from the loop,
+ * never from inside this call (a refusal by the destination guard, a
+ * failed lookup or a timeout included). On failure nothing is queued and
+ * done is never called: KW_EINVAL (a missing or malformed field, a URL
+ * that is not http(s) or has a user:password part), KW_ETOOBIG (body),
+ * KW_ELIMIT (HTTPC_JOBS_MAX outstanding), KW_ENOMEM.
  */
-int webhook_client_new(loop *l, const char *helper_path, spawn_client *sp,
-                       webhook_client **ret_client);
-/*
- * Cancel every job (no callbacks), stop keyward-net, free. Safe from
- * inside a done callback. NULL ok.
- */
-void webhook_client_free(webhook_client *w);
-
-/* keyward-net's pid, 0 while it is down (it is restarted). */
-pid_t webhook_helper_pid(const webhook_client *w);
-
-/*
- * Queue a request. On success *ret_job is the job until done is called or
- * webhook_cancel; done is called exactly once, from the loop, never from
- * inside this call (a refusal by the destination guard, a failed lookup or
- * a timeout included). On failure nothing is queued and done is never
- * called: KW_EINVAL (a missing or malformed field, a URL that is not
- * http(s) or has a user:password part), KW_ETOOBIG (body), KW_ELIMIT
- * (WEBHOOK_JOBS_MAX outstanding), KW_ENOMEM.
- */
-int webhook_start(webhook_client *w, const webhook_request *req,
-                  rotjob_done done, void *arg, webhook_job **ret_job);
+int webhook_start(httpc *h, const webhook_request *req, rotjob_done done,
+                  void *arg, webhook_job **ret_job);
 /* Drop a job whose done has not been called: done is then never called,
  * and a transfer in progress is abandoned. NULL ok. */
 void webhook_cancel(webhook_job *job);
@@ -127,11 +89,5 @@ void webhook_cancel(webhook_job *job);
 int webhook_signature(const uint8_t *key, size_t keylen, int64_t t,
                       const char *body, size_t body_len, char *out,
                       size_t outsz);
-
-/* The first line of a response body (len bytes) for a failed step's
- * detail: bytes up to the first '\r' or '\n', each one that is not
- * printable ASCII replaced by '?', cut to fit outsz (> 0) with its NUL. */
-void webhook_first_line(const unsigned char *body, size_t len, char *out,
-                        size_t outsz);
 
 #endif

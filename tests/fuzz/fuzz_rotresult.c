@@ -1,7 +1,7 @@
 /*
  * fuzz_rotresult.c - what comes back from a rotator: a command's output
  * (rotcmd_detail, agent/rotate/rotcmd.c), a webhook's response body
- * (webhook_first_line, agent/rotate/webhook.c) and the check that keeps the new
+ * (httpc_first_line, agent/rotate/webhook.c) and the check that keeps the new
  * value out of the audit log (rotate_quotes_value, agent/rotate/rotate_step.c).
  *
  * Input: the output or body; the same bytes also serve as a new value.
@@ -46,7 +46,7 @@ static void check_webhook(const uint8_t *data, size_t size)
 	char line[ROTJOB_DETAIL_MAX];
 	size_t n;
 
-	webhook_first_line(data, size, line, sizeof(line));
+	httpc_first_line(data, size, line, sizeof(line));
 	n = strlen(line);
 	FUZZ_CHECK(n < sizeof(line) && printable(line));
 	for (size_t i = 0; i < n; i++) {

@@ -36,12 +36,12 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "httpguard.h"
 #include "keyward.h"
 #include "loop.h"
 #include "secmem.h"
 #include "spawn_client.h"
 #include "webhook.h"
-#include "webhook_guard.h"
 
 extern char **environ;
 
@@ -242,7 +242,7 @@ static bool is_private(const char *text)
 		in->sin_port = htons(443);
 		assert_int_equal(inet_pton(AF_INET, text, &in->sin_addr), 1);
 	}
-	return webhook_addr_private((const struct sockaddr *)&ss);
+	return httpguard_addr_private((const struct sockaddr *)&ss);
 }
 
 static void test_addr_private(void **state)
@@ -373,8 +373,8 @@ static void test_addr_private(void **state)
 		sa_family_t family;
 		char path[32];
 	} un = { .family = AF_UNIX };
-	assert_true(webhook_addr_private((const struct sockaddr *)&un));
-	assert_true(webhook_addr_private(NULL));
+	assert_true(httpguard_addr_private((const struct sockaddr *)&un));
+	assert_true(httpguard_addr_private(NULL));
 }
 
 /* ---- a small HTTP/1.1 server on 127.0.0.1 ---- */
@@ -679,7 +679,7 @@ struct outcome {
 
 struct fx {
 	loop *l;
-	webhook_client *w;
+	httpc *w;
 	struct srv srv;
 	struct tls_srv tls;
 	struct outcome out;
@@ -701,13 +701,26 @@ static void on_done(void *arg, int result, const char *detail)
  * in main before any thread (spawn_client.h). */
 static spawn_client *spawner;
 
+static int net_launch(void *ctx, const char *path, int *ret_fd, pid_t *ret_pid,
+                      char *why, size_t whysz)
+{
+	return spawn_net_start(ctx, path, ret_fd, ret_pid, why, whysz);
+}
+
+static int net_stop(void *ctx, pid_t pid, int *ret_code, int *ret_status)
+{
+	return spawn_net_stop(ctx, pid, ret_code, ret_status);
+}
+
 static int fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	assert_int_equal(loop_new(&f->l), 0);
-	assert_int_equal(webhook_client_new(f->l, KW_TEST_NET_HELPER, spawner,
-	                                    &f->w),
+	const netclient_launcher launch = { .ctx = spawner,
+		                            .start = net_launch,
+		                            .stop = net_stop };
+	assert_int_equal(httpc_new(f->l, KW_TEST_NET_HELPER, &launch, &f->w),
 	                 0);
 	f->srv.status = 204;
 	pthread_mutex_init(&f->srv.mu, NULL);
@@ -718,7 +731,7 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
 	struct fx *f = *state;
-	webhook_client_free(f->w);
+	httpc_free(f->w);
 	loop_free(f->l);
 	srv_stop(&f->srv);
 	tls_stop(&f->tls); /* if a failed assertion left it running */
@@ -1180,7 +1193,7 @@ static void test_free_in_flight(void **state)
 	for (int64_t end = loop_now_ms() + WAIT_MS;
 	     srv_accepted(&f->srv) == 0 && loop_now_ms() < end;)
 		assert_int_equal(loop_turn(f->l, 20), 0);
-	webhook_client_free(f->w);
+	httpc_free(f->w);
 	f->w = NULL;
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(loop_turn(f->l, 10), 0);
@@ -1188,7 +1201,7 @@ static void test_free_in_flight(void **state)
 }
 
 struct freeing {
-	webhook_client **w;
+	httpc **w;
 	int calls;
 };
 
@@ -1198,7 +1211,7 @@ static void on_done_free(void *arg, int result, const char *detail)
 	(void)result;
 	(void)detail;
 	fr->calls++;
-	webhook_client_free(*fr->w);
+	httpc_free(*fr->w);
 	*fr->w = NULL;
 }
 
@@ -1231,7 +1244,7 @@ static void test_jobs_limit(void **state)
 	memset(&f->out, 0, sizeof(f->out));
 	webhook_request req = req_for("http://127.0.0.1:9/hook");
 	req.allow_insecure = false;
-	for (unsigned i = 0; i < WEBHOOK_JOBS_MAX; i++)
+	for (unsigned i = 0; i < HTTPC_JOBS_MAX; i++)
 		assert_int_equal(webhook_start(f->w, &req, on_done, &f->out,
 		                               &job),
 		                 0);
@@ -1239,12 +1252,12 @@ static void test_jobs_limit(void **state)
 	assert_int_equal(webhook_start(f->w, &req, on_done, &f->out, &extra),
 	                 KW_ELIMIT);
 	assert_ptr_equal(extra, (webhook_job *)&job);
-	turn_until(f, &f->out.calls, WEBHOOK_JOBS_MAX, WAIT_MS);
-	assert_int_equal(f->out.calls, WEBHOOK_JOBS_MAX);
+	turn_until(f, &f->out.calls, HTTPC_JOBS_MAX, WAIT_MS);
+	assert_int_equal(f->out.calls, HTTPC_JOBS_MAX);
 	assert_int_equal(f->out.result, KW_EDENIED);
 	assert_int_equal(webhook_start(f->w, &req, on_done, &f->out, &job), 0);
-	turn_until(f, &f->out.calls, WEBHOOK_JOBS_MAX + 1, WAIT_MS);
-	assert_int_equal(f->out.calls, WEBHOOK_JOBS_MAX + 1);
+	turn_until(f, &f->out.calls, HTTPC_JOBS_MAX + 1, WAIT_MS);
+	assert_int_equal(f->out.calls, HTTPC_JOBS_MAX + 1);
 }
 
 static void test_start_refused(void **state)

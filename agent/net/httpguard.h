@@ -1,7 +1,8 @@
 /*
- * webhook_guard.h - the webhook client's destination guard (webhook.h):
- * which resolved addresses a request may reach, and the address helpers
- * that pin a transfer to the checked ones.
+ * httpguard.h - the destination guard of the key holder's HTTP client
+ * (httpc.h), for webhook rotators and OAuth endpoints alike: which
+ * resolved addresses a request may reach, and the address helpers that
+ * pin a transfer to the checked ones.
  *
  * Refused unless the schedule sets allow_private: loopback, private
  * (RFC 1918, fc00::/7, fec0::/10), link-local, shared (CGNAT, 100.64/10),
@@ -10,14 +11,14 @@
  * 2001::/23), and the IPv4-mapped, NAT64 (64:ff9b::/96) and 6to4
  * (2002::/16) forms of refused IPv4 addresses, which are judged by the
  * IPv4 address they reach. Plain http:// is refused unless every address
- * is loopback (allow_insecure itself is webhook.c's to check).
+ * is loopback (allow_insecure itself is httpc.c's to check).
  *
  * Pure functions: no allocation, no logging, no I/O, safe from any thread.
  * Except where NULL or another family is said to be allowed, every
  * sockaddr_storage passed here holds an AF_INET or AF_INET6 address.
  */
-#ifndef KW_WEBHOOK_GUARD_H
-#define KW_WEBHOOK_GUARD_H
+#ifndef KW_HTTPGUARD_H
+#define KW_HTTPGUARD_H
 
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -30,39 +31,41 @@
  * "a reserved", ...; NULL if it is a public one. "an unknown" for any
  * other family, and for NULL. The string is static.
  */
-const char *webhook_addr_kind(const struct sockaddr *addr);
+const char *httpguard_addr_kind(const struct sockaddr *addr);
 
 /* Is addr one the guard refuses without allow_private? True for any other
  * family, and for NULL. */
-bool webhook_addr_private(const struct sockaddr *addr);
+bool httpguard_addr_private(const struct sockaddr *addr);
 
 /* Is ss 127/8, ::1 or an IPv4-mapped 127/8 address? */
-bool webhook_addr_loopback(const struct sockaddr_storage *ss);
+bool httpguard_addr_loopback(const struct sockaddr_storage *ss);
 
 /* ss's address (no port, no brackets) as text into out; "(unprintable)"
  * if it does not fit. outsz >= 1; INET6_ADDRSTRLEN always fits. */
-void webhook_addr_text(const struct sockaddr_storage *ss, char *out,
-                       size_t outsz);
+void httpguard_addr_text(const struct sockaddr_storage *ss, char *out,
+                         size_t outsz);
 
 /* Same family and address (the port is not compared). */
-bool webhook_addr_equal(const struct sockaddr_storage *x,
-                        const struct sockaddr_storage *y);
+bool httpguard_addr_equal(const struct sockaddr_storage *x,
+                          const struct sockaddr_storage *y);
 
 /* ss's port, in network byte order. */
-in_port_t webhook_addr_port(const struct sockaddr_storage *ss);
+in_port_t httpguard_addr_port(const struct sockaddr_storage *ss);
 
 /* Is ss's address (and, if with_port, its port too) that of one of
  * set[0..n)? */
-bool webhook_addr_listed(const struct sockaddr_storage *set, size_t n,
-                         const struct sockaddr_storage *ss, bool with_port);
+bool httpguard_addr_listed(const struct sockaddr_storage *set, size_t n,
+                           const struct sockaddr_storage *ss, bool with_port);
 
 /*
  * May a request go to ss? 0 if so; else KW_EDENIED, with the reason as a
  * sentence naming the address in why (truncated to whysz, whysz >= 1):
  * a refused kind without allow_private, or a non-loopback address for
- * plain http (https false). A refused kind is reported first.
+ * plain http (https false). A refused kind is reported first, followed by
+ * private_hint (what would allow it: "the schedule needs allow_private").
  */
-int webhook_guard_check(const struct sockaddr_storage *ss, bool allow_private,
-                        bool https, char *why, size_t whysz);
+int httpguard_check(const struct sockaddr_storage *ss, bool allow_private,
+                    bool https, const char *private_hint, char *why,
+                    size_t whysz);
 
 #endif

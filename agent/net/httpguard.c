@@ -1,10 +1,10 @@
 /*
- * webhook_guard.c - see webhook_guard.h.
+ * httpguard.c - see httpguard.h.
  *
  * The refused ranges are tables, checked in order; an IPv6 address that
  * reaches an IPv4 one (mapped, NAT64, 6to4) is judged by that address.
  */
-#include "webhook_guard.h"
+#include "httpguard.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -109,7 +109,7 @@ static const char *v6_kind(const uint8_t a[16])
 	return NULL;
 }
 
-const char *webhook_addr_kind(const struct sockaddr *addr)
+const char *httpguard_addr_kind(const struct sockaddr *addr)
 {
 	if (!addr)
 		return "an unknown";
@@ -126,12 +126,12 @@ const char *webhook_addr_kind(const struct sockaddr *addr)
 	return "an unknown";
 }
 
-bool webhook_addr_private(const struct sockaddr *addr)
+bool httpguard_addr_private(const struct sockaddr *addr)
 {
-	return webhook_addr_kind(addr) != NULL;
+	return httpguard_addr_kind(addr) != NULL;
 }
 
-bool webhook_addr_loopback(const struct sockaddr_storage *ss)
+bool httpguard_addr_loopback(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
@@ -143,8 +143,8 @@ bool webhook_addr_loopback(const struct sockaddr_storage *ss)
 	       (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
 }
 
-void webhook_addr_text(const struct sockaddr_storage *ss, char *out,
-                       size_t outsz)
+void httpguard_addr_text(const struct sockaddr_storage *ss, char *out,
+                         size_t outsz)
 {
 	const void *a;
 
@@ -156,8 +156,8 @@ void webhook_addr_text(const struct sockaddr_storage *ss, char *out,
 		snprintf(out, outsz, "(unprintable)");
 }
 
-bool webhook_addr_equal(const struct sockaddr_storage *x,
-                        const struct sockaddr_storage *y)
+bool httpguard_addr_equal(const struct sockaddr_storage *x,
+                          const struct sockaddr_storage *y)
 {
 	if (x->ss_family != y->ss_family)
 		return false;
@@ -168,41 +168,40 @@ bool webhook_addr_equal(const struct sockaddr_storage *x,
 	              &((const struct sockaddr_in6 *)y)->sin6_addr, 16) == 0;
 }
 
-in_port_t webhook_addr_port(const struct sockaddr_storage *ss)
+in_port_t httpguard_addr_port(const struct sockaddr_storage *ss)
 {
 	return ss->ss_family == AF_INET ?
 	               ((const struct sockaddr_in *)ss)->sin_port :
 	               ((const struct sockaddr_in6 *)ss)->sin6_port;
 }
 
-bool webhook_addr_listed(const struct sockaddr_storage *set, size_t n,
-                         const struct sockaddr_storage *ss, bool with_port)
+bool httpguard_addr_listed(const struct sockaddr_storage *set, size_t n,
+                           const struct sockaddr_storage *ss, bool with_port)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (webhook_addr_equal(ss, &set[i]) &&
+		if (httpguard_addr_equal(ss, &set[i]) &&
 		    (!with_port ||
-		     webhook_addr_port(ss) == webhook_addr_port(&set[i])))
+		     httpguard_addr_port(ss) == httpguard_addr_port(&set[i])))
 			return true;
 	}
 	return false;
 }
 
-int webhook_guard_check(const struct sockaddr_storage *ss, bool allow_private,
-                        bool https, char *why, size_t whysz)
+int httpguard_check(const struct sockaddr_storage *ss, bool allow_private,
+                    bool https, const char *private_hint, char *why,
+                    size_t whysz)
 {
 	char text[INET6_ADDRSTRLEN];
-	const char *kind = webhook_addr_kind((const struct sockaddr *)ss);
+	const char *kind = httpguard_addr_kind((const struct sockaddr *)ss);
 
 	if (kind && !allow_private) {
-		webhook_addr_text(ss, text, sizeof(text));
-		snprintf(why, whysz,
-		         "destination %s is %s address; the schedule needs "
-		         "allow_private",
-		         text, kind);
+		httpguard_addr_text(ss, text, sizeof(text));
+		snprintf(why, whysz, "destination %s is %s address; %s", text,
+		         kind, private_hint);
 		return KW_EDENIED;
 	}
-	if (!https && !webhook_addr_loopback(ss)) {
-		webhook_addr_text(ss, text, sizeof(text));
+	if (!https && !httpguard_addr_loopback(ss)) {
+		httpguard_addr_text(ss, text, sizeof(text));
 		snprintf(why, whysz,
 		         "plain http:// is allowed only to loopback addresses; "
 		         "destination %s is not one",
