@@ -364,6 +364,7 @@ def main():
     mask_seeds()
     jsonspan()
     netmsg_seeds()
+    sse_seeds()
 
 
 def mask_value(v):
@@ -382,6 +383,20 @@ def mask_seeds():
     write("mask", "binary", b"\x00" + mask_value(b"\x00\xff\x00\xfe\x80") +
           b"\x40" + b"\x00\x00\xff\x00\xfe\x80\x00\xff\x00")
 
+
+
+def sse_seeds():
+    """fuzz_sse: a control byte (data bound, piece size), then a stream."""
+    write("sse", "mcp", b"\xff" +
+          b"id: 0_1\ndata:\n\n"
+          b"event: message\nid: 0_2\n"
+          b'data: {"jsonrpc":"2.0","method":"notifications/progress",\n'
+          b'data: "params":{"progress":1}}\n\n'
+          b": keep-alive\n\nretry: 1000\n\n")
+    write("sse", "line-ends", b"\x12" + b"\xef\xbb\xbfdata:a\r\ndata\rid\r\r"
+          b"event:x\n\rdata: b\r\n\n")
+    write("sse", "too-big", b"\x03" + b"data: 0123456789\n\ndata: ok\n\n" +
+          b"id: " + b"i" * 1100 + b"\nevent: " + b"t" * 80 + b"\n\n")
 
 
 def nm_str(v):

@@ -1,17 +1,19 @@
 /*
- * httpguard.h - the destination guard of the key holder's HTTP client
- * (httpc.h), for webhook rotators and OAuth endpoints alike: which
+ * httpguard.h - the destination guard for HTTP requests to hosts a user
+ * names: the key holder's (agent/net/httpc.h: webhook rotators, OAuth
+ * endpoints) and `keyward mcp proxy`'s (cli/mcp_proxy_dest.c). Which
  * resolved addresses a request may reach, and the address helpers that
  * pin a transfer to the checked ones.
  *
- * Refused unless the schedule sets allow_private: loopback, private
+ * Refused unless the caller allows private addresses (a schedule's
+ * allow_private, the proxy's --allow-private): loopback, private
  * (RFC 1918, fc00::/7, fec0::/10), link-local, shared (CGNAT, 100.64/10),
  * unspecified, multicast, broadcast, documentation, benchmarking, reserved
  * or unallocated (everything outside 2000::/3 not named above, 240/4,
  * 2001::/23), and the IPv4-mapped, NAT64 (64:ff9b::/96) and 6to4
  * (2002::/16) forms of refused IPv4 addresses, which are judged by the
  * IPv4 address they reach. Plain http:// is refused unless every address
- * is loopback (allow_insecure itself is httpc.c's to check).
+ * is loopback (allow_insecure itself is the caller's to check).
  *
  * Pure functions: no allocation, no logging, no I/O, safe from any thread.
  * Except where NULL or another family is said to be allowed, every
