@@ -259,6 +259,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 /* keyward mcp import (cmd_mcp_import.c). */
 int cli_mcp_import(struct cli *cli, int argc, char **argv);
+/* keyward mcp proxy (mcp_proxy.c). */
+int cli_mcp_proxy(struct cli *cli, int argc, char **argv);
 struct mcp_config;
 /*
  * --narrow (mcp_narrow.c): for each server marked in sel, a client token

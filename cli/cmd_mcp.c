@@ -300,6 +300,7 @@ int cmd_mcp(struct cli *cli, int argc, char **argv)
 	static const struct cli_subcommand subs[] = {
 		{ "scan", "mcp scan", mcp_scan },
 		{ "import", "mcp import", cli_mcp_import },
+		{ "proxy", "mcp proxy", cli_mcp_proxy },
 	};
 	return cli_run_subcommand(cli, argc, argv, subs,
 	                          sizeof(subs) / sizeof(subs[0]));

@@ -107,7 +107,13 @@ static const char usage_programs[] =
 	"  mcp import CONFIG [--server NAME]... [--prefix P] [--dry-run]\n"
 	"             [--yes] [--narrow]\n"
 	"                          store a config's credentials in keyward\n"
-	"                          and launch its servers through keyward run\n";
+	"                          and launch its servers through keyward run\n"
+	"  mcp proxy URL [--header 'Name: value']... [--allow-private]\n"
+	"            [--allow-insecure] [--protocol-version V] [--verbose]\n"
+	"                          an MCP stdio server that bridges to the\n"
+	"                          remote MCP server at URL (Streamable\n"
+	"                          HTTP); header values may hold\n"
+	"                          {{keyward://REF}}\n";
 
 static const char usage_access[] =
 	"\nAccess control\n"

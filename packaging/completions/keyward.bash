@@ -24,7 +24,7 @@ _keyward_subcommands() {
 	schedule) echo "ls rm" ;;
 	apikey) echo "create ls revoke rotate verify" ;;
 	token) echo "issue verify" ;;
-	mcp) echo "scan import" ;;
+	mcp) echo "scan import proxy" ;;
 	esac
 }
 
@@ -60,6 +60,8 @@ _keyward_options() {
 	run) o="--env --env-file --mask --mask-hold --watch --grace
 		--token-file" ;;
 	"mcp import") o="--server --prefix --dry-run --yes --narrow" ;;
+	"mcp proxy") o="--header --allow-private --allow-insecure
+		--protocol-version --verbose" ;;
 	esac
 	echo "$o --help"
 }
@@ -74,7 +76,8 @@ _keyward_takes_value() {
 		--hmac-secret | --max-wait | --status | --count | --scopes | \
 		--ttl | --sub | --aud | --client-id | --prefix | -i | -o | \
 		--mode | --exec | --env | --env-file | --mask | --mask-hold | \
-		--grace | --token-file | --server) return 0 ;;
+		--grace | --token-file | --server | --header | \
+		--protocol-version) return 0 ;;
 	esac
 	return 1
 }

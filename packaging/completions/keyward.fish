@@ -26,7 +26,7 @@ function __keyward_subcommands
         case token
             echo issue verify
         case mcp
-            echo scan import
+            echo scan import proxy
     end
 end
 
@@ -37,7 +37,7 @@ function __keyward_takes_value
         --rotator --window --jitter --overlap --hmac-secret --max-wait \
         --status --count --scopes --ttl --sub --aud --client-id --prefix \
         -i -o --mode --exec --env --env-file --mask --mask-hold --grace \
-        --token-file --server
+        --token-file --server --header --protocol-version
 end
 
 # Prints the command, then its subcommand (each may be empty), then how
@@ -192,6 +192,8 @@ __keyward_opts export format= force
 __keyward_opts inject mode= watch exec=
 __keyward_opts run env= env-file= mask= mask-hold= watch grace= token-file=
 __keyward_opts 'mcp import' server= prefix= dry-run yes narrow
+__keyward_opts 'mcp proxy' header= allow-private allow-insecure \
+    protocol-version= verbose
 complete -c keyward -n '__keyward_at inject' -s i -r -F -d template
 complete -c keyward -n '__keyward_at inject' -s o -r -F -d 'output file'
 functions -e __keyward_opts
