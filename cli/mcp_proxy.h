@@ -114,10 +114,11 @@ struct proxy_headers {
 	size_t n, nrefs;
 	struct cli_value *vals; /* fetched for the lines, in their order */
 	size_t nvals;
-	kw_client *c;        /* the agent, when a value names a secret */
-	bool stale;          /* a referenced secret rotated (or may have) */
-	int64_t retry_at_ms; /* when to try the agent again (0: no need) */
-	unsigned generation; /* counts resolutions */
+	kw_client *c;         /* the agent, when a value names a secret */
+	bool stale;           /* a referenced secret rotated (or may have) */
+	int64_t retry_at_ms;  /* when to try the agent again (0: no need) */
+	unsigned generation;  /* counts changes of the lines */
+	int64_t refreshed_ms; /* the last fetch after a 401 */
 };
 
 /* Add one --header 'Name: value' (not resolved yet). 0, or KW_EINVAL /
@@ -135,6 +136,11 @@ int proxy_headers_fd(const struct proxy_headers *hs);
  * values stay until new ones are fetched, and it says so on stderr. */
 void proxy_headers_poll(struct cli *cli, struct proxy_headers *hs,
                         int64_t now_ms);
+/* The server answered 401: fetch every reference again (at most once
+ * in 5 s), in case a value changed without a rotation (`keyward put`).
+ * true if a line changed (the request is worth sending again). */
+bool proxy_headers_refresh(struct cli *cli, struct proxy_headers *hs,
+                           int64_t now_ms);
 /* Append every line to *list (curl copies them). 0 or KW_ENOMEM. */
 int proxy_headers_append(const struct proxy_headers *hs,
                          struct curl_slist **list);

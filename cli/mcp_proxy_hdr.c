@@ -20,10 +20,11 @@
 #include "mcp_proxy.h"
 #include "secmem.h"
 
-#define RETRY_MS     5000
-#define REFS_PER_HDR 16u
-#define NAME_MAX_LEN 128u
-#define REDACTED     "<redacted>"
+#define RETRY_MS       5000
+#define REFRESH_MIN_MS 5000 /* between fetches after a 401 */
+#define REFS_PER_HDR   16u
+#define NAME_MAX_LEN   128u
+#define REDACTED       "<redacted>"
 
 /* Headers the proxy sets itself, or that describe the transfer. */
 static const char *const reserved[] = {
@@ -256,6 +257,11 @@ static int resolve(struct cli *cli, struct proxy_headers *hs)
 		return r;
 	}
 	for (size_t i = 0; i < hs->n; i++) {
+		const struct proxy_header *h = &hs->h[i];
+
+		if (!h->line || h->line_len != lens[i] ||
+		    sodium_memcmp(h->line, lines[i], lens[i]) != 0)
+			hs->generation++;
 		kw_wipefree(hs->h[i].line);
 		hs->h[i].line = lines[i];
 		hs->h[i].line_len = lens[i];
@@ -263,7 +269,6 @@ static int resolve(struct cli *cli, struct proxy_headers *hs)
 	vals_free(hs->vals, hs->nvals);
 	hs->vals = nv;
 	hs->nvals = n;
-	hs->generation++;
 	return 0;
 }
 
@@ -361,6 +366,23 @@ void proxy_headers_poll(struct cli *cli, struct proxy_headers *hs,
 	} else {
 		hs->retry_at_ms = now_ms + RETRY_MS;
 	}
+}
+
+bool proxy_headers_refresh(struct cli *cli, struct proxy_headers *hs,
+                           int64_t now_ms)
+{
+	unsigned before = hs->generation;
+
+	if (!hs->c || now_ms < hs->refreshed_ms + REFRESH_MIN_MS)
+		return false;
+	hs->refreshed_ms = now_ms;
+	if (resolve(cli, hs) < 0)
+		return false;
+	hs->stale = false;
+	if (hs->generation == before)
+		return false;
+	cli_msg(cli, NULL, "header values fetched again (they changed)");
+	return true;
 }
 
 int proxy_headers_append(const struct proxy_headers *hs,

@@ -353,8 +353,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (x->oom)
 		return 0;
-	if (x->sse && ok2xx)
-		return kw_sse_feed(x->sse, data, n, on_event, x) == 0 ? n : 0;
+	if (x->sse && ok2xx) {
+		if (kw_sse_feed(x->sse, data, n, on_event, x) < 0)
+			return 0;
+		/* A request's stream has nothing more for us after its
+		 * response: end it rather than wait for the server to. */
+		return x->answered && x->msg && x->msg->kind == PMSG_REQUEST ?
+		               0 :
+		               n;
+	}
 	if (n > max - x->body_len) {
 		x->body_big = true;
 		return ok2xx ? 0 : n; /* a success must be whole */

@@ -178,14 +178,22 @@ void xfer_note_result(struct xfer *x, const json_t *result)
 	}
 }
 
+/* 401: new header values (a secret changed in keyward), else whatever
+ * the OAuth seam says. true: worth one more try. */
+static bool unauthorized(struct proxy *p, const char *www_auth, int64_t now_ms)
+{
+	if (proxy_headers_refresh(p->cli, &p->hdrs, now_ms))
+		return true;
+	return p->auth && p->auth->unauthorized &&
+	       p->auth->unauthorized(p->auth->arg, www_auth);
+}
+
 bool xfer_auth_retry(struct xfer *x, int64_t now_ms)
 {
 	struct proxy *p = x->p;
 	struct xfer *y;
 
-	(void)now_ms;
-	if (!p->auth || !p->auth->unauthorized || x->auth_tries > 0 ||
-	    !p->auth->unauthorized(p->auth->arg, x->www_auth))
+	if (x->auth_tries > 0 || !unauthorized(p, x->www_auth, now_ms))
 		return false;
 	y = xfer_new(p, x->kind, x->msg);
 	if (!y)
@@ -199,7 +207,7 @@ bool xfer_auth_retry(struct xfer *x, int64_t now_ms)
 		xfer_free(y);
 		return false;
 	}
-	proxy_debug(p, 1, "HTTP 401: sent again with new credentials");
+	proxy_debug(p, 1, "HTTP 401: sent again with new header values");
 	return true;
 }
 
@@ -297,8 +305,9 @@ static void session_lost(struct proxy *p, const char *why)
 void xfer_reinit_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 {
 	struct proxy *p = x->p;
-	bool ok = rc == CURLE_OK && x->headers_done && x->status >= 200 &&
-	          x->status < 300 && !x->reject;
+	/* An initialize's stream is ended by us once it has its answer. */
+	bool ok = (rc == CURLE_OK || x->answered) && x->headers_done &&
+	          x->status >= 200 && x->status < 300 && !x->reject;
 	char why[CURL_ERROR_SIZE + 64];
 
 	if (x->kind == X_REINIT && ok && x->init_ok) {
@@ -429,8 +438,7 @@ void xfer_get_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 		return;
 	}
 	if (x->headers_done && x->status == 401 &&
-	    !(p->auth && p->auth->unauthorized &&
-	      p->auth->unauthorized(p->auth->arg, x->www_auth))) {
+	    !unauthorized(p, x->www_auth, now_ms)) {
 		p->get_wanted = false;
 		cli_msg(p->cli, NULL,
 		        "the server refused the GET stream (HTTP 401)");

@@ -62,6 +62,7 @@ GROUPS = {
     "systemd": "test_systemd",
     "owner": "test_owner",
     "completions": "test_completions",
+    "proxy": "test_mcp_proxy",
 }
 
 EXIT_SKIP = 77  # meson's "skipped" exit status
