@@ -221,7 +221,7 @@ int pmsg_parse(const char *line, size_t len, struct pmsg **ret,
 	*ret_error = NULL;
 	if (!m)
 		return KW_ENOMEM;
-	m->doc = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	m->doc = json_loadb(line, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
 	if (!m->doc) {
 		/* Not jansson's text: it may quote the input. */
 		snprintf(why, whysz, "not JSON (line %d, column %d)", jerr.line,
