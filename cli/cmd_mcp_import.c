@@ -210,9 +210,9 @@ static void print_plan(const struct import *im)
 			}
 		} else if (s->remote) {
 			puts(s->ncreds ?
-			             "remote server, left unchanged: keyward "
-			             "cannot launch remote servers yet (its "
-			             "headers hold credentials)" :
+			             "remote server, left unchanged: its headers "
+			             "hold credentials (keyward mcp proxy can "
+			             "take them from keyward: docs/mcp.md)" :
 			             "remote server, left unchanged");
 		} else if (s->wrapped) {
 			puts("already launched through keyward run");

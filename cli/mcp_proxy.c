@@ -301,7 +301,11 @@ int cli_mcp_proxy(struct cli *cli, int argc, char **argv)
 		cli_msg(cli, NULL, "cannot initialise libsodium");
 		ex = CLI_EXIT_ERROR;
 	}
-	if (ex == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (ex == 0 && proxy_curl_load(why, sizeof(why)) < 0) {
+		cli_msg(cli, NULL, "%s", why);
+		ex = CLI_EXIT_ERROR;
+	} else if (ex == 0 &&
+	           curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		cli_msg(cli, NULL, "cannot initialise libcurl");
 		ex = CLI_EXIT_ERROR;
 	} else if (ex == 0) {

@@ -4,6 +4,7 @@
  * (docs/mcp.md, docs/cli.md). The modules:
  *
  *   mcp_proxy.c        the command: options, the event loop, the exit
+ *   mcp_proxy_curl.c   libcurl, loaded when the proxy starts
  *   mcp_proxy_dest.c   the URL, the destination guard, address pinning
  *   mcp_proxy_hdr.c    --header values, their keyward:// references and
  *                      rotations, redaction, the Authorization seam
@@ -72,6 +73,15 @@ struct proxy_auth {
 	bool (*unauthorized)(void *arg, const char *www_authenticate);
 	void *arg;
 };
+
+/* mcp_proxy_curl.c: libcurl, loaded at the proxy's start (not linked into
+ * keyward). 0, or KW_EINTERNAL with why set. */
+int proxy_curl_load(char *why, size_t whysz);
+/* curl_url_get and curl_url_set, through the loaded library. */
+CURLUcode proxy_url_get(CURLU *u, CURLUPart what, char **part,
+                        unsigned int flags);
+CURLUcode proxy_url_set(CURLU *u, CURLUPart what, const char *part,
+                        unsigned int flags);
 
 /* mcp_proxy_dest.c: where requests go ------------------------------------ */
 

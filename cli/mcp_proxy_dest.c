@@ -62,22 +62,22 @@ static int parse_url(struct proxy_dest *d, bool allow_insecure, char *why,
 
 	if (!u)
 		return KW_ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, d->url, CURLU_NON_SUPPORT_SCHEME) !=
+	if (proxy_url_set(u, CURLUPART_URL, d->url, CURLU_NON_SUPPORT_SCHEME) !=
 	            CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    proxy_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    proxy_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    proxy_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
 	            CURLUE_OK) {
 		snprintf(why, whysz, "not a URL this proxy can use");
 		goto out;
 	}
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+	if (proxy_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
 		snprintf(why, whysz,
 		         "a URL with a user name or password is refused: give "
 		         "credentials with --header");
 		goto out;
 	}
-	if (curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
+	if (proxy_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
 		snprintf(why, whysz, "a URL with a #fragment is refused");
 		goto out;
 	}

@@ -136,7 +136,8 @@ static void test_encode(void **state)
 		{ " padded ", "=?base64?IHBhZGRlZCA=?=" },
 		{ "line1\nline2", "=?base64?bGluZTEKbGluZTI=?=" },
 		{ "=?base64?literal?=", "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=" },
-		{ "", "=?base64?" "?=" }, /* no trigraph */
+		{ "", "=?base64?"
+		      "?=" }, /* no trigraph */
 		{ "tab\tinside", "tab\tinside" },
 	};
 
