@@ -32,9 +32,13 @@ body). The proxy always runs as an MCP client config would start it:
   that is down gives a JSON-RPC error and the proxy serves the next
   request once it is back; an oversized message gets a JSON-RPC error and
   never reaches the server; an expired session gives an error and a new
-  session (the client's initialize sent again, byte for byte); the key
-  is in neither the proxy's argv, its environment nor its stderr, even
-  with KEYWARD_DEBUG=2.
+  session (the client's initialize sent again, byte for byte); a slow
+  request does not hold up a fast one, and both are answered after stdin
+  ends; a 2026-07-28 request the client cancels has its stream closed
+  (no notification posted, no response after); --protocol-version is
+  sent until the server names one; an https server whose certificate no
+  CA vouches for is refused; the key is in neither the proxy's argv, its
+  environment nor its stderr, even with KEYWARD_DEBUG=2.
 - Refusals at start: a private address without --allow-private, plain
   http without --allow-insecure.
 """
@@ -493,6 +497,95 @@ class Raw(ProxyCase):
         new = rec[-1]["headers"]["mcp-session-id"]
         self.assertNotEqual(old, new)
         self.assertEqual(rec[-1]["method"], "DELETE")
+
+    def test_concurrent_and_end(self):
+        """A slow request does not hold up a fast one sent after it; at the
+        end of stdin, what is in flight still gets its answer."""
+        remote = Remote(self, "server-v2.mjs")
+        b = Bridge(self, remote.url)
+        meta = dict(META, progressToken="slow")
+        b.send({"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
+                "params": {"name": "progress", "arguments": {"steps": 15},
+                           "_meta": meta}})
+        b.send({"jsonrpc": "2.0", "id": "fast", "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "f"},
+                           "_meta": META}})
+        b.proc.stdin.close()
+        got = []
+        while True:
+            line = b.lines.get(timeout=MSG_DEADLINE_S)
+            if line is None:
+                break
+            got.append(json.loads(line))
+        self.assertEqual(b.proc.wait(timeout=30), 0, b.stderr)
+        order = [m.get("id") for m in got if "id" in m]
+        self.assertEqual(order, ["fast", "slow"], got)
+        self.assertEqual(text_of(got[-1]), "done 15")
+        steps = [m["params"]["progress"] for m in got
+                 if m.get("method") == "notifications/progress"]
+        self.assertEqual(steps, list(range(1, 16)))
+
+    def test_cancel_2026(self):
+        """notifications/cancelled for a 2026-07-28 request closes its
+        stream (no POST of the notification, no response after it)."""
+        remote = Remote(self, "server-v2.mjs")
+        b = Bridge(self, remote.url)
+        meta = dict(META, progressToken=1)
+        b.send({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                "params": {"name": "progress", "arguments": {"steps": 20},
+                           "_meta": meta}})
+        first = b.recv()
+        self.assertEqual(first.get("method"), "notifications/progress")
+        b.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": 5, "reason": "enough"}})
+        _, r = b.call({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
+                       "params": {"name": "echo", "arguments": {"text": "y"},
+                                  "_meta": META}})
+        self.assertEqual(text_of(r), "y")
+        time.sleep(0.6)  # the 20 steps would have ended by now
+        late = []
+        while not b.lines.empty():
+            late.append(json.loads(b.lines.get()))
+        self.assertFalse([m for m in late if m.get("id") == 5], late)
+        self.assertEqual(b.close(), 0)
+        self.assertFalse(any(b"notifications/cancelled" in r["body"]
+                             for r in remote.records()))
+
+    def test_protocol_version_option(self):
+        remote = Remote(self, "server-v1.mjs")
+        b = Bridge(self, remote.url, ["--protocol-version", "2025-06-18"])
+        b.initialize(protocol="2025-06-18")
+        self.assertEqual(text_of(b.echo(1, "v")), "v")
+        self.assertEqual(b.close(), 0)
+        versions = [r["headers"].get("mcp-protocol-version")
+                    for r in remote.records()]
+        self.assertEqual(set(versions), {"2025-06-18"})
+
+    def test_tls_verified(self):
+        """https to a server whose certificate no CA vouches for: the
+        request fails, saying why."""
+        d = self.h.work
+        r = harness.run(["openssl", "req", "-x509", "-newkey", "ec",
+                         "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                         "-nodes", "-keyout", os.path.join(d, "k.pem"),
+                         "-out", os.path.join(d, "c.pem"), "-days", "1",
+                         "-subj", "/CN=127.0.0.1"], self.h.env)
+        self.assertEqual(r.rc, 0, r)
+        script = ("const fs=require('fs');require('https').createServer("
+                  "{key:fs.readFileSync('k.pem'),cert:fs.readFileSync("
+                  "'c.pem')},(q,s)=>{s.setHeader('content-type',"
+                  "'application/json');s.end('{}')}).listen(0,'127.0.0.1',"
+                  "function(){console.log('listening '+this.address().port)"
+                  "})")
+        srv = spawn([self.node, "-e", script], dict(os.environ), cwd=d,
+                    stdout=subprocess.PIPE)
+        self.addCleanup(srv.kill)
+        port = int(srv.stdout.readline().split()[1])
+        b = Bridge(self, "https://127.0.0.1:%d/mcp" % port)
+        r = b.echo(1, "x", modern=True)
+        self.assertEqual(r["error"]["code"], -32000, r)
+        self.assertIn("certificate", r["error"]["message"])
+        self.assertEqual(b.close(), 0)
 
     def test_no_key_in_ps_or_stderr(self):
         remote = Remote(self, "server-v1.mjs")
