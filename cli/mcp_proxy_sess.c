@@ -86,6 +86,9 @@ int xfer_build_headers(struct xfer *x)
 
 	if (r == 0 && p->auth && p->auth->authorization)
 		auth = p->auth->authorization(p->auth->arg);
+	/* A line break in it would add headers of its own. */
+	if (r == 0 && auth && !pmsg_header_safe(auth, PROXY_HDR_LINE_MAX))
+		r = KW_EINVAL;
 	if (r == 0 && auth)
 		r = add(l, "Authorization", auth);
 	if (r == 0 && post)
@@ -95,8 +98,14 @@ int xfer_build_headers(struct xfer *x)
 		        post ? "application/json, text/event-stream" :
 		               "text/event-stream");
 	/* No "Expect: 100-continue" for large bodies: one round trip. */
-	if (r == 0 && post && !(*l = curl_slist_append(*l, "Expect:")))
-		r = KW_ENOMEM;
+	if (r == 0 && post) {
+		struct curl_slist *nl = curl_slist_append(*l, "Expect:");
+
+		if (nl)
+			*l = nl;
+		else
+			r = KW_ENOMEM;
+	}
 	if (modern) {
 		ver = m->version;
 		if (r == 0)
@@ -462,6 +471,22 @@ void xfer_get_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 	            (long)(p->get_at_ms - now_ms));
 }
 
+/* End the transfers that start a session again. */
+static void drop_restart(struct proxy *p)
+{
+	bool again = true;
+
+	while (again) {
+		again = false;
+		for (struct xfer *x = p->xfers; x; x = x->next)
+			if (x->kind == X_REINIT || x->kind == X_REINIT_NOTE) {
+				xfer_free(x);
+				again = true;
+				break;
+			}
+	}
+}
+
 /* A modern request the client cancelled: close its stream. */
 static bool cancel(struct proxy *p, const json_t *id)
 {
@@ -487,9 +512,14 @@ void proxy_send(struct proxy *p, struct pmsg *m, int64_t now_ms)
 		return;
 	}
 	if (m->initialize) {
-		/* A new session (or none) from the client itself. */
+		/* A new session (or none) from the client itself: ours, if
+		 * one is being started, is dropped with what waits for it. */
 		stop_get(p);
 		p->last_event_id[0] = '\0';
+		if (p->sess == SESS_RESTARTING) {
+			drop_restart(p);
+			session_lost(p, "the client started a new session");
+		}
 		p->sess = SESS_NONE;
 		pmsg_free(p->init);
 		p->init = pmsg_dup(m);
@@ -502,6 +532,8 @@ void proxy_send(struct proxy *p, struct pmsg *m, int64_t now_ms)
 				          "too many messages wait for a "
 				          "new session");
 				xfer_free(x);
+			} else {
+				pmsg_free(m);
 			}
 			return;
 		}
