@@ -249,6 +249,9 @@ int cmd_rotate(struct cli *cli, int argc, char **argv);
 int cmd_watch(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_apikey(struct cli *cli, int argc, char **argv);
+int cmd_oauth(struct cli *cli, int argc, char **argv);
+/* keyward oauth login (oauth_login.c). */
+int cli_oauth_login(struct cli *cli, int argc, char **argv);
 int cmd_jwks(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);

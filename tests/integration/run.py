@@ -43,6 +43,7 @@ GROUPS = {
     "spawner": "test_spawner",
     "spawner_unit": "test_spawner_unit",
     "webhook": "test_webhook",
+    "oauth": ("test_oidc_fixture", "test_oauth"),
     "net": "test_net",
     "tokens": "test_tokens",
     "apikey": "test_apikey",
