@@ -216,6 +216,9 @@ static int wait_redirect(const struct cli *cli, const char *name, int lfd,
 static int login_code(struct cli *cli, kw_client *c, const char *name,
                       bool browser)
 {
+	/* The login's wait is longer than any other call's. */
+	if (kw_set_timeout(c, LOGIN_WAIT_MS) < 0)
+		return cli_fail(cli, c, name, KW_EINVAL);
 	unsigned port = 0;
 	char redirect[64];
 	json_t *res = NULL, *params;
@@ -337,6 +340,15 @@ static int login_device(struct cli *cli, kw_client *c, const char *name,
 	return CLI_EXIT_OK;
 }
 
+int cli_oauth_login_run(struct cli *cli, kw_client *c, const char *name,
+                        bool device, bool browser)
+{
+	/* A browser that dies must not take us with it. */
+	signal(SIGPIPE, SIG_IGN);
+	return device ? login_device(cli, c, name, browser) :
+	                login_code(cli, c, name, browser);
+}
+
 int cli_oauth_login(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -364,12 +376,9 @@ int cli_oauth_login(struct cli *cli, int argc, char **argv)
 	const char *name = argv[optind];
 	if ((ex = cli_check_name(cli, name)) != 0)
 		return ex;
-	/* A browser that dies must not take us with it. */
-	signal(SIGPIPE, SIG_IGN);
 	if ((ex = cli_connect(cli, LOGIN_WAIT_MS, &c)) != 0)
 		return ex;
-	ex = device ? login_device(cli, c, name, browser) :
-	              login_code(cli, c, name, browser);
+	ex = cli_oauth_login_run(cli, c, name, device, browser);
 	kw_close(c);
 	return ex;
 }

@@ -28,6 +28,7 @@
 #define DISCOVERY_FAIL_KEEP_S  30
 #define DISCOVERY_ENTRIES_MAX  16u
 #define DISCOVERY_RESPONSE_MAX (64u * 1024u)
+#define DISCOVERY_NAME_MAX     64u /* a registered client's name */
 
 typedef struct discovery discovery;
 
@@ -48,5 +49,34 @@ int discovery_get(discovery *d, const char *issuer, bool allow_private,
                   bool allow_insecure, bool replay, oauth_wake wake,
                   void *waiter, kw_oauth_as_meta *ret, char *why, size_t whysz);
 void discovery_forget_waiter(discovery *d, void *waiter);
+
+/*
+ * The protected resource metadata at url (RFC 9728), whose "resource"
+ * must equal resource byte for byte (3.3): as discovery_get.
+ */
+int discovery_resource(discovery *d, const char *url, const char *resource,
+                       bool allow_private, bool allow_insecure, bool replay,
+                       oauth_wake wake, void *waiter,
+                       kw_oauth_resource_meta *ret, char *why, size_t whysz);
+
+/* A client dynamic registration made (RFC 7591). */
+typedef struct discovery_client {
+	char client_id[257];
+} discovery_client;
+
+/*
+ * Register a public native client (token_endpoint_auth_method none;
+ * authorization_code and refresh_token; redirect_uri; client_name) at
+ * the registration endpoint (RFC 7591): as discovery_get; the answer is
+ * given to the first caller that asks again, then forgotten.
+ */
+int discovery_register(discovery *d, const char *endpoint,
+                       const char *redirect_uri, const char *client_name,
+                       bool allow_private, bool allow_insecure, bool replay,
+                       oauth_wake wake, void *waiter, discovery_client *ret,
+                       char *why, size_t whysz);
+/* A registration answer's client_id (RFC 7591 3.2.1). */
+int discovery_client_parse(const char *body, size_t len, discovery_client *ret,
+                           char *why, size_t whysz);
 
 #endif

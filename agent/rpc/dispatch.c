@@ -112,6 +112,10 @@ static const struct rpc_method {
 	{ "oauth.revoke", method_oauth_revoke, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
 	{ "oauth.discover", method_oauth_discover, M_READ, AUTH_ADMIN, 0 },
+	{ "oauth.resource_metadata", method_oauth_resource_metadata, M_READ,
+	  AUTH_ADMIN, 0 },
+	{ "oauth.register", method_oauth_register, M_READ | M_AUDIT, AUTH_ADMIN,
+	  0 },
 	/* Logging in gives the credential its tokens: admin, as adding. */
 	{ "oauth.login_begin", method_oauth_login_begin,
 	  M_NEEDS_UNLOCK | M_READ, AUTH_ADMIN, 0 },

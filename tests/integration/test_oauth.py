@@ -389,6 +389,26 @@ class Login(OAuthCase):
         # A new login mends it.
         self.assertLoggedIn(self.login())
 
+    def test_dynamic_registration_then_login(self):
+        meta = self.call("oauth.discover", {
+            "issuer": self.p.issuer, "allow_private": True,
+            "allow_insecure": True})
+        reg = self.call("oauth.register", {
+            "registration_endpoint": meta["registration_endpoint"],
+            "redirect_uri": "http://127.0.0.1/callback",
+            "client_name": "keyward test", "allow_private": True,
+            "allow_insecure": True})
+        self.assertTrue(reg["client_id"])
+        self.assertNotEqual(reg["client_id"], kwoidc.NATIVE_ID)
+        r = self.cli("oauth", "add", NAME, "--grant", "authorization_code",
+                     "--client-id", reg["client_id"], "--auth", "none",
+                     "--scope", "openid", "--issuer", self.p.issuer,
+                     "--allow-private", "--allow-insecure")
+        self.assertEqual(r.rc, 0, r)
+        self.assertLoggedIn(self.login())
+        rows = self.audit_ops("oauth.register")
+        self.assertEqual([r["outcome"] for r in rows], ["ok"], rows)
+
     def test_needs_reauth_reaches_watchers(self):
         self.add_native()
         self.assertLoggedIn(self.login())
@@ -504,6 +524,25 @@ class HostileEndpoints(OAuthCase):
         srv = self.hostile(200, b"{}")
         self.assertAddFails(srv.url(), "needs --allow-private",
                             "--allow-insecure")
+
+    def test_resource_metadata(self):
+        resource = "https://mcp.example.com/mcp"
+        doc = {"resource": resource,
+               "authorization_servers": ["https://auth.example.com"],
+               "scopes_supported": ["mcp:tools", "mcp:read"]}
+        srv = self.hostile(200, json.dumps(doc).encode())
+        params = {"url": srv.url("/.well-known/oauth-protected-resource/mcp"),
+                  "resource": resource, "allow_private": True,
+                  "allow_insecure": True}
+        res = self.call("oauth.resource_metadata", params)
+        self.assertEqual(res["authorization_servers"],
+                         ["https://auth.example.com"])
+        self.assertEqual(res["scopes_supported"], "mcp:tools mcp:read")
+        # A document about another resource is refused (RFC 9728 3.3).
+        params["resource"] = "https://other.example.com/mcp"
+        resp = self.r.call("oauth.resource_metadata", params)
+        self.assertIn("error", resp)
+        self.assertIn("resource", resp["error"]["message"])
 
     def test_issuer_naming_another_issuer(self):
         meta = json.dumps({"issuer": "https://elsewhere.example",

@@ -97,7 +97,7 @@ static json_t *url_or_null(const char *u);
 
 /* oauth.add's parameters. */
 
-static int opt_url(rpc_ctx *x, const char *key, char *out, size_t outsz)
+static int opt_text(rpc_ctx *x, const char *key, char *out, size_t outsz)
 {
 	const char *s;
 	size_t len;
@@ -169,18 +169,18 @@ static int get_spec(rpc_ctx *x, oauth_doc *d)
 		return rpc_fail(x, KW_EINVAL, "auth",
 		                "must be client_secret_basic, "
 		                "client_secret_post or none");
-	if ((r = opt_url(x, "token_url", d->token_url, sizeof(d->token_url))) <
+	if ((r = opt_text(x, "token_url", d->token_url, sizeof(d->token_url))) <
 	            0 ||
-	    (r = opt_url(x, "authorize_url", d->authorize_url,
-	                 sizeof(d->authorize_url))) < 0 ||
-	    (r = opt_url(x, "device_url", d->device_url,
-	                 sizeof(d->device_url))) < 0 ||
-	    (r = opt_url(x, "revocation_url", d->revocation_url,
-	                 sizeof(d->revocation_url))) < 0 ||
-	    (r = opt_url(x, "issuer", d->issuer, sizeof(d->issuer))) < 0 ||
-	    (r = opt_url(x, "client_id", d->client_id, sizeof(d->client_id))) <
+	    (r = opt_text(x, "authorize_url", d->authorize_url,
+	                  sizeof(d->authorize_url))) < 0 ||
+	    (r = opt_text(x, "device_url", d->device_url,
+	                  sizeof(d->device_url))) < 0 ||
+	    (r = opt_text(x, "revocation_url", d->revocation_url,
+	                  sizeof(d->revocation_url))) < 0 ||
+	    (r = opt_text(x, "issuer", d->issuer, sizeof(d->issuer))) < 0 ||
+	    (r = opt_text(x, "client_id", d->client_id, sizeof(d->client_id))) <
 	            0 ||
-	    (r = opt_url(x, "scope", d->scope, sizeof(d->scope))) < 0 ||
+	    (r = opt_text(x, "scope", d->scope, sizeof(d->scope))) < 0 ||
 	    (r = get_resources(x, d)) < 0 ||
 	    (r = opt_bool(x, "allow_private", &d->allow_private)) < 0 ||
 	    (r = opt_bool(x, "allow_insecure", &d->allow_insecure)) < 0 ||
@@ -428,7 +428,7 @@ int method_oauth_discover(rpc_ctx *x, json_t **ret_result)
 	int r;
 
 	if ((r = rpc_allow(x, keys)) < 0 ||
-	    (r = opt_url(x, "issuer", issuer, sizeof(issuer))) < 0 ||
+	    (r = opt_text(x, "issuer", issuer, sizeof(issuer))) < 0 ||
 	    (r = opt_bool(x, "allow_private", &priv)) < 0 ||
 	    (r = opt_bool(x, "allow_insecure", &insecure)) < 0)
 		return r;
@@ -469,7 +469,7 @@ int method_oauth_login_begin(rpc_ctx *x, json_t **ret_result)
 
 	if ((r = rpc_allow(x, keys)) < 0 ||
 	    (r = rpc_name(x, "name", &name)) < 0 ||
-	    (r = opt_url(x, "redirect_uri", redirect, sizeof(redirect))) < 0)
+	    (r = opt_text(x, "redirect_uri", redirect, sizeof(redirect))) < 0)
 		return r;
 	r = oauth_login_begin(engine(x), name, redirect, &url, why,
 	                      sizeof(why));
@@ -557,5 +557,96 @@ int method_oauth_login_wait(rpc_ctx *x, json_t **ret_result)
 		return waited(x, r, why);
 	x->audit_note = "OAuth login: the device grant was approved";
 	*ret_result = json_pack("{s:s, s:b}", "name", name, "valid", 1);
+	return *ret_result ? 0 : KW_ENOMEM;
+}
+
+/* What an MCP client needs before its first login (docs/oauth.md, "MCP
+ * servers"): the protected resource's metadata and a registered client. */
+
+int method_oauth_resource_metadata(rpc_ctx *x, json_t **ret_result)
+{
+	static const char *const keys[] = { "url", "resource", "allow_private",
+		                            "allow_insecure", NULL };
+	char url[KW_OAUTH_URL_MAX + 1] = "", res[KW_OAUTH_URL_MAX + 1] = "";
+	bool priv = false, insecure = false;
+	char why[256] = "";
+	int r;
+
+	if ((r = rpc_allow(x, keys)) < 0 ||
+	    (r = opt_text(x, "url", url, sizeof(url))) < 0 ||
+	    (r = opt_text(x, "resource", res, sizeof(res))) < 0 ||
+	    (r = opt_bool(x, "allow_private", &priv)) < 0 ||
+	    (r = opt_bool(x, "allow_insecure", &insecure)) < 0)
+		return r;
+	if (!url[0] || !res[0])
+		return rpc_fail(x, KW_EINVAL, url[0] ? "resource" : "url",
+		                "required");
+	kw_oauth_resource_meta *m = calloc(1, sizeof(*m));
+	if (!m)
+		return KW_ENOMEM;
+	r = discovery_resource(oauth_discovery(engine(x)), url, res, priv,
+	                       insecure, x->c->replaying, oauth_woken, x->c, m,
+	                       why, sizeof(why));
+	if (r == 1) {
+		free(m);
+		x->park_replay = true;
+		return RPC_PARKED;
+	}
+	if (r < 0) {
+		free(m);
+		return rpc_fail(x, r, r == KW_EINVAL ? "url" : NULL, "%s", why);
+	}
+	json_t *servers = json_array();
+	for (size_t i = 0; servers && i < m->nservers; i++)
+		json_array_append_new(servers,
+		                      json_string(m->authorization_servers[i]));
+	*ret_result =
+		json_pack("{s:s, s:o, s:o}", "resource", m->resource,
+	                  "authorization_servers", servers, "scopes_supported",
+	                  m->has_scopes ? json_string(m->scopes_supported) :
+	                                  json_null());
+	free(m);
+	return *ret_result ? 0 : KW_ENOMEM;
+}
+
+int method_oauth_register(rpc_ctx *x, json_t **ret_result)
+{
+	static const char *const keys[] = {
+		"registration_endpoint", "redirect_uri",   "client_name",
+		"allow_private",         "allow_insecure", NULL
+	};
+	char endpoint[KW_OAUTH_URL_MAX + 1] = "";
+	char redirect[KW_OAUTH_URL_MAX + 1] = "";
+	char name[DISCOVERY_NAME_MAX + 1] = "keyward";
+	bool priv = false, insecure = false;
+	char why[256] = "";
+	discovery_client client;
+	int r;
+
+	if ((r = rpc_allow(x, keys)) < 0 ||
+	    (r = opt_text(x, "registration_endpoint", endpoint,
+	                  sizeof(endpoint))) < 0 ||
+	    (r = opt_text(x, "redirect_uri", redirect, sizeof(redirect))) < 0 ||
+	    (r = opt_text(x, "client_name", name, sizeof(name))) < 0 ||
+	    (r = opt_bool(x, "allow_private", &priv)) < 0 ||
+	    (r = opt_bool(x, "allow_insecure", &insecure)) < 0)
+		return r;
+	if (!endpoint[0] || !redirect[0])
+		return rpc_fail(x, KW_EINVAL,
+		                endpoint[0] ? "redirect_uri" :
+		                              "registration_endpoint",
+		                "required");
+	r = discovery_register(oauth_discovery(engine(x)), endpoint, redirect,
+	                       name, priv, insecure, x->c->replaying,
+	                       oauth_woken, x->c, &client, why, sizeof(why));
+	if (r == 1) {
+		x->park_replay = true;
+		return RPC_PARKED;
+	}
+	if (r < 0)
+		return rpc_fail(x, r,
+		                r == KW_EINVAL ? "registration_endpoint" : NULL,
+		                "%s", why);
+	*ret_result = json_pack("{s:s}", "client_id", client.client_id);
 	return *ret_result ? 0 : KW_ENOMEM;
 }
