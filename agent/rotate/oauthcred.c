@@ -1055,6 +1055,31 @@ int oauth_remove(oauth *o, const char *name)
 	return 0;
 }
 
+int oauth_set_scope(oauth *o, const char *name, const char *scope, char *why,
+                    size_t whysz)
+{
+	struct cred *c = o ? oc_find(o, name) : NULL;
+	oauth_doc d;
+	int r;
+
+	if (!c)
+		return KW_ENOTFOUND;
+	if ((r = oc_doc_get(o, name, &d)) < 0)
+		return r;
+	if (strlen(scope) >= sizeof(d.scope)) {
+		oauth_doc_clear(&d);
+		snprintf(why, whysz, "scope is longer than %u bytes",
+		         OAUTH_SCOPE_MAX);
+		return KW_EINVAL;
+	}
+	snprintf(d.scope, sizeof(d.scope), "%s", scope);
+	r = oauth_doc_check(&d, why, whysz);
+	if (r == 0)
+		r = oc_doc_put(o, name, &d);
+	oauth_doc_clear(&d);
+	return r;
+}
+
 static const char *state_word(const struct cred *c)
 {
 	if (c->job || c->send_after_commit)

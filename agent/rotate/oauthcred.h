@@ -169,6 +169,14 @@ int oauth_device_begin(oauth *o, const char *name, bool replay, oauth_wake wake,
 int oauth_login_wait(oauth *o, const char *name, bool replay, oauth_wake wake,
                      void *waiter, char *why, size_t whysz);
 
+/*
+ * The scope name's requests ask for from now on (a step-up after a 403
+ * insufficient_scope: the tokens held keep theirs until the next login),
+ * in the open batch. KW_ENOTFOUND, KW_EINVAL (why), store errors.
+ */
+int oauth_set_scope(oauth *o, const char *name, const char *scope, char *why,
+                    size_t whysz);
+
 /* What oauth.status shows of one credential; never a token or secret. */
 typedef struct oauth_info {
 	char name[KW_NAME_MAX + 1];

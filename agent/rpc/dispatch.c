@@ -116,6 +116,8 @@ static const struct rpc_method {
 	  AUTH_ADMIN, 0 },
 	{ "oauth.register", method_oauth_register, M_READ | M_AUDIT, AUTH_ADMIN,
 	  0 },
+	{ "oauth.set_scope", method_oauth_set_scope, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
 	/* Logging in gives the credential its tokens: admin, as adding. */
 	{ "oauth.login_begin", method_oauth_login_begin,
 	  M_NEEDS_UNLOCK | M_READ, AUTH_ADMIN, 0 },

@@ -123,6 +123,7 @@ int method_oauth_device_begin(rpc_ctx *x, json_t **ret_result);
 int method_oauth_login_wait(rpc_ctx *x, json_t **ret_result);
 int method_oauth_resource_metadata(rpc_ctx *x, json_t **ret_result);
 int method_oauth_register(rpc_ctx *x, json_t **ret_result);
+int method_oauth_set_scope(rpc_ctx *x, json_t **ret_result);
 /* secret.get of name: 0 to read it as any secret (not a credential, or
  * its token is valid), else the method's return (parked, or an error). */
 int methods_oauth_secret_get(rpc_ctx *x, const char *name);

@@ -313,6 +313,21 @@ class Login(OAuthCase):
             "name": NAME, "redirect_uri": "https://evil.example/cb"})
         self.assertIn("redirect_uri", resp["error"]["message"])
 
+    def test_step_up_scope_then_login(self):
+        self.p = kwoidc.Provider(self, scopes=("mcp:extra",))
+        self.add_native()
+        self.assertLoggedIn(self.login())
+        self.assertNotIn("mcp:extra", self.status()["granted_scope"])
+        res = self.call("oauth.set_scope", {"name": NAME,
+                                             "scope": "openid mcp:extra"})
+        self.assertEqual(res["scope"], "openid mcp:extra")
+        self.assertEqual(self.status()["scope"], "openid mcp:extra")
+        resp = self.r.call("oauth.set_scope", {"name": NAME,
+                                                "scope": "bad  scope"})
+        self.assertIn("error", resp)
+        self.assertLoggedIn(self.login())
+        self.assertIn("mcp:extra", self.status()["granted_scope"])
+
     def test_denied_login(self):
         # The provider of this test refuses every interaction.
         self.p = kwoidc.Provider(self, deny=True)

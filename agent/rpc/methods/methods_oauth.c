@@ -650,3 +650,27 @@ int method_oauth_register(rpc_ctx *x, json_t **ret_result)
 	*ret_result = json_pack("{s:s}", "client_id", client.client_id);
 	return *ret_result ? 0 : KW_ENOMEM;
 }
+
+int method_oauth_set_scope(rpc_ctx *x, json_t **ret_result)
+{
+	static const char *const keys[] = { "name", "scope", NULL };
+	char scope[OAUTH_SCOPE_MAX + 1] = "";
+	const char *name;
+	char why[256] = "";
+	int r;
+
+	if ((r = rpc_allow(x, keys)) < 0 ||
+	    (r = rpc_name(x, "name", &name)) < 0 ||
+	    (r = opt_text(x, "scope", scope, sizeof(scope))) < 0)
+		return r;
+	r = oauth_set_scope(engine(x), name, scope, why, sizeof(why));
+	if (r == KW_ENOTFOUND)
+		return rpc_fail(x, r, "name", "no such OAuth credential");
+	if (r == KW_EINVAL)
+		return rpc_fail(x, r, "scope", "%s", why);
+	if (r < 0)
+		return r;
+	x->audit_note = "OAuth credential: the scope asked for changed";
+	*ret_result = json_pack("{s:s, s:s}", "name", name, "scope", scope);
+	return *ret_result ? 0 : KW_ENOMEM;
+}
