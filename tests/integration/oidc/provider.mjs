@@ -13,7 +13,10 @@
 //
 // CONFIG.json (tests/integration/kwoidc.py writes it):
 //   clients           oidc-provider client metadata objects
-//   resources         {URI: {scopes: [...], audience?, alg?}}: with
+//   resources         {URI: {scopes: [...], audience?, alg?, format?}}:
+//                     (a URI ending in '*': every resource it is a prefix
+//                     of); format "opaque" gives opaque tokens introspection
+//                     answers with their aud, else, with
 //                     resource=URI the access token is a JWT (RFC 9068,
 //                     typ at+jwt) for that audience, signed with alg
 //                     (RS256 default, PS256, ES256, EdDSA); without a
@@ -117,19 +120,36 @@ for (let g = 1; g <= generations; g += 1) {
 let generation = 1; // the generation that signs
 let published = 1; // generations before this one are retired: 1 = none
 
+// A key ending in '*' stands for every resource it is a prefix of (an MCP
+// server on a port the test learns only once it listens).
+function resourceOf(indicator) {
+  if (resources[indicator]) {
+    return resources[indicator];
+  }
+  for (const [uri, rs] of Object.entries(resources)) {
+    if (uri.endsWith('*') && indicator.startsWith(uri.slice(0, -1))) {
+      return rs;
+    }
+  }
+  return undefined;
+}
+
 function resourceServerInfo(indicator) {
-  const rs = resources[indicator];
+  const rs = resourceOf(indicator);
   if (!rs) {
     throw new errors.InvalidTarget(`unknown resource ${indicator}`);
   }
   const alg = rs.alg || 'RS256';
-  return {
+  const info = {
     scope: (rs.scopes || []).join(' '),
     audience: rs.audience || indicator,
     accessTokenTTL: config.access_token_ttl,
-    accessTokenFormat: 'jwt',
-    jwt: { sign: { alg, kid: `g${generation}-${KTY_OF[alg]}` } },
+    accessTokenFormat: rs.format === 'opaque' ? 'opaque' : 'jwt',
   };
+  if (info.accessTokenFormat === 'jwt') {
+    info.jwt = { sign: { alg, kid: `g${generation}-${KTY_OF[alg]}` } };
+  }
+  return info;
 }
 
 const ttl = (value, fallback) => (value === undefined ? fallback : value);
