@@ -249,6 +249,13 @@ int cmd_rotate(struct cli *cli, int argc, char **argv);
 int cmd_watch(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_apikey(struct cli *cli, int argc, char **argv);
+int cmd_oauth(struct cli *cli, int argc, char **argv);
+/* keyward oauth login (oauth_login.c). */
+int cli_oauth_login(struct cli *cli, int argc, char **argv);
+/* The login itself on c, for `oauth login` and `mcp proxy`: prints only
+ * on stderr. Returns an exit code (CLI_EXIT_OK once NAME holds a token). */
+int cli_oauth_login_run(struct cli *cli, kw_client *c, const char *name,
+                        bool device, bool browser);
 int cmd_jwks(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);

@@ -43,6 +43,7 @@ static const struct command commands[] = {
 	{ "token", cmd_token },
 	{ "jwks", cmd_jwks },
 	{ "apikey", cmd_apikey },
+	{ "oauth", cmd_oauth },
 	{ "import", cmd_import },
 	{ "export", cmd_export },
 	{ "inject", cmd_inject },
@@ -149,7 +150,24 @@ static const char usage_tokens[] =
 	"                          working until the overlap ends\n"
 	"  apikey verify [--json]  check the key on stdin (exit 0 valid,\n"
 	"                          3 unknown, 6 revoked, 7 expired,\n"
-	"                          8 malformed)\n";
+	"                          8 malformed)\n"
+	"\nOAuth credentials (docs/oauth.md)\n"
+	"  oauth add NAME --grant G --client-id ID (--token-url URL |\n"
+	"        --issuer URL) [--client-secret-stdin] [--auth M]\n"
+	"        [--scope S]... [--resource URI]... [--authorize-url URL]\n"
+	"        [--device-url URL] [--revocation-url URL]\n"
+	"        [--allow-private] [--allow-insecure]\n"
+	"                          hold an OAuth client; keyward get NAME\n"
+	"                          then gives a fresh access token\n"
+	"  oauth status [NAME] [--json]\n"
+	"                          grant, scopes, expiry, state (no token)\n"
+	"  oauth login NAME [--device] [--no-browser]\n"
+	"                          log in (code + PKCE in a browser, or the\n"
+	"                          device grant) to give NAME its tokens\n"
+	"  oauth refresh NAME      ask for a new access token now\n"
+	"  oauth revoke NAME       revoke at the server and forget it\n"
+	"  oauth discover ISSUER [--allow-private] [--allow-insecure]\n"
+	"                          the authorization server's metadata\n";
 
 static const char usage_rotation[] =
 	"\nRotation\n"

@@ -8,7 +8,8 @@
 #   keywardd report meson's version and do a put/get round trip, and the
 #   README's C example, built against the extracted libkeyward-dev, reads
 #   the secret through the extracted libkeyward.so.0;
-# - the test suite's hooks (KEYWARD_TEST_CLOCK, KEYWARD_TEST_CRASH) are in
+# - the test suite's hooks (KEYWARD_TEST_CLOCK, KEYWARD_TEST_CRASH,
+#   KEYWARD_TEST_OAUTH_CRASH) are in
 #   no packaged binary or library, and are in BUILD's keywardd (built with
 #   -Dtest_hooks=true, as make's test trees are), so that the first check
 #   cannot pass because the hooks were renamed.
@@ -124,7 +125,7 @@ export LD_LIBRARY_PATH
 # Test hooks: in the test build, in nothing packaged. grep -r reads the
 # binaries whole; the docs, which name the hooks, are not searched.
 test_keywardd=${KW_BIN_KEYWARDD:-$build/agent/keywardd}
-for name in KEYWARD_TEST_CLOCK KEYWARD_TEST_CRASH; do
+for name in KEYWARD_TEST_CLOCK KEYWARD_TEST_CRASH KEYWARD_TEST_OAUTH_CRASH; do
 	grep -q "$name" "$test_keywardd" ||
 		fail "$test_keywardd (a test build) does not contain $name: is" \
 			"-Dtest_hooks off there, or was the hook renamed (then" \

@@ -43,6 +43,8 @@ void config_defaults(kw_config *ret)
 		.rotation_retry_seconds = 30,
 		.rotation_command_timeout = 30,
 		.rotation_webhook_timeout = 30,
+		.oauth_refresh_at_percent = 75,
+		.oauth_timeout = 30,
 		.rotation_default_overlap = 86400,
 		.token_issuer = "keyward",
 		.token_signing_key = "keyward/token-signing",
@@ -138,6 +140,9 @@ static const struct config_num_key config_num_keys[] = {
 	        1, 300, 1),
 	NUM_KEY("rotation", default_overlap_seconds, rotation_default_overlap,
 	        0, 31536000, 1),
+	NUM_KEY("oauth", refresh_at_percent, oauth_refresh_at_percent, 10, 95,
+	        1),
+	NUM_KEY("oauth", timeout_seconds, oauth_timeout, 1, 300, 1),
 	NUM_KEY("token", default_ttl_seconds, token_default_ttl, 60, 2592000,
 	        1),
 	NUM_KEY("token", max_ttl_seconds, token_max_ttl, 60, 2592000, 1),
@@ -206,10 +211,11 @@ static int config_handler(void *user, const char *section, const char *name,
 		return 0;
 	if (strcmp(section, "agent") != 0 && strcmp(section, "store") != 0 &&
 	    strcmp(section, "audit") != 0 && strcmp(section, "kdf") != 0 &&
-	    strcmp(section, "rotation") != 0 && strcmp(section, "token") != 0)
+	    strcmp(section, "rotation") != 0 && strcmp(section, "token") != 0 &&
+	    strcmp(section, "oauth") != 0)
 		return config_fail(p, section,
 		                   "unknown section (expected agent, store, "
-		                   "audit, rotation, token or kdf)");
+		                   "audit, rotation, oauth, token or kdf)");
 	if (!name)
 		return 1; /* a bare [section] line */
 	for (size_t i = 0;

@@ -54,6 +54,9 @@ typedef struct kw_config {
 	uint32_t rotation_default_overlap; /* seconds */
 	/* PEM CAs for webhooks instead of the system's; "" = system */
 	char rotation_webhook_ca_file[KW_PATH_MAX];
+	/* [oauth] managed OAuth credentials (docs/oauth.md) */
+	uint32_t oauth_refresh_at_percent; /* of a token's lifetime */
+	uint32_t oauth_timeout;            /* seconds, a token request */
 	/* [token] JWT access tokens (docs/tokens.md) */
 	char token_issuer[256];      /* the iss of every token */
 	char token_signing_key[256]; /* the secret that holds the key */

@@ -1537,6 +1537,12 @@ static void rot_rotated(void *ctx, const char *name, uint64_t version,
 	methods_notify_rotated(&a->rpc, name, version, previous, rotation_id);
 }
 
+static void rot_reauth(void *ctx, const char *name)
+{
+	agent *a = ctx;
+	methods_notify_reauth(&a->rpc, name);
+}
+
 static int agent_rotate_new(agent *a)
 {
 	const rotate_host host = {
@@ -1551,6 +1557,7 @@ static int agent_rotate_new(agent *a)
 		.batch_fail = rot_batch_fail,
 		.audit = rot_audit,
 		.rotated = rot_rotated,
+		.reauth = rot_reauth,
 	};
 	return rotate_new(&host, &a->rot);
 }

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "secmem.h"
 #include "store_keys.h"
+#include "store_oauth.h"
 
 struct agent_rekey {
 	kw_key *old_dk;   /* in force again if the batch rolls back */
@@ -145,7 +146,10 @@ static int rekey_write(void *arg)
 {
 	struct rekey_job *j = arg;
 	agent *a = j->a;
+	uint64_t creds = 0;
 	int r = store_reseal_values(a->st, a->dk, j->new_dk, &j->count);
+	if (r == 0)
+		r = store_oauth_reseal(a->st, a->dk, j->new_dk, &creds);
 	if (r == 0)
 		r = audit_rekey(a->au, j->new_dk, j->rk->audit_sealed);
 	if (r == 0)

@@ -58,6 +58,7 @@ struct httpc_job {
 
 	httpc_done done;
 	void *arg;
+	void (*dropped)(void *arg);
 	bool post;
 	bool https, allow_private, allow_insecure;
 	bool host_literal;            /* an IP address: never looked up */
@@ -480,6 +481,8 @@ void httpc_free(httpc *w)
 	while (w->head) {
 		httpc_job *j = w->head;
 		list_unlink(w, j);
+		if (j->dropped)
+			j->dropped(j->arg);
 		job_free(j);
 	}
 	loop_del(w->l, &w->watch);
@@ -706,6 +709,7 @@ int httpc_start(httpc *w, const httpc_request *req, httpc_done done, void *arg,
 	j->w = w;
 	j->done = done;
 	j->arg = arg;
+	j->dropped = req->dropped;
 	j->post = strcmp(req->method, "POST") == 0;
 	j->allow_private = req->allow_private;
 	j->allow_insecure = req->allow_insecure;
@@ -774,5 +778,7 @@ void httpc_cancel(httpc_job *j)
 	if (j->net_id)
 		netclient_cancel(w->net, j->net_id);
 	list_unlink(w, j);
+	if (j->dropped)
+		j->dropped(j->arg);
 	job_free(j);
 }

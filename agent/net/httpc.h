@@ -89,6 +89,10 @@ typedef struct httpc_request {
 	 * file. A file that cannot be read fails the job (KW_EIO, the detail
 	 * naming the path and why), not httpc_start. */
 	const char *ca_file;
+	/* Called with done's arg when the job ends without done being
+	 * called (httpc_cancel, httpc_free), to free what arg holds. NULL:
+	 * nothing to free. */
+	void (*dropped)(void *arg);
 } httpc_request;
 
 /* A response, valid during the done callback only. headers: the kept
@@ -117,8 +121,8 @@ typedef void (*httpc_done)(void *arg, int result, const char *detail,
  */
 int httpc_new(loop *l, const char *helper_path,
               const netclient_launcher *launch, httpc **ret_client);
-/* Cancel every job (no callbacks), stop keyward-net, free. Safe from
- * inside a done callback. NULL ok. */
+/* Cancel every job (no done callbacks; their dropped ones are called),
+ * stop keyward-net, free. Safe from inside a done callback. NULL ok. */
 void httpc_free(httpc *h);
 
 /* keyward-net's pid, 0 while it is down (it is restarted). */
@@ -135,8 +139,8 @@ pid_t httpc_helper_pid(const httpc *h);
  */
 int httpc_start(httpc *h, const httpc_request *req, httpc_done done, void *arg,
                 httpc_job **ret_job);
-/* Drop a job whose done has not been called: done is then never called,
- * and a transfer in progress is abandoned. NULL ok. */
+/* Drop a job whose done has not been called: done is then never called
+ * (its dropped is), and a transfer in progress is abandoned. NULL ok. */
 void httpc_cancel(httpc_job *job);
 
 /* The first line of a response body (len bytes) for a failure's detail:

@@ -24,6 +24,7 @@
 #include "keyward.h"
 #include "log.h"
 #include "netclient.h"
+#include "oauthcred.h"
 #include "procgroup.h"
 #include "rotate_int.h"
 #include "rotcmd.h"
@@ -135,9 +136,14 @@ int rotate_new(const rotate_host *host, rotate **ret_rotate)
 		return KW_ENOMEM;
 	r->h = *host;
 	r->dirty = true;
+	if (oauth_new(host, &r->oauth) < 0) {
+		free(r);
+		return KW_ENOMEM;
+	}
 #if KW_TEST_HOOKS
 	int rr = crash_hook_init(r);
 	if (rr < 0) {
+		oauth_free(r->oauth);
 		free(r);
 		return rr;
 	}
@@ -168,6 +174,7 @@ void rotate_free(rotate *r)
 			webhook_cancel(j->wh);
 		rotate_job_free(j);
 	}
+	oauth_free(r->oauth); /* before the client its jobs are on */
 	httpc_free(r->webhooks);
 	free(r->settling);
 	free(r->notices);
@@ -211,12 +218,14 @@ httpc *rotate_net_start(loop *l, spawn_client *sp, char *why, size_t whysz)
 
 void rotate_take_net(rotate *r, httpc *w, const char *why)
 {
+	oauth_unload(r->oauth); /* its requests were on the old client */
 	httpc_free(r->webhooks);
 	r->webhooks = w;
 	snprintf(r->net_why, sizeof(r->net_why), "%s",
 	         w             ? "" :
 	         why && why[0] ? why :
 	                         "keyward-net is not running");
+	oauth_set_net(r->oauth, w, why);
 }
 
 bool rotate_ready(const rotate *r)
@@ -266,10 +275,16 @@ void rotate_settling_add(rotate *r, const char *id)
 	snprintf(r->settling[r->nsettling++], ROTATION_ID_LEN + 1, "%s", id);
 }
 
+oauth *rotate_oauth(rotate *r)
+{
+	return r ? r->oauth : NULL;
+}
+
 void rotate_settled(rotate *r, bool committed)
 {
 	if (!r)
 		return;
+	oauth_settled(r->oauth, committed);
 	bool had = r->nsettling > 0 || r->nnotices > 0;
 	r->nsettling = 0;
 	if (committed) {
@@ -535,6 +550,7 @@ void rotate_tick(rotate *r)
 {
 	if (!r)
 		return;
+	oauth_tick(r->oauth);
 	if (!rotate_dk(r) || *r->h.stopping)
 		return;
 	int64_t now = clock_now();

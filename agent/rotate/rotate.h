@@ -39,6 +39,7 @@
 #include "store_rotation.h"
 
 typedef struct rotate rotate;
+typedef struct oauth oauth;
 typedef struct loop loop;
 typedef struct httpc httpc;
 
@@ -66,6 +67,9 @@ typedef struct rotate_host {
 	/* A rotation of name committed (tell its watchers). */
 	void (*rotated)(void *ctx, const char *name, uint64_t version,
 	                uint64_t previous, const char *rotation_id);
+	/* The OAuth credential name needs a new login (oauthcred.h): its
+	 * refresh token was refused; committed. NULL: nobody to tell. */
+	void (*reauth)(void *ctx, const char *name);
 } rotate_host;
 
 /* Read the crash hook from the environment (test builds only); kill what
@@ -82,6 +86,9 @@ httpc *rotate_net_start(loop *l, spawn_client *sp, char *why, size_t whysz);
 void rotate_take_net(rotate *r, httpc *w, const char *why);
 /* Cancel steps in flight (they rerun after the next start) and free. */
 void rotate_free(rotate *r);
+/* The managed OAuth credentials (oauthcred.h), which r ticks and tells of
+ * commits. Never NULL once rotate_new succeeded. */
+oauth *rotate_oauth(rotate *r);
 
 /*
  * Do the rotation work that is due, a bounded amount per call, inside the

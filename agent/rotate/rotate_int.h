@@ -70,6 +70,7 @@ struct rotate {
 	struct rot_job *jobs;
 	uint32_t njobs;
 	httpc *webhooks; /* rotate_take_net; NULL if it failed */
+	oauth *oauth;    /* managed OAuth credentials (oauthcred.h) */
 	char net_why[ROTJOB_DETAIL_MAX]; /* why it failed */
 };
 

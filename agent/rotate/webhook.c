@@ -76,6 +76,11 @@ static void on_done(void *arg, int result, const char *detail,
 	sodium_memzero(out, sizeof(out));
 }
 
+static void on_dropped(void *arg)
+{
+	free(arg);
+}
+
 int webhook_start(httpc *h, const webhook_request *req, rotjob_done done,
                   void *arg, webhook_job **ret_job)
 {
@@ -109,6 +114,7 @@ int webhook_start(httpc *h, const webhook_request *req, rotjob_done done,
 		.insecure_hint = "the schedule needs allow_insecure",
 		.timeout_ms = req->timeout_ms,
 		.ca_file = req->ca_file,
+		.dropped = on_dropped,
 	};
 	webhook_job *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -126,8 +132,6 @@ int webhook_start(httpc *h, const webhook_request *req, rotjob_done done,
 
 void webhook_cancel(webhook_job *w)
 {
-	if (!w)
-		return;
-	httpc_cancel(w->job);
-	free(w);
+	if (w)
+		httpc_cancel(w->job); /* frees w (on_dropped) */
 }

@@ -496,6 +496,8 @@ void conn_free(conn *c)
 	h->ops->uid_release(h, c->peer.uid);
 	json_decref(c->park_id);
 	json_decref(c->gate_ids);
+	methods_oauth_conn_gone(h, c);
+	kw_wipefree(c->replay_line);
 	if (c->gated)
 		h->ops->gate_remove(h, c);
 	h->ops->conn_gone(h, c);

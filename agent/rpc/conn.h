@@ -60,10 +60,15 @@ struct conn {
 	char *watch[CONN_WATCH_MAX];
 	uint32_t nwatch;
 
-	bool parked;     /* waiting for the worker */
+	bool parked;     /* waiting for the worker, or a token request */
 	json_t *park_id; /* the id to answer with (NULL: notification) */
-	bool closing;    /* close once the output is flushed */
-	bool dead;       /* free at the end of this callback */
+	/* A request waiting for an OAuth token request, dispatched again
+	 * (replaying) when woken (methods_oauth.c); kw_wipealloc. */
+	char *replay_line;
+	size_t replay_len;
+	bool replaying;
+	bool closing; /* close once the output is flushed */
+	bool dead;    /* free at the end of this callback */
 };
 
 /* Accept-time: a new connection for fd; takes over peer (and its pidfd)

@@ -19,6 +19,7 @@
 #include "name.h"
 #include "peer.h"
 #include "ratelimit.h"
+#include "secmem.h"
 
 /* M_AUDIT: every outcome is an audit row (others: only refusals).
  * M_READ: the method changes nothing a power loss could not roll back (its
@@ -101,6 +102,30 @@ static const struct rpc_method {
 	{ "store.backup", method_store_backup, M_AUDIT | M_READ, AUTH_ADMIN,
 	  0 },
 	{ "store.rekey", method_store_rekey, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "oauth.add", method_oauth_add, M_NEEDS_UNLOCK | M_AUDIT, AUTH_ADMIN,
+	  0 },
+	{ "oauth.status", method_oauth_status, M_NEEDS_UNLOCK | M_READ,
+	  AUTH_LIST, 0 },
+	{ "oauth.renew", method_oauth_renew, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_NAME, POLICY_OP_ROTATE },
+	{ "oauth.revoke", method_oauth_revoke, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	{ "oauth.discover", method_oauth_discover, M_READ, AUTH_ADMIN, 0 },
+	{ "oauth.resource_metadata", method_oauth_resource_metadata, M_READ,
+	  AUTH_ADMIN, 0 },
+	{ "oauth.register", method_oauth_register, M_READ | M_AUDIT, AUTH_ADMIN,
+	  0 },
+	{ "oauth.set_scope", method_oauth_set_scope, M_NEEDS_UNLOCK | M_AUDIT,
+	  AUTH_ADMIN, 0 },
+	/* Logging in gives the credential its tokens: admin, as adding. */
+	{ "oauth.login_begin", method_oauth_login_begin,
+	  M_NEEDS_UNLOCK | M_READ, AUTH_ADMIN, 0 },
+	{ "oauth.login_finish", method_oauth_login_finish,
+	  M_NEEDS_UNLOCK | M_AUDIT, AUTH_ADMIN, 0 },
+	{ "oauth.device_begin", method_oauth_device_begin,
+	  M_NEEDS_UNLOCK | M_READ, AUTH_ADMIN, 0 },
+	{ "oauth.login_wait", method_oauth_login_wait, M_NEEDS_UNLOCK | M_AUDIT,
 	  AUTH_ADMIN, 0 },
 };
 
@@ -610,7 +635,21 @@ void dispatch_line(rpc_host *h, conn *c, const char *line, size_t len)
 	} else {
 		r = m->fn(&x, &result);
 	}
-	if (r == RPC_PARKED) {
+	if (r == RPC_PARKED && x.park_replay) {
+		/* Asked again, whole, when woken (methods_oauth.c). */
+		char *copy = kw_wipealloc(len + 1);
+		if (copy) {
+			memcpy(copy, line, len);
+			copy[len] = '\0';
+			c->replay_line = copy;
+			c->replay_len = len;
+			c->parked = true;
+		} else {
+			methods_oauth_conn_gone(h, c);
+			r = rpc_record(&x, m, KW_ENOMEM, &result);
+			rpc_answer(&x, r, result);
+		}
+	} else if (r == RPC_PARKED) {
 		c->parked = true;
 		c->park_id = x.id ? json_deep_copy(x.id) : NULL;
 	} else {

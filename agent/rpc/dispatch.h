@@ -41,6 +41,10 @@ typedef struct rpc_ctx {
 	/* Why a successful request was made, as the caller said (static
 	 * text, e.g. secret.get's purpose): the ok row's reason. NULL: none. */
 	const char *audit_note;
+	/* With RPC_PARKED: keep the request line and dispatch it again when
+	 * the connection is woken (methods_oauth.c); the connection's
+	 * replaying flag is then set, and the method must not park again. */
+	bool park_replay;
 } rpc_ctx;
 
 /* Handler return for "answer comes later" (the connection is parked). */
@@ -107,6 +111,27 @@ int method_apikey_list(rpc_ctx *x, json_t **ret_result);
 int method_apikey_revoke(rpc_ctx *x, json_t **ret_result);
 int method_apikey_rotate(rpc_ctx *x, json_t **ret_result);
 int method_apikey_verify(rpc_ctx *x, json_t **ret_result);
+/* methods_oauth.c: managed OAuth credentials. */
+int method_oauth_add(rpc_ctx *x, json_t **ret_result);
+int method_oauth_status(rpc_ctx *x, json_t **ret_result);
+int method_oauth_renew(rpc_ctx *x, json_t **ret_result);
+int method_oauth_revoke(rpc_ctx *x, json_t **ret_result);
+int method_oauth_discover(rpc_ctx *x, json_t **ret_result);
+int method_oauth_login_begin(rpc_ctx *x, json_t **ret_result);
+int method_oauth_login_finish(rpc_ctx *x, json_t **ret_result);
+int method_oauth_device_begin(rpc_ctx *x, json_t **ret_result);
+int method_oauth_login_wait(rpc_ctx *x, json_t **ret_result);
+int method_oauth_resource_metadata(rpc_ctx *x, json_t **ret_result);
+int method_oauth_register(rpc_ctx *x, json_t **ret_result);
+int method_oauth_set_scope(rpc_ctx *x, json_t **ret_result);
+/* secret.get of name: 0 to read it as any secret (not a credential, or
+ * its token is valid), else the method's return (parked, or an error). */
+int methods_oauth_secret_get(rpc_ctx *x, const char *name);
+/* secret.put, secret.delete and schedule.set refuse a credential's name:
+ * 0 or the error. */
+int methods_oauth_refuse_write(rpc_ctx *x, const char *name);
+/* c is going away: it waits for nothing any more. */
+void methods_oauth_conn_gone(rpc_host *h, conn *c);
 /* methods_store.c: store.backup, and dropping the snapshot of a
  * connection that went away. */
 int method_store_backup(rpc_ctx *x, json_t **ret_result);
@@ -122,6 +147,9 @@ void methods_backup_conn_gone(rpc_host *h, conn *c);
  * (methods_rotate.c; the agent passes the rotation engine's report on). */
 void methods_notify_rotated(rpc_host *h, const char *name, uint64_t version,
                             uint64_t previous, const char *rotation_id);
+/* The OAuth credential name needs a new login: push secret.rotated with
+ * needs_reauth to its watchers (methods_rotate.c). */
+void methods_notify_reauth(rpc_host *h, const char *name);
 
 /* The worker finished a job: answer the parked connection (the host calls
  * this from the worker fd's callback). */

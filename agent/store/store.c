@@ -209,6 +209,14 @@ static const char *const migrations[] = {
 	"CREATE TABLE subkeys ("
 	" id INTEGER PRIMARY KEY CHECK (id IN (1, 2, 3)),"
 	" sealed BLOB NOT NULL CHECK (length(sealed) = 72));",
+	/* 9: managed OAuth credentials, one sealed document each
+	 * (store_oauth.h); their access tokens are the versions of the
+	 * secret of the same name. */
+	"CREATE TABLE oauth_creds ("
+	" name TEXT NOT NULL PRIMARY KEY,"
+	" gen INTEGER NOT NULL CHECK (gen >= 1),"
+	" sealed BLOB NOT NULL,"
+	" updated INTEGER NOT NULL);",
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -258,6 +266,7 @@ static const store_stmts *const modules[STORE_MOD__MAX] = {
 	[STORE_MOD_ROTATION] = &store_rotation_stmts,
 	[STORE_MOD_APIKEYS] = &store_apikeys_stmts,
 	[STORE_MOD_KEYS] = &store_keys_stmts,
+	[STORE_MOD_OAUTH] = &store_oauth_stmts,
 };
 
 static sqlite3_stmt *core(store *s, enum core_stmt id)

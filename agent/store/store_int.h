@@ -35,6 +35,7 @@ enum store_module {
 	STORE_MOD_ROTATION,
 	STORE_MOD_APIKEYS,
 	STORE_MOD_KEYS,
+	STORE_MOD_OAUTH,
 	STORE_MOD__MAX
 };
 
@@ -44,6 +45,7 @@ extern const store_stmts store_audit_stmts;
 extern const store_stmts store_rotation_stmts;
 extern const store_stmts store_apikeys_stmts;
 extern const store_stmts store_keys_stmts;
+extern const store_stmts store_oauth_stmts;
 
 struct store {
 	sqlite3 *db; /* NULL after a store_reopen that failed */

@@ -11,8 +11,8 @@
 # subcommand and option the help shows is offered here.
 
 _keyward_commands="init status unlock lock passwd put get edit ls versions
-	rm client policy audit schedule rotate watch apikey token jwks import
-	export inject run mcp backup restore rekey help"
+	rm client policy audit schedule rotate watch apikey oauth token jwks
+	import export inject run mcp backup restore rekey help"
 
 # Subcommands: a command listed here takes one of these as its first word
 # (schedule and audit also run without one).
@@ -23,6 +23,7 @@ _keyward_subcommands() {
 	audit) echo "stats verify" ;;
 	schedule) echo "ls rm" ;;
 	apikey) echo "create ls revoke rotate verify" ;;
+	oauth) echo "add status login refresh revoke discover" ;;
 	token) echo "issue verify" ;;
 	mcp) echo "scan import proxy" ;;
 	esac
@@ -34,7 +35,8 @@ _keyward_options() {
 	case $1 in
 	init) o="--passphrase --passphrase-fd" ;;
 	status | ls | versions | "client ls" | "policy show" | "audit verify" | \
-		"schedule ls" | "apikey verify" | "mcp scan") o="--json" ;;
+		"schedule ls" | "apikey verify" | "mcp scan" | "oauth status")
+		o="--json" ;;
 	unlock | passwd) o="--passphrase-fd" ;;
 	put) o="--generate --format --allow-empty" ;;
 	get) o="--version --stage --raw --base64" ;;
@@ -52,6 +54,11 @@ _keyward_options() {
 	"apikey create") o="--principal --scopes --ttl --json" ;;
 	"apikey ls") o="--principal --json" ;;
 	"apikey rotate") o="--overlap --json" ;;
+	"oauth add") o="--grant --auth --token-url --authorize-url --device-url
+		--revocation-url --issuer --client-id --client-secret-stdin
+		--scope --resource --allow-private --allow-insecure" ;;
+	"oauth discover") o="--allow-private --allow-insecure" ;;
+	"oauth login") o="--device --no-browser" ;;
 	"token issue") o="--sub --aud --scopes --client-id --ttl --json" ;;
 	"token verify") o="--aud --scopes --json" ;;
 	import) o="--format --prefix --dry-run --overwrite --shred" ;;
@@ -76,8 +83,10 @@ _keyward_takes_value() {
 		--hmac-secret | --max-wait | --status | --count | --scopes | \
 		--ttl | --sub | --aud | --client-id | --prefix | -i | -o | \
 		--mode | --exec | --env | --env-file | --mask | --mask-hold | \
-		--grace | --token-file | --server | --header | \
-		--protocol-version) return 0 ;;
+		--grace | --token-file | --server | --grant | --auth | \
+		--token-url | --authorize-url | --device-url | \
+		--revocation-url | --issuer | --scope | --resource | \
+		--header | --protocol-version) return 0 ;;
 	esac
 	return 1
 }

@@ -8,8 +8,8 @@
 # and option the help shows is offered here.
 
 set -l __kw_commands init status unlock lock passwd put get edit ls \
-    versions rm client policy audit schedule rotate watch apikey token jwks \
-    import export inject run mcp backup restore rekey help
+    versions rm client policy audit schedule rotate watch apikey oauth token \
+    jwks import export inject run mcp backup restore rekey help
 
 function __keyward_subcommands
     switch $argv[1]
@@ -23,6 +23,8 @@ function __keyward_subcommands
             echo ls rm
         case apikey
             echo create ls revoke rotate verify
+        case oauth
+            echo add status login refresh revoke discover
         case token
             echo issue verify
         case mcp
@@ -37,7 +39,9 @@ function __keyward_takes_value
         --rotator --window --jitter --overlap --hmac-secret --max-wait \
         --status --count --scopes --ttl --sub --aud --client-id --prefix \
         -i -o --mode --exec --env --env-file --mask --mask-hold --grace \
-        --token-file --server --header --protocol-version
+        --token-file --server --grant --auth --token-url --authorize-url \
+        --device-url --revocation-url --issuer --scope --resource \
+        --header --protocol-version
 end
 
 # Prints the command, then its subcommand (each may be empty), then how
@@ -137,7 +141,7 @@ complete -c keyward -n '__keyward_at ""' -a "$__kw_commands"
 complete -c keyward -n '__keyward_at help' -a "$__kw_commands"
 
 # Subcommands.
-for c in client policy audit schedule apikey token mcp
+for c in client policy audit schedule apikey oauth token mcp
     complete -c keyward -n "__keyward_wants_sub; and __keyward_at $c" \
         -a "(__keyward_subcommands $c | string split ' ')"
 end
@@ -164,7 +168,7 @@ function __keyward_opts
 end
 __keyward_opts init passphrase passphrase-fd=
 for c in status ls versions 'client ls' 'policy show' 'audit verify' \
-        'schedule ls' 'apikey verify' 'mcp scan'
+        'schedule ls' 'apikey verify' 'mcp scan' 'oauth status'
     __keyward_opts $c json
 end
 __keyward_opts unlock passphrase-fd=
@@ -185,6 +189,11 @@ __keyward_opts watch count= json
 __keyward_opts 'apikey create' principal= scopes= ttl= json
 __keyward_opts 'apikey ls' principal= json
 __keyward_opts 'apikey rotate' overlap= json
+__keyward_opts 'oauth add' grant= auth= token-url= authorize-url= \
+    device-url= revocation-url= issuer= client-id= client-secret-stdin \
+    scope= resource= allow-private allow-insecure
+__keyward_opts 'oauth discover' allow-private allow-insecure
+__keyward_opts 'oauth login' device no-browser
 __keyward_opts 'token issue' sub= aud= scopes= client-id= ttl= json
 __keyward_opts 'token verify' aud= scopes= json
 __keyward_opts import format= prefix= dry-run overwrite shred

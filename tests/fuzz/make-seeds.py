@@ -365,6 +365,7 @@ def main():
     jsonspan()
     netmsg_seeds()
     sse_seeds()
+    oauth_seeds()
 
 
 def mask_value(v):
@@ -445,6 +446,75 @@ def netmsg_seeds():
     write("netmsg", "done-timeout", b"\x05" + u32(3) + u32(28) +
           bytes(2) + b"\x04" + nm_str("Operation timed out") + b"\x00" +
           u32(0))
+
+
+def oauth_seeds():
+    """fuzz_oauth: a selector byte (see fuzz_oauth.c), then a document as
+    an authorization server or MCP server sends it."""
+    iss = "https://as.example/tenant"
+    res = "https://mcp.example/mcp"
+    j = lambda o: json.dumps(o, separators=(",", ":"))
+    write("oauth", "token", "t" + j({
+        "access_token": "at-2YotnFZFEjr1zCsicMWpAA", "token_type": "Bearer",
+        "expires_in": 3600, "refresh_token": "rt-tGzv3JOkF0XG5Qx2TlKWIA",
+        "scope": "mcp:tools files:read", "id_token": "a.b.c"}))
+    write("oauth", "token-string-expiry", "t" + j({
+        "access_token": "x", "token_type": "bearer", "expires_in": "3599"}))
+    write("oauth", "token-dpop", "t" + j({
+        "access_token": "x", "token_type": "DPoP", "expires_in": 0}))
+    write("oauth", "error", "e" + j({
+        "error": "invalid_grant",
+        "error_description": "The code has expired \u00e9 \"x\"",
+        "error_uri": "https://as.example/e"}))
+    write("oauth", "as-meta", "a" + j({
+        "issuer": iss,
+        "authorization_endpoint": iss + "/authorize",
+        "token_endpoint": iss + "/token",
+        "device_authorization_endpoint": iss + "/device",
+        "revocation_endpoint": iss + "/revoke",
+        "registration_endpoint": iss + "/register",
+        "introspection_endpoint": iss + "/introspect",
+        "jwks_uri": iss + "/jwks",
+        "code_challenge_methods_supported": ["plain", "S256"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+        "grant_types_supported":
+            ["authorization_code", "refresh_token", "client_credentials",
+             "urn:ietf:params:oauth:grant-type:device_code"],
+        "authorization_response_iss_parameter_supported": True,
+        "client_id_metadata_document_supported": True}))
+    write("oauth", "as-meta-slash", "a" + j({
+        "issuer": iss + "/", "token_endpoint": iss + "/token"}))
+    write("oauth", "resource-meta", "r" + j({
+        "resource": res,
+        "authorization_servers": [iss, "https://other.example"],
+        "scopes_supported": ["mcp:tools", "files:read"],
+        "bearer_methods_supported": ["header"]}))
+    write("oauth", "challenge",
+          'wBasic realm="x", Bearer error="invalid_token", '
+          'error_description="say \\"hi\\"", scope="a b", '
+          'resource_metadata="https://mcp.example/.well-known/'
+          'oauth-protected-resource/mcp"')
+    write("oauth", "challenge-token68",
+          "wNegotiate abc+/d==, , bearer Scope = x ,")
+    write("oauth", "callback",
+          "ccode=SplxlOBeZQQYbYS6WxSbIA&state=xyz%20a+b"
+          "&iss=https%3A%2F%2Fas.example%2Ftenant&x=1")
+    write("oauth", "callback-error",
+          "cerror=access_denied&error_description=no+%E2%9C%8B&state=s")
+    write("oauth", "device", "d" + j({
+        "device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+        "user_code": "WDJB-MJHT",
+        "verification_uri": "https://example.com/device",
+        "verification_uri_complete":
+            "https://example.com/device?user_code=WDJB-MJHT",
+        "expires_in": 1800, "interval": 5}))
+    write("oauth", "url", "uHTTPS://MCP.Example.com:443/a/%2fb/?q=%3d")
+    write("oauth", "url-ipv6", "uhttp://[::1]:08080/cb")
+    write("oauth", "url-dots", "uhttps://h/a/%2e%2E/b")
+    write("oauth", "form", "f p:w%+\u00e9~*-._")
+    write("oauth", "form-verifier",
+          "fdBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
 
 
 if __name__ == "__main__":

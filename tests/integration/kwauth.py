@@ -47,6 +47,12 @@ NODE_PACKAGES = {
     "node20": (NODE20, {
         NODE20: ("package.json", "package-lock.json"),
     }),
+    # oidc-provider on loopback, the authorization server of the OAuth
+    # tests (kwoidc.py; runs on sdk2_node())
+    "oidc": ("tests/integration/oidc", {
+        "tests/integration/oidc": ("package.json", "package-lock.json",
+                                   "provider.mjs"),
+    }),
 }
 
 if BINDINGS_PY not in sys.path:

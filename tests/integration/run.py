@@ -43,6 +43,10 @@ GROUPS = {
     "spawner": "test_spawner",
     "spawner_unit": "test_spawner_unit",
     "webhook": "test_webhook",
+    "oauth": "test_oauth",
+    # The authorization server alone (no keyward code): not run by the
+    # sanitizer build (meson.build).
+    "oidc": "test_oidc_fixture",
     "net": "test_net",
     "tokens": "test_tokens",
     "apikey": "test_apikey",

@@ -319,7 +319,7 @@ static void test_rotation_errors(void **state)
 	             "2: webhook_ca_file: unknown key in this section");
 	expect_exact("[rotate]\nmax_attempts = 5\n",
 	             "2: rotate: unknown section (expected agent, store, "
-	             "audit, rotation, token or kdf)");
+	             "audit, rotation, oauth, token or kdf)");
 }
 
 static int setup(void **state)

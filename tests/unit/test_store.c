@@ -142,7 +142,7 @@ static void test_create_open(void **state)
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 8);
+	assert_int_equal(ver, 9);
 	assert_int_equal(store_open(f->path, STORE_CREATE, &s2), KW_EEXIST);
 	assert_int_equal(store_open(f->path, 7, &s2), KW_EINVAL);
 	side(missing, f, ".nope");
@@ -175,7 +175,7 @@ static void test_create_open(void **state)
 	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
 	ver = 0;
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 8);
+	assert_int_equal(ver, 9);
 	expect(f, "a/b", 0, NULL, "v", 1, "current");
 }
 

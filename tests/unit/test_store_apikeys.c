@@ -99,7 +99,7 @@ static void test_schema_version(void **state)
 	int ver = 0;
 
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 8);
+	assert_int_equal(ver, 9);
 }
 
 static void test_insert_get(void **state)
@@ -429,6 +429,7 @@ static void test_migrate_from_v4(void **state)
 	                                   " DROP COLUMN cmd_sid;"
 	                                   "ALTER TABLE rotations"
 	                                   " DROP COLUMN cmd_boot;"
+	                                   "DROP TABLE oauth_creds;"
 	                                   "DELETE FROM schema_migrations"
 	                                   " WHERE version >= 5;"
 	                                   "CREATE TABLE keep (x);"
@@ -436,7 +437,7 @@ static void test_migrate_from_v4(void **state)
 	                 SQLITE_OK);
 	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 8);
+	assert_int_equal(ver, 9);
 	assert_int_equal(store_apikey_insert(f->s, &a), 0);
 	assert_int_equal(store_apikey_get(f->s, "AAAAAAAAAAAA", &got), 0);
 	assert_int_equal(raw_exec(f->path, "SELECT x FROM keep"), SQLITE_OK);

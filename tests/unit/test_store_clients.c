@@ -189,7 +189,7 @@ static void test_schema_version(void **state)
 	int ver = 0;
 
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 8);
+	assert_int_equal(ver, 9);
 	expect_list(f, "");
 }
 
@@ -424,7 +424,7 @@ static void test_migrate_from_v1(void **state)
 
 	assert_int_equal(store_open(old, STORE_OPEN_EXISTING, &s), 0);
 	assert_int_equal(store_schema_version(s, &v), 0);
-	assert_int_equal(v, 8);
+	assert_int_equal(v, 9);
 	/* Migration 1's data kept: the name resumes its numbering. */
 	assert_int_equal(key_random(&dk), 0);
 	assert_int_equal(store_put(s, dk, "old/name", (const uint8_t *)"v", 1,
@@ -444,13 +444,13 @@ static void test_migrate_from_v1(void **state)
 	assert_string_equal(name, "cli");
 	store_close(s);
 	assert_int_equal(raw_int(old, "SELECT count(*) FROM schema_migrations"),
-	                 8);
+	                 9);
 	assert_int_equal(raw_int(old, "SELECT applied_at FROM schema_migrations"
 	                              " WHERE version = 1"),
 	                 1700000000);
 	assert_int_equal(raw_int(old, "SELECT max(version)"
 	                              " FROM schema_migrations"),
-	                 8);
+	                 9);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -833,6 +833,7 @@ static void test_rotation_groups_migrate(void **state)
 	                              "DROP TABLE audit_cp_head;"
 	                              "DROP TABLE audit_gaps;"
 	                              "DROP TABLE subkeys;"
+	                              "DROP TABLE oauth_creds;"
 	                              "DELETE FROM schema_migrations"
 	                              " WHERE version >= 6;",
 	                              NULL, NULL, NULL),
@@ -840,7 +841,7 @@ static void test_rotation_groups_migrate(void **state)
 	sqlite3_close(db);
 	assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s), 0);
 	assert_int_equal(store_schema_version(f->s, &ver), 0);
-	assert_int_equal(ver, 8);
+	assert_int_equal(ver, 9);
 	fill_rotation(&ro, 1, "x", 10, 300);
 	assert_int_equal(store_rotation_get(f->s, ro.id, &ro), 0);
 	assert_string_equal(groups(f, out), "");

@@ -181,7 +181,8 @@ int method_schedule_set(rpc_ctx *x, json_t **ret_result)
 
 	memset(&sc, 0, sizeof(sc));
 	if ((r = rpc_allow(x, keys)) < 0 ||
-	    (r = rpc_name(x, "name", &name)) < 0)
+	    (r = rpc_name(x, "name", &name)) < 0 ||
+	    (r = methods_oauth_refuse_write(x, name)) < 0)
 		return r;
 	snprintf(sc.name, sizeof(sc.name), "%s", name);
 	if ((r = rpc_opt_uint(x, "every", EVERY_MIN, EVERY_MAX, &present,
@@ -444,10 +445,10 @@ static bool watches(const conn *c, const char *name)
 	return false;
 }
 
-void methods_notify_rotated(rpc_host *h, const char *name, uint64_t version,
-                            uint64_t previous, const char *rotation_id)
+/* Push params as secret.rotated to the watchers of name that may read it
+ * (params not stolen). */
+static void notify_watchers(rpc_host *h, const char *name, json_t *params)
 {
-	json_t *params = NULL;
 	for (conn *c = *h->conns; c; c = c->next) {
 		if (c->dead || c->nwatch == 0 || !watches(c, name))
 			continue;
@@ -465,14 +466,29 @@ void methods_notify_rotated(rpc_host *h, const char *name, uint64_t version,
 			c->closing = true;
 			continue;
 		}
-		if (!params &&
-		    !(params = json_pack("{s:s, s:I, s:I, s:s}", "name", name,
-		                         "version", (json_int_t)version,
-		                         "previous_version",
-		                         (json_int_t)previous, "rotation_id",
-		                         rotation_id)))
-			return;
 		conn_notify(c, "secret.rotated", params);
 	}
+}
+
+void methods_notify_rotated(rpc_host *h, const char *name, uint64_t version,
+                            uint64_t previous, const char *rotation_id)
+{
+	json_t *params =
+		json_pack("{s:s, s:I, s:I, s:s}", "name", name, "version",
+	                  (json_int_t)version, "previous_version",
+	                  (json_int_t)previous, "rotation_id", rotation_id);
+	if (!params)
+		return;
+	notify_watchers(h, name, params);
+	json_decref(params);
+}
+
+void methods_notify_reauth(rpc_host *h, const char *name)
+{
+	json_t *params =
+		json_pack("{s:s, s:b}", "name", name, "needs_reauth", 1);
+	if (!params)
+		return;
+	notify_watchers(h, name, params);
 	json_decref(params);
 }

@@ -39,7 +39,8 @@ int method_secret_put(rpc_ctx *x, json_t **ret_result)
 	int r;
 
 	if ((r = rpc_allow(x, keys)) < 0 ||
-	    (r = rpc_name(x, "name", &name)) < 0)
+	    (r = rpc_name(x, "name", &name)) < 0 ||
+	    (r = methods_oauth_refuse_write(x, name)) < 0)
 		return r;
 	/* Base64 of max bytes plus padding slack; the decode bounds exactly. */
 	r = rpc_opt_string(x, "value", (max + 2) / 3 * 4, &b64, &b64len);
@@ -143,6 +144,11 @@ int method_secret_get(rpc_ctx *x, json_t **ret_result)
 		return rpc_fail(x, KW_EINVAL, "stage",
 		                "give either version or stage, not both");
 
+	/* A managed OAuth credential's current token may need asking for
+	 * first; older versions are read as they are. */
+	if (!have_version && (!stage || strcmp(stage, "current") == 0) &&
+	    (r = methods_oauth_secret_get(x, name)) != 0)
+		return r;
 	store_value *v = NULL;
 	r = store_get(*x->h->st, *x->h->dk, name, version, stage, &v);
 	if (r < 0)
@@ -248,7 +254,8 @@ int method_secret_delete(rpc_ctx *x, json_t **ret_result)
 	int r;
 
 	if ((r = rpc_allow(x, keys)) < 0 ||
-	    (r = rpc_name(x, "name", &name)) < 0)
+	    (r = rpc_name(x, "name", &name)) < 0 ||
+	    (r = methods_oauth_refuse_write(x, name)) < 0)
 		return r;
 	r = store_delete(*x->h->st, name, &n);
 	if (r < 0)
