@@ -148,9 +148,9 @@ static int check_names(struct cli *cli, const struct import *im)
 			cli_msg(cli, s->name, "server name too long");
 			return CLI_EXIT_ERROR;
 		}
-		for (size_t k = 0; k < s->nenv_creds; k++) {
+		for (size_t k = s->move_first; k < s->move_end; k++) {
 			const char *var = s->creds[k].var;
-			if (!mcp_env_name_ok(var)) {
+			if (!s->proxyable && !mcp_env_name_ok(var)) {
 				cli_msg(cli, var,
 				        "server \"%s\": keyward run cannot set "
 				        "this variable (A-Z a-z 0-9 _, not "
@@ -199,8 +199,10 @@ static void print_plan(const struct import *im)
 			continue;
 		print_server_name(s);
 		if (im->sel[i]) {
-			puts("to launch through keyward run");
-			for (size_t k = 0; k < s->nenv_creds; k++) {
+			puts(s->proxyable ?
+			             "to launch through keyward mcp proxy" :
+			             "to launch through keyward run");
+			for (size_t k = s->move_first; k < s->move_end; k++) {
 				fputs("    ", stdout);
 				cli_print_clean(stdout, s->creds[k].var);
 				if (mcp_secret_name(im->prefix, s->name,
@@ -210,10 +212,11 @@ static void print_plan(const struct import *im)
 			}
 		} else if (s->remote) {
 			puts(s->ncreds ?
-			             "remote server, left unchanged: its headers "
-			             "hold credentials (keyward mcp proxy can "
-			             "take them from keyward: docs/mcp.md)" :
-			             "remote server, left unchanged");
+			             "remote server, left unchanged: not "
+			             "Streamable HTTP (\"type\": \"sse\"), "
+			             "which keyward mcp proxy does not speak" :
+			             "remote server without credentials, left "
+			             "unchanged");
 		} else if (s->wrapped) {
 			puts("already launched through keyward run");
 		} else if (!s->command) {
@@ -383,7 +386,8 @@ static int store_all(struct cli *cli, kw_client *c, const struct import *im,
 
 	for (size_t i = 0; i < cfg->nservers; i++) {
 		const struct mcp_server *s = &cfg->servers[i];
-		for (size_t k = 0; im->sel[i] && k < s->nenv_creds; k++) {
+		for (size_t k = s->move_first; im->sel[i] && k < s->move_end;
+		     k++) {
 			char *value = NULL;
 			size_t len;
 			bool reused = false;
@@ -520,11 +524,16 @@ static int apply(struct cli *cli, struct import *im)
 		       stored == 1 ? "" : "s");
 		if (reused)
 			printf(" (%zu already held that value)", reused);
+		size_t proxied = 0;
+		for (size_t i = 0; i < im->cfg->nservers; i++)
+			proxied += im->sel[i] && im->cfg->servers[i].proxyable;
 		fputs("; ", stdout);
 		cli_print_clean(stdout, im->path);
-		printf(" now launches %zu server%s through keyward run "
-		       "(restart the MCP client to use it)\n",
-		       im->nsel, im->nsel == 1 ? "" : "s");
+		printf(" now launches %zu server%s through keyward run",
+		       im->nsel - proxied, im->nsel - proxied == 1 ? "" : "s");
+		if (proxied)
+			printf(" and %zu through keyward mcp proxy", proxied);
+		puts(" (restart the MCP client to use it)");
 	}
 	return ex;
 }

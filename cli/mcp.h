@@ -44,8 +44,17 @@ struct mcp_server {
 	bool remote;                 /* has url, serverUrl or httpUrl */
 	bool wrapped;                /* already launched by `keyward run` */
 	const struct kw_jnode *command, *args, *env; /* NULL when absent */
+	/* A remote server's URL member, "headers" and "type" (or NULL). */
+	const struct kw_jnode *url, *headers, *type;
+	/* A remote server keyward mcp proxy can stand in for: a Streamable
+	 * HTTP URL whose headers hold credentials (mcp_server_proxyable). */
+	bool proxyable;
 	struct mcp_cred *creds; /* env ones first, then headers */
 	size_t ncreds, nenv_creds;
+	/* The credentials import moves: creds[move_first..move_end): the
+	 * env ones of an importable stdio server, the header ones of a
+	 * proxyable remote one, none otherwise. */
+	size_t move_first, move_end;
 };
 
 struct mcp_config {
@@ -67,8 +76,14 @@ int mcp_config_parse(const char *text, size_t len, const char *exe,
 void mcp_config_free(struct mcp_config *cfg);
 
 /* Can import move s's credentials? A stdio server (a "command", no URL)
- * with credentials in "env", not yet wrapped. */
+ * with credentials in "env", not yet wrapped; or a proxyable remote one. */
 bool mcp_server_importable(const struct mcp_server *s);
+/* A remote server (a URL, no "command") whose "headers" hold credentials,
+ * of "type" absent, "http" or "streamable-http" (not "sse", nor a URL
+ * whose path ends in /sse: keyward mcp proxy speaks Streamable HTTP, not
+ * the old HTTP+SSE transport): import makes it launch `keyward mcp proxy
+ * URL --header ...`. */
+bool mcp_server_proxyable(const struct mcp_server *s);
 
 /*
  * The secret name PREFIX<server>/<VAR>: the server name with every byte
@@ -120,7 +135,12 @@ struct mcp_render_opts {
  * opts->exe, "args" becomes [["--socket", S,] "run", ["--token-file", F,]
  * "--env", "VAR=NAME", ..., "--", old command, old args...] laid out like
  * the old array (one line, or one element a line at its indentation), and
- * the credentials leave "env"; every other byte stays. With redact, every
+ * the credentials leave "env"; every other byte stays. A proxyable remote
+ * server's URL member becomes "command": opts->exe, "args": [["--socket",
+ * S,] "mcp", "proxy", URL, "--header", "Name: {{keyward://NAME}}" (a
+ * credential) or "Name: value" (any other header)..., "--allow-insecure"
+ * for http://, "--allow-private" for a loopback or private host], its
+ * "headers" go, and a "type" becomes "stdio". With redact, every
  * credential value still in the text reads "<redacted>". Result in
  * kw_wipealloc memory. 0, KW_EINVAL (why: a variable name keyward run
  * cannot set, an unusable secret name), KW_ENOMEM, KW_ETOOBIG.

@@ -73,8 +73,9 @@ static int check_pair(struct cli *cli, const struct mcp_config *cfg,
 		        lx, ly, prefix, slug);
 		return CLI_EXIT_ERROR;
 	}
-	for (size_t i = 0; i < x->nenv_creds && r == 0 && !differs; i++) {
-		for (size_t k = 0; k < y->nenv_creds && r == 0; k++) {
+	for (size_t i = x->move_first; i < x->move_end && r == 0 && !differs;
+	     i++) {
+		for (size_t k = y->move_first; k < y->move_end && r == 0; k++) {
 			bool same = true;
 			if (strcmp(x->creds[i].var, y->creds[k].var) == 0)
 				r = same_value(cfg->doc, x->creds[i].node,
@@ -199,7 +200,7 @@ int cli_mcp_check_store(struct cli *cli, kw_client *c,
 
 	for (size_t i = 0; i < cfg->nservers; i++) {
 		const struct mcp_server *s = &cfg->servers[i];
-		for (size_t k = 0; sel[i] && k < s->nenv_creds; k++) {
+		for (size_t k = s->move_first; sel[i] && k < s->move_end; k++) {
 			char *value = NULL;
 			size_t len;
 			bool exists = false, same = false;

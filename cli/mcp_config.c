@@ -180,6 +180,24 @@ string_member(const kw_jdoc *doc, const struct kw_jnode *obj, const char *key)
 	return n && n->type == KW_JSTRING ? n : NULL;
 }
 
+/* A URL of the old HTTP+SSE transport, by the path clients give it
+ * ("/sse"), which keyward mcp proxy does not speak. */
+static bool legacy_sse(const kw_jdoc *doc, const struct kw_jnode *url)
+{
+	char *u;
+	size_t len;
+	bool sse;
+
+	if (kw_jspan_string(doc, url, false, &u, &len) != 0)
+		return true;
+	size_t n = strcspn(u, "?#");
+	while (n > 0 && u[n - 1] == '/')
+		n--;
+	sse = n >= 4 && memcmp(u + n - 4, "/sse", 4) == 0;
+	kw_wipefree(u);
+	return sse;
+}
+
 static int add_server(struct mcp_config *cfg, const struct kw_jnode *node,
                       const char *scope, const char *exe)
 {
@@ -201,19 +219,36 @@ static int add_server(struct mcp_config *cfg, const struct kw_jnode *node,
 		return r;
 	if (!(s->scope = strdup(scope)))
 		return KW_ENOMEM;
-	s->remote = string_member(doc, node, "url") ||
-	            string_member(doc, node, "serverUrl") ||
-	            string_member(doc, node, "httpUrl");
+	s->url = string_member(doc, node, "url");
+	if (!s->url)
+		s->url = string_member(doc, node, "serverUrl");
+	if (!s->url)
+		s->url = string_member(doc, node, "httpUrl");
+	s->remote = s->url != NULL;
+	s->type = string_member(doc, node, "type");
 	s->command = string_member(doc, node, "command");
 	s->args = kw_jspan_member(doc, node, "args");
 	s->env = kw_jspan_member(doc, node, "env");
 	if ((r = scan_block(doc, s, s->env, false)))
 		return r;
 	s->nenv_creds = s->ncreds;
-	if ((r = scan_block(doc, s, kw_jspan_member(doc, node, "headers"),
-	                    true)))
+	s->headers = kw_jspan_member(doc, node, "headers");
+	if ((r = scan_block(doc, s, s->headers, true)))
 		return r;
 	s->wrapped = is_wrapped(doc, s, exe);
+	s->proxyable = s->remote && !s->command && !s->wrapped &&
+	               !legacy_sse(doc, s->url) && s->headers &&
+	               s->headers->type == KW_JOBJECT &&
+	               s->ncreds > s->nenv_creds &&
+	               (!s->type || kw_jspan_string_eq(doc, s->type, "http") ||
+	                kw_jspan_string_eq(doc, s->type, "streamable-http") ||
+	                kw_jspan_string_eq(doc, s->type, "streamableHttp"));
+	if (s->proxyable) {
+		s->move_first = s->nenv_creds;
+		s->move_end = s->ncreds;
+	} else if (mcp_server_importable(s)) {
+		s->move_end = s->nenv_creds;
+	}
 	return 0;
 }
 
@@ -291,7 +326,13 @@ int mcp_config_parse(const char *text, size_t len, const char *exe,
 
 bool mcp_server_importable(const struct mcp_server *s)
 {
-	return !s->remote && !s->wrapped && s->command && s->nenv_creds > 0;
+	return (!s->remote && !s->wrapped && s->command && s->nenv_creds > 0) ||
+	       s->proxyable;
+}
+
+bool mcp_server_proxyable(const struct mcp_server *s)
+{
+	return s->proxyable;
 }
 
 bool mcp_env_name_ok(const char *s)

@@ -293,6 +293,165 @@ static int edit_env(const kw_jdoc *doc, const struct mcp_server *s,
 	return 0;
 }
 
+/* Is the URL's host loopback or private (keyward mcp proxy then needs
+ * --allow-private)? By its text: a name that resolves to such an
+ * address is found out by the proxy, which refuses it and says so. */
+static bool private_host(const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[256];
+
+	if (!h)
+		return false;
+	h += 3;
+	size_t n = strcspn(h, "/?#");
+	if (h[0] == '[') {
+		size_t e = strcspn(h, "]");
+		n = e < n ? e + 1 : n;
+	} else {
+		n = strcspn(h, ":/?#");
+	}
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	unsigned a, b;
+	if (sscanf(host, "%u.%u.", &a, &b) == 2)
+		return a == 127 || a == 10 || (a == 192 && b == 168) ||
+		       (a == 172 && b >= 16 && b <= 31) ||
+		       (a == 169 && b == 254);
+	return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+	       (strlen(host) > 10 &&
+	        strcmp(host + strlen(host) - 10, ".localhost") == 0);
+}
+
+/* The proxy's args for remote server s, as one JSON array on a line. */
+static int proxy_args(const struct mcp_config *cfg, const struct mcp_server *s,
+                      const struct mcp_render_opts *o, struct sbuf *b,
+                      char *why, size_t whysz)
+{
+	const kw_jdoc *doc = cfg->doc;
+	char *url = NULL, *text = NULL, *key = NULL;
+	size_t len;
+	int r;
+
+	if ((r = kw_jspan_string(doc, s->url, false, &url, &len)))
+		return r;
+	sb_str(b, "[");
+	if (o->socket) {
+		sb_str(b, "\"--socket\", ");
+		sb_quoted(b, o->socket);
+		sb_str(b, ", ");
+	}
+	sb_str(b, "\"mcp\", \"proxy\", ");
+	sb_quoted(b, url);
+	for (const struct kw_jnode *h = kw_jspan_first(doc, s->headers);
+	     h && r == 0; h = kw_jspan_next(doc, h)) {
+		char name[KW_NAME_MAX + 1];
+		const char *rule;
+		bool cred = false;
+		if (h->type != KW_JSTRING)
+			continue;
+		for (size_t k = s->move_first; k < s->move_end; k++)
+			cred = cred || s->creds[k].node == h;
+		if ((r = kw_jspan_string(doc, h, true, &key, &len)))
+			break;
+		if (cred) {
+			if (mcp_secret_name(o->prefix, s->name, key, name,
+			                    sizeof(name), &rule) != 0) {
+				snprintf(why, whysz,
+				         "a header of this server has no "
+				         "usable secret name: %s",
+				         rule);
+				r = KW_EINVAL;
+			} else if (asprintf(&text, "%s: {{keyward://%s}}", key,
+			                    name) < 0) {
+				text = NULL;
+				r = KW_ENOMEM;
+			}
+		} else {
+			char *value = NULL;
+			r = kw_jspan_string(doc, h, false, &value, &len);
+			if (r == 0 &&
+			    asprintf(&text, "%s: %s", key, value) < 0) {
+				text = NULL;
+				r = KW_ENOMEM;
+			}
+			kw_wipefree(value);
+		}
+		kw_wipefree(key);
+		key = NULL;
+		if (r == 0) {
+			sb_str(b, ", \"--header\", ");
+			sb_quoted(b, text);
+		}
+		free(text);
+		text = NULL;
+	}
+	if (r == 0 && strncmp(url, "http://", 7) == 0)
+		sb_str(b, ", \"--allow-insecure\"");
+	if (r == 0 && private_host(url))
+		sb_str(b, ", \"--allow-private\"");
+	sb_str(b, "]");
+	kw_wipefree(url);
+	return r ? r : b->oom ? KW_ENOMEM : 0;
+}
+
+/* The members around m in its object: the one before (NULL if first) and
+ * after (NULL if last). */
+static void neighbours(const kw_jdoc *doc, const struct kw_jnode *obj,
+                       const struct kw_jnode *m,
+                       const struct kw_jnode **ret_prev,
+                       const struct kw_jnode **ret_next)
+{
+	const struct kw_jnode *prev = NULL;
+	for (const struct kw_jnode *e = kw_jspan_first(doc, obj); e;
+	     e = kw_jspan_next(doc, e)) {
+		if (e == m) {
+			*ret_prev = prev;
+			*ret_next = kw_jspan_next(doc, e);
+			return;
+		}
+		prev = e;
+	}
+	*ret_prev = *ret_next = NULL;
+}
+
+/* A remote server to be launched through keyward mcp proxy: the URL
+ * member becomes "command" and "args", "headers" goes, "type" becomes
+ * "stdio". */
+static int edit_remote(const struct mcp_config *cfg, const struct mcp_server *s,
+                       const struct mcp_render_opts *o, struct edits *ed,
+                       char *why, size_t whysz)
+{
+	const kw_jdoc *doc = cfg->doc;
+	const struct kw_jnode *prev, *next;
+	struct sbuf b = { 0 };
+	int r;
+
+	sb_str(&b, "\"command\": ");
+	sb_quoted(&b, o->exe);
+	sb_str(&b, ", \"args\": ");
+	if ((r = proxy_args(cfg, s, o, &b, why, whysz)) ||
+	    (r = b.oom ? KW_ENOMEM : 0)) {
+		kw_wipefree(b.s);
+		return r;
+	}
+	if ((r = edit_add(ed, s->url->key_start, s->url->end, b.s, b.len, b.s)))
+		return r;
+	if (s->type && (r = edit_add(ed, s->type->start, s->type->end,
+	                             "\"stdio\"", 7, NULL)))
+		return r;
+	neighbours(doc, s->node, s->headers, &prev, &next);
+	if (next)
+		return edit_add(ed, s->headers->key_start, next->key_start, "",
+		                0, NULL);
+	if (prev)
+		return edit_add(ed, prev->end, s->headers->end, "", 0, NULL);
+	return edit_add(ed, s->headers->key_start, s->headers->end, "", 0,
+	                NULL);
+}
+
 static int edit_server(const struct mcp_config *cfg, size_t i,
                        const struct mcp_render_opts *o, struct edits *ed,
                        char *why, size_t whysz)
@@ -302,6 +461,8 @@ static int edit_server(const struct mcp_config *cfg, size_t i,
 	size_t len;
 	int r;
 
+	if (s->proxyable)
+		return edit_remote(cfg, s, o, ed, why, whysz);
 	if (!mcp_server_importable(s)) {
 		snprintf(why, whysz, "this server cannot be imported");
 		return KW_EINVAL;
@@ -332,7 +493,7 @@ int mcp_render(const struct mcp_config *cfg, const bool *sel,
 		for (size_t k = 0; k < s->ncreds && r == 0 && opts->redact;
 		     k++) {
 			const struct kw_jnode *n = s->creds[k].node;
-			if (!(moved && k < s->nenv_creds))
+			if (!(moved && k >= s->move_first && k < s->move_end))
 				r = edit_add(&ed, n->start, n->end, redacted,
 				             sizeof(redacted) - 1, NULL);
 		}

@@ -1009,9 +1009,9 @@ class McpClients(ClientConfigCase):
                       "GITHUB_PERSONAL_ACCESS_TOKEN>\n", r.err, r)
         self.assertIn("server: LOG_LEVEL=debug\n", r.err, r)
 
-    def test_remote_server_left_alone(self):
-        # A remote server's plaintext header is reported, and import
-        # leaves it as it is (until keyward has a stdio bridge for it).
+    def test_remote_server_through_the_proxy(self):
+        # A remote server's plaintext header moves into keyward, and the
+        # entry launches `keyward mcp proxy` instead.
         self.servers = []
         aws = self.server("aws", {"AWS_SECRET_ACCESS_KEY": aws_secret()},
                           {"AWS_REGION": "us-east-1"})
@@ -1027,17 +1027,22 @@ class McpClients(ClientConfigCase):
                               ("remote", "Authorization")}, values)
         r = self.kw_at("mcp", "import", cfg.path, "--yes")
         self.assertRc(r, 0)
-        self.assertIn("remote", r.text + r.err, "no note about the remote "
-                      "server: %r" % r)
+        self.assertIn("remote: to launch through keyward mcp proxy",
+                      r.text)
         with open(cfg.path) as f:
-            new = json.load(f)
-        self.assertEqual(ordered(new["mcpServers"]["remote"]),
-                         ordered(remote))
+            text = f.read()
+        self.assertNotIn(bearer, text)
+        new = json.loads(text)
+        got = new["mcpServers"]["remote"]
+        self.assertEqual(os.path.realpath(got["command"]), self.keyward)
+        self.assertEqual(got["args"][-5:], [
+            "mcp", "proxy", "https://mcp.example.com/mcp", "--header",
+            "Authorization: {{keyward://mcp/remote/Authorization}}"])
         self.assertEqual(os.path.realpath(new["mcpServers"]["aws"]
                                           ["command"]), self.keyward)
         r = self.kw_at("mcp", "scan", "--json")
-        self.assertRc(r, EXIT_FOUND)
-        self.assertEqual(findings_of(r.out), {("remote", "Authorization")})
+        self.assertRc(r, 0)
+        self.assertEqual(findings_of(r.out), set())
 
 
 class SocketInRuntimeDir(ClientConfigCase):

@@ -9,7 +9,8 @@ planted credentials) placed under a fake HOME and working directory.
 - import moves the stdio servers' credentials into the store (keyward get
   gives the planted values back), rewrites those servers to launch
   through keyward run, keeps every other field, comments in JSONC, the
-  file's mode, and changes nothing the second time; remote servers stay;
+  file's mode, and changes nothing the second time; remote servers with
+  credentials in headers launch through keyward mcp proxy, old SSE ones stay;
   the args name the agent's socket (--socket) when a client's minimal
   environment would not find it at $HOME/.mcp/agent.sock;
 - one secret name never gets two values: the same server name in two
@@ -332,9 +333,28 @@ class McpImport(McpBase):
         with open(path) as f:
             return strip_jsonc(f.read())
 
+    def check_proxied(self, name, entry, got, moved):
+        """A remote server now launched through keyward mcp proxy."""
+        self.assertEqual(got["command"], self.keyward, name)
+        url = entry.get("url") or entry.get("serverUrl") or \
+            entry.get("httpUrl")
+        args = self.lead + ["mcp", "proxy", url]
+        for header, value in entry["headers"].items():
+            if header in dict(moved):
+                value = "{{keyward://mcp/%s/%s}}" % (name, header)
+            args += ["--header", "%s: %s" % (header, value)]
+        self.assertEqual(got["args"], args, name)
+        self.assertNotIn("headers", got)
+        self.assertEqual(got.get("type"),
+                         "stdio" if "type" in entry else None, name)
+        for header, value in moved:
+            self.assertEqual(self.get_cli("mcp/%s/%s" % (name, header)),
+                             value.encode())
+
     def check_imported(self, fixture, path, before):
-        """The file after one import: no stdio value left, remote ones
-        kept, every server rewritten as documented, stored values equal
+        """The file after one import: no stdio value left, nor a header
+        value of a Streamable HTTP server (those of an old SSE one
+        stay), every server rewritten as documented, stored values equal
         the planted ones."""
         with open(path, "rb") as f:
             raw = f.read()
@@ -343,16 +363,23 @@ class McpImport(McpBase):
             self.assertEqual(json.loads(raw), after)
         old, new = servers_of(before), servers_of(after)
         self.assertEqual(list(old), list(new))
-        moved = {}
+        moved, proxied = {}, {}
         for server, kind, var, value in PLANTED[fixture]:
+            url = old[server].get("url") or ""
             if kind == "env":
                 self.assertNotIn(value.encode(), raw, fixture)
                 moved.setdefault(server, []).append((var, value))
-            else:
+            elif url.rstrip("/").endswith("/sse"):
                 self.assertIn(value.encode(), raw, fixture)
+            else:
+                self.assertNotIn(value.encode(), raw, fixture)
+                proxied.setdefault(server, []).append((var, value))
         for k in set(before) - {"mcpServers", "servers", "projects"}:
             self.assertEqual(before[k], after[k])
         for name, entry in old.items():
+            if name in proxied:
+                self.check_proxied(name, entry, new[name], proxied[name])
+                continue
             if name not in moved:
                 self.assertEqual(entry, new[name], name)
                 continue
@@ -464,11 +491,12 @@ class McpImport(McpBase):
         self.assertEqual(sha256_file(path), digest)
         self.assertEqual(self.cli("ls", "mcp/").text.strip(), "")
 
-    def test_remote_servers_left_alone(self):
+    def test_old_sse_servers_left_alone(self):
         path = self.copy_config("cursor-mcp.json")
         r = self.mcp("import", path, "--server", "linear", "--yes")
         self.assertEqual(r.rc, EXIT_OK, r)
-        self.assertIn("linear: remote server, left unchanged", r.text)
+        self.assertIn("linear: remote server, left unchanged: not "
+                      "Streamable HTTP", r.text)
         self.assertIn("nothing to import", r.text)
         r = self.mcp("import", path, "--server", "nosuch", "--yes")
         self.assertEqual(r.rc, EXIT_NOTFOUND, r)

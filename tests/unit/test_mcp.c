@@ -100,8 +100,9 @@ static const char desktop_after[] =
 	"      \"disabled\": false\n"
 	"    },\n"
 	"    \"remote\": {\n"
-	"      \"url\": \"https://example.com/mcp\",\n"
-	"      \"headers\": {\"Authorization\": \"Bearer abcdefgh12345678\"}\n"
+	"      \"command\": \"" EXE "\", \"args\": [\"mcp\", \"proxy\", "
+	"\"https://example.com/mcp\", \"--header\", "
+	"\"Authorization: {{keyward://mcp/remote/Authorization}}\"]\n"
 	"    }\n"
 	"  },\n"
 	"  \"alpha\": [1, 2]\n"
@@ -127,7 +128,59 @@ static void test_servers(void **state)
 	assert_int_equal(rm->nenv_creds, 0);
 	assert_int_equal(rm->ncreds, 1);
 	assert_true(rm->creds[0].header);
-	assert_false(mcp_server_importable(rm));
+	assert_true(mcp_server_proxyable(rm));
+	assert_true(mcp_server_importable(rm));
+	assert_int_equal(rm->move_first, 0);
+	assert_int_equal(rm->move_end, 1);
+	mcp_config_free(cfg);
+}
+
+/* A remote server with a type, other headers, and the URL after the
+ * headers: the URL member becomes command and args, plain headers pass
+ * as they are, "type" becomes "stdio"; http:// to loopback gets both
+ * escapes. An SSE server and one without credentials stay. */
+static void test_remote_to_proxy(void **state)
+{
+	static const char in[] =
+		"{\"servers\": {\n"
+		"  \"api\": {\n"
+		"    \"type\": \"http\",\n"
+		"    \"headers\": {\"X-Api-Key\": \"sk-abcdefghijklmnopqrst123456\","
+		" \"Accept-Language\": \"en\"},\n"
+		"    \"url\": \"http://127.0.0.1:8080/mcp\"\n"
+		"  },\n"
+		"  \"old\": {\"type\": \"sse\", \"url\": \"https://x/sse\","
+		" \"headers\": {\"Authorization\": \"Bearer abcdefgh12345678\"}},\n"
+		"  \"open\": {\"url\": \"https://x/mcp\"}\n"
+		"}}\n";
+	static const char want[] =
+		"{\"servers\": {\n"
+		"  \"api\": {\n"
+		"    \"type\": \"stdio\",\n"
+		"    \"command\": \"" EXE "\", \"args\": [\"mcp\", \"proxy\", "
+		"\"http://127.0.0.1:8080/mcp\", \"--header\", "
+		"\"X-Api-Key: {{keyward://mcp/api/X-Api-Key}}\", \"--header\", "
+		"\"Accept-Language: en\", \"--allow-insecure\", "
+		"\"--allow-private\"]\n"
+		"  },\n"
+		"  \"old\": {\"type\": \"sse\", \"url\": \"https://x/sse\","
+		" \"headers\": {\"Authorization\": \"Bearer abcdefgh12345678\"}},\n"
+		"  \"open\": {\"url\": \"https://x/mcp\"}\n"
+		"}}\n";
+	struct mcp_config *cfg = parse(in);
+	(void)state;
+
+	assert_int_equal(cfg->nservers, 3);
+	assert_true(mcp_server_proxyable(&cfg->servers[0]));
+	assert_false(mcp_server_importable(&cfg->servers[1]));
+	assert_false(mcp_server_importable(&cfg->servers[2]));
+	char *out = render(cfg, true, false, NULL);
+	assert_string_equal(out, want);
+	/* Nothing left to import in what it wrote. */
+	struct mcp_config *again = parse(out);
+	assert_false(mcp_server_importable(&again->servers[0]));
+	kw_wipefree(out);
+	mcp_config_free(again);
 	mcp_config_free(cfg);
 }
 
@@ -399,8 +452,11 @@ static void test_redacted(void **state)
 	for (const char *t = before; t; t = t == before ? after : NULL) {
 		assert_null(strstr(t, "ghp_abcdefghijklmnopqrstuvwxyz"));
 		assert_null(strstr(t, "abcdefgh12345678"));
-		assert_non_null(strstr(t, "\"Authorization\": \"<redacted>\""));
 	}
+	assert_non_null(strstr(before, "\"Authorization\": \"<redacted>\""));
+	assert_non_null(strstr(
+		after,
+		"\"Authorization: {{keyward://mcp/remote/Authorization}}\""));
 	assert_non_null(strstr(before, "\"GITHUB_TOKEN\": \"<redacted>\""));
 	assert_null(strstr(after, "GITHUB_TOKEN\":"));
 
@@ -414,7 +470,7 @@ static void test_redacted(void **state)
 	fclose(f);
 	assert_string_equal(
 		diff,
-		"--- a\n+++ b\n@@ -2,11 +2,10 @@\n"
+		"--- a\n+++ b\n@@ -2,18 +2,16 @@\n"
 		"   \"zeta\": 1,\n"
 		"   \"mcpServers\": {\n"
 		"     \"github\": {\n"
@@ -429,7 +485,18 @@ static void test_redacted(void **state)
 		"-        \"GITHUB_TOKEN\": \"<redacted>\",\n"
 		"         \"PATH\": \"/usr/bin\"\n"
 		"       },\n"
-		"       \"disabled\": false\n");
+		"       \"disabled\": false\n"
+		"     },\n"
+		"     \"remote\": {\n"
+		"-      \"url\": \"https://example.com/mcp\",\n"
+		"-      \"headers\": {\"Authorization\": \"<redacted>\"}\n"
+		"+      \"command\": \"" EXE
+		"\", \"args\": [\"mcp\", \"proxy\", "
+		"\"https://example.com/mcp\", \"--header\", "
+		"\"Authorization: {{keyward://mcp/remote/Authorization}}\"]\n"
+		"     }\n"
+		"   },\n"
+		"   \"alpha\": [1, 2]\n");
 	free(diff);
 	kw_wipefree(before);
 	kw_wipefree(after);
@@ -542,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_diff),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_not_importable),
+		cmocka_unit_test(test_remote_to_proxy),
 	};
 	if (kw_secmem_init() != 0)
 		return 1;
