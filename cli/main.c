@@ -111,10 +111,13 @@ static const char usage_programs[] =
 	"                          and launch its servers through keyward run\n"
 	"  mcp proxy URL [--header 'Name: value']... [--allow-private]\n"
 	"            [--allow-insecure] [--protocol-version V] [--verbose]\n"
+	"            [--oauth NAME] [--client-id ID] [--resource URI]\n"
+	"            [--device] [--no-browser] [--no-oauth]\n"
 	"                          an MCP stdio server that bridges to the\n"
 	"                          remote MCP server at URL (Streamable\n"
 	"                          HTTP); header values may hold\n"
-	"                          {{keyward://REF}}\n";
+	"                          {{keyward://REF}}; OAuth as the MCP spec\n"
+	"                          says, through the agent\n";
 
 static const char usage_access[] =
 	"\nAccess control\n"

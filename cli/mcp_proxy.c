@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -88,11 +89,23 @@ static void on_toolong(void *arg, json_t *id, size_t bytes)
 	free(err);
 }
 
+/* The OAuth options (mcp_proxy_auth.c). */
+struct oauth_opts {
+	const char *name, *client_id, *resource;
+	bool off, device, no_browser;
+};
+
 static int parse_opts(struct cli *cli, int argc, char **argv, struct proxy *p,
                       const char **ret_url, bool *ret_private,
-                      bool *ret_insecure)
+                      bool *ret_insecure, struct oauth_opts *oa)
 {
 	static const struct option opts[] = {
+		{ "oauth", required_argument, NULL, 'O' },
+		{ "client-id", required_argument, NULL, 'C' },
+		{ "resource", required_argument, NULL, 'R' },
+		{ "no-oauth", no_argument, NULL, 'N' },
+		{ "device", no_argument, NULL, 'D' },
+		{ "no-browser", no_argument, NULL, 'B' },
 		{ "header", required_argument, NULL, 'H' },
 		{ "allow-private", no_argument, NULL, 'P' },
 		{ "allow-insecure", no_argument, NULL, 'I' },
@@ -131,6 +144,26 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct proxy *p,
 		case 'v':
 			p->verbose++;
 			break;
+		case 'O':
+			oa->name = optarg;
+			if (cli_check_name(cli, optarg) != 0)
+				return CLI_EXIT_USAGE;
+			break;
+		case 'C':
+			oa->client_id = optarg;
+			break;
+		case 'R':
+			oa->resource = optarg;
+			break;
+		case 'N':
+			oa->off = true;
+			break;
+		case 'D':
+			oa->device = true;
+			break;
+		case 'B':
+			oa->no_browser = true;
+			break;
 		case 'h':
 			cli_help();
 			return CLI_EXIT_DONE;
@@ -140,8 +173,21 @@ static int parse_opts(struct cli *cli, int argc, char **argv, struct proxy *p,
 	}
 	if (optind != argc - 1)
 		return cli_usage(cli, "mcp proxy takes one URL");
+	if (oa->off && (oa->name || oa->client_id || oa->resource))
+		return cli_usage(cli, "--no-oauth with an OAuth option");
 	*ret_url = argv[optind];
 	return 0;
+}
+
+/* Does a --header give the Authorization itself? Then a 401 is that
+ * header's to answer, not OAuth's. */
+static bool has_authorization(const struct proxy_headers *hs)
+{
+	for (size_t i = 0; i < hs->n; i++) {
+		if (strcasecmp(hs->h[i].name, "Authorization") == 0)
+			return true;
+	}
+	return false;
 }
 
 /* KEYWARD_DEBUG=1: each exchange; 2: and the messages. */
@@ -288,6 +334,9 @@ int cli_mcp_proxy(struct cli *cli, int argc, char **argv)
 	struct proxy *p = calloc(1, sizeof(*p));
 	const char *url = NULL;
 	bool allow_private = false, allow_insecure = false, curl_up = false;
+	struct oauth_opts oa = { 0 };
+	struct proxy_oauth *oauth = NULL;
+	struct proxy_auth seam;
 	char why[512];
 	int ex, r;
 
@@ -295,7 +344,7 @@ int cli_mcp_proxy(struct cli *cli, int argc, char **argv)
 		return cli_fail(cli, NULL, NULL, KW_ENOMEM);
 	p->cli = cli;
 	ex = parse_opts(cli, argc, argv, p, &url, &allow_private,
-	                &allow_insecure);
+	                &allow_insecure, &oa);
 	debug_env(p);
 	if (ex == 0 && kw_secmem_init() < 0) {
 		cli_msg(cli, NULL, "cannot initialise libsodium");
@@ -324,6 +373,17 @@ int cli_mcp_proxy(struct cli *cli, int argc, char **argv)
 	}
 	if (ex == 0)
 		ex = proxy_headers_start(cli, &p->hdrs);
+	if (ex == 0 && !oa.off && (oa.name || !has_authorization(&p->hdrs))) {
+		r = proxy_oauth_new(cli, p->dest.url, oa.name, oa.client_id,
+		                    oa.resource, allow_private, allow_insecure,
+		                    oa.device, !oa.no_browser, &oauth);
+		if (r < 0)
+			ex = CLI_EXIT_ERROR;
+		else {
+			proxy_oauth_seam(oauth, &seam);
+			p->auth = &seam;
+		}
+	}
 	if (ex == 0 && p->verbose >= 2 &&
 	    (r = proxy_headers_masker(&p->hdrs, &p->mask)) < 0)
 		ex = cli_fail(cli, NULL, NULL, r);
@@ -336,6 +396,7 @@ int cli_mcp_proxy(struct cli *cli, int argc, char **argv)
 	proxy_out_free(&p->out);
 	kw_mask_free(p->mask);
 	proxy_headers_free(&p->hdrs);
+	proxy_oauth_free(oauth);
 	proxy_dest_free(&p->dest);
 	free(p);
 	if (curl_up)

@@ -58,21 +58,43 @@ struct kw_mask;
 #define PROXY_ERR_PARSE     (-32700) /* the line is not JSON */
 
 /*
- * The OAuth seam. Where a request's Authorization header comes from and
- * what a 401 does; NULL (the default) sends none and fails a request the
- * server answers 401. Called on the event loop: each call may block
- * briefly (a round trip to the agent), not for a login.
+ * The OAuth seam (mcp_proxy_auth.c). Where a request's Authorization
+ * header comes from and what a 401 or 403 does; NULL sends none and fails
+ * a request the server answers 401. Called on the event loop: a call may
+ * take a round trip to the agent, and the first 401 (or a step-up 403)
+ * a whole login, during which nothing else moves.
  */
 struct proxy_auth {
 	/* The Authorization header value for the next request ("Bearer
 	 * <token>"), or NULL for none. Valid until the next call. */
 	const char *(*authorization)(void *arg);
-	/* The server answered 401, with this WWW-Authenticate value (NULL
-	 * when there was none). true: send the request once more, asking
-	 * authorization() anew; false: fail it. */
-	bool (*unauthorized)(void *arg, const char *www_authenticate);
+	/* The server answered status (401, or 403) with this
+	 * WWW-Authenticate value (NULL when there was none). true: send the
+	 * request once more, asking authorization() anew; false: fail it. */
+	bool (*unauthorized)(void *arg, unsigned status,
+	                     const char *www_authenticate);
 	void *arg;
 };
+
+/* mcp_proxy_auth.c: OAuth for the server, through the agent -------------- */
+
+struct proxy_oauth;
+
+/*
+ * The OAuth side for url: the credential name (NULL: mcp/<host>/oauth,
+ * made at the first 401), a client id for the authorization server
+ * (NULL: registered, RFC 7591), the resource indicator (NULL: url's
+ * canonical URI), the destination escapes, and how to log in (the device
+ * grant, a browser). With name given, it must exist and be for this
+ * resource. Prints failures; 0 or a KW_E* code.
+ */
+int proxy_oauth_new(struct cli *cli, const char *url, const char *name,
+                    const char *client_id, const char *resource,
+                    bool allow_private, bool allow_insecure, bool device,
+                    bool browser, struct proxy_oauth **ret);
+/* Fill the seam with a's callbacks. */
+void proxy_oauth_seam(struct proxy_oauth *a, struct proxy_auth *ret);
+void proxy_oauth_free(struct proxy_oauth *a);
 
 /* mcp_proxy_curl.c: libcurl, loaded at the proxy's start (not linked into
  * keyward). 0, or KW_EINTERNAL with why set. */

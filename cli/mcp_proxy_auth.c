@@ -11,7 +11,8 @@
  * client (RFC 7591), add the credential (default mcp/<host>/oauth) with
  * resource = the server's canonical URI, log in (the browser, as `keyward
  * oauth login`), and send the request again. A later 401 asks the agent
- * for a new token once, then logs in again. A 403 insufficient_scope
+ * for a new token (or, if it has none to give, logs in again) and sends
+ * the request once more. A 403 insufficient_scope
  * asks for the scopes it names (step-up) at a new login, and says so.
  *
  * The token goes only to the server it was issued for: the proxy sends
@@ -20,6 +21,7 @@
  * here in wiped memory, never logged, never passed on to the client.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +45,8 @@ struct proxy_oauth {
 	const char *client_id; /* --client-id, or NULL */
 	bool named;            /* --oauth NAME given */
 	bool allow_private, allow_insecure, device, browser;
-	char *header; /* "Bearer <token>", kw_wipealloc; NULL: none */
+	char *header;    /* "Bearer <token>", kw_wipealloc; NULL: none */
 	int64_t expires; /* unix seconds of the token; 0: unknown */
-	bool renewed;    /* the last 401 led to a new token already */
 };
 
 static int64_t wall(void)
@@ -74,12 +75,28 @@ static const char *agent_why(kw_client *c, int r)
 	return m && m[0] ? m : kw_strerror(r);
 }
 
+/* The agent, connected when first needed: a server that never answers
+ * 401 needs no agent for OAuth. */
+static int agent(struct proxy_oauth *a)
+{
+	if (a->c)
+		return 0;
+	if (cli_connect(a->cli, AGENT_WAIT_MS, &a->c) != 0)
+		return KW_ECONNECT;
+	return 0;
+}
+
 /* Does the credential exist, and for this server? 1 yes, 0 no such
  * credential, < 0 an error (printed). */
 static int cred_state(struct proxy_oauth *a, json_t **ret_entry)
 {
 	json_t *res = NULL;
-	int r = cli_call_name(a->c, "oauth.status", a->name, &res);
+	int r = agent(a);
+
+	if (r < 0)
+		return r;
+	json_t *params = json_pack("{s:s}", "name", a->name);
+	r = params ? cli_call(a->c, "oauth.status", params, &res) : KW_ENOMEM;
 
 	if (r == KW_ENOTFOUND) {
 		json_decref(res);
@@ -107,7 +124,8 @@ static int check_resource(struct proxy_oauth *a, const json_t *e)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach (res, i, v) {
+	json_array_foreach(res, i, v)
+	{
 		char canon[KW_OAUTH_URL_MAX + 1];
 		if (json_is_string(v) &&
 		    kw_oauth_canonical_resource(json_string_value(v), canon,
@@ -127,7 +145,10 @@ static int fetch_token(struct proxy_oauth *a)
 {
 	kw_secret *s = NULL;
 	json_t *e = NULL;
-	int r = kw_secret_get(a->c, a->name, &s);
+	int r = agent(a);
+
+	if (r == 0)
+		r = kw_secret_get(a->c, a->name, &s);
 
 	if (r < 0) {
 		say(a, "%s: %s", a->name, agent_why(a->c, r));
@@ -232,9 +253,9 @@ static int first_login(struct proxy_oauth *a, const kw_oauth_challenge *ch)
 		r = KW_EPROTO;
 		goto out;
 	}
-	params = json_pack("{s:s, s:b, s:b}", "issuer", issuer,
-	                   "allow_private", a->allow_private,
-	                   "allow_insecure", a->allow_insecure);
+	params = json_pack("{s:s, s:b, s:b}", "issuer", issuer, "allow_private",
+	                   a->allow_private, "allow_insecure",
+	                   a->allow_insecure);
 	r = params ? cli_call(a->c, "oauth.discover", params, &meta) :
 	             KW_ENOMEM;
 	if (r < 0) {
@@ -271,8 +292,8 @@ static int first_login(struct proxy_oauth *a, const kw_oauth_challenge *ch)
 		}
 	}
 	scope = ch->scope[0] ? ch->scope :
-	                       json_string_value(json_object_get(
-				       rm, "scopes_supported"));
+	                       json_string_value(
+				       json_object_get(rm, "scopes_supported"));
 	bool iss = json_is_true(json_object_get(meta, "iss_parameter"));
 	params = json_pack(
 		"{s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:b, s:b, s:b}", "name",
@@ -289,8 +310,7 @@ static int first_login(struct proxy_oauth *a, const kw_oauth_challenge *ch)
 	for (size_t i = 0; params && i < 3; i++) {
 		const char *u = NULL;
 		if (kw_json_get_text(meta, urls[i][1], &u))
-			json_object_set_new(params, urls[i][0],
-			                    json_string(u));
+			json_object_set_new(params, urls[i][0], json_string(u));
 	}
 	if (params && scope && scope[0])
 		json_object_set_new(params, "scope", json_string(scope));
@@ -351,8 +371,7 @@ static int step_up(struct proxy_oauth *a, const char *need)
 			json_decref(e);
 			return KW_ETOOBIG;
 		}
-		snprintf(scope + n, sizeof(scope) - n, "%s%s", n ? " " : "",
-		         t);
+		snprintf(scope + n, sizeof(scope) - n, "%s%s", n ? " " : "", t);
 	}
 	json_decref(e);
 	say(a, "%s: the server needs the scope \"%s\"; logging in again",
@@ -377,34 +396,40 @@ static bool unauthorized(void *arg, unsigned status,
 
 	memset(&ch, 0, sizeof(ch));
 	if (www_authenticate &&
-	    kw_oauth_challenge_parse(www_authenticate,
-	                             strlen(www_authenticate), &ch) < 0)
+	    kw_oauth_challenge_parse(www_authenticate, strlen(www_authenticate),
+	                             &ch) < 0)
 		memset(&ch, 0, sizeof(ch)); /* unreadable: as if none */
+	/* A challenge of another scheme (an API key) is not OAuth's. */
+	if (www_authenticate && !ch.bearer)
+		return false;
+	if (agent(a) < 0)
+		return false;
 	if (status == 403) {
-		if (strcmp(ch.error, "insufficient_scope") != 0 ||
-		    !ch.scope[0])
+		if (strcmp(ch.error, "insufficient_scope") != 0 || !ch.scope[0])
 			return false;
 		r = step_up(a, ch.scope);
 	} else {
 		r = cred_state(a, &e);
-		json_decref(e);
-		if (r == 0) {
+		if (r > 0 && !a->header) {
+			/* Held from an earlier run: its token first. */
+			r = check_resource(a, e);
+		} else if (r == 0) {
 			if (a->named) {
 				say(a, "no OAuth credential %s", a->name);
-				return false;
+				r = KW_ENOTFOUND;
+			} else {
+				r = first_login(a, &ch);
 			}
-			r = first_login(a, &ch);
-		} else if (r > 0 && !a->renewed) {
-			/* Once: a new token from the agent, else log in. */
+		} else if (r > 0) {
+			/* A new token from the agent (the request is sent
+			 * once more, once), else a new login. */
 			json_t *res = NULL;
 			r = cli_call_name(a->c, "oauth.renew", a->name, &res);
 			json_decref(res);
 			if (r < 0)
 				r = login_again(a);
-			a->renewed = true;
-		} else if (r > 0) {
-			r = login_again(a);
 		}
+		json_decref(e);
 	}
 	if (r < 0 || (r = fetch_token(a)) < 0)
 		return false;
@@ -412,9 +437,9 @@ static bool unauthorized(void *arg, unsigned status,
 }
 
 int proxy_oauth_new(struct cli *cli, const char *url, const char *name,
-                    const char *client_id, bool allow_private,
-                    bool allow_insecure, bool device, bool browser,
-                    struct proxy_oauth **ret)
+                    const char *client_id, const char *resource,
+                    bool allow_private, bool allow_insecure, bool device,
+                    bool browser, struct proxy_oauth **ret)
 {
 	struct proxy_oauth *a = calloc(1, sizeof(*a));
 	int r;
@@ -428,10 +453,12 @@ int proxy_oauth_new(struct cli *cli, const char *url, const char *name,
 	a->device = device;
 	a->browser = browser;
 	snprintf(a->url, sizeof(a->url), "%s", url);
-	if ((r = kw_oauth_canonical_resource(url, a->resource,
+	if ((r = kw_oauth_canonical_resource(resource ? resource : url,
+	                                     a->resource,
 	                                     sizeof(a->resource))) < 0) {
-		fprintf(stderr, "keyward: mcp proxy: %s has no canonical form "
-		                "to use as a resource\n",
+		fprintf(stderr,
+		        "keyward: mcp proxy: %s has no canonical form "
+		        "to use as a resource\n",
 		        url);
 		free(a);
 		return r;
@@ -453,24 +480,29 @@ int proxy_oauth_new(struct cli *cli, const char *url, const char *name,
 		snprintf(a->name, sizeof(a->name), "mcp/%s/oauth", host);
 	}
 	if (kw_name_check(a->name, strlen(a->name), NULL) != 0) {
-		fprintf(stderr, "keyward: mcp proxy: %s is not a usable "
-		                "credential name\n",
+		fprintf(stderr,
+		        "keyward: mcp proxy: %s is not a usable "
+		        "credential name\n",
 		        a->name);
 		free(a);
 		return KW_EINVAL;
 	}
-	if ((r = cli_connect(cli, AGENT_WAIT_MS, &a->c)) != 0) {
-		free(a);
-		return KW_ECONNECT;
-	}
-	json_t *e = NULL;
-	r = cred_state(a, &e);
-	if (r > 0 && (r = check_resource(a, e)) == 0)
-		r = fetch_token(a); /* a token now, or a 401 will say */
-	json_decref(e);
-	if (r < 0 && a->named) {
-		proxy_oauth_free(a);
-		return r;
+	if (a->named) {
+		/* Given by name: it must be there, and for this server. */
+		json_t *e = NULL;
+		r = cred_state(a, &e);
+		if (r == 0) {
+			say(a, "no OAuth credential %s (keyward oauth status)",
+			    a->name);
+			r = KW_ENOTFOUND;
+		}
+		if (r > 0 && (r = check_resource(a, e)) == 0)
+			r = fetch_token(a);
+		json_decref(e);
+		if (r < 0) {
+			proxy_oauth_free(a);
+			return r;
+		}
 	}
 	*ret = a;
 	return 0;

@@ -545,7 +545,8 @@ static void post_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 		xfer_fail(x, 0, "cannot reach the server: %s", why);
 		return;
 	}
-	if (x->status == 401 && xfer_auth_retry(x, now_ms))
+	if ((x->status == 401 || x->status == 403) &&
+	    xfer_auth_retry(x, now_ms))
 		return;
 	if (x->status == 404 && xfer_session_expired(x))
 		return;

@@ -188,13 +188,15 @@ void xfer_note_result(struct xfer *x, const json_t *result)
 }
 
 /* 401: new header values (a secret changed in keyward), else whatever
- * the OAuth seam says. true: worth one more try. */
-static bool unauthorized(struct proxy *p, const char *www_auth, int64_t now_ms)
+ * the OAuth seam says; 403 (insufficient_scope): the seam alone. true:
+ * worth one more try. */
+static bool unauthorized(struct proxy *p, unsigned status, const char *www_auth,
+                         int64_t now_ms)
 {
-	if (proxy_headers_refresh(p->cli, &p->hdrs, now_ms))
+	if (status == 401 && proxy_headers_refresh(p->cli, &p->hdrs, now_ms))
 		return true;
 	return p->auth && p->auth->unauthorized &&
-	       p->auth->unauthorized(p->auth->arg, www_auth);
+	       p->auth->unauthorized(p->auth->arg, status, www_auth);
 }
 
 bool xfer_auth_retry(struct xfer *x, int64_t now_ms)
@@ -202,7 +204,8 @@ bool xfer_auth_retry(struct xfer *x, int64_t now_ms)
 	struct proxy *p = x->p;
 	struct xfer *y;
 
-	if (x->auth_tries > 0 || !unauthorized(p, x->www_auth, now_ms))
+	if (x->auth_tries > 0 ||
+	    !unauthorized(p, (unsigned)x->status, x->www_auth, now_ms))
 		return false;
 	y = xfer_new(p, x->kind, x->msg);
 	if (!y)
@@ -216,7 +219,8 @@ bool xfer_auth_retry(struct xfer *x, int64_t now_ms)
 		xfer_free(y);
 		return false;
 	}
-	proxy_debug(p, 1, "HTTP 401: sent again with new header values");
+	proxy_debug(p, 1, "HTTP %ld: sent again with new credentials",
+	            (long)x->status);
 	return true;
 }
 
@@ -447,7 +451,7 @@ void xfer_get_done(struct xfer *x, CURLcode rc, int64_t now_ms)
 		return;
 	}
 	if (x->headers_done && x->status == 401 &&
-	    !unauthorized(p, x->www_auth, now_ms)) {
+	    !unauthorized(p, 401, x->www_auth, now_ms)) {
 		p->get_wanted = false;
 		cli_msg(p->cli, NULL,
 		        "the server refused the GET stream (HTTP 401)");

@@ -903,18 +903,11 @@ static bool can_ask(const struct cred *c, int64_t now)
 	return !c->failing || now >= c->retry_at;
 }
 
-int oauth_check(oauth *o, const char *name, bool replay, oauth_wake wake,
-                void *waiter, char *why, size_t whysz)
+/* waiter waits for c's request, started now if none is on its way: 1, or
+ * KW_ELIMIT / KW_ENOMEM with why. */
+static int wait_for_request(oauth *o, struct cred *c, oauth_wake wake,
+                            void *waiter, int64_t now, char *why, size_t whysz)
 {
-	struct cred *c = o ? oc_find(o, name) : NULL;
-	int64_t now = clock_now();
-
-	if (!c)
-		return KW_ENOTFOUND;
-	if (token_valid(c, now))
-		return 0;
-	if (replay || !can_ask(c, now))
-		return no_token(c, why, whysz);
 	int r = oc_add_waiter(c, wake, waiter);
 	if (r < 0) {
 		snprintf(why, whysz,
@@ -927,6 +920,21 @@ int oauth_check(oauth *o, const char *name, bool replay, oauth_wake wake,
 		o->next_due = now;
 	}
 	return 1;
+}
+
+int oauth_check(oauth *o, const char *name, bool replay, oauth_wake wake,
+                void *waiter, char *why, size_t whysz)
+{
+	struct cred *c = o ? oc_find(o, name) : NULL;
+	int64_t now = clock_now();
+
+	if (!c)
+		return KW_ENOTFOUND;
+	if (token_valid(c, now))
+		return 0;
+	if (replay || !can_ask(c, now))
+		return no_token(c, why, whysz);
+	return wait_for_request(o, c, wake, waiter, now, why, whysz);
 }
 
 int oauth_refresh_now(oauth *o, const char *name, bool replay, oauth_wake wake,
@@ -942,18 +950,7 @@ int oauth_refresh_now(oauth *o, const char *name, bool replay, oauth_wake wake,
 	if (c->state == OAUTH_STATE_REAUTH ||
 	    (c->grant != OAUTH_GRANT_CLIENT_CREDENTIALS && !c->has_refresh))
 		return no_token(c, why, whysz);
-	int r = oc_add_waiter(c, wake, waiter);
-	if (r < 0) {
-		snprintf(why, whysz,
-		         "too many callers wait for this credential's token");
-		return r;
-	}
-	if (!c->job && !c->send_after_commit) {
-		c->next_refresh = now;
-		c->retry_at = 0;
-		o->next_due = now;
-	}
-	return 1;
+	return wait_for_request(o, c, wake, waiter, now, why, whysz);
 }
 
 void oauth_forget_waiter(oauth *o, void *waiter)

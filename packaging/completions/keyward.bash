@@ -68,7 +68,8 @@ _keyward_options() {
 		--token-file" ;;
 	"mcp import") o="--server --prefix --dry-run --yes --narrow" ;;
 	"mcp proxy") o="--header --allow-private --allow-insecure
-		--protocol-version --verbose" ;;
+		--protocol-version --verbose --oauth --client-id --resource
+		--device --no-browser --no-oauth" ;;
 	esac
 	echo "$o --help"
 }

@@ -202,7 +202,8 @@ __keyward_opts inject mode= watch exec=
 __keyward_opts run env= env-file= mask= mask-hold= watch grace= token-file=
 __keyward_opts 'mcp import' server= prefix= dry-run yes narrow
 __keyward_opts 'mcp proxy' header= allow-private allow-insecure \
-    protocol-version= verbose
+    protocol-version= verbose oauth= client-id= resource= device no-browser \
+    no-oauth
 complete -c keyward -n '__keyward_at inject' -s i -r -F -d template
 complete -c keyward -n '__keyward_at inject' -s o -r -F -d 'output file'
 functions -e __keyward_opts

@@ -41,6 +41,12 @@ body). The proxy always runs as an MCP client config would start it:
   environment nor its stderr, even with KEYWARD_DEBUG=2.
 - Refusals at start: a private address without --allow-private, plain
   http without --allow-insecure.
+- OAuth: server-v2.mjs protected as the MCP authorization specification
+  says (mcp-remote/auth.mjs) by the test authorization server (kwoidc.py),
+  and a proxy started with no credential: discovery, dynamic registration
+  and a PKCE login on the first 401, the credential reused by the next
+  proxy, a step-up login on 403 insufficient_scope, --oauth for another
+  server refused.
 """
 
 import base64
@@ -56,11 +62,12 @@ import time
 import harness
 from harness import BIN_KEYWARD, DaemonTestCase, spawn
 import kwauth
+import kwoidc
 
 REMOTE = "tests/integration/mcp-remote"
 kwauth.NODE_PACKAGES["mcp-remote"] = (REMOTE, {
     REMOTE: ("package.json", "package-lock.json", "server-v1.mjs",
-             "server-v2.mjs", "client.mjs"),
+             "server-v2.mjs", "client.mjs", "auth.mjs"),
 })
 KEY_NAME = "remote/key"
 HEADER = "X-Api-Key: {{keyward://%s}}" % KEY_NAME
@@ -94,11 +101,11 @@ def free_port():
 class Remote:
     """A remote MCP server (server-v1.mjs or server-v2.mjs) on 127.0.0.1."""
 
-    def __init__(self, test, script, port=0):
+    def __init__(self, test, script, port=0, env_extra=None):
         self.test = test
         self.record = os.path.join(test.h.work, "record-%s.jsonl" % script)
         env = dict(os.environ, KEY_FILE=test.key_file, RECORD=self.record,
-                   PORT=str(port))
+                   PORT=str(port), **(env_extra or {}))
         self.proc = spawn([test.node, script], env, cwd=test.dir,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         test.addCleanup(self.stop)
@@ -142,10 +149,11 @@ class Remote:
 class Bridge:
     """keyward mcp proxy, spoken to over its stdio by the test."""
 
-    def __init__(self, test, url, args=(), env=None):
+    def __init__(self, test, url, args=(), env=None, header=True):
         self.test = test
-        argv = [BIN_KEYWARD, "mcp", "proxy", url, "--header", HEADER,
-                "--allow-private", "--allow-insecure"] + list(args)
+        argv = [BIN_KEYWARD, "mcp", "proxy", url] + \
+            (["--header", HEADER] if header else []) + \
+            ["--allow-private", "--allow-insecure"] + list(args)
         self.proc = spawn(argv, env or test.h.env, stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         test.addCleanup(self.kill)
@@ -635,3 +643,89 @@ class Refusals(ProxyCase):
         self.assertRc(r, 1)
         self.assertIn("line break", r.err)
         self.assertNotIn("Injected", r.err)
+
+
+class OAuth(ProxyCase):
+    """The MCP authorization specification, client side: server-v2.mjs
+    protected by OAuth (mcp-remote/auth.mjs: RFC 9728 metadata naming the
+    test authorization server, 401/403 Bearer challenges, tokens checked
+    by introspection for this resource), and the proxy started with no
+    credential at all. The first request's 401 makes it fetch the
+    metadata, discover the authorization server, register a client
+    (RFC 7591), add mcp/127.0.0.1-PORT/oauth with the server's canonical
+    URI as its resource, and log in with PKCE (oidc/browser.py as
+    $BROWSER); then the request goes through. A second proxy uses the
+    stored credential without a login; a tool needing more scope gets a
+    403 insufficient_scope, a step-up login and then succeeds. No token
+    reaches the proxy's stderr, the store files or argv."""
+
+    def setUp(self):
+        super().setUp()
+        self.p = kwoidc.Provider(self, clients=kwoidc.CLIENTS, resources={
+            "http://127.0.0.1:*": {"scopes": ["mcp:tools", "mcp:admin"],
+                                   "format": "opaque"}},
+            scopes=("mcp:tools", "mcp:admin"))
+        self.server = Remote(self, "server-v2.mjs", env_extra={
+            "AUTH_ISSUER": self.p.issuer, "AUTH_SCOPE": "mcp:tools",
+            "STEP_UP_SCOPE": "mcp:admin",
+            "AUTH_CLIENT_ID": kwoidc.CC_BASIC_ID,
+            "AUTH_CLIENT_SECRET": kwoidc.CC_BASIC_SECRET})
+        self.env = dict(self.h.env, BROWSER=kwoidc.BROWSER)
+        self.name = "mcp/127.0.0.1-%d/oauth" % self.server.port
+
+    def bridge(self):
+        return Bridge(self, self.server.url, env=self.env, header=False)
+
+    def test_first_contact_logs_in_then_the_credential_is_reused(self):
+        b = self.bridge()
+        b.initialize()
+        self.assertEqual(text_of(b.echo(1, "hello")), "hello")
+        err = b.stderr
+        self.assertIn(b"a new OAuth credential", err)
+        self.assertEqual(b.close(), 0)
+        st = json.loads(self.cli("oauth", "status", self.name, "--json").out)
+        self.assertEqual(st["state"], "ok", st)
+        self.assertEqual(st["resources"], [self.server.url])
+        self.assertEqual(st["grant"], "authorization_code")
+        tok = self.get_cli(self.name)
+        self.assertTrue(self.p.introspect(
+            tok.decode(), kwoidc.CC_BASIC_ID,
+            kwoidc.CC_BASIC_SECRET)["active"])
+        self.assertNotInBytes(tok, err, "the proxy's stderr")
+        # The server saw the token only as a Bearer header.
+        auths = {r["headers"].get("authorization")
+                 for r in self.server.records()}
+        self.assertIn("Bearer " + tok.decode(), auths)
+        # Again: the stored credential, no login.
+        b = self.bridge()
+        b.initialize()
+        self.assertEqual(text_of(b.echo(2, "again")), "again")
+        self.assertNotIn(b"logging in", b.stderr)
+        self.assertEqual(b.close(), 0)
+        self.d.stop()
+        for path in self.h.files():
+            with open(path, "rb") as f:
+                self.assertNotIn(tok, f.read(), path)
+
+    def test_step_up_on_insufficient_scope(self):
+        b = self.bridge()
+        b.initialize()
+        self.assertEqual(text_of(b.echo(1, "x")), "x")
+        _, r = b.call({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                       "params": {"name": "admin", "arguments": {}}})
+        self.assertEqual(text_of(r), "admin ok", r)
+        self.assertIn(b"needs the scope", b.stderr)
+        st = json.loads(self.cli("oauth", "status", self.name, "--json").out)
+        self.assertIn("mcp:admin", st["granted_scope"])
+        self.assertEqual(b.close(), 0)
+
+    def test_named_credential_for_another_server_is_refused(self):
+        b = self.bridge()
+        b.initialize()
+        self.assertEqual(text_of(b.echo(1, "x")), "x")
+        b.close()
+        other = Bridge(self, "http://127.0.0.1:%d/mcp" % free_port(),
+                       args=["--oauth", self.name], env=self.env,
+                       header=False)
+        self.assertNotEqual(other.proc.wait(timeout=30), 0)
+        self.assertIn(b"is not a credential for", other.stderr)

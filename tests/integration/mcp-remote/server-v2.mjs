@@ -17,6 +17,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 
 import { toNodeHandler } from '@modelcontextprotocol/node';
+import * as auth from './auth.mjs';
 import { createMcpHandler, fromJsonSchema, McpServer } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 
@@ -64,6 +65,11 @@ function buildServer() {
   server.registerTool('echo', { description: 'Returns its text', inputSchema: z.object({ text: z.string() }) },
     async ({ text: t }) => text(t));
 
+  if (auth.enabled()) {
+    server.registerTool('admin', { description: 'Needs the step-up scope', inputSchema: z.object({}) },
+      async () => text('admin ok'));
+  }
+
   server.registerTool('progress', { description: 'A progress notification per step', inputSchema: z.object({ steps: z.number().int().min(1).max(20) }) },
     async ({ steps }, ctx) => {
       const progressToken = ctx.mcpReq._meta?.progressToken;
@@ -100,10 +106,30 @@ const serve = toNodeHandler(createMcpHandler(buildServer, {
   onerror: (err) => console.error(`server-v2: ${err.message}`),
 }));
 
+// With OAuth (auth.mjs): a tools/call of "admin" needs STEP_UP_SCOPE too.
+async function oauthOk(req, res, body) {
+  const resource = `http://${HOST}:${httpServer.address().port}/mcp`;
+  let needs = process.env.AUTH_SCOPE;
+  try {
+    const m = JSON.parse(body.toString('utf8'));
+    if (m.method === 'tools/call' && m.params?.name === 'admin') {
+      needs = `${needs} ${process.env.STEP_UP_SCOPE}`;
+    }
+  } catch {
+    // not JSON: the handler says so
+  }
+  return (await auth.gate(req, res, resource, needs)) !== null;
+}
+
 async function handle(req, res) {
+  if (auth.enabled() && auth.serveMetadata(req, res, `http://${HOST}:${httpServer.address().port}/mcp`)) {
+    return;
+  }
   const body = await readBody(req);
   record(req, body);
-  if (!keyOk(req)) {
+  if (auth.enabled()) {
+    if (!(await oauthOk(req, res, body))) return;
+  } else if (!keyOk(req)) {
     res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'ApiKey realm="keyward-test"' });
     res.end('{"error":"missing or wrong X-Api-Key"}\n');
     return;
