@@ -45,8 +45,10 @@ body). The proxy always runs as an MCP client config would start it:
   says (mcp-remote/auth.mjs) by the test authorization server (kwoidc.py),
   and a proxy started with no credential: discovery, dynamic registration
   and a PKCE login on the first 401, the credential reused by the next
-  proxy, a step-up login on 403 insufficient_scope, --oauth for another
-  server refused.
+  proxy, a step-up login on 403 insufficient_scope, a token the server
+  drops renewed by the agent (no login), an authorization server whose
+  metadata names another issuer refused with nothing stored, --oauth for
+  another server refused.
 """
 
 import base64
@@ -159,8 +161,9 @@ class Bridge:
         test.addCleanup(self.kill)
         self.lines = queue.Queue()
         self.err = []
+        self.err_reader = threading.Thread(target=self._read_err, daemon=True)
         threading.Thread(target=self._read_out, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
+        self.err_reader.start()
 
     def _read_out(self):
         for line in self.proc.stdout:
@@ -224,9 +227,12 @@ class Bridge:
     def close(self, timeout=30):
         self.proc.stdin.close()
         try:
-            return self.proc.wait(timeout=timeout * harness.SLOW)
+            rc = self.proc.wait(timeout=timeout * harness.SLOW)
         except subprocess.TimeoutExpired:
             self.test.fail("the proxy did not exit after stdin closed")
+        # All of stderr read, so that what it said can be asserted.
+        self.err_reader.join(timeout=10)
+        return rc
 
     def wait_stderr(self, needle, timeout=MSG_DEADLINE_S):
         return harness.poll_until(lambda: needle in self.stderr, timeout)
@@ -665,7 +671,9 @@ class OAuth(ProxyCase):
             "http://127.0.0.1:*": {"scopes": ["mcp:tools", "mcp:admin"],
                                    "format": "opaque"}},
             scopes=("mcp:tools", "mcp:admin"))
+        self.reject_once = os.path.join(self.h.work, "reject-once")
         self.server = Remote(self, "server-v2.mjs", env_extra={
+            "REJECT_ONCE": self.reject_once,
             "AUTH_ISSUER": self.p.issuer, "AUTH_SCOPE": "mcp:tools",
             "STEP_UP_SCOPE": "mcp:admin",
             "AUTH_CLIENT_ID": kwoidc.CC_BASIC_ID,
@@ -714,10 +722,84 @@ class OAuth(ProxyCase):
         _, r = b.call({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                        "params": {"name": "admin", "arguments": {}}})
         self.assertEqual(text_of(r), "admin ok", r)
-        self.assertIn(b"needs the scope", b.stderr)
+        self.assertTrue(b.wait_stderr(b"needs the scope"), b.stderr)
         st = json.loads(self.cli("oauth", "status", self.name, "--json").out)
         self.assertIn("mcp:admin", st["granted_scope"])
         self.assertEqual(b.close(), 0)
+
+    def test_a_refused_token_is_renewed_once(self):
+        b = self.bridge()
+        b.initialize()
+        self.assertEqual(text_of(b.echo(1, "x")), "x")
+        first = self.get_cli(self.name)
+        # The server drops the token: the proxy gets a new one from the
+        # agent (a refresh, no login) and the request goes through.
+        with open(self.reject_once, "w"):
+            pass
+        self.assertEqual(text_of(b.echo(2, "y")), "y")
+        self.assertFalse(os.path.exists(self.reject_once))
+        second = self.get_cli(self.name)
+        self.assertNotEqual(first, second)
+        self.assertEqual(b.stderr.count(b"logging in"), 1, b.stderr)
+        self.assertEqual(b.close(), 0)
+
+    def test_authorization_server_naming_another_issuer(self):
+        # The resource's metadata names an authorization server whose
+        # metadata says it is another issuer: refused, nothing stored.
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                port = self.server.server_address[1]
+                base = "http://127.0.0.1:%d" % port
+                if self.path.startswith("/.well-known/oauth-protected"):
+                    body = {"resource": base + "/mcp",
+                            "authorization_servers": [base + "/as"]}
+                elif self.path.startswith("/.well-known/"):
+                    body = {"issuer": "https://evil.example",
+                            "token_endpoint": "https://evil.example/t"}
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                port = self.server.server_address[1]
+                self.send_response(401)
+                self.send_header(
+                    "WWW-Authenticate", 'Bearer resource_metadata="http://'
+                    '127.0.0.1:%d/.well-known/oauth-protected-resource/mcp"'
+                    % port)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        url = "http://127.0.0.1:%d/mcp" % srv.server_address[1]
+        b = Bridge(self, url, env=self.env, header=False)
+        _, r = b.call({"jsonrpc": "2.0", "id": "init", "method": "initialize",
+                       "params": {"protocolVersion": LEGACY,
+                                  "capabilities": {},
+                                  "clientInfo": {"name": "t",
+                                                 "version": "1"}}})
+        self.assertIn("error", r)
+        self.assertTrue(b.wait_stderr(b"evil.example"), b.stderr)
+        self.assertEqual(b.close(), 0)
+        r = self.cli("oauth", "status", "--json")
+        self.assertEqual(r.out, b"")
 
     def test_named_credential_for_another_server_is_refused(self):
         b = self.bridge()
@@ -727,5 +809,7 @@ class OAuth(ProxyCase):
         other = Bridge(self, "http://127.0.0.1:%d/mcp" % free_port(),
                        args=["--oauth", self.name], env=self.env,
                        header=False)
-        self.assertNotEqual(other.proc.wait(timeout=30), 0)
-        self.assertIn(b"is not a credential for", other.stderr)
+        self.assertNotEqual(other.proc.wait(timeout=30 * harness.SLOW), 0)
+        # stderr is read by a thread: wait for it, not only for the exit.
+        self.assertTrue(other.wait_stderr(b"is not a credential for"),
+                        other.stderr)

@@ -5,7 +5,7 @@
 // Environment (all or none): AUTH_ISSUER (the authorization server),
 // AUTH_SCOPE (the scope a tool call needs; STEP_UP_SCOPE too for the tool
 // "admin"), AUTH_CLIENT_ID and AUTH_CLIENT_SECRET (a client the server
-// introspects tokens with, RFC 7662).
+// introspects tokens with, RFC 7662); REJECT_ONCE (below).
 //
 // - GET /.well-known/oauth-protected-resource/mcp: the RFC 9728 document
 //   naming AUTH_ISSUER;
@@ -13,6 +13,8 @@
 //   active for this resource: 401 with WWW-Authenticate Bearer
 //   (resource_metadata, scope); one without the scope: 403
 //   insufficient_scope naming it.
+
+import { existsSync, unlinkSync } from 'node:fs';
 
 export const enabled = () => Boolean(process.env.AUTH_ISSUER);
 
@@ -54,12 +56,26 @@ function challenge(res, status, resource, error, scope) {
   res.end(JSON.stringify({ error: error || 'unauthorized' }));
 }
 
+// REJECT_ONCE (a file): while it exists, the next request with a token
+// gets 401 invalid_token whatever the token, and the file goes (as a
+// server does when its token cache drops one).
+function rejectOnce() {
+  const f = process.env.REJECT_ONCE;
+  if (!f || !existsSync(f)) return false;
+  unlinkSync(f);
+  return true;
+}
+
 // The token of req, checked; the scopes it has, or null after answering.
 export async function gate(req, res, resource, needs) {
   const h = req.headers.authorization || '';
   const m = /^Bearer ([\x21-\x7e]+)$/.exec(h);
   if (!m) {
     challenge(res, 401, resource, null, needs);
+    return null;
+  }
+  if (rejectOnce()) {
+    challenge(res, 401, resource, 'invalid_token', needs);
     return null;
   }
   const info = await introspect(m[1]);
