@@ -201,9 +201,41 @@ static void on_document(void *arg, int result, const char *detail,
 	fetch_next(e);
 }
 
-static void fetch_next(struct entry *e)
+static const char *const json_headers[] = { "Accept: application/json" };
+static const char *const post_headers[] = { "Accept: application/json",
+	                                    "Content-Type: application/json" };
+
+/* Send e's request (GET, or POST of a JSON body) to url; a request that
+ * cannot be sent ends e at once, with what it was for in the sentence. */
+static void start_request(struct entry *e, const char *method, const char *url,
+                          const char *body, httpc_done done, const char *what)
 {
 	discovery *d = e->d;
+	const httpc_request req = {
+		.method = method,
+		.url = url,
+		.headers = body ? post_headers : json_headers,
+		.nheaders = body ? 2 : 1,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+		.response_max = DISCOVERY_RESPONSE_MAX,
+		.allow_private = e->allow_private,
+		.allow_insecure = e->allow_insecure,
+		.private_hint = "it needs --allow-private",
+		.insecure_hint = "it needs --allow-insecure",
+		.timeout_ms = (int)d->cfg->oauth_timeout * 1000,
+	};
+	int r = d->net ? httpc_start(d->net, &req, done, e, &e->job) : KW_EIO;
+	if (r < 0) {
+		snprintf(e->why, sizeof(e->why), "cannot %s: %s", what,
+		         d->net ? kw_strerror(r) :
+		                  "keyward-net is not running");
+		finish(e, r);
+	}
+}
+
+static void fetch_next(struct entry *e)
+{
 	char url[KW_OAUTH_URL_MAX + 1];
 
 	if (e->at >= e->nkinds) {
@@ -225,28 +257,7 @@ static void fetch_next(struct entry *e)
 		finish(e, KW_EINVAL);
 		return;
 	}
-	const char *headers[] = { "Accept: application/json" };
-	const httpc_request req = {
-		.method = "GET",
-		.url = url,
-		.headers = headers,
-		.nheaders = 1,
-		.response_max = DISCOVERY_RESPONSE_MAX,
-		.allow_private = e->allow_private,
-		.allow_insecure = e->allow_insecure,
-		.private_hint = "it needs --allow-private",
-		.insecure_hint = "it needs --allow-insecure",
-		.timeout_ms = (int)d->cfg->oauth_timeout * 1000,
-	};
-	r = d->net ? httpc_start(d->net, &req, on_document, e, &e->job) :
-	             KW_EIO;
-	if (r < 0) {
-		snprintf(e->why, sizeof(e->why),
-		         "cannot fetch the metadata: %s",
-		         d->net ? kw_strerror(r) :
-		                  "keyward-net is not running");
-		finish(e, r);
-	}
+	start_request(e, "GET", url, NULL, on_document, "fetch the metadata");
 }
 
 static struct entry *lookup(discovery *d, enum entry_kind kind, const char *url,
@@ -301,59 +312,6 @@ static int add_waiter(struct entry *e, oauth_wake wake, void *who)
 	return 1;
 }
 
-int discovery_get(discovery *d, const char *issuer, bool allow_private,
-                  bool allow_insecure, bool replay, oauth_wake wake,
-                  void *waiter, kw_oauth_as_meta *ret, char *why, size_t whysz)
-{
-	int64_t now = clock_now();
-	struct entry *e = lookup(d, ENTRY_AS, issuer, "", "", allow_private,
-	                         allow_insecure);
-	int r;
-
-	if (e && e->done && (expired(e, now) && !replay)) {
-		entry_clear(e);
-		e = NULL;
-	}
-	if (e && e->done) {
-		if (e->result < 0) {
-			snprintf(why, whysz, "%s", e->why);
-			return e->result;
-		}
-		*ret = *e->meta;
-		return 0;
-	}
-	if (replay) {
-		snprintf(why, whysz,
-		         "the discovery of %s was not kept; try again", issuer);
-		return KW_ESTATE;
-	}
-	if (e)
-		return add_waiter(e, wake, waiter);
-	if ((r = kw_oauth_url_check(issuer, why, whysz)) < 0)
-		return KW_EINVAL;
-	if (strlen(issuer) > sizeof(e->issuer) - 1 || strchr(issuer, '?')) {
-		snprintf(why, whysz, "an issuer is a URL without a query");
-		return KW_EINVAL;
-	}
-	if (!(e = slot(d, now))) {
-		snprintf(why, whysz, "too many discoveries at once");
-		return KW_ELIMIT;
-	}
-	e->used = true;
-	e->kind = ENTRY_AS;
-	snprintf(e->issuer, sizeof(e->issuer), "%s", issuer);
-	e->allow_private = allow_private;
-	e->allow_insecure = allow_insecure;
-	if (kw_oauth_discovery_order(issuer, e->kinds, &e->nkinds) < 0) {
-		entry_clear(e);
-		snprintf(why, whysz, "the issuer is not a URL keyward uses");
-		return KW_EINVAL;
-	}
-	r = add_waiter(e, wake, waiter);
-	fetch_next(e);
-	return r;
-}
-
 void discovery_forget_waiter(discovery *d, void *waiter)
 {
 	for (size_t i = 0; d && i < DISCOVERY_ENTRIES_MAX; i++) {
@@ -369,10 +327,6 @@ void discovery_forget_waiter(discovery *d, void *waiter)
 
 /* Protected resource metadata (RFC 9728) and dynamic registration (RFC
  * 7591): one request each, kept like an issuer's metadata. */
-
-static const char *const json_headers[] = { "Accept: application/json" };
-static const char *const post_headers[] = { "Accept: application/json",
-	                                    "Content-Type: application/json" };
 
 static void on_resource(void *arg, int result, const char *detail,
                         const httpc_response *resp)
@@ -452,9 +406,13 @@ static struct entry *new_entry(discovery *d, enum entry_kind kind,
 {
 	struct entry *e;
 
-	if (kw_oauth_url_check(url, why, whysz) < 0 ||
-	    strlen(url) > HTTPC_URL_MAX)
+	if (kw_oauth_url_check(url, why, whysz) < 0)
 		return NULL;
+	if (strlen(url) > HTTPC_URL_MAX) {
+		snprintf(why, whysz, "the URL is longer than %u bytes",
+		         HTTPC_URL_MAX);
+		return NULL;
+	}
 	if (!(e = slot(d, clock_now()))) {
 		snprintf(why, whysz, "too many discoveries at once");
 		return NULL;
@@ -469,38 +427,10 @@ static struct entry *new_entry(discovery *d, enum entry_kind kind,
 	return e;
 }
 
-static int start_request(struct entry *e, const char *method, const char *body,
-                         httpc_done done)
-{
-	discovery *d = e->d;
-	const httpc_request req = {
-		.method = method,
-		.url = e->issuer,
-		.headers = body ? post_headers : json_headers,
-		.nheaders = body ? 2 : 1,
-		.body = body,
-		.body_len = body ? strlen(body) : 0,
-		.response_max = DISCOVERY_RESPONSE_MAX,
-		.allow_private = e->allow_private,
-		.allow_insecure = e->allow_insecure,
-		.private_hint = "it needs --allow-private",
-		.insecure_hint = "it needs --allow-insecure",
-		.timeout_ms = (int)d->cfg->oauth_timeout * 1000,
-	};
-	int r = d->net ? httpc_start(d->net, &req, done, e, &e->job) : KW_EIO;
-	if (r < 0) {
-		snprintf(e->why, sizeof(e->why), "cannot send the request: %s",
-		         d->net ? kw_strerror(r) :
-		                  "keyward-net is not running");
-		finish(e, r);
-	}
-	return 0;
-}
-
 /* What a kept entry answers; 1 if the caller must wait, 2 if there is
  * none (a new one is needed). */
-static int kept(struct entry **pe, bool replay, oauth_wake wake, void *waiter,
-                char *why, size_t whysz)
+static int kept(struct entry **pe, const char *url, bool replay,
+                oauth_wake wake, void *waiter, char *why, size_t whysz)
 {
 	struct entry *e = *pe;
 
@@ -514,7 +444,8 @@ static int kept(struct entry **pe, bool replay, oauth_wake wake, void *waiter,
 		return e->result;
 	}
 	if (replay) {
-		snprintf(why, whysz, "the answer was not kept; try again");
+		snprintf(why, whysz, "the answer of %s was not kept; try again",
+		         url);
 		return KW_ESTATE;
 	}
 	return e ? add_waiter(e, wake, waiter) : 2;
@@ -527,7 +458,7 @@ int discovery_resource(discovery *d, const char *url, const char *resource,
 {
 	struct entry *e = lookup(d, ENTRY_RESOURCE, url, resource, "",
 	                         allow_private, allow_insecure);
-	int r = kept(&e, replay, wake, waiter, why, whysz);
+	int r = kept(&e, url, replay, wake, waiter, why, whysz);
 
 	if (r == 0)
 		*ret = *e->rmeta;
@@ -541,7 +472,8 @@ int discovery_resource(discovery *d, const char *url, const char *resource,
 	if (!e)
 		return KW_EINVAL;
 	r = add_waiter(e, wake, waiter);
-	start_request(e, "GET", NULL, on_resource);
+	start_request(e, "GET", e->issuer, NULL, on_resource,
+	              "fetch the metadata");
 	return r;
 }
 
@@ -553,7 +485,7 @@ int discovery_register(discovery *d, const char *endpoint,
 {
 	struct entry *e = lookup(d, ENTRY_REGISTER, endpoint, redirect_uri,
 	                         client_name, allow_private, allow_insecure);
-	int r = kept(&e, replay, wake, waiter, why, whysz);
+	int r = kept(&e, endpoint, replay, wake, waiter, why, whysz);
 
 	if (r == 0) {
 		*ret = e->client;
@@ -582,8 +514,39 @@ int discovery_register(discovery *d, const char *endpoint,
 		return KW_ENOMEM;
 	}
 	r = add_waiter(e, wake, waiter);
-	start_request(e, "POST", text, on_registered);
+	start_request(e, "POST", e->issuer, text, on_registered,
+	              "send the registration");
 	kw_wipefree(text); /* jansson allocates with kw_wipealloc */
+	return r;
+}
+
+int discovery_get(discovery *d, const char *issuer, bool allow_private,
+                  bool allow_insecure, bool replay, oauth_wake wake,
+                  void *waiter, kw_oauth_as_meta *ret, char *why, size_t whysz)
+{
+	struct entry *e = lookup(d, ENTRY_AS, issuer, "", "", allow_private,
+	                         allow_insecure);
+	int r = kept(&e, issuer, replay, wake, waiter, why, whysz);
+
+	if (r == 0)
+		*ret = *e->meta;
+	if (r != 2)
+		return r;
+	if (strchr(issuer, '?')) {
+		snprintf(why, whysz, "an issuer is a URL without a query");
+		return KW_EINVAL;
+	}
+	e = new_entry(d, ENTRY_AS, issuer, "", "", allow_private,
+	              allow_insecure, why, whysz);
+	if (!e)
+		return KW_EINVAL;
+	if (kw_oauth_discovery_order(issuer, e->kinds, &e->nkinds) < 0) {
+		entry_clear(e);
+		snprintf(why, whysz, "the issuer is not a URL keyward uses");
+		return KW_EINVAL;
+	}
+	r = add_waiter(e, wake, waiter);
+	fetch_next(e);
 	return r;
 }
 

@@ -153,9 +153,11 @@ static int reseal_row(store *s, sqlite3_stmt *st, kw_key *old_dk,
 	int oldlen = sqlite3_column_bytes(st, 2);
 	int r;
 
-	if (!n || !name_ok(n) || gen < 1 || !old || oldlen <= 0)
+	size_t nlen = n ? strlen(n) : 0;
+	if (!n || nlen > KW_NAME_MAX || !name_ok(n) || gen < 1 || !old ||
+	    oldlen <= 0)
 		return KW_ESTORE;
-	strcpy(name, n);
+	memcpy(name, n, nlen + 1);
 	r = seal_open(old_dk, name, STORE_OAUTH_AD_VERSION(gen), old,
 	              (size_t)oldlen, &pt, &ptlen);
 	if (r == 0)

@@ -707,7 +707,7 @@ static void test_well_known(void **state)
 		}
 	}
 	/* 24 + 39 bytes and a NUL. */
-	strcpy(out, "untouched");
+	snprintf(out, sizeof(out), "untouched");
 	assert_int_equal(kw_oauth_well_known("https://auth.example.com",
 	                                     KW_OAUTH_WK_OAUTH, out, 63),
 	                 KW_ETOOBIG);
@@ -876,7 +876,8 @@ static void test_resource_meta_scopes_bound(void **state)
 	(void)state;
 	assert_non_null(list);
 	for (size_t i = 0; i < 80; i++)
-		o += (size_t)sprintf(list + o, "%s\"%s\"", i ? "," : "", tok);
+		o += (size_t)snprintf(list + o, 80 * 67 + 1 - o, "%s\"%s\"",
+		                      i ? "," : "", tok);
 	for (size_t count = 63; count <= 64; count++) {
 		char *body = fmt(RMETA(",\"scopes_supported\":[%.*s]"),
 		                 (int)(count * 67 - 1), list);
@@ -1050,7 +1051,7 @@ static void test_pkce(void **state)
 	                 0);
 	assert_string_equal(c1, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
 	for (size_t i = 0; i < N(bad); i++) {
-		strcpy(c1, "untouched");
+		snprintf(c1, sizeof(c1), "untouched");
 		assert_int_equal(kw_oauth_pkce_challenge(bad[i], strlen(bad[i]),
 		                                         c1),
 		                 KW_EINVAL);
@@ -1614,7 +1615,7 @@ static void test_canonical_resource(void **state)
 		if (!v[i].out && r != KW_EINVAL)
 			fail_msg("%s accepted", v[i].in);
 	}
-	strcpy(out, "untouched");
+	snprintf(out, sizeof(out), "untouched");
 	assert_int_equal(kw_oauth_canonical_resource("https://h/mcp", out, 13),
 	                 KW_ETOOBIG);
 	assert_string_equal(out, "untouched");

@@ -58,13 +58,18 @@ void methods_oauth_conn_gone(rpc_host *h, conn *c)
 		oauth_forget_waiter(rotate_oauth(*h->rot), c);
 }
 
+/* Park x until the engine wakes it; then it is dispatched again. */
+static int park(rpc_ctx *x)
+{
+	x->park_replay = true;
+	return RPC_PARKED;
+}
+
 /* Park x until the engine wakes it (r == 1), or fail with why. */
 static int waited(rpc_ctx *x, int r, const char *why)
 {
-	if (r == 1) {
-		x->park_replay = true;
-		return RPC_PARKED;
-	}
+	if (r == 1)
+		return park(x);
 	if (r == KW_ENOTFOUND)
 		return rpc_fail(x, r, "name", "no such OAuth credential");
 	return rpc_fail(x, r, NULL, "%s", why);
@@ -442,8 +447,7 @@ int method_oauth_discover(rpc_ctx *x, json_t **ret_result)
 	                  sizeof(why));
 	if (r == 1) {
 		free(m);
-		x->park_replay = true;
-		return RPC_PARKED;
+		return park(x);
 	}
 	if (r < 0) {
 		free(m);
@@ -589,8 +593,7 @@ int method_oauth_resource_metadata(rpc_ctx *x, json_t **ret_result)
 	                       why, sizeof(why));
 	if (r == 1) {
 		free(m);
-		x->park_replay = true;
-		return RPC_PARKED;
+		return park(x);
 	}
 	if (r < 0) {
 		free(m);
@@ -639,10 +642,8 @@ int method_oauth_register(rpc_ctx *x, json_t **ret_result)
 	r = discovery_register(oauth_discovery(engine(x)), endpoint, redirect,
 	                       name, priv, insecure, x->c->replaying,
 	                       oauth_woken, x->c, &client, why, sizeof(why));
-	if (r == 1) {
-		x->park_replay = true;
-		return RPC_PARKED;
-	}
+	if (r == 1)
+		return park(x);
 	if (r < 0)
 		return rpc_fail(x, r,
 		                r == KW_EINVAL ? "registration_endpoint" : NULL,
